@@ -151,10 +151,12 @@ class Dataset:
         found = _sorted_values(first)
         if len(found) == 2:
             return found
-        shown = found[:_MAX_LISTED] + (["..."] if len(found) > _MAX_LISTED else [])
+        shown = [_fmt(v) for v in found[:_MAX_LISTED]] + (
+            ["..."] if len(found) > _MAX_LISTED else []
+        )
         msg = (
             f"labels must be two distinct values; got {len(found)}: "
-            f"[{', '.join(_fmt(v) for v in shown)}] in column {self.label!r}"
+            f"[{', '.join(shown)}] in column {self.label!r}"
         )
         if len(found) > 2:
             surplus = list(first)[2]
@@ -581,7 +583,8 @@ def _read_block(
         values = _column_values(
             table, spec, name, "feature", "feature values must be finite and non-null" + hint
         )
-        X[:, j] = values
+        with np.errstate(over="ignore"):
+            X[:, j] = values
         if plan.dtype == "float32" and values.dtype.kind == "f" and values.dtype.itemsize > 4:
             finite = np.isfinite(X[:, j])
             if not finite.all():
