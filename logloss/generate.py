@@ -120,9 +120,13 @@ def generate(
             with pq.ParquetWriter(tmp / f"part-{f:05d}.parquet", schema) as writer:
                 for lo in range(start, stop, row_group_size):
                     hi = min(lo + row_group_size, stop)
-                    pieces = list(_rows(lo, hi, seed, coef, b, np_dtype))
-                    xt = np.concatenate([p[0] for p in pieces], axis=1)
-                    y = np.concatenate([p[1] for p in pieces])
+                    xt = np.empty((features, hi - lo), dtype=np_dtype)
+                    y = np.empty(hi - lo, dtype=np.int8)
+                    at = 0
+                    for x_piece, y_piece in _rows(lo, hi, seed, coef, b, np_dtype):
+                        xt[:, at : at + y_piece.size] = x_piece
+                        y[at : at + y_piece.size] = y_piece
+                        at += y_piece.size
                     table = pa.Table.from_arrays([pa.array(c) for c in (*xt, y)], schema=schema)
                     writer.write_table(table, row_group_size=hi - lo)
                     written += hi - lo
