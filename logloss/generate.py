@@ -129,6 +129,7 @@ def generate(
                         at += y_piece.size
                     table = pa.Table.from_arrays([pa.array(c) for c in (*xt, y)], schema=schema)
                     writer.write_table(table, row_group_size=hi - lo)
+                    del xt, y, table  # free this row group before the next is allocated
                     written += hi - lo
                     if progress is not None:
                         progress(written)

@@ -116,7 +116,7 @@ def test_streaming_memory_stays_near_one_row_group(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     group_bytes = group * p * 8
-    assert peak < 4 * group_bytes  # one row group, one generation chunk and change
+    assert peak < 5 * group_bytes  # one row group, one generation chunk and change
     assert peak < rows * p * 8 / 5  # all of X would be 32 MB
 
 
