@@ -230,10 +230,7 @@ def test_distributed_client() -> None:
     distributed = pytest.importorskip("distributed")
     y, p, w = make_data(seed=21, ties=True, weighted=True)
     yd, pd_, wd = to_form([y, p, w], "unknown", 4)
-    with (
-        distributed.Client(
-            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-        ),
-    ):
+    options = {"processes": False, "n_workers": 1, "threads_per_worker": 2}
+    with distributed.Client(dashboard_address=None, **options):
         got = metrics.evaluate(yd, pd_, wd)
     assert_metrics_close(got, reference(y, p, w))
