@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import getitem
 from typing import Any
@@ -302,10 +303,15 @@ class _Footer:
     key: str
 
 
-def _open_parquet(fs: AbstractFileSystem, path: str) -> pq.ParquetFile:
+@contextmanager
+def _open_parquet(fs: AbstractFileSystem, path: str) -> Iterator[pq.ParquetFile]:
+    """A ParquetFile over a local path (native reads) or an fsspec file, closed on exit."""
     if _is_local(fs):
-        return pq.ParquetFile(path)
-    return pq.ParquetFile(fs.open(path, "rb"))
+        with pq.ParquetFile(path) as pf:
+            yield pf
+    else:
+        with fs.open(path, "rb") as f, pq.ParquetFile(f) as pf:
+            yield pf
 
 
 def _read_footer(fs: AbstractFileSystem, file: _File) -> _Footer:
