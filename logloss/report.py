@@ -503,15 +503,35 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str =
     return f"<table{attr}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
 
-def _coefficient_rows(model: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """(feature name, coefficient) sorted by |coefficient|, largest first."""
+def _model_weights(model: Mapping[str, Any], model_dir: Path) -> tuple[Array | None, float | None]:
+    """(coef, intercept) from ``model.json``, or else from the coefficient file beside it.
+
+    The coefficient file (``model["coef_file"]``, default ``coef.npy``) holds the float64
+    vector [coef_0 .. coef_{p-1}, intercept]; it is read with ``allow_pickle=False`` and
+    skipped if unreadable (the rest of the report is still written).
+    """
     coef = model.get("coef")
+    intercept = model.get("intercept")
     if coef is None:
-        return []
-    values = np.ravel(np.asarray(coef, dtype=np.float64))
-    names = list(model.get("feature_names") or [])
-    names += [f"x{i}" for i in range(len(names), values.shape[0])]
-    rows = [(str(n), float(v)) for n, v in zip(names, values, strict=False)]
+        path = model_dir / str(model.get("coef_file", "coef.npy"))
+        if path.is_file():
+            try:
+                vec = np.ravel(np.load(path, allow_pickle=False)).astype(np.float64)
+            except (OSError, ValueError):
+                vec = np.empty(0)
+            if vec.size:
+                coef = vec[:-1]
+                intercept = vec[-1] if intercept is None else intercept
+    c = None if coef is None else np.ravel(np.asarray(coef, dtype=np.float64))
+    b = None if intercept is None else float(np.ravel(np.asarray(intercept, dtype=np.float64))[0])
+    return c, b
+
+
+def _coefficient_rows(coef: Array, feature_names: Any) -> list[tuple[str, float]]:
+    """(feature name, coefficient) sorted by |coefficient|, largest first."""
+    names = [str(n) for n in (feature_names or [])]
+    names += [f"x{i}" for i in range(len(names), coef.shape[0])]
+    rows = [(n, float(v)) for n, v in zip(names, coef, strict=False)]
     return sorted(rows, key=lambda r: -abs(r[1]))
 
 
@@ -557,7 +577,9 @@ def write_html_report(
 ) -> Path:
     """Write an HTML page about the model saved in ``model_dir``; return its path.
 
-    Reads ``model.json`` (required; every key optional), ``metrics.json`` (optional, as
+    Reads ``model.json`` (required; every key optional; the coefficients come from its
+    ``coef``/``intercept`` keys or else from ``coef.npy`` beside it, laid out as
+    [coef_0 .. coef_{p-1}, intercept]), ``metrics.json`` (optional, as
     written from :func:`logloss.metrics.evaluate`) and whichever report PNGs exist in
     ``model_dir`` (embedded as base64 data URIs, so the page can be moved alone). The
     page holds the final metrics, a summary, the settings, the coefficients sorted by
@@ -592,15 +614,20 @@ def write_html_report(
     else:
         parts.append("<p class='note'>No metrics.json next to the model.</p>")
 
+    coef, intercept = _model_weights(model, mdir)
     summary: list[tuple[str, Any]] = []
-    for key in ("n_iter", "converged", "classes", "intercept"):
+    for key in ("n_iter", "converged"):
         if key in model:
-            value = model[key]
-            if key == "intercept" and value is not None:
-                value = float(np.ravel(np.asarray(value, dtype=np.float64))[0])
-            summary.append((key, value))
-    if model.get("coef") is not None:
-        summary.append(("n_features", int(np.size(model["coef"]))))
+            summary.append((key, model[key]))
+    if "classes" in model:
+        classes = model["classes"]
+        if isinstance(classes, dict) and "values" in classes:  # {"kind", "dtype", "values"}
+            classes = classes["values"]
+        summary.append(("classes", classes))
+    if intercept is not None:
+        summary.append(("intercept", intercept))
+    if coef is not None:
+        summary.append(("n_features", coef.shape[0]))
     summary += [(k, v) for k, v in model.items() if k not in _MODEL_KEYS]
     if summary:
         parts += ["<h2>Model</h2>", _html_table(["field", "value"], summary, "summary")]
@@ -609,7 +636,7 @@ def write_html_report(
     if isinstance(params, dict) and params:
         parts += ["<h2>Settings</h2>", _html_table(["setting", "value"], list(params.items()))]
 
-    coef_rows = _coefficient_rows(model)
+    coef_rows = [] if coef is None else _coefficient_rows(coef, model.get("feature_names"))
     if coef_rows:
         parts += [
             "<h2>Coefficients</h2>",

@@ -241,3 +241,22 @@ def test_markdown_report() -> None:
     assert "(convexity.png)" in body
     # Undefined AUC shows as n/a.
     assert "| roc_auc | n/a |" in report.markdown_report({"roc_auc": None}, {}, {})
+
+
+def test_html_report_reads_coefficients_from_coef_file(tmp_path: Path) -> None:
+    # The model directory layout: metadata in model.json, [coef..., intercept] in coef.npy.
+    np.save(tmp_path / "coef.npy", np.array([0.25, -3.5, 1.0, -0.75]), allow_pickle=False)
+    meta = {
+        "format": "logloss-model",
+        "coef_file": "coef.npy",
+        "classes": {"kind": "str", "dtype": "<U3", "values": ["ham", "spam"]},
+        "feature_names": ["a", "b", "c"],
+        "n_iter": 7,
+        "converged": False,
+    }
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    text = report.write_html_report(tmp_path).read_text(encoding="utf-8")
+    assert "<td>intercept</td><td>-0.75</td>" in text
+    assert "<td>classes</td><td>[&quot;ham&quot;, &quot;spam&quot;]</td>" in text
+    table = text.split('class="coefficients"')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(\w)</td>", table) == ["b", "c", "a"]
