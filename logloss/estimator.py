@@ -1,0 +1,516 @@
+"""``LogisticRegression``: a scikit-learn compatible estimator trained on Dask or NumPy data.
+
+Conventions
+-----------
+- Binary classification only. ``classes_`` holds the two labels sorted as ``np.unique``
+  sorts them; the second is the positive class (ŷ = P(y = classes_[1])).
+- ``coef_`` has shape (1, p) and ``intercept_`` shape (1,), in the units of the input
+  features even when ``standardize=True``.
+- NumPy / pandas input is fitted in memory; Dask arrays and Dask DataFrames are
+  persisted on the current Dask client (or the threaded scheduler) and every objective
+  evaluation is one distributed pass. Predictions on Dask input stay lazy.
+- Parameter names and meanings follow scikit-learn's LogisticRegression wherever both
+  have the parameter; ``penalty`` is "l2" or None, and ``C=np.inf`` also means none.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .engine import BlockData
+from .loss import block_moments, combine_moments, sigmoid
+from .model import decode_labels, encode_labels, read_model_files, write_model_files
+from .objective import LogisticObjective, numpy_sums
+from .solvers import SOLVERS, SolverState, solve
+
+__all__ = ["LogisticRegression", "load_model"]
+
+Array = NDArray[np.float64]
+
+
+def _is_dask(obj: Any) -> bool:
+    return dask.is_dask_collection(obj)
+
+
+def _is_dask_frame(obj: Any) -> bool:
+    return _is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_dask_array")
+
+
+def _dask_array(obj: Any, name: str) -> da.Array:
+    """A Dask array with known chunk sizes from a Dask array, DataFrame or Series."""
+    if hasattr(obj, "to_dask_array"):
+        return obj.to_dask_array(lengths=True)
+    arr = da.asarray(obj)
+    if any(np.isnan(c) for c in arr.chunks[0]):
+        arr = arr.persist()
+        arr.compute_chunk_sizes()
+    return arr
+
+
+def _label_error(classes: np.ndarray) -> ValueError:
+    shown = classes[:10].tolist()
+    more = "" if len(classes) <= 10 else ", ..."
+    if len(classes) < 2:
+        return ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {shown[0] if shown else None!r}"
+        )
+    return ValueError(
+        f"labels must be two distinct values; got {len(classes)}: "
+        f"{str(shown)[:-1]}{more}]; logloss fits binary logistic regression only"
+    )
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    """Binary logistic regression minimising the (L2-penalised) mean log loss.
+
+    Parameters
+    ----------
+    penalty : {"l2", None}, default="l2"
+        ``None`` (or ``C=np.inf``) fits without a penalty. The intercept is never penalised.
+    C : float, default=1.0
+        Inverse regularisation strength, as in scikit-learn: the objective is
+        ``C * Σ sᵢ lossᵢ + ½‖w‖²`` (divided by ``C Σ sᵢ`` internally).
+    fit_intercept : bool, default=True
+    tol : float, default=1e-4
+        Stop when max |∇J| ≤ tol.
+    max_iter : int, default=100
+    solver : {"lbfgs", "newton", "gd"}, default="lbfgs"
+    class_weight : None, "balanced" or dict label -> weight
+    standardize : bool, default=False
+        Optimise over standardised features (one extra pass for mean and std); the fitted
+        coefficients are reported in the original units. The penalty then applies to the
+        standardised coefficients, as in a StandardScaler → LogisticRegression pipeline.
+    learning_rate : float, default=1.0
+        η of the ``gd`` solver.
+    line_search : bool, default=False
+        Armijo backtracking for ``gd``.
+    checkpoint_every : int, default=5
+        With ``fit(..., checkpoint=DIR)``, iterations between checkpoints.
+
+    Attributes
+    ----------
+    classes_, coef_ (1, p), intercept_ (1,), n_features_in_, feature_names_in_,
+    n_iter_ (1,), converged_, history_ (list of dicts: iteration, loss, grad_norm, step,
+    seconds), n_passes_ (passes over the data).
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "penalty": [StrOptions({"l2"}), None],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "standardize": ["boolean"],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "line_search": ["boolean"],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        penalty: str | None = "l2",
+        *,
+        C: float = 1.0,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
+        max_iter: int = 100,
+        solver: str = "lbfgs",
+        class_weight: dict[Any, float] | str | None = None,
+        standardize: bool = False,
+        learning_rate: float = 1.0,
+        line_search: bool = False,
+        checkpoint_every: int = 5,
+    ) -> None:
+        self.penalty = penalty
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.class_weight = class_weight
+        self.standardize = standardize
+        self.learning_rate = learning_rate
+        self.line_search = line_search
+        self.checkpoint_every = checkpoint_every
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        callback: Callable[[SolverState], None] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+    ) -> LogisticRegression:
+        """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed).
+
+        ``callback(state)`` is called after every iteration with a
+        :class:`~logloss.solvers.SolverState` (iteration, θ, history so far).
+        ``checkpoint``: a directory where the optimiser state is saved every
+        ``checkpoint_every`` iterations; a fit given a directory holding a checkpoint of
+        the same problem resumes from it.
+        """
+        self._validate_params()
+        if _is_dask(X) or _is_dask(y) or _is_dask(sample_weight):
+            sums, n_rows, p, mean, scale = self._prepare_dask(X, y, sample_weight)
+        else:
+            sums, n_rows, p, mean, scale = self._prepare_numpy(X, y, sample_weight)
+
+        alpha = 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
+        objective = LogisticObjective(
+            sums,
+            p,
+            alpha=alpha,
+            fit_intercept=self.fit_intercept,
+            mean=mean,
+            scale=scale,
+        )
+        start = SolverState(np.zeros(objective.n_params), 0, ())
+        ckpt_cb = None
+        if checkpoint is not None:
+            fingerprint = self._fingerprint(n_rows, p)
+            resumed = load_checkpoint(checkpoint, fingerprint)
+            if resumed is not None:
+                start = resumed
+            ckpt_cb = self._checkpointer(checkpoint, fingerprint)
+
+        def on_iteration(state: SolverState) -> None:
+            if ckpt_cb is not None:
+                ckpt_cb(state)
+            if callback is not None:
+                callback(state)
+
+        options: dict[str, Any] = {}
+        if self.solver == "gd":
+            options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
+        result = solve(
+            self.solver,
+            objective,
+            start,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            callback=on_iteration,
+            **options,
+        )
+        if checkpoint is not None:
+            save_checkpoint(
+                checkpoint,
+                SolverState(result.theta, result.n_iter, result.history),
+                self._fingerprint(n_rows, p),
+            )
+        w = objective.to_w(result.theta)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
+        self.coef_ = w[:p].reshape(1, p)
+        self.intercept_ = np.array([w[p] if self.fit_intercept else 0.0])
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.converged_ = result.converged
+        self.history_ = [dict(h) for h in result.history]
+        self.n_passes_ = objective.evaluations
+        self.n_rows_ = n_rows
+        if not result.converged:
+            warnings.warn(
+                f"{self.solver} did not converge after {result.n_iter} iterations "
+                f"({result.message}); increase max_iter or loosen tol. With penalty=None the "
+                "data may be linearly separable, in which case the coefficients keep growing.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _fingerprint(self, n_rows: int, p: int) -> dict[str, Any]:
+        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "tol")}
+        params = {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in params.items()}
+        if isinstance(params.get("class_weight"), dict):
+            params["class_weight"] = {str(k): v for k, v in params["class_weight"].items()}
+        return {
+            "n_rows": int(n_rows),
+            "n_features": int(p),
+            "classes": encode_labels(self.classes_)["values"],
+            "params": params,
+        }
+
+    def _checkpointer(
+        self, directory: str | os.PathLike[str], fingerprint: dict[str, Any]
+    ) -> Callable[[SolverState], None]:
+        every = self.checkpoint_every
+
+        def save(state: SolverState) -> None:
+            if state.n_iter % every == 0:
+                save_checkpoint(directory, state, fingerprint)
+
+        return save
+
+    def _set_classes(self, classes: np.ndarray) -> None:
+        if len(classes) != 2:
+            raise _label_error(classes)
+        self.classes_ = classes
+
+    def _class_weights(self, counts: tuple[float, float]) -> tuple[float, float] | None:
+        cw = self.class_weight
+        if cw is None:
+            return None
+        if cw == "balanced":
+            n = counts[0] + counts[1]
+            return (n / (2.0 * counts[0]), n / (2.0 * counts[1]))
+        assert isinstance(cw, dict)
+        unknown = [k for k in cw if k not in self.classes_.tolist()]
+        if unknown:
+            raise ValueError(
+                f"class_weight names labels not in the data: {unknown!r}; "
+                f"classes are {self.classes_.tolist()!r}"
+            )
+        return (float(cw.get(self.classes_[0], 1.0)), float(cw.get(self.classes_[1], 1.0)))
+
+    def _prepare_numpy(
+        self, X: Any, y: Any, sample_weight: Any
+    ) -> tuple[Callable[[Array, bool], Array], int, int, Array | None, Array | None]:
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
+        check_classification_targets(y)
+        self._set_classes(np.unique(y))
+        y01 = (y == self.classes_[1]).astype(np.float64)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        cw = self._class_weights((float(np.sum(y01 == 0)), float(np.sum(y01 == 1))))
+        if cw is not None:
+            factor = np.where(y01 == 1, cw[1], cw[0])
+            sw = factor if sw is None else sw * factor
+        mean = scale = None
+        if self.standardize:
+            moments = combine_moments(block_moments(X))
+            mean, scale = self._mean_scale(moments, X.shape[1])
+        return numpy_sums(X, y01, sw), X.shape[0], X.shape[1], mean, scale
+
+    def _mean_scale(self, moments: Array, p: int) -> tuple[Array | None, Array]:
+        n = moments[0]
+        std = np.sqrt(moments[p + 1 :] / n)
+        scale = np.where(std > 0, std, 1.0)
+        return (moments[1 : p + 1] if self.fit_intercept else None), scale
+
+    def _prepare_dask(
+        self, X: Any, y: Any, sample_weight: Any
+    ) -> tuple[Callable[[Array, bool], Array], int, int, Array | None, Array | None]:
+        if _is_dask_frame(X):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        Xd = _dask_array(X, "X")
+        if Xd.ndim != 2:
+            raise ValueError(f"X must be 2-D; got shape {Xd.shape}")
+        if Xd.dtype.kind not in "fiub":
+            raise ValueError(f"X must be numeric; got dtype {Xd.dtype}")
+        if Xd.dtype not in (np.float32, np.float64):
+            Xd = Xd.astype(np.float64)
+        yd = _dask_array(y, "y")
+        if yd.ndim == 2 and yd.shape[1] == 1:
+            yd = yd[:, 0]
+        if yd.ndim != 1:
+            raise ValueError(f"y must be 1-D; got shape {yd.shape}")
+        n_rows = int(sum(Xd.chunks[0]))
+        if int(sum(yd.chunks[0])) != n_rows:
+            raise ValueError(f"X has {n_rows} rows but y has {int(sum(yd.chunks[0]))}")
+        if n_rows == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        yd = yd.rechunk((Xd.chunks[0],))
+        self.n_features_in_ = int(Xd.shape[1])
+        yd = yd.persist()
+        self._set_classes(np.unique(da.unique(yd).compute()))
+        y01 = (yd == self.classes_[1]).astype(np.float64)
+        sw = None
+        if sample_weight is not None:
+            sw = _dask_array(sample_weight, "sample_weight").astype(np.float64)
+            sw = sw.rechunk((Xd.chunks[0],))
+        if self.class_weight is not None:
+            n_pos = float(y01.sum().compute())
+            cw = self._class_weights((n_rows - n_pos, n_pos))
+            assert cw is not None
+            factor = da.where(y01 == 1, cw[1], cw[0])
+            sw = factor if sw is None else sw * factor
+        data = BlockData(Xd, y01, sw)
+        mean = scale = None
+        if self.standardize:
+            moments = data.map_reduce(block_moments, combine=combine_moments, name="logloss-moments")
+            mean, scale = self._mean_scale(moments, data.n_features)
+        return data.sums, n_rows, data.n_features, mean, scale
+
+    # --------------------------------------------------------------- prediction
+    def _decision_dask(self, X: Any) -> da.Array:
+        if _is_dask_frame(X):
+            names = [str(c) for c in X.columns]
+            expected = getattr(self, "feature_names_in_", None)
+            if expected is not None and names != list(expected):
+                raise ValueError(
+                    f"The feature names should match those that were passed during fit; "
+                    f"got {names}, expected {list(expected)}"
+                )
+            Xd = X.to_dask_array()
+        else:
+            Xd = da.asarray(X)
+        if Xd.ndim != 2 or Xd.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xd.shape[-1]} features, but LogisticRegression is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        if Xd.numblocks[1] != 1:
+            Xd = Xd.rechunk({1: -1})
+        coef = self.coef_[0].copy()
+        b = float(self.intercept_[0])
+        return Xd.map_blocks(_margin, coef, b, drop_axis=1, dtype=np.float64)
+
+    def decision_function(self, X: Any) -> Any:
+        """Margins z = X·coef + intercept, shape (n,); lazy for Dask input."""
+        check_is_fitted(self)
+        if _is_dask(X):
+            return self._decision_dask(X)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return _margin(X, self.coef_[0], float(self.intercept_[0]))
+
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities of classes_[0] and classes_[1], shape (n, 2); lazy for Dask input."""
+        z = self.decision_function(X)
+        if isinstance(z, da.Array):
+            return z.map_blocks(_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64)
+        return _proba2(z)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        z = self.decision_function(X)
+        if isinstance(z, da.Array):
+            return z.map_blocks(_log_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64)
+        return _log_proba2(z)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels (classes_[1] where the margin is positive); lazy for Dask input."""
+        z = self.decision_function(X)
+        if isinstance(z, da.Array):
+            c0, c1 = self.classes_
+            return z.map_blocks(_choose, c0, c1, dtype=self.classes_.dtype)
+        return self.classes_[(z > 0).astype(np.intp)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy (weighted when ``sample_weight`` is given)."""
+        if not (_is_dask(X) or _is_dask(y)):
+            return float(super().score(X, y, sample_weight=sample_weight))
+        pred = self.predict(X)
+        yd = _dask_array(y, "y").rechunk((pred.chunks[0],))
+        hit = (pred == yd).astype(np.float64)
+        if sample_weight is None:
+            return float(hit.mean().compute())
+        sw = _dask_array(sample_weight, "sample_weight").rechunk((pred.chunks[0],))
+        num, den = dask.compute((hit * sw).sum(), sw.sum())
+        return float(num / den)
+
+    # ------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str], *, extra: Callable[[Path], None] | None = None) -> Path:
+        """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
+
+        The directory is written under a temporary name and renamed into place.
+        """
+        check_is_fitted(self)
+        params = self.get_params()
+        if isinstance(params.get("class_weight"), dict):
+            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
+        if isinstance(params.get("C"), float) and not np.isfinite(params["C"]):
+            params["C"] = "inf"
+        meta = {
+            "library": "logloss",
+            "version": __version__,
+            "estimator": "LogisticRegression",
+            "params": params,
+            "classes": encode_labels(self.classes_),
+            "n_features_in": int(self.n_features_in_),
+            "feature_names": (
+                [str(c) for c in self.feature_names_in_]
+                if hasattr(self, "feature_names_in_")
+                else None
+            ),
+            "n_iter": int(self.n_iter_[0]),
+            "converged": bool(self.converged_),
+            "n_rows": int(getattr(self, "n_rows_", 0)),
+            "history": self.history_,
+            "coef": self.coef_[0].tolist(),
+            "intercept": float(self.intercept_[0]),
+        }
+        vec = np.concatenate([self.coef_[0], self.intercept_])
+        return write_model_files(path, meta, vec, extra=extra)
+
+
+def _margin(X: NDArray[np.floating], coef: Array, b: float) -> Array:
+    z: Array = np.asarray(X, dtype=np.float64) @ coef + b if len(X) else np.zeros(0)
+    return z
+
+
+def _proba2(z: Array) -> Array:
+    p1 = sigmoid(z)
+    return np.column_stack([1.0 - p1, p1]) if z.size else np.zeros((0, 2))
+
+
+def _log_proba2(z: Array) -> Array:
+    # log σ(z) = −log1pexp(−z), log(1 − σ(z)) = −log1pexp(z)
+    return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)]) if z.size else np.zeros((0, 2))
+
+
+def _choose(z: Array, c0: Any, c1: Any) -> np.ndarray:
+    return np.where(z > 0, c1, c0)
+
+
+def load_model(path: str | os.PathLike[str]) -> LogisticRegression:
+    """Load a model directory written by :meth:`LogisticRegression.save` (no pickle)."""
+    from .model import ModelFileError
+
+    meta, vec = read_model_files(path)
+    try:
+        params = dict(meta["params"])
+        if isinstance(params.get("class_weight"), list):
+            params["class_weight"] = {k: v for k, v in params["class_weight"]}
+        if params.get("C") == "inf":
+            params["C"] = float("inf")
+        est = LogisticRegression(**params)
+        est.classes_ = decode_labels(meta["classes"])
+        p = int(meta["n_features_in"])
+        if vec.shape != (p + 1,):
+            raise ModelFileError(f"coefficients have shape {vec.shape}, expected ({p + 1},)")
+        est.coef_ = vec[:p].reshape(1, p).copy()
+        est.intercept_ = vec[p:].copy()
+        est.n_features_in_ = p
+        if meta.get("feature_names") is not None:
+            est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
+        est.n_iter_ = np.array([int(meta["n_iter"])], dtype=np.int32)
+        est.converged_ = bool(meta["converged"])
+        est.history_ = list(meta.get("history", []))
+        est.n_rows_ = int(meta.get("n_rows", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"model in {str(path)!r} is malformed: {exc!r}") from None
+    return est

@@ -1,0 +1,157 @@
+"""The training objective seen by the solvers: θ -> (loss, gradient[, Hessian]).
+
+Conventions
+-----------
+- A *sums function* ``sums(w, hessian) -> packed`` returns the float64 vector of
+  :func:`logloss.loss.block_sums` added over every row of the data, for the full
+  parameter vector ``w`` of length p + 1 (coefficients, then the intercept). It is where
+  the data live: in memory (:func:`numpy_sums`) or on a Dask cluster (``logloss.engine``).
+- The solvers optimise θ, which is ``w`` in the optimiser's own coordinates: without an
+  intercept θ has length p; with standardisation θ holds the coefficients of the
+  standardised features. The map is linear, w = A θ, so the gradient is Aᵀ∇ and the
+  Hessian AᵀHA, and no block is ever copied to standardise it.
+- The value is scikit-learn's objective divided by C·Σs:
+  J(θ) = Σ sᵢ lossᵢ / Σ sᵢ + ‖coef‖² / (2 C Σ sᵢ); the intercept is never penalised.
+  Dividing by a constant leaves the minimiser where scikit-learn's is.
+
+No Dask and no Prefect here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .loss import block_sums, unpack
+
+__all__ = ["Objective", "LogisticObjective", "SumsFn", "numpy_sums"]
+
+Array = NDArray[np.float64]
+SumsFn = Callable[[Array, bool], Array]
+
+
+class Objective(Protocol):
+    """What a solver may call: the value and gradient, and for Newton the Hessian."""
+
+    n_params: int
+
+    def __call__(self, theta: Array) -> tuple[float, Array]: ...
+
+    def hessian(self, theta: Array) -> tuple[float, Array, Array]: ...
+
+
+def numpy_sums(
+    X: NDArray[np.floating],
+    y01: NDArray[np.floating],
+    sample_weight: NDArray[np.floating] | None = None,
+    *,
+    rows_per_block: int = 65536,
+) -> SumsFn:
+    """A sums function over in-memory arrays, walking them in cache-sized row blocks."""
+    n = X.shape[0]
+    starts = range(0, max(n, 1), rows_per_block)
+
+    def sums(w: Array, hessian: bool) -> Array:
+        total: Array | None = None
+        for a in starts:
+            b = min(a + rows_per_block, n)
+            part = block_sums(
+                X[a:b],
+                y01[a:b],
+                w,
+                None if sample_weight is None else sample_weight[a:b],
+                hessian=hessian,
+            )
+            total = part if total is None else total + part
+        assert total is not None
+        return total
+
+    return sums
+
+
+class LogisticObjective:
+    """Penalised mean log loss over the data behind a sums function.
+
+    ``alpha`` is 1/C (0 for no penalty). ``mean`` and ``scale`` (length p) describe the
+    standardisation x' = (x − mean) / scale in which θ lives; None means identity.
+    ``evaluations`` counts passes over the data.
+    """
+
+    def __init__(
+        self,
+        sums: SumsFn,
+        n_features: int,
+        *,
+        alpha: float,
+        fit_intercept: bool = True,
+        mean: Array | None = None,
+        scale: Array | None = None,
+    ) -> None:
+        self._sums = sums
+        self.p = n_features
+        self.alpha = float(alpha)
+        self.fit_intercept = fit_intercept
+        self.n_params = n_features + int(fit_intercept)
+        p = n_features
+        # w = A θ : (p + 1) × n_params.
+        A = np.zeros((p + 1, self.n_params))
+        inv = np.ones(p) if scale is None else 1.0 / np.asarray(scale, dtype=np.float64)
+        A[np.arange(p), np.arange(p)] = inv
+        if fit_intercept:
+            A[p, p] = 1.0
+            if mean is not None:
+                A[p, :p] = -np.asarray(mean, dtype=np.float64) * inv
+        self.A = A
+        self._identity = scale is None and mean is None
+        self.evaluations = 0
+
+    # -- coordinates ---------------------------------------------------------------
+    def to_w(self, theta: Array) -> Array:
+        """Full parameter vector (coefficients in original units, then the intercept)."""
+        return self.A @ theta
+
+    def from_w(self, w: Array) -> Array:
+        """θ for a given w (inverse of :meth:`to_w` on its range)."""
+        theta, *_ = np.linalg.lstsq(self.A, w, rcond=None)
+        return np.asarray(theta, dtype=np.float64)
+
+    # -- value, gradient, Hessian ----------------------------------------------------
+    def _evaluate(self, theta: Array, hessian: bool) -> tuple[float, Array, Array | None]:
+        theta = np.asarray(theta, dtype=np.float64)
+        packed = self._sums(self.to_w(theta), hessian)
+        self.evaluations += 1
+        s = unpack(packed, self.p)
+        if not s.weight > 0:
+            raise ValueError(f"the sum of sample weights must be positive; got {s.weight}")
+        if not (np.isfinite(s.loss) and np.all(np.isfinite(s.grad))):
+            raise ValueError(
+                "the loss is not finite: the input contains NaN or infinity"
+                if np.all(np.isfinite(theta))
+                else f"the parameters diverged to {theta.tolist()}; lower the learning rate"
+            )
+        A = self.A
+        grad = (A.T @ s.grad) / s.weight
+        coef = theta[: self.p]
+        value = s.loss / s.weight
+        if self.alpha:
+            value += 0.5 * self.alpha * float(coef @ coef) / s.weight
+            grad[: self.p] += self.alpha * coef / s.weight
+        H = None
+        if hessian:
+            assert s.hess is not None
+            H = (A.T @ s.hess @ A) / s.weight
+            if self.alpha:
+                H[np.arange(self.p), np.arange(self.p)] += self.alpha / s.weight
+        return float(value), grad, H
+
+    def __call__(self, theta: Array) -> tuple[float, Array]:
+        value, grad, _ = self._evaluate(theta, False)
+        return value, grad
+
+    def hessian(self, theta: Array) -> tuple[float, Array, Array]:
+        value, grad, H = self._evaluate(theta, True)
+        assert H is not None
+        return value, grad, H

@@ -1,0 +1,250 @@
+"""Solvers for the log-loss objective; they know nothing of Dask.
+
+Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient[, Hessian])
+and a starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
+max |∇J| ≤ ``tol`` (scikit-learn's rule for lbfgs), or ``max_iter`` iterations.
+
+After every iteration the solver calls ``callback(state)`` with the new state: the fit
+uses it for progress displays and checkpoints (a state is enough to resume from).
+
+- ``gd``: the lecture's rule θ ← θ − η ∇J with a fixed learning rate η; with
+  ``line_search=True``, Armijo backtracking from η.
+- ``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data.
+- ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
+  pass per iteration (value, gradient and Hessian together) when full steps are taken.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+from numpy.typing import NDArray
+
+from .objective import Objective
+
+__all__ = ["SOLVERS", "SolverResult", "SolverState", "gd", "lbfgs", "newton", "solve"]
+
+Array = NDArray[np.float64]
+
+
+class SolverState(NamedTuple):
+    """Where an optimisation stands: enough to report progress and to resume."""
+
+    theta: Array
+    n_iter: int
+    history: tuple[dict[str, float], ...]
+
+
+class SolverResult(NamedTuple):
+    theta: Array
+    n_iter: int
+    converged: bool
+    history: tuple[dict[str, float], ...]
+    message: str
+
+
+Callback = Callable[[SolverState], None]
+
+
+def _grad_norm(g: Array) -> float:
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
+class _Recorder:
+    """Appends history rows and forwards each new state to the callback."""
+
+    def __init__(self, start: SolverState, callback: Callback | None) -> None:
+        self.history = list(start.history)
+        self.n_iter = start.n_iter
+        self.offset = self.history[-1]["seconds"] if self.history else 0.0
+        self.t0 = time.perf_counter()
+        self.callback = callback
+
+    def record(self, theta: Array, value: float, grad: Array, step: float) -> None:
+        self.n_iter += 1
+        self.history.append(
+            {
+                "iteration": self.n_iter,
+                "loss": float(value),
+                "grad_norm": _grad_norm(grad),
+                "step": float(step),
+                "seconds": self.offset + time.perf_counter() - self.t0,
+            }
+        )
+        if self.callback is not None:
+            self.callback(SolverState(theta.copy(), self.n_iter, tuple(self.history)))
+
+    def result(self, theta: Array, converged: bool, message: str) -> SolverResult:
+        return SolverResult(theta, self.n_iter, converged, tuple(self.history), message)
+
+
+def gd(
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    learning_rate: float = 1.0,
+    line_search: bool = False,
+    callback: Callback | None = None,
+) -> SolverResult:
+    """Gradient descent θ ← θ − η ∇J(θ), optionally with Armijo backtracking from η."""
+    rec = _Recorder(start, callback)
+    theta = np.array(start.theta, dtype=np.float64)
+    value, grad = objective(theta)
+    while True:
+        if _grad_norm(grad) <= tol:
+            return rec.result(theta, True, "gradient norm below tol")
+        if rec.n_iter >= max_iter:
+            return rec.result(theta, False, "max_iter reached")
+        step = learning_rate
+        while True:
+            trial = theta - step * grad
+            t_value, t_grad = objective(trial)
+            if not line_search:
+                break
+            if _armijo(value, t_value, -step * float(grad @ grad)):
+                break
+            step *= 0.5
+            if step < 1e-20:
+                return rec.result(theta, False, "line search failed to decrease the loss")
+        theta, value, grad = trial, t_value, t_grad
+        rec.record(theta, value, grad, step * float(np.linalg.norm(t_grad)))
+
+
+def lbfgs(
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+    memory: int = 10,
+) -> SolverResult:
+    """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation."""
+    rec = _Recorder(start, callback)
+    theta0 = np.array(start.theta, dtype=np.float64)
+    last: dict[str, Any] = {}
+
+    def fun(theta: Array) -> tuple[float, Array]:
+        value, grad = objective(theta)
+        last["theta"], last["value"], last["grad"] = theta.copy(), value, grad
+        return value, grad
+
+    prev = [theta0]
+
+    def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        x = np.asarray(intermediate_result.x, dtype=np.float64)
+        grad = last["grad"] if np.array_equal(last.get("theta"), x) else objective(x)[1]
+        rec.record(x, float(intermediate_result.fun), grad, float(np.linalg.norm(x - prev[0])))
+        prev[0] = x
+
+    remaining = max_iter - start.n_iter
+    value0, grad0 = fun(theta0)
+    if _grad_norm(grad0) <= tol:
+        return rec.result(theta0, True, "gradient norm below tol")
+    if remaining <= 0:
+        return rec.result(theta0, False, "max_iter reached")
+    res = scipy.optimize.minimize(
+        fun,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=on_iteration,
+        options={
+            "maxiter": remaining,
+            "maxls": 50,
+            "maxcor": memory,
+            "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    theta = np.asarray(res.x, dtype=np.float64)
+    converged = bool(res.status == 0)
+    message = str(res.message)
+    return rec.result(theta, converged, message)
+
+
+def newton(
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+) -> SolverResult:
+    """Newton's method (IRLS) with the reduced Hessian and Armijo backtracking."""
+    rec = _Recorder(start, callback)
+    theta = np.array(start.theta, dtype=np.float64)
+    value, grad, H = objective.hessian(theta)
+    while True:
+        if _grad_norm(grad) <= tol:
+            return rec.result(theta, True, "gradient norm below tol")
+        if rec.n_iter >= max_iter:
+            return rec.result(theta, False, "max_iter reached")
+        direction = _newton_direction(H, grad)
+        slope = float(grad @ direction)
+        if not slope < 0:  # not a descent direction (numerical trouble): fall back to -g
+            direction, slope = -grad, -float(grad @ grad)
+        step = 1.0
+        while True:
+            trial = theta + step * direction
+            t_value, t_grad, t_H = objective.hessian(trial)
+            if _armijo(value, t_value, step * slope):
+                break
+            step *= 0.5
+            if step < 1e-12:
+                return rec.result(theta, False, "line search failed to decrease the loss")
+        if t_value >= value and _grad_norm(t_grad) >= _grad_norm(grad):
+            # No progress left at machine precision.
+            return rec.result(theta, _grad_norm(grad) <= tol, "no further decrease possible")
+        theta, value, grad, H = trial, t_value, t_grad, t_H
+        rec.record(theta, value, grad, step * float(np.linalg.norm(direction)))
+
+
+def _armijo(value: float, trial: float, decrease: float) -> bool:
+    """Sufficient decrease f(θ + t·d) ≤ f(θ) + c·t·∇f·d, to within rounding of f itself.
+
+    Near the optimum the predicted decrease falls below the resolution of f; the slack
+    of a few ulps of f keeps the line search from shrinking the step to nothing there.
+    """
+    slack = 8 * np.finfo(float).eps * abs(value)
+    return bool(np.isfinite(trial) and trial <= value + 1e-4 * decrease + slack)
+
+
+def _newton_direction(H: Array, grad: Array) -> Array:
+    try:
+        return np.asarray(-scipy.linalg.solve(H, grad, assume_a="pos"), dtype=np.float64)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        pass
+    # Singular Hessian (no penalty, collinear or separable data): least squares.
+    sol, *_ = scipy.linalg.lstsq(H, -grad, cond=1e-12)
+    return np.asarray(sol, dtype=np.float64)
+
+
+SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
+
+
+def solve(
+    solver: str,
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+    **options: Any,
+) -> SolverResult:
+    """Run the solver named ``solver`` ("gd", "lbfgs" or "newton")."""
+    try:
+        fn = SOLVERS[solver]
+    except KeyError:
+        raise ValueError(
+            f"solver must be one of {sorted(SOLVERS)}; got {solver!r}"
+        ) from None
+    return fn(objective, start, max_iter=max_iter, tol=tol, callback=callback, **options)

@@ -1,0 +1,62 @@
+"""Shared fixtures: seeded data, and real Dask clusters started (and stopped) here."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def make_logistic(
+    n: int = 2000,
+    p: int = 5,
+    *,
+    seed: int = 0,
+    intercept: float = 0.3,
+    scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X ~ N(0, scale²), y ~ Bernoulli(σ(Xw + b)); returns X, y (int 0/1), w."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(scale=scale, size=(n, p))
+    w = rng.normal(size=p) / scale
+    z = X @ w + intercept
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
+    return X, y, w
+
+
+@pytest.fixture
+def logistic_data() -> tuple[np.ndarray, np.ndarray]:
+    X, y, _ = make_logistic()
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def local_cluster():
+    """A LocalCluster with 2 worker processes (1 thread each), shared by the session."""
+    from distributed import LocalCluster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def client(local_cluster):
+    """A Client to the session's LocalCluster, the default client while the test runs."""
+    from distributed import Client
+
+    with Client(local_cluster) as c:
+        yield c
