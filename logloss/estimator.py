@@ -77,8 +77,8 @@ def _label_error(classes: np.ndarray) -> ValueError:
             f"contains only one class: {shown[0] if shown else None!r}"
         )
     return ValueError(
-        f"labels must be two distinct values; got {len(classes)}: "
-        f"{str(shown)[:-1]}{more}]; logloss fits binary logistic regression only"
+        "Only binary classification is supported. "
+        f"labels must be two distinct values; got {len(classes)}: {str(shown)[:-1]}{more}]"
     )
 
 
@@ -118,7 +118,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict[str, list[Any]] = {
         "penalty": [StrOptions({"l2"}), None],
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="right")],
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -249,7 +249,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def _fingerprint(self, n_rows: int, p: int) -> dict[str, Any]:
-        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "tol")}
+        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "tol", "checkpoint_every")}
         params = {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in params.items()}
         if isinstance(params.get("class_weight"), dict):
             params["class_weight"] = {str(k): v for k, v in params["class_weight"].items()}
