@@ -107,10 +107,10 @@ class Dataset:
     """Lazy arrays over a Parquet dataset; see the module docstring for conventions."""
 
     X: da.Array
-    y: da.Array
+    y: da.Array | None  # None when read without a label (for prediction)
     sample_weight: da.Array | None
     feature_names: list[str]
-    label: str
+    label: str | None
     weight: str | None
     blocks: list[BlockSpec]
     source: str
@@ -127,14 +127,9 @@ class Dataset:
 
     def persist(self) -> Dataset:
         """Persist ``X``, ``y`` and ``sample_weight`` together, reading each block once."""
-        arrays = [self.X, self.y] + ([self.sample_weight] if self.sample_weight is not None else [])
-        out = dask.persist(*arrays)
-        return dataclasses.replace(
-            self,
-            X=out[0],
-            y=out[1],
-            sample_weight=out[2] if self.sample_weight is not None else None,
-        )
+        names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
+        out = dask.persist(*[getattr(self, k) for k in names])
+        return dataclasses.replace(self, **dict(zip(names, out, strict=True)))
 
     def check_labels(self) -> list[Any]:
         """Return the two distinct label values, sorted; raise :class:`DataError` otherwise.
@@ -142,6 +137,8 @@ class Dataset:
         One distributed pass over ``y`` (per-block ``np.unique``, merged on the client). If
         ``y`` is not persisted this reads the blocks; persist first to read the data once.
         """
+        if self.y is None:
+            raise DataError(f"dataset {self.source} was read without a label column")
         parts = dask.compute(*[dask.delayed(_first_seen)(b) for b in self.y.to_delayed()])
         first: dict[Any, tuple[int, int]] = {}
         for i, (values, index) in enumerate(parts):
@@ -353,7 +350,7 @@ def _stringy(t: pa.DataType) -> bool:
 @dataclass(frozen=True)
 class _Plan:
     features: tuple[str, ...]
-    label: str
+    label: str | None
     weight: str | None
     dtype: str
     file_columns: tuple[str, ...]  # columns to read from the files
@@ -397,7 +394,7 @@ def _available(footer: _Footer) -> str:
 
 def _make_plan(
     footers: list[_Footer],
-    label: str,
+    label: str | None,
     features: Sequence[str] | None,
     weight: str | None,
     dtype: str,
@@ -447,7 +444,7 @@ def _make_plan(
             if name is not None and name in feats:
                 raise DataError(f"column {name!r} cannot be both a feature and the label/weight")
 
-    used = [*feats, label] + ([weight] if weight is not None else [])
+    used = [*feats] + [c for c in (label, weight) if c is not None]
     for name in used:
         if where(name) != "file":
             continue
@@ -575,8 +572,8 @@ _DROP_HINT = " (pass drop_invalid=True to drop such rows)"
 
 def _read_block(
     fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Read one block: (X, y, w) as NumPy arrays, validated."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label)."""
     table = _read_table(fs, spec, plan.file_columns)
     n = table.num_rows
     partition = dict(spec.partition)
@@ -599,7 +596,10 @@ def _read_block(
                     f"feature values must fit in float32; got {values[i]} in feature column "
                     f"{name!r} at row {spec.file_row(i)} of file {spec.path}"
                 )
-    if plan.label in partition:
+    y: np.ndarray | None = None
+    if plan.label is None:
+        pass
+    elif plan.label in partition:
         y = np.full(n, partition[plan.label])
     else:
         y = _column_values(
@@ -662,7 +662,7 @@ def _build_arrays(
     plan: _Plan,
     y_dtype: Any,
     token: str,
-) -> tuple[da.Array, da.Array, da.Array | None]:
+) -> tuple[da.Array, da.Array | None, da.Array | None]:
     read = f"read-parquet-{token}"
     names = {"X": f"parquet-X-{token}", "y": f"parquet-y-{token}", "w": f"parquet-w-{token}"}
     read_layer: dict[Any, Any] = {
@@ -680,7 +680,7 @@ def _build_arrays(
         return da.Array(graph, name, chunks=chunks, dtype=dtype)
 
     X = array("X", 0, (rows, (len(plan.features),)), np.dtype(plan.dtype))
-    y = array("y", 1, (rows,), y_dtype)
+    y = array("y", 1, (rows,), y_dtype) if plan.label is not None else None
     w = array("w", 2, (rows,), np.dtype(np.float64)) if plan.weight is not None else None
     return X, y, w
 
@@ -697,7 +697,7 @@ def _describe(source: Any) -> str:
 
 def read_parquet(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    label: str,
+    label: str | None,
     features: Sequence[str] | None = None,
     weight: str | None = None,
     dtype: str = "float64",
@@ -716,6 +716,7 @@ def read_parquet(
     ``block_bytes`` of feature data. With ``drop_invalid=True`` rows with a null, NaN or inf in
     any used column are dropped (one extra pass over the used columns counts them); otherwise
     such values raise :class:`DataError` when the block is computed.
+    ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
@@ -737,7 +738,7 @@ def read_parquet(
                 f"dataset {shown} has no valid rows: all {n_dropped} rows hold a null, NaN or "
                 f"inf in a used column"
             )
-    y_dtype = _label_dtype(footers, label, partition_kinds)
+    y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
     token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
     X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)
     return Dataset(
