@@ -431,10 +431,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return float(num / den)
 
     # ------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str], *, extra: Callable[[Path], None] | None = None) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        metadata: dict[str, Any] | None = None,
+        extra: Callable[[Path], None] | None = None,
+    ) -> Path:
         """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
 
-        The directory is written under a temporary name and renamed into place.
+        ``metadata`` (JSON-serialisable: data source, label column, metrics ...) is stored
+        under "training" in model.json; ``extra(tmpdir)`` may add files. The directory is
+        written under a temporary name and renamed into place.
         """
         check_is_fitted(self)
         params = self.get_params()
@@ -460,6 +468,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "coef": self.coef_[0].tolist(),
             "intercept": float(self.intercept_[0]),
+            "training": dict(metadata or getattr(self, "training_", {})),
         }
         vec = np.concatenate([self.coef_[0], self.intercept_])
         return write_model_files(path, meta, vec, extra=extra)
@@ -509,6 +518,7 @@ def load_model(path: str | os.PathLike[str]) -> LogisticRegression:
         est.converged_ = bool(meta["converged"])
         est.history_ = list(meta.get("history", []))
         est.n_rows_ = int(meta.get("n_rows", 0))
+        est.training_ = dict(meta.get("training") or {})
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
