@@ -54,7 +54,9 @@ def load_checkpoint(
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is unreadable: {exc}") from None
     if saved != fingerprint:
-        diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+        diff = sorted(
+            k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k)
+        )
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written for a different fit "
             f"(differs in: {', '.join(diff)}); remove it or use another checkpoint directory"

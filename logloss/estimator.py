@@ -249,8 +249,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self
 
     def _fingerprint(self, n_rows: int, p: int) -> dict[str, Any]:
-        params = {k: v for k, v in self.get_params().items() if k not in ("max_iter", "tol", "checkpoint_every")}
-        params = {k: (v if not isinstance(v, float) or np.isfinite(v) else str(v)) for k, v in params.items()}
+        params = {
+            k: v
+            for k, v in self.get_params().items()
+            if k not in ("max_iter", "tol", "checkpoint_every")
+        }
+        params = {
+            k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
+            for k, v in params.items()
+        }
         if isinstance(params.get("class_weight"), dict):
             params["class_weight"] = {str(k): v for k, v in params["class_weight"].items()}
         return {
@@ -360,7 +367,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         data = BlockData(Xd, y01, sw)
         mean = scale = None
         if self.standardize:
-            moments = data.map_reduce(block_moments, combine=combine_moments, name="logloss-moments")
+            moments = data.map_reduce(
+                block_moments, combine=combine_moments, name="logloss-moments"
+            )
             mean, scale = self._mean_scale(moments, data.n_features)
         return data.sums, n_rows, data.n_features, mean, scale
 
@@ -406,7 +415,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def predict_log_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
         if isinstance(z, da.Array):
-            return z.map_blocks(_log_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64)
+            return z.map_blocks(
+                _log_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
+            )
         return _log_proba2(z)
 
     def predict(self, X: Any) -> Any:
@@ -485,8 +496,12 @@ def _proba2(z: Array) -> Array:
 
 
 def _log_proba2(z: Array) -> Array:
-    # log σ(z) = −log1pexp(−z), log(1 − σ(z)) = −log1pexp(z)
-    return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)]) if z.size else np.zeros((0, 2))
+    # log(1 − σ(z)) = −log1pexp(z), log σ(z) = −log1pexp(−z)
+    return (
+        np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+        if z.size
+        else np.zeros((0, 2))
+    )
 
 
 def _choose(z: Array, c0: Any, c1: Any) -> np.ndarray:

@@ -35,9 +35,13 @@ def test_fit_on_a_two_process_local_cluster_matches_the_in_memory_fit(client, so
 @pytest.mark.cluster
 def test_one_pass_is_one_task_per_block_plus_the_reduction(client):
     X, y, _ = make_logistic(n=8000, p=3, seed=42)
-    data = BlockData(da.from_array(X, chunks=(1000, 3)), da.from_array(y.astype(float), chunks=1000))
+    data = BlockData(
+        da.from_array(X, chunks=(1000, 3)), da.from_array(y.astype(float), chunks=1000)
+    )
     w = np.array([0.1, -0.2, 0.3, 0.05])
-    before = len(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.transition_log)))
+    before = len(
+        client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.transition_log))
+    )
     got = data.sums(w)
     np.testing.assert_allclose(got, block_sums(X, y.astype(float), w), rtol=1e-12)
     log = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.transition_log))
@@ -55,8 +59,12 @@ def test_chunking_does_not_change_the_sums(sizes, seed):
     X = rng.normal(size=(n, 3))
     y = rng.integers(0, 2, size=n).astype(float)
     w = rng.normal(size=4)
-    data = BlockData(da.from_array(X, chunks=(tuple(sizes), 3)), da.from_array(y, chunks=(tuple(sizes),)))
-    np.testing.assert_allclose(data.sums(w, True), block_sums(X, y, w, hessian=True), rtol=1e-10, atol=1e-10)
+    data = BlockData(
+        da.from_array(X, chunks=(tuple(sizes), 3)), da.from_array(y, chunks=(tuple(sizes),))
+    )
+    np.testing.assert_allclose(
+        data.sums(w, True), block_sums(X, y, w, hessian=True), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_checkpoint_resume_reaches_the_same_optimum_in_fewer_iterations(tmp_path):

@@ -133,7 +133,9 @@ def test_other_label_sets_are_refused_with_the_values(dask_input):
     with pytest.raises(ValueError, match=r"two distinct values; got 3: \[0, 1, 2\]"):
         LogisticRegression().fit(X, y)
     with pytest.raises(ValueError, match="only one class"):
-        LogisticRegression().fit(X, np.ones(90, dtype=int) if not dask_input else da.ones(90, chunks=30))
+        LogisticRegression().fit(
+            X, np.ones(90, dtype=int) if not dask_input else da.ones(90, chunks=30)
+        )
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "newton", "gd"])

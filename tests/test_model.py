@@ -12,7 +12,9 @@ from conftest import make_logistic
 from logloss import LogisticRegression, ModelFileError, load_model
 
 
-@pytest.mark.parametrize("labels", [None, np.array(["benign", "malignant"]), np.array([False, True])])
+@pytest.mark.parametrize(
+    "labels", [None, np.array(["benign", "malignant"]), np.array([False, True])]
+)
 def test_save_load_round_trip_reproduces_predict_proba_exactly(tmp_path, labels):
     X, y, _ = make_logistic(n=600, seed=31)
     if labels is not None:
@@ -67,7 +69,10 @@ def test_a_failed_save_leaves_nothing_half_written(tmp_path):
     [
         (lambda p: (p / "coef.npy").write_bytes(b"\x93NUMPY garbage"), "corrupt"),
         (lambda p: (p / "model.json").write_text("{not json"), "not valid JSON"),
-        (lambda p: (p / "model.json").write_text('{"format": "something-else"}'), "not a logloss model"),
+        (
+            lambda p: (p / "model.json").write_text('{"format": "something-else"}'),
+            "not a logloss model",
+        ),
         (lambda p: (p / "coef.npy").unlink(), "cannot read coefficients"),
         (lambda p: (p / "model.json").unlink(), "no model.json"),
     ],

@@ -1,0 +1,414 @@
+"""The pipeline's steps as library functions: the CLI and the Prefect flows both call these.
+
+Conventions
+-----------
+- Data come from Parquet through :func:`logloss.data.read_parquet`; every step that touches
+  data runs on the current Dask client (see :func:`dask_client`) or the threaded scheduler.
+- Outputs (models, predictions, reports) are written under a temporary name and renamed,
+  so a failure leaves nothing half-written.
+- No Prefect here, and no math beyond calling the estimator and the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .data import DataError, Dataset, read_block_columns, read_parquet
+from .estimator import LogisticRegression, load_model
+from .model import ModelFileError, atomic_dir, atomic_write_bytes
+from .solvers import SolverState
+
+__all__ = [
+    "TrainSettings",
+    "dask_client",
+    "evaluate_model",
+    "load_dataset",
+    "persist_dataset",
+    "predict_to_parquet",
+    "publish_model",
+    "resolve_model",
+    "split_validation",
+    "train_model",
+    "write_report_assets",
+]
+
+log = logging.getLogger("logloss")
+
+
+# ----------------------------------------------------------------------- cluster
+def _machine_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return 4 * 2**30
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    *,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | int | None = None,
+    quiet: bool = True,
+) -> Iterator[Any]:
+    """A distributed Client for the duration of the block (and the default client).
+
+    ``scheduler`` (else env ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster;
+    ``tls://`` addresses use the TLS settings of Dask's config (env
+    ``DASK_DISTRIBUTED__COMM__TLS__*``). Without an address a LocalCluster of ``workers``
+    processes (default: one per core) is started on 127.0.0.1 and stopped afterwards.
+    """
+    from distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if address:
+        with Client(address, timeout="30s") as client:
+            yield client
+        return
+    n = workers or max(1, os.cpu_count() or 1)
+    limit = memory_limit or int(0.8 * _machine_memory() / n)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        memory_limit=limit,
+        silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+# -------------------------------------------------------------------------- data
+def load_dataset(
+    data: str | os.PathLike[str] | Sequence[str],
+    label: str | None,
+    *,
+    features: Sequence[str] | None = None,
+    weight: str | None = None,
+    dtype: str = "float64",
+    drop_invalid: bool = False,
+    persist: bool = True,
+) -> Dataset:
+    """Open a Parquet dataset and (by default) persist its blocks on the cluster.
+
+    Problems visible in the footers raise :class:`~logloss.data.DataError` at once; bad
+    values inside blocks raise it when persisting.
+    """
+    ds = read_parquet(
+        data, label, features=features, weight=weight, dtype=dtype, drop_invalid=drop_invalid
+    )
+    return persist_dataset(ds) if persist else ds
+
+
+def persist_dataset(ds: Dataset) -> Dataset:
+    """Persist X, y and weights together (one read per block) and surface block errors."""
+    ds = ds.persist()
+    _raise_block_errors(ds)
+    return ds
+
+
+def _raise_block_errors(ds: Dataset) -> None:
+    """Wait for persisted blocks and re-raise the first failure (a DataError, usually)."""
+    try:
+        from distributed import futures_of, wait
+    except ImportError:  # pragma: no cover
+        return
+    futures = futures_of(ds.X)
+    if not futures:
+        return
+    wait(futures)
+    for f in futures:
+        if f.status == "error":
+            f.result()  # raises the worker's exception on the client
+
+
+def split_validation(ds: Dataset, fraction: float, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Hold out a random ``fraction`` of rows (reproducible per seed) as a validation set."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be between 0 and 1; got {fraction}")
+    rng = da.random.default_rng(seed)
+    mask = (rng.random(ds.n_rows, chunks=(ds.X.chunks[0],)) < fraction).persist()
+
+    def take(keep: da.Array) -> Dataset:
+        parts = [ds.X[keep], None if ds.y is None else ds.y[keep]]
+        sw = None if ds.sample_weight is None else ds.sample_weight[keep]
+        arrays = [a for a in (*parts, sw) if a is not None]
+        arrays = list(dask.persist(*arrays))
+        for a in arrays:
+            a.compute_chunk_sizes()
+        X = arrays.pop(0)
+        y = arrays.pop(0) if ds.y is not None else None
+        w = arrays.pop(0) if sw is not None else None
+        return dataclasses.replace(ds, X=X, y=y, sample_weight=w)
+
+    train, valid = take(~mask), take(mask)
+    if train.X.shape[0] == 0 or valid.X.shape[0] == 0:
+        raise DataError(
+            f"validation fraction {fraction} leaves an empty split of dataset {ds.source} "
+            f"({ds.n_rows} rows)"
+        )
+    return train, valid
+
+
+# ------------------------------------------------------------------------- train
+@dataclasses.dataclass
+class TrainSettings:
+    """Estimator settings, with the CLI's and the flows' names (see LogisticRegression)."""
+
+    solver: str = "lbfgs"
+    penalty: str | None = "l2"
+    C: float = 1.0
+    max_iter: int = 100
+    tol: float = 1e-4
+    standardize: bool = False
+    fit_intercept: bool = True
+    class_weight: str | None = None
+    learning_rate: float = 1.0
+    line_search: bool = False
+    checkpoint_every: int = 5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.penalty, str) and self.penalty.lower() == "none":
+            self.penalty = None
+
+    def estimator(self) -> LogisticRegression:
+        return LogisticRegression(**dataclasses.asdict(self))
+
+
+def train_model(
+    ds: Dataset,
+    settings: TrainSettings,
+    *,
+    callback: Callable[[SolverState], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> LogisticRegression:
+    """Fit on a (persisted) dataset; the model remembers its features, label and source."""
+    if ds.y is None:
+        raise DataError(f"dataset {ds.source} was read without a label column")
+    ds.check_labels()
+    model = settings.estimator()
+    model.fit(ds.X, ds.y, sample_weight=ds.sample_weight, callback=callback, checkpoint=checkpoint)
+    model.feature_names_in_ = np.asarray(ds.feature_names, dtype=object)
+    model.training_ = {
+        "data": ds.source,
+        "label": ds.label,
+        "weight": ds.weight,
+        "dtype": str(ds.X.dtype),
+        "n_rows": int(ds.X.shape[0]),
+        "n_dropped": int(ds.n_dropped),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return model
+
+
+# ---------------------------------------------------------------------- evaluate
+def evaluate_model(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
+    """Log loss, accuracy, ROC AUC and confusion counts of ``model`` on ``ds`` (distributed)."""
+    from .metrics import evaluate
+
+    if ds.y is None:
+        raise DataError(f"dataset {ds.source} has no label column to evaluate against")
+    _check_features(model, ds)
+    y01 = _labels01(model, ds)
+    proba = model.predict_proba(ds.X)[:, 1]
+    return evaluate(y01, proba, ds.sample_weight)
+
+
+def _labels01(model: LogisticRegression, ds: Dataset) -> da.Array:
+    assert ds.y is not None
+    classes = model.classes_.tolist()
+    found = ds.check_labels()
+    unknown = [v for v in found if v not in classes]
+    if unknown:
+        raise DataError(
+            f"labels in column {ds.label!r} of {ds.source} are {found}, but the model was "
+            f"trained on {classes}"
+        )
+    return (ds.y == model.classes_[1]).astype(np.float64)
+
+
+def _check_features(model: LogisticRegression, ds: Dataset) -> None:
+    expected = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if expected and list(ds.feature_names) != expected:
+        missing = [c for c in expected if c not in ds.feature_names]
+        raise DataError(
+            f"dataset {ds.source} does not match the model's features"
+            + (f": missing {missing}" if missing else f": got {ds.feature_names}")
+        )
+
+
+def model_features(model: LogisticRegression) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(c) for c in names]
+
+
+# ----------------------------------------------------------------------- predict
+def _write_part(
+    X: np.ndarray,
+    spec: Any,
+    keep: tuple[str, ...],
+    coef: np.ndarray,
+    intercept: float,
+    classes: list[Any],
+    path: str,
+) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .loss import sigmoid
+
+    z = np.asarray(X, dtype=np.float64) @ coef + intercept
+    p1 = sigmoid(z)
+    labels = np.where(z > 0, classes[1], classes[0])
+    if isinstance(classes[0], str):
+        labels = labels.astype(object)
+    columns: dict[str, Any] = {}
+    if keep:
+        table = read_block_columns(spec, keep)
+        for name in keep:
+            columns[name] = table.column(name)
+    columns["probability"] = pa.array(p1)
+    columns["prediction"] = pa.array(labels.tolist() if labels.dtype == object else labels)
+    pq.write_table(pa.table(columns), path)
+    return len(z)
+
+
+def predict_to_parquet(
+    model: LogisticRegression,
+    data: str | os.PathLike[str] | Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    keep: Sequence[str] = (),
+) -> tuple[Path, int]:
+    """Score a Parquet dataset block by block on the cluster into a directory of part files.
+
+    Each output row holds the kept columns, ``probability`` (of classes_[1]) and
+    ``prediction``. The directory appears only when every part is written.
+    """
+    ds = read_parquet(data, None, features=model_features(model))
+    if ds.n_features != model.n_features_in_:
+        raise DataError(
+            f"dataset {ds.source} has {ds.n_features} feature columns; the model expects "
+            f"{model.n_features_in_}"
+        )
+    out = Path(out)
+    keep = tuple(keep)
+    coef = model.coef_[0].copy()
+    b = float(model.intercept_[0])
+    classes = model.classes_.tolist()
+    with atomic_dir(out) as tmp:
+        blocks = ds.X.to_delayed().ravel()
+        tasks = [
+            dask.delayed(_write_part, pure=False)(
+                x, spec, keep, coef, b, classes, str(tmp / f"part-{i:05d}.parquet")
+            )
+            for i, (x, spec) in enumerate(zip(blocks, ds.blocks, strict=True))
+        ]
+        n = int(sum(dask.compute(*tasks)))
+    return out, n
+
+
+# ------------------------------------------------------------ report and publish
+def write_report_assets(
+    model: LogisticRegression,
+    ds: Dataset,
+    directory: str | os.PathLike[str],
+    *,
+    metrics: dict[str, Any] | None = None,
+    sample_rows: int = 5000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write metrics.json and the report pictures for ``model`` on ``ds`` into ``directory``."""
+    from .report import make_pictures
+
+    directory = Path(directory)
+    metrics = metrics if metrics is not None else evaluate_model(model, ds)
+    atomic_write_bytes(directory / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    y01 = _labels01(model, ds)
+    proba = model.predict_proba(ds.X)[:, 1]
+    n = int(ds.X.shape[0])
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
+    X_sample, y_sample = dask.compute(ds.X[rows], y01[rows])
+    pictures = make_pictures(
+        directory,
+        history=model.history_,
+        y_true=y01,
+        proba=proba,
+        X_sample=X_sample,
+        y_sample=y_sample,
+        coef=model.coef_[0],
+        intercept=model.intercept_[0],
+    )
+    return {"metrics": metrics, "pictures": pictures}
+
+
+_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")
+
+
+def publish_model(
+    model: LogisticRegression,
+    model_dir: str | os.PathLike[str],
+    name: str,
+    *,
+    extra: Callable[[Path], None] | None = None,
+    version: str | None = None,
+) -> Path:
+    """Save ``model`` as a new version under ``model_dir/name/`` and then move ``latest``.
+
+    The version directory is complete (model files plus whatever ``extra`` writes) before
+    the ``latest`` symlink is atomically replaced to point at it, so readers of ``latest``
+    never see a half-written model.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    root = Path(model_dir) / name
+    root.mkdir(parents=True, exist_ok=True)
+    if version is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        version = f"{stamp}-{os.urandom(3).hex()}"
+    target = root / version
+    if target.exists():
+        raise FileExistsError(f"model version {str(target)!r} already exists")
+    model.save(target, extra=extra)
+    link = root / "latest"
+    tmp_link = root / f".latest-{os.getpid()}-{time.monotonic_ns()}"
+    os.symlink(version, tmp_link)
+    os.replace(tmp_link, link)
+    return target
+
+
+def resolve_model(path: str | os.PathLike[str]) -> Path:
+    """A model directory, following a ``latest`` pointer; clear error if there is none."""
+    p = Path(path)
+    if (p / "latest").exists() and not (p / "model.json").exists():
+        p = p / "latest"
+    if not p.exists():
+        raise ModelFileError(f"model directory {str(p)!r} does not exist")
+    return p.resolve()
+
+
+def load_published(path: str | os.PathLike[str]) -> LogisticRegression:
+    return load_model(resolve_model(path))
