@@ -1,0 +1,426 @@
+"""The ``logloss`` command line: behaviour, exit codes, messages, and nothing half-written.
+
+Most commands run in-process against the session's real two-worker LocalCluster
+(``--scheduler``); a few run as real subprocesses to check exit codes and that no
+traceback is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import log_loss as sk_log_loss
+from sklearn.metrics import roc_auc_score
+
+from logloss import load_model
+from logloss.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "data" / "breast_cancer.parquet"
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def sched(local_cluster) -> str:
+    return local_cluster.scheduler_address
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "logloss.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def good_table(rng: np.random.Generator, n: int = 200) -> pa.Table:
+    X = rng.normal(size=(n, 3))
+    y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.array([1.0, -2.0, 0.5])))).astype(np.int64)
+    return pa.table({"id": np.arange(n), "a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y})
+
+
+def write(path: Path, table: pa.Table) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+# ------------------------------------------------------------------ happy path
+def test_train_predict_evaluate_on_the_shipped_dataset_matches_sklearn(tmp_path, sched, capsys):
+    model_dir = tmp_path / "model"
+    rc = main(
+        [
+            "train",
+            str(SHIPPED),
+            "--label",
+            "target",
+            "--standardize",
+            "--tol",
+            "1e-8",
+            "--max-iter",
+            "500",
+            "--out",
+            str(model_dir),
+            "--scheduler",
+            sched,
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    summary = capsys.readouterr().out
+    assert "converged" in summary and "569" in summary
+    model = load_model(model_dir)
+    df = pd.read_parquet(SHIPPED)
+    X = df.drop(columns="target")
+    assert list(model.feature_names_in_) == list(X.columns)
+    assert model.training_["label"] == "target"
+
+    preds = tmp_path / "preds"
+    assert (
+        main(
+            [
+                "predict",
+                str(model_dir),
+                str(SHIPPED),
+                "--out",
+                str(preds),
+                "--keep",
+                "target",
+                "--scheduler",
+                sched,
+            ]
+        )
+        == 0
+    )
+    out = pd.read_parquet(preds)
+    assert list(out.columns) == ["target", "probability", "prediction"]
+    np.testing.assert_allclose(
+        out["probability"], model.predict_proba(X.to_numpy())[:, 1], rtol=1e-12
+    )
+    np.testing.assert_array_equal(out["target"], df["target"])
+
+    capsys.readouterr()
+    assert main(["evaluate", str(model_dir), str(SHIPPED), "--json", "--scheduler", sched]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    # scikit-learn's log loss for the same model
+    assert metrics["log_loss"] == pytest.approx(
+        sk_log_loss(df["target"], out["probability"]), abs=1e-9
+    )
+    assert metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(df["target"], out["probability"]), abs=1e-9
+    )
+    assert metrics["accuracy"] > 0.95
+    assert metrics["tp"] + metrics["tn"] + metrics["fp"] + metrics["fn"] == len(df)
+
+    assert main(["report", str(model_dir), "--data", str(SHIPPED), "--scheduler", sched]) == 0
+    html = (model_dir / "report.html").read_text()
+    assert f"{metrics['log_loss']:.4f}"[:5] in html
+    for png in (
+        "loss_curve.png",
+        "roc.png",
+        "calibration.png",
+        "logloss_branches.png",
+        "convexity.png",
+    ):
+        assert (model_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generate_then_train_recovers_the_true_weights(tmp_path, sched):
+    data = tmp_path / "synthetic"
+    assert (
+        main(
+            [
+                "generate",
+                str(data),
+                "--rows",
+                "60000",
+                "--features",
+                "4",
+                "--files",
+                "3",
+                "--seed",
+                "7",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    truth = json.loads((data / "true_weights.json").read_text())
+    model_dir = tmp_path / "m"
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                "--label",
+                "y",
+                "--penalty",
+                "none",
+                "--tol",
+                "1e-8",
+                "--out",
+                str(model_dir),
+                "--scheduler",
+                sched,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    model = load_model(model_dir)
+    # sampling error of the MLE with 60k rows is ~0.01-0.02 per coefficient
+    np.testing.assert_allclose(model.coef_[0], truth["coef"], atol=0.08)
+    assert model.intercept_[0] == pytest.approx(truth["intercept"], abs=0.08)
+
+
+def test_drop_invalid_drops_rows_and_reports_how_many(tmp_path, sched, capsys):
+    t = good_table(np.random.default_rng(1)).to_pandas()
+    t.loc[[3, 50], "b"] = np.nan
+    t.loc[7, "a"] = np.inf
+    data = write(tmp_path / "d.parquet", pa.Table.from_pandas(t, preserve_index=False))
+    rc = main(
+        [
+            "train",
+            str(data),
+            "--label",
+            "y",
+            "--features",
+            "a,b,c",
+            "--drop-invalid",
+            "--out",
+            str(tmp_path / "m"),
+            "--scheduler",
+            sched,
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert "dropped 3 invalid row(s)" in capsys.readouterr().err
+    assert load_model(tmp_path / "m").training_["n_rows"] == len(t) - 3
+
+
+def test_checkpoint_flag_resumes(tmp_path, sched):
+    ck = tmp_path / "ck"
+    common = [
+        "train",
+        str(SHIPPED),
+        "--label",
+        "target",
+        "--standardize",
+        "--checkpoint",
+        str(ck),
+        "--scheduler",
+        sched,
+        "--quiet",
+        "--tol",
+        "1e-9",
+    ]
+    assert main([*common, "--max-iter", "10", "--out", str(tmp_path / "a")]) == 0
+    assert (ck / "checkpoint.json").exists()
+    assert main([*common, "--max-iter", "500", "--out", str(tmp_path / "b")]) == 0
+    resumed = load_model(tmp_path / "b")
+    assert resumed.history_[9]["iteration"] == 10 and resumed.converged_
+
+
+# ---------------------------------------------------------------- bad input
+def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """name -> (extra CLI args incl. DATA, substrings the one-line error must contain)."""
+    rng = np.random.default_rng(5)
+    good = good_table(rng)
+    cases: dict[str, tuple[list[str], list[str]]] = {}
+
+    f = write(tmp / "nolabel.parquet", good.drop(["y"]))
+    cases["missing label column"] = ([str(f), "--label", "y"], ["'y'", "nolabel.parquet"])
+    f = write(tmp / "nofeat.parquet", good)
+    cases["missing feature column"] = (
+        [str(f), "--label", "y", "--features", "a,zzz"],
+        ["'zzz'", "nofeat.parquet"],
+    )
+    f = write(tmp / "strfeat.parquet", good.append_column("s", pa.array(["u"] * good.num_rows)))
+    cases["non-numeric feature"] = (
+        [str(f), "--label", "y", "--features", "a,s"],
+        ["'s'", "strfeat.parquet", "string"],
+    )
+    y3 = good.column("y").to_numpy().copy()
+    y3[17] = 2
+    f = write(tmp / "three.parquet", good.set_column(4, "y", pa.array(y3)))
+    cases["three labels"] = (
+        [str(f), "--label", "y"],
+        ["two distinct values", "[0, 1, 2]", "'y'", "three.parquet"],
+    )
+    a = good.column("a").to_numpy().copy()
+    a[11] = np.nan
+    f = write(tmp / "nan.parquet", good.set_column(1, "a", pa.array(a)))
+    cases["NaN in a feature"] = ([str(f), "--label", "y"], ["'a'", "nan", "nan.parquet", "row 11"])
+    a = good.column("a").to_numpy().copy()
+    a[12] = np.inf
+    f = write(tmp / "inf.parquet", good.set_column(1, "a", pa.array(a)))
+    cases["inf in a feature"] = ([str(f), "--label", "y"], ["'a'", "inf", "inf.parquet", "row 12"])
+    yn = pa.array(
+        [None if i == 4 else int(v) for i, v in enumerate(good.column("y").to_pylist())], pa.int64()
+    )
+    f = write(tmp / "nulllabel.parquet", good.set_column(4, "y", yn))
+    cases["null label"] = ([str(f), "--label", "y"], ["'y'", "null", "nulllabel.parquet", "row 4"])
+    d = tmp / "schemas"
+    write(d / "p0.parquet", good)
+    write(
+        d / "p1.parquet",
+        good.set_column(1, "a", pa.array(good.column("a").to_numpy().astype(np.float32))),
+    )
+    cases["schemas disagree"] = ([str(d), "--label", "y"], ["'a'", "p0.parquet", "p1.parquet"])
+    f = tmp / "corrupt.parquet"
+    f.write_bytes(b"PAR1 this is not parquet at all PAR1")
+    cases["corrupt file"] = ([str(f), "--label", "y"], ["corrupt.parquet"])
+    cases["missing path"] = ([str(tmp / "nowhere"), "--label", "y"], ["nowhere"])
+    (tmp / "empty_dir").mkdir()
+    (tmp / "empty_dir" / "notes.txt").write_text("no parquet here")
+    cases["no parquet files"] = ([str(tmp / "empty_dir"), "--label", "y"], ["empty_dir"])
+    f = write(tmp / "norows.parquet", good.slice(0, 0))
+    cases["no rows"] = ([str(f), "--label", "y"], ["norows.parquet", "no rows"])
+    return cases
+
+
+CASE_NAMES = [
+    "missing label column",
+    "missing feature column",
+    "non-numeric feature",
+    "three labels",
+    "NaN in a feature",
+    "inf in a feature",
+    "null label",
+    "schemas disagree",
+    "corrupt file",
+    "missing path",
+    "no parquet files",
+    "no rows",
+]
+
+
+@pytest.fixture(scope="module")
+def bad_cases(tmp_path_factory):
+    return _bad_cases(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_input_gives_one_line_error_exit_2_and_no_output(
+    case, bad_cases, tmp_path, sched, capsys
+):
+    args, expected = bad_cases[case]
+    out = tmp_path / "model"
+    with pytest.raises(SystemExit) as info:
+        main(["train", *args, "--out", str(out), "--scheduler", sched, "--quiet"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("logloss: error: ")
+    for piece in expected:
+        assert piece.lower() in err[-1].lower(), (piece, err[-1])
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_through_a_real_process_exits_nonzero_without_traceback(bad_cases, tmp_path):
+    args, expected = bad_cases["missing feature column"]
+    proc = run_cli("train", *args, "--out", str(tmp_path / "m"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("logloss: error: ") and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+    debug = run_cli("train", *args, "--out", str(tmp_path / "m"), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_predict_and_evaluate_with_a_bad_model_or_data(tmp_path, sched, capsys):
+    bogus = tmp_path / "bogus"
+    bogus.mkdir()
+    (bogus / "model.json").write_text("{broken")
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "predict",
+                str(bogus),
+                str(SHIPPED),
+                "--out",
+                str(tmp_path / "p"),
+                "--scheduler",
+                sched,
+            ]
+        )
+    assert info.value.code == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    # a model trained on other columns
+    other = write(tmp_path / "other.parquet", good_table(np.random.default_rng(3)))
+    model_dir = tmp_path / "m"
+    assert (
+        main(
+            [
+                "train",
+                str(other),
+                "--label",
+                "y",
+                "--features",
+                "a,b,c",
+                "--out",
+                str(model_dir),
+                "--scheduler",
+                sched,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "predict",
+                str(model_dir),
+                str(SHIPPED),
+                "--out",
+                str(tmp_path / "p"),
+                "--scheduler",
+                sched,
+            ]
+        )
+    assert "'a'" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(model_dir), str(SHIPPED), "--scheduler", sched])
+    assert "logloss: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "generate", "report"])
+def test_help_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    from logloss.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    for action in sub._actions:
+        for flag in action.option_strings:
+            assert flag in text
+        assert action.help, f"{command}: {action.option_strings or action.dest} has no help"
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(SHIPPED), "--out", "x"])  # no --label
+    assert info.value.code == 2
+    assert "--label" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(SHIPPED), "--label", "target", "--out", "x", "--C", "-1"])
+    assert info.value.code == 2
