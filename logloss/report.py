@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 import os
-import tempfile
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
 from logloss import metrics
+from logloss.model import atomic_write_bytes
 
 __all__ = [
     "PICTURES",
@@ -77,28 +78,12 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it onto ``path``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def _save(fig: Figure, path: PathLike) -> Path:
     """Render ``fig`` to PNG atomically."""
     FigureCanvasAgg(fig)
-    return _atomic_write(
-        path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight")
-    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _figure(width: float = 6.4, height: float = 4.8) -> Figure:
@@ -668,4 +653,4 @@ def write_html_report(
 
     target = Path(out) if out is not None else mdir / "report.html"
     text = "\n".join(parts)
-    return _atomic_write(target, lambda f: f.write(text.encode("utf-8")))
+    return atomic_write_bytes(target, text.encode("utf-8"))

@@ -1,0 +1,68 @@
+"""The scoring flow: a model (a path, or the published ``latest``) and Parquet in, Parquet out.
+
+Scoring runs block by block on the Dask cluster (see :func:`logloss.pipeline.predict_to_parquet`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from logloss.estimator import LogisticRegression
+from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
+
+from .settings import FlowSettings
+
+
+def model_path(model: str, model_dir: str, name: str) -> Path:
+    """``latest`` means the published latest version of ``model_dir/name``."""
+    if model == "latest":
+        return resolve_model(Path(model_dir) / name)
+    return resolve_model(model)
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def load(path: str) -> LogisticRegression:
+    return load_published(path)
+
+
+@task(cache_policy=NO_CACHE)
+def write_predictions(
+    model: LogisticRegression, data: str, out: str, keep: list[str]
+) -> tuple[str, int]:
+    path, n = predict_to_parquet(model, data, out, keep=keep)
+    return str(path), n
+
+
+@flow(name="score", retries=1, retry_delay_seconds=10)
+def score(
+    data: str = FlowSettings().data,
+    out: str = FlowSettings().score_out,
+    model: str = "latest",
+    keep: list[str] | None = None,
+    model_dir: str = FlowSettings().model_dir,
+    name: str = FlowSettings().model_name,
+    scheduler_address: str | None = None,
+) -> str:
+    """Write predictions (kept columns, probability, prediction) for ``data`` into ``out``.
+
+    ``model`` is a model directory, or ``latest`` for ``model_dir/name/latest``.
+    Returns the output directory.
+    """
+    logger = get_run_logger()
+    path = model_path(model, model_dir, name)
+    logger.info("scoring %s with model %s", data, path)
+    est = load(str(path))
+    with dask_client(scheduler_address or FlowSettings().scheduler_address):
+        written, n = write_predictions(est, data, out, list(keep or []))
+    logger.info("wrote %d predictions to %s", n, written)
+    create_markdown_artifact(
+        f"# Scoring\n\n| | |\n|---|---|\n| model | `{path}` |\n| data | `{data}` |\n"
+        f"| rows | {n} |\n| output | `{os.path.abspath(written)}` |\n",
+        key="scoring-summary",
+    )
+    return written

@@ -1,0 +1,278 @@
+"""The training flow: load and validate -> fit on the cluster -> evaluate -> publish.
+
+Every step calls a function of :mod:`logloss.pipeline`; no math lives here. Run it
+directly (``python -m flows.train --help``), from ``flows/serve.py`` on a schedule, or as
+``from flows.train import train; train(data=..., label=...)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+from logloss.data import DataError, Dataset
+from logloss.estimator import LogisticRegression
+from logloss.pipeline import (
+    TrainSettings,
+    dask_client,
+    evaluate_model,
+    load_dataset,
+    publish_model,
+    split_validation,
+    train_model,
+    write_report_assets,
+)
+from logloss.report import markdown_report, write_html_report
+from logloss.solvers import SolverState
+
+from .settings import FlowSettings
+
+
+def _not_bad_data(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O hiccups, never bad data: that would fail the same way again."""
+    try:
+        state.result()
+    except DataError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_not_bad_data, cache_policy=NO_CACHE)
+def load_and_validate(
+    data: str, label: str, features: list[str] | None, weight: str | None
+) -> Dataset:
+    """Read the Parquet dataset, persist its blocks on the cluster, check the labels."""
+    logger = get_run_logger()
+    ds = load_dataset(data, label, features=features, weight=weight)
+    classes = ds.check_labels()
+    logger.info(
+        "loaded %s: %d rows x %d features in %d blocks; labels %s",
+        ds.source,
+        ds.n_rows,
+        ds.n_features,
+        len(ds.blocks),
+        classes,
+    )
+    return ds
+
+
+@task(cache_policy=NO_CACHE)
+def hold_out(
+    ds: Dataset, validation: float | str | None, features: list[str] | None, weight: str | None
+) -> tuple[Dataset, Dataset]:
+    """The training and evaluation sets: a random fraction, a second dataset, or none."""
+    if validation is None:
+        return ds, ds
+    if isinstance(validation, float):
+        return split_validation(ds, validation)
+    valid = load_dataset(validation, ds.label, features=ds.feature_names, weight=weight)
+    return ds, valid
+
+
+class _Reporter:
+    """Progress artifact + run-logger lines while the solver iterates."""
+
+    def __init__(self, max_iter: int) -> None:
+        self.logger = get_run_logger()
+        self.max_iter = max_iter
+        self.artifact = create_progress_artifact(
+            0.0, key="training-progress", description="training iterations (% of max_iter)"
+        )
+        self.every = max(1, max_iter // 100)
+        self._last_update = 0.0
+
+    def __call__(self, state: SolverState) -> None:
+        row = state.history[-1]
+        it = row["iteration"]
+        if it <= 10 or it % self.every == 0:
+            self.logger.info(
+                "iteration %d: loss %.10g, gradient norm %.3e, step %.3e",
+                it,
+                row["loss"],
+                row["grad_norm"],
+                row["step"],
+            )
+        now = time.monotonic()
+        if now - self._last_update >= 1.0:
+            self._last_update = now
+            update_progress_artifact(self.artifact, min(100.0, 100.0 * it / self.max_iter))
+
+    def done(self) -> None:
+        update_progress_artifact(self.artifact, 100.0)
+
+
+@task(cache_policy=NO_CACHE)
+def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegression:
+    """Fit on the cluster, checkpointing the optimiser state; resumes from a checkpoint."""
+    logger = get_run_logger()
+    reporter = _Reporter(settings.max_iter)
+    resumed = (Path(checkpoint) / "checkpoint.json").exists()
+    if resumed:
+        logger.info("resuming from checkpoint %s", checkpoint)
+    model = train_model(ds, settings, callback=reporter, checkpoint=checkpoint)
+    reporter.done()
+    logger.info(
+        "fit %s: %d iterations, %d passes, loss %.10g, converged=%s",
+        settings.solver,
+        int(model.n_iter_[0]),
+        model.n_passes_,
+        model.history_[-1]["loss"] if model.history_ else math.nan,
+        model.converged_,
+    )
+    model.training_["resumed_from_checkpoint"] = resumed
+    return model
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
+    metrics = evaluate_model(model, ds)
+    get_run_logger().info("evaluation: %s", json.dumps(metrics))
+    return metrics
+
+
+@task(cache_policy=NO_CACHE)
+def publish(
+    model: LogisticRegression,
+    valid: Dataset,
+    metrics: dict[str, Any],
+    model_dir: str,
+    name: str,
+) -> str:
+    """Save a new version with its metrics, pictures and report; then move ``latest``."""
+    model.training_["metrics"] = metrics
+    assets: dict[str, Any] = {}
+
+    def extra(tmp: Path) -> None:
+        assets.update(write_report_assets(model, valid, tmp, metrics=metrics))
+        write_html_report(tmp)
+
+    version_dir = publish_model(model, model_dir, name, extra=extra).resolve()
+    links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
+    links["report"] = (version_dir / "report.html").as_uri()
+    create_markdown_artifact(
+        markdown_report(metrics, model.get_params(), links),
+        key="training-report",
+        description=f"model {name} version {version_dir.name}",
+    )
+    create_table_artifact(
+        [dict(h) for h in model.history_], key="iteration-history", description="per iteration"
+    )
+    get_run_logger().info("published %s; latest -> %s", version_dir, version_dir.name)
+    return str(version_dir)
+
+
+def run_key(parameters: dict[str, Any], ds: Dataset) -> str:
+    """Identifies a training run: its settings and the exact data (files, sizes, mtimes)."""
+    blob = json.dumps({"params": parameters, "data": ds.X.name}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@flow(name="train", retries=1, retry_delay_seconds=10, log_prints=True)
+def train(
+    data: str = FlowSettings().data,
+    label: str = FlowSettings().label,
+    features: list[str] | None = None,
+    weight: str | None = None,
+    solver: Literal["lbfgs", "newton", "gd"] = "lbfgs",
+    penalty: Literal["l2", "none"] | None = "l2",
+    C: float = Field(default=1.0, gt=0),
+    max_iter: int = Field(default=100, gt=0),
+    tol: float = Field(default=1e-4, gt=0),
+    standardize: bool = True,
+    learning_rate: float = Field(default=1.0, gt=0),
+    validation: float | str | None = Field(default=0.2),
+    scheduler_address: str | None = None,
+    model_dir: str = FlowSettings().model_dir,
+    name: str = FlowSettings().model_name,
+    checkpoint_every: int = Field(default=5, gt=0),
+) -> str:
+    """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
+
+    ``validation``: a fraction of rows to hold out (0 < f < 1), a path to a second
+    dataset, or None to evaluate on the training data. ``scheduler_address``: a Dask
+    scheduler (else env DASK_SCHEDULER_ADDRESS, else a local cluster for this run).
+    A run killed part-way resumes from its checkpoint when run again with the same
+    parameters on the same data. Returns the published version's directory.
+    """
+    if isinstance(validation, int | float) and not isinstance(validation, bool):
+        validation = float(validation)
+        if validation == 0.0:
+            validation = None
+    settings = TrainSettings(
+        solver=solver,
+        penalty=None if penalty in (None, "none") else "l2",
+        C=C,
+        max_iter=max_iter,
+        tol=tol,
+        standardize=standardize,
+        learning_rate=learning_rate,
+        checkpoint_every=checkpoint_every,
+    )
+    address = scheduler_address or FlowSettings().scheduler_address
+    with dask_client(address):
+        ds = load_and_validate(data, label, features, weight)
+        train_ds, valid_ds = hold_out(ds, validation, features, weight)
+        key = run_key(
+            {"settings": settings.__dict__, "validation": validation, "features": features},
+            ds,
+        )
+        checkpoint = Path(model_dir) / name / ".checkpoints" / key
+        model = fit(train_ds, settings, str(checkpoint))
+        metrics = evaluate(model, valid_ds)
+        version = publish(model, valid_ds, metrics, model_dir, name)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        checkpoint.parent.rmdir()  # only when no other run's checkpoint is left
+    return version
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run the training flow once.")
+    parser.add_argument("--data", default=FlowSettings().data)
+    parser.add_argument("--label", default=FlowSettings().label)
+    parser.add_argument("--model-dir", default=FlowSettings().model_dir)
+    parser.add_argument("--name", default=FlowSettings().model_name)
+    parser.add_argument("--solver", default="lbfgs", choices=["lbfgs", "newton", "gd"])
+    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--learning-rate", type=float, default=1.0)
+    parser.add_argument("--validation", type=float, default=0.2)
+    parser.add_argument("--checkpoint-every", type=int, default=5)
+    parser.add_argument("--scheduler-address", default=os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    a = parser.parse_args()
+    print(
+        train(
+            data=a.data,
+            label=a.label,
+            model_dir=a.model_dir,
+            name=a.name,
+            solver=a.solver,
+            max_iter=a.max_iter,
+            tol=a.tol,
+            learning_rate=a.learning_rate,
+            validation=a.validation or None,
+            checkpoint_every=a.checkpoint_every,
+            scheduler_address=a.scheduler_address,
+        )
+    )
