@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Prefect keeps its database and settings under PREFECT_HOME: never the user's own.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="logloss-prefect-home-")
 
 
 def make_logistic(
@@ -60,3 +63,16 @@ def client(local_cluster):
 
     with Client(local_cluster) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """Prefect's real API server (a temporary database), for the whole session.
+
+    Yields the API URL; subprocesses need it exported as PREFECT_API_URL.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()

@@ -1,0 +1,331 @@
+"""The Prefect flows, run for real against Prefect's API server and a real Dask cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from logloss import load_model
+from logloss.pipeline import TrainSettings, load_dataset, train_model
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "data" / "breast_cancer.parquet"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = [pytest.mark.prefect, pytest.mark.cluster]
+
+
+def _artifacts(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+
+    return asyncio.run(read())
+
+
+def _flow_run(flow_run_id):
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(flow_run_id)
+
+    return asyncio.run(read())
+
+
+def test_train_flow_publishes_a_model_with_report_and_artifacts(
+    prefect_api, local_cluster, tmp_path
+):
+    from flows.train import train
+
+    state = train(
+        data=str(SHIPPED),
+        label="target",
+        model_dir=str(tmp_path),
+        name="bc",
+        validation=0.25,
+        tol=1e-6,
+        max_iter=300,
+        scheduler_address=local_cluster.scheduler_address,
+        return_state=True,
+    )
+    assert state.is_completed(), state
+    version = Path(state.result())
+    latest = tmp_path / "bc" / "latest"
+    assert latest.is_symlink() and latest.resolve() == version.resolve()
+    assert not (tmp_path / "bc" / ".checkpoints").exists()
+    model = load_model(latest)
+    assert model.n_features_in_ == 30 and model.converged_
+    metrics = json.loads((version / "metrics.json").read_text())
+    assert 0 < metrics["log_loss"] < 0.3 and metrics["roc_auc"] > 0.95
+    # held out about a quarter of the rows, trained on the rest
+    assert 0.15 * 569 < metrics["n"] < 0.35 * 569
+    assert model.training_["n_rows"] + metrics["n"] == 569
+    for png in (
+        "loss_curve.png",
+        "roc.png",
+        "calibration.png",
+        "logloss_branches.png",
+        "convexity.png",
+    ):
+        data = (version / png).read_bytes()
+        assert data[:8] == PNG and len(data) > 5000
+    html = (version / "report.html").read_text()
+    assert f"{metrics['log_loss']:.4f}" in html or f"{metrics['log_loss']:.6g}" in html
+
+    run_id = state.state_details.flow_run_id
+    arts = {a.key: a for a in _artifacts(run_id)}
+    assert {"training-progress", "training-report", "iteration-history"} <= set(arts)
+    assert float(arts["training-progress"].data) == 100.0
+    report = arts["training-report"].data
+    assert "log_loss" in report and "roc.png" in report
+    history = json.loads(arts["iteration-history"].data)
+    assert len(history) == int(model.n_iter_[0]) and history[-1]["loss"] == pytest.approx(
+        model.history_[-1]["loss"]
+    )
+
+
+def test_a_second_run_moves_latest_and_keeps_the_old_version(prefect_api, local_cluster, tmp_path):
+    from flows.train import train
+
+    kw = dict(
+        data=str(SHIPPED),
+        label="target",
+        model_dir=str(tmp_path),
+        name="bc",
+        validation=None,
+        scheduler_address=local_cluster.scheduler_address,
+    )
+    first = Path(train(**kw, C=0.1))
+    second = Path(train(**kw, C=10.0))
+    assert first != second and first.exists() and second.exists()
+    assert (tmp_path / "bc" / "latest").resolve() == second.resolve()
+    assert load_model(first).C == 0.1 and load_model(tmp_path / "bc" / "latest").C == 10.0
+
+
+def test_bad_data_fails_the_flow_without_touching_latest(prefect_api, local_cluster, tmp_path):
+    from flows.train import train
+
+    good = Path(
+        train(
+            data=str(SHIPPED),
+            label="target",
+            model_dir=str(tmp_path),
+            name="bc",
+            validation=None,
+            scheduler_address=local_cluster.scheduler_address,
+        )
+    )
+    state = train(
+        data=str(SHIPPED),
+        label="no_such_column",
+        model_dir=str(tmp_path),
+        name="bc",
+        scheduler_address=local_cluster.scheduler_address,
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match="no_such_column"):
+        state.result()
+    assert (tmp_path / "bc" / "latest").resolve() == good.resolve()
+    assert sorted(
+        p.name for p in (tmp_path / "bc").iterdir() if not p.name.startswith(".")
+    ) == sorted([good.name, "latest"])
+
+
+def test_flow_parameters_are_validated(prefect_api):
+    from flows.train import train
+
+    state = train(data=str(SHIPPED), label="target", C=-1.0, return_state=True)
+    assert state.is_failed()
+    state = train(data=str(SHIPPED), label="target", solver="sgd", return_state=True)
+    assert state.is_failed()
+
+
+def test_score_flow_uses_latest_and_writes_parquet(prefect_api, local_cluster, tmp_path):
+    from flows.score import score
+    from flows.train import train
+
+    train(
+        data=str(SHIPPED),
+        label="target",
+        model_dir=str(tmp_path),
+        name="bc",
+        validation=None,
+        scheduler_address=local_cluster.scheduler_address,
+    )
+    out = tmp_path / "preds"
+    state = score(
+        data=str(SHIPPED),
+        out=str(out),
+        model="latest",
+        keep=["target"],
+        model_dir=str(tmp_path),
+        name="bc",
+        scheduler_address=local_cluster.scheduler_address,
+        return_state=True,
+    )
+    assert state.is_completed()
+    preds = pd.read_parquet(out)
+    model = load_model(tmp_path / "bc" / "latest")
+    X = pd.read_parquet(SHIPPED).drop(columns="target").to_numpy()
+    np.testing.assert_allclose(preds["probability"], model.predict_proba(X)[:, 1], rtol=1e-12)
+    assert "scoring-summary" in {a.key for a in _artifacts(state.state_details.flow_run_id)}
+
+
+def _env(prefect_api: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO)}
+    env.update(extra)
+    return env
+
+
+def test_served_deployments_run_when_triggered_through_the_api(
+    prefect_api, local_cluster, tmp_path
+):
+    from prefect.deployments import run_deployment
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve"],
+        cwd=tmp_path,
+        env=_env(
+            prefect_api,
+            LOGLOSS_MODEL_DIR=str(tmp_path / "models"),
+            LOGLOSS_DATA=str(SHIPPED),
+            DASK_SCHEDULER_ADDRESS=local_cluster.scheduler_address,
+            LOGLOSS_TRAIN_CRON="30 3 * * *",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        from prefect.client.orchestration import get_client
+
+        async def deployment():
+            async with get_client() as client:
+                return await client.read_deployment_by_name("train/logloss-train")
+
+        deadline = time.monotonic() + 120
+        dep = None
+        while time.monotonic() < deadline:
+            try:
+                dep = asyncio.run(deployment())
+                break
+            except Exception:
+                assert serve.poll() is None, serve.stdout.read() if serve.stdout else ""
+                time.sleep(1)
+        assert dep is not None, "deployment never registered"
+        assert [s.schedule.cron for s in dep.schedules] == ["30 3 * * *"]
+        run = run_deployment(
+            "train/logloss-train", parameters={"validation": 0.2}, timeout=300, poll_interval=1
+        )
+        assert run.state is not None and run.state.is_completed(), run.state
+        latest = tmp_path / "models" / "breast_cancer" / "latest"
+        assert (latest / "model.json").exists()
+        scored = run_deployment(
+            "score/logloss-score",
+            parameters={"out": str(tmp_path / "preds")},
+            timeout=300,
+            poll_interval=1,
+        )
+        assert scored.state.is_completed(), scored.state
+        assert len(pd.read_parquet(tmp_path / "preds")) == 569
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
+KILL_SCRIPT = """
+import sys
+from flows.train import train
+train(data=sys.argv[1], label="target", model_dir=sys.argv[2], name="bc", solver="gd",
+      learning_rate=1.0, max_iter=4000, tol=1e-5, validation=None, checkpoint_every=10,
+      scheduler_address=sys.argv[3])
+"""
+
+
+def test_a_killed_training_run_resumes_from_its_checkpoint(prefect_api, local_cluster, tmp_path):
+    from flows.train import train
+
+    sched = local_cluster.scheduler_address
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(SHIPPED), str(tmp_path), sched],
+        env=_env(prefect_api),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ck_root = tmp_path / "bc" / ".checkpoints"
+    killed_at = None
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            files = list(ck_root.glob("*/checkpoint.json"))
+            if files:
+                try:
+                    n = json.loads(files[0].read_text())["n_iter"]
+                except (ValueError, OSError):
+                    n = 0
+                if n >= 100:
+                    proc.send_signal(signal.SIGKILL)  # the process, not a Python exception
+                    proc.wait()
+                    killed_at = n
+                    break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed_at is not None, "the run finished or never checkpointed before it could be killed"
+    assert not (tmp_path / "bc" / "latest").exists()  # nothing published by the killed run
+    saved = json.loads(next(ck_root.glob("*/checkpoint.json")).read_text())["n_iter"]
+    assert saved >= 100
+
+    version = Path(
+        train(
+            data=str(SHIPPED),
+            label="target",
+            model_dir=str(tmp_path),
+            name="bc",
+            solver="gd",
+            learning_rate=1.0,
+            max_iter=4000,
+            tol=1e-5,
+            validation=None,
+            checkpoint_every=10,
+            scheduler_address=sched,
+        )
+    )
+    resumed = load_model(version)
+    assert resumed.training_["resumed_from_checkpoint"] is True
+
+    # the same fit, undisturbed, through the same library function
+    ds = load_dataset(str(SHIPPED), "target")
+    settings = TrainSettings(
+        solver="gd", learning_rate=1.0, max_iter=4000, tol=1e-5, standardize=True
+    )
+    reference = train_model(ds, settings)
+    total = int(reference.n_iter_[0])
+    assert int(resumed.n_iter_[0]) == total
+    new_iterations = total - saved
+    assert new_iterations < total  # fewer iterations than from zero
+    assert resumed.history_[-1]["loss"] == pytest.approx(reference.history_[-1]["loss"], abs=1e-9)
+    np.testing.assert_allclose(resumed.coef_, reference.coef_, rtol=1e-9)
