@@ -16,6 +16,7 @@ from logloss.estimator import LogisticRegression
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
 
 from .settings import FlowSettings
+from .train import _transient
 
 
 def model_path(model: str, model_dir: str, name: str) -> Path:
@@ -25,12 +26,12 @@ def model_path(model: str, model_dir: str, name: str) -> Path:
     return resolve_model(model)
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE)
 def load(path: str) -> LogisticRegression:
     return load_published(path)
 
 
-@task(cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def write_predictions(
     model: LogisticRegression, data: str, out: str, keep: list[str]
 ) -> tuple[str, int]:
@@ -38,7 +39,7 @@ def write_predictions(
     return str(path), n
 
 
-@flow(name="score", retries=1, retry_delay_seconds=10)
+@flow(name="score")
 def score(
     data: str = FlowSettings().data,
     out: str = FlowSettings().score_out,

@@ -27,7 +27,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from logloss.data import DataError, Dataset
+from logloss.checkpoint import CheckpointError
+from logloss.data import Dataset
 from logloss.estimator import LogisticRegression
 from logloss.pipeline import (
     TrainSettings,
@@ -45,18 +46,18 @@ from logloss.solvers import SolverState
 from .settings import FlowSettings
 
 
-def _not_bad_data(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O hiccups, never bad data: that would fail the same way again."""
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry hiccups (I/O, lost workers), never bad input: that fails the same way again."""
     try:
         state.result()
-    except DataError:
+    except (ValueError, TypeError, CheckpointError):  # DataError is a ValueError
         return False
     except Exception:
         return True
     return False
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_not_bad_data, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def load_and_validate(
     data: str, label: str, features: list[str] | None, weight: str | None
 ) -> Dataset:
@@ -120,9 +121,9 @@ class _Reporter:
         update_progress_artifact(self.artifact, 100.0)
 
 
-@task(cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegression:
-    """Fit on the cluster, checkpointing the optimiser state; resumes from a checkpoint."""
+    """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
     reporter = _Reporter(settings.max_iter)
     resumed = (Path(checkpoint) / "checkpoint.json").exists()
@@ -149,7 +150,7 @@ def evaluate(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
     return metrics
 
 
-@task(cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def publish(
     model: LogisticRegression,
     valid: Dataset,
@@ -186,7 +187,7 @@ def run_key(parameters: dict[str, Any], ds: Dataset) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@flow(name="train", retries=1, retry_delay_seconds=10, log_prints=True)
+@flow(name="train", log_prints=True)
 def train(
     data: str = FlowSettings().data,
     label: str = FlowSettings().label,
