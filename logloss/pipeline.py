@@ -84,6 +84,8 @@ def dask_client(
         return
     n = workers or max(1, os.cpu_count() or 1)
     limit = memory_limit or int(0.8 * _machine_memory() / n)
+    if quiet:  # the in-process scheduler's INFO lines would drown the progress display
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=threads_per_worker,
