@@ -409,14 +409,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """Probabilities of classes_[0] and classes_[1], shape (n, 2); lazy for Dask input."""
         z = self.decision_function(X)
         if isinstance(z, da.Array):
-            return z.map_blocks(_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64)
+            return da.map_blocks(
+                _proba2, z, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
+            )
         return _proba2(z)
 
     def predict_log_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
         if isinstance(z, da.Array):
-            return z.map_blocks(
-                _log_proba2, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
+            return da.map_blocks(
+                _log_proba2, z, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
             )
         return _log_proba2(z)
 
@@ -425,7 +427,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         z = self.decision_function(X)
         if isinstance(z, da.Array):
             c0, c1 = self.classes_
-            return z.map_blocks(_choose, c0, c1, dtype=self.classes_.dtype)
+            return da.map_blocks(_choose, z, c0, c1, dtype=self.classes_.dtype)
         return self.classes_[(z > 0).astype(np.intp)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:

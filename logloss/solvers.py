@@ -140,7 +140,8 @@ def lbfgs(
 
     def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
         x = np.asarray(intermediate_result.x, dtype=np.float64)
-        grad = last["grad"] if np.array_equal(last.get("theta"), x) else objective(x)[1]
+        seen = last.get("theta")
+        grad = last["grad"] if seen is not None and np.array_equal(seen, x) else objective(x)[1]
         rec.record(x, float(intermediate_result.fun), grad, float(np.linalg.norm(x - prev[0])))
         prev[0] = x
 
