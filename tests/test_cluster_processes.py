@@ -1,0 +1,129 @@
+"""Training on a real ``dask scheduler`` + two ``dask worker`` processes, without Docker.
+
+The processes run the compose file's commands (host-network variant, see
+tests/cluster_procs.py) on 127.0.0.1. The CLI (as a subprocess) and the Prefect flow train
+through ``--scheduler`` / ``scheduler_address`` and must match the same fit computed in this
+process by the threaded scheduler.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cluster_procs import assert_loopback_only, process_cluster, subprocess_env
+
+from logloss import load_model
+from logloss.generate import LABEL, generate
+from logloss.pipeline import TrainSettings, load_dataset, train_model
+
+pytestmark = pytest.mark.cluster
+
+SEED = 20240611
+
+
+@pytest.fixture(scope="module")
+def dask_procs(tmp_path_factory):
+    """A scheduler and two workers (1 thread, 1 GiB each) as OS processes, for the module."""
+    with process_cluster(
+        tmp_path_factory.mktemp("dask-procs"),
+        n_workers=2,
+        memory_limit="1GiB",
+        client_kwargs={"set_as_default": False},  # the references run on the threaded scheduler
+    ) as (cluster, client):
+        yield cluster, client
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """30 000 rows, 6 features, over 3 files of 2 500-row row groups (12 blocks)."""
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    generate(out, rows=30_000, features=6, files=3, seed=SEED, row_group_size=2_500)
+    return out
+
+
+def _local_fit(path, settings: TrainSettings):
+    """The reference: the same fit in this process on the threaded scheduler (no client)."""
+    from distributed import default_client
+
+    with pytest.raises(ValueError):
+        default_client()  # no distributed client may be current here
+    ds = load_dataset(str(path), LABEL)
+    return train_model(ds, settings)
+
+
+def _close(a, b, rtol=1e-9):
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=rtol, atol=0)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=rtol, atol=0)
+
+
+def test_processes_listen_on_loopback_only(dask_procs):
+    cluster, client = dask_procs
+    info = client.scheduler_info(n_workers=-1)
+    assert len(info["workers"]) == 2
+    assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
+    assert_loopback_only(cluster)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_cli_trains_on_the_process_cluster_like_the_local_fit(
+    dask_procs, dataset, tmp_path, solver
+):
+    cluster, _ = dask_procs
+    out = tmp_path / "model"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logloss.cli",
+            "train",
+            str(dataset),
+            "--label",
+            LABEL,
+            "--solver",
+            solver,
+            "--tol",
+            "1e-8",
+            "--out",
+            str(out),
+            "--scheduler",
+            cluster.address,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "workers" in proc.stdout  # the summary table names the cluster it used
+    model = load_model(out)
+    reference = _local_fit(dataset, TrainSettings(solver=solver, tol=1e-8))
+    assert model.converged_ and reference.converged_
+    _close(model, reference)
+
+
+@pytest.mark.prefect
+def test_flow_trains_on_the_process_cluster_like_the_local_fit(
+    prefect_api, dask_procs, dataset, tmp_path
+):
+    from flows.train import train
+
+    cluster, _ = dask_procs
+    version = train(
+        data=str(dataset),
+        label=LABEL,
+        solver="lbfgs",
+        tol=1e-8,
+        standardize=True,
+        validation=None,
+        scheduler_address=cluster.address,
+        model_dir=str(tmp_path / "models"),
+        name="procs",
+    )
+    model = load_model(version)
+    reference = _local_fit(dataset, TrainSettings(solver="lbfgs", tol=1e-8, standardize=True))
+    _close(model, reference)
+    assert model.training_["metrics"]["log_loss"] > 0
