@@ -370,10 +370,13 @@ def test_train_from_the_host_on_the_cluster(stack: Stack, tmp_path: Path) -> Non
     """The CLI on the host, computing on the containers' workers (the docs' first recipe)."""
     out = tmp_path / "bc"
     data = stack.data_dir / DATASET.name  # mounted at this same path in the workers
-    cli = [sys.executable, "-m", "logloss.cli"] if shutil.which("logloss") is None else ["logloss"]
+    # `python -m` from the repository root: the client runs the same code as the image (the
+    # workers unpickle tasks that name logloss functions).
     _run(
         [
-            *cli,
+            sys.executable,
+            "-m",
+            "logloss.cli",
             "train",
             str(data),
             "--label",
