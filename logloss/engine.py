@@ -84,15 +84,146 @@ def _sums_task(
     return block_sums(X, y, w, s, hessian=hessian)
 
 
+_blas_threads: int | None = None
+
+
+def _limit_blas(threads: int | None) -> None:
+    """Cap BLAS threads in this (worker) process once: workers × threads already use the cores."""
+    global _blas_threads
+    if threads is None or threads == _blas_threads:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+    except Exception:  # pragma: no cover - threadpoolctl missing or a BLAS it cannot drive
+        pass
+    _blas_threads = threads
+
+
+class _Block:
+    """One row block held on a worker: X, y (float64) and weights, aligned and co-located.
+
+    ``owned`` counts the bytes this object copied (an unaligned or non-contiguous input);
+    it is what Dask's memory accounting sees, because the other buffers are shared with
+    the input blocks they came from.
+    """
+
+    __slots__ = ("X", "y", "s", "owned")
+
+    def __init__(
+        self, X: NDArray[np.floating], y: NDArray[np.floating], s: NDArray[np.floating] | None
+    ) -> None:
+        self.owned = 0
+        self.X = self._own(X)
+        self.y = self._own(np.asarray(y, dtype=np.float64))
+        self.s = None if s is None else self._own(np.asarray(s, dtype=np.float64))
+
+    def _own(self, a: NDArray[Any]) -> NDArray[Any]:
+        # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
+        # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
+        if a.flags.c_contiguous and a.flags.aligned and a.ctypes.data % 64 == 0:
+            return a
+        self.owned += a.nbytes
+        return np.ascontiguousarray(a).copy()
+
+    def __reduce__(self) -> Any:
+        return (_Block, (self.X, self.y, self.s))
+
+
+def _pack(
+    X: NDArray[np.floating], y: NDArray[np.floating], s: NDArray[np.floating] | None
+) -> _Block:
+    return _Block(X, y, s)
+
+
+def _register_sizeof() -> None:
+    from dask.sizeof import sizeof
+
+    @sizeof.register(_Block)
+    def _sizeof_block(b: _Block) -> int:
+        return int(b.owned) + 1024
+
+
+_register_sizeof()
+
+
+def _group_task(
+    block_fn: Callable[..., Any],
+    combine: Callable[..., Any],
+    blocks: Sequence[_Block],
+    blas_threads: int | None,
+    *args: Any,
+) -> Any:
+    """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies)."""
+    _limit_blas(blas_threads)
+    parts = [block_fn(b.X, b.y, b.s, *args) for b in blocks]
+    return parts[0] if len(parts) == 1 else combine(*parts)
+
+
+def _host(address: str) -> str:
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int]]:
+    """Split block indices (in order) into at most ``groups`` runs of about equal rows."""
+    groups = max(1, min(groups, len(items)))
+    if groups == 1:
+        return [items]
+    total = sum(sizes[i] for i in items)
+    out: list[list[int]] = [[] for _ in range(groups)]
+    acc = 0
+    for i in items:
+        g = min(groups - 1, int(acc * groups / total)) if total else 0
+        out[g].append(i)
+        acc += sizes[i]
+    return [g for g in out if g]
+
+
+def _memory_budget(client: Any | None) -> float:
+    """Bytes the data may take when persisted: half the workers' memory limits (or of RAM)."""
+    if client is not None:
+        try:
+            limits = [
+                w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()
+            ]
+        except Exception:  # pragma: no cover - scheduler unreachable
+            limits = []
+        if limits and all(limits):
+            return 0.5 * float(sum(limits))
+    try:
+        import psutil
+
+        return 0.5 * float(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover
+        return float("inf")
+
+
 class BlockData:
-    """Row blocks of X, y and weights persisted once, evaluated many times."""
+    """Row blocks of X, y and weights persisted once, evaluated many times.
+
+    ``storage``: ``"persist"`` keeps the blocks in (cluster) memory, Dask spilling them to
+    disk under pressure; ``"stream"`` recomputes them from their source graph (e.g. the
+    Parquet reads) in every pass, in bounded memory; ``"auto"`` (default) persists when X
+    takes at most half the workers' memory limits (half the free RAM without a cluster) and
+    streams otherwise.
+
+    On a distributed client, a pass over persisted blocks is one task per worker thread:
+    the blocks are grouped by the worker holding them (``Client.who_has``) and each task
+    loops over its blocks and returns one packed vector; the client adds these in block
+    order. Elsewhere (threaded scheduler, streaming) it is one task per block and a tree sum.
+    """
 
     def __init__(
         self,
         X: da.Array,
         y01: da.Array,
         sample_weight: da.Array | None = None,
+        *,
+        storage: str = "auto",
     ) -> None:
+        if storage not in ("auto", "persist", "stream"):
+            raise ValueError(f"storage must be 'auto', 'persist' or 'stream'; got {storage!r}")
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D; got shape {X.shape}")
         if X.numblocks[1] != 1:
@@ -103,13 +234,45 @@ class BlockData:
             y01 = y01.rechunk((X.chunks[0],))
         if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
             sample_weight = sample_weight.rechunk((X.chunks[0],))
-        arrays = [X, y01] if sample_weight is None else [X, y01, sample_weight]
-        persisted = dask.persist(*arrays)
-        self.X: da.Array = persisted[0]
-        self.y: da.Array = persisted[1]
-        self.sample_weight: da.Array | None = persisted[2] if sample_weight is not None else None
+        client = default_client()
+        if storage == "auto":
+            storage = "persist" if X.nbytes <= _memory_budget(client) else "stream"
+        self.storage = storage
+        self._client: Any | None = None
+        self._blocks: list[Any] | None = None  # futures of _Block, in block order
+        distributed = client is not None and not getattr(client, "asynchronous", False)
+        if storage == "persist" and distributed and client is not None:
+            # One persisted _Block per row block: X, y and weights computed together from
+            # their graph (so a lost worker's blocks are recomputed from the source),
+            # co-located, aligned; the inputs themselves are not kept.
+            xs = X.to_delayed(optimize_graph=False).ravel().tolist()
+            ys = y01.to_delayed(optimize_graph=False).ravel().tolist()
+            ss = (
+                sample_weight.to_delayed(optimize_graph=False).ravel().tolist()
+                if sample_weight is not None
+                else [None] * len(xs)
+            )
+            token = uuid.uuid4().hex[:12]
+            packs = [
+                delayed(_pack, pure=True)(x, y, s, dask_key_name=f"logloss-block-{token}-{i}")
+                for i, (x, y, s) in enumerate(zip(xs, ys, ss, strict=True))
+            ]
+            self._blocks = list(client.compute(packs, optimize_graph=False))
+            from distributed import wait
+
+            wait(self._blocks)  # placement is known once the blocks exist
+            self._client = client
+        elif storage == "persist":
+            X, y01, *rest = dask.persist(
+                X, y01, *([] if sample_weight is None else [sample_weight])
+            )
+            sample_weight = rest[0] if rest else None
+        self.X: da.Array = X
+        self.y: da.Array = y01
+        self.sample_weight: da.Array | None = sample_weight
         self.n_rows = int(sum(self.X.chunks[0]))
         self.n_features = int(self.X.shape[1])
+        self._rows = [int(c) for c in self.X.chunks[0]]
         self._xs = self.X.to_delayed(optimize_graph=False).ravel().tolist()
         self._ys = self.y.to_delayed(optimize_graph=False).ravel().tolist()
         self._ss: list[Delayed | None] = (
@@ -117,10 +280,48 @@ class BlockData:
             if self.sample_weight is not None
             else [None] * len(self._xs)
         )
+        self.per_worker = self._blocks is not None
 
     @property
     def n_blocks(self) -> int:
         return len(self._xs)
+
+    def _worker_groups(self) -> list[tuple[str, list[int]]]:
+        """(worker address, block indices) per task: the blocks each worker thread will sum."""
+        client = self._client
+        assert client is not None and self._blocks is not None
+        xs = self._blocks
+        who = client.who_has(xs)
+        info = client.scheduler_info()["workers"]
+        by_worker: dict[str, list[int]] = {}
+        for i, f in enumerate(xs):
+            holders = sorted(who.get(f.key, ()))
+            addr = holders[0] if holders else ""
+            by_worker.setdefault(addr, []).append(i)
+        groups: list[tuple[str, list[int]]] = []
+        for addr, items in by_worker.items():
+            nthreads = int(info.get(addr, {}).get("nthreads", 1))
+            groups.extend((addr, g) for g in _split(items, self._rows, nthreads))
+        groups.sort(key=lambda g: g[1][0])
+        return groups
+
+    def _blas_threads(self) -> int | None:
+        """BLAS threads per worker task: the host's cores shared by all the worker threads on it."""
+        import os
+
+        client = self._client
+        if client is None:
+            return None
+        try:
+            info = client.scheduler_info()["workers"]
+            threads = sum(int(w.get("nthreads", 1)) for w in info.values())
+            hosts = {_host(a) for a in info}
+        except Exception:  # pragma: no cover
+            return None
+        cores = os.cpu_count() or 1
+        if len(hosts) > 1:
+            return 1
+        return max(1, cores // max(threads, 1))
 
     def map_reduce(
         self,
@@ -131,6 +332,8 @@ class BlockData:
     ) -> Any:
         """``combine`` of ``block_fn(X_i, y_i, s_i, *args)`` over all blocks, computed now."""
         tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:8]}"
+        if self._blocks is not None:
+            return self._map_reduce_per_worker(block_fn, args, combine, tag)
         parts = [
             delayed(block_fn, pure=True)(x, y, s, *args, dask_key_name=f"{tag}-{i}")
             for i, (x, y, s) in enumerate(zip(self._xs, self._ys, self._ss, strict=True))
@@ -138,10 +341,41 @@ class BlockData:
         (result,) = dask.compute(tree_reduce(parts, combine, name=tag), optimize_graph=False)
         return result
 
+    def _map_reduce_per_worker(
+        self,
+        block_fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        combine: Callable[..., Any],
+        tag: str,
+    ) -> Any:
+        client = self._client
+        assert client is not None and self._blocks is not None
+        blocks = self._blocks
+        blas = self._blas_threads()
+        futures = []
+        for j, (addr, items) in enumerate(self._worker_groups()):
+            futures.append(
+                client.submit(
+                    _group_task,
+                    block_fn,
+                    combine,
+                    [blocks[i] for i in items],
+                    blas,
+                    *args,
+                    key=f"{tag}-w{j}",
+                    pure=False,
+                    **({"workers": [addr], "allow_other_workers": True} if addr else {}),
+                )
+            )
+        parts = client.gather(futures)
+        return parts[0] if len(parts) == 1 else combine(*parts)
+
     def sums(self, w: Array, hessian: bool = False) -> Array:
         """Packed Σ over all rows of :func:`logloss.loss.block_sums` at ``w`` (one pass)."""
         return np.asarray(
-            self.map_reduce(_sums_task, np.asarray(w, dtype=np.float64), hessian, name="logloss-sums")
+            self.map_reduce(
+                _sums_task, np.asarray(w, dtype=np.float64), hessian, name="logloss-sums"
+            )
         )
 
     def release(self) -> None:
@@ -149,3 +383,5 @@ class BlockData:
         self.X = self.y = None  # type: ignore[assignment]
         self.sample_weight = None
         self._xs, self._ys, self._ss = [], [], []
+        self._blocks = None
+        self._client = None
