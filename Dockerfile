@@ -8,7 +8,8 @@
 #   WHEELHOUSE  optional directory of wheels inside the build context (e.g. ci/wheelhouse).
 #               When set, everything is installed offline from it
 #               (pip --no-index --find-links); it must also hold setuptools and wheel,
-#               which build the project itself. When empty, pip installs from PyPI.
+#               which build the project itself. When empty, pip installs from PyPI. A
+#               constraints.txt in it pins versions (ci/docker-setup.sh writes the host's).
 #   EXTRA_REQUIREMENTS  installed beside the project's dependencies; bokeh serves the Dask
 #               dashboard (http://127.0.0.1:8787). A wheelhouse must hold them too.
 #
@@ -44,6 +45,7 @@ COPY pyproject.toml /src/pyproject.toml
 # wheelhouse changes, not on every source edit.
 RUN set -eu; \
     if [ -n "${WHEELHOUSE}" ]; then set -- --no-index --find-links /tmp/wheelhouse; fi; \
+    if [ -f /tmp/wheelhouse/constraints.txt ]; then set -- "$@" -c /tmp/wheelhouse/constraints.txt; fi; \
     python -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > /tmp/requirements.txt; \
     set -f; for r in ${EXTRA_REQUIREMENTS}; do echo "$r" >> /tmp/requirements.txt; done; set +f; \
@@ -54,6 +56,7 @@ COPY logloss/ /src/logloss/
 COPY flows/ /src/flows/
 RUN set -eu; \
     if [ -n "${WHEELHOUSE}" ]; then set -- --no-index --find-links /tmp/wheelhouse; fi; \
+    if [ -f /tmp/wheelhouse/constraints.txt ]; then set -- "$@" -c /tmp/wheelhouse/constraints.txt; fi; \
     pip install "$@" /src; \
     logloss --help > /dev/null; \
     python -c 'import dask, distributed, prefect, logloss, flows'

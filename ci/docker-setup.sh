@@ -132,39 +132,50 @@ printf '%s\n' "setuptools>=68" wheel "${IMAGE_EXTRAS[@]}" >>"$req"
 
 extra="$CACHE/requirements-image.txt"   # what only the image's interpreter needs (see below)
 touch "$extra"
-pipw=("$PYTHON" -m pip wheel --disable-pip-version-check -q --wheel-dir "$wheels" --find-links "$wheels"
-      -r "$req" -r "$extra" -c "$cons")
-if "${pipw[@]}" --no-index >"$CACHE/wheel.log" 2>&1; then
-    log "wheelhouse: up to date ($(ls "$wheels" | wc -l) wheels, offline check)"
+stamp="$CACHE/wheelhouse-py$host_py.stamp"   # inputs of the last complete wheelhouse
+inputs=$(cat "$req" "$extra" "$cons" <(docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ]; then
+    log "wheelhouse: cached ($(ls "$wheels" | wc -l) wheels; same requirements, constraints and base image)"
 else
-    log "wheelhouse: fetching from PyPI (log: $CACHE/wheel.log)"
-    "${pipw[@]}" >"$CACHE/wheel.log" 2>&1 || { tail -30 "$CACHE/wheel.log" >&2; die "pip wheel failed"; }
-    log "wheelhouse: $(ls "$wheels" | wc -l) wheels"
-fi
+    pipw=("$PYTHON" -m pip wheel --disable-pip-version-check -q --wheel-dir "$wheels" --find-links "$wheels"
+          -r "$req" -r "$extra" -c "$cons")
+    if "${pipw[@]}" --no-index >"$CACHE/wheel.log" 2>&1; then
+        log "wheelhouse: up to date ($(ls "$wheels" | wc -l) wheels, offline check)"
+    else
+        log "wheelhouse: fetching from PyPI (log: $CACHE/wheel.log)"
+        "${pipw[@]}" >"$CACHE/wheel.log" 2>&1 || { tail -30 "$CACHE/wheel.log" >&2; die "pip wheel failed"; }
+        log "wheelhouse: $(ls "$wheels" | wc -l) wheels"
+    fi
 
-# The host resolved the markers for its own interpreter; resolve again, offline, with the image's
-# (e.g. redis needs async-timeout on Python < 3.11.3) and add what is missing, until it resolves.
-for attempt in 1 2 3 4 5 6; do
-    if out=$(docker run --rm --network none -v "$wheels:/w:ro" -v "$req:/req.txt:ro" \
-                 -v "$extra:/extra.txt:ro" -v "$cons:/cons.txt:ro" "$BASE_IMAGE" sh -c \
-                 'python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --disable-pip-version-check \
-                  --dry-run --no-index --find-links /w -r /req.txt -r /extra.txt -c /cons.txt' 2>&1); then
-        log "wheelhouse: resolves offline for the image's Python"
-        break
-    fi
-    missing=$(printf '%s\n' "$out" | sed -n 's/.*No matching distribution found for \([^;]*\).*/\1/p' \
-              | head -n1 | tr -d ' ')
-    if [ -z "$missing" ] || [ "$attempt" = 6 ]; then
-        printf '%s\n' "$out" | tail -20 >&2
-        die "the wheelhouse does not resolve for $BASE_IMAGE"
-    fi
-    log "wheelhouse: the image also needs $missing"
-    echo "$missing" >>"$extra"
-    "${pipw[@]}" >>"$CACHE/wheel.log" 2>&1 || { tail -30 "$CACHE/wheel.log" >&2; die "pip wheel $missing failed"; }
-done
+    # The host resolved the markers for its own interpreter; resolve again, offline, with the image's
+    # (e.g. redis needs async-timeout on Python < 3.11.3) and add what is missing, until it resolves.
+    for attempt in 1 2 3 4 5 6; do
+        if out=$(docker run --rm --network none -v "$wheels:/w:ro" -v "$req:/req.txt:ro" \
+                     -v "$extra:/extra.txt:ro" -v "$cons:/cons.txt:ro" "$BASE_IMAGE" sh -c \
+                     'python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --disable-pip-version-check \
+                      --dry-run --no-index --find-links /w -r /req.txt -r /extra.txt -c /cons.txt' 2>&1); then
+            log "wheelhouse: resolves offline for the image's Python"
+            break
+        fi
+        missing=$(printf '%s\n' "$out" | sed -n 's/.*No matching distribution found for \([^;]*\).*/\1/p' \
+                  | head -n1 | tr -d ' ')
+        if [ -z "$missing" ] || [ "$attempt" = 6 ]; then
+            printf '%s\n' "$out" | tail -20 >&2
+            die "the wheelhouse does not resolve for $BASE_IMAGE"
+        fi
+        log "wheelhouse: the image also needs $missing"
+        echo "$missing" >>"$extra"
+        "${pipw[@]}" >>"$CACHE/wheel.log" 2>&1 || { tail -30 "$CACHE/wheel.log" >&2; die "pip wheel $missing failed"; }
+    done
+    # The list of what the image needs may have grown: hash the inputs again.
+    cat "$req" "$extra" "$cons" <(docker image inspect -f '{{.Id}}' "$BASE_IMAGE") | sha256sum >"$stamp"
+fi
 
 # Into the build context (hard links when the cache is on the same file system).
 rm -rf "$ROOT/ci/wheelhouse"
 cp -al "$wheels" "$ROOT/ci/wheelhouse" 2>/dev/null || cp -a "$wheels" "$ROOT/ci/wheelhouse"
+# The Dockerfile installs with these constraints: the image gets the host's versions, whatever
+# older or newer wheels the cache also holds.
+cp "$cons" "$ROOT/ci/wheelhouse/constraints.txt"
 
 log "ready: docker build --build-arg BASE_IMAGE=$BASE_IMAGE --build-arg WHEELHOUSE=ci/wheelhouse -t logloss ."
