@@ -16,7 +16,7 @@ from logloss.estimator import LogisticRegression
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
 
 from .settings import FlowSettings
-from .train import _transient
+from .train import retry_transient
 
 
 def model_path(model: str, model_dir: str, name: str) -> Path:
@@ -31,7 +31,7 @@ def load(path: str) -> LogisticRegression:
     return load_published(path)
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def write_predictions(
     model: LogisticRegression, data: str, out: str, keep: list[str]
 ) -> tuple[str, int]:

@@ -46,7 +46,7 @@ from logloss.solvers import SolverState
 from .settings import FlowSettings
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry hiccups (I/O, lost workers), never bad input: that fails the same way again."""
     try:
         state.result()
@@ -57,7 +57,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_and_validate(
     data: str, label: str, features: list[str] | None, weight: str | None
 ) -> Dataset:
@@ -121,7 +121,7 @@ class _Reporter:
         update_progress_artifact(self.artifact, 100.0)
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegression:
     """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
@@ -150,7 +150,7 @@ def evaluate(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
     return metrics
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def publish(
     model: LogisticRegression,
     valid: Dataset,
