@@ -122,7 +122,7 @@ class _Block:
     def _own(self, a: NDArray[Any]) -> NDArray[Any]:
         # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
         # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
-        if a.flags.c_contiguous and a.flags.aligned and a.ctypes.data % 64 == 0:
+        if a.flags.c_contiguous and a.flags.aligned:
             return a
         self.owned += a.nbytes
         return np.ascontiguousarray(a).copy()
