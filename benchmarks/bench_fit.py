@@ -45,8 +45,16 @@ def main() -> None:
     )
     repeats = args.repeats or (1 if args.quick else 2)
     with local_cluster() as client:
+        client.run(_warm)  # imports on the workers are not part of any fit
         for n, p, chunk in cases:
             run_case(client, n, p, chunk, repeats, args)
+
+
+def _warm() -> None:
+    import logloss.estimator  # noqa: F401
+
+    if have("dask_ml"):
+        import dask_ml.linear_model  # noqa: F401
 
 
 def run_case(client, n: int, p: int, chunk: int, repeats: int, args) -> None:

@@ -72,7 +72,7 @@ def spark_train(path: str) -> tuple[float, float]:
     spark.sparkContext.setLogLevel("ERROR")
     try:
         t = time.perf_counter()
-        df = spark.read.parquet(path)
+        df = spark.read.parquet(f"{path}/*.parquet")
         cols = [c for c in df.columns if c != "y"]
         data = VectorAssembler(inputCols=cols, outputCol="features").transform(df)
         data = data.select("features", data["y"].cast("double").alias("label")).cache()
@@ -112,7 +112,7 @@ def main() -> None:
             load, fit = spark_train(path)
             table.add("Spark local[2] (load+cache+fit)", load + fit, f"fit {fit:.2f} s")
         except Exception as exc:  # no JVM, ...
-            print(f"Spark skipped: {type(exc).__name__}: {exc}")
+            print(f"Spark skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     table.show()
     best = min(
         table.seconds("logloss train (default solver)"), table.seconds("logloss train (newton)")
