@@ -26,8 +26,11 @@ def test_fit_on_a_two_process_local_cluster_matches_the_in_memory_fit(client, so
     yd = da.from_array(y, chunks=2500)
     swd = da.from_array(sw, chunks=2500)
     remote = LogisticRegression(C=0.5, solver=solver, **TIGHT).fit(Xd, yd, sample_weight=swd)
-    np.testing.assert_allclose(remote.coef_, local.coef_, rtol=1e-9)
-    np.testing.assert_allclose(remote.intercept_, local.intercept_, rtol=1e-9)
+    # Sums are added in another order on the cluster, so the two solver paths part at the
+    # rounding floor; both stop at max|grad| <= 1e-10, where coefficients agree to ~1e-8.
+    np.testing.assert_allclose(remote.coef_, local.coef_, rtol=1e-7)
+    np.testing.assert_allclose(remote.intercept_, local.intercept_, rtol=1e-7)
+    assert remote.history_[-1]["loss"] == pytest.approx(local.history_[-1]["loss"], abs=1e-13)
     # the blocks really were spread over both worker processes
     assert len(client.scheduler_info()["workers"]) == 2
 
