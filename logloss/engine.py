@@ -161,6 +161,13 @@ def _group_task(
     return parts[0] if len(parts) == 1 else combine(*parts)
 
 
+def _subsample_block(block: _Block, step: int) -> _Block:
+    s = None if block.s is None else block.s[::step].copy()
+    small = _Block(np.ascontiguousarray(block.X[::step]), block.y[::step].copy(), s)
+    small.owned = small.X.nbytes + small.y.nbytes + (0 if s is None else s.nbytes)
+    return small
+
+
 def _host(address: str) -> str:
     return address.split("://")[-1].rsplit(":", 1)[0]
 
@@ -197,6 +204,9 @@ def _memory_budget(client: Any | None) -> float:
         return 0.5 * float(psutil.virtual_memory().available)
     except ImportError:  # pragma: no cover
         return float("inf")
+
+
+_REGROUP_EVERY = 25
 
 
 class BlockData:
@@ -281,13 +291,28 @@ class BlockData:
             else [None] * len(self._xs)
         )
         self.per_worker = self._blocks is not None
+        self._groups: list[tuple[str, list[int]]] | None = None
+        self._blas: int | None = None
+        self._passes = 0
 
     @property
     def n_blocks(self) -> int:
-        return len(self._xs)
+        return len(self._blocks) if self._blocks is not None else len(self._xs)
 
     def _worker_groups(self) -> list[tuple[str, list[int]]]:
-        """(worker address, block indices) per task: the blocks each worker thread will sum."""
+        """(worker address, block indices) per task: the blocks each worker thread will sum.
+
+        Asked of the scheduler once every ``_REGROUP_EVERY`` passes, not in every pass: a
+        stale grouping is still correct (tasks may run on other workers, and lost blocks
+        are recomputed), only less local until the next refresh.
+        """
+        if self._groups is None or self._passes % _REGROUP_EVERY == 0:
+            self._groups = self._ask_worker_groups()
+            self._blas = self._blas_threads()
+        self._passes += 1
+        return self._groups
+
+    def _ask_worker_groups(self) -> list[tuple[str, list[int]]]:
         client = self._client
         assert client is not None and self._blocks is not None
         xs = self._blocks
@@ -351,9 +376,10 @@ class BlockData:
         client = self._client
         assert client is not None and self._blocks is not None
         blocks = self._blocks
-        blas = self._blas_threads()
+        groups = self._worker_groups()
+        blas = self._blas
         futures = []
-        for j, (addr, items) in enumerate(self._worker_groups()):
+        for j, (addr, items) in enumerate(groups):
             futures.append(
                 client.submit(
                     _group_task,
@@ -369,6 +395,28 @@ class BlockData:
             )
         parts = client.gather(futures)
         return parts[0] if len(parts) == 1 else combine(*parts)
+
+    def sample(
+        self, step: int
+    ) -> tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None] | None:
+        """Every ``step``-th row of each block, brought to the client as NumPy arrays.
+
+        For a warm start of the solver in this process (the sample's optimum lies within
+        sampling error of the full one). None when the blocks are streamed from source.
+        """
+        if self.storage != "persist" or step < 2:
+            return None
+        if self._blocks is not None and self._client is not None:
+            futures = self._client.map(_subsample_block, self._blocks, step=step, pure=False)
+            parts = self._client.gather(futures)
+            del futures
+            X = np.concatenate([b.X for b in parts])
+            y = np.concatenate([b.y for b in parts])
+            s = None if parts[0].s is None else np.concatenate([b.s for b in parts])
+            return X, y, s
+        sw = None if self.sample_weight is None else self.sample_weight[::step]
+        X, y, s = dask.compute(self.X[::step], self.y[::step], sw)
+        return X, np.asarray(y, dtype=np.float64), s
 
     def sums(self, w: Array, hessian: bool = False) -> Array:
         """Packed Σ over all rows of :func:`logloss.loss.block_sums` at ``w`` (one pass)."""

@@ -82,7 +82,7 @@ def pack_size(p: int, hessian: bool) -> int:
 
 
 def unpack(packed: Array, p: int) -> BlockSums:
-    """Split a packed vector [loss, weight, grad (p + 1), hess ((p + 1)²)?] into :class:`BlockSums`."""
+    """Split a packed [loss, weight, grad (p + 1), hess ((p + 1)²)?] into :class:`BlockSums`."""
     grad = packed[2 : p + 3]
     hess = packed[p + 3 :].reshape(p + 1, p + 1) if packed.size > p + 3 else None
     return BlockSums(float(packed[0]), grad, float(packed[1]), hess)

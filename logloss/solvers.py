@@ -178,11 +178,25 @@ def newton(
     max_iter: int,
     tol: float,
     callback: Callback | None = None,
+    hessian: Array | None = None,
 ) -> SolverResult:
-    """Newton's method (IRLS) with the reduced Hessian and Armijo backtracking."""
+    """Newton's method (IRLS) with the reduced Hessian and Armijo backtracking.
+
+    ``hessian``: an approximation to start with (e.g. the Hessian of a row sample). While it
+    is used, each iteration needs only the value and gradient; as soon as a full step fails
+    to shrink the gradient norm at least 4-fold, exact Hessians take over.
+    """
     rec = _Recorder(start, callback)
     theta = np.array(start.theta, dtype=np.float64)
-    value, grad, H = objective.hessian(theta)
+    approx = None if hessian is None else np.asarray(hessian, dtype=np.float64)
+
+    def evaluate(at: Array) -> tuple[float, Array, Array]:
+        if approx is None:
+            return objective.hessian(at)
+        value, grad = objective(at)
+        return value, grad, approx
+
+    value, grad, H = evaluate(theta)
     while True:
         if _grad_norm(grad) <= tol:
             return rec.result(theta, True, "gradient norm below tol")
@@ -195,7 +209,7 @@ def newton(
         step = 1.0
         while True:
             trial = theta + step * direction
-            t_value, t_grad, t_H = objective.hessian(trial)
+            t_value, t_grad, t_H = evaluate(trial)
             if _armijo(value, t_value, step * slope):
                 break
             step *= 0.5
@@ -204,6 +218,10 @@ def newton(
         if t_value >= value and _grad_norm(t_grad) >= _grad_norm(grad):
             # No progress left at machine precision.
             return rec.result(theta, _grad_norm(grad) <= tol, "no further decrease possible")
+        if approx is not None and (step < 1.0 or _grad_norm(t_grad) > 0.25 * _grad_norm(grad)):
+            approx = None  # the approximation stopped paying: exact Hessians from here on
+            if _grad_norm(t_grad) > tol:
+                t_value, t_grad, t_H = evaluate(trial)
         theta, value, grad, H = trial, t_value, t_grad, t_H
         rec.record(theta, value, grad, step * float(np.linalg.norm(direction)))
 
@@ -245,7 +263,5 @@ def solve(
     try:
         fn = SOLVERS[solver]
     except KeyError:
-        raise ValueError(
-            f"solver must be one of {sorted(SOLVERS)}; got {solver!r}"
-        ) from None
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}; got {solver!r}") from None
     return fn(objective, start, max_iter=max_iter, tol=tol, callback=callback, **options)

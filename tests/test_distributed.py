@@ -97,3 +97,27 @@ def test_a_checkpoint_of_another_problem_is_refused(tmp_path):
     LogisticRegression(C=1.0, max_iter=50).fit(X, y, checkpoint=tmp_path)
     with pytest.raises(CheckpointError, match="differs in: params"):
         LogisticRegression(C=2.0).fit(X, y, checkpoint=tmp_path)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_warm_start_on_a_row_sample_reaches_the_same_optimum(client, solver, standardize):
+    from logloss import estimator
+
+    X, y, _ = make_logistic(n=estimator._WARM_MIN_ROWS, p=5, seed=45, scale=2.0)
+    X[:, 2] += 10.0
+    sw = np.random.default_rng(45).uniform(0.5, 2.0, size=len(y))
+    Xd = da.from_array(X, chunks=(50_000, 5))
+    yd = da.from_array(y, chunks=50_000)
+    swd = da.from_array(sw, chunks=50_000)
+    kw = dict(C=0.05, solver=solver, standardize=standardize, **TIGHT)
+    warm = LogisticRegression(**kw).fit(Xd, yd, sample_weight=swd)
+    assert warm.n_sample_passes_ > 0  # the warm start ran
+    cold = LogisticRegression(**kw).fit(X, y, sample_weight=sw)  # in memory: no warm start
+    assert cold.n_sample_passes_ == 0
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(warm.intercept_, cold.intercept_, rtol=1e-6, atol=1e-9)
+    assert warm.converged_
+    if solver == "newton":  # gradient-only passes with the sample's Hessian
+        assert warm.n_passes_ < cold.n_passes_ + 2
