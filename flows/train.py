@@ -164,9 +164,9 @@ def publish(
 
     def extra(tmp: Path) -> None:
         assets.update(write_report_assets(model, valid, tmp, metrics=metrics))
-        write_html_report(tmp)
 
     version_dir = publish_model(model, model_dir, name, extra=extra).resolve()
+    write_html_report(version_dir)  # after the rename: the page is titled with the version
     links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
     links["report"] = (version_dir / "report.html").as_uri()
     create_markdown_artifact(
