@@ -88,6 +88,7 @@ def test_train_flow_publishes_a_model_with_report_and_artifacts(
         data = (version / png).read_bytes()
         assert data[:8] == PNG and len(data) > 5000
     html = (version / "report.html").read_text()
+    assert version.name in html and ".tmp" not in html
     assert f"{metrics['log_loss']:.4f}" in html or f"{metrics['log_loss']:.6g}" in html
 
     run_id = state.state_details.flow_run_id
