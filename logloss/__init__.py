@@ -2,19 +2,38 @@
 
 Public API: :class:`LogisticRegression` (scikit-learn compatible), :func:`load_model`,
 :func:`read_parquet` (Parquet -> Dask arrays with known chunks).
+
+Imports are lazy: Dask workers unpickle functions of ``logloss.loss`` and
+``logloss.engine`` and should not pay for scikit-learn and the estimator on start-up.
 """
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .estimator import LogisticRegression, load_model  # noqa: E402
-from .model import ModelFileError  # noqa: E402
+__all__ = [
+    "DataError",
+    "Dataset",
+    "LogisticRegression",
+    "ModelFileError",
+    "__version__",
+    "load_model",
+    "read_parquet",
+]
 
-__all__ = ["LogisticRegression", "ModelFileError", "__version__", "load_model", "read_parquet"]
+_LAZY = {
+    "LogisticRegression": "estimator",
+    "load_model": "estimator",
+    "ModelFileError": "model",
+    "read_parquet": "data",
+    "DataError": "data",
+    "Dataset": "data",
+}
 
 
-def __getattr__(name: str):  # lazy: the data layer pulls in pyarrow
-    if name in ("read_parquet", "DataError", "Dataset"):
-        from . import data
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-        return getattr(data, name)
-    raise AttributeError(name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -102,29 +102,23 @@ def _limit_blas(threads: int | None) -> None:
 
 
 class _Block:
-    """One row block held on a worker: X, y (float64) and weights, aligned and co-located.
+    """One row block held on a worker: X, y (float64) and weights, aligned and co-located."""
 
-    ``owned`` counts the bytes this object copied (an unaligned or non-contiguous input);
-    it is what Dask's memory accounting sees, because the other buffers are shared with
-    the input blocks they came from.
-    """
-
-    __slots__ = ("X", "y", "s", "owned")
+    __slots__ = ("X", "y", "s")
 
     def __init__(
         self, X: NDArray[np.floating], y: NDArray[np.floating], s: NDArray[np.floating] | None
     ) -> None:
-        self.owned = 0
         self.X = self._own(X)
         self.y = self._own(np.asarray(y, dtype=np.float64))
         self.s = None if s is None else self._own(np.asarray(s, dtype=np.float64))
 
-    def _own(self, a: NDArray[Any]) -> NDArray[Any]:
+    @staticmethod
+    def _own(a: NDArray[Any]) -> NDArray[Any]:
         # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
         # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
         if a.flags.c_contiguous and a.flags.aligned:
             return a
-        self.owned += a.nbytes
         return np.ascontiguousarray(a).copy()
 
     def __reduce__(self) -> Any:
@@ -142,7 +136,10 @@ def _register_sizeof() -> None:
 
     @sizeof.register(_Block)
     def _sizeof_block(b: _Block) -> int:
-        return int(b.owned) + 1024
+        # The whole block: once its input keys are released the pack is the only holder of
+        # these buffers, and Dask must see their size to spill them under memory pressure.
+        extra = 0 if b.s is None else b.s.nbytes
+        return int(b.X.nbytes + b.y.nbytes + extra) + 1024
 
 
 _register_sizeof()
@@ -163,9 +160,7 @@ def _group_task(
 
 def _subsample_block(block: _Block, step: int) -> _Block:
     s = None if block.s is None else block.s[::step].copy()
-    small = _Block(np.ascontiguousarray(block.X[::step]), block.y[::step].copy(), s)
-    small.owned = small.X.nbytes + small.y.nbytes + (0 if s is None else s.nbytes)
-    return small
+    return _Block(np.ascontiguousarray(block.X[::step]), block.y[::step].copy(), s)
 
 
 def _host(address: str) -> str:
@@ -188,16 +183,18 @@ def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int
 
 
 def _memory_budget(client: Any | None) -> float:
-    """Bytes the data may take when persisted: half the workers' memory limits (or of RAM)."""
+    """Bytes the data may take when persisted: the workers' headroom (or half the free RAM)."""
     if client is not None:
         try:
-            limits = [
-                w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()
-            ]
+            workers = list(client.scheduler_info()["workers"].values())
         except Exception:  # pragma: no cover - scheduler unreachable
-            limits = []
-        if limits and all(limits):
-            return 0.5 * float(sum(limits))
+            workers = []
+        limits = [w.get("memory_limit") or 0 for w in workers]
+        if workers and all(limits):
+            # What is left below 60% of each limit after what the worker already holds
+            # (imports, other data): Dask pauses a worker at 80% and restarts it at 95%.
+            used = [float((w.get("metrics") or {}).get("memory", 0)) for w in workers]
+            return float(sum(max(0.0, 0.6 * lim - u) for lim, u in zip(limits, used, strict=True)))
     try:
         import psutil
 
@@ -215,8 +212,8 @@ class BlockData:
     ``storage``: ``"persist"`` keeps the blocks in (cluster) memory, Dask spilling them to
     disk under pressure; ``"stream"`` recomputes them from their source graph (e.g. the
     Parquet reads) in every pass, in bounded memory; ``"auto"`` (default) persists when X
-    takes at most half the workers' memory limits (half the free RAM without a cluster) and
-    streams otherwise.
+    fits in the workers' headroom (what is left below 60% of each worker's memory limit after
+    what it already holds; half the free RAM without a cluster) and streams otherwise.
 
     On a distributed client, a pass over persisted blocks is one task per worker thread:
     the blocks are grouped by the worker holding them (``Client.who_has``) and each task

@@ -19,7 +19,6 @@ import numpy as np
 import psutil
 import pytest
 from cluster_procs import process_cluster
-from distributed.scheduler import KilledWorker
 
 import logloss
 from logloss import LogisticRegression
@@ -144,18 +143,14 @@ def test_data_larger_than_the_cluster_memory_reaches_the_same_optimum(tmp_path):
         )
     print(f"{model.n_passes_} passes over {ds.X.nbytes / 1e9:.2f} GB in {len(ds.blocks)} blocks")
     assert model.converged_
-    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=0)
-    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-10, atol=0)
+    # Streamed data get no warm start (its sample would cost a pass over Parquet), so the
+    # solver path differs from the in-memory one: the same optimum, to the fits' tolerance.
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-6, atol=1e-7)
+    assert model.history_[-1]["loss"] == pytest.approx(reference.history_[-1]["loss"], abs=1e-13)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=KilledWorker,
-    reason="engine: persisted blocks report sizeof ~1 KiB (_Block.owned only), so Dask cannot "
-    "spill them; and storage='auto' persists up to half the memory limits, ignoring the "
-    "~300-450 MB each worker uses before holding data: workers exceed 95% and are killed",
-)
 def test_data_persisted_close_to_the_memory_limits_spills_instead_of_killing_workers(tmp_path):
     data = tmp_path / "medium"
     # 600 MB of features on 2 x 700 MB: 'auto' persists (600 MB <= half of 1.4 GB).
@@ -191,4 +186,4 @@ def test_data_persisted_close_to_the_memory_limits_spills_instead_of_killing_wor
         raise result["error"]  # type: ignore[misc]
     assert workers == start and "exceeded 95% memory budget" not in logs
     model = result["model"]
-    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=0)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-6, atol=1e-7)  # type: ignore[attr-defined]
