@@ -60,6 +60,8 @@ def tree_reduce(
     name: str = "logloss-reduce",
 ) -> Delayed:
     """Combine delayed parts in a tree of ``combine(*group)`` calls, ``fan_in`` at a time."""
+    if not parts:
+        raise ValueError("nothing to reduce: the array has no blocks")
     level = list(parts)
     depth = 0
     token = uuid.uuid4().hex[:12]

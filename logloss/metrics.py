@@ -38,9 +38,11 @@ from typing import Any, NamedTuple
 import dask
 import dask.array as da
 import numpy as np
-from dask.delayed import Delayed, delayed
+from dask.delayed import delayed
 from numpy.typing import NDArray
 from scipy.special import xlogy
+
+from .engine import tree_reduce
 
 __all__ = [
     "CurveData",
@@ -309,17 +311,6 @@ def _table_and_calibration_block(
 # --------------------------------------------------------------------------------------
 
 
-def _tree_reduce(parts: list[Delayed], combine: Callable[..., Any], split_every: int) -> Delayed:
-    """Combine delayed partial results ``split_every`` at a time until one is left."""
-    if not parts:
-        raise ValueError("cannot evaluate metrics on an array with no blocks")
-    while len(parts) > 1:
-        parts = [
-            delayed(combine)(*parts[i : i + split_every]) for i in range(0, len(parts), split_every)
-        ]
-    return parts[0]
-
-
 def _map_reduce(
     block_fn: Callable[..., Any],
     combines: Sequence[Callable[..., Any]],
@@ -344,7 +335,7 @@ def _map_reduce(
     roots = []
     for j, combine in enumerate(combines):
         parts = [m[j] for m in mapped] if k > 1 else mapped
-        roots.append(_tree_reduce(parts, combine, split_every))
+        roots.append(tree_reduce(parts, combine, fan_in=split_every, name="logloss-metrics"))
     return tuple(dask.compute(*roots))
 
 
