@@ -182,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage type of the features in memory (sums are always float64)",
     )
     d.add_argument(
+        "--block-mb",
+        type=_positive_float,
+        default=128.0,
+        metavar="MB",
+        help="feature data per block in memory (default 128); lower it for workers with "
+        "little memory (a block read peaks at about 3x this)",
+    )
+    d.add_argument(
         "--drop-invalid",
         action="store_true",
         help="drop rows with null, NaN or inf instead of failing (reports how many)",
@@ -377,6 +385,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         weight=args.weight,
         dtype=args.dtype,
         drop_invalid=args.drop_invalid,
+        block_bytes=int(args.block_mb * 2**20),
     )
     with _cluster(args) as client:
         ds = persist_dataset(ds)

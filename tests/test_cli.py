@@ -424,3 +424,55 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", str(SHIPPED), "--label", "target", "--out", "x", "--C", "-1"])
     assert info.value.code == 2
+
+
+def test_block_size_option_splits_the_data_into_more_blocks(tmp_path, sched, capsys):
+    data = tmp_path / "d"
+    assert (
+        main(
+            [
+                "generate",
+                str(data),
+                "--rows",
+                "40000",
+                "--features",
+                "5",
+                "--files",
+                "1",
+                "--row-group-size",
+                "5000",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out = {}
+    for mb in ("128", "0.5"):
+        model_dir = tmp_path / f"m{mb}"
+        assert (
+            main(
+                [
+                    "train",
+                    str(data),
+                    "--label",
+                    "y",
+                    "--block-mb",
+                    mb,
+                    "--tol",
+                    "1e-8",
+                    "--out",
+                    str(model_dir),
+                    "--scheduler",
+                    sched,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+        out[mb] = load_model(model_dir)
+    from logloss.data import read_parquet
+
+    assert len(read_parquet(str(data), "y", block_bytes=2**19).blocks) > len(
+        read_parquet(str(data), "y").blocks
+    )
+    np.testing.assert_allclose(out["0.5"].coef_, out["128"].coef_, rtol=1e-6, atol=1e-9)
