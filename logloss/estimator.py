@@ -219,7 +219,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             start, sample_hessian = self._warm_start(
                 data, start, alpha=alpha, mean=mean, scale=scale
             )
-            if self.solver == "newton" and sample_hessian is not None:
+            if sample_hessian is not None:
                 options = {"hessian": sample_hessian}
 
         def on_iteration(state: SolverState) -> None:
@@ -298,7 +298,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             scale=scale,
         )
         result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(self.tol, 1e-6))
-        hessian = sample_objective.hessian(result.theta)[2] if self.solver == "newton" else None
+        hessian = sample_objective.hessian(result.theta)[2]
         self.n_sample_passes_ = sample_objective.evaluations
         return SolverState(result.theta, 0, ()), hessian
 

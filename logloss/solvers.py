@@ -125,35 +125,68 @@ def lbfgs(
     tol: float,
     callback: Callback | None = None,
     memory: int = 10,
+    hessian: Array | None = None,
 ) -> SolverResult:
-    """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation."""
+    """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation.
+
+    ``hessian``: an approximation at the start (e.g. a row sample's), used as a
+    preconditioner: the search runs over u with θ = θ₀ + L⁻ᵀu, where LLᵀ = ``hessian``, so
+    that the Hessian in u is near the identity and the first steps are near Newton steps.
+    The gradient test is then made on the gradient in θ (max |∇J| ≤ ``tol``), never on the
+    one in u; as without a preconditioner, scipy's relative-decrease test (ftol) also ends
+    the search.
+    """
     rec = _Recorder(start, callback)
     theta0 = np.array(start.theta, dtype=np.float64)
+    chol = None
+    if hessian is not None:
+        try:
+            chol = scipy.linalg.cholesky(hessian, lower=True)
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
+            chol = None
+
+    def to_theta(u: Array) -> Array:
+        if chol is None:
+            return u
+        return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
+
     last: dict[str, Any] = {}
 
-    def fun(theta: Array) -> tuple[float, Array]:
-        value, grad = objective(theta)
-        last["theta"], last["value"], last["grad"] = theta.copy(), value, grad
-        return value, grad
+    def evaluate(theta: Array) -> tuple[float, Array]:
+        seen = last.get("theta")
+        if seen is None or not np.array_equal(seen, theta):
+            value, grad = objective(theta)
+            last["theta"], last["value"], last["grad"] = theta.copy(), value, grad
+        return last["value"], last["grad"]
+
+    def fun(u: Array) -> tuple[float, Array]:
+        value, grad = evaluate(to_theta(u))
+        if chol is None:
+            return value, grad
+        return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
 
     prev = [theta0]
+    stopped = [False]
 
     def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
-        x = np.asarray(intermediate_result.x, dtype=np.float64)
-        seen = last.get("theta")
-        grad = last["grad"] if seen is not None and np.array_equal(seen, x) else objective(x)[1]
-        rec.record(x, float(intermediate_result.fun), grad, float(np.linalg.norm(x - prev[0])))
+        x = to_theta(np.asarray(intermediate_result.x, dtype=np.float64))
+        value, grad = evaluate(x)
+        rec.record(x, float(value), grad, float(np.linalg.norm(x - prev[0])))
         prev[0] = x
+        if chol is not None and _grad_norm(grad) <= tol:
+            stopped[0] = True
+            raise StopIteration
 
     remaining = max_iter - start.n_iter
-    value0, grad0 = fun(theta0)
+    value0, grad0 = evaluate(theta0)
     if _grad_norm(grad0) <= tol:
         return rec.result(theta0, True, "gradient norm below tol")
     if remaining <= 0:
         return rec.result(theta0, False, "max_iter reached")
+    u0 = theta0 if chol is None else np.zeros_like(theta0)
     res = scipy.optimize.minimize(
         fun,
-        theta0,
+        u0,
         jac=True,
         method="L-BFGS-B",
         callback=on_iteration,
@@ -161,13 +194,14 @@ def lbfgs(
             "maxiter": remaining,
             "maxls": 50,
             "maxcor": memory,
-            "gtol": tol,
+            # preconditioned: stop on the gradient in θ (above), never on the one in u
+            "gtol": tol if chol is None else 0.0,
             "ftol": 64 * np.finfo(float).eps,
         },
     )
-    theta = np.asarray(res.x, dtype=np.float64)
-    converged = bool(res.status == 0)
-    message = str(res.message)
+    theta = to_theta(np.asarray(res.x, dtype=np.float64))
+    converged = stopped[0] or bool(res.status == 0)
+    message = "gradient norm below tol" if stopped[0] else str(res.message)
     return rec.result(theta, converged, message)
 
 

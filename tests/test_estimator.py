@@ -213,3 +213,25 @@ def test_nan_in_dask_input_is_a_clear_error():
     X[17, 2] = np.nan
     with pytest.raises(ValueError, match="NaN or infinity"):
         LogisticRegression().fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_solvers_given_a_sample_hessian_reach_the_same_optimum(solver):
+    from logloss.objective import LogisticObjective, numpy_sums
+    from logloss.solvers import SolverState, solve
+
+    X, y, _ = make_logistic(n=5000, p=6, seed=27, scale=3.0)
+    y = y.astype(float)
+    full = LogisticObjective(numpy_sums(X, y), 6, alpha=1.0)
+    sample = LogisticObjective(numpy_sums(X[::10], y[::10]), 6, alpha=0.1)
+    theta_s = solve("lbfgs", sample, SolverState(np.zeros(7), 0, ()), max_iter=100, tol=1e-8).theta
+    H_s = sample.hessian(theta_s)[2]
+    cold = solve(solver, full, SolverState(np.zeros(7), 0, ()), max_iter=200, tol=1e-10)
+    for hessian in (H_s, -np.eye(7)):  # a good approximation, and one that is not even PD
+        warm = solve(
+            solver, full, SolverState(theta_s, 0, ()), max_iter=200, tol=1e-10, hessian=hessian
+        )
+        assert warm.converged
+        if solver == "newton":  # lbfgs may also stop on ftol, as scikit-learn's does
+            assert np.max(np.abs(full(warm.theta)[1])) <= 1e-10
+        np.testing.assert_allclose(warm.theta, cold.theta, rtol=1e-6, atol=1e-8)
