@@ -62,7 +62,7 @@ def _is_dask_frame(obj: Any) -> bool:
     return _is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_dask_array")
 
 
-def _dask_array(obj: Any, name: str) -> da.Array:
+def _dask_array(obj: Any) -> da.Array:
     """A Dask array with known chunk sizes from a Dask array, DataFrame or Series."""
     if hasattr(obj, "to_dask_array"):
         return obj.to_dask_array(lengths=True)
@@ -386,14 +386,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        Xd = _dask_array(X, "X")
+        Xd = _dask_array(X)
         if Xd.ndim != 2:
             raise ValueError(f"X must be 2-D; got shape {Xd.shape}")
         if Xd.dtype.kind not in "fiub":
             raise ValueError(f"X must be numeric; got dtype {Xd.dtype}")
         if Xd.dtype not in (np.float32, np.float64):
             Xd = Xd.astype(np.float64)
-        yd = _dask_array(y, "y")
+        yd = _dask_array(y)
         if yd.ndim == 2 and yd.shape[1] == 1:
             yd = yd[:, 0]
         if yd.ndim != 1:
@@ -410,7 +410,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         y01 = (yd == self.classes_[1]).astype(np.float64)
         sw = None
         if sample_weight is not None:
-            sw = _dask_array(sample_weight, "sample_weight").astype(np.float64)
+            sw = _dask_array(sample_weight).astype(np.float64)
             sw = sw.rechunk((Xd.chunks[0],))
         if self.class_weight is not None:
             n_pos = float(y01.sum().compute())
@@ -489,11 +489,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not (_is_dask(X) or _is_dask(y)):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        yd = _dask_array(y, "y").rechunk((pred.chunks[0],))
+        yd = _dask_array(y).rechunk((pred.chunks[0],))
         hit = (pred == yd).astype(np.float64)
         if sample_weight is None:
             return float(hit.mean().compute())
-        sw = _dask_array(sample_weight, "sample_weight").rechunk((pred.chunks[0],))
+        sw = _dask_array(sample_weight).rechunk((pred.chunks[0],))
         num, den = dask.compute((hit * sw).sum(), sw.sum())
         return float(num / den)
 
