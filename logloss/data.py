@@ -24,6 +24,8 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,15 @@ from dask.highlevelgraph import HighLevelGraph
 from fsspec.core import has_magic, url_to_fs
 from fsspec.spec import AbstractFileSystem
 
-__all__ = ["BlockSpec", "DataError", "Dataset", "read_block_columns", "read_parquet"]
+__all__ = [
+    "DEFAULT_INVALID_HINT",
+    "BlockSpec",
+    "DataError",
+    "Dataset",
+    "FileIdentity",
+    "read_block_columns",
+    "read_parquet",
+]
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 _DTYPES = ("float64", "float32")
@@ -115,6 +125,31 @@ class Dataset:
     blocks: list[BlockSpec]
     source: str
     n_dropped: int = 0
+    drop_invalid: bool = False
+    files: tuple[FileIdentity, ...] = ()
+
+    def fingerprint(self) -> str:
+        """A stable hex hash of what this dataset is, computed without reading data.
+
+        It covers each file (sorted by path): path, size, modification time (or what a remote
+        filesystem reports: ETag, checksum, generation) and footer row count; and the chosen
+        columns (features in order, label, weight), ``X``'s dtype and ``drop_invalid``. The
+        same files read the same way give the same hash in any process; touching or rewriting
+        a file, or choosing other columns, changes it. File order does not matter.
+        """
+        if not self.files:
+            raise DataError(f"dataset {self.source} records no files to fingerprint")
+        doc = {
+            "format": 1,
+            "files": [[f.path, f.size, f.version, f.n_rows] for f in sorted(self.files)],
+            "features": list(self.feature_names),
+            "label": self.label,
+            "weight": self.weight,
+            "dtype": str(self.X.dtype),
+            "drop_invalid": bool(self.drop_invalid),
+        }
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def n_rows(self) -> int:
@@ -292,12 +327,53 @@ def _resolve(
 # Footers
 
 
+@dataclass(frozen=True, order=True)
+class FileIdentity:
+    """What identifies a file's contents without reading its data.
+
+    ``path`` is the local path (absolute) or URL; ``size`` is in bytes; ``version`` is the
+    modification time in nanoseconds for local files, else what the filesystem's ``info``
+    reports among modification time, ETag, checksum or generation (``""`` if none);
+    ``n_rows`` is the footer's row count.
+    """
+
+    path: str
+    size: int
+    version: str
+    n_rows: int
+
+
+_VERSION_KEYS = (
+    "mtime",
+    "LastModified",
+    "last_modified",
+    "modified",
+    "updated",
+    "ETag",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "generation",
+    "created",
+)
+
+
+def _identity(fs: AbstractFileSystem, path: str, n_rows: int) -> FileIdentity:
+    if _is_local(fs):
+        st = os.stat(path)
+        return FileIdentity(path, st.st_size, str(st.st_mtime_ns), n_rows)
+    info = fs.info(path)
+    version = ";".join(f"{k}={info[k]}" for k in _VERSION_KEYS if info.get(k) is not None)
+    return FileIdentity(path, int(info.get("size") or 0), version, n_rows)
+
+
 @dataclass(frozen=True)
 class _Footer:
     file: _File
     schema: pa.Schema
     row_group_rows: tuple[int, ...]
     key: str
+    identity: FileIdentity
 
 
 @contextmanager
@@ -320,10 +396,14 @@ def _read_footer(fs: AbstractFileSystem, file: _File) -> _Footer:
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
     try:
+        identity = _identity(fs, file.path, sum(rows))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
+    try:
         key = str(fs.ukey(file.path))
     except Exception:  # a filesystem without ukey: fall back to the footer contents
         key = tokenize(rows, schema.to_string(), meta.serialized_size)
-    return _Footer(file, schema, rows, key)
+    return _Footer(file, schema, rows, key, identity)
 
 
 def _read_footers(fs: AbstractFileSystem, files: list[_File]) -> list[_Footer]:
@@ -355,6 +435,7 @@ class _Plan:
     dtype: str
     file_columns: tuple[str, ...]  # columns to read from the files
     drop_invalid: bool
+    invalid_hint: str | None = None  # appended to value errors as " (<hint>)"
 
 
 def _partition_kinds(footers: list[_Footer]) -> dict[str, type]:
@@ -392,6 +473,31 @@ def _available(footer: _Footer) -> str:
     return ", ".join(repr(c) for c in cols)
 
 
+def _some_files(paths: Sequence[str], limit: int = 3) -> str:
+    """A few file names, then how many more."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _field_types(footer: _Footer) -> dict[str, list[pa.DataType]]:
+    """Column name -> the types of the file's columns of that name (several if duplicated)."""
+    out: dict[str, list[pa.DataType]] = {}
+    for f in footer.schema:
+        out.setdefault(f.name, []).append(f.type)
+    return out
+
+
+def _type_groups(
+    footers: list[_Footer], types: list[dict[str, list[pa.DataType]]], name: str
+) -> str:
+    """'double in a, b; int64 in c' for the files that hold column ``name``."""
+    groups: dict[str, list[str]] = {}
+    for footer, cols in zip(footers, types, strict=True):
+        if name in cols:
+            groups.setdefault(str(cols[name][0]), []).append(footer.file.path)
+    return "; ".join(f"{t} in file {_some_files(paths)}" for t, paths in sorted(groups.items()))
+
+
 def _make_plan(
     footers: list[_Footer],
     label: str | None,
@@ -399,84 +505,142 @@ def _make_plan(
     weight: str | None,
     dtype: str,
     drop_invalid: bool,
+    invalid_hint: str | None = None,
 ) -> tuple[_Plan, dict[str, type]]:
-    first = footers[0]
-    names = list(first.schema.names)
-    partition_kinds = _partition_kinds(footers)
-    partition_keys = {k for k, _ in first.file.partition}
+    """Decide the columns from all footers; the decision does not depend on the file order.
 
-    def where(name: str) -> str:
-        if name in names:
-            return "file"
-        if name in partition_kinds:
-            return "partition"
-        if name in partition_keys:
-            raise DataError(
-                f"partition column {name!r} must be numeric in every file to be used; "
-                f"got non-numeric or missing values (first file {first.file.path})"
-            )
-        raise DataError(
-            f"column {name!r} not found in file {first.file.path}; "
-            f"available columns: {_available(first)}"
-        )
-
+    Files are considered sorted by path; with ``features=None`` the feature order is the column
+    order of the first file by path. A used column (feature, label, weight) must be present in
+    every file, once, with one type; with ``features=None`` every column that is numeric in some
+    file counts as used.
+    """
     if isinstance(features, str):
         raise TypeError("features must be a sequence of column names, not a string")
     if weight is not None and weight == label:
         raise DataError(f"weight column must differ from the label column; got {weight!r}")
-    if features is None:
-        feats = [
-            n for n in names if n not in (label, weight) and _numeric(first.schema.field(n).type)
-        ]
-        if not feats:
-            raise DataError(
-                f"no numeric feature columns in file {first.file.path} besides the label "
-                f"{label!r}; available columns: {_available(first)}"
-            )
-    else:
+    if features is not None:
         feats = list(features)
         if not feats:
             raise DataError("features must name at least one column; got an empty list")
         dupes = sorted({f for f in feats if feats.count(f) > 1})
         if dupes:
-            raise DataError(f"feature columns must be distinct; got duplicates {dupes}")
-        for name in (label, weight):
+            raise DataError(
+                f"feature columns must be distinct; got {', '.join(repr(d) for d in dupes)} "
+                f"more than once in features {feats}"
+            )
+        for role, name in (("label", label), ("weight", weight)):
             if name is not None and name in feats:
-                raise DataError(f"column {name!r} cannot be both a feature and the label/weight")
+                raise DataError(
+                    f"column {name!r} cannot be both a feature and the {role} column; "
+                    f"remove it from features"
+                )
 
+    ordered = sorted(footers, key=lambda f: f.file.path)
+    n_files = len(ordered)
+    types = [_field_types(f) for f in ordered]
+    partition_kinds = _partition_kinds(ordered)
+    partition_keys = {k for f in ordered for k, _ in f.file.partition}
+    reference = ordered[0]
+
+    if features is None:
+        # candidates: every column numeric in at least one file, in the reference file's order
+        names: list[str] = []
+        for cols in types:
+            names += [n for n in cols if n not in names]
+        candidates = [
+            n
+            for n in names
+            if n not in (label, weight) and any(_numeric(t) for c in types for t in c.get(n, []))
+        ]
+        feats = candidates
+        if not feats:
+            raise DataError(
+                f"no numeric feature columns in file {reference.file.path} besides the label "
+                f"{label!r}; available columns: {_available(reference)}"
+            )
     used = [*feats] + [c for c in (label, weight) if c is not None]
+    auto = features is None
+
+    def role_of(name: str) -> str:
+        return "label" if name == label else "weight" if name == weight else "feature"
+
+    file_columns: list[str] = []
     for name in used:
-        if where(name) != "file":
-            continue
-        t = first.schema.field(name).type
-        if name == label:
+        holders = [i for i, cols in enumerate(types) if name in cols]
+        role = role_of(name)
+        # a name that is a hive partition key in a file that also holds a column of that name
+        both = [
+            ordered[i].file.path
+            for i in holders
+            if any(k == name for k, _ in ordered[i].file.partition)
+        ]
+        if both:
+            raise DataError(
+                f"column names must be unambiguous; {role} column {name!r} is both a hive "
+                f"partition key (directory {name}=...) and a column in file {_some_files(both)}"
+            )
+        if not holders:
+            if name in partition_kinds:
+                continue  # a numeric partition key of every file
+            if name in partition_keys:
+                bad = [
+                    f.file.path
+                    for f in ordered
+                    if _parse_number_kind(dict(f.file.partition).get(name, "")) is str
+                ]
+                raise DataError(
+                    f"partition column {name!r} must be numeric in every file to be used; "
+                    f"got non-numeric or missing values in {len(bad)} of {n_files} files: "
+                    f"{_some_files(bad)}"
+                )
+            where = f"file {reference.file.path}" if n_files == 1 else f"any of {n_files} files"
+            raise DataError(
+                f"{role} column {name!r} not found in {where}; available columns"
+                f"{'' if n_files == 1 else ' in ' + reference.file.path}: {_available(reference)}"
+            )
+        if len(holders) < n_files:
+            missing = [f.file.path for i, f in enumerate(ordered) if i not in set(holders)]
+            first_missing = ordered[[i for i in range(n_files) if i not in holders][0]]
+            hint = (
+                "; every numeric column is a feature when features are not given: name the "
+                "features explicitly to leave it out"
+                if auto and role == "feature"
+                else ""
+            )
+            raise DataError(
+                f"{role} column {name!r} not found in {len(missing)} of {n_files} files: "
+                f"{_some_files(missing)} (available columns in {first_missing.file.path}: "
+                f"{_available(first_missing)}); every file must hold the used columns{hint}"
+            )
+        dup = [i for i in holders if len(types[i][name]) > 1]
+        if dup:
+            raise DataError(
+                f"column names must be unique within a file; {role} column {name!r} appears "
+                f"{len(types[dup[0]][name])} times in file "
+                f"{_some_files([ordered[i].file.path for i in dup])}"
+            )
+        kinds = {str(types[i][name][0]) for i in holders}
+        if len(kinds) > 1:
+            raise DataError(
+                f"files must agree on column types; {role} column {name!r} is "
+                f"{_type_groups(ordered, types, name)}"
+            )
+        t = types[holders[0]][name][0]
+        if role == "label":
             if not (_numeric(t) or _stringy(t)):
                 raise DataError(
                     f"label column {name!r} must be numeric, bool or string; got type {t} "
-                    f"in file {first.file.path}"
+                    f"in file {_some_files([ordered[i].file.path for i in holders])}"
                 )
         elif not _numeric(t):
-            role = "weight" if name == weight else "feature"
             raise DataError(
                 f"{role} column {name!r} must be numeric (int, float or bool); got type {t} "
-                f"in file {first.file.path}"
+                f"in file {_some_files([ordered[i].file.path for i in holders])}"
             )
-    file_columns = tuple(n for n in used if n in names)
-    # every file must hold the used file columns, with the same types as the first file
-    for footer in footers[1:]:
-        for name in file_columns:
-            if name not in footer.schema.names:
-                raise DataError(
-                    f"column {name!r} not found in file {footer.file.path}; "
-                    f"available columns: {_available(footer)}"
-                )
-            t0, t1 = first.schema.field(name).type, footer.schema.field(name).type
-            if t0 != t1:
-                raise DataError(
-                    f"files must agree on column types; column {name!r} is {t0} in file "
-                    f"{first.file.path} but {t1} in file {footer.file.path}"
-                )
-    plan = _Plan(tuple(feats), label, weight, dtype, file_columns, drop_invalid)
+        file_columns.append(name)
+    plan = _Plan(
+        tuple(feats), label, weight, dtype, tuple(file_columns), drop_invalid, invalid_hint
+    )
     return plan, {k: v for k, v in partition_kinds.items() if k in used}
 
 
@@ -544,14 +708,19 @@ def _first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
-def _column_values(table: pa.Table, spec: BlockSpec, name: str, role: str, rule: str) -> np.ndarray:
-    """NumPy values of a column, raising on nulls and (for floats) non-finite values."""
+def _column_values(
+    table: pa.Table, spec: BlockSpec, name: str, role: str, rule: str, hint: str = ""
+) -> np.ndarray:
+    """NumPy values of a column, raising on nulls and (for floats) non-finite values.
+
+    ``hint`` (empty or `` (...)``) ends the message.
+    """
     col = table.column(name)
     if col.null_count:
         i = _first_true(pc.is_null(col).to_numpy(zero_copy_only=False))
         raise DataError(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
-            f"of file {spec.path}"
+            f"of file {spec.path}{hint}"
         )
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
@@ -562,12 +731,12 @@ def _column_values(table: pa.Table, spec: BlockSpec, name: str, role: str, rule:
             i = _first_true(~finite)
             raise DataError(
                 f"{rule}; got {values[i]} in {role} column {name!r} at row {spec.file_row(i)} "
-                f"of file {spec.path}"
+                f"of file {spec.path}{hint}"
             )
     return values
 
 
-_DROP_HINT = " (pass drop_invalid=True to drop such rows)"
+DEFAULT_INVALID_HINT = "pass drop_invalid=True to drop such rows"
 
 
 def _read_block(
@@ -578,13 +747,13 @@ def _read_block(
     n = table.num_rows
     partition = dict(spec.partition)
     X = np.empty((n, len(plan.features)), dtype=plan.dtype)
-    hint = "" if plan.drop_invalid else _DROP_HINT
+    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
     for j, name in enumerate(plan.features):
         if name in partition:
             X[:, j] = partition[name]
             continue
         values = _column_values(
-            table, spec, name, "feature", "feature values must be finite and non-null" + hint
+            table, spec, name, "feature", "feature values must be finite and non-null", hint
         )
         with np.errstate(over="ignore"):
             X[:, j] = values
@@ -603,7 +772,7 @@ def _read_block(
         y = np.full(n, partition[plan.label])
     else:
         y = _column_values(
-            table, spec, plan.label, "label", "labels must be finite and non-null" + hint
+            table, spec, plan.label, "label", "labels must be finite and non-null", hint
         )
         if y.dtype.kind in "OUS":
             y = np.asarray(y, dtype=object)
@@ -613,7 +782,12 @@ def _read_block(
             w = np.full(n, partition[plan.weight], dtype=np.float64)
         else:
             w = _column_values(
-                table, spec, plan.weight, "weight", "sample weights must be finite and non-null"
+                table,
+                spec,
+                plan.weight,
+                "weight",
+                "sample weights must be finite and non-null",
+                hint,
             ).astype(np.float64, copy=False)
         if (w < 0).any():
             i = _first_true(w < 0)
@@ -705,19 +879,31 @@ def read_parquet(
     drop_invalid: bool = False,
     storage_options: dict[str, Any] | None = None,
     block_bytes: int = 128 * 2**20,
+    invalid_hint: str | None = DEFAULT_INVALID_HINT,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
     ``source`` is a file, a directory (searched recursively for ``*.parquet``, ``*.parq``,
     ``*.pq``; hidden and ``_``-prefixed entries are skipped), a glob, a list of those, or any
     fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
-    int/float/bool column of the first file except the label and weight, in file order.
+    int/float/bool column except the label and weight (they must be in every file).
     Each block is one row group or several consecutive row groups of one file, holding about
     ``block_bytes`` of feature data. With ``drop_invalid=True`` rows with a null, NaN or inf in
     any used column are dropped (one extra pass over the used columns counts them); otherwise
     such values raise :class:`DataError` when the block is computed.
     ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
+    ``invalid_hint`` ends those value errors as `` (<hint>)`` (nothing when ``None``): say how
+    the caller's user drops such rows, or ``None`` where they cannot.
+
+    The columns are decided from all footers, the same way whatever the file order: a used
+    column (feature, label, weight; with ``features=None`` every column numeric in some file)
+    missing from some files, duplicated within a file, also a hive partition key of a file
+    that holds it, or of different types in different files raises :class:`DataError` naming
+    the column and the files. With ``features=None`` the feature order is the column order of
+    the first file by path.
     """
+    if invalid_hint is not None and not isinstance(invalid_hint, str):
+        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
     if block_bytes <= 0:
@@ -725,7 +911,9 @@ def read_parquet(
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
     footers = _read_footers(fs, files)
-    plan, partition_kinds = _make_plan(footers, label, features, weight, dtype, drop_invalid)
+    plan, partition_kinds = _make_plan(
+        footers, label, features, weight, dtype, drop_invalid, invalid_hint
+    )
     row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
     blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes)
     if not blocks:
@@ -751,6 +939,8 @@ def read_parquet(
         blocks=blocks,
         source=shown,
         n_dropped=n_dropped,
+        drop_invalid=drop_invalid,
+        files=tuple(f.identity for f in footers),
     )
 
 
@@ -775,6 +965,11 @@ def read_block_columns(
             raise DataError(
                 f"column {name!r} not found in file {spec.path}; available columns: "
                 f"{', '.join(repr(c) for c in [*available, *partition])}"
+            )
+        if available.count(name) > 1:
+            raise DataError(
+                f"column names must be unique within a file; column {name!r} appears "
+                f"{available.count(name)} times in file {spec.path}"
             )
     table = _read_table(fs, spec, names)
     for name in columns:
