@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install logloss with every dependency at the lower bound pyproject.toml declares (in a
+# fresh virtual environment) and run the default test suite there, so the bounds stay true.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+venv="${LOWER_BOUNDS_VENV:-$(mktemp -d)/venv}"
+python -m venv "$venv"
+constraints="$(dirname "$venv")/constraints.txt"
+python ci/lower_bounds.py > "$constraints"
+echo "lower bounds:"; sed 's/^/  /' "$constraints"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -c "$constraints" -e ".[test]"
+"$venv/bin/python" -m pip list 2>/dev/null | grep -iE "^($(cut -d= -f1 "$constraints" | paste -sd'|')) "
+"$venv/bin/python" -m pytest -p no:cacheprovider "$@"
