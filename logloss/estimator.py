@@ -15,6 +15,7 @@ Conventions
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Callable
@@ -37,12 +38,12 @@ from sklearn.utils.validation import (
 )
 
 from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, CheckpointError, read_checkpoint, save_checkpoint
 from .engine import BlockData
 from .loss import block_moments, combine_moments, sigmoid
 from .model import decode_labels, encode_labels, read_model_files, write_model_files
-from .objective import LogisticObjective, numpy_sums
-from .solvers import SOLVERS, SolverState, solve
+from .objective import LogisticObjective, NonFiniteError, numpy_sums
+from .solvers import SOLVERS, SolverResult, SolverState, solve
 
 __all__ = ["LogisticRegression", "load_model"]
 
@@ -176,6 +177,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         *,
         callback: Callable[[SolverState], None] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
+        data_fingerprint: str | None = None,
+        checkpoint_restart: bool = False,
     ) -> LogisticRegression:
         """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed).
 
@@ -183,16 +186,29 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         :class:`~logloss.solvers.SolverState` (iteration, θ, history so far).
         ``checkpoint``: a directory where the optimiser state is saved every
         ``checkpoint_every`` iterations; a fit given a directory holding a checkpoint of
-        the same problem resumes from it.
+        the same problem resumes from it. The same problem means the same settings, shape,
+        classes, ``data_fingerprint`` (the caller's description of the data source, e.g. a
+        hash of file paths, sizes and modification times), the same content hash of
+        in-memory data, and the same objective value and gradient at the saved θ (checked
+        on the resumed fit's first pass). A checkpoint of another problem raises
+        :class:`~logloss.checkpoint.CheckpointError` naming what differs; with
+        ``checkpoint_restart=True`` the fit starts afresh instead and overwrites it.
+
+        Sample weights (and class_weight values) must be finite and non-negative, with a
+        positive sum.
         """
         self._validate_params()
         data: BlockData | None = None
         sums: Callable[[Array, bool], Array]
+        content: dict[str, Any] = {}
+        arrays: tuple[Any, ...] = ()
         if _is_dask(X) or _is_dask(y) or _is_dask(sample_weight):
             data, mean, scale = self._prepare_dask(X, y, sample_weight)
             sums, n_rows, p = data.sums, data.n_rows, data.n_features
         else:
-            sums, n_rows, p, mean, scale = self._prepare_numpy(X, y, sample_weight)
+            sums, n_rows, p, mean, scale, arrays = self._prepare_numpy(X, y, sample_weight)
+            if checkpoint is not None:
+                content = _content_hash(*arrays)
 
         alpha = 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
         objective = LogisticObjective(
@@ -203,14 +219,70 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             mean=mean,
             scale=scale,
         )
+        fingerprint = self._fingerprint(n_rows, p, data_fingerprint, content)
+        self.resumed_from_iter_: int | None = None
+        try:
+            result, _ = self._solve(
+                objective,
+                data,
+                alpha,
+                mean,
+                scale,
+                callback,
+                checkpoint,
+                fingerprint,
+                restart_on_mismatch=checkpoint_restart,
+            )
+        except NonFiniteError as exc:
+            raise ValueError(f"{exc}; {self._non_finite_remedy(exc)}") from None
+        w = objective.to_w(result.theta)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
+        self.coef_ = w[:p].reshape(1, p)
+        self.intercept_ = np.array([w[p] if self.fit_intercept else 0.0])
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.converged_ = bool(result.converged)  # exactly: max |∇J| <= tol
+        self.history_ = [dict(h) for h in result.history]
+        self.n_passes_ = objective.evaluations
+        self.n_rows_ = n_rows
+        self.badly_scaled_: list[int] = []
+        if not result.converged and not self.standardize:
+            self.badly_scaled_ = _badly_scaled(
+                self._column_max_abs(arrays[0] if arrays else None, data)
+            )
+        self.stop_reason_ = self._stop_reason(result)
+        if not result.converged:
+            warnings.warn(self._convergence_message(result), ConvergenceWarning, stacklevel=2)
+        return self
+
+    def _solve(
+        self,
+        objective: LogisticObjective,
+        data: BlockData | None,
+        alpha: float,
+        mean: Array | None,
+        scale: Array | None,
+        callback: Callable[[SolverState], None] | None,
+        checkpoint: str | os.PathLike[str] | None,
+        fingerprint: dict[str, Any],
+        *,
+        restart_on_mismatch: bool,
+        fresh: bool = False,
+    ) -> tuple[SolverResult, _Evaluations]:
+        """Run the solver, from a matching checkpoint if there is one (see :meth:`fit`)."""
+        seen = _Evaluations(objective)
         start = SolverState(np.zeros(objective.n_params), 0, ())
-        ckpt_cb = None
-        if checkpoint is not None:
-            fingerprint = self._fingerprint(n_rows, p)
-            resumed = load_checkpoint(checkpoint, fingerprint)
-            if resumed is not None:
-                start = resumed
-            ckpt_cb = self._checkpointer(checkpoint, fingerprint)
+        expected: tuple[float, Array] | None = None
+        if checkpoint is not None and not fresh:
+            try:
+                got = read_checkpoint(checkpoint, fingerprint)
+            except CheckpointError:
+                if not restart_on_mismatch:
+                    raise
+                got = None
+            if got is not None:
+                start, expected = got
+                self.resumed_from_iter_ = start.n_iter
         self.n_sample_passes_ = 0
         options: dict[str, Any] = {}
         if self.solver == "gd":
@@ -221,47 +293,50 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
             if sample_hessian is not None:
                 options = {"hessian": sample_hessian}
+        every = self.checkpoint_every
 
         def on_iteration(state: SolverState) -> None:
-            if ckpt_cb is not None:
-                ckpt_cb(state)
+            if checkpoint is not None and state.n_iter % every == 0:
+                save_checkpoint(checkpoint, state, fingerprint, at_theta=seen.at(state.theta))
             if callback is not None:
                 callback(state)
 
-        result = solve(
-            self.solver,
-            objective,
-            start,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            callback=on_iteration,
-            **options,
-        )
+        if expected is not None:
+            seen.expect(start.theta, expected, Path(checkpoint or "") / CHECKPOINT_FILE)
+        try:
+            result = solve(
+                self.solver,
+                seen,
+                start,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                callback=on_iteration,
+                **options,
+            )
+        except CheckpointError:
+            if not restart_on_mismatch:
+                raise
+            self.resumed_from_iter_ = None  # the rows differ: start afresh, overwrite it
+            return self._solve(
+                objective,
+                data,
+                alpha,
+                mean,
+                scale,
+                callback,
+                checkpoint,
+                fingerprint,
+                restart_on_mismatch=False,
+                fresh=True,
+            )
         if checkpoint is not None:
             save_checkpoint(
                 checkpoint,
                 SolverState(result.theta, result.n_iter, result.history),
-                self._fingerprint(n_rows, p),
+                fingerprint,
+                at_theta=seen.at(result.theta),
             )
-        w = objective.to_w(result.theta)
-        if not np.all(np.isfinite(w)):
-            raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
-        self.coef_ = w[:p].reshape(1, p)
-        self.intercept_ = np.array([w[p] if self.fit_intercept else 0.0])
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
-        self.converged_ = result.converged
-        self.history_ = [dict(h) for h in result.history]
-        self.n_passes_ = objective.evaluations
-        self.n_rows_ = n_rows
-        if not result.converged:
-            warnings.warn(
-                f"{self.solver} did not converge after {result.n_iter} iterations "
-                f"({result.message}); increase max_iter or loosen tol. With penalty=None the "
-                "data may be linearly separable, in which case the coefficients keep growing.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        return self
+        return result, seen
 
     def _warm_start(
         self,
@@ -302,7 +377,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_sample_passes_ = sample_objective.evaluations
         return SolverState(result.theta, 0, ()), hessian
 
-    def _fingerprint(self, n_rows: int, p: int) -> dict[str, Any]:
+    def _fingerprint(
+        self, n_rows: int, p: int, data_fingerprint: str | None, content: dict[str, Any]
+    ) -> dict[str, Any]:
         params = {
             k: v
             for k, v in self.get_params().items()
@@ -319,18 +396,69 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             "n_features": int(p),
             "classes": encode_labels(self.classes_)["values"],
             "params": params,
+            "data_fingerprint": data_fingerprint,
+            "content": content,
         }
 
-    def _checkpointer(
-        self, directory: str | os.PathLike[str], fingerprint: dict[str, Any]
-    ) -> Callable[[SolverState], None]:
-        every = self.checkpoint_every
+    # ------------------------------------------------------- reporting a stop
+    def _stop_reason(self, result: SolverResult) -> str:
+        verdict = "converged" if result.converged else "did not converge"
+        return (
+            f"{self.solver} {verdict} after {result.n_iter} iterations: {result.message}; "
+            f"final max|gradient| {result.grad_norm:.3g}, tol {self.tol:.3g}."
+        )
 
-        def save(state: SolverState) -> None:
-            if state.n_iter % every == 0:
-                save_checkpoint(directory, state, fingerprint)
+    def _column_name(self, j: int) -> str:
+        names = getattr(self, "feature_names_in_", None)
+        return repr(str(names[j])) if names is not None else f"column {j}"
 
-        return save
+    def _convergence_message(self, result: SolverResult) -> str:
+        hints: list[str] = []
+        if self.badly_scaled_:
+            cols = ", ".join(self._column_name(j) for j in self.badly_scaled_[:10])
+            more = (
+                ""
+                if len(self.badly_scaled_) <= 10
+                else f" (and {len(self.badly_scaled_) - 10} more)"
+            )
+            hints.append(
+                f"features with values far from unit scale ({cols}{more}) are the likely "
+                "cause: fit with standardize=True"
+            )
+        if result.n_iter >= self.max_iter:
+            hints.append(f"increase max_iter (now {self.max_iter})")
+        if self.solver == "gd" and not self.line_search:
+            hints.append("set line_search=True or tune learning_rate")
+        if self.penalty is None or np.isinf(self.C):
+            hints.append(
+                "without a penalty the data may be linearly separable, in which case the "
+                "coefficients keep growing: use penalty='l2' with a finite C"
+            )
+        if not hints:
+            hints.append(f"loosen tol (now {self.tol:g}) or fit with standardize=True")
+        return (
+            f"{self.solver} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
+            f"{self.tol:.3g} after {result.n_iter} iterations ({result.message}). "
+            + "; ".join(hints)
+            + "."
+        )
+
+    def _non_finite_remedy(self, exc: NonFiniteError) -> str:
+        if not exc.diverged:
+            return "check X for NaN or infinity, or fit with standardize=True"
+        if self.solver == "gd":
+            return f"lower learning_rate (now {self.learning_rate:g}) or set line_search=True"
+        return "fit with standardize=True (features of very different scales)"
+
+    def _column_max_abs(self, X: Any, data: BlockData | None) -> Array:
+        """max |x_j| per feature column (one cheap pass; only asked after a failed fit)."""
+        if data is not None:
+            return np.asarray(
+                data.map_reduce(_block_max_abs, combine=_maximum, name="logloss-maxabs"),
+                dtype=np.float64,
+            )
+        assert X is not None
+        return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
 
     def _set_classes(self, classes: np.ndarray) -> None:
         if len(classes) != 2:
@@ -351,27 +479,47 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"class_weight names labels not in the data: {unknown!r}; "
                 f"classes are {self.classes_.tolist()!r}"
             )
+        for label, value in cw.items():
+            v = float(value)
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(
+                    "class_weight values must be finite and non-negative; "
+                    f"got {value!r} for label {label!r}"
+                )
         return (float(cw.get(self.classes_[0], 1.0)), float(cw.get(self.classes_[1], 1.0)))
 
     def _prepare_numpy(
         self, X: Any, y: Any, sample_weight: Any
-    ) -> tuple[Callable[[Array, bool], Array], int, int, Array | None, Array | None]:
+    ) -> tuple[
+        Callable[[Array, bool], Array],
+        int,
+        int,
+        Array | None,
+        Array | None,
+        tuple[Any, Any, Any],
+    ]:
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
         check_classification_targets(y)
         self._set_classes(np.unique(y))
         y01 = (y == self.classes_[1]).astype(np.float64)
         sw = None
         if sample_weight is not None:
+            _check_weight_values(sample_weight)
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
         cw = self._class_weights((float(np.sum(y01 == 0)), float(np.sum(y01 == 1))))
         if cw is not None:
             factor = np.where(y01 == 1, cw[1], cw[0])
             sw = factor if sw is None else sw * factor
+        if sw is not None and not float(np.sum(sw)) > 0:
+            raise ValueError(
+                "the sum of sample weights (times class_weight) must be positive; "
+                f"got {float(np.sum(sw))}"
+            )
         mean = scale = None
         if self.standardize:
             moments = combine_moments(block_moments(X))
             mean, scale = self._mean_scale(moments, X.shape[1])
-        return numpy_sums(X, y01, sw), X.shape[0], X.shape[1], mean, scale
+        return numpy_sums(X, y01, sw), X.shape[0], X.shape[1], mean, scale, (X, y01, sw)
 
     def _mean_scale(self, moments: Array, p: int) -> tuple[Array | None, Array]:
         n = moments[0]
@@ -406,12 +554,34 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         yd = yd.rechunk((Xd.chunks[0],))
         self.n_features_in_ = int(Xd.shape[1])
         yd = yd.persist()
-        self._set_classes(np.unique(da.unique(yd).compute()))
+        classes = np.unique(da.unique(yd).compute())
+        if classes.dtype.kind in "fc" and np.any(np.isnan(classes)):
+            i = int(da.argmax(da.isnan(yd)).compute())
+            raise ValueError(f"labels must not be NaN; got NaN in y at index {i}")
+        self._set_classes(classes)
         y01 = (yd == self.classes_[1]).astype(np.float64)
         sw = None
+        user_sw = None
         if sample_weight is not None:
-            sw = _dask_array(sample_weight).astype(np.float64)
-            sw = sw.rechunk((Xd.chunks[0],))
+            if np.ndim(sample_weight) == 0:
+                _check_weight_values(np.asarray(sample_weight))
+                sw = da.full(n_rows, float(sample_weight), chunks=(Xd.chunks[0],))
+            else:
+                sw = _dask_array(sample_weight)
+                if sw.ndim == 2 and sw.shape[1] == 1:
+                    sw = sw[:, 0]
+                if sw.ndim != 1:
+                    raise ValueError(f"sample_weight must be 1-D; got shape {sw.shape}")
+                n_sw = int(sum(sw.chunks[0]))
+                if n_sw != n_rows:
+                    raise ValueError(
+                        f"sample_weight must have one value per row: sample_weight has "
+                        f"{n_sw} rows, X has {n_rows}"
+                    )
+                if sw.dtype.kind not in "fiub":
+                    raise ValueError(f"sample_weight must be numeric; got dtype {sw.dtype}")
+                sw = sw.astype(np.float64).rechunk((Xd.chunks[0],))
+                user_sw = sw
         if self.class_weight is not None:
             n_pos = float(y01.sum().compute())
             cw = self._class_weights((n_rows - n_pos, n_pos))
@@ -419,6 +589,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             factor = da.where(y01 == 1, cw[1], cw[0])
             sw = factor if sw is None else sw * factor
         data = BlockData(Xd, y01, sw)
+        if sw is not None:
+            self._check_dask_weights(data, user_sw)
         mean = scale = None
         if self.standardize:
             moments = data.map_reduce(
@@ -426,6 +598,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
             mean, scale = self._mean_scale(moments, data.n_features)
         return data, mean, scale
+
+    def _check_dask_weights(self, data: BlockData, user_sw: da.Array | None) -> None:
+        """Weights finite, non-negative, positive sum: one pass over the persisted blocks'
+        weight column; the index of the first bad value is looked up only on error."""
+        n_bad, total = data.map_reduce(_block_weight_check, name="logloss-weights")
+        if n_bad > 0 and user_sw is not None:
+            bad = ~da.isfinite(user_sw) | (user_sw < 0)
+            i = int(da.argmax(bad).compute())
+            value = float(user_sw[i].compute())
+            raise ValueError(
+                f"sample_weight values must be finite and non-negative; got {value!r} at index {i}"
+            )
+        if not total > 0:
+            raise ValueError(
+                "the sum of sample weights (times class_weight) must be positive; "
+                f"got {float(total)}"
+            )
 
     # --------------------------------------------------------------- prediction
     def _decision_dask(self, X: Any) -> da.Array:
@@ -539,6 +728,125 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         }
         vec = np.concatenate([self.coef_[0], self.intercept_])
         return write_model_files(path, meta, vec, extra=extra)
+
+
+def _check_weight_values(sample_weight: Any) -> None:
+    """NumPy-side rule: every weight finite and non-negative (first bad index named)."""
+    try:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # not numeric: scikit-learn's own check reports it
+    flat = sw.reshape(-1)
+    bad = ~np.isfinite(flat) | (flat < 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        where = "" if sw.ndim == 0 else f" at index {i}"
+        raise ValueError(
+            f"sample_weight values must be finite and non-negative; got {flat[i]!r}{where}"
+        )
+
+
+def _block_weight_check(X: Any, y: Any, s: Any) -> Array:
+    """[count of non-finite or negative weights, sum of the finite ones] of one block."""
+    if s is None:
+        return np.array([0.0, float(len(y))])
+    s = np.asarray(s, dtype=np.float64)
+    finite = np.isfinite(s)
+    return np.array([float(np.count_nonzero(~finite | (s < 0))), float(np.sum(s, where=finite))])
+
+
+def _block_max_abs(X: Any, y: Any, s: Any) -> Array:
+    if len(X) == 0:
+        return np.zeros(X.shape[1])
+    return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
+
+
+def _maximum(*parts: Array) -> Array:
+    return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
+
+
+# A feature column is called badly scaled when its largest |value| lies outside this range
+# (the intercept's column is 1): the hint given when a fit without standardize fails.
+_SCALE_RANGE = (1e-3, 1e3)
+
+
+def _badly_scaled(max_abs: Array) -> list[int]:
+    lo, hi = _SCALE_RANGE
+    bad = (max_abs > hi) | ((max_abs > 0) & (max_abs < lo))
+    return [int(j) for j in np.flatnonzero(bad)]
+
+
+def _content_hash(X: Any, y01: Any, sw: Any) -> dict[str, Any]:
+    """Cheap content fingerprint of in-memory data: SHA-256 of a row sample (about 1024
+    evenly spaced rows, plus the last) and per-column sums."""
+    n = len(y01)
+    step = max(1, n // 1024)
+    rows = np.unique(np.r_[np.arange(0, n, step), max(n - 1, 0)]) if n else np.arange(0)
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X[rows], dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(y01[rows], dtype=np.float64).tobytes())
+    if sw is not None:
+        h.update(np.ascontiguousarray(sw[rows], dtype=np.float64).tobytes())
+    sums = np.atleast_1d(np.sum(X, axis=0, dtype=np.float64))
+    return {
+        "rows_sha256": h.hexdigest(),
+        "column_sums": [float(v) for v in sums],
+        "label_sum": float(np.sum(y01)),
+        "weight_sum": None if sw is None else float(np.sum(sw)),
+    }
+
+
+class _Evaluations:
+    """The objective as the solver sees it, remembering the last few (value, gradient) by θ
+    (stored with each checkpoint) and, on a resumed fit, checking the first evaluation at
+    the saved θ against the values saved with it: different rows give different values."""
+
+    _KEEP = 8
+
+    def __init__(self, objective: LogisticObjective) -> None:
+        self._objective = objective
+        self.n_params = objective.n_params
+        self._recent: dict[bytes, tuple[float, Array]] = {}
+        self._expect: tuple[bytes, float, Array, Path] | None = None
+
+    def expect(self, theta: Array, at_theta: tuple[float, Array], path: Path) -> None:
+        self._expect = (np.asarray(theta, np.float64).tobytes(), *at_theta, path)
+
+    def at(self, theta: Array) -> tuple[float, Array] | None:
+        return self._recent.get(np.asarray(theta, np.float64).tobytes())
+
+    def _seen(self, theta: Array, value: float, grad: Array) -> None:
+        key = np.asarray(theta, np.float64).tobytes()
+        self._recent[key] = (value, grad.copy())
+        while len(self._recent) > self._KEEP:
+            del self._recent[next(iter(self._recent))]
+        if self._expect is not None and self._expect[0] == key:
+            _, v0, g0, path = self._expect
+            self._expect = None
+            g0 = np.asarray(g0, dtype=np.float64)
+            same = (
+                g0.shape == grad.shape
+                and abs(value - v0) <= 1e-9 * max(1.0, abs(v0))
+                and bool(np.all(np.abs(grad - g0) <= 1e-8 * max(1.0, float(np.max(np.abs(g0))))))
+            )
+            if not same:
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} was written for different data of the same "
+                    f"shape: the objective at its saved parameters is {value!r} on these rows "
+                    f"but was {v0!r} when it was saved. Remove it, use another checkpoint "
+                    "directory, or pass checkpoint_restart=True to start afresh and "
+                    "overwrite it"
+                )
+
+    def __call__(self, theta: Array) -> tuple[float, Array]:
+        value, grad = self._objective(theta)
+        self._seen(theta, value, grad)
+        return value, grad
+
+    def hessian(self, theta: Array) -> tuple[float, Array, Array]:
+        value, grad, H = self._objective.hessian(theta)
+        self._seen(theta, value, grad)
+        return value, grad, H
 
 
 def _margin(X: NDArray[np.floating], coef: Array, b: float) -> Array:

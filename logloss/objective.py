@@ -27,10 +27,19 @@ from numpy.typing import NDArray
 
 from .loss import block_sums, unpack
 
-__all__ = ["Objective", "LogisticObjective", "SumsFn", "numpy_sums"]
+__all__ = ["LogisticObjective", "NonFiniteError", "Objective", "SumsFn", "numpy_sums"]
 
 Array = NDArray[np.float64]
 SumsFn = Callable[[Array, bool], Array]
+
+
+class NonFiniteError(ValueError):
+    """The loss or gradient is not finite. ``diverged``: the parameters themselves are not
+    finite (the solver ran away); otherwise the data are (NaN/inf, or X·w overflows)."""
+
+    def __init__(self, message: str, *, diverged: bool) -> None:
+        super().__init__(message)
+        self.diverged = diverged
 
 
 class Objective(Protocol):
@@ -127,11 +136,14 @@ class LogisticObjective:
         if not s.weight > 0:
             raise ValueError(f"the sum of sample weights must be positive; got {s.weight}")
         if not (np.isfinite(s.loss) and np.all(np.isfinite(s.grad))):
-            raise ValueError(
-                "the loss is not finite: the input contains NaN or infinity"
-                if np.all(np.isfinite(theta))
-                else f"the parameters diverged to {theta.tolist()}; lower the learning rate"
-            )
+            # No remedy here: only the caller knows the solver and its settings.
+            if np.all(np.isfinite(theta)):
+                raise NonFiniteError(
+                    "the loss is not finite at finite parameters: the input contains NaN or "
+                    "infinity, or values so large that X·w overflows",
+                    diverged=False,
+                )
+            raise NonFiniteError(f"the parameters diverged to {theta.tolist()[:10]}", diverged=True)
         A = self.A
         grad = (A.T @ s.grad) / s.weight
         coef = theta[: self.p]

@@ -2,14 +2,20 @@
 
 Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient[, Hessian])
 and a starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
-max |∇J| ≤ ``tol`` (scikit-learn's rule for lbfgs), or ``max_iter`` iterations.
+max |∇J| ≤ ``tol`` at the returned θ and nothing else: ``SolverResult.converged`` is computed
+from the gradient there (never from a solver's own stop test), and ``grad_norm`` holds it.
+A solver stops when it has converged, after ``max_iter`` iterations, or when it can make no
+further progress; ``message`` says which.
 
 After every iteration the solver calls ``callback(state)`` with the new state: the fit
 uses it for progress displays and checkpoints (a state is enough to resume from).
 
 - ``gd``: the lecture's rule θ ← θ − η ∇J with a fixed learning rate η; with
   ``line_search=True``, Armijo backtracking from η.
-- ``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data.
+- ``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data. When scipy stops
+  above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted
+  from that point with a fresh memory, and if that makes no progress (and θ is small enough
+  for a Hessian) Newton steps finish the fit, all within ``max_iter``.
 - ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
   pass per iteration (value, gradient and Hessian together) when full steps are taken.
 """
@@ -41,11 +47,14 @@ class SolverState(NamedTuple):
 
 
 class SolverResult(NamedTuple):
+    """Where a solver stopped. ``converged`` is exactly ``grad_norm <= tol``."""
+
     theta: Array
     n_iter: int
     converged: bool
     history: tuple[dict[str, float], ...]
     message: str
+    grad_norm: float = float("nan")  # max |∇J| at theta
 
 
 Callback = Callable[[SolverState], None]
@@ -56,31 +65,42 @@ def _grad_norm(g: Array) -> float:
 
 
 class _Recorder:
-    """Appends history rows and forwards each new state to the callback."""
+    """Appends history rows and forwards each new state to the callback.
+
+    A start with iterations already done is a resumed run: the first row recorded here
+    carries ``"resumed": 1.0``, so a history never mixes two runs silently.
+    """
 
     def __init__(self, start: SolverState, callback: Callback | None) -> None:
         self.history = list(start.history)
         self.n_iter = start.n_iter
+        self.resumed = start.n_iter > 0
         self.offset = self.history[-1]["seconds"] if self.history else 0.0
         self.t0 = time.perf_counter()
         self.callback = callback
 
     def record(self, theta: Array, value: float, grad: Array, step: float) -> None:
         self.n_iter += 1
-        self.history.append(
-            {
-                "iteration": self.n_iter,
-                "loss": float(value),
-                "grad_norm": _grad_norm(grad),
-                "step": float(step),
-                "seconds": self.offset + time.perf_counter() - self.t0,
-            }
-        )
+        row = {
+            "iteration": self.n_iter,
+            "loss": float(value),
+            "grad_norm": _grad_norm(grad),
+            "step": float(step),
+            "seconds": self.offset + time.perf_counter() - self.t0,
+        }
+        if self.resumed:
+            row["resumed"] = 1.0
+            self.resumed = False
+        self.history.append(row)
         if self.callback is not None:
             self.callback(SolverState(theta.copy(), self.n_iter, tuple(self.history)))
 
-    def result(self, theta: Array, converged: bool, message: str) -> SolverResult:
-        return SolverResult(theta, self.n_iter, converged, tuple(self.history), message)
+    def result(self, theta: Array, grad: Array, tol: float, message: str) -> SolverResult:
+        """The result at ``theta``; converged exactly when max |grad| <= tol."""
+        norm = _grad_norm(grad)
+        return SolverResult(
+            theta, self.n_iter, bool(norm <= tol), tuple(self.history), message, norm
+        )
 
 
 def gd(
@@ -99,9 +119,9 @@ def gd(
     value, grad = objective(theta)
     while True:
         if _grad_norm(grad) <= tol:
-            return rec.result(theta, True, "gradient norm below tol")
+            return rec.result(theta, grad, tol, "gradient norm below tol")
         if rec.n_iter >= max_iter:
-            return rec.result(theta, False, "max_iter reached")
+            return rec.result(theta, grad, tol, "max_iter reached")
         step = learning_rate
         while True:
             trial = theta - step * grad
@@ -112,9 +132,15 @@ def gd(
                 break
             step *= 0.5
             if step < 1e-20:
-                return rec.result(theta, False, "line search failed to decrease the loss")
+                return rec.result(theta, grad, tol, "the line search could not decrease the loss")
         theta, value, grad = trial, t_value, t_grad
         rec.record(theta, value, grad, step * float(np.linalg.norm(t_grad)))
+
+
+# lbfgs: scipy restarts (fresh memory) allowed while they still make progress, and the size
+# up to which Newton steps (p×p Hessian) finish a search that scipy ended above tol.
+_MAX_RESTARTS = 20
+_NEWTON_FINISH_MAX_PARAMS = 1000
 
 
 def lbfgs(
@@ -132,12 +158,15 @@ def lbfgs(
     ``hessian``: an approximation at the start (e.g. a row sample's), used as a
     preconditioner: the search runs over u with θ = θ₀ + L⁻ᵀu, where LLᵀ = ``hessian``, so
     that the Hessian in u is near the identity and the first steps are near Newton steps.
-    The gradient test is then made on the gradient in θ (max |∇J| ≤ ``tol``), never on the
-    one in u; as without a preconditioner, scipy's relative-decrease test (ftol) also ends
-    the search.
+
+    Convergence is max |∇J| ≤ ``tol`` on the gradient in θ, whatever scipy's own stop
+    reason: when scipy stops above tol (its relative-decrease test ftol, or an abnormal
+    line search, typical of badly scaled features), the search restarts from where it
+    stopped with a fresh memory while that still makes progress; then, for up to
+    1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
     """
     rec = _Recorder(start, callback)
-    theta0 = np.array(start.theta, dtype=np.float64)
+    theta = np.array(start.theta, dtype=np.float64)
     chol = None
     if hessian is not None:
         try:
@@ -145,19 +174,57 @@ def lbfgs(
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
             chol = None
 
+    last: dict[str, Any] = {}
+
+    def evaluate(at: Array) -> tuple[float, Array]:
+        seen = last.get("theta")
+        if seen is None or not np.array_equal(seen, at):
+            value, grad = objective(at)
+            last["theta"], last["value"], last["grad"] = at.copy(), value, grad
+        return last["value"], last["grad"]
+
+    value, grad = evaluate(theta)
+    message = "max_iter reached"
+    restarts = 0
+    while True:
+        if _grad_norm(grad) <= tol:
+            return rec.result(theta, grad, tol, "gradient norm below tol")
+        if rec.n_iter >= max_iter:
+            return rec.result(theta, grad, tol, "max_iter reached")
+        n_before, value_before, norm_before = rec.n_iter, value, _grad_norm(grad)
+        theta, message = _lbfgs_round(evaluate, theta, chol, rec, max_iter, tol, memory)
+        value, grad = evaluate(theta)
+        progress = rec.n_iter > n_before and (
+            value < value_before or _grad_norm(grad) < norm_before
+        )
+        if _grad_norm(grad) <= tol or rec.n_iter >= max_iter:
+            continue
+        restarts += 1
+        if not progress or restarts > _MAX_RESTARTS:
+            break
+    if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
+        theta, value, grad, why = _newton_loop(
+            objective, rec, theta, max_iter=max_iter, tol=tol, start=(value, grad)
+        )
+        message = f"{message}; then Newton steps: {why}"
+    return rec.result(theta, grad, tol, message)
+
+
+def _lbfgs_round(
+    evaluate: Callable[[Array], tuple[float, Array]],
+    theta0: Array,
+    chol: Array | None,
+    rec: _Recorder,
+    max_iter: int,
+    tol: float,
+    memory: int,
+) -> tuple[Array, str]:
+    """One scipy L-BFGS-B search from θ₀ (at most max_iter − done iterations)."""
+
     def to_theta(u: Array) -> Array:
         if chol is None:
             return u
         return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
-
-    last: dict[str, Any] = {}
-
-    def evaluate(theta: Array) -> tuple[float, Array]:
-        seen = last.get("theta")
-        if seen is None or not np.array_equal(seen, theta):
-            value, grad = objective(theta)
-            last["theta"], last["value"], last["grad"] = theta.copy(), value, grad
-        return last["value"], last["grad"]
 
     def fun(u: Array) -> tuple[float, Array]:
         value, grad = evaluate(to_theta(u))
@@ -173,16 +240,10 @@ def lbfgs(
         value, grad = evaluate(x)
         rec.record(x, float(value), grad, float(np.linalg.norm(x - prev[0])))
         prev[0] = x
-        if chol is not None and _grad_norm(grad) <= tol:
+        if _grad_norm(grad) <= tol:
             stopped[0] = True
             raise StopIteration
 
-    remaining = max_iter - start.n_iter
-    value0, grad0 = evaluate(theta0)
-    if _grad_norm(grad0) <= tol:
-        return rec.result(theta0, True, "gradient norm below tol")
-    if remaining <= 0:
-        return rec.result(theta0, False, "max_iter reached")
     u0 = theta0 if chol is None else np.zeros_like(theta0)
     res = scipy.optimize.minimize(
         fun,
@@ -191,18 +252,16 @@ def lbfgs(
         method="L-BFGS-B",
         callback=on_iteration,
         options={
-            "maxiter": remaining,
+            "maxiter": max_iter - rec.n_iter,
             "maxls": 50,
             "maxcor": memory,
-            # preconditioned: stop on the gradient in θ (above), never on the one in u
-            "gtol": tol if chol is None else 0.0,
+            # The gradient test is made on the gradient in θ (above), never on scipy's.
+            "gtol": 0.0,
             "ftol": 64 * np.finfo(float).eps,
         },
     )
     theta = to_theta(np.asarray(res.x, dtype=np.float64))
-    converged = stopped[0] or bool(res.status == 0)
-    message = "gradient norm below tol" if stopped[0] else str(res.message)
-    return rec.result(theta, converged, message)
+    return theta, ("gradient norm below tol" if stopped[0] else f"scipy: {res.message}")
 
 
 def newton(
@@ -221,7 +280,31 @@ def newton(
     to shrink the gradient norm at least 4-fold, exact Hessians take over.
     """
     rec = _Recorder(start, callback)
-    theta = np.array(start.theta, dtype=np.float64)
+    theta, _, grad, message = _newton_loop(
+        objective,
+        rec,
+        np.array(start.theta, dtype=np.float64),
+        max_iter=max_iter,
+        tol=tol,
+        hessian=hessian,
+    )
+    return rec.result(theta, grad, tol, message)
+
+
+def _newton_loop(
+    objective: Objective,
+    rec: _Recorder,
+    theta: Array,
+    *,
+    max_iter: int,
+    tol: float,
+    hessian: Array | None = None,
+    start: tuple[float, Array] | None = None,
+) -> tuple[Array, float, Array, str]:
+    """Newton iterations from θ until max |∇J| ≤ tol, max_iter, or no progress is possible.
+
+    Returns θ, its value and gradient, and why it stopped.
+    """
     approx = None if hessian is None else np.asarray(hessian, dtype=np.float64)
 
     def evaluate(at: Array) -> tuple[float, Array, Array]:
@@ -233,9 +316,9 @@ def newton(
     value, grad, H = evaluate(theta)
     while True:
         if _grad_norm(grad) <= tol:
-            return rec.result(theta, True, "gradient norm below tol")
+            return theta, value, grad, "gradient norm below tol"
         if rec.n_iter >= max_iter:
-            return rec.result(theta, False, "max_iter reached")
+            return theta, value, grad, "max_iter reached"
         direction = _newton_direction(H, grad)
         slope = float(grad @ direction)
         if not slope < 0:  # not a descent direction (numerical trouble): fall back to -g
@@ -248,10 +331,10 @@ def newton(
                 break
             step *= 0.5
             if step < 1e-12:
-                return rec.result(theta, False, "line search failed to decrease the loss")
+                return theta, value, grad, "the line search could not decrease the loss"
         if t_value >= value and _grad_norm(t_grad) >= _grad_norm(grad):
             # No progress left at machine precision.
-            return rec.result(theta, _grad_norm(grad) <= tol, "no further decrease possible")
+            return theta, value, grad, "no further decrease possible at machine precision"
         if approx is not None and (step < 1.0 or _grad_norm(t_grad) > 0.25 * _grad_norm(grad)):
             approx = None  # the approximation stopped paying: exact Hessians from here on
             if _grad_norm(t_grad) > tol:
@@ -271,13 +354,20 @@ def _armijo(value: float, trial: float, decrease: float) -> bool:
 
 
 def _newton_direction(H: Array, grad: Array) -> Array:
+    """−H⁻¹g, solved after a symmetric diagonal scaling of H (columns of very different
+    scales, e.g. one in the 1e18s beside ones near 1, would otherwise make H look singular)."""
+    diag = np.abs(np.diag(H))
+    d = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))
+    Hs = H * np.outer(d, d)
+    gs = grad * d
     try:
-        return np.asarray(-scipy.linalg.solve(H, grad, assume_a="pos"), dtype=np.float64)
+        sol = -scipy.linalg.solve(Hs, gs, assume_a="pos")
+        return np.asarray(sol * d, dtype=np.float64)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         pass
     # Singular Hessian (no penalty, collinear or separable data): least squares.
-    sol, *_ = scipy.linalg.lstsq(H, -grad, cond=1e-12)
-    return np.asarray(sol, dtype=np.float64)
+    sol, *_ = scipy.linalg.lstsq(Hs, -gs, cond=1e-12)
+    return np.asarray(sol * d, dtype=np.float64)
 
 
 SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
