@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logloss.estimator import LogisticRegression
+from logloss.outputs import check_output
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
 
 from .settings import FlowSettings
@@ -33,9 +34,9 @@ def load(path: str) -> LogisticRegression:
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def write_predictions(
-    model: LogisticRegression, data: str, out: str, keep: list[str]
+    model: LogisticRegression, data: str, out: str, keep: list[str], model_path: str
 ) -> tuple[str, int]:
-    path, n = predict_to_parquet(model, data, out, keep=keep)
+    path, n = predict_to_parquet(model, data, out, keep=keep, model_path=model_path)
     return str(path), n
 
 
@@ -52,14 +53,17 @@ def score(
     """Write predictions (kept columns, probability, prediction) for ``data`` into ``out``.
 
     ``model`` is a model directory, or ``latest`` for ``model_dir/name/latest``.
+    ``out`` must be absent, empty, or earlier predictions (replaced); anything else fails
+    the run before the cluster starts (see :func:`logloss.outputs.check_output`).
     Returns the output directory.
     """
     logger = get_run_logger()
     path = model_path(model, model_dir, name)
+    check_output(out, "predictions", inputs=[data, path])
     logger.info("scoring %s with model %s", data, path)
     est = load(str(path))
     with dask_client(scheduler_address or FlowSettings().scheduler_address):
-        written, n = write_predictions(est, data, out, list(keep or []))
+        written, n = write_predictions(est, data, out, list(keep or []), str(path))
     logger.info("wrote %d predictions to %s", n, written)
     create_markdown_artifact(
         f"# Scoring\n\n| | |\n|---|---|\n| model | `{path}` |\n| data | `{data}` |\n"

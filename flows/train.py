@@ -27,14 +27,16 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from logloss.checkpoint import CheckpointError
+from logloss.checkpoint import CHECKPOINT_FILE, CheckpointError
 from logloss.data import Dataset
 from logloss.estimator import LogisticRegression
+from logloss.outputs import check_output
 from logloss.pipeline import (
     TrainSettings,
     dask_client,
     evaluate_model,
     load_dataset,
+    non_convergence,
     publish_model,
     split_validation,
     train_model,
@@ -126,7 +128,7 @@ def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegres
     """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
     reporter = _Reporter(settings.max_iter)
-    resumed = (Path(checkpoint) / "checkpoint.json").exists()
+    resumed = (Path(checkpoint) / CHECKPOINT_FILE).exists()
     if resumed:
         logger.info("resuming from checkpoint %s", checkpoint)
     model = train_model(ds, settings, callback=reporter, checkpoint=checkpoint)
@@ -205,6 +207,7 @@ def train(
     model_dir: str = FlowSettings().model_dir,
     name: str = FlowSettings().model_name,
     checkpoint_every: int = Field(default=5, gt=0),
+    allow_unconverged: bool = False,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
@@ -213,7 +216,16 @@ def train(
     scheduler (else env DASK_SCHEDULER_ADDRESS, else a local cluster for this run).
     A run killed part-way resumes from its checkpoint when run again with the same
     parameters on the same data. Returns the published version's directory.
+
+    ``model_dir/name`` must be absent or hold only published versions (it is checked before
+    the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
+    with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
     """
+    check_output(
+        Path(model_dir) / name,
+        "published",
+        inputs=[data, validation if isinstance(validation, str) else None],
+    )
     if isinstance(validation, int | float) and not isinstance(validation, bool):
         validation = float(validation)
         if validation == 0.0:
@@ -238,6 +250,13 @@ def train(
         )
         checkpoint = Path(model_dir) / name / ".checkpoints" / key
         model = fit(train_ds, settings, str(checkpoint))
+        problem = non_convergence(model, train_ds.feature_names, style="flow")
+        if problem is not None:
+            if not allow_unconverged:
+                raise problem  # latest stays on the last good version
+            get_run_logger().warning(
+                "%s; publishing anyway (allow_unconverged=True); %s", problem.reason, problem.hint
+            )
         metrics = evaluate(model, valid_ds)
         version = publish(model, valid_ds, metrics, model_dir, name)
     shutil.rmtree(checkpoint, ignore_errors=True)
@@ -261,6 +280,7 @@ if __name__ == "__main__":  # pragma: no cover
     parser.add_argument("--validation", type=float, default=0.2)
     parser.add_argument("--checkpoint-every", type=int, default=5)
     parser.add_argument("--scheduler-address", default=os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    parser.add_argument("--allow-unconverged", action="store_true")
     a = parser.parse_args()
     print(
         train(
@@ -275,5 +295,6 @@ if __name__ == "__main__":  # pragma: no cover
             validation=a.validation or None,
             checkpoint_every=a.checkpoint_every,
             scheduler_address=a.scheduler_address,
+            allow_unconverged=a.allow_unconverged,
         )
     )

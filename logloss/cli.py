@@ -2,7 +2,13 @@
 
 Every command calls the library functions of :mod:`logloss.pipeline`; nothing here does math.
 Errors in the input print one line naming the culprit (file, column, value) and exit with
-status 2; ``--debug`` shows the traceback instead.
+status 2; ``--debug`` shows the traceback instead. Options and output paths are checked
+before any data is read or a cluster started (see :mod:`logloss.outputs` for what an output
+path may replace).
+
+Exit statuses: 0 success; 2 bad input, usage or an output path that may not be written;
+3 ``train`` did not converge (no model written; ``--allow-unconverged`` writes it and exits
+0); 130 interrupted (Ctrl-C); 1 an unexpected internal error (a traceback).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -22,6 +29,7 @@ from . import __version__
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
 EXIT_INTERRUPTED = 130
 
 _MODEL_HELP = "a saved model directory, or a directory holding a 'latest' pointer"
@@ -53,8 +61,21 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text}")
+    return value
+
+
+def _inverse_strength(text: str) -> float:
+    try:
+        value = _positive_float(text)
+    except argparse.ArgumentTypeError as exc:
+        if text.strip().lower().lstrip("+") in ("inf", "infinity"):
+            raise argparse.ArgumentTypeError(
+                f"expected a positive finite number; got {text} (for no penalty pass "
+                "--penalty none)"
+            ) from None
+        raise exc
     return value
 
 
@@ -127,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="feature columns (default: every numeric column except label and weight)",
     )
     t.add_argument("--weight", metavar="COL", help="column of non-negative sample weights")
-    t.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to save the model")
+    t.add_argument(
+        "--out",
+        required=True,
+        metavar="MODEL_DIR",
+        help="directory to save the model: absent, empty, or a model saved by logloss "
+        "(replaced); anything else is refused",
+    )
     m = t.add_argument_group("model")
     m.add_argument(
         "--solver",
@@ -144,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument(
         "--C",
-        type=_positive_float,
+        type=_inverse_strength,
         default=1.0,
         dest="C",
         help="inverse regularisation strength, as in scikit-learn (default 1.0)",
@@ -198,7 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         metavar="DIR",
         help="save the optimiser state here every few iterations; a re-run with the same "
-        "DIR resumes from it",
+        "DIR, data and settings resumes from it",
+    )
+    t.add_argument(
+        "--checkpoint-restart",
+        action="store_true",
+        help="start afresh (overwriting the checkpoint) when the checkpoint in DIR belongs to "
+        "other data or settings, instead of failing",
+    )
+    t.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="save the model even if the fit did not converge (max |gradient| > tol) and exit "
+        "0 with a warning; without it no model is written and the exit status is 3",
     )
     t.add_argument(
         "--report",
@@ -220,7 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         "model", metavar="MODEL_DIR", help="a saved model (or a directory with 'latest')"
     )
     p.add_argument("data", metavar="DATA", help="Parquet file, directory, glob, or fsspec URL")
-    p.add_argument("--out", required=True, metavar="PREDICTIONS", help="output directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="PREDICTIONS",
+        help="output directory: absent, empty, or earlier predictions of logloss (replaced); "
+        "anything else is refused",
+    )
     p.add_argument(
         "--keep",
         nargs="+",
@@ -251,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream synthetic data: X ~ N(0, 1), y ~ Bernoulli(sigmoid(Xw + b)), "
         "written as OUT/part-*.parquet with the true weights in OUT/true_weights.json.",
     )
-    g.add_argument("out", metavar="OUT", help="output directory (must not exist)")
+    g.add_argument("out", metavar="OUT", help="output directory (absent or empty)")
     g.add_argument("--rows", type=_positive_int, required=True, help="number of rows")
     g.add_argument("--features", type=_positive_int, required=True, help="number of features")
     g.add_argument("--files", type=_positive_int, default=1, help="number of part files")
@@ -273,7 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--data", metavar="DATA", help="labelled Parquet data to evaluate on first")
     r.add_argument("--label", metavar="COL", help="label column of DATA (default: as trained)")
-    r.add_argument("--out", metavar="FILE", help="output HTML file (default MODEL_DIR/report.html)")
+    r.add_argument(
+        "--out",
+        metavar="FILE",
+        help="output HTML file (default MODEL_DIR/report.html): absent or a report of logloss "
+        "(replaced)",
+    )
     _add_cluster(r)
     _add_common(r)
     return parser
@@ -361,8 +411,21 @@ def _cluster(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .outputs import check_output, check_work_dir
+
+    # Before any data is read or a cluster started: a wrong path fails at once.
+    check_output(args.out, "model", inputs=[args.data, args.checkpoint])
+    if args.checkpoint:
+        check_work_dir(args.checkpoint, "checkpoint directory")
+
     from .data import read_parquet
-    from .pipeline import TrainSettings, persist_dataset, train_model, write_report_assets
+    from .pipeline import (
+        TrainSettings,
+        non_convergence,
+        persist_dataset,
+        train_model,
+        write_report_assets,
+    )
 
     settings = TrainSettings(
         solver=args.solver,
@@ -386,6 +449,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         drop_invalid=args.drop_invalid,
         block_bytes=int(args.block_mb * 2**20),
+        invalid_hint="pass --drop-invalid to drop such rows",
     )
     with _cluster(args) as client:
         ds = persist_dataset(ds)
@@ -397,18 +461,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             warnings.catch_warnings(record=True) as caught,
         ):
             warnings.simplefilter("always")
-            model = train_model(ds, settings, callback=progress, checkpoint=args.checkpoint)
+            model = train_model(
+                ds,
+                settings,
+                callback=progress,
+                checkpoint=args.checkpoint,
+                checkpoint_restart=args.checkpoint_restart,
+            )
         fitted = time.perf_counter()
-        extra = None
-        if args.report:
+        problem = non_convergence(model, ds.feature_names)
+        saved = problem is None or args.allow_unconverged
+        if saved:
+            extra = None
+            if args.report:
 
-            def extra(tmp: Path) -> None:
-                write_report_assets(model, ds, tmp)
+                def extra(tmp: Path) -> None:
+                    write_report_assets(model, ds, tmp)
 
-        model.save(args.out, extra=extra)
+            model.save(args.out, extra=extra)
         n_workers = len(client.scheduler_info().get("workers", {}))
+    from sklearn.exceptions import ConvergenceWarning
+
     for w in caught:
-        if issubclass(w.category, UserWarning):
+        # non-convergence is reported below, with the reason and a hint
+        if issubclass(w.category, UserWarning) and not issubclass(w.category, ConvergenceWarning):
             print(f"warning: {w.message}", file=sys.stderr)
     last = (
         model.history_[-1] if model.history_ else {"loss": float("nan"), "grad_norm": float("nan")}
@@ -428,18 +504,39 @@ def cmd_train(args: argparse.Namespace) -> int:
             ("gradient norm", f"{last['grad_norm']:.3e}"),
             ("load seconds", f"{loaded - t0:.2f}"),
             ("fit seconds", f"{fitted - loaded:.2f}"),
-            ("model", str(args.out)),
+            ("model", str(args.out) if saved else "not written"),
         ],
     )
+    if problem is not None:
+        if args.allow_unconverged:
+            print(
+                f"warning: {problem.reason}; model written anyway (--allow-unconverged); "
+                f"{problem.hint}",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        print(
+            f"logloss: error: {problem.reason}; no model written to {str(args.out)!r} "
+            "(--allow-unconverged writes it)",
+            file=sys.stderr,
+        )
+        print(f"logloss: {problem.hint}", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     return EXIT_OK
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .pipeline import load_published, predict_to_parquet
+    from .outputs import check_output
 
-    model = load_published(args.model)
+    check_output(args.out, "predictions", inputs=[args.data, args.model])
+    from .pipeline import load_published, predict_to_parquet, resolve_model
+
+    model_path = resolve_model(args.model)
+    model = load_published(model_path)
     with _cluster(args):
-        out, n = predict_to_parquet(model, args.data, args.out, keep=args.keep)
+        out, n = predict_to_parquet(
+            model, args.data, args.out, keep=args.keep, model_path=model_path
+        )
     print(f"wrote {n:,} predictions to {out}", file=sys.stderr)
     return EXIT_OK
 
@@ -457,7 +554,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_published(args.model)
     ds = read_parquet(
-        args.data, _label_for(model, args.label), features=model_features(model), weight=args.weight
+        args.data,
+        _label_for(model, args.label),
+        features=model_features(model),
+        weight=args.weight,
+        invalid_hint=None,
     )
     with _cluster(args):
         metrics = evaluate_model(model, persist_dataset(ds))
@@ -469,6 +570,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .outputs import check_output
+
+    check_output(args.out, "dataset")
     from .generate import generate
 
     progress = None
@@ -498,6 +602,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .data import read_parquet
+    from .outputs import check_output
     from .pipeline import (
         load_published,
         model_features,
@@ -508,15 +613,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_html_report
 
     directory = resolve_model(args.model)
+    out = check_output(
+        args.out if args.out is not None else directory / "report.html",
+        "report",
+        inputs=[args.data],
+    )
     if args.data:
         model = load_published(directory)
-        ds = read_parquet(args.data, _label_for(model, args.label), features=model_features(model))
+        ds = read_parquet(
+            args.data,
+            _label_for(model, args.label),
+            features=model_features(model),
+            invalid_hint=None,
+        )
         with _cluster(args):
             write_report_assets(model, persist_dataset(ds), directory)
     else:
         load_published(directory)  # validates the model files
-    out = write_html_report(directory, args.out)
-    print(f"wrote {out}", file=sys.stderr)
+    written = write_html_report(directory, out)
+    print(f"wrote {written}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -534,22 +649,63 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """The output-path rule of :mod:`logloss.outputs` for every command that writes."""
+    from .outputs import check_output, check_work_dir
+
+    if args.command == "train":
+        check_output(args.out, "model", inputs=[args.data, args.checkpoint])
+        if args.checkpoint:
+            check_work_dir(args.checkpoint, "checkpoint directory")
+    elif args.command == "predict":
+        check_output(args.out, "predictions", inputs=[args.data, args.model])
+    elif args.command == "generate":
+        check_output(args.out, "dataset")
+    elif args.command == "report" and args.out is not None:
+        check_output(args.out, "report", inputs=[args.data])
+
+
+def _interrupted() -> None:
+    """One line on Ctrl-C; the cluster was stopped on the way out (its noise silenced)."""
+    for name in ("distributed", "asyncio", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    print("logloss: interrupted", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.debug:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "critical")
-    from .checkpoint import CheckpointError
-    from .data import DataError
-    from .model import ModelFileError
+    from .outputs import OutputPathError
 
     try:
+        _check_paths(args)  # stdlib only: a wrong path fails before the heavy imports
+    except OutputPathError as exc:
+        if args.debug:
+            raise
+        _fail(str(exc))
+    try:
+        from .checkpoint import CheckpointError
+        from .data import DataError
+        from .model import ModelFileError
+        from .outputs import OutputPathError
+        from .pipeline import SchedulerUnreachableError
+
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("logloss: interrupted", file=sys.stderr)
+        _interrupted()
         return EXIT_INTERRUPTED
-    except (DataError, ModelFileError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
+    except (
+        DataError,
+        ModelFileError,
+        CheckpointError,
+        OutputPathError,
+        SchedulerUnreachableError,
+        FileExistsError,
+        FileNotFoundError,
+    ) as exc:
         if args.debug:
             raise
         _fail(str(exc))

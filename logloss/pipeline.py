@@ -16,6 +16,9 @@ import json
 import logging
 import os
 import re
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,13 +33,17 @@ import numpy as np
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .estimator import LogisticRegression, load_model
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
+from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
 from .solvers import SolverState
 
 __all__ = [
+    "NotConvergedError",
+    "SchedulerUnreachableError",
     "TrainSettings",
     "dask_client",
     "evaluate_model",
     "load_dataset",
+    "non_convergence",
     "persist_dataset",
     "predict_to_parquet",
     "publish_model",
@@ -59,6 +66,90 @@ def _machine_memory() -> int:
         return 4 * 2**30
 
 
+class SchedulerUnreachableError(ConnectionError):
+    """A scheduler address that refuses connections or does not resolve."""
+
+
+def _probe_scheduler(address: str, timeout: float = 3.0) -> None:
+    """Fail fast when nothing listens at a tcp/tls ``address``.
+
+    A refused connection or an unknown host raises :class:`SchedulerUnreachableError` at
+    once; an address that does not answer within ``timeout`` is left to the Client's own,
+    longer wait (the scheduler may be busy or behind a slow network).
+    """
+    from distributed.comm import get_address_host_port, parse_address
+
+    try:
+        scheme, _ = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = get_address_host_port(address)
+    except ValueError as exc:
+        raise SchedulerUnreachableError(
+            f"scheduler address {address!r} is not valid: {exc}"
+        ) from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except TimeoutError:
+        return
+    except ConnectionRefusedError:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address}: connection refused "
+            "(is a scheduler running there?)"
+        ) from None
+    except socket.gaierror as exc:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address}: unknown host {host!r} "
+            f"({exc.strerror})"
+        ) from None
+    except OSError as exc:
+        raise SchedulerUnreachableError(
+            f"cannot connect to the Dask scheduler at {address}: {exc.strerror or exc}"
+        ) from None
+
+
+#: Worker preload (code text): the workers of a local cluster ignore SIGINT, so a Ctrl-C in a
+#: terminal (sent to the whole process group) reaches only the client process, which then
+#: stops the cluster in order.
+_IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)  # logloss\n"
+
+
+def quiet_shutdown() -> Callable[[], None]:
+    """Silence what an interrupted run's shutdown reports (cancelled tasks, lost comms).
+
+    Also ignores further SIGINT (a second Ctrl-C must not abort the cleanup). Returns a
+    function that restores the loggers and the SIGINT handler.
+    """
+    names = ("distributed", "asyncio", "tornado", "bokeh")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+
+    def restore() -> None:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are spawned: they inherit the disposition."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def dask_client(
     scheduler: str | None = None,
@@ -72,13 +163,17 @@ def dask_client(
 
     ``scheduler`` (else env ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster;
     ``tls://`` addresses use the TLS settings of Dask's config (env
-    ``DASK_DISTRIBUTED__COMM__TLS__*``). Without an address a LocalCluster of ``workers``
-    processes (default: one per core) is started on 127.0.0.1 and stopped afterwards.
+    ``DASK_DISTRIBUTED__COMM__TLS__*``). An address that refuses connections fails within
+    a few seconds (:class:`SchedulerUnreachableError`); one that does not answer is waited
+    for up to 30 s. Without an address a LocalCluster of ``workers`` processes (default:
+    one per core) is started on 127.0.0.1 and stopped afterwards; its workers ignore SIGINT,
+    so a Ctrl-C interrupts only this process, which then stops them.
     """
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     if address:
+        _probe_scheduler(address)
         with Client(address, timeout="30s") as client:
             yield client
         return
@@ -86,20 +181,31 @@ def dask_client(
     limit = memory_limit or int(0.8 * _machine_memory() / n)
     if quiet:  # the in-process scheduler's INFO lines would drown the progress display
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        memory_limit=limit,
-        silence_logs=logging.CRITICAL if quiet else logging.WARNING,
-    )
+    with _sigint_ignored():
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            memory_limit=limit,
+            silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+            preload=[_IGNORE_SIGINT],
+        )
+    restore: Callable[[], None] | None = None
     try:
         with Client(cluster) as client:
-            yield client
+            try:
+                yield client
+            except KeyboardInterrupt:
+                restore = quiet_shutdown()
+                raise
     finally:
-        cluster.close()
+        try:
+            cluster.close()
+        finally:
+            if restore is not None:
+                restore()
 
 
 # -------------------------------------------------------------------------- data
@@ -205,13 +311,28 @@ def train_model(
     *,
     callback: Callable[[SolverState], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_restart: bool = False,
 ) -> LogisticRegression:
-    """Fit on a (persisted) dataset; the model remembers its features, label and source."""
+    """Fit on a (persisted) dataset; the model remembers its features, label and source.
+
+    A ``checkpoint`` records the data's fingerprint (files, sizes, modification times,
+    row counts): resuming it on other data or settings raises
+    :class:`~logloss.checkpoint.CheckpointError`, or with ``checkpoint_restart`` starts
+    afresh. The fit may end unconverged: see :func:`non_convergence`.
+    """
     if ds.y is None:
         raise DataError(f"dataset {ds.source} was read without a label column")
     ds.check_labels()
     model = settings.estimator()
-    model.fit(ds.X, ds.y, sample_weight=ds.sample_weight, callback=callback, checkpoint=checkpoint)
+    model.fit(
+        ds.X,
+        ds.y,
+        sample_weight=ds.sample_weight,
+        callback=callback,
+        checkpoint=checkpoint,
+        data_fingerprint=ds.fingerprint(),
+        checkpoint_restart=checkpoint_restart,
+    )
     model.feature_names_in_ = np.asarray(ds.feature_names, dtype=object)
     model.training_ = {
         "data": ds.source,
@@ -223,6 +344,62 @@ def train_model(
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return model
+
+
+class NotConvergedError(ValueError):
+    """A fit that stopped with max|gradient| above tol; ``reason`` and ``hint`` say why/what."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(f"{reason}; {hint}" if hint else reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def non_convergence(
+    model: LogisticRegression,
+    feature_names: Sequence[str] = (),
+    *,
+    style: str = "cli",
+) -> NotConvergedError | None:
+    """None when ``model`` converged (max|gradient| <= tol), else why it stopped and a hint.
+
+    ``style`` names the remedies as command-line flags (``"cli"``: ``--standardize``) or as
+    the train flow's parameters (``"flow"``: ``standardize=True``).
+    """
+    if bool(getattr(model, "converged_", True)):
+        return None
+    flow = style == "flow"
+
+    def opt(flag: str, param: str) -> str:
+        return param if flow else flag
+
+    n_iter = int(np.ravel(getattr(model, "n_iter_", [0]))[0])
+    history = getattr(model, "history_", None) or []
+    grad = float(history[-1]["grad_norm"]) if history else float("nan")
+    why = str(getattr(model, "stop_reason_", "") or "")
+    reason = (
+        f"not converged: max|gradient| {grad:.3e} > tol {model.tol:g} after {n_iter} "
+        f"iteration(s) of {model.solver}" + (f"; stopped because: {why.rstrip('.')}" if why else "")
+    )
+    names = [str(c) for c in feature_names]
+    bad = [int(j) for j in getattr(model, "badly_scaled_", None) or []]
+    hints: list[str] = []
+    if bad and not model.standardize:
+        cols = ", ".join(repr(names[j]) if j < len(names) else f"#{j}" for j in bad)
+        hints.append(
+            f"column(s) {cols} look badly scaled: pass {opt('--standardize', 'standardize=True')}"
+        )
+    else:
+        if not model.standardize:
+            hints.append(f"pass {opt('--standardize', 'standardize=True')}")
+        hints.append(
+            f"raise {opt('--max-iter', 'max_iter')} (was {model.max_iter}) "
+            f"or {opt('--tol', 'tol')} (was {model.tol:g})"
+        )
+        if model.penalty is None:
+            l2 = opt("--penalty l2", "penalty='l2'")
+            hints.append(f"without a penalty separable classes never converge: use {l2}")
+    return NotConvergedError(reason, "hint: " + "; or ".join(hints))
 
 
 # ---------------------------------------------------------------------- evaluate
@@ -303,19 +480,24 @@ def predict_to_parquet(
     out: str | os.PathLike[str],
     *,
     keep: Sequence[str] = (),
+    model_path: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, int]:
     """Score a Parquet dataset block by block on the cluster into a directory of part files.
 
     Each output row holds the kept columns, ``probability`` (of classes_[1]) and
-    ``prediction``. The directory appears only when every part is written.
+    ``prediction``. ``out`` must be absent, empty, or an earlier predictions directory
+    (see :func:`logloss.outputs.check_output`; ``data`` and ``model_path`` are inputs it
+    must not overlap), checked before any data is read. The directory appears only when
+    every part is written, with the marker file :data:`~logloss.outputs.PREDICTIONS_MARKER`
+    (model, data, row count) that lets a later run replace it.
     """
-    ds = read_parquet(data, None, features=model_features(model))
+    out = check_output(out, "predictions", inputs=[data, model_path])
+    ds = read_parquet(data, None, features=model_features(model), invalid_hint=None)
     if ds.n_features != model.n_features_in_:
         raise DataError(
             f"dataset {ds.source} has {ds.n_features} feature columns; the model expects "
             f"{model.n_features_in_}"
         )
-    out = Path(out)
     keep = tuple(keep)
     coef = model.coef_[0].copy()
     b = float(model.intercept_[0])
@@ -329,6 +511,17 @@ def predict_to_parquet(
             for i, (x, spec) in enumerate(zip(blocks, ds.blocks, strict=True))
         ]
         n = int(sum(dask.compute(*tasks)))
+        marker = {
+            "format": PREDICTIONS_FORMAT,
+            "rows": n,
+            "parts": len(tasks),
+            "columns": [*keep, "probability", "prediction"],
+            "data": ds.source,
+            "model": None if model_path is None else str(Path(model_path).resolve()),
+            "model_trained_at": getattr(model, "training_", {}).get("trained_at"),
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (tmp / PREDICTIONS_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out, n
 
 
@@ -382,11 +575,12 @@ def publish_model(
 
     The version directory is complete (model files plus whatever ``extra`` writes) before
     the ``latest`` symlink is atomically replaced to point at it, so readers of ``latest``
-    never see a half-written model.
+    never see a half-written model. ``model_dir/name`` must be absent or hold only
+    published versions (see :func:`logloss.outputs.check_output`, kind ``"published"``).
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
-    root = Path(model_dir) / name
+    root = check_output(Path(model_dir) / name, "published")
     root.mkdir(parents=True, exist_ok=True)
     if version is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

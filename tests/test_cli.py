@@ -227,7 +227,9 @@ def test_checkpoint_flag_resumes(tmp_path, sched):
         "--tol",
         "1e-9",
     ]
-    assert main([*common, "--max-iter", "10", "--out", str(tmp_path / "a")]) == 0
+    # stopped by max-iter: exit 3 and no model, but the checkpoint is kept for the re-run
+    assert main([*common, "--max-iter", "10", "--out", str(tmp_path / "a")]) == 3
+    assert not (tmp_path / "a").exists()
     assert (ck / "checkpoint.json").exists()
     assert main([*common, "--max-iter", "500", "--out", str(tmp_path / "b")]) == 0
     resumed = load_model(tmp_path / "b")
