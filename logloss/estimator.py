@@ -444,10 +444,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         )
 
     def _non_finite_remedy(self, exc: NonFiniteError) -> str:
+        gd = f"lower learning_rate (now {self.learning_rate:g}) or set line_search=True"
+        if self.solver == "gd" and not self.line_search:
+            if exc.diverged:
+                return gd
+            return f"check X for NaN or infinity; if X is finite, {gd}"
         if not exc.diverged:
             return "check X for NaN or infinity, or fit with standardize=True"
-        if self.solver == "gd":
-            return f"lower learning_rate (now {self.learning_rate:g}) or set line_search=True"
         return "fit with standardize=True (features of very different scales)"
 
     def _column_max_abs(self, X: Any, data: BlockData | None) -> Array:
@@ -512,7 +515,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             sw = factor if sw is None else sw * factor
         if sw is not None and not float(np.sum(sw)) > 0:
             raise ValueError(
-                "the sum of sample weights (times class_weight) must be positive; "
+                "sample weights must not all be zero: the sum of sample weights (times "
+                "class_weight) must be positive; "
                 f"got {float(np.sum(sw))}"
             )
         mean = scale = None
@@ -612,7 +616,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         if not total > 0:
             raise ValueError(
-                "the sum of sample weights (times class_weight) must be positive; "
+                "sample weights must not all be zero: the sum of sample weights (times "
+                "class_weight) must be positive; "
                 f"got {float(total)}"
             )
 
@@ -742,7 +747,12 @@ def _check_weight_values(sample_weight: Any) -> None:
         i = int(np.argmax(bad))
         where = "" if sw.ndim == 0 else f" at index {i}"
         raise ValueError(
-            f"sample_weight values must be finite and non-negative; got {flat[i]!r}{where}"
+            f"sample_weight values must be finite and non-negative; got {float(flat[i])!r}{where}"
+        )
+    if flat.size and not float(np.sum(flat)) > 0:
+        raise ValueError(
+            "sample weights must not all be zero: the sum of sample weights (times "
+            f"class_weight) must be positive; got {0.0!r}"
         )
 
 

@@ -157,6 +157,12 @@ class LogisticObjective:
             H = (A.T @ s.hess @ A) / s.weight
             if self.alpha:
                 H[np.arange(self.p), np.arange(self.p)] += self.alpha / s.weight
+            if not np.all(np.isfinite(H)):
+                raise NonFiniteError(
+                    "the Hessian is not finite: feature values so large that their squares "
+                    "overflow",
+                    diverged=False,
+                )
         return float(value), grad, H
 
     def __call__(self, theta: Array) -> tuple[float, Array]:
