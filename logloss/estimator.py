@@ -118,8 +118,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_, coef_ (1, p), intercept_ (1,), n_features_in_, feature_names_in_,
-    n_iter_ (1,), converged_, history_ (list of dicts: iteration, loss, grad_norm, step,
-    seconds), n_passes_ (passes over the data).
+    n_iter_ (1,), converged_ (exactly: max |∇J| ≤ tol at the result, whatever the
+    solver's own stop test said), stop_reason_ (one sentence: why it stopped, with the
+    final max |∇J| and tol), badly_scaled_ (indices of feature columns with max |x| outside
+    [1e-3, 1e3], computed only when a fit without standardize did not converge; else []),
+    resumed_from_iter_ (the checkpoint's iteration a fit resumed from, or None),
+    history_ (list of dicts: iteration, loss, grad_norm, step, seconds; the first row after
+    a resume also has ``resumed: 1.0``), n_passes_ (passes over the data).
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
