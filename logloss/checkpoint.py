@@ -23,6 +23,7 @@ from .solvers import SolverState
 __all__ = [
     "CHECKPOINT_FILE",
     "CheckpointError",
+    "NotACheckpointError",
     "describe_difference",
     "load_checkpoint",
     "read_checkpoint",
@@ -34,6 +35,10 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used for this fit."""
+
+
+class NotACheckpointError(CheckpointError):
+    """The checkpoint file exists but was not written by logloss: never overwritten."""
 
 
 def save_checkpoint(
@@ -92,6 +97,18 @@ def read_checkpoint(
         return None
     try:
         doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NotACheckpointError(
+            f"{str(path)!r} is not a logloss checkpoint ({exc}); it is left as it is: "
+            "choose another checkpoint directory"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != "logloss-checkpoint":
+        raise NotACheckpointError(
+            f'{str(path)!r} is not a logloss checkpoint (no "format": '
+            '"logloss-checkpoint" in it); it is left as it is: choose another checkpoint '
+            "directory"
+        )
+    try:
         theta = np.array(doc["theta"], dtype=np.float64)
         state = SolverState(theta, int(doc["n_iter"]), tuple(doc["history"]))
         saved = doc["fingerprint"]

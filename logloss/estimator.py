@@ -38,7 +38,13 @@ from sklearn.utils.validation import (
 )
 
 from . import __version__
-from .checkpoint import CHECKPOINT_FILE, CheckpointError, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_FILE,
+    CheckpointError,
+    NotACheckpointError,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .engine import BlockData
 from .loss import block_moments, combine_moments, sigmoid
 from .model import decode_labels, encode_labels, read_model_files, write_model_files
@@ -281,6 +287,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if checkpoint is not None and not fresh:
             try:
                 got = read_checkpoint(checkpoint, fingerprint)
+            except NotACheckpointError:
+                raise  # someone else's file: never overwritten, even with restart
             except CheckpointError:
                 if not restart_on_mismatch:
                     raise
@@ -488,7 +496,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"classes are {self.classes_.tolist()!r}"
             )
         for label, value in cw.items():
-            v = float(value)
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                v = float("nan")
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(
                     "class_weight values must be finite and non-negative; "

@@ -279,3 +279,19 @@ def test_overflowing_features_do_not_mention_a_learning_rate(solver):
         LogisticRegression(None, solver=solver).fit(X, y)
     text = str(info.value)
     assert "learning" not in text and "standardize=True" in text
+
+
+@pytest.mark.parametrize("content", ["my notes\n", '{"a": 1}\n'])
+def test_restart_never_overwrites_a_file_that_is_not_a_checkpoint(tmp_path, content):
+    X, y, _ = make_logistic(n=200, p=3, seed=5)
+    (tmp_path / "checkpoint.json").write_text(content)
+    for restart in (False, True):
+        with pytest.raises(CheckpointError, match="not a logloss checkpoint"):
+            LogisticRegression().fit(X, y, checkpoint=tmp_path, checkpoint_restart=restart)
+    assert (tmp_path / "checkpoint.json").read_text() == content
+
+
+def test_a_class_weight_that_is_not_a_number_names_the_label():
+    X, y, _ = make_logistic(n=200, p=3, seed=6)
+    with pytest.raises(ValueError, match=r"got 'x' for label 0"):
+        LogisticRegression(class_weight={0: "x"}).fit(X, y)
