@@ -1,25 +1,61 @@
-"""Model files without pickle: a directory of plain files, written atomically.
+"""Model files without pickle: a directory of plain files, replaced atomically.
 
-Layout of a model directory::
+What a reader sees at ``PATH/`` (a real directory, so ``mv PATH`` and ``cp -r PATH`` keep a
+working model)::
 
-    model.json   metadata: format, library version, params, classes, feature names,
-                 n_iter, converged, history, the coefficients' shape and SHA-256
-    coef.npy     float64 vector [coef_0 .. coef_{p-1}, intercept] (NumPy format,
-                 read with allow_pickle=False)
+    model.json   -> .current/model.json   metadata: format, library version, params, classes,
+                                          feature names, n_iter, converged, history, the
+                                          coefficients' shape and SHA-256
+    coef.npy     -> .current/coef.npy     float64 vector [coef_0 .. coef_{p-1}, intercept]
+                                          (NumPy format, read with allow_pickle=False)
+    report.html, metrics.json, ... -> .current/NAME   whatever ``extra`` wrote
+    .current     -> .v-<time>-<pid>-<rand>   the version in force
+    .v-<time>-<pid>-<rand>/                   one complete, never modified version
 
-Any other file beside them (metrics.json, pictures, report.html) is ignored by
-:func:`read_model_files`. A directory is written under a temporary sibling name and
-renamed into place, so a crash never leaves a half-written model.
+Every top-level name is a relative symlink through ``.current``, so one atomic
+``os.replace`` of ``.current`` switches every file at once. A save writes a new hidden
+version directory (fsynced), flips ``.current``, adds symlinks for new names, removes the
+names the new version does not have, then removes superseded versions. Hence:
+
+* at every instant ``PATH/model.json`` and ``PATH/coef.npy`` are a complete model, old or
+  new; a crash (kill -9, power loss after the fsyncs) at any point leaves one of them;
+* a reader resolves the version once (the real path of ``PATH/model.json``), reads both
+  files from that directory and checks the SHA-256; if a concurrent save removed that
+  version in between, it resolves again (:func:`read_model_files` retries);
+* a directory in the older plain layout (real ``model.json``/``coef.npy``) is converted in
+  place: the new version and ``.current`` first, then each real file is replaced by its
+  symlink with ``os.replace``, ``model.json`` first (readers take the coefficients beside
+  the *real* ``model.json``, so every instant is consistent);
+* temporaries carry the writer's pid (``.NAME.<pid>-<rand>.tmp``); those of dead
+  processes, and superseded versions no writer holds (a version being written is
+  ``flock``-ed by its writer), are removed by the next save; nothing a crashed save left
+  can make a later save fail.
+
+Copy a model with ``cp -r PATH DEST`` (symlinks are relative, the copy is self-contained)
+or ``cp -rL PATH DEST`` for plain files; ``cp PATH/* DEST`` copies dangling links.
+
+:func:`atomic_dir` (used for directories of Parquet part files, which readers list and
+open one by one) swaps the complete new directory with the old one in a single
+``renameat2(RENAME_EXCHANGE)`` where the kernel and file system offer it, so ``PATH`` is
+never missing; elsewhere it falls back to two renames, and the next write restores an old
+directory a crash left under its hidden name when ``PATH`` is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import io
 import json
+import math
 import os
+import re
 import shutil
-import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,35 +70,132 @@ __all__ = [
     "atomic_write_bytes",
     "decode_labels",
     "encode_labels",
+    "is_model_dir",
     "read_model_files",
     "write_model_files",
 ]
 
 FORMAT = "logloss-model"
 FORMAT_VERSION = 1
+CURRENT = ".current"
+
+# temporaries: ".<base>.<pid>-<8 hex>.tmp" (or ".old" for a directory moved aside)
+_TMP_RE = re.compile(r"^\.(?P<base>.*)\.(?P<pid>\d+)-(?P<rand>[0-9a-f]{8})\.(?P<kind>tmp|old)$")
+# versions inside a model directory
+_VERSION_RE = re.compile(r"^\.v-\d+-(?P<pid>\d+)-[0-9a-f]{8}$")
+# names older logloss releases used: mkstemp/mkdtemp ".<base>.XXXXXXXX.tmp", ".<base>.old-PID"
+_LEGACY_TMP_RE = re.compile(r"^\.(?P<base>.*)\.[a-z0-9_]{8}\.tmp$")
+_LEGACY_OLD_RE = re.compile(r"^\.(?P<base>.*)\.old-(?P<pid>\d+)$")
+_LEGACY_MAX_AGE = 3600.0  # seconds: a pid-less temporary older than this is abandoned
+
+_LIVE: set[str] = set()  # temporaries this process is writing now (any thread)
+_LIVE_LOCK = threading.Lock()
 
 
 class ModelFileError(ValueError):
     """A model directory that is missing, corrupt, or not a logloss model."""
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same directory + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_umask())
+# ------------------------------------------------------------------ temporaries
+def _token() -> str:
+    return f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def _tmp_name(base: str, kind: str = "tmp") -> str:
+    return f".{base}.{_token()}.{kind}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-    return path
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def _owner_gone(name: str, pid: int) -> bool:
+    """True when the temporary ``name`` made by ``pid`` belongs to no running writer."""
+    if pid == os.getpid():
+        with _LIVE_LOCK:
+            return name not in _LIVE
+    return not _pid_alive(pid)
+
+
+@contextmanager
+def _live(*names: str) -> Iterator[None]:
+    with _LIVE_LOCK:
+        _LIVE.update(names)
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.difference_update(names)
+
+
+def _remove(p: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink()
+
+
+def _clean_stale_beside(path: Path) -> None:
+    """Remove temporaries of dead writers named after ``path`` in its parent directory.
+
+    An old directory a crashed :func:`atomic_dir` left aside (``.NAME.<pid>-<rand>.old`` or
+    an older release's ``.NAME.old-PID``) is renamed back to ``path`` when ``path`` is
+    missing, so a crash never leaves the data only under a hidden name.
+    """
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        m = _TMP_RE.match(name)
+        if m and m["base"] == path.name:
+            if not _owner_gone(name, int(m["pid"])):
+                continue
+            if m["kind"] == "old" and not os.path.lexists(path):
+                with contextlib.suppress(OSError):
+                    os.rename(entry.path, path)
+                    continue
+            _remove(Path(entry.path))
+            continue
+        m = _LEGACY_OLD_RE.match(name)
+        if m and m["base"] == path.name:
+            if _pid_alive(int(m["pid"])) and int(m["pid"]) != os.getpid():
+                continue
+            if not os.path.lexists(path):
+                with contextlib.suppress(OSError):
+                    os.rename(entry.path, path)
+                    continue
+            _remove(Path(entry.path))
+            continue
+        m = _LEGACY_TMP_RE.match(name)
+        if m and m["base"] == path.name:
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_MAX_AGE:
+                    _remove(Path(entry.path))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -71,38 +204,102 @@ def _umask() -> int:
     return mask
 
 
-@contextmanager
-def _suppress() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
-        pass
+# ------------------------------------------------------------------ single files
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory + rename.
+
+    The temporary ``.NAME.<pid>-<rand>.tmp`` carries the writer's pid; temporaries of dead
+    writers of the same ``NAME`` are removed first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_beside(path)
+    tmp = path.with_name(_tmp_name(path.name))
+    with _live(tmp.name):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return path
+
+
+# ------------------------------------------------------------------ directories
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap ``a`` and ``b`` (Linux renameat2); False when not supported here."""
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            _renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+        except (AttributeError, OSError):
+            _renameat2 = False
+    if _renameat2 is False:
+        return False
+    rc = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` when the block succeeds.
 
-    On error the temporary directory is removed and ``path`` is left as it was.
+    On error the temporary directory is removed and ``path`` is left as it was. The
+    replacement is one atomic exchange where supported (``path`` is never missing),
+    otherwise two renames; stale temporaries of dead writers are cleaned up first, and an
+    old directory a crash left aside is restored when ``path`` is missing.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide models from other users
-    try:
-        yield tmp
-        if path.exists() or path.is_symlink():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    _clean_stale_beside(path)
+    tmp = path.with_name(_tmp_name(path.name))
+    with _live(tmp.name):
+        os.mkdir(tmp, 0o777)  # the umask applies, as for any directory the user makes
+        try:
+            yield tmp
+            _fsync_dir(tmp)
+            _replace_dir(tmp, path)
+            _fsync_dir(path.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
+def _replace_dir(tmp: Path, path: Path) -> None:
+    if not os.path.lexists(path):
+        try:
+            os.rename(tmp, path)
+            return
+        except OSError as exc:  # appeared meanwhile
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+    if path.is_dir() and not path.is_symlink():
+        if _exchange(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old contents
+            return
+    old = path.with_name(_tmp_name(path.name, "old"))
+    with _live(old.name):
+        os.rename(path, old)
+        os.rename(tmp, path)
+        _remove(old)
+
+
+# ------------------------------------------------------------------ labels
 def encode_labels(classes: np.ndarray) -> dict[str, Any]:
     """JSON form of the two class labels, keeping their type (int, float, bool, str)."""
     values = classes.tolist()
@@ -134,6 +331,133 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+# ------------------------------------------------------------------ model directories
+def is_model_dir(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` holds a ``model.json`` whose ``format`` is ``"logloss-model"``."""
+    try:
+        meta = json.loads((Path(path) / "model.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            with contextlib.suppress(OSError):
+                fd = os.open(os.path.join(dirpath, f), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _symlink_replace(target: str, link: Path) -> None:
+    """Make ``link`` a symlink to ``target`` with one atomic rename."""
+    tmp = link.with_name(_tmp_name(link.name))
+    with _live(tmp.name):
+        os.symlink(target, tmp)
+        try:
+            if link.is_dir() and not link.is_symlink():
+                aside = link.with_name(_tmp_name(link.name, "old"))
+                os.rename(link, aside)
+                os.replace(tmp, link)
+                _remove(aside)
+            else:
+                os.replace(tmp, link)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _current_target(path: Path) -> str | None:
+    try:
+        return os.readlink(path / CURRENT)
+    except OSError:
+        return None
+
+
+def _clean_inside(path: Path) -> None:
+    """Remove superseded versions no writer holds and temporaries of dead writers."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        m = _TMP_RE.match(name)
+        if m:
+            if _owner_gone(name, int(m["pid"])):
+                _remove(Path(entry.path))
+            continue
+        if not _VERSION_RE.match(name) or name == _current_target(path):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its writer is still at work
+            # no writer can flip to it any more: re-read the pointer while holding the lock
+            if name != _current_target(path):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _check_replaceable(path: Path) -> None:
+    if os.path.lexists(path) and not path.is_dir():
+        raise FileExistsError(
+            f"cannot save a model to {str(path)!r}: it exists and is not a directory"
+        )
+    if path.is_dir():
+        visible = [p.name for p in path.iterdir() if not p.name.startswith(".")]
+        if visible and not is_model_dir(path) and not os.path.islink(path / CURRENT):
+            raise FileExistsError(
+                f"refusing to replace {str(path)!r}: it is not empty and not a logloss model "
+                f"directory (no model.json with format {FORMAT!r}); it holds "
+                f"{', '.join(sorted(visible)[:5])}"
+            )
+
+
+def _link_names(version: Path) -> list[str]:
+    names = sorted(n for n in os.listdir(version) if not n.startswith("."))
+    first = [n for n in ("model.json", "coef.npy") if n in names]
+    return first + [n for n in names if n not in first]
+
+
+def _install(path: Path, version: Path) -> None:
+    """Flip ``path/.current`` to ``version`` (inside ``path``) and fix the top-level names."""
+    _fsync_dir(path)
+    _symlink_replace(version.name, path / CURRENT)
+    names = _link_names(version)
+    for n in names:
+        want = f"{CURRENT}/{n}"
+        top = path / n
+        if os.path.islink(top) and os.readlink(top) == want:
+            continue
+        _symlink_replace(want, top)
+    keep = set(names)
+    for entry in list(os.scandir(path)):
+        if not entry.name.startswith(".") and entry.name not in keep:
+            _remove(Path(entry.path))
+    _fsync_dir(path)
+    _clean_inside(path)
+
+
 def write_model_files(
     path: str | os.PathLike[str],
     meta: dict[str, Any],
@@ -141,10 +465,14 @@ def write_model_files(
     *,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write ``model.json`` and ``coef.npy`` into ``path`` atomically.
+    """Write ``model.json`` and ``coef.npy`` (and what ``extra`` adds) as one new version.
 
-    ``extra(tmpdir)`` may add more files (metrics, pictures) before the rename.
+    ``extra(tmpdir)`` may add more files (metrics, pictures) before the switch. ``path``
+    must be absent, an empty directory or a model directory (which is then replaced, its
+    old files removed); anything else raises :class:`FileExistsError` and is left alone.
+    See the module docstring for what readers and crashes see.
     """
+    path = Path(path)
     vec = np.ascontiguousarray(params_vector, dtype=np.float64)
     data = _npy_bytes(vec)
     meta = dict(meta)
@@ -155,50 +483,310 @@ def write_model_files(
         coef_shape=list(vec.shape),
         coef_sha256=hashlib.sha256(data).hexdigest(),
     )
-    with atomic_dir(path) as tmp:
-        (tmp / "coef.npy").write_bytes(data)
-        (tmp / "model.json").write_text(json.dumps(meta, indent=2, allow_nan=True) + "\n")
-        if extra is not None:
-            extra(tmp)
-    return Path(path)
+    text = (json.dumps(meta, indent=2, allow_nan=True) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_beside(path)
+    _check_replaceable(path)
+    vname = f".v-{time.time_ns()}-{_token()}"
+    staging = path.with_name(_tmp_name(path.name))
+    fresh = not os.path.lexists(path)
+    home = staging if fresh else path
+    work = home / f"{vname}.{_token()}.tmp"
+    with _live(staging.name, vname, work.name):
+        if fresh:
+            os.mkdir(staging, 0o777)
+        try:
+            os.mkdir(work, 0o777)
+            fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held until this version is in force
+                _write_file(work / "coef.npy", data)
+                _write_file(work / "model.json", text)
+                if extra is not None:
+                    extra(work)
+                _fsync_tree(work)
+                version = home / vname
+                os.rename(work, version)
+                if fresh:
+                    _install(staging, version)
+                    try:
+                        os.rename(staging, path)
+                    except OSError as exc:  # another save created it meanwhile
+                        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                            raise
+                        _check_replaceable(path)
+                        os.rename(version, path / vname)
+                        shutil.rmtree(staging, ignore_errors=True)
+                        _install(path, path / vname)
+                    _fsync_dir(path.parent)
+                else:
+                    _install(path, version)
+            finally:
+                os.close(fd)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            if fresh:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return path
 
 
 def read_model_files(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
-    """Read and verify a model directory; :class:`ModelFileError` on any defect."""
+    """Read, verify and validate a model directory; :class:`ModelFileError` on any defect.
+
+    Both files are read from the directory ``model.json`` really lives in; if a concurrent
+    save switches versions in between, the read starts again.
+    """
     path = Path(path)
     meta_path = path / "model.json"
-    if not path.exists():
-        raise ModelFileError(f"model directory {str(path)!r} does not exist")
-    if not meta_path.is_file():
-        raise ModelFileError(f"{str(path)!r} is not a logloss model: no model.json in it")
+    attempts = 20
+    for attempt in range(attempts):
+        if not path.exists():
+            raise ModelFileError(f"model directory {str(path)!r} does not exist")
+        if not meta_path.is_file():
+            if attempt + 1 < attempts and os.path.islink(meta_path):
+                time.sleep(0.002 * (attempt + 1))  # a version removed under our feet
+                continue
+            raise ModelFileError(f"{str(path)!r} is not a logloss model: no model.json in it")
+        real = os.path.realpath(meta_path)
+        try:
+            return _read_version(meta_path, Path(real))
+        except ModelFileError:
+            if attempt + 1 < attempts and os.path.realpath(meta_path) != real:
+                continue
+            if attempt + 1 < attempts and not os.path.exists(real):
+                time.sleep(0.002 * (attempt + 1))
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_version(shown: Path, real: Path) -> tuple[dict[str, Any], np.ndarray]:
     try:
-        meta = json.loads(meta_path.read_text())
+        raw = real.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {str(shown)!r}: {exc}") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{str(meta_path)!r} is corrupt: not valid JSON ({exc})") from None
+        raise ModelFileError(f"{str(shown)!r} is corrupt: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(
-            f"{str(meta_path)!r} is not a logloss model file "
+            f"{str(shown)!r} is not a logloss model file "
             f"(format {meta.get('format') if isinstance(meta, dict) else None!r}, "
             f"expected {FORMAT!r})"
         )
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    v = meta.get("format_version")
+    if type(v) is not int:
         raise ModelFileError(
-            f"{str(meta_path)!r} has format version {meta['format_version']}; "
-            f"this logloss reads up to {FORMAT_VERSION}"
+            f"{str(shown)!r}: field 'format_version' must be an integer; got {v!r}"
         )
-    coef_path = path / str(meta.get("coef_file", "coef.npy"))
+    if not 1 <= v <= FORMAT_VERSION:
+        raise ModelFileError(
+            f"{str(shown)!r} has format version {v}; this logloss reads 1 to {FORMAT_VERSION}"
+        )
+    coef_file = meta.get("coef_file", "coef.npy")
+    if (
+        not isinstance(coef_file, str)
+        or not coef_file
+        or coef_file != os.path.basename(coef_file)
+        or coef_file in (".", "..")
+    ):
+        raise ModelFileError(
+            f"{str(shown)!r}: field 'coef_file' must be a file name beside model.json; "
+            f"got {coef_file!r}"
+        )
+    coef_path = real.parent / coef_file
+    shown_coef = shown.parent / coef_file
     try:
+        if not os.path.lexists(shown_coef):
+            raise FileNotFoundError(errno.ENOENT, "no such file")
         data = coef_path.read_bytes()
     except OSError as exc:
-        raise ModelFileError(f"cannot read coefficients {str(coef_path)!r}: {exc}") from None
+        raise ModelFileError(f"cannot read coefficients {str(shown_coef)!r}: {exc}") from None
     if hashlib.sha256(data).hexdigest() != meta.get("coef_sha256"):
         raise ModelFileError(
-            f"{str(coef_path)!r} is corrupt: its SHA-256 does not match model.json"
+            f"{str(shown_coef)!r} is corrupt: its SHA-256 does not match model.json"
         )
     try:
         vec = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise ModelFileError(f"{str(coef_path)!r} is corrupt: {exc}") from None
+        raise ModelFileError(f"{str(shown_coef)!r} is corrupt: {exc}") from None
     if list(vec.shape) != meta.get("coef_shape") or vec.dtype != np.float64:
-        raise ModelFileError(f"{str(coef_path)!r} has shape {vec.shape}, dtype {vec.dtype}")
+        raise ModelFileError(
+            f"{str(shown_coef)!r} has shape {vec.shape}, dtype {vec.dtype}; model.json "
+            f"says coef_shape {meta.get('coef_shape')!r}, float64"
+        )
+    _validate_meta(meta, vec, str(shown))
     return meta, vec
+
+
+# ------------------------------------------------------------------ validation
+_PARAM_TYPES: dict[str, str] = {
+    "penalty": "penalty",
+    "C": "C",
+    "fit_intercept": "bool",
+    "tol": "number",
+    "max_iter": "int",
+    "solver": "str",
+    "class_weight": "class_weight",
+    "standardize": "bool",
+    "learning_rate": "number",
+    "line_search": "bool",
+    "checkpoint_every": "int",
+}
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
+    """Types and consistency of every field :meth:`LogisticRegression.save` writes."""
+
+    def bad(field: str, rule: str, value: Any) -> ModelFileError:
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        return ModelFileError(f"{where!r}: field {field!r} {rule}; got {shown}")
+
+    def need(field: str) -> Any:
+        if field not in meta:
+            raise ModelFileError(f"{where!r}: required field {field!r} is missing")
+        return meta[field]
+
+    for field, expected in (("library", "logloss"), ("estimator", "LogisticRegression")):
+        if field in meta and meta[field] != expected:
+            raise bad(field, f"must be {expected!r}", meta[field])
+    if "version" in meta and not isinstance(meta["version"], str):
+        raise bad("version", "must be a string", meta["version"])
+
+    # coefficients
+    p = need("n_features_in")
+    if not _is_int(p) or p < 1:
+        raise bad("n_features_in", "must be an integer >= 1", p)
+    if list(vec.shape) != [p + 1]:
+        raise bad("coef_shape", f"must be [{p + 1}] (n_features_in + 1)", meta.get("coef_shape"))
+    if "coef" in meta:
+        coef = meta["coef"]
+        if (
+            not isinstance(coef, list)
+            or len(coef) != p
+            or not all(_is_number(c) for c in coef)
+            or not np.array_equal(np.asarray(coef, dtype=np.float64), vec[:p], equal_nan=True)
+        ):
+            raise bad("coef", f"must list the {p} coefficients stored in coef.npy", coef)
+    if "intercept" in meta:
+        b = meta["intercept"]
+        if not _is_number(b) or not (b == vec[p] or (math.isnan(b) and math.isnan(vec[p]))):
+            raise bad("intercept", f"must equal the intercept in coef.npy ({vec[p]!r})", b)
+    if not np.all(np.isfinite(vec)):
+        raise ModelFileError(f"{where!r}: the coefficients in coef.npy are not all finite")
+
+    # features
+    names = meta.get("feature_names")
+    if names is not None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise bad("feature_names", "must be a list of strings or null", names)
+        if len(names) != p:
+            raise bad("feature_names", f"must have n_features_in = {p} names", names)
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise bad("feature_names", f"must not repeat a name (repeated: {dup})", names)
+
+    # classes
+    spec = need("classes")
+    if not isinstance(spec, dict):
+        raise bad("classes", "must be an object with kind, dtype and values", spec)
+    kind, dtype, values = spec.get("kind"), spec.get("dtype"), spec.get("values")
+    if kind not in ("bool", "int", "float", "str"):
+        raise bad("classes.kind", "must be one of 'bool', 'int', 'float', 'str'", kind)
+    if not isinstance(values, list) or len(values) != 2:
+        raise bad("classes.values", "must list exactly 2 class labels (binary model)", values)
+    checks: dict[str, Callable[[Any], bool]] = {
+        "bool": lambda v: type(v) is bool,
+        "int": _is_int,
+        "float": lambda v: _is_number(v) and math.isfinite(v),
+        "str": lambda v: isinstance(v, str),
+    }
+    if not all(checks[kind](v) for v in values):
+        raise bad("classes.values", f"must be two {kind} labels", values)
+    if values[0] == values[1]:
+        raise bad("classes.values", "must be two different labels", values)
+    if kind != "str":
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise bad("classes.dtype", "must be a NumPy dtype string", dtype) from None
+        want = {"bool": "b", "int": "iu", "float": "f"}[kind]
+        if not isinstance(dtype, str) or dt.kind not in want:
+            raise bad("classes.dtype", f"must be a {kind} NumPy dtype", dtype)
+        if kind == "int" and not all(np.can_cast(np.min_scalar_type(v), dt) for v in values):
+            raise bad("classes.values", f"must fit dtype {dtype}", values)
+    elif dtype is not None and not isinstance(dtype, str):
+        raise bad("classes.dtype", "must be a string", dtype)
+
+    # fit summary
+    n_iter = need("n_iter")
+    if not _is_int(n_iter) or n_iter < 0:
+        raise bad("n_iter", "must be an integer >= 0", n_iter)
+    if type(need("converged")) is not bool:
+        raise bad("converged", "must be true or false", meta["converged"])
+    if "n_rows" in meta and (not _is_int(meta["n_rows"]) or meta["n_rows"] < 0):
+        raise bad("n_rows", "must be an integer >= 0", meta["n_rows"])
+    history = meta.get("history", [])
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and all(isinstance(k, str) for k in h) for h in history
+    ):
+        raise bad("history", "must be a list of objects (one per iteration)", history)
+    training = meta.get("training")
+    if training is not None and not isinstance(training, dict):
+        raise bad("training", "must be an object", training)
+
+    # params
+    params = need("params")
+    if not isinstance(params, dict):
+        raise bad("params", "must be an object", params)
+    unknown = sorted(set(params) - set(_PARAM_TYPES))
+    if unknown:
+        raise bad("params", f"has unknown parameter(s) {unknown}", params)
+    for key, value in params.items():
+        rule = _PARAM_TYPES[key]
+        ok = {
+            "bool": lambda v: type(v) is bool,
+            "int": lambda v: _is_int(v) and v >= 0,
+            "number": lambda v: _is_number(v) and math.isfinite(v) and v >= 0,
+            "str": lambda v: isinstance(v, str),
+            "penalty": lambda v: v is None or v == "l2",
+            "C": lambda v: v == "inf" or (_is_number(v) and math.isfinite(v) and v > 0),
+            "class_weight": lambda v: (
+                v is None
+                or v == "balanced"
+                or (
+                    isinstance(v, list)
+                    and all(
+                        isinstance(kv, list)
+                        and len(kv) == 2
+                        and _is_number(kv[1])
+                        and math.isfinite(kv[1])
+                        and kv[1] >= 0
+                        for kv in v
+                    )
+                )
+            ),
+        }[rule](value)
+        if not ok:
+            what = {
+                "bool": "true or false",
+                "int": "an integer >= 0",
+                "number": "a finite number >= 0",
+                "str": "a string",
+                "penalty": "'l2' or null",
+                "C": "a finite number > 0 or 'inf'",
+                "class_weight": "null, 'balanced' or a list of [label, weight >= 0] pairs",
+            }[rule]
+            raise bad(f"params.{key}", f"must be {what}", value)

@@ -32,7 +32,8 @@ def test_save_load_round_trip_reproduces_predict_proba_exactly(tmp_path, labels)
     assert back.n_iter_[0] == model.n_iter_[0]
     meta = json.loads((path / "model.json").read_text())
     assert meta["format"] == "logloss-model" and meta["version"]
-    assert sorted(p.name for p in path.iterdir()) == ["coef.npy", "model.json"]
+    visible = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    assert visible == ["coef.npy", "model.json"]
 
 
 def test_infinite_C_and_dict_class_weight_survive_json(tmp_path):

@@ -1,0 +1,81 @@
+"""Processes for the kill -9 tests of model saves (run through a forkserver)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from logloss.model import encode_labels, read_model_files, write_model_files
+
+P = 6
+EXTRA_NAMES = ("metrics.json", "report.html", "roc.png")
+
+
+def model_meta(tag: int) -> tuple[dict[str, Any], np.ndarray]:
+    """A valid model whose every coefficient and ``training.tag`` equal ``tag``."""
+    vec = np.full(P + 1, float(tag))
+    meta = {
+        "library": "logloss",
+        "version": "0",
+        "estimator": "LogisticRegression",
+        "params": {"C": 1.0, "penalty": "l2"},
+        "classes": encode_labels(np.array([0, 1])),
+        "n_features_in": P,
+        "feature_names": [f"c{i}" for i in range(P)],
+        "n_iter": tag,
+        "converged": True,
+        "n_rows": 10,
+        "history": [{"iteration": 1, "loss": 0.5, "grad_norm": 0.1}],
+        "coef": vec[:P].tolist(),
+        "intercept": float(vec[P]),
+        "training": {"tag": tag},
+    }
+    return meta, vec
+
+
+def save(path: str | Path, tag: int, extras: tuple[str, ...] = ()) -> None:
+    meta, vec = model_meta(tag)
+
+    def extra(d: Path) -> None:
+        for name in extras:
+            (d / name).write_text(f"{tag}\n")
+
+    write_model_files(path, meta, vec, extra=extra if extras else None)
+
+
+def check(path: str | Path) -> int:
+    """Load the model at ``path``; the tag it holds (raises on any inconsistency)."""
+    meta, vec = read_model_files(path)
+    tag = meta["training"]["tag"]
+    if not (vec == float(tag)).all() or meta["n_iter"] != tag:
+        raise AssertionError(f"model mixes versions: tag {tag}, coef {vec.tolist()}")
+    return int(tag)
+
+
+def saver(path: str, first_tag: int, ready: Any, seed: int) -> None:
+    """Save models with increasing tags over ``path`` until killed."""
+    rng = random.Random(seed)
+    ready.set()
+    tag = first_tag
+    while True:
+        extras = tuple(n for n in EXTRA_NAMES if rng.random() < 0.5)
+        save(path, tag, extras)
+        tag += 1
+
+
+def reader(path: str, stop: Any, out: Any) -> None:
+    """Load ``path`` in a loop until ``stop``; put (n_loads, tags seen, errors) on ``out``."""
+    n, tags, errors = 0, set(), []
+    while not stop.is_set():
+        try:
+            tags.add(check(path))
+            n += 1
+        except Exception as exc:  # noqa: BLE001 - every failure is reported to the test
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if len(errors) > 20:
+                break
+    out.put((os.getpid(), n, sorted(tags), errors))
