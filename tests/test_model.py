@@ -106,3 +106,81 @@ def test_pickled_arrays_are_never_loaded(tmp_path):
     (path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="corrupt"):
         load_model(path)
+
+
+def _set(*keys, value):
+    def apply(meta):
+        d = meta
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return apply
+
+
+def _del(key):
+    return lambda meta: meta.pop(key)
+
+
+# one malformed field family per case; each loaded, or failed with a TypeError, before
+MALFORMED = {
+    "format_version_string": (_set("format_version", value="2"), "format_version"),
+    "format_version_bool": (_set("format_version", value=True), "format_version"),
+    "three_classes": (_set("classes", "values", value=[0, 1, 2]), "classes.values"),
+    "equal_classes": (_set("classes", "values", value=[1, 1]), "classes.values"),
+    "class_kind_mismatch": (_set("classes", "values", value=["a", 1]), "classes.values"),
+    "class_dtype_mismatch": (_set("classes", "dtype", value="<U5"), "classes.dtype"),
+    "n_features_string": (_set("n_features_in", value="5"), "n_features_in"),
+    "feature_names_count": (_set("feature_names", value=["a", "b"]), "feature_names"),
+    "feature_names_type": (_set("feature_names", value=[1, 2, 3, 4, 5]), "feature_names"),
+    "params_not_object": (_set("params", value=[]), "params"),
+    "params_bad_C": (_set("params", "C", value="abc"), "params.C"),
+    "params_bad_penalty": (_set("params", "penalty", value="l1"), "params.penalty"),
+    "params_bad_max_iter": (_set("params", "max_iter", value=-5), "params.max_iter"),
+    "history_not_list": (_set("history", value="abc"), "history"),
+    "n_iter_string": (_set("n_iter", value="7"), "n_iter"),
+    "n_iter_float": (_set("n_iter", value=2.5), "n_iter"),
+    "converged_string": (_set("converged", value="no"), "converged"),
+    "n_rows_negative": (_set("n_rows", value=-1), "n_rows"),
+    "training_not_object": (_set("training", value=[]), "training"),
+    "coef_list_mismatch": (_set("coef", value=[0.0] * 5), "coef"),
+    "intercept_mismatch": (_set("intercept", value=123.0), "intercept"),
+    "library_foreign": (_set("library", value="sklearn"), "library"),
+    "required_missing": (_del("converged"), "converged"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_model_json_is_refused_naming_file_and_field(tmp_path, case):
+    X, y, _ = make_logistic(n=300, seed=37)
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(5)])
+    path = LogisticRegression().fit(df, y).save(tmp_path / "m")
+    meta = json.loads((path / "model.json").read_text())
+    damage, field = MALFORMED[case]
+    damage(meta)
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    msg = str(info.value)
+    assert "model.json" in msg and f"'{field}'" in msg, msg
+
+
+def test_coef_file_outside_the_model_directory_is_refused(tmp_path):
+    X, y, _ = make_logistic(n=300, seed=38)
+    path = LogisticRegression().fit(X, y).save(tmp_path / "m")
+    (tmp_path / "elsewhere.npy").write_bytes((path / "coef.npy").read_bytes())
+    meta = json.loads((path / "model.json").read_text())
+    meta["coef_file"] = "../elsewhere.npy"
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="'coef_file'"):
+        load_model(path)
+
+
+def test_unknown_extra_fields_in_model_json_are_tolerated(tmp_path):
+    X, y, _ = make_logistic(n=300, seed=39)
+    model = LogisticRegression().fit(X, y)
+    path = model.save(tmp_path / "m")
+    meta = json.loads((path / "model.json").read_text())
+    meta["added_by_a_later_release"] = {"anything": [1, 2]}
+    (path / "model.json").write_text(json.dumps(meta))
+    np.testing.assert_array_equal(load_model(path).coef_, model.coef_)
