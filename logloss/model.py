@@ -725,7 +725,7 @@ def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
         want = {"bool": "b", "int": "iu", "float": "f"}[kind]
         if not isinstance(dtype, str) or dt.kind not in want:
             raise bad("classes.dtype", f"must be a {kind} NumPy dtype", dtype)
-        if kind == "int" and not all(np.can_cast(np.min_scalar_type(v), dt) for v in values):
+        if kind == "int" and not all(np.iinfo(dt).min <= v <= np.iinfo(dt).max for v in values):
             raise bad("classes.values", f"must fit dtype {dtype}", values)
     elif dtype is not None and not isinstance(dtype, str):
         raise bad("classes.dtype", "must be a string", dtype)

@@ -184,3 +184,15 @@ def test_unknown_extra_fields_in_model_json_are_tolerated(tmp_path):
     meta["added_by_a_later_release"] = {"anything": [1, 2]}
     (path / "model.json").write_text(json.dumps(meta))
     np.testing.assert_array_equal(load_model(path).coef_, model.coef_)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int64", "uint64"])
+def test_small_integer_labels_round_trip(tmp_path, dtype):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(dtype)
+    model = LogisticRegression().fit(X, y)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.classes_.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
