@@ -111,9 +111,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     solver : {"lbfgs", "newton", "gd"}, default="lbfgs"
     class_weight : None, "balanced" or dict label -> weight
     standardize : bool, default=False
-        Optimise over standardised features (one extra pass for mean and std); the fitted
-        coefficients are reported in the original units. The penalty then applies to the
-        standardised coefficients, as in a StandardScaler → LogisticRegression pipeline.
+        Penalise the coefficients of the standardised features (mean 0, std 1; one extra
+        pass for the exact mean and std), as in a StandardScaler → LogisticRegression
+        pipeline; the fitted coefficients are reported in the original units. With False
+        the penalty applies to the original-unit coefficients and the optimum is
+        scikit-learn's. Either way the solvers work in centred, scaled coordinates
+        internally (a preconditioner only: it does not change the optimum), and
+        convergence is judged on the gradient with respect to the coefficients of the
+        problem posed (original units with False, standardised units with True).
     learning_rate : float, default=1.0
         η of the ``gd`` solver.
     line_search : bool, default=False
@@ -213,15 +218,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         sums: Callable[[Array, bool], Array]
         content: dict[str, Any] = {}
         arrays: tuple[Any, ...] = ()
+        sample: _Sample | None = None
         if _is_dask(X) or _is_dask(y) or _is_dask(sample_weight):
-            data, mean, scale = self._prepare_dask(X, y, sample_weight)
+            data, mean, scale, sample = self._prepare_dask(X, y, sample_weight)
             sums, n_rows, p = data.sums, data.n_rows, data.n_features
         else:
             sums, n_rows, p, mean, scale, arrays = self._prepare_numpy(X, y, sample_weight)
             if checkpoint is not None:
                 content = _content_hash(*arrays)
 
-        alpha = 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
+        alpha = self._alpha()
         objective = LogisticObjective(
             sums,
             p,
@@ -229,6 +235,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             mean=mean,
             scale=scale,
+            penalize=self._penalize,
         )
         fingerprint = self._fingerprint(n_rows, p, data_fingerprint, content)
         self.resumed_from_iter_: int | None = None
@@ -243,6 +250,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 checkpoint,
                 fingerprint,
                 restart_on_mismatch=checkpoint_restart,
+                sample=sample,
             )
         except NonFiniteError as exc:
             raise ValueError(f"{exc}; {self._non_finite_remedy(exc)}") from None
@@ -279,6 +287,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         *,
         restart_on_mismatch: bool,
         fresh: bool = False,
+        sample: _Sample | None = None,
     ) -> tuple[SolverResult, _Evaluations]:
         """Run the solver, from a matching checkpoint if there is one (see :meth:`fit`)."""
         seen = _Evaluations(objective)
@@ -302,7 +311,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
         elif data is not None and start.n_iter == 0:
             start, sample_hessian = self._warm_start(
-                data, start, alpha=alpha, mean=mean, scale=scale
+                data, start, alpha=alpha, mean=mean, scale=scale, sample=sample
             )
             if sample_hessian is not None:
                 options = {"hessian": sample_hessian}
@@ -341,6 +350,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 fingerprint,
                 restart_on_mismatch=False,
                 fresh=True,
+                sample=sample,
             )
         if checkpoint is not None:
             save_checkpoint(
@@ -359,6 +369,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         alpha: float,
         mean: Array | None,
         scale: Array | None,
+        sample: _Sample | None = None,
     ) -> tuple[SolverState, Array | None]:
         """θ (and the Hessian there) of an in-process solve on a row sample of the blocks.
 
@@ -367,12 +378,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         optimum, so on large data the full solve needs fewer expensive passes;
         Newton can take its first steps with the sample's Hessian and gradient-only passes.
         The result is the same optimum: the full objective alone decides convergence.
+        ``sample``: the one already taken (for the scaling), if any.
         """
         if data.n_rows < _WARM_MIN_ROWS:
             return start, None
-        row_bytes = 8 * (data.n_features + 2)
-        step = max(_WARM_STEP, -(-data.n_rows * row_bytes // _WARM_MAX_BYTES))
-        sample = data.sample(step)
+        if sample is None:
+            sample = _take_sample(data)
         if sample is None:
             return start, None
         Xs, ys, ss = sample
@@ -384,6 +395,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             mean=mean,
             scale=scale,
+            penalize=self._penalize,
         )
         result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(self.tol, 1e-6))
         hessian = sample_objective.hessian(result.theta)[2]
@@ -514,7 +526,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         int,
         int,
         Array | None,
-        Array | None,
+        Array,
         tuple[Any, Any, Any],
     ]:
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
@@ -535,21 +547,57 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "class_weight) must be positive; "
                 f"got {float(np.sum(sw))}"
             )
-        mean = scale = None
-        if self.standardize:
-            moments = combine_moments(block_moments(X))
-            mean, scale = self._mean_scale(moments, X.shape[1])
+        # Always scaled coordinates (exact moments: in memory they cost one cheap pass).
+        # Without standardize they are weighted, so that integer weights and repeated rows
+        # give the same coordinates and so the same iterates.
+        if self.standardize or sw is None:
+            moments = block_moments(X)
+        else:
+            moments = _weighted_moments(X, sw)
+        mean, scale = self._mean_scale(moments, X.shape[1], float(moments[0]))
         return numpy_sums(X, y01, sw), X.shape[0], X.shape[1], mean, scale, (X, y01, sw)
 
-    def _mean_scale(self, moments: Array, p: int) -> tuple[Array | None, Array]:
+    @property
+    def _penalize(self) -> str:
+        """Which coefficients the penalty applies to: standardised (θ) or original (w)."""
+        return "theta" if self.standardize else "w"
+
+    def _alpha(self) -> float:
+        return 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
+
+    def _mean_scale(self, moments: Array, p: int, n_rows: float) -> tuple[Array | None, Array]:
+        """The solver's coordinates x' = (x − mean) / scale from :func:`block_moments`.
+
+        standardize=True: the column std (the problem's definition). Otherwise only a
+        preconditioner, chosen so that the diagonal of the Hessian in θ at θ = 0 is at most 1
+        for every coefficient: with the penalty on w, the curvature of coefficient j is
+        ¼·E[x'_j²] + α/N in w (N ≈ n_rows, the total weight), hence
+        scale_j = √(E[(x_j − mean_j)²] + 4α/N); without an intercept nothing is centred.
+        """
         n = moments[0]
-        std = np.sqrt(moments[p + 1 :] / n)
-        scale = np.where(std > 0, std, 1.0)
-        return (moments[1 : p + 1] if self.fit_intercept else None), scale
+        mean = moments[1 : p + 1]
+        var = moments[p + 1 :] / n
+        if self.standardize:
+            std = np.sqrt(var)
+            return (mean if self.fit_intercept else None), np.where(
+                np.isfinite(std) & (std > 0), std, 1.0
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            second = var if self.fit_intercept else var + mean**2
+            scale = np.sqrt(second + 4.0 * self._alpha() / max(n_rows, 1.0))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        return (mean if self.fit_intercept else None), scale
 
     def _prepare_dask(
         self, X: Any, y: Any, sample_weight: Any
-    ) -> tuple[BlockData, Array | None, Array | None]:
+    ) -> tuple[BlockData, Array | None, Array, _Sample | None]:
+        """The persisted blocks, the mean and scale of the solver's coordinates, and the
+        row sample they came from (None when they came from a pass over all rows).
+
+        With standardize=True the mean and scale define the problem: exact, one pass. Else
+        they only precondition: on data large enough for a warm start they come from its
+        row sample (no pass over all rows); on smaller data from one cheap moments pass.
+        """
         if _is_dask_frame(X):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         elif hasattr(self, "feature_names_in_"):
@@ -611,13 +659,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         data = BlockData(Xd, y01, sw)
         if sw is not None:
             self._check_dask_weights(data, user_sw)
-        mean = scale = None
-        if self.standardize:
+        sample = None
+        if not self.standardize and data.n_rows >= _WARM_MIN_ROWS:
+            sample = _take_sample(data)
+        if sample is not None:
+            moments = block_moments(sample[0])
+        else:
             moments = data.map_reduce(
                 block_moments, combine=combine_moments, name="logloss-moments"
             )
-            mean, scale = self._mean_scale(moments, data.n_features)
-        return data, mean, scale
+        mean, scale = self._mean_scale(moments, data.n_features, data.n_rows)
+        return data, mean, scale, sample
 
     def _check_dask_weights(self, data: BlockData, user_sw: da.Array | None) -> None:
         """Weights finite, non-negative, positive sum: one pass over the persisted blocks'
@@ -751,6 +803,27 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return write_model_files(path, meta, vec, extra=extra)
 
 
+_Sample = tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None]
+
+
+def _weighted_moments(X: NDArray[np.floating], sw: Array) -> Array:
+    """Packed [Σs, weighted column means (p), Σ s·(x − mean)² (p)], as block_moments."""
+    total = float(np.sum(sw))
+    Xf = np.asarray(X, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = (sw @ Xf) / total if total > 0 else np.zeros(X.shape[1])
+        m2 = sw @ (Xf - mean) ** 2
+    return np.concatenate([[total], mean, m2])
+
+
+def _take_sample(data: BlockData) -> _Sample | None:
+    """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
+    the blocks are streamed from source."""
+    row_bytes = 8 * (data.n_features + 2)
+    step = max(_WARM_STEP, -(-data.n_rows * row_bytes // _WARM_MAX_BYTES))
+    return data.sample(step)
+
+
 def _check_weight_values(sample_weight: Any) -> None:
     """NumPy-side rule: every weight finite and non-negative (first bad index named)."""
     try:
@@ -832,6 +905,7 @@ class _Evaluations:
     def __init__(self, objective: LogisticObjective) -> None:
         self._objective = objective
         self.n_params = objective.n_params
+        self.convergence_norm = objective.convergence_norm
         self._recent: dict[bytes, tuple[float, Array]] = {}
         self._expect: tuple[bytes, float, Array, Path] | None = None
 

@@ -108,13 +108,12 @@ def block_sums(
     sample_weight: NDArray[np.floating] | None = None,
     *,
     hessian: bool = False,
-    z: Array | None = None,
     rows_per_slice: int | None = None,
 ) -> Array:
     """One fused pass over a block: Σ loss, Σ weight, Σ (ŷ − y)·x̃ and optionally Σ ŷ(1 − ŷ)·x̃x̃ᵀ.
 
     Returns a packed float64 vector (see :func:`unpack`) so that the results of many
-    blocks add with ``+``. ``z`` may be given when the margins are already known.
+    blocks add with ``+``.
 
     The block is walked in row slices of ``rows_per_slice`` rows (default
     :func:`slice_rows`): z, ŷ and Xᵀ(ŷ − y) of a slice are computed while the slice is in
@@ -149,11 +148,8 @@ def block_sums(
         ys = y[a : a + k]
         if ys.dtype != np.float64:
             ys = ys.astype(np.float64)
-        if z is None:
-            zs = np.matmul(Xs, coef, out=zbuf[:k])
-            zs += b
-        else:
-            zs = np.asarray(z[a : a + k], dtype=np.float64)
+        zs = np.matmul(Xs, coef, out=zbuf[:k])
+        zs += b
         e = ebuf[:k]
         t = tbuf[:k]
         # One exp serves both the loss and σ: e = exp(-|z|) never overflows.
@@ -204,7 +200,8 @@ def block_moments(X: NDArray[np.floating], *_: object) -> Array:
         mean = Xf.mean(axis=0)
         out[0] = n
         out[1 : p + 1] = mean
-        out[p + 1 :] = ((Xf - mean) ** 2).sum(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf for values near 1e308
+            out[p + 1 :] = ((Xf - mean) ** 2).sum(axis=0)
     return out
 
 

@@ -10,9 +10,17 @@ Conventions
   intercept θ has length p; with standardisation θ holds the coefficients of the
   standardised features. The map is linear, w = A θ, so the gradient is Aᵀ∇ and the
   Hessian AᵀHA, and no block is ever copied to standardise it.
+- The solvers always work in scaled coordinates (features centred and divided by a column
+  scale): that is only a preconditioner. Which coefficients the penalty applies to is
+  ``penalize``: "w" (the original-unit coefficients, w_coef = Dθ_coef with D = diag(1/scale):
+  penalty ½α‖Dθ‖², gradient αD²θ, Hessian αD²; the problem scikit-learn solves) or
+  "theta" (the standardised coefficients: the problem of a StandardScaler pipeline).
 - The value is scikit-learn's objective divided by C·Σs:
-  J(θ) = Σ sᵢ lossᵢ / Σ sᵢ + ‖coef‖² / (2 C Σ sᵢ); the intercept is never penalised.
+  J = Σ sᵢ lossᵢ / Σ sᵢ + ‖coef‖² / (2 C Σ sᵢ); the intercept is never penalised.
   Dividing by a constant leaves the minimiser where scikit-learn's is.
+- Convergence is judged on the gradient with respect to the parameters of the problem
+  posed (:meth:`LogisticObjective.convergence_norm`): max |∇_w J| when the penalty is on w,
+  max |∇_θ J| when it is on θ.
 
 No Dask and no Prefect here.
 """
@@ -46,6 +54,8 @@ class Objective(Protocol):
     """What a solver may call: the value and gradient, and for Newton the Hessian."""
 
     n_params: int
+
+    def convergence_norm(self, grad: Array) -> float: ...
 
     def __call__(self, theta: Array) -> tuple[float, Array]: ...
 
@@ -86,7 +96,9 @@ class LogisticObjective:
 
     ``alpha`` is 1/C (0 for no penalty). ``mean`` and ``scale`` (length p) describe the
     standardisation x' = (x − mean) / scale in which θ lives; None means identity.
-    ``evaluations`` counts passes over the data.
+    ``penalize``: "theta" puts the penalty on the coefficients in θ (standardised units),
+    "w" on the coefficients in original units (then mean and scale change only the
+    conditioning, never the optimum in w). ``evaluations`` counts passes over the data.
     """
 
     def __init__(
@@ -98,7 +110,10 @@ class LogisticObjective:
         fit_intercept: bool = True,
         mean: Array | None = None,
         scale: Array | None = None,
+        penalize: str = "theta",
     ) -> None:
+        if penalize not in ("theta", "w"):
+            raise ValueError(f"penalize must be 'theta' or 'w'; got {penalize!r}")
         self._sums = sums
         self.p = n_features
         self.alpha = float(alpha)
@@ -114,7 +129,16 @@ class LogisticObjective:
             if mean is not None:
                 A[p, :p] = -np.asarray(mean, dtype=np.float64) * inv
         self.A = A
-        self._identity = scale is None and mean is None
+        self.penalize = penalize
+        # Penalty ½α Σ_j d_j θ_j² over the coefficients: d = 1 on θ, D² = 1/scale² on w.
+        self._pen_diag = inv**2 if penalize == "w" else np.ones(p)
+        # ∇_θ = Aᵀ∇_w, so ∇_w = (scale·∇θ_coef + mean·∇θ_b, ∇θ_b): kept for penalize="w".
+        self._w_scale = 1.0 / inv if penalize == "w" else None
+        self._w_mean = (
+            np.asarray(mean, dtype=np.float64)
+            if penalize == "w" and fit_intercept and mean is not None
+            else None
+        )
         self.evaluations = 0
 
     # -- coordinates ---------------------------------------------------------------
@@ -122,10 +146,16 @@ class LogisticObjective:
         """Full parameter vector (coefficients in original units, then the intercept)."""
         return self.A @ theta
 
-    def from_w(self, w: Array) -> Array:
-        """θ for a given w (inverse of :meth:`to_w` on its range)."""
-        theta, *_ = np.linalg.lstsq(self.A, w, rcond=None)
-        return np.asarray(theta, dtype=np.float64)
+    def convergence_norm(self, grad: Array) -> float:
+        """max |∇J| over the parameters of the problem posed, given ∇_θ J: the gradient in
+        w (original units) when the penalty is on w, in θ when it is on θ."""
+        g = np.asarray(grad, dtype=np.float64)
+        if self._w_scale is not None:
+            g = g.copy()
+            g[: self.p] *= self._w_scale
+            if self._w_mean is not None:
+                g[: self.p] += self._w_mean * g[self.p]
+        return float(np.max(np.abs(g))) if g.size else 0.0
 
     # -- value, gradient, Hessian ----------------------------------------------------
     def _evaluate(self, theta: Array, hessian: bool) -> tuple[float, Array, Array | None]:
@@ -148,15 +178,16 @@ class LogisticObjective:
         grad = (A.T @ s.grad) / s.weight
         coef = theta[: self.p]
         value = s.loss / s.weight
+        d = self._pen_diag
         if self.alpha:
-            value += 0.5 * self.alpha * float(coef @ coef) / s.weight
-            grad[: self.p] += self.alpha * coef / s.weight
+            value += 0.5 * self.alpha * float(coef @ (d * coef)) / s.weight
+            grad[: self.p] += self.alpha * d * coef / s.weight
         H = None
         if hessian:
             assert s.hess is not None
             H = (A.T @ s.hess @ A) / s.weight
             if self.alpha:
-                H[np.arange(self.p), np.arange(self.p)] += self.alpha / s.weight
+                H[np.arange(self.p), np.arange(self.p)] += self.alpha * d / s.weight
             if not np.all(np.isfinite(H)):
                 raise NonFiniteError(
                     "the Hessian is not finite: feature values so large that their squares "

@@ -4,8 +4,11 @@ Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient
 and a starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
 max |∇J| ≤ ``tol`` at the returned θ and nothing else: ``SolverResult.converged`` is computed
 from the gradient there (never from a solver's own stop test), and ``grad_norm`` holds it.
-A solver stops when it has converged, after ``max_iter`` iterations, or when it can make no
-further progress; ``message`` says which.
+``max |∇J|`` is ``objective.convergence_norm(∇_θ J)`` when the objective has it (the
+gradient with respect to the parameters of the problem posed, whatever coordinates θ the
+solver works in), else max |∇_θ J|. History rows record that norm and ``step`` = ‖Δθ‖, the
+length of the iteration's move in θ. A solver stops when it has converged, after
+``max_iter`` iterations, or when it can make no further progress; ``message`` says which.
 
 After every iteration the solver calls ``callback(state)`` with the new state: the fit
 uses it for progress displays and checkpoints (a state is enough to resume from).
@@ -71,7 +74,9 @@ class _Recorder:
     carries ``"resumed": 1.0``, so a history never mixes two runs silently.
     """
 
-    def __init__(self, start: SolverState, callback: Callback | None) -> None:
+    def __init__(self, objective: Objective, start: SolverState, callback: Callback | None) -> None:
+        # The norm that convergence is judged on (max |∇J| in the problem's parameters).
+        self.norm: Callable[[Array], float] = getattr(objective, "convergence_norm", _grad_norm)
         self.history = list(start.history)
         self.n_iter = start.n_iter
         self.resumed = start.n_iter > 0
@@ -84,7 +89,7 @@ class _Recorder:
         row = {
             "iteration": self.n_iter,
             "loss": float(value),
-            "grad_norm": _grad_norm(grad),
+            "grad_norm": self.norm(grad),
             "step": float(step),
             "seconds": self.offset + time.perf_counter() - self.t0,
         }
@@ -97,7 +102,7 @@ class _Recorder:
 
     def result(self, theta: Array, grad: Array, tol: float, message: str) -> SolverResult:
         """The result at ``theta``; converged exactly when max |grad| <= tol."""
-        norm = _grad_norm(grad)
+        norm = self.norm(grad)
         return SolverResult(
             theta, self.n_iter, bool(norm <= tol), tuple(self.history), message, norm
         )
@@ -114,11 +119,11 @@ def gd(
     callback: Callback | None = None,
 ) -> SolverResult:
     """Gradient descent θ ← θ − η ∇J(θ), optionally with Armijo backtracking from η."""
-    rec = _Recorder(start, callback)
+    rec = _Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
     value, grad = objective(theta)
     while True:
-        if _grad_norm(grad) <= tol:
+        if rec.norm(grad) <= tol:
             return rec.result(theta, grad, tol, "gradient norm below tol")
         if rec.n_iter >= max_iter:
             return rec.result(theta, grad, tol, "max_iter reached")
@@ -133,8 +138,9 @@ def gd(
             step *= 0.5
             if step < 1e-20:
                 return rec.result(theta, grad, tol, "the line search could not decrease the loss")
+        moved = float(np.linalg.norm(trial - theta))  # ‖Δθ‖ of this iteration
         theta, value, grad = trial, t_value, t_grad
-        rec.record(theta, value, grad, step * float(np.linalg.norm(t_grad)))
+        rec.record(theta, value, grad, moved)
 
 
 # lbfgs: scipy restarts (fresh memory) allowed while they still make progress, and the size
@@ -165,7 +171,7 @@ def lbfgs(
     stopped with a fresh memory while that still makes progress; then, for up to
     1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
     """
-    rec = _Recorder(start, callback)
+    rec = _Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
     chol = None
     if hessian is not None:
@@ -187,17 +193,15 @@ def lbfgs(
     message = "max_iter reached"
     restarts = 0
     while True:
-        if _grad_norm(grad) <= tol:
+        if rec.norm(grad) <= tol:
             return rec.result(theta, grad, tol, "gradient norm below tol")
         if rec.n_iter >= max_iter:
             return rec.result(theta, grad, tol, "max_iter reached")
-        n_before, value_before, norm_before = rec.n_iter, value, _grad_norm(grad)
+        n_before, value_before, norm_before = rec.n_iter, value, rec.norm(grad)
         theta, message = _lbfgs_round(evaluate, theta, chol, rec, max_iter, tol, memory)
         value, grad = evaluate(theta)
-        progress = rec.n_iter > n_before and (
-            value < value_before or _grad_norm(grad) < norm_before
-        )
-        if _grad_norm(grad) <= tol or rec.n_iter >= max_iter:
+        progress = rec.n_iter > n_before and (value < value_before or rec.norm(grad) < norm_before)
+        if rec.norm(grad) <= tol or rec.n_iter >= max_iter:
             continue
         restarts += 1
         if not progress or restarts > _MAX_RESTARTS:
@@ -236,11 +240,12 @@ def _lbfgs_round(
     stopped = [False]
 
     def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
-        x = to_theta(np.asarray(intermediate_result.x, dtype=np.float64))
+        # A copy: scipy updates its x in place, so a kept reference would move with it.
+        x = np.array(to_theta(np.asarray(intermediate_result.x, dtype=np.float64)))
         value, grad = evaluate(x)
         rec.record(x, float(value), grad, float(np.linalg.norm(x - prev[0])))
         prev[0] = x
-        if _grad_norm(grad) <= tol:
+        if rec.norm(grad) <= tol:
             stopped[0] = True
             raise StopIteration
 
@@ -279,7 +284,7 @@ def newton(
     is used, each iteration needs only the value and gradient; as soon as a full step fails
     to shrink the gradient norm at least 4-fold, exact Hessians take over.
     """
-    rec = _Recorder(start, callback)
+    rec = _Recorder(objective, start, callback)
     theta, _, grad, message = _newton_loop(
         objective,
         rec,
@@ -315,7 +320,7 @@ def _newton_loop(
 
     value, grad, H = evaluate(theta)
     while True:
-        if _grad_norm(grad) <= tol:
+        if rec.norm(grad) <= tol:
             return theta, value, grad, "gradient norm below tol"
         if rec.n_iter >= max_iter:
             return theta, value, grad, "max_iter reached"
@@ -332,15 +337,16 @@ def _newton_loop(
             step *= 0.5
             if step < 1e-12:
                 return theta, value, grad, "the line search could not decrease the loss"
-        if t_value >= value and _grad_norm(t_grad) >= _grad_norm(grad):
+        if t_value >= value and rec.norm(t_grad) >= rec.norm(grad):
             # No progress left at machine precision.
             return theta, value, grad, "no further decrease possible at machine precision"
-        if approx is not None and (step < 1.0 or _grad_norm(t_grad) > 0.25 * _grad_norm(grad)):
+        if approx is not None and (step < 1.0 or rec.norm(t_grad) > 0.25 * rec.norm(grad)):
             approx = None  # the approximation stopped paying: exact Hessians from here on
-            if _grad_norm(t_grad) > tol:
+            if rec.norm(t_grad) > tol:
                 t_value, t_grad, t_H = evaluate(trial)
+        moved = float(np.linalg.norm(trial - theta))  # ‖Δθ‖ of this iteration
         theta, value, grad, H = trial, t_value, t_grad, t_H
-        rec.record(theta, value, grad, step * float(np.linalg.norm(direction)))
+        rec.record(theta, value, grad, moved)
 
 
 def _armijo(value: float, trial: float, decrease: float) -> bool:
