@@ -725,7 +725,8 @@ def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
         want = {"bool": "b", "int": "iu", "float": "f"}[kind]
         if not isinstance(dtype, str) or dt.kind not in want:
             raise bad("classes.dtype", f"must be a {kind} NumPy dtype", dtype)
-        if kind == "int" and not all(np.iinfo(dt).min <= v <= np.iinfo(dt).max for v in values):
+        info = np.iinfo(dt.str) if kind == "int" else None
+        if info is not None and not all(info.min <= v <= info.max for v in values):
             raise bad("classes.values", f"must fit dtype {dtype}", values)
     elif dtype is not None and not isinstance(dtype, str):
         raise bad("classes.dtype", "must be a string", dtype)
