@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -42,12 +43,12 @@ def write_predictions(
 
 @flow(name="score")
 def score(
-    data: str = FlowSettings().data,
-    out: str = FlowSettings().score_out,
+    data: str | None = None,
+    out: str | None = None,
     model: str = "latest",
     keep: list[str] | None = None,
-    model_dir: str = FlowSettings().model_dir,
-    name: str = FlowSettings().model_name,
+    model_dir: str | None = None,
+    name: str | None = None,
     scheduler_address: str | None = None,
 ) -> str:
     """Write predictions (kept columns, probability, prediction) for ``data`` into ``out``.
@@ -55,14 +56,20 @@ def score(
     ``model`` is a model directory, or ``latest`` for ``model_dir/name/latest``.
     ``out`` must be absent, empty, or earlier predictions (replaced); anything else fails
     the run before the cluster starts (see :func:`logloss.outputs.check_output`).
-    Returns the output directory.
+    ``data``, ``out``, ``model_dir`` and ``name`` default to the environment's settings
+    (read when the run starts; see ``flows/settings.py``). Returns the output directory.
     """
+    env = FlowSettings()
+    data = data or env.data
+    out = out or env.score_out
+    model_dir = model_dir or env.model_dir
+    name = name or env.model_name
     logger = get_run_logger()
     path = model_path(model, model_dir, name)
     check_output(out, "predictions", inputs=[data, path])
     logger.info("scoring %s with model %s", data, path)
-    est = load(str(path))
-    with dask_client(scheduler_address or FlowSettings().scheduler_address):
+    est = cast(LogisticRegression, load(str(path)))
+    with dask_client(scheduler_address or env.scheduler_address):
         written, n = write_predictions(est, data, out, list(keep or []), str(path))
     logger.info("wrote %d predictions to %s", n, written)
     create_markdown_artifact(

@@ -11,11 +11,11 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -97,8 +97,11 @@ class _Reporter:
     def __init__(self, max_iter: int) -> None:
         self.logger = get_run_logger()
         self.max_iter = max_iter
-        self.artifact = create_progress_artifact(
-            0.0, key="training-progress", description="training iterations (% of max_iter)"
+        self.artifact = cast(
+            UUID,
+            create_progress_artifact(
+                0.0, key="training-progress", description="training iterations (% of max_iter)"
+            ),
         )
         self.every = max(1, max_iter // 100)
         self._last_update = 0.0
@@ -190,27 +193,36 @@ def run_key(parameters: dict[str, Any], ds: Dataset) -> str:
 
 
 @flow(name="train", log_prints=True)
-def train(
-    data: str = FlowSettings().data,
-    label: str = FlowSettings().label,
+def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settings)
+    data: str | None = None,
+    label: str | None = None,
     features: list[str] | None = None,
     weight: str | None = None,
-    solver: Literal["lbfgs", "newton", "gd"] = "lbfgs",
-    penalty: Literal["l2", "none"] | None = "l2",
-    C: float = Field(default=1.0, gt=0),
-    max_iter: int = Field(default=100, gt=0),
-    tol: float = Field(default=1e-4, gt=0),
-    standardize: bool = True,
-    learning_rate: float = Field(default=1.0, gt=0),
+    # the training settings: the same names and defaults as logloss.settings.TRAIN_SETTINGS
+    solver: Literal["auto", "lbfgs", "newton", "gd"] = "auto",
+    C: float = 1.0,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    standardize: bool = False,
+    fit_intercept: bool = True,
+    class_weight: Literal["balanced"] | None = None,
+    learning_rate: float = 1.0,
+    line_search: bool = False,
+    checkpoint_every: int = 5,
+    # the run
     validation: float | str | None = Field(default=0.2),
     scheduler_address: str | None = None,
-    model_dir: str = FlowSettings().model_dir,
-    name: str = FlowSettings().model_name,
-    checkpoint_every: int = Field(default=5, gt=0),
+    model_dir: str | None = None,
+    name: str | None = None,
     allow_unconverged: bool = False,
+    penalty: Literal["l2", "none"] | None = None,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
+    ``data``, ``label``, ``model_dir``, ``name`` default to the environment's settings
+    (``LOGLOSS_DATA`` ..., read when the run starts; see ``flows/settings.py``).
+    The training settings mean what they mean in ``logloss.LogisticRegression`` and
+    ``logloss train`` (``C=inf``: no penalty; ``penalty`` is its deprecated alias).
     ``validation``: a fraction of rows to hold out (0 < f < 1), a path to a second
     dataset, or None to evaluate on the training data. ``scheduler_address``: a Dask
     scheduler (else env DASK_SCHEDULER_ADDRESS, else a local cluster for this run).
@@ -221,6 +233,26 @@ def train(
     the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
     with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
     """
+    env = FlowSettings()
+    data = data or env.data
+    label = label or env.label
+    model_dir = model_dir or env.model_dir
+    name = name or env.model_name
+    if penalty is not None:
+        get_run_logger().warning("penalty is deprecated: use C=inf for no penalty")
+    settings = TrainSettings(
+        solver=solver,
+        C=C,
+        max_iter=max_iter,
+        tol=tol,
+        standardize=standardize,
+        fit_intercept=fit_intercept,
+        class_weight=class_weight,
+        learning_rate=learning_rate,
+        line_search=line_search,
+        checkpoint_every=checkpoint_every,
+        penalty=penalty,
+    )
     check_output(
         Path(model_dir) / name,
         "published",
@@ -230,26 +262,16 @@ def train(
         validation = float(validation)
         if validation == 0.0:
             validation = None
-    settings = TrainSettings(
-        solver=solver,
-        penalty=None if penalty in (None, "none") else "l2",
-        C=C,
-        max_iter=max_iter,
-        tol=tol,
-        standardize=standardize,
-        learning_rate=learning_rate,
-        checkpoint_every=checkpoint_every,
-    )
-    address = scheduler_address or FlowSettings().scheduler_address
+    address = scheduler_address or env.scheduler_address
     with dask_client(address):
         ds = load_and_validate(data, label, features, weight)
         train_ds, valid_ds = hold_out(ds, validation, features, weight)
         key = run_key(
-            {"settings": settings.__dict__, "validation": validation, "features": features},
+            {"settings": settings.values, "validation": validation, "features": features},
             ds,
         )
         checkpoint = Path(model_dir) / name / ".checkpoints" / key
-        model = fit(train_ds, settings, str(checkpoint))
+        model = cast(LogisticRegression, fit(train_ds, settings, str(checkpoint)))
         problem = non_convergence(model, train_ds.feature_names, style="flow")
         if problem is not None:
             if not allow_unconverged:
@@ -265,36 +287,39 @@ def train(
     return version
 
 
-if __name__ == "__main__":  # pragma: no cover
+def main(argv: list[str] | None = None) -> str:
+    """``python -m flows.train``: run the training flow once; options as ``logloss train``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Run the training flow once.")
-    parser.add_argument("--data", default=FlowSettings().data)
-    parser.add_argument("--label", default=FlowSettings().label)
-    parser.add_argument("--model-dir", default=FlowSettings().model_dir)
-    parser.add_argument("--name", default=FlowSettings().model_name)
-    parser.add_argument("--solver", default="lbfgs", choices=["lbfgs", "newton", "gd"])
-    parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--tol", type=float, default=1e-4)
-    parser.add_argument("--learning-rate", type=float, default=1.0)
-    parser.add_argument("--validation", type=float, default=0.2)
-    parser.add_argument("--checkpoint-every", type=int, default=5)
-    parser.add_argument("--scheduler-address", default=os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    from logloss.settings import add_cli_options, from_cli
+
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.train",
+        description="Run the training flow once (defaults: the environment's settings, "
+        "else the bundled sample data).",
+    )
+    parser.add_argument("--data", help="Parquet dataset (default: env LOGLOSS_DATA)")
+    parser.add_argument("--label", help="label column (default: env LOGLOSS_LABEL)")
+    parser.add_argument("--model-dir", help="(default: env LOGLOSS_MODEL_DIR)")
+    parser.add_argument("--name", help="model name (default: env LOGLOSS_MODEL_NAME)")
+    parser.add_argument("--validation", type=float, default=0.2, help="hold-out fraction (0: none)")
+    parser.add_argument("--scheduler-address", help="(default: env DASK_SCHEDULER_ADDRESS)")
     parser.add_argument("--allow-unconverged", action="store_true")
-    a = parser.parse_args()
-    print(
+    add_cli_options(parser)
+    a = parser.parse_args(argv)
+    return str(
         train(
             data=a.data,
             label=a.label,
             model_dir=a.model_dir,
             name=a.name,
-            solver=a.solver,
-            max_iter=a.max_iter,
-            tol=a.tol,
-            learning_rate=a.learning_rate,
             validation=a.validation or None,
-            checkpoint_every=a.checkpoint_every,
             scheduler_address=a.scheduler_address,
             allow_unconverged=a.allow_unconverged,
+            **from_cli(a),
         )
     )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(main())

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from .settings import add_cli_options, from_cli
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -63,19 +64,6 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text}")
-    return value
-
-
-def _inverse_strength(text: str) -> float:
-    try:
-        value = _positive_float(text)
-    except argparse.ArgumentTypeError as exc:
-        if text.strip().lower().lstrip("+") in ("inf", "infinity"):
-            raise argparse.ArgumentTypeError(
-                f"expected a positive finite number; got {text} (for no penalty pass "
-                "--penalty none)"
-            ) from None
-        raise exc
     return value
 
 
@@ -155,52 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory to save the model: absent, empty, or a model saved by logloss "
         "(replaced); anything else is refused",
     )
-    m = t.add_argument_group("model")
-    m.add_argument(
-        "--solver",
-        choices=["lbfgs", "newton", "gd"],
-        default="lbfgs",
-        help="lbfgs (default), newton (IRLS; for modest numbers of features), or gd "
-        "(fixed learning rate, the lecture's rule)",
-    )
-    m.add_argument(
+    groups = add_cli_options(t)  # one option per training setting (logloss.settings)
+    groups["model"].add_argument(
         "--penalty",
         choices=["l2", "none"],
-        default="l2",
-        help="l2 (default) or none; the intercept is never penalised",
+        default=None,
+        help="deprecated (as in scikit-learn 1.8): --C inf fits without a penalty; l2 is "
+        "the default",
     )
-    m.add_argument(
-        "--C",
-        type=_inverse_strength,
-        default=1.0,
-        dest="C",
-        help="inverse regularisation strength, as in scikit-learn (default 1.0)",
-    )
-    m.add_argument("--max-iter", type=_positive_int, default=100, help="iterations (default 100)")
-    m.add_argument(
-        "--tol",
-        type=_positive_float,
-        default=1e-4,
-        help="stop when max |gradient| <= tol (default 1e-4)",
-    )
-    m.add_argument(
-        "--standardize",
-        action="store_true",
-        help="optimise over standardised features (coefficients reported in original units)",
-    )
-    m.add_argument("--no-intercept", action="store_true", help="fit without an intercept")
-    m.add_argument(
-        "--class-weight",
-        choices=["balanced"],
-        help="balanced: weight classes inversely to their frequency",
-    )
-    m.add_argument(
-        "--learning-rate",
-        type=_positive_float,
-        default=1.0,
-        help="learning rate of --solver gd (default 1.0)",
-    )
-    m.add_argument("--line-search", action="store_true", help="Armijo backtracking for gd")
     d = t.add_argument_group("data handling")
     d.add_argument(
         "--dtype",
@@ -410,6 +360,21 @@ def _cluster(args: argparse.Namespace) -> Any:
     return dask_client(args.scheduler, workers=args.workers, quiet=not args.debug)
 
 
+def train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings of parsed ``train`` arguments; ``--penalty`` is the deprecated
+    alias of ``--C inf`` (none) and of the default (l2)."""
+    values = from_cli(args)
+    if getattr(args, "penalty", None) is not None:
+        print(
+            "logloss: warning: --penalty is deprecated: "
+            + ("use --C inf for no penalty" if args.penalty == "none" else "l2 is the default"),
+            file=sys.stderr,
+        )
+        if args.penalty == "none":
+            values["C"] = float("inf")
+    return values
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .outputs import check_output, check_work_dir
 
@@ -427,18 +392,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         write_report_assets,
     )
 
-    settings = TrainSettings(
-        solver=args.solver,
-        penalty=None if args.penalty == "none" else "l2",
-        C=args.C,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        standardize=args.standardize,
-        fit_intercept=not args.no_intercept,
-        class_weight=args.class_weight,
-        learning_rate=args.learning_rate,
-        line_search=args.line_search,
-    )
+    settings = TrainSettings(**train_settings(args))
     t0 = time.perf_counter()
     # Footer-level problems (paths, columns, schemas) fail here, before a cluster starts.
     ds = read_parquet(

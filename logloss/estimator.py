@@ -49,7 +49,8 @@ from .engine import BlockData
 from .loss import block_moments, combine_moments, sigmoid
 from .model import decode_labels, encode_labels, read_model_files, write_model_files
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
-from .solvers import SOLVERS, SolverResult, SolverState, solve
+from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
+from .solvers import SolverResult, SolverState, choose_solver, solve
 
 __all__ = ["LogisticRegression", "load_model"]
 
@@ -94,21 +95,45 @@ def _label_error(classes: np.ndarray) -> ValueError:
     )
 
 
+def _parameter_constraints() -> dict[str, list[Any]]:
+    """scikit-learn's parameter constraints, derived from :data:`TRAIN_SETTINGS`."""
+    out: dict[str, list[Any]] = {"penalty": [StrOptions({"l2", "deprecated"}), None]}
+    for s in TRAIN_SETTINGS:
+        rule: list[Any]
+        if s.kind == "bool":
+            rule = ["boolean"]
+        elif s.kind == "choice":
+            rule = [StrOptions({c for c in s.choices if c is not None})]
+            rule += [None] if None in s.choices else []
+            rule += [dict] if s.name == "class_weight" else []
+        else:
+            options = ("neither", "left") if not s.allow_inf else ("right", "both")
+            closed = options[0] if s.strict else options[1]  # "right": inf is allowed
+            rule = [Interval(Integral if s.kind == "int" else Real, s.minimum, None, closed=closed)]
+        out[s.name] = rule
+    return out
+
+
 class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression minimising the (L2-penalised) mean log loss.
 
     Parameters
     ----------
-    penalty : {"l2", None}, default="l2"
-        ``None`` (or ``C=np.inf``) fits without a penalty. The intercept is never penalised.
+    penalty : {"l2", None}, deprecated
+        As in scikit-learn >= 1.8: use ``C=np.inf`` for no penalty (L2 is the default).
+        ``penalty=None`` still means no penalty and ``"l2"`` the default, with a
+        FutureWarning. The intercept is never penalised.
     C : float, default=1.0
         Inverse regularisation strength, as in scikit-learn: the objective is
-        ``C * Σ sᵢ lossᵢ + ½‖w‖²`` (divided by ``C Σ sᵢ`` internally).
+        ``C * Σ sᵢ lossᵢ + ½‖w‖²`` (divided by ``C Σ sᵢ`` internally); ``C=np.inf`` fits
+        without a penalty.
     fit_intercept : bool, default=True
     tol : float, default=1e-4
         Stop when max |∇J| ≤ tol.
     max_iter : int, default=100
-    solver : {"lbfgs", "newton", "gd"}, default="lbfgs"
+    solver : {"auto", "lbfgs", "newton", "gd"}, default="auto"
+        "auto" takes newton up to 100 features (a handful of passes; its Hessian costs
+        about p gradient passes) and lbfgs above; ``solver_`` says which ran.
     class_weight : None, "balanced" or dict label -> weight
     standardize : bool, default=False
         Penalise the coefficients of the standardised features (mean 0, std 1; one extra
@@ -138,29 +163,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     a resume also has ``resumed: 1.0``), n_passes_ (passes over the data).
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {
-        "penalty": [StrOptions({"l2"}), None],
-        "C": [Interval(Real, 0, None, closed="right")],
-        "fit_intercept": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "solver": [StrOptions(set(SOLVERS))],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
-        "standardize": ["boolean"],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "line_search": ["boolean"],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-    }
+    _parameter_constraints: dict[str, list[Any]] = _parameter_constraints()
 
+    # One __init__ argument per entry of logloss.settings.TRAIN_SETTINGS (a test checks the
+    # names and defaults), plus the deprecated ``penalty`` alias.
     def __init__(
         self,
-        penalty: str | None = "l2",
+        penalty: str | None = "deprecated",
         *,
         C: float = 1.0,
         fit_intercept: bool = True,
         tol: float = 1e-4,
         max_iter: int = 100,
-        solver: str = "lbfgs",
+        solver: str = "auto",
         class_weight: dict[Any, float] | str | None = None,
         standardize: bool = False,
         learning_rate: float = 1.0,
@@ -178,6 +193,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.line_search = line_search
         self.checkpoint_every = checkpoint_every
+
+    def _check_settings(self) -> None:
+        """The rules scikit-learn's constraints cannot state (finite numbers), and the
+        deprecated ``penalty``."""
+        for s in TRAIN_SETTINGS:
+            value = getattr(self, s.name)
+            if s.kind in ("int", "float"):
+                check_setting(s.name, value)
+        if self.penalty != "deprecated":
+            warnings.warn(
+                "'penalty' is deprecated, as in scikit-learn 1.8: " + DEPRECATED_ALIASES["penalty"],
+                FutureWarning,
+                stacklevel=3,
+            )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -214,6 +243,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         positive sum.
         """
         self._validate_params()
+        self._check_settings()
         data: BlockData | None = None
         sums: Callable[[Array, bool], Array]
         content: dict[str, Any] = {}
@@ -227,6 +257,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             if checkpoint is not None:
                 content = _content_hash(*arrays)
 
+        self.solver_ = choose_solver(self.solver, p)
         alpha = self._alpha()
         objective = LogisticObjective(
             sums,
@@ -307,7 +338,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 self.resumed_from_iter_ = start.n_iter
         self.n_sample_passes_ = 0
         options: dict[str, Any] = {}
-        if self.solver == "gd":
+        if self.solver_ == "gd":
             options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
         elif data is not None and start.n_iter == 0:
             start, sample_hessian = self._warm_start(
@@ -327,7 +358,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             seen.expect(start.theta, expected, Path(checkpoint or "") / CHECKPOINT_FILE)
         try:
             result = solve(
-                self.solver,
+                self.solver_,
                 seen,
                 start,
                 max_iter=self.max_iter,
@@ -429,7 +460,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _stop_reason(self, result: SolverResult) -> str:
         verdict = "converged" if result.converged else "did not converge"
         return (
-            f"{self.solver} {verdict} after {result.n_iter} iterations: {result.message}; "
+            f"{self.solver_} {verdict} after {result.n_iter} iterations: {result.message}; "
             f"final max|gradient| {result.grad_norm:.3g}, tol {self.tol:.3g}."
         )
 
@@ -452,17 +483,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         if result.n_iter >= self.max_iter:
             hints.append(f"increase max_iter (now {self.max_iter})")
-        if self.solver == "gd" and not self.line_search:
+        if self.solver_ == "gd" and not self.line_search:
             hints.append("set line_search=True or tune learning_rate")
         if self.penalty is None or np.isinf(self.C):
             hints.append(
                 "without a penalty the data may be linearly separable, in which case the "
-                "coefficients keep growing: use penalty='l2' with a finite C"
+                "coefficients keep growing: use a finite C"
             )
         if not hints:
             hints.append(f"loosen tol (now {self.tol:g}) or fit with standardize=True")
         return (
-            f"{self.solver} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
+            f"{self.solver_} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
             f"{self.tol:.3g} after {result.n_iter} iterations ({result.message}). "
             + "; ".join(hints)
             + "."
@@ -470,7 +501,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _non_finite_remedy(self, exc: NonFiniteError) -> str:
         gd = f"lower learning_rate (now {self.learning_rate:g}) or set line_search=True"
-        if self.solver == "gd" and not self.line_search:
+        if self.solver_ == "gd" and not self.line_search:
             if exc.diverged:
                 return gd
             return f"check X for NaN or infinity; if X is finite, {gd}"

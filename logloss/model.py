@@ -63,6 +63,8 @@ from typing import Any
 
 import numpy as np
 
+from .settings import TRAIN_SETTINGS, check_setting
+
 __all__ = [
     "FORMAT",
     "ModelFileError",
@@ -622,19 +624,42 @@ def _read_version(shown: Path, real: Path) -> tuple[dict[str, Any], np.ndarray]:
 
 
 # ------------------------------------------------------------------ validation
-_PARAM_TYPES: dict[str, str] = {
-    "penalty": "penalty",
-    "C": "C",
-    "fit_intercept": "bool",
-    "tol": "number",
-    "max_iter": "int",
-    "solver": "str",
-    "class_weight": "class_weight",
-    "standardize": "bool",
-    "learning_rate": "number",
-    "line_search": "bool",
-    "checkpoint_every": "int",
-}
+def _param_error(key: str, value: Any) -> str | None:
+    """Why ``params[key]`` of a model.json is invalid (None when it is valid).
+
+    The rules are the training settings' own (:mod:`logloss.settings`); ``class_weight``
+    is stored as [label, weight] pairs and ``penalty`` is the deprecated alias.
+    """
+    if key == "penalty":
+        return None if value in (None, "l2", "deprecated") else "must be 'l2', null or 'deprecated'"
+    if key == "class_weight" and isinstance(value, list):
+        pairs_ok = all(
+            isinstance(kv, list)
+            and len(kv) == 2
+            and _is_number(kv[1])
+            and math.isfinite(kv[1])
+            and kv[1] >= 0
+            for kv in value
+        )
+        return (
+            None if pairs_ok else "must be null, 'balanced' or a list of [label, weight >= 0] pairs"
+        )
+    setting = next((s for s in TRAIN_SETTINGS if s.name == key), None)
+    if setting is None:
+        return "is not a known parameter"
+    if setting.kind in ("int", "float") and not (
+        _is_number(value) or (key == "C" and value == "inf")
+    ):
+        return "must be a number" + (" or 'inf'" if key == "C" else "")
+    if setting.kind == "bool" and type(value) is not bool:
+        return "must be true or false"
+    if setting.kind == "int" and not _is_int(value):
+        return "must be an integer"
+    try:
+        check_setting(key, value)
+    except ValueError as exc:
+        return str(exc).split(";")[0].removeprefix(key).strip()
+    return None
 
 
 def _is_int(v: Any) -> bool:
@@ -752,42 +777,10 @@ def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
     params = need("params")
     if not isinstance(params, dict):
         raise bad("params", "must be an object", params)
-    unknown = sorted(set(params) - set(_PARAM_TYPES))
+    unknown = sorted(k for k in params if _param_error(k, None) == "is not a known parameter")
     if unknown:
         raise bad("params", f"has unknown parameter(s) {unknown}", params)
     for key, value in params.items():
-        rule = _PARAM_TYPES[key]
-        ok = {
-            "bool": lambda v: type(v) is bool,
-            "int": lambda v: _is_int(v) and v >= 0,
-            "number": lambda v: _is_number(v) and math.isfinite(v) and v >= 0,
-            "str": lambda v: isinstance(v, str),
-            "penalty": lambda v: v is None or v == "l2",
-            "C": lambda v: v == "inf" or (_is_number(v) and math.isfinite(v) and v > 0),
-            "class_weight": lambda v: (
-                v is None
-                or v == "balanced"
-                or (
-                    isinstance(v, list)
-                    and all(
-                        isinstance(kv, list)
-                        and len(kv) == 2
-                        and _is_number(kv[1])
-                        and math.isfinite(kv[1])
-                        and kv[1] >= 0
-                        for kv in v
-                    )
-                )
-            ),
-        }[rule](value)
-        if not ok:
-            what = {
-                "bool": "true or false",
-                "int": "an integer >= 0",
-                "number": "a finite number >= 0",
-                "str": "a string",
-                "penalty": "'l2' or null",
-                "C": "a finite number > 0 or 'inf'",
-                "class_weight": "null, 'balanced' or a list of [label, weight >= 0] pairs",
-            }[rule]
-            raise bad(f"params.{key}", f"must be {what}", value)
+        why = _param_error(key, value)
+        if why is not None:
+            raise bad(f"params.{key}", why, value)

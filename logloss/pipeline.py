@@ -34,6 +34,7 @@ from .data import DataError, Dataset, read_block_columns, read_parquet
 from .estimator import LogisticRegression, load_model
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
 from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
+from .settings import normalise
 from .solvers import SolverState
 
 __all__ = [
@@ -281,28 +282,28 @@ def split_validation(ds: Dataset, fraction: float, *, seed: int = 0) -> tuple[Da
 
 
 # ------------------------------------------------------------------------- train
-@dataclasses.dataclass
 class TrainSettings:
-    """Estimator settings, with the CLI's and the flows' names (see LogisticRegression)."""
+    """The training settings of one run: :data:`logloss.settings.TRAIN_SETTINGS`, checked,
+    with defaults for the ones not given. Read them as attributes (``settings.max_iter``) or
+    as a dict (``settings.values``); the deprecated ``penalty="none"`` means ``C=inf``."""
 
-    solver: str = "lbfgs"
-    penalty: str | None = "l2"
-    C: float = 1.0
-    max_iter: int = 100
-    tol: float = 1e-4
-    standardize: bool = False
-    fit_intercept: bool = True
-    class_weight: str | None = None
-    learning_rate: float = 1.0
-    line_search: bool = False
-    checkpoint_every: int = 5
+    def __init__(self, **values: Any) -> None:
+        penalty = values.pop("penalty", None)
+        if penalty is not None and str(penalty).lower() == "none":
+            values["C"] = float("inf")
+        self.values: dict[str, Any] = normalise(values)
 
-    def __post_init__(self) -> None:
-        if isinstance(self.penalty, str) and self.penalty.lower() == "none":
-            self.penalty = None
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        return f"TrainSettings({', '.join(f'{k}={v!r}' for k, v in self.values.items())})"
 
     def estimator(self) -> LogisticRegression:
-        return LogisticRegression(**dataclasses.asdict(self))
+        return LogisticRegression(**self.values)
 
 
 def train_model(
@@ -396,9 +397,9 @@ def non_convergence(
             f"raise {opt('--max-iter', 'max_iter')} (was {model.max_iter}) "
             f"or {opt('--tol', 'tol')} (was {model.tol:g})"
         )
-        if model.penalty is None:
-            l2 = opt("--penalty l2", "penalty='l2'")
-            hints.append(f"without a penalty separable classes never converge: use {l2}")
+        if model.penalty is None or np.isinf(model.C):
+            c = opt("a finite --C", "a finite C")
+            hints.append(f"without a penalty separable classes never converge: use {c}")
     return NotConvergedError(reason, "hint: " + "; or ".join(hints))
 
 

@@ -36,7 +36,16 @@ from numpy.typing import NDArray
 
 from .objective import Objective
 
-__all__ = ["SOLVERS", "SolverResult", "SolverState", "gd", "lbfgs", "newton", "solve"]
+__all__ = [
+    "SOLVERS",
+    "SolverResult",
+    "SolverState",
+    "choose_solver",
+    "gd",
+    "lbfgs",
+    "newton",
+    "solve",
+]
 
 Array = NDArray[np.float64]
 
@@ -377,6 +386,17 @@ def _newton_direction(H: Array, grad: Array) -> Array:
 
 
 SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
+
+#: ``solver="auto"`` takes Newton up to this many features: its Hessian pass costs about p
+#: times a gradient pass, paid back by needing a handful of passes; lbfgs above.
+NEWTON_MAX_FEATURES = 100
+
+
+def choose_solver(solver: str, n_features: int) -> str:
+    """The solver that ``solver`` names; "auto": newton for narrow data, else lbfgs."""
+    if solver != "auto":
+        return solver
+    return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
 
 
 def solve(

@@ -219,6 +219,8 @@ def test_checkpoint_flag_resumes(tmp_path, sched):
         "--label",
         "target",
         "--standardize",
+        "--solver",
+        "lbfgs",  # many iterations: a run stopped at 10 is part way
         "--checkpoint",
         str(ck),
         "--scheduler",

@@ -34,7 +34,8 @@ def assert_same_model(ours, ref, rtol=1e-6):
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_matches_sklearn_on_numpy(penalty, C, fit_intercept):
     X, y, _ = make_logistic(seed=11)
-    ours = LogisticRegression(penalty, C=C, fit_intercept=fit_intercept, **TIGHT).fit(X, y)
+    C_ours = np.inf if penalty is None else C  # penalty=None is spelled C=np.inf now
+    ours = LogisticRegression(C=C_ours, fit_intercept=fit_intercept, **TIGHT).fit(X, y)
     ref = sk_fit(X, y, C=C, penalty=penalty, fit_intercept=fit_intercept)
     assert_same_model(ours, ref)
     assert ours.coef_.shape == (1, 5) and ours.intercept_.shape == (1,)
@@ -239,3 +240,21 @@ def test_solvers_given_a_sample_hessian_reach_the_same_optimum(solver):
         if solver == "newton":  # lbfgs may also stop on ftol, as scikit-learn's does
             assert np.max(np.abs(full(warm.theta)[1])) <= 1e-10
         np.testing.assert_allclose(warm.theta, cold.theta, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("penalty,C", [(None, 1.0), ("l2", 0.5)])
+def test_deprecated_penalty_warns_and_still_means_what_it_meant(penalty, C):
+    X, y, _ = make_logistic(n=300, p=3, seed=21)
+    with pytest.warns(FutureWarning, match="'penalty' is deprecated"):
+        old = LogisticRegression(penalty, C=C, **TIGHT).fit(X, y)
+    new = LogisticRegression(C=np.inf if penalty is None else C, **TIGHT).fit(X, y)
+    np.testing.assert_allclose(old.coef_, new.coef_, rtol=1e-12)
+
+
+def test_the_default_penalty_does_not_warn():
+    import warnings
+
+    X, y, _ = make_logistic(n=300, p=3, seed=22)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        LogisticRegression().fit(X, y)

@@ -260,8 +260,8 @@ KILL_SCRIPT = """
 import sys
 from flows.train import train
 train(data=sys.argv[1], label="target", model_dir=sys.argv[2], name="bc", solver="gd",
-      learning_rate=1.0, max_iter=4000, tol=1e-5, validation=None, checkpoint_every=10,
-      scheduler_address=sys.argv[3])
+      standardize=True, learning_rate=1.0, max_iter=4000, tol=1e-5, validation=None,
+      checkpoint_every=10, scheduler_address=sys.argv[3])
 """
 
 
@@ -307,6 +307,7 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(prefect_api, local_cl
             model_dir=str(tmp_path),
             name="bc",
             solver="gd",
+            standardize=True,
             learning_rate=1.0,
             max_iter=4000,
             tol=1e-5,

@@ -288,8 +288,8 @@ def test_publish_model_refuses_a_foreign_directory(tmp_path):
         ["--tol", "inf"],
         ["--tol", "nan"],
         ["--learning-rate", "inf"],
-        ["--C", "inf"],
         ["--C", "nan"],
+        ["--C", "0"],
         ["--block-mb", "inf"],
     ],
 )
@@ -298,9 +298,7 @@ def test_non_finite_options_are_refused_at_once(option, tmp_path, capsys):
         main(["train", "nowhere.parquet", "--label", "y", "--out", str(tmp_path / "m"), *option])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert option[0] in err and "finite" in err
-    if option[0] == "--C" and option[1] == "inf":
-        assert "--penalty none" in err
+    assert option[0] in err and ("must be" in err or "finite" in err) and option[1] in err
     assert list(tmp_path.iterdir()) == []
 
 

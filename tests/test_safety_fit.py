@@ -199,7 +199,7 @@ def test_the_warning_without_a_penalty_names_separability():
     X = rng.normal(size=(200, 2))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     with pytest.warns(ConvergenceWarning, match="separable") as record:
-        LogisticRegression(None, max_iter=20, tol=1e-12).fit(X, y)
+        LogisticRegression(C=np.inf, max_iter=20, tol=1e-12).fit(X, y)
     assert "max_iter (now 20)" in str(record[0].message)
 
 

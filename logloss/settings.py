@@ -1,0 +1,249 @@
+"""The training settings, defined once: the estimator, the CLI and the flows derive from here.
+
+Conventions
+-----------
+- :data:`TRAIN_SETTINGS` lists every setting of a fit: its name (the estimator's parameter
+  name, also the flow's parameter name), type, default, help text and the rule its value
+  must satisfy. Adding a setting is one entry here plus the estimator's ``__init__``
+  argument; a test checks that the estimator, the CLI and the ``train`` flow expose exactly
+  these settings with these defaults.
+- Values are validated by :func:`check_setting`, with one message style everywhere:
+  ``"tol must be a finite number >= 0; got inf"``.
+- ``class_weight`` may also be a dict in the Python API; the CLI and flows offer
+  ``"balanced"`` or none.
+- No Dask, no Prefect, no scikit-learn here: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEPRECATED_ALIASES",
+    "TRAIN_SETTINGS",
+    "Setting",
+    "add_cli_options",
+    "check_setting",
+    "defaults",
+    "from_cli",
+    "normalise",
+]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting.
+
+    ``kind`` is "bool", "int", "float" or "choice". Numbers must be finite (``C`` may
+    also be ``inf``, meaning no penalty) and at least ``minimum`` (strictly above it when
+    ``strict``). ``cli`` is the option string; a bool whose default is True is offered as
+    its negation (``cli_negated``).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    strict: bool = False
+    allow_inf: bool = False
+    cli: str | None = None
+    cli_negated: str | None = None
+    group: str = "model"
+
+    @property
+    def option(self) -> str:
+        return self.cli or "--" + self.name.replace("_", "-")
+
+
+TRAIN_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "solver",
+        "choice",
+        "auto",
+        "auto (default: newton up to 100 features, else lbfgs), lbfgs, newton (IRLS: fewest "
+        "passes for narrow data), or gd (fixed learning rate, the lecture's rule)",
+        choices=("auto", "lbfgs", "newton", "gd"),
+    ),
+    Setting(
+        "C",
+        "float",
+        1.0,
+        "inverse regularisation strength, as in scikit-learn (default 1.0; inf: no penalty)",
+        minimum=0.0,
+        strict=True,
+        allow_inf=True,
+        cli="--C",
+    ),
+    Setting("max_iter", "int", 100, "iterations at most (default 100)", minimum=0),
+    Setting(
+        "tol",
+        "float",
+        1e-4,
+        "converged when max |gradient| <= tol (default 1e-4)",
+        minimum=0.0,
+    ),
+    Setting(
+        "standardize",
+        "bool",
+        False,
+        "penalise standardised coefficients, as a StandardScaler -> LogisticRegression "
+        "pipeline does (coefficients are still reported in the original units)",
+    ),
+    Setting(
+        "fit_intercept",
+        "bool",
+        True,
+        "fit an intercept (default); --no-intercept fits without one",
+        cli_negated="--no-intercept",
+    ),
+    Setting(
+        "class_weight",
+        "choice",
+        None,
+        "balanced: weight classes inversely to their frequency",
+        choices=("balanced", None),
+    ),
+    Setting(
+        "learning_rate",
+        "float",
+        1.0,
+        "learning rate of --solver gd (default 1.0)",
+        minimum=0.0,
+        strict=True,
+    ),
+    Setting("line_search", "bool", False, "Armijo backtracking for --solver gd"),
+    Setting(
+        "checkpoint_every",
+        "int",
+        5,
+        "with a checkpoint directory: iterations between checkpoints (default 5)",
+        minimum=1,
+        group="checkpoints",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in TRAIN_SETTINGS}
+
+#: Accepted for compatibility, with a FutureWarning, as scikit-learn >= 1.8 does: ``penalty``
+#: ("l2" is the default; None means no penalty, which is ``C=inf``). Not a setting of its own.
+DEPRECATED_ALIASES: dict[str, str] = {
+    "penalty": "use C=inf (--C inf) instead of penalty=None (--penalty none); 'l2' is the default",
+}
+
+
+def defaults() -> dict[str, Any]:
+    """Every training setting with its default value."""
+    return {s.name: s.default for s in TRAIN_SETTINGS}
+
+
+def _describe(s: Setting) -> str:
+    if s.kind == "choice":
+        return "one of " + ", ".join("none" if c is None else repr(c) for c in s.choices)
+    if s.kind == "bool":
+        return "true or false"
+    what = "an integer" if s.kind == "int" else "a finite number"
+    if s.allow_inf:
+        what = "a number (inf allowed)"
+    if s.minimum is not None:
+        what += f" {'>' if s.strict else '>='} {s.minimum:g}"
+    return what
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` normalised for setting ``name``; ValueError naming the rule otherwise.
+
+    "none" (any case) means None for choices that allow None; numbers given as strings
+    are parsed.
+    """
+    s = _BY_NAME.get(name)
+    if s is None:
+        raise ValueError(f"unknown training setting {name!r}; known: {', '.join(_BY_NAME)}")
+    bad = ValueError(f"{name} must be {_describe(s)}; got {value!r}")
+    if s.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise bad
+    if s.kind == "choice":
+        if isinstance(value, str) and value.lower() == "none" and None in s.choices:
+            return None
+        if value in s.choices:
+            return value
+        raise bad
+    if isinstance(value, bool):
+        raise bad
+    try:
+        number: float = int(value) if s.kind == "int" else float(value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if s.kind == "int" and isinstance(value, float) and value != number:
+        raise bad
+    if math.isnan(number) or (math.isinf(number) and not s.allow_inf):
+        raise bad
+    if s.minimum is not None and (number < s.minimum or (s.strict and number == s.minimum)):
+        raise bad
+    return number
+
+
+def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
+    """All settings: ``values`` checked with :func:`check_setting`, defaults for the rest."""
+    out = defaults()
+    for name, value in values.items():
+        out[name] = check_setting(name, value)
+    return out
+
+
+def _parser_type(s: Setting) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return check_setting(s.name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = s.kind  # argparse names the type in its "invalid ... value" message
+    return parse
+
+
+def add_cli_options(
+    parser: argparse.ArgumentParser, *, exclude: Sequence[str] = ()
+) -> dict[str, argparse._ArgumentGroup]:
+    """Add one option per training setting to ``parser``, grouped; returns the groups."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for s in TRAIN_SETTINGS:
+        if s.name in exclude:
+            continue
+        group = groups.get(s.group) or parser.add_argument_group(s.group)
+        groups[s.group] = group
+        if s.kind == "bool":
+            if s.cli_negated:
+                group.add_argument(s.cli_negated, dest=s.name, action="store_false", help=s.help)
+            else:
+                group.add_argument(s.option, dest=s.name, action="store_true", help=s.help)
+            group.set_defaults(**{s.name: s.default})
+            continue
+        metavar = None
+        if s.kind == "choice":
+            metavar = "{" + ",".join("none" if c is None else str(c) for c in s.choices) + "}"
+        else:
+            metavar = s.name.upper() if s.name != "C" else "C"
+        group.add_argument(
+            s.option,
+            dest=s.name,
+            type=_parser_type(s),
+            default=s.default,
+            metavar=metavar,
+            help=s.help,
+        )
+    return groups
+
+
+def from_cli(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings held in parsed CLI arguments (every one of them)."""
+    return {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS if hasattr(args, s.name)}
