@@ -138,7 +138,7 @@ def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegres
     reporter.done()
     logger.info(
         "fit %s: %d iterations, %d passes, loss %.10g, converged=%s",
-        settings.solver,
+        model.solver_,
         int(model.n_iter_[0]),
         model.n_passes_,
         model.history_[-1]["loss"] if model.history_ else math.nan,

@@ -450,7 +450,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ("rows", f"{ds.X.shape[0]:,}"),
             ("features", ds.n_features),
             ("workers", n_workers),
-            ("solver", settings.solver),
+            ("solver", model.solver_ + (" (auto)" if settings.solver == "auto" else "")),
             ("iterations", int(model.n_iter_[0])),
             ("passes over the data", int(model.n_passes_)),
             ("converged", "yes" if model.converged_ else "NO"),
