@@ -29,6 +29,7 @@ from . import __version__
 from .settings import add_cli_options, from_cli
 
 EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -663,7 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         _fail(str(exc))
-    except (ValueError, TypeError, OSError, TimeoutError) as exc:
+    except (ValueError, OSError, TimeoutError) as exc:  # input or environment at fault
         if args.debug:
             raise
         _fail(
@@ -671,6 +672,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not str(exc).startswith(type(exc).__name__)
             else str(exc)
         )
+    except Exception as exc:  # a bug: not the user's input
+        if args.debug:
+            raise
+        first = (str(exc).splitlines() or [""])[0]
+        print(
+            f"logloss: internal error: {type(exc).__name__}: {first} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -480,3 +480,18 @@ def test_block_size_option_splits_the_data_into_more_blocks(tmp_path, sched, cap
         read_parquet(str(data), "y").blocks
     )
     np.testing.assert_allclose(out["0.5"].coef_, out["128"].coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_a_bug_exits_1_with_one_line_not_as_bad_input(monkeypatch, capsys):
+    from logloss import cli
+
+    def broken(args):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setitem(cli.COMMANDS, "generate", broken)
+    code = cli.main(["generate", "unused-out", "--rows", "10", "--features", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_INTERNAL_ERROR == 1
+    assert len(err) == 1 and "internal error: TypeError" in err[0] and "--debug" in err[0]
+    with pytest.raises(TypeError):
+        cli.main(["generate", "unused-out", "--rows", "10", "--features", "2", "--debug"])
