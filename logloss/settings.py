@@ -164,32 +164,42 @@ def check_setting(name: str, value: Any) -> Any:
     s = _BY_NAME.get(name)
     if s is None:
         raise ValueError(f"unknown training setting {name!r}; known: {', '.join(_BY_NAME)}")
-    bad = ValueError(f"{name} must be {_describe(s)}; got {value!r}")
-    if s.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise bad
-    if s.kind == "choice":
-        if isinstance(value, str) and value.lower() == "none" and None in s.choices:
-            return None
-        if value in s.choices:
-            return value
-        raise bad
+    checker = {"bool": _check_bool, "choice": _check_choice}.get(s.kind, _check_number)
+    ok, normalised = checker(s, value)
+    if not ok:
+        raise ValueError(f"{name} must be {_describe(s)}; got {value!r}")
+    return normalised
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _check_bool(s: Setting, value: Any) -> tuple[bool, Any]:
     if isinstance(value, bool):
-        raise bad
+        return True, value
+    text = value.lower() if isinstance(value, str) else None
+    return text in _TRUE + _FALSE, text in _TRUE
+
+
+def _check_choice(s: Setting, value: Any) -> tuple[bool, Any]:
+    if isinstance(value, str) and value.lower() == "none" and None in s.choices:
+        return True, None
+    return value in s.choices, value
+
+
+def _check_number(s: Setting, value: Any) -> tuple[bool, Any]:
+    if isinstance(value, bool):
+        return False, None
     try:
         number: float = int(value) if s.kind == "int" else float(value)
     except (TypeError, ValueError):
-        raise bad from None
+        return False, None
     if s.kind == "int" and isinstance(value, float) and value != number:
-        raise bad
+        return False, None
     if math.isnan(number) or (math.isinf(number) and not s.allow_inf):
-        raise bad
-    if s.minimum is not None and (number < s.minimum or (s.strict and number == s.minimum)):
-        raise bad
-    return number
+        return False, None
+    below = s.minimum is not None and (number < s.minimum or (s.strict and number == s.minimum))
+    return not below, number
 
 
 def normalise(values: Mapping[str, Any]) -> dict[str, Any]:
