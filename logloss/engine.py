@@ -16,6 +16,7 @@ Conventions
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -86,13 +87,21 @@ def _sums_task(
     return block_sums(X, y, w, s, hessian=hessian)
 
 
-_blas_threads: int | None = None
+def _limit_blas(host_threads: int | None) -> None:
+    """Cap BLAS threads in this worker process: its host's cores (counted here, on the
+    worker) shared by the ``host_threads`` worker threads on that host. Done once per
+    worker process and value (remembered on the Worker object, not in a module global)."""
+    if host_threads is None:
+        return
+    try:
+        from distributed import get_worker
 
-
-def _limit_blas(threads: int | None) -> None:
-    """Cap BLAS threads in this (worker) process once: workers × threads already use the cores."""
-    global _blas_threads
-    if threads is None or threads == _blas_threads:
+        worker: Any = get_worker()
+    except (ImportError, ValueError):  # not inside a distributed worker
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // max(host_threads, 1))
+    if getattr(worker, "_logloss_blas_threads", None) == threads:
         return
     try:
         from threadpoolctl import threadpool_limits
@@ -100,7 +109,7 @@ def _limit_blas(threads: int | None) -> None:
         threadpool_limits(limits=threads, user_api="blas")
     except Exception:  # pragma: no cover - threadpoolctl missing or a BLAS it cannot drive
         pass
-    _blas_threads = threads
+    worker._logloss_blas_threads = threads
 
 
 class _Block:
@@ -151,11 +160,11 @@ def _group_task(
     block_fn: Callable[..., Any],
     combine: Callable[..., Any],
     blocks: Sequence[_Block],
-    blas_threads: int | None,
+    host_threads: int | None,
     *args: Any,
 ) -> Any:
     """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies)."""
-    _limit_blas(blas_threads)
+    _limit_blas(host_threads)
     parts = [block_fn(b.X, b.y, b.s, *args) for b in blocks]
     return parts[0] if len(parts) == 1 else combine(*parts)
 
@@ -291,7 +300,7 @@ class BlockData:
         )
         self.per_worker = self._blocks is not None
         self._groups: list[tuple[str, list[int]]] | None = None
-        self._blas: int | None = None
+        self._blas: dict[str, int] = {}
         self._passes = 0
 
     @property
@@ -307,7 +316,7 @@ class BlockData:
         """
         if self._groups is None or self._passes % _REGROUP_EVERY == 0:
             self._groups = self._ask_worker_groups()
-            self._blas = self._blas_threads()
+            self._blas = self._host_threads()
         self._passes += 1
         return self._groups
 
@@ -329,23 +338,20 @@ class BlockData:
         groups.sort(key=lambda g: g[1][0])
         return groups
 
-    def _blas_threads(self) -> int | None:
-        """BLAS threads per worker task: the host's cores shared by all the worker threads on it."""
-        import os
-
+    def _host_threads(self) -> dict[str, int]:
+        """Worker address -> the number of worker threads on its host (from the scheduler);
+        each worker divides its own core count by this (see :func:`_limit_blas`)."""
         client = self._client
         if client is None:
-            return None
+            return {}
         try:
             info = client.scheduler_info()["workers"]
-            threads = sum(int(w.get("nthreads", 1)) for w in info.values())
-            hosts = {_host(a) for a in info}
         except Exception:  # pragma: no cover
-            return None
-        cores = os.cpu_count() or 1
-        if len(hosts) > 1:
-            return 1
-        return max(1, cores // max(threads, 1))
+            return {}
+        per_host: dict[str, int] = {}
+        for addr, w in info.items():
+            per_host[_host(addr)] = per_host.get(_host(addr), 0) + int(w.get("nthreads", 1))
+        return {addr: per_host[_host(addr)] for addr in info}
 
     def map_reduce(
         self,
@@ -376,7 +382,7 @@ class BlockData:
         assert client is not None and self._blocks is not None
         blocks = self._blocks
         groups = self._worker_groups()
-        blas = self._blas
+        host_threads = self._blas
         futures = []
         for j, (addr, items) in enumerate(groups):
             futures.append(
@@ -385,7 +391,7 @@ class BlockData:
                     block_fn,
                     combine,
                     [blocks[i] for i in items],
-                    blas,
+                    host_threads.get(addr),
                     *args,
                     key=f"{tag}-w{j}",
                     pure=False,
