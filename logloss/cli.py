@@ -633,11 +633,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "critical")
+    from .address import UnreachableSchedulerError, probe_scheduler
     from .outputs import OutputPathError
 
     try:
         _check_paths(args)  # stdlib only: a wrong path fails before the heavy imports
-    except OutputPathError as exc:
+        scheduler = getattr(args, "scheduler", None) or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if "scheduler" in args and scheduler:
+            probe_scheduler(scheduler)  # so does a scheduler address nothing listens at
+    except (OutputPathError, UnreachableSchedulerError) as exc:
         if args.debug:
             raise
         _fail(str(exc))

@@ -470,3 +470,27 @@ def test_train_flow_does_not_publish_an_unconverged_model(prefect_api, local_clu
     version = train(**args, allow_unconverged=True)
     assert (tmp_path / "models" / "m" / "latest").resolve() == Path(version)
     assert load_model(version).converged_ is False
+
+
+@pytest.mark.parametrize(
+    "address,words",
+    [
+        ("tcp://127.0.0.1:1", "connection refused"),
+        ("tcp://no-such-host.invalid:8786", "unknown host"),
+    ],
+)
+def test_a_dead_scheduler_is_refused_before_dask_is_even_imported(tmp_path, address, words):
+    data, out = str(REPO / "data" / "breast_cancer.parquet"), str(tmp_path / "m")
+    code = (
+        "import sys\n"
+        "from logloss.cli import main\n"
+        "try:\n"
+        f"    main(['train', {data!r}, '--label', 'target', '--out', {out!r},"
+        f" '--scheduler', {address!r}])\n"
+        "except SystemExit as exc:\n"
+        "    print('rc', exc.code, 'distributed' in sys.modules, 'dask' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["rc", "2", "False", "False"], proc.stdout + proc.stderr
+    assert words in proc.stderr and address in proc.stderr
+    assert not (tmp_path / "m").exists()
