@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 
 def lower_bounds(pyproject: Path, extras: list[str]) -> dict[str, str]:
