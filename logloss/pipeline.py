@@ -11,13 +11,14 @@ Conventions
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import re
 import signal
-import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from .address import UnreachableSchedulerError, probe_scheduler
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .estimator import LogisticRegression, load_model
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
@@ -67,47 +69,9 @@ def _machine_memory() -> int:
         return 4 * 2**30
 
 
-class SchedulerUnreachableError(ConnectionError):
-    """A scheduler address that refuses connections or does not resolve."""
-
-
-def _probe_scheduler(address: str, timeout: float = 3.0) -> None:
-    """Fail fast when nothing listens at a tcp/tls ``address``.
-
-    A refused connection or an unknown host raises :class:`SchedulerUnreachableError` at
-    once; an address that does not answer within ``timeout`` is left to the Client's own,
-    longer wait (the scheduler may be busy or behind a slow network).
-    """
-    from distributed.comm import get_address_host_port, parse_address
-
-    try:
-        scheme, _ = parse_address(address)
-        if scheme not in ("tcp", "tls"):
-            return
-        host, port = get_address_host_port(address)
-    except ValueError as exc:
-        raise SchedulerUnreachableError(
-            f"scheduler address {address!r} is not valid: {exc}"
-        ) from None
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return
-    except TimeoutError:
-        return
-    except ConnectionRefusedError:
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address}: connection refused "
-            "(is a scheduler running there?)"
-        ) from None
-    except socket.gaierror as exc:
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address}: unknown host {host!r} "
-            f"({exc.strerror})"
-        ) from None
-    except OSError as exc:
-        raise SchedulerUnreachableError(
-            f"cannot connect to the Dask scheduler at {address}: {exc.strerror or exc}"
-        ) from None
+#: The error :func:`dask_client` raises for a scheduler address nothing listens at (one class
+#: with :class:`logloss.address.UnreachableSchedulerError`, which the CLI probes with first).
+SchedulerUnreachableError = UnreachableSchedulerError
 
 
 #: Worker preload (code text): the workers of a local cluster ignore SIGINT, so a Ctrl-C in a
@@ -174,7 +138,7 @@ def dask_client(
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     if address:
-        _probe_scheduler(address)
+        probe_scheduler(address)
         with Client(address, timeout="30s") as client:
             yield client
         return
@@ -200,6 +164,7 @@ def dask_client(
                 yield client
             except KeyboardInterrupt:
                 restore = quiet_shutdown()
+                _exit_if_stuck(after=20.0)
                 raise
     finally:
         try:
@@ -207,6 +172,24 @@ def dask_client(
         finally:
             if restore is not None:
                 restore()
+
+
+def _exit_if_stuck(after: float) -> None:
+    """After a Ctrl-C the process must end: should stopping the local cluster hang for
+    ``after`` seconds, kill its worker processes and exit with status 130."""
+
+    def force() -> None:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        print("logloss: interrupted", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    timer = threading.Timer(after, force)
+    timer.daemon = True
+    timer.start()
 
 
 # -------------------------------------------------------------------------- data
