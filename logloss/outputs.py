@@ -148,6 +148,78 @@ def _probe_writable(directory: Path, shown: str, what: str = "output path") -> N
     os.unlink(name)
 
 
+def _refuse_user_dirs(shown: str, real: Path) -> None:
+    """Directories a user works in are never an output, even when empty."""
+    for name, special in (
+        ("the current directory", Path.cwd().resolve()),
+        ("the home directory", Path.home().resolve()),
+    ):
+        if _inside(special, real):
+            rel = "is" if real == special else "is an ancestor of"
+            raise OutputPathError(f"output path {shown!r} {rel} {name}; refusing to replace it")
+
+
+def _refuse_overlap(shown: str, real: Path, inputs: Iterable[InputPath]) -> None:
+    """An output equal to or inside an input, or holding one, is refused."""
+    for given, inp in _input_paths(inputs):
+        if _inside(real, inp):
+            rel = "is" if real == inp else "is inside"
+            raise OutputPathError(
+                f"output path {shown!r} {rel} the input {given!r}; write the output elsewhere"
+            )
+        if _inside(inp, real):
+            raise OutputPathError(
+                f"output path {shown!r} contains the input {given!r}; write the output elsewhere"
+            )
+
+
+def _check_existing_report(p: Path, shown: str) -> None:
+    if p.is_dir():
+        raise OutputPathError(f"output path {shown!r} is a directory; expected an HTML file path")
+    if not is_logloss_output(p, "report"):
+        raise OutputPathError(
+            f"output path {shown!r} exists and is not {_WHAT['report']}; not overwriting it"
+        )
+
+
+def _check_existing_dir(p: Path, shown: str, kind: str) -> None:
+    """An existing directory must be an output of ``kind`` by logloss, or empty."""
+    what = _WHAT[kind]
+    if not p.is_dir():
+        raise OutputPathError(f"output path {shown!r} is a file, not {what}; not overwriting it")
+    if is_logloss_output(p, kind):
+        return
+    try:
+        empty = not any(p.iterdir())
+    except OSError as exc:
+        raise OutputPathError(f"output path {shown!r} cannot be listed: {exc}") from None
+    if empty:
+        return
+    if kind == "dataset":
+        raise OutputPathError(
+            f"output path {shown!r} is a directory that is not empty; not writing into it"
+        )
+    other = [k for k in ("model", "predictions", "published") if k != kind]
+    found = next((k for k in other if is_logloss_output(p, k)), None)
+    why = f"it is {_WHAT[found]}" if found else "it holds files logloss did not write"
+    raise OutputPathError(
+        f"output path {shown!r} is not empty and not {what} ({why}); not replacing it"
+    )
+
+
+def _check_creatable(p: Path, shown: str) -> None:
+    """An absent output: its nearest existing ancestor must be a writable directory."""
+    ancestor = p.parent
+    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(
+            f"output path {shown!r} cannot be created: {str(ancestor)!r} is "
+            + ("a file, not a directory" if ancestor.exists() else "a dangling symbolic link")
+        )
+    _probe_writable(ancestor, shown)
+
+
 def check_output(
     path: str | os.PathLike[str],
     kind: OutputKind,
@@ -169,73 +241,19 @@ def check_output(
         raise OutputPathError(f"output path {shown!r} must be a local path")
     p = Path(os.path.expanduser(local))
     real = _real(local)
-    what = _WHAT[kind]
-
-    # Directories a user works in are never an output, even when empty.
-    for name, special in (
-        ("the current directory", Path.cwd().resolve()),
-        ("the home directory", Path.home().resolve()),
-    ):
-        if _inside(special, real):
-            rel = "is" if real == special else "is an ancestor of"
-            raise OutputPathError(f"output path {shown!r} {rel} {name}; refusing to replace it")
-
-    for given, inp in _input_paths(inputs):
-        if _inside(real, inp):
-            rel = "is" if real == inp else "is inside"
-            raise OutputPathError(
-                f"output path {shown!r} {rel} the input {given!r}; write the output elsewhere"
-            )
-        if _inside(inp, real):
-            raise OutputPathError(
-                f"output path {shown!r} contains the input {given!r}; write the output elsewhere"
-            )
-
+    _refuse_user_dirs(shown, real)
+    _refuse_overlap(shown, real, inputs)
     if p.is_symlink() and not p.exists():
         raise OutputPathError(f"output path {shown!r} is a dangling symbolic link; not replacing")
-    if p.exists():
-        if kind == "report":
-            if p.is_dir():
-                raise OutputPathError(
-                    f"output path {shown!r} is a directory; expected an HTML file path"
-                )
-            if not is_logloss_output(p, kind):
-                raise OutputPathError(
-                    f"output path {shown!r} exists and is not {what}; not overwriting it"
-                )
-        elif not p.is_dir():
-            raise OutputPathError(
-                f"output path {shown!r} is a file, not {what}; not overwriting it"
-            )
-        elif not is_logloss_output(p, kind):
-            try:
-                empty = not any(p.iterdir())
-            except OSError as exc:
-                raise OutputPathError(f"output path {shown!r} cannot be listed: {exc}") from None
-            if not empty and kind == "dataset":
-                raise OutputPathError(
-                    f"output path {shown!r} is a directory that is not empty; not writing into it"
-                )
-            if not empty:
-                other = [k for k in ("model", "predictions", "published") if k != kind]
-                found = next((k for k in other if is_logloss_output(p, k)), None)
-                why = f"it is {_WHAT[found]}" if found else "it holds files logloss did not write"
-                raise OutputPathError(
-                    f"output path {shown!r} is not empty and not {what} ({why}); not replacing it"
-                )
-        # the replacement is written beside the output, then renamed over it
-        _probe_writable(p.parent if p.parent.exists() else real.parent, shown)
+    if not p.exists():
+        _check_creatable(p, shown)
         return p
-
-    ancestor = p.parent
-    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise OutputPathError(
-            f"output path {shown!r} cannot be created: {str(ancestor)!r} is "
-            + ("a file, not a directory" if ancestor.exists() else "a dangling symbolic link")
-        )
-    _probe_writable(ancestor, shown)
+    if kind == "report":
+        _check_existing_report(p, shown)
+    else:
+        _check_existing_dir(p, shown, kind)
+    # the replacement is written beside the output, then renamed over it
+    _probe_writable(p.parent if p.parent.exists() else real.parent, shown)
     return p
 
 
