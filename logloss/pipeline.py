@@ -158,25 +158,31 @@ def dask_client(
             preload=[_IGNORE_SIGINT],
         )
     restore: Callable[[], None] | None = None
+    watchdog: threading.Timer | None = None
     try:
         with Client(cluster) as client:
             try:
                 yield client
             except KeyboardInterrupt:
                 restore = quiet_shutdown()
-                _exit_if_stuck(after=20.0)
+                watchdog = _exit_if_stuck(after=20.0)
                 raise
     finally:
         try:
             cluster.close()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             if restore is not None:
                 restore()
 
 
-def _exit_if_stuck(after: float) -> None:
+def _exit_if_stuck(after: float) -> threading.Timer:
     """After a Ctrl-C the process must end: should stopping the local cluster hang for
-    ``after`` seconds, kill its worker processes and exit with status 130."""
+    ``after`` seconds, kill its worker processes and exit with status 130.
+
+    Returns the started timer; the caller cancels it once the cluster has stopped.
+    """
 
     def force() -> None:
         import psutil
@@ -190,6 +196,7 @@ def _exit_if_stuck(after: float) -> None:
     timer = threading.Timer(after, force)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 # -------------------------------------------------------------------------- data

@@ -447,6 +447,33 @@ def test_ctrl_c_during_train_prints_one_line_exits_130_and_leaves_nothing(tmp_pa
     assert alive == [], alive
 
 
+@pytest.mark.cluster
+def test_interrupt_inside_dask_client_stops_the_cluster_and_leaves_the_process_running():
+    """A Ctrl-C in a library caller (a notebook, a flow) stops the local cluster, restores the
+    SIGINT handler and cancels the stuck-shutdown watchdog: the caller's process lives on."""
+    psutil = pytest.importorskip("psutil")
+    from logloss.pipeline import dask_client
+
+    handler = signal.getsignal(signal.SIGINT)
+    before = set(psutil.Process().children(recursive=True))  # e.g. a session cluster's
+    with pytest.raises(KeyboardInterrupt):
+        with dask_client(workers=1):
+            children = [  # this cluster's processes (not multiprocessing's resource tracker)
+                c
+                for c in psutil.Process().children(recursive=True)
+                if c not in before and "resource_tracker" not in " ".join(c.cmdline())
+            ]
+            assert children
+            raise KeyboardInterrupt
+    assert signal.getsignal(signal.SIGINT) is handler
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    for timer in timers:
+        timer.join(timeout=2)  # a cancelled timer ends at once; a live watchdog waits 20 s
+    assert [t for t in timers if t.is_alive()] == []
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], alive
+
+
 # ------------------------------------------- item 6 in the train flow: latest is not moved
 @pytest.mark.prefect
 @pytest.mark.cluster
