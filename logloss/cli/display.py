@@ -1,0 +1,85 @@
+"""What the commands show on a terminal: live training progress and result tables.
+
+``rich`` is imported only when something is shown.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+class Progress:
+    """Live training progress on a terminal; one line per few seconds otherwise."""
+
+    def __init__(self, enabled: bool, max_iter: int) -> None:
+        self.enabled = enabled
+        self.max_iter = max_iter
+        self.t0 = time.perf_counter()
+        self._last_print = 0.0
+        self._live: Any = None
+        self._tty = sys.stderr.isatty()
+
+    def __enter__(self) -> Progress:
+        if self.enabled and self._tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(
+                self._render(None), console=Console(stderr=True), refresh_per_second=8
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def _render(self, row: dict[str, float] | None) -> Any:
+        from rich.table import Table
+
+        table = Table(title="training", show_header=True, header_style="bold")
+        for col in ("iteration", "loss", "gradient norm", "elapsed"):
+            table.add_column(col, justify="right")
+        if row is not None:
+            table.add_row(
+                f"{row['iteration']}/{self.max_iter}",
+                f"{row['loss']:.10g}",
+                f"{row['grad_norm']:.3e}",
+                f"{time.perf_counter() - self.t0:.1f} s",
+            )
+        return table
+
+    def __call__(self, state: Any) -> None:
+        if not self.enabled or not state.history:
+            return
+        row = state.history[-1]
+        if self._live is not None:
+            self._live.update(self._render(row))
+            return
+        now = time.perf_counter()
+        if now - self._last_print >= 2.0 or row["iteration"] == 1:
+            self._last_print = now
+            print(
+                f"iteration {row['iteration']}/{self.max_iter}  loss {row['loss']:.10g}  "
+                f"|grad| {row['grad_norm']:.3e}  elapsed {now - self.t0:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
+    """A two-column table (name, value) on stdout; floats to 6 significant digits."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for k, v in rows:
+        table.add_row(
+            k, v if isinstance(v, str) else f"{v:.6g}" if isinstance(v, float) else str(v)
+        )
+    Console().print(table)

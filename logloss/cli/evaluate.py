@@ -1,0 +1,53 @@
+"""``logloss evaluate``: log loss, accuracy, ROC AUC and confusion counts on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .display import print_table
+from .parser import add_cluster, add_common, add_data, add_model, cluster, label_for
+from .status import EXIT_OK
+
+HELP = "log loss, accuracy, ROC AUC and confusion counts of a model on a dataset"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    e: argparse.ArgumentParser = sub.add_parser(
+        "evaluate",
+        help=HELP,
+        description="Evaluate a saved model on a labelled Parquet dataset (distributed).",
+    )
+    add_model(e)
+    add_data(e, label_required=False)
+    e.add_argument("--weight", metavar="COL", help="column of sample weights")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_cluster(e)
+    add_common(e)
+    return e
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """``evaluate`` writes nothing."""
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import read_parquet
+    from ..pipeline import evaluate_model, load_published, model_features, persist_dataset
+
+    model = load_published(args.model)
+    ds = read_parquet(
+        args.data,
+        label_for(model, args.label),
+        features=model_features(model),
+        weight=args.weight,
+        invalid_hint=None,
+    )
+    with cluster(args):
+        metrics = evaluate_model(model, persist_dataset(ds))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print_table(f"logloss evaluate on {ds.source}", list(metrics.items()))
+    return EXIT_OK

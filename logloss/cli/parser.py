@@ -1,0 +1,97 @@
+"""Option types and option groups shared by the commands; helpers reading parsed options.
+
+Nothing heavy is imported at module level: ``logloss --help`` builds every parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+
+# ------------------------------------------------------------------ option types
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text}")
+    return value
+
+
+def columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    return cols
+
+
+# ------------------------------------------------------------------ option groups
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks and Dask logs")
+
+
+def add_cluster(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 "
+        "(default: env DASK_SCHEDULER_ADDRESS, else a local cluster)",
+    )
+    x.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="worker processes of the local cluster (default: one per core)",
+    )
+
+
+def add_data(p: argparse.ArgumentParser, *, label_required: bool) -> None:
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        help="Parquet file, directory (hive partitions too), glob, or fsspec URL",
+    )
+    p.add_argument(
+        "--label",
+        required=label_required,
+        metavar="COL",
+        help="label column: any two distinct values"
+        + ("" if label_required else " (default: the column the model was trained on)"),
+    )
+
+
+def add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model", metavar="MODEL_DIR", help="a saved model (or a directory with 'latest')"
+    )
+
+
+# ------------------------------------------------------------ reading the options
+def cluster(args: argparse.Namespace) -> Any:
+    """The Dask client the command runs on (``--scheduler`` or a local cluster)."""
+    from ..pipeline import dask_client
+
+    return dask_client(args.scheduler, workers=args.workers, quiet=not args.debug)
+
+
+def label_for(model: Any, label: str | None) -> str:
+    """``--label``, else the label column the model was trained on."""
+    label = label or getattr(model, "training_", {}).get("label")
+    if not label:
+        raise ValueError("the model does not record its label column; pass --label COL")
+    return str(label)

@@ -1,0 +1,61 @@
+"""``logloss predict``: score a Parquet dataset with a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .parser import add_cluster, add_common, add_model, cluster
+from .status import EXIT_OK
+
+HELP = "score a Parquet dataset with a saved model"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "predict",
+        help=HELP,
+        description="Write a Parquet dataset of predictions, block by block on the cluster: "
+        "the kept columns, 'probability' (of the model's second class) and 'prediction'.",
+    )
+    add_model(p)
+    p.add_argument("data", metavar="DATA", help="Parquet file, directory, glob, or fsspec URL")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="PREDICTIONS",
+        help="output directory: absent, empty, or earlier predictions of logloss (replaced); "
+        "anything else is refused",
+    )
+    p.add_argument(
+        "--keep",
+        nargs="+",
+        default=[],
+        metavar="COL",
+        help="input columns to copy beside the predictions (e.g. an id)",
+    )
+    add_cluster(p)
+    add_common(p)
+    return p
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """The output rule (:mod:`logloss.outputs`) for ``--out``."""
+    from ..outputs import check_output
+
+    check_output(args.out, "predictions", inputs=[args.data, args.model])
+
+
+def run(args: argparse.Namespace) -> int:
+    check_paths(args)
+    from ..pipeline import load_published, predict_to_parquet, resolve_model
+
+    model_path = resolve_model(args.model)
+    model = load_published(model_path)
+    with cluster(args):
+        out, n = predict_to_parquet(
+            model, args.data, args.out, keep=args.keep, model_path=model_path
+        )
+    print(f"wrote {n:,} predictions to {out}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,9 @@
+"""The exit statuses of the ``logloss`` command (re-exported by :mod:`logloss.cli`)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_INTERRUPTED = 130

@@ -1,0 +1,256 @@
+"""``logloss train``: fit a model on a Parquet dataset and save it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..settings import add_cli_options, from_cli
+from .display import Progress, print_table
+from .parser import add_cluster, add_common, add_data, cluster, columns, positive_float
+from .status import EXIT_NOT_CONVERGED, EXIT_OK
+
+HELP = "fit a model on a Parquet dataset and save it"
+
+_EPILOG = """\
+examples:
+  logloss train data/breast_cancer.parquet --label target --standardize --out models/bc
+  logloss train s3://bucket/events/ --label clicked --features a,b,c --C 0.5 \\
+      --scheduler tcp://scheduler:8786 --out models/clicks
+
+Without --scheduler (or env DASK_SCHEDULER_ADDRESS) a local Dask cluster with one worker
+process per core is started on 127.0.0.1 and stopped at the end.
+"""
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    t: argparse.ArgumentParser = sub.add_parser(
+        "train",
+        help=HELP,
+        description="Fit binary logistic regression by minimising the log loss over a "
+        "Parquet dataset on a Dask cluster, and save the model as plain files "
+        "(model.json + coef.npy).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_data(t, label_required=True)
+    t.add_argument(
+        "--features",
+        type=columns,
+        metavar="A,B,...",
+        help="feature columns (default: every numeric column except label and weight)",
+    )
+    t.add_argument("--weight", metavar="COL", help="column of non-negative sample weights")
+    t.add_argument(
+        "--out",
+        required=True,
+        metavar="MODEL_DIR",
+        help="directory to save the model: absent, empty, or a model saved by logloss "
+        "(replaced); anything else is refused",
+    )
+    groups = add_cli_options(t)  # one option per training setting (logloss.settings)
+    groups["model"].add_argument(
+        "--penalty",
+        choices=["l2", "none"],
+        default=None,
+        help="deprecated (as in scikit-learn 1.8): --C inf fits without a penalty; l2 is "
+        "the default",
+    )
+    _add_data_handling(t)
+    _add_run_options(t)
+    add_cluster(t)
+    add_common(t)
+    return t
+
+
+def _add_data_handling(t: argparse.ArgumentParser) -> None:
+    d = t.add_argument_group("data handling")
+    d.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="storage type of the features in memory (sums are always float64)",
+    )
+    d.add_argument(
+        "--block-mb",
+        type=positive_float,
+        default=128.0,
+        metavar="MB",
+        help="feature data per block in memory (default 128); lower it for workers with "
+        "little memory (a block read peaks at about 3x this)",
+    )
+    d.add_argument(
+        "--drop-invalid",
+        action="store_true",
+        help="drop rows with null, NaN or inf instead of failing (reports how many)",
+    )
+
+
+def _add_run_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save the optimiser state here every few iterations; a re-run with the same "
+        "DIR, data and settings resumes from it",
+    )
+    t.add_argument(
+        "--checkpoint-restart",
+        action="store_true",
+        help="start afresh (overwriting the checkpoint) when the checkpoint in DIR belongs to "
+        "other data or settings, instead of failing",
+    )
+    t.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="save the model even if the fit did not converge (max |gradient| > tol) and exit "
+        "0 with a warning; without it no model is written and the exit status is 3",
+    )
+    t.add_argument(
+        "--report",
+        action="store_true",
+        help="also write metrics.json and the report pictures (on the training data) "
+        "into MODEL_DIR",
+    )
+    t.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """The output rule (:mod:`logloss.outputs`) for ``--out`` and ``--checkpoint``."""
+    from ..outputs import check_output, check_work_dir
+
+    check_output(args.out, "model", inputs=[args.data, args.checkpoint])
+    if args.checkpoint:
+        check_work_dir(args.checkpoint, "checkpoint directory")
+
+
+def train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings of parsed ``train`` arguments; ``--penalty`` is the deprecated
+    alias of ``--C inf`` (none) and of the default (l2)."""
+    values = from_cli(args)
+    if getattr(args, "penalty", None) is not None:
+        print(
+            "logloss: warning: --penalty is deprecated: "
+            + ("use --C inf for no penalty" if args.penalty == "none" else "l2 is the default"),
+            file=sys.stderr,
+        )
+        if args.penalty == "none":
+            values["C"] = float("inf")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    # Before any data is read or a cluster started: a wrong path fails at once.
+    check_paths(args)
+
+    from ..data import read_parquet
+    from ..pipeline import TrainSettings, non_convergence, persist_dataset
+
+    settings = TrainSettings(**train_settings(args))
+    t0 = time.perf_counter()
+    # Footer-level problems (paths, columns, schemas) fail here, before a cluster starts.
+    ds = read_parquet(
+        args.data,
+        args.label,
+        features=args.features,
+        weight=args.weight,
+        dtype=args.dtype,
+        drop_invalid=args.drop_invalid,
+        block_bytes=int(args.block_mb * 2**20),
+        invalid_hint="pass --drop-invalid to drop such rows",
+    )
+    with cluster(args) as client:
+        ds = persist_dataset(ds)
+        if ds.n_dropped:
+            print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
+        loaded = time.perf_counter()
+        model, caught = _fit(args, ds, settings)
+        fitted = time.perf_counter()
+        problem = non_convergence(model, ds.feature_names)
+        saved = problem is None or args.allow_unconverged
+        if saved:
+            _save(args, model, ds)
+        n_workers = len(client.scheduler_info().get("workers", {}))
+    _show_warnings(caught)
+    last = (
+        model.history_[-1] if model.history_ else {"loss": float("nan"), "grad_norm": float("nan")}
+    )
+    print_table(
+        "logloss train",
+        [
+            ("data", ds.source),
+            ("rows", f"{ds.X.shape[0]:,}"),
+            ("features", ds.n_features),
+            ("workers", n_workers),
+            ("solver", model.solver_ + (" (auto)" if settings.solver == "auto" else "")),
+            ("iterations", int(model.n_iter_[0])),
+            ("passes over the data", int(model.n_passes_)),
+            ("converged", "yes" if model.converged_ else "NO"),
+            ("final loss", last["loss"]),
+            ("gradient norm", f"{last['grad_norm']:.3e}"),
+            ("load seconds", f"{loaded - t0:.2f}"),
+            ("fit seconds", f"{fitted - loaded:.2f}"),
+            ("model", str(args.out) if saved else "not written"),
+        ],
+    )
+    return EXIT_OK if problem is None else _unconverged(args, problem)
+
+
+def _fit(args: argparse.Namespace, ds: Any, settings: Any) -> tuple[Any, list[Any]]:
+    """Train with the progress display, recording the warnings the fit raises."""
+    from ..pipeline import train_model
+
+    with (
+        Progress(not args.quiet, args.max_iter) as progress,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        model = train_model(
+            ds,
+            settings,
+            callback=progress,
+            checkpoint=args.checkpoint,
+            checkpoint_restart=args.checkpoint_restart,
+        )
+    return model, list(caught)
+
+
+def _save(args: argparse.Namespace, model: Any, ds: Any) -> None:
+    from ..pipeline import write_report_assets
+
+    extra = None
+    if args.report:
+
+        def extra(tmp: Path) -> None:
+            write_report_assets(model, ds, tmp)
+
+    model.save(args.out, extra=extra)
+
+
+def _show_warnings(caught: list[Any]) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+
+    for w in caught:
+        # non-convergence is reported after the table, with the reason and a hint
+        if issubclass(w.category, UserWarning) and not issubclass(w.category, ConvergenceWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _unconverged(args: argparse.Namespace, problem: Any) -> int:
+    if args.allow_unconverged:
+        print(
+            f"warning: {problem.reason}; model written anyway (--allow-unconverged); "
+            f"{problem.hint}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    print(
+        f"logloss: error: {problem.reason}; no model written to {str(args.out)!r} "
+        "(--allow-unconverged writes it)",
+        file=sys.stderr,
+    )
+    print(f"logloss: {problem.hint}", file=sys.stderr)
+    return EXIT_NOT_CONVERGED
