@@ -11,18 +11,14 @@ Conventions
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import dataclasses
 import json
 import logging
 import os
 import re
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .address import UnreachableSchedulerError, probe_scheduler
+from .cluster import SchedulerUnreachableError, dask_client
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .estimator import LogisticRegression, load_model
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
@@ -57,146 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("logloss")
-
-
-# ----------------------------------------------------------------------- cluster
-def _machine_memory() -> int:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().total)
-    except ImportError:  # pragma: no cover - psutil comes with distributed
-        return 4 * 2**30
-
-
-#: The error :func:`dask_client` raises for a scheduler address nothing listens at (one class
-#: with :class:`logloss.address.UnreachableSchedulerError`, which the CLI probes with first).
-SchedulerUnreachableError = UnreachableSchedulerError
-
-
-#: Worker preload (code text): the workers of a local cluster ignore SIGINT, so a Ctrl-C in a
-#: terminal (sent to the whole process group) reaches only the client process, which then
-#: stops the cluster in order.
-_IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)  # logloss\n"
-
-
-def quiet_shutdown() -> Callable[[], None]:
-    """Silence what an interrupted run's shutdown reports (cancelled tasks, lost comms).
-
-    Also ignores further SIGINT (a second Ctrl-C must not abort the cleanup). Returns a
-    function that restores the loggers and the SIGINT handler.
-    """
-    names = ("distributed", "asyncio", "tornado", "bokeh")
-    levels = {name: logging.getLogger(name).level for name in names}
-    for name in names:
-        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-
-    def restore() -> None:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
-        if main:
-            signal.signal(signal.SIGINT, previous)
-
-    return restore
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while worker processes are spawned: they inherit the disposition."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def dask_client(
-    scheduler: str | None = None,
-    *,
-    workers: int | None = None,
-    threads_per_worker: int = 1,
-    memory_limit: str | int | None = None,
-    quiet: bool = True,
-) -> Iterator[Any]:
-    """A distributed Client for the duration of the block (and the default client).
-
-    ``scheduler`` (else env ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster;
-    ``tls://`` addresses use the TLS settings of Dask's config (env
-    ``DASK_DISTRIBUTED__COMM__TLS__*``). An address that refuses connections fails within
-    a few seconds (:class:`SchedulerUnreachableError`); one that does not answer is waited
-    for up to 30 s. Without an address a LocalCluster of ``workers`` processes (default:
-    one per core) is started on 127.0.0.1 and stopped afterwards; its workers ignore SIGINT,
-    so a Ctrl-C interrupts only this process, which then stops them.
-    """
-    from distributed import Client, LocalCluster
-
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    if address:
-        probe_scheduler(address)
-        with Client(address, timeout="30s") as client:
-            yield client
-        return
-    n = workers or max(1, os.cpu_count() or 1)
-    limit = memory_limit or int(0.8 * _machine_memory() / n)
-    if quiet:  # the in-process scheduler's INFO lines would drown the progress display
-        logging.getLogger("distributed").setLevel(logging.WARNING)
-    with _sigint_ignored():
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            memory_limit=limit,
-            silence_logs=logging.CRITICAL if quiet else logging.WARNING,
-            preload=[_IGNORE_SIGINT],
-        )
-    restore: Callable[[], None] | None = None
-    watchdog: threading.Timer | None = None
-    try:
-        with Client(cluster) as client:
-            try:
-                yield client
-            except KeyboardInterrupt:
-                restore = quiet_shutdown()
-                watchdog = _exit_if_stuck(after=20.0)
-                raise
-    finally:
-        try:
-            cluster.close()
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if restore is not None:
-                restore()
-
-
-def _exit_if_stuck(after: float) -> threading.Timer:
-    """After a Ctrl-C the process must end: should stopping the local cluster hang for
-    ``after`` seconds, kill its worker processes and exit with status 130.
-
-    Returns the started timer; the caller cancels it once the cluster has stopped.
-    """
-
-    def force() -> None:
-        import psutil
-
-        for child in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                child.kill()
-        print("logloss: interrupted", file=sys.stderr, flush=True)
-        os._exit(130)
-
-    timer = threading.Timer(after, force)
-    timer.daemon = True
-    timer.start()
-    return timer
 
 
 # -------------------------------------------------------------------------- data
@@ -439,30 +295,41 @@ def _write_part(
     X: np.ndarray,
     spec: Any,
     keep: tuple[str, ...],
-    coef: np.ndarray,
-    intercept: float,
-    classes: list[Any],
+    model: LogisticRegression,
     path: str,
 ) -> int:
+    """Score one block with the model's own ``predict_proba`` and ``predict`` and write it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .loss import sigmoid
-
-    z = np.asarray(X, dtype=np.float64) @ coef + intercept
-    p1 = sigmoid(z)
-    labels = np.where(z > 0, classes[1], classes[0])
-    if isinstance(classes[0], str):
-        labels = labels.astype(object)
+    n = len(X)
+    if n:
+        p1 = model.predict_proba(X)[:, 1]
+        labels = np.asarray(model.predict(X))
+    else:  # an empty block (a file without rows): the estimator refuses zero samples
+        p1 = np.zeros(0)
+        labels = model.classes_[:0]
     columns: dict[str, Any] = {}
     if keep:
         table = read_block_columns(spec, keep)
         for name in keep:
             columns[name] = table.column(name)
     columns["probability"] = pa.array(p1)
-    columns["prediction"] = pa.array(labels.tolist() if labels.dtype == object else labels)
+    if labels.dtype.kind in "OUS":  # string labels stay Python objects (an Arrow string)
+        columns["prediction"] = pa.array(labels.astype(object).tolist())
+    else:
+        columns["prediction"] = pa.array(labels)
     pq.write_table(pa.table(columns), path)
-    return len(z)
+    return n
+
+
+def _block_scorer(model: LogisticRegression) -> LogisticRegression:
+    """The model without its feature names: the blocks are NumPy arrays whose columns were
+    read by those names, in the model's order (a shallow copy; ``model`` is unchanged)."""
+    scorer = copy.copy(model)
+    if hasattr(scorer, "feature_names_in_"):
+        del scorer.feature_names_in_
+    return scorer
 
 
 def predict_to_parquet(
@@ -490,14 +357,12 @@ def predict_to_parquet(
             f"{model.n_features_in_}"
         )
     keep = tuple(keep)
-    coef = model.coef_[0].copy()
-    b = float(model.intercept_[0])
-    classes = model.classes_.tolist()
+    scorer = dask.delayed(_block_scorer(model), pure=True)  # one graph key for every part
     with atomic_dir(out) as tmp:
         blocks = ds.X.to_delayed().ravel()
         tasks = [
             dask.delayed(_write_part, pure=False)(
-                x, spec, keep, coef, b, classes, str(tmp / f"part-{i:05d}.parquet")
+                x, spec, keep, scorer, str(tmp / f"part-{i:05d}.parquet")
             )
             for i, (x, spec) in enumerate(zip(blocks, ds.blocks, strict=True))
         ]
@@ -549,9 +414,6 @@ def write_report_assets(
         intercept=model.intercept_[0],
     )
     return {"metrics": metrics, "pictures": pictures}
-
-
-_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")
 
 
 def publish_model(

@@ -495,3 +495,55 @@ def test_a_bug_exits_1_with_one_line_not_as_bad_input(monkeypatch, capsys):
     assert len(err) == 1 and "internal error: TypeError" in err[0] and "--debug" in err[0]
     with pytest.raises(TypeError):
         cli.main(["generate", "unused-out", "--rows", "10", "--features", "2", "--debug"])
+
+
+# ------------------------------------ predict scores with the model's own methods (issue 10)
+from logloss import LogisticRegression  # noqa: E402
+
+
+class _ShiftedModel(LogisticRegression):
+    """The estimator with every margin moved up by 50: predictions written by
+    predict_to_parquet must follow the model's own methods, not a copy of their formula."""
+
+    def decision_function(self, X):
+        return super().decision_function(X) + 50.0
+
+
+@pytest.mark.parametrize("cls", [LogisticRegression, _ShiftedModel])
+def test_predict_writes_what_the_models_own_methods_return(tmp_path, cls):
+    from logloss.pipeline import predict_to_parquet
+
+    rng = np.random.default_rng(7)
+    n = 300
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "id": np.arange(n)})
+    frame["y"] = np.where(frame.a - 0.5 * frame.b + rng.normal(size=n) > 0, "yes", "no")
+    data = tmp_path / "d"
+    data.mkdir()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data / "p.parquet")
+    model = cls().fit(frame[["a", "b"]], frame.y)
+    _, written = predict_to_parquet(model, str(data), tmp_path / "preds", keep=["id"])
+    out = pd.read_parquet(tmp_path / "preds").sort_values("id")
+    assert written == n
+    X = frame[["a", "b"]]
+    np.testing.assert_array_equal(out.probability.to_numpy(), model.predict_proba(X)[:, 1])
+    assert out.prediction.tolist() == model.predict(X).tolist()  # strings stay strings
+    assert list(model.feature_names_in_) == ["a", "b"]  # the caller's model is unchanged
+    if cls is _ShiftedModel:
+        assert set(out.prediction) == {"yes"}
+
+
+@pytest.mark.cluster
+def test_dask_client_restores_the_distributed_logger_level():
+    import logging
+
+    from logloss.pipeline import dask_client
+
+    logger = logging.getLogger("distributed")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with dask_client(workers=1, quiet=True):
+            assert logger.level == logging.WARNING  # the in-process scheduler is quiet
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(before)
