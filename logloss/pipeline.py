@@ -316,7 +316,10 @@ def _write_part(
             columns[name] = table.column(name)
     columns["probability"] = pa.array(p1)
     if labels.dtype.kind in "OUS":  # string labels stay Python objects (an Arrow string)
-        columns["prediction"] = pa.array(labels.astype(object).tolist())
+        text = isinstance(model.classes_[0], str)  # typed even for an empty block
+        columns["prediction"] = pa.array(
+            labels.astype(object).tolist(), type=pa.string() if text else None
+        )
     else:
         columns["prediction"] = pa.array(labels)
     pq.write_table(pa.table(columns), path)
