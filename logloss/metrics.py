@@ -42,7 +42,8 @@ from dask.delayed import delayed
 from numpy.typing import NDArray
 from scipy.special import xlogy
 
-from .engine import tree_reduce
+from .engine import _add, tree_reduce
+from .loss import row_loss
 
 __all__ = [
     "CurveData",
@@ -55,6 +56,7 @@ __all__ = [
     "log_loss_from_margin",
     "roc_auc",
     "roc_curve_points",
+    "row_log_loss",
 ]
 
 Array = NDArray[np.float64]
@@ -201,11 +203,13 @@ def _check_block(
 # --------------------------------------------------------------------------------------
 
 
-def _row_log_loss(y: Array, p: NDArray[np.floating[Any]]) -> Array:
-    """−[y log p + (1 − y) log(1 − p)] with p clipped to [eps, 1 − eps] as scikit-learn does.
+def row_log_loss(y: Array, p: NDArray[np.floating[Any]]) -> Array:
+    """Per-row −[y log p + (1 − y) log(1 − p)], p clipped to [eps, 1 − eps] as scikit-learn does.
 
-    ``eps`` is the machine epsilon of ``p``'s dtype; ``1 − p`` and the clipping are done in
-    that dtype, the logarithms in float64.
+    The log loss from probabilities, written once: :func:`log_loss`, :func:`evaluate` and the
+    report's picture of the two branches use it. ``eps`` is the machine epsilon of ``p``'s
+    dtype; ``1 − p`` and the clipping are done in that dtype, the logarithms in float64.
+    From margins z use :func:`logloss.loss.row_loss` (no clipping, the training loss).
     """
     eps = np.finfo(p.dtype).eps
     one = p.dtype.type(1)
@@ -225,7 +229,7 @@ def _stats_block(
     pred = pf > threshold
     pos = yf == 1.0
     out[_W] = ww.sum()
-    out[_LOSS] = ww @ _row_log_loss(yf, pf)
+    out[_LOSS] = ww @ row_log_loss(yf, pf)
     out[_TP] = ww[pred & pos].sum()
     out[_FP] = ww[pred & ~pos].sum()
     out[_FN] = ww[~pred & pos].sum()
@@ -237,8 +241,7 @@ def _stats_block(
 def _margin_block(y: NDArray[Any], z: NDArray[Any], w: NDArray[Any] | None) -> Array:
     """Sums of one block for the margin loss: [n, Σw, Σw·(log1pexp(z) − y·z)]."""
     yf, zf, wf = _check_block(y, z, w, probabilities=False)
-    z64 = zf.astype(np.float64)
-    loss = np.logaddexp(0.0, z64) - yf * z64
+    loss = row_loss(yf, zf)
     ww = np.ones_like(yf) if wf is None else wf
     return np.array([yf.shape[0], ww.sum(), ww @ loss], dtype=np.float64)
 
@@ -274,11 +277,6 @@ def _calibration_block(
             np.bincount(ids, minlength=n_bins).astype(np.float64),
         ]
     )
-
-
-def _add(*parts: Array) -> Array:
-    """Combine partial sums."""
-    return functools.reduce(np.add, parts)
 
 
 def _merge_tables(*tables: Table) -> Table:

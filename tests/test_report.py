@@ -6,6 +6,8 @@ import base64
 import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,10 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss as sk_log_loss
 
-from logloss import metrics, report
+import logloss
+from logloss import engine, loss, metrics, report
+from logloss.model import ModelFileError, encode_labels, write_model_files
+from logloss.outputs import is_logloss_output
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -147,34 +152,61 @@ def test_losses_along_line_checks_shapes() -> None:
         report.losses_along_line(X, np.zeros(4), np.zeros(2), 0.0, [0.0], direction=np.ones(5))
 
 
+def save_model(
+    directory: Path,
+    weights: np.ndarray,
+    bias: float,
+    extra: Any = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A real model directory (logloss.model.write_model_files); returns its metadata."""
+    meta: dict[str, Any] = {
+        "library": "logloss",
+        "estimator": "LogisticRegression",
+        "n_features_in": int(weights.shape[0]),
+        "classes": encode_labels(np.array([0, 1])),
+        "params": {},
+        "n_iter": 0,
+        "converged": True,
+        **fields,
+    }
+    write_model_files(directory, meta, np.r_[weights, bias], extra=extra)
+    return meta
+
+
 def write_model_dir(directory: Path, prob: dict[str, Any], n_history: int = 12) -> dict[str, Any]:
     history = [
         {"iteration": i, "loss": 1.0 / (i + 1), "grad_norm": 2.0**-i, "step": 0.5, "seconds": 0.1}
         for i in range(n_history)
     ]
-    model = {
-        "coef": prob["coef"].tolist(),
-        "intercept": prob["intercept"],
-        "feature_names": ["age", "<b>income</b>", "tenure & more"],
-        "classes": ["no", "yes"],
-        "params": {"solver": "lbfgs", "C": 1.0, "tol": 1e-8},
-        "n_iter": n_history,
-        "converged": True,
-        "history": history,
-        "format_version": 1,
-    }
-    (directory / "model.json").write_text(json.dumps(model))
     evaluation = metrics.evaluate(prob["y"], prob["proba"])
-    (directory / "metrics.json").write_text(json.dumps(evaluation))
-    report.make_pictures(
+
+    def extra(version: Path) -> None:
+        (version / "metrics.json").write_text(json.dumps(evaluation))
+        report.make_pictures(
+            version,
+            history=history,
+            y_true=prob["y"],
+            proba=prob["proba"],
+            X_sample=prob["X"][:200],
+            y_sample=prob["y"][:200],
+            coef=prob["coef"],
+            intercept=prob["intercept"],
+        )
+
+    model = save_model(
         directory,
-        history=history,
-        y_true=prob["y"],
-        proba=prob["proba"],
-        X_sample=prob["X"][:200],
-        y_sample=prob["y"][:200],
-        coef=prob["coef"],
+        prob["coef"],
+        prob["intercept"],
+        extra,
+        coef=prob["coef"].tolist(),
         intercept=prob["intercept"],
+        feature_names=["age", "<b>income</b>", "tenure & more"],
+        classes=encode_labels(np.array(["no", "yes"])),
+        params={"solver": "lbfgs", "C": 1.0, "tol": 1e-8},
+        n_iter=n_history,
+        converged=True,
+        history=history,
     )
     return {"model": model, "metrics": evaluation}
 
@@ -194,6 +226,7 @@ def test_html_report_holds_metrics_tables_and_embedded_pictures(tmp_path: Path) 
     # Settings and free-form fields are shown; text is escaped.
     assert "<td>solver</td><td>lbfgs</td>" in text
     assert "format_version" in text
+    assert "<td>classes</td><td>[&quot;no&quot;, &quot;yes&quot;]</td>" in text
     assert html.escape("<b>income</b>") in text and "<b>income</b>" not in text
     assert "tenure &amp; more" in text
 
@@ -212,16 +245,72 @@ def test_html_report_holds_metrics_tables_and_embedded_pictures(tmp_path: Path) 
     assert no_temp_files(tmp_path)
 
 
-def test_html_report_is_tolerant_of_a_minimal_model(tmp_path: Path) -> None:
-    (tmp_path / "model.json").write_text(json.dumps({"coef": [[0.5, -2.0]], "intercept": [0.1]}))
-    out = report.write_html_report(tmp_path, tmp_path / "sub" / "page.html")
+def test_html_report_of_a_minimal_model(tmp_path: Path) -> None:
+    save_model(tmp_path / "m", np.array([0.5, -2.0]), 0.1)
+    out = report.write_html_report(tmp_path / "m", tmp_path / "sub" / "page.html")
     text = out.read_text(encoding="utf-8")
     assert "No metrics.json" in text
     assert "<td>x1</td><td>-2.0</td>" in text
+    assert "<td>intercept</td><td>0.1</td>" in text
     assert "data:image/png" not in text
 
     with pytest.raises(FileNotFoundError, match="model.json"):
         report.write_html_report(tmp_path / "sub")
+
+
+def test_html_report_reads_the_model_only_through_the_verified_reader(tmp_path: Path) -> None:
+    # A hand-written model.json (no format, no SHA-256) is not a model: no page.
+    (tmp_path / "model.json").write_text(json.dumps({"coef": [[0.5, -2.0]], "intercept": [0.1]}))
+    with pytest.raises(ModelFileError, match="not a logloss model"):
+        report.write_html_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+
+    # coef.npy changed behind model.json's back: the SHA-256 check refuses it.
+    model = tmp_path / "model"
+    save_model(model, np.array([0.25, -3.5]), 1.0)
+    np.save((model / "coef.npy").resolve(), np.array([9.0, 9.0, 9.0]), allow_pickle=False)
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        report.write_html_report(model, tmp_path / "page.html")
+    assert not (tmp_path / "page.html").exists()
+
+
+def test_html_report_has_a_generator_marker_the_cli_recognises(tmp_path: Path) -> None:
+    save_model(tmp_path, np.array([1.0]), 0.0)
+    page = report.write_html_report(tmp_path)
+    head = page.read_text(encoding="utf-8").split("</head>")[0]
+    assert head.count("name='generator'") == 1
+    assert f"<meta name='generator' content='logloss {logloss.__version__}'>" in head
+    assert report.GENERATOR == f"logloss {logloss.__version__}"
+    assert is_logloss_output(page, "report")
+
+
+def test_import_does_not_load_matplotlib() -> None:
+    code = "import sys, logloss.report; print(sorted(m for m in sys.modules if 'matplotlib' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_log_loss_is_written_once() -> None:
+    # Along a line the report uses the training loss (loss.row_loss); the picture of the
+    # two branches uses metrics.row_log_loss; metrics reduces with the engine's _add.
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
+    coef, b = np.array([0.7, -1.2]), 0.3
+    ll, _ = report.losses_along_line(X, y, coef, b, [1.0])
+    assert ll[0] == np.mean(loss.row_loss(y, X @ coef + b))
+    p = rng.random(50)
+    np.testing.assert_allclose(
+        metrics.row_log_loss(y.astype(float), p), -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    )
+    assert metrics._add is engine._add
+    package = Path(report.__file__).parent
+    sources = [*package.glob("*.py"), Path(metrics.__file__)]
+    for src in sources:
+        text = src.read_text(encoding="utf-8")
+        for formula in ("logaddexp", "np.log1p", "np.log(", "expit("):
+            assert formula not in text, f"{src.name} computes {formula} itself"
 
 
 def test_markdown_report() -> None:
@@ -241,22 +330,3 @@ def test_markdown_report() -> None:
     assert "(convexity.png)" in body
     # Undefined AUC shows as n/a.
     assert "| roc_auc | n/a |" in report.markdown_report({"roc_auc": None}, {}, {})
-
-
-def test_html_report_reads_coefficients_from_coef_file(tmp_path: Path) -> None:
-    # The model directory layout: metadata in model.json, [coef..., intercept] in coef.npy.
-    np.save(tmp_path / "coef.npy", np.array([0.25, -3.5, 1.0, -0.75]), allow_pickle=False)
-    meta = {
-        "format": "logloss-model",
-        "coef_file": "coef.npy",
-        "classes": {"kind": "str", "dtype": "<U3", "values": ["ham", "spam"]},
-        "feature_names": ["a", "b", "c"],
-        "n_iter": 7,
-        "converged": False,
-    }
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    text = report.write_html_report(tmp_path).read_text(encoding="utf-8")
-    assert "<td>intercept</td><td>-0.75</td>" in text
-    assert "<td>classes</td><td>[&quot;ham&quot;, &quot;spam&quot;]</td>" in text
-    table = text.split('class="coefficients"')[1].split("</table>")[0]
-    assert re.findall(r"<tr><td>(\w)</td>", table) == ["b", "c", "a"]

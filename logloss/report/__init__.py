@@ -1,0 +1,55 @@
+"""Training report: pictures (PNG, matplotlib Agg), an HTML page and a Markdown body.
+
+Modules
+-------
+- :mod:`.common`: picture names and titles, table-cell formatting (page and Markdown).
+- :mod:`.convexity`: the log loss and MSE∘σ along a line in weight space (pure NumPy).
+- :mod:`.plots`: the five pictures (matplotlib, imported only when a picture is drawn).
+- :mod:`.page`: the self-contained HTML page about a saved model.
+- :mod:`.markdown`: the Markdown body of the Prefect training report.
+
+``import logloss.report`` does not import matplotlib.
+
+Conventions
+-----------
+- Every file is written atomically: to a temporary name in the target directory, then
+  ``os.replace``-d onto the final name, so a reader never sees half a file.
+- ``history`` is a sequence of mappings with keys ``iteration``, ``loss``, ``grad_norm``,
+  ``step``, ``seconds`` (one per solver iteration); missing keys are tolerated.
+- ``coef`` has one entry per feature (shape (p,) or (1, p)); ``intercept`` is a scalar
+  (or a length-1 array). The parameter vector along a line is ``(coef, intercept)``.
+- ``y_true``/``proba`` handed to :func:`make_pictures` may be NumPy or Dask arrays; the
+  curves are computed with :mod:`logloss.metrics` (one distributed pass). ``X_sample`` and
+  ``y_sample`` are a small in-memory NumPy sample used for the convexity picture.
+- The log loss is never written out here: per row from margins it is
+  :func:`logloss.loss.row_loss`, from probabilities :func:`logloss.metrics.row_log_loss`.
+"""
+
+from __future__ import annotations
+
+from .common import PICTURES
+from .convexity import losses_along_line
+from .markdown import markdown_report
+from .page import GENERATOR, write_html_report
+from .plots import (
+    make_pictures,
+    plot_calibration,
+    plot_convexity,
+    plot_logloss_branches,
+    plot_loss_curve,
+    plot_roc,
+)
+
+__all__ = [
+    "GENERATOR",
+    "PICTURES",
+    "losses_along_line",
+    "make_pictures",
+    "markdown_report",
+    "plot_calibration",
+    "plot_convexity",
+    "plot_logloss_branches",
+    "plot_loss_curve",
+    "plot_roc",
+    "write_html_report",
+]
