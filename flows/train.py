@@ -210,7 +210,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     line_search: bool = False,
     checkpoint_every: int = 5,
     # the run
-    validation: float | str | None = Field(default=0.2),
+    validation: float | str | None = 0.2,
     scheduler_address: str | None = None,
     model_dir: str | None = None,
     name: str | None = None,

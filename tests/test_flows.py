@@ -204,7 +204,7 @@ def test_served_deployments_run_when_triggered_through_the_api(
 
     serve = subprocess.Popen(
         [sys.executable, "-m", "flows.serve"],
-        cwd=tmp_path,
+        cwd=SHIPPED.parents[1],  # the project directory, as in the image (older Prefect needs it)
         env=_env(
             prefect_api,
             LOGLOSS_MODEL_DIR=str(tmp_path / "models"),
