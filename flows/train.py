@@ -25,7 +25,6 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from pydantic import Field
 
 from logloss.checkpoint import CHECKPOINT_FILE, CheckpointError
 from logloss.data import Dataset
