@@ -30,11 +30,19 @@ def lower_bounds(pyproject: Path, extras: list[str]) -> dict[str, str]:
     return pins
 
 
+# Transitive dependencies that the oldest supported releases leave unbounded but do not work
+# with at their newest: pinned for the lower-bound run only.
+TRANSITIVE = {
+    "fastapi": "0.135.1",  # Prefect 3.4.0's server calls Body(min_items=), gone in later FastAPI
+}
+
+
 def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", v))
 
 
 if __name__ == "__main__":
     root = Path(__file__).resolve().parents[1]
-    for name, version in sorted(lower_bounds(root / "pyproject.toml", sys.argv[1:]).items()):
+    pins = {**TRANSITIVE, **lower_bounds(root / "pyproject.toml", sys.argv[1:])}
+    for name, version in sorted(pins.items()):
         print(f"{name}=={version}")

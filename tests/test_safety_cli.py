@@ -398,6 +398,10 @@ def test_checkpoint_of_other_data_is_refused_or_restarted(tmp_path, local_cluste
 
 # ----------------------------------------------------------------- item 11: Ctrl-C
 @pytest.mark.cluster
+# slow: it runs in CI's slow stage, on an otherwise idle machine. Twice, with a second test
+# run sharing the 2 cores, the interrupted process did not end within 60 s (not reproduced
+# alone: 5 of 5 passed); see the closing note of issue 9.
+@pytest.mark.slow
 def test_ctrl_c_during_train_prints_one_line_exits_130_and_leaves_nothing(tmp_path):
     psutil = pytest.importorskip("psutil")
     rng = np.random.default_rng(8)
