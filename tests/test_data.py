@@ -258,7 +258,7 @@ def test_graph_is_deterministic_and_tracks_file_changes(tmp_path: Path) -> None:
 
 
 def test_x_y_w_share_one_read_per_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import logloss.data as data
+    import logloss.data.blocks as data
 
     rng = np.random.default_rng(11)
     write_parts(tmp_path, rng, [30, 40], row_group_size=100, p=2)

@@ -1,0 +1,46 @@
+"""Parquet data layer: files -> Dask arrays with known row chunks, validated block by block.
+
+Modules
+-------
+- ``errors``: :class:`DataError` and the helpers that format values and file lists in messages.
+- ``discovery``: sources (paths, directories, globs, fsspec URLs) -> files, hive partitions.
+- ``footers``: each file's schema, row-group sizes and :class:`FileIdentity`, from its footer.
+- ``schema``: the column plan (features, label, weight) decided from all footers; type rules.
+- ``blocks``: :class:`BlockSpec`; planning, reading and validating blocks (pyarrow, NumPy).
+- ``dataset``: :func:`read_parquet`, the Dask arrays, :class:`Dataset`; the only Dask module.
+
+Conventions
+-----------
+- ``X`` is an ``(n, p)`` Dask array of ``float64`` or ``float32``, C-contiguous blocks, chunked
+  by rows only: ``X.chunks == ((r1, r2, ...), (p,))``. Row chunk sizes come from the Parquet
+  footers (row-group metadata), so they are known without reading any data.
+- ``y`` holds the raw label values, ``(n,)``, same row chunks as ``X``: the column's own numeric
+  dtype, ``bool``, or ``object`` for strings. Mapping labels to 0/1 is the caller's business
+  (:meth:`Dataset.check_labels` returns the two distinct values, sorted).
+- ``sample_weight`` is ``(n,)`` ``float64`` or ``None``.
+- Block ``i`` of ``X``/``y``/``sample_weight`` is made of the row groups ``blocks[i].row_groups``
+  of the file ``blocks[i].path``. The three arrays share one read task per block, so computing
+  or persisting them *together* (``dask.persist(X, y, w)`` or :meth:`Dataset.persist`) reads
+  each file once.
+- Cheap checks (paths, footers, schemas, column names and types) run eagerly in
+  :func:`read_parquet`; value checks (null / NaN / inf, negative weights) run inside each block
+  task and raise :class:`DataError` when the block is computed. Row numbers in messages are
+  0-based indices within the file.
+- Hive partition directories (``key=value/``) become columns; they are used only when named
+  explicitly (as ``label``, ``weight`` or in ``features``) and only if every value is numeric.
+"""
+
+from .blocks import BlockSpec, read_block_columns
+from .dataset import Dataset, read_parquet
+from .errors import DEFAULT_INVALID_HINT, DataError
+from .footers import FileIdentity
+
+__all__ = [
+    "DEFAULT_INVALID_HINT",
+    "BlockSpec",
+    "DataError",
+    "Dataset",
+    "FileIdentity",
+    "read_block_columns",
+    "read_parquet",
+]

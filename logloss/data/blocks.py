@@ -1,0 +1,272 @@
+"""Blocks: which row groups make each block, and reading and validating one block on a worker.
+
+Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
+:func:`_read_block` with the filesystem, the :class:`BlockSpec` and the column plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from fsspec.core import url_to_fs
+from fsspec.spec import AbstractFileSystem
+
+from .discovery import _open_parquet
+from .errors import DataError
+from .footers import _Footer
+from .schema import _Plan
+
+PartitionValue = int | float
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """Where the rows of one block come from.
+
+    ``path`` is a local path or an fsspec URL; ``row_groups`` are consecutive row groups of that
+    file; ``n_rows`` is the number of rows in the block (after dropping invalid rows);
+    ``row_offset`` is the file row index of the first row of ``row_groups[0]``; ``n_source_rows``
+    counts the rows of those row groups before dropping; ``partition`` holds the file's numeric
+    hive partition values; ``keep`` is a packed bit mask (``np.packbits``) over the source rows
+    when rows were dropped, else ``None``.
+    """
+
+    path: str
+    row_groups: tuple[int, ...]
+    n_rows: int
+    row_offset: int = 0
+    n_source_rows: int = -1
+    partition: tuple[tuple[str, PartitionValue], ...] = ()
+    keep: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.n_source_rows < 0:
+            object.__setattr__(self, "n_source_rows", self.n_rows)
+
+    def keep_mask(self) -> np.ndarray | None:
+        """Boolean mask over the block's source rows (``None`` when no row was dropped)."""
+        if self.keep is None:
+            return None
+        bits = np.unpackbits(np.frombuffer(self.keep, dtype=np.uint8), count=self.n_source_rows)
+        return bits.astype(bool)
+
+    def file_row(self, i: int) -> int:
+        """File row index (0-based) of row ``i`` of the block."""
+        mask = self.keep_mask()
+        if mask is None:
+            return self.row_offset + i
+        return self.row_offset + int(np.flatnonzero(mask)[i])
+
+
+# --------------------------------------------------------------------------------------------
+# Planning (on the client, from the footers)
+
+
+def _plan_blocks(
+    footers: list[_Footer], partition_kinds: dict[str, type], row_bytes: int, block_bytes: int
+) -> list[BlockSpec]:
+    blocks = []
+    for footer in footers:
+        part = tuple(
+            (k, partition_kinds[k](v)) for k, v in footer.file.partition if k in partition_kinds
+        )
+        groups: list[int] = []
+        rows = offset = start = 0
+        for i, n in enumerate(footer.row_group_rows):
+            if groups and (rows + n) * row_bytes > block_bytes:
+                blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
+                groups, rows = [], 0
+            if n == 0:
+                continue
+            if not groups:
+                start = offset
+            groups.append(i)
+            rows += n
+            offset += n
+        if groups:
+            blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
+    return blocks
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and validating (on a worker)
+
+
+def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str]) -> pa.Table:
+    try:
+        with _open_parquet(fs, spec.path) as pf:
+            table = pf.read_row_groups(
+                list(spec.row_groups), columns=list(columns), use_threads=False
+            )
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise DataError(
+            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
+        ) from None
+    if table.num_rows != spec.n_source_rows:
+        raise DataError(
+            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"hold {table.num_rows} rows, expected {spec.n_source_rows}"
+        )
+    mask = spec.keep_mask()
+    if mask is not None:
+        table = table.filter(pa.array(mask))
+    return table
+
+
+def _first_true(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+def _column_values(
+    table: pa.Table, spec: BlockSpec, name: str, role: str, rule: str, hint: str = ""
+) -> np.ndarray:
+    """NumPy values of a column, raising on nulls and (for floats) non-finite values.
+
+    ``hint`` (empty or `` (...)``) ends the message.
+    """
+    col = table.column(name)
+    if col.null_count:
+        i = _first_true(pc.is_null(col).to_numpy(zero_copy_only=False))
+        raise DataError(
+            f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
+            f"of file {spec.path}{hint}"
+        )
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    values = col.to_numpy()
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            i = _first_true(~finite)
+            raise DataError(
+                f"{rule}; got {values[i]} in {role} column {name!r} at row {spec.file_row(i)} "
+                f"of file {spec.path}{hint}"
+            )
+    return values
+
+
+def _features(
+    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+) -> np.ndarray:
+    """The block's ``(n, p)`` feature matrix in the plan's dtype."""
+    X = np.empty((table.num_rows, len(plan.features)), dtype=plan.dtype)
+    for j, name in enumerate(plan.features):
+        if name in partition:
+            X[:, j] = partition[name]
+            continue
+        values = _column_values(
+            table, spec, name, "feature", "feature values must be finite and non-null", hint
+        )
+        with np.errstate(over="ignore"):
+            X[:, j] = values
+        if plan.dtype == "float32" and values.dtype.kind == "f" and values.dtype.itemsize > 4:
+            finite = np.isfinite(X[:, j])
+            if not finite.all():
+                i = _first_true(~finite)
+                raise DataError(
+                    f"feature values must fit in float32; got {values[i]} in feature column "
+                    f"{name!r} at row {spec.file_row(i)} of file {spec.path}"
+                )
+    return X
+
+
+def _labels(
+    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+) -> np.ndarray | None:
+    """The block's raw label values (``None`` without a label column)."""
+    if plan.label is None:
+        return None
+    if plan.label in partition:
+        return np.full(table.num_rows, partition[plan.label])
+    y = _column_values(table, spec, plan.label, "label", "labels must be finite and non-null", hint)
+    if y.dtype.kind in "OUS":
+        y = np.asarray(y, dtype=object)
+    return y
+
+
+def _weights(
+    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+) -> np.ndarray | None:
+    """The block's sample weights as float64, checked non-negative (``None`` without)."""
+    if plan.weight is None:
+        return None
+    if plan.weight in partition:
+        w = np.full(table.num_rows, partition[plan.weight], dtype=np.float64)
+    else:
+        w = _column_values(
+            table, spec, plan.weight, "weight", "sample weights must be finite and non-null", hint
+        ).astype(np.float64, copy=False)
+    if (w < 0).any():
+        i = _first_true(w < 0)
+        raise DataError(
+            f"sample weights must be non-negative; got {w[i]} in weight column "
+            f"{plan.weight!r} at row {spec.file_row(i)} of file {spec.path}"
+        )
+    return w
+
+
+def _read_block(
+    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label)."""
+    table = _read_table(fs, spec, plan.file_columns)
+    partition = dict(spec.partition)
+    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
+    X = _features(table, spec, plan, partition, hint)
+    y = _labels(table, spec, plan, partition, hint)
+    w = _weights(table, spec, plan, partition, hint)
+    return X, y, w
+
+
+def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes | None:
+    """Packed mask of the rows of a block whose used columns are all non-null and finite."""
+    table = _read_table(fs, spec, plan.file_columns)
+    keep = np.ones(table.num_rows, dtype=bool)
+    for name in plan.file_columns:
+        col = table.column(name)
+        if col.null_count:
+            keep &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(col.type):
+            keep &= pc.is_finite(col).fill_null(False).to_numpy(zero_copy_only=False)
+    if keep.all():
+        return None
+    return np.packbits(keep).tobytes()
+
+
+def read_block_columns(
+    spec: BlockSpec, columns: Sequence[str], storage_options: dict[str, Any] | None = None
+) -> pa.Table:
+    """Read ``columns`` for exactly the rows of a block (dropped rows stay dropped).
+
+    Columns may be any type, including the block's hive partition keys. The result has
+    ``spec.n_rows`` rows, in block order, aligned with the block's rows of ``X``/``y``.
+    """
+    fs, _ = url_to_fs(spec.path, **(storage_options or {}))
+    partition = dict(spec.partition)
+    names = [c for c in columns if c not in partition]
+    try:
+        with _open_parquet(fs, spec.path) as pf:
+            available = pf.schema_arrow.names
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise DataError(f"cannot read file {spec.path} as Parquet: {exc}") from None
+    for name in names:
+        if name not in available:
+            raise DataError(
+                f"column {name!r} not found in file {spec.path}; available columns: "
+                f"{', '.join(repr(c) for c in [*available, *partition])}"
+            )
+        if available.count(name) > 1:
+            raise DataError(
+                f"column names must be unique within a file; column {name!r} appears "
+                f"{available.count(name)} times in file {spec.path}"
+            )
+    table = _read_table(fs, spec, names)
+    for name in columns:
+        if name in partition:
+            table = table.append_column(name, pa.array(np.full(table.num_rows, partition[name])))
+    return table.select(list(columns))

@@ -1,0 +1,252 @@
+"""The Dask side of the data layer: :func:`read_parquet`, the lazy arrays and :class:`Dataset`.
+
+This is the only module of :mod:`logloss.data` that imports Dask: it builds one read task per
+block (:func:`~logloss.data.blocks._read_block`) and the ``X``/``y``/``sample_weight`` arrays
+over them, runs the extra pass that counts invalid rows, and persists and checks labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import getitem
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+from fsspec.spec import AbstractFileSystem
+
+from .blocks import BlockSpec, _count_valid, _plan_blocks, _read_block
+from .discovery import _describe, _resolve
+from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
+from .footers import FileIdentity, _read_footers
+from .schema import _DTYPES, _label_dtype, _make_plan, _Plan
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Lazy arrays over a Parquet dataset; see :mod:`logloss.data` for conventions."""
+
+    X: da.Array
+    y: da.Array | None  # None when read without a label (for prediction)
+    sample_weight: da.Array | None
+    feature_names: list[str]
+    label: str | None
+    weight: str | None
+    blocks: list[BlockSpec]
+    source: str
+    n_dropped: int = 0
+    drop_invalid: bool = False
+    files: tuple[FileIdentity, ...] = ()
+
+    def fingerprint(self) -> str:
+        """A stable hex hash of what this dataset is, computed without reading data.
+
+        It covers each file (sorted by path): path, size, modification time (or what a remote
+        filesystem reports: ETag, checksum, generation) and footer row count; and the chosen
+        columns (features in order, label, weight), ``X``'s dtype and ``drop_invalid``. The
+        same files read the same way give the same hash in any process; touching or rewriting
+        a file, or choosing other columns, changes it. File order does not matter.
+        """
+        if not self.files:
+            raise DataError(f"dataset {self.source} records no files to fingerprint")
+        doc = {
+            "format": 1,
+            "files": [[f.path, f.size, f.version, f.n_rows] for f in sorted(self.files)],
+            "features": list(self.feature_names),
+            "label": self.label,
+            "weight": self.weight,
+            "dtype": str(self.X.dtype),
+            "drop_invalid": bool(self.drop_invalid),
+        }
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (after dropping invalid rows), known from the footers."""
+        return int(sum(b.n_rows for b in self.blocks))
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def persist(self) -> Dataset:
+        """Persist ``X``, ``y`` and ``sample_weight`` together, reading each block once."""
+        names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
+        out = dask.persist(*[getattr(self, k) for k in names])
+        return dataclasses.replace(self, **dict(zip(names, out, strict=True)))
+
+    def check_labels(self) -> list[Any]:
+        """Return the two distinct label values, sorted; raise :class:`DataError` otherwise.
+
+        One distributed pass over ``y`` (per-block ``np.unique``, merged on the client). If
+        ``y`` is not persisted this reads the blocks; persist first to read the data once.
+        """
+        if self.y is None:
+            raise DataError(f"dataset {self.source} was read without a label column")
+        parts = dask.compute(*[dask.delayed(_first_seen)(b) for b in self.y.to_delayed()])
+        first: dict[Any, tuple[int, int]] = {}
+        for i, (values, index) in enumerate(parts):
+            for j in np.argsort(index, kind="stable"):
+                value = values[j].item() if isinstance(values[j], np.generic) else values[j]
+                if value not in first:
+                    first[value] = (i, int(index[j]))
+        found = _sorted_values(first)
+        if len(found) == 2:
+            return found
+        shown = [_fmt(v) for v in found[:_MAX_LISTED]] + (
+            ["..."] if len(found) > _MAX_LISTED else []
+        )
+        msg = (
+            f"labels must be two distinct values; got {len(found)}: "
+            f"[{', '.join(shown)}] in column {self.label!r}"
+        )
+        if len(found) > 2:
+            surplus = list(first)[2]
+            block, idx = first[surplus]
+            spec = self.blocks[block]
+            msg += (
+                f" (value {_fmt(surplus)} first seen in file {spec.path}, row {spec.file_row(idx)})"
+            )
+        raise DataError(msg)
+
+
+def _first_seen(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, index = np.unique(y, return_index=True)
+    return values, index
+
+
+def _sorted_values(first: dict[Any, tuple[int, int]]) -> list[Any]:
+    try:
+        return sorted(first)
+    except TypeError:
+        return sorted(first, key=repr)
+
+
+def _drop_invalid(
+    fs: AbstractFileSystem, blocks: list[BlockSpec], plan: _Plan
+) -> tuple[list[BlockSpec], int]:
+    masks = dask.compute(*[dask.delayed(_count_valid)(fs, b, plan) for b in blocks])
+    out = []
+    dropped = 0
+    for spec, keep in zip(blocks, masks, strict=True):
+        if keep is None:
+            out.append(spec)
+            continue
+        n = int(np.unpackbits(np.frombuffer(keep, np.uint8), count=spec.n_source_rows).sum())
+        dropped += spec.n_source_rows - n
+        if n:
+            out.append(dataclasses.replace(spec, n_rows=n, keep=keep))
+    return out, dropped
+
+
+def _build_arrays(
+    fs: AbstractFileSystem,
+    blocks: list[BlockSpec],
+    plan: _Plan,
+    y_dtype: Any,
+    token: str,
+) -> tuple[da.Array, da.Array | None, da.Array | None]:
+    read = f"read-parquet-{token}"
+    names = {"X": f"parquet-X-{token}", "y": f"parquet-y-{token}", "w": f"parquet-w-{token}"}
+    read_layer: dict[Any, Any] = {
+        (read, i): (_read_block, fs, spec, plan) for i, spec in enumerate(blocks)
+    }
+    rows = tuple(b.n_rows for b in blocks)
+
+    def array(kind: str, index: int, chunks: tuple[tuple[int, ...], ...], dtype: Any) -> da.Array:
+        name = names[kind]
+        extra = (0,) * (len(chunks) - 1)
+        layer: dict[Any, Any] = {
+            (name, i, *extra): (getitem, (read, i), index) for i in range(len(blocks))
+        }
+        graph = HighLevelGraph({read: read_layer, name: layer}, {read: set(), name: {read}})
+        return da.Array(graph, name, chunks=chunks, dtype=dtype)
+
+    X = array("X", 0, (rows, (len(plan.features),)), np.dtype(plan.dtype))
+    y = array("y", 1, (rows,), y_dtype) if plan.label is not None else None
+    w = array("w", 2, (rows,), np.dtype(np.float64)) if plan.weight is not None else None
+    return X, y, w
+
+
+def read_parquet(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    label: str | None,
+    features: Sequence[str] | None = None,
+    weight: str | None = None,
+    dtype: str = "float64",
+    *,
+    drop_invalid: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    block_bytes: int = 128 * 2**20,
+    invalid_hint: str | None = DEFAULT_INVALID_HINT,
+) -> Dataset:
+    """Open a Parquet dataset as lazy Dask arrays with known row chunks.
+
+    ``source`` is a file, a directory (searched recursively for ``*.parquet``, ``*.parq``,
+    ``*.pq``; hidden and ``_``-prefixed entries are skipped), a glob, a list of those, or any
+    fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
+    int/float/bool column except the label and weight (they must be in every file).
+    Each block is one row group or several consecutive row groups of one file, holding about
+    ``block_bytes`` of feature data. With ``drop_invalid=True`` rows with a null, NaN or inf in
+    any used column are dropped (one extra pass over the used columns counts them); otherwise
+    such values raise :class:`DataError` when the block is computed.
+    ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
+    ``invalid_hint`` ends those value errors as `` (<hint>)`` (nothing when ``None``): say how
+    the caller's user drops such rows, or ``None`` where they cannot.
+
+    The columns are decided from all footers, the same way whatever the file order: a used
+    column (feature, label, weight; with ``features=None`` every column numeric in some file)
+    missing from some files, duplicated within a file, also a hive partition key of a file
+    that holds it, or of different types in different files raises :class:`DataError` naming
+    the column and the files. With ``features=None`` the feature order is the column order of
+    the first file by path.
+    """
+    if invalid_hint is not None and not isinstance(invalid_hint, str):
+        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
+    if block_bytes <= 0:
+        raise ValueError(f"block_bytes must be positive; got {block_bytes}")
+    shown = _describe(source)
+    fs, files = _resolve(source, storage_options)
+    footers = _read_footers(fs, files)
+    plan, partition_kinds = _make_plan(
+        footers, label, features, weight, dtype, drop_invalid, invalid_hint
+    )
+    row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
+    blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes)
+    if not blocks:
+        raise DataError(f"dataset {shown} has no rows ({len(files)} file(s), all empty)")
+    n_dropped = 0
+    if drop_invalid:
+        blocks, n_dropped = _drop_invalid(fs, blocks, plan)
+        if not blocks:
+            raise DataError(
+                f"dataset {shown} has no valid rows: all {n_dropped} rows hold a null, NaN or "
+                f"inf in a used column"
+            )
+    y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
+    token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
+    X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)
+    return Dataset(
+        X=X,
+        y=y,
+        sample_weight=w,
+        feature_names=list(plan.features),
+        label=label,
+        weight=weight,
+        blocks=blocks,
+        source=shown,
+        n_dropped=n_dropped,
+        drop_invalid=drop_invalid,
+        files=tuple(f.identity for f in footers),
+    )

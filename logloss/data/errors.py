@@ -1,0 +1,30 @@
+"""The data layer's error type and the helpers that format values and file lists in messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["DEFAULT_INVALID_HINT", "DataError"]
+
+DEFAULT_INVALID_HINT = "pass drop_invalid=True to drop such rows"
+_MAX_LISTED = 10
+
+
+class DataError(ValueError):
+    """Bad input data.
+
+    The message states the rule, and names the file, the column and the offending value.
+    Raised eagerly by :func:`read_parquet` and lazily inside Dask block tasks (then re-raised on
+    the client by Dask); it holds a single string argument so that it pickles.
+    """
+
+
+def _fmt(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _some_files(paths: Sequence[str], limit: int = 3) -> str:
+    """A few file names, then how many more."""
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")

@@ -1,0 +1,90 @@
+"""Parquet footers: each file's schema, row-group sizes and identity, read without any data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pyarrow as pa
+from fsspec.spec import AbstractFileSystem
+
+from .discovery import _File, _is_local, _open_parquet
+from .errors import DataError
+
+
+@dataclass(frozen=True, order=True)
+class FileIdentity:
+    """What identifies a file's contents without reading its data.
+
+    ``path`` is the local path (absolute) or URL; ``size`` is in bytes; ``version`` is the
+    modification time in nanoseconds for local files, else what the filesystem's ``info``
+    reports among modification time, ETag, checksum or generation (``""`` if none);
+    ``n_rows`` is the footer's row count.
+    """
+
+    path: str
+    size: int
+    version: str
+    n_rows: int
+
+
+_VERSION_KEYS = (
+    "mtime",
+    "LastModified",
+    "last_modified",
+    "modified",
+    "updated",
+    "ETag",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "generation",
+    "created",
+)
+
+
+def _identity(fs: AbstractFileSystem, path: str, n_rows: int) -> FileIdentity:
+    if _is_local(fs):
+        st = os.stat(path)
+        return FileIdentity(path, st.st_size, str(st.st_mtime_ns), n_rows)
+    info = fs.info(path)
+    version = ";".join(f"{k}={info[k]}" for k in _VERSION_KEYS if info.get(k) is not None)
+    return FileIdentity(path, int(info.get("size") or 0), version, n_rows)
+
+
+@dataclass(frozen=True)
+class _Footer:
+    file: _File
+    schema: pa.Schema
+    row_group_rows: tuple[int, ...]
+    key: str  # changes when the file changes: the filesystem's ukey, else a footer hash
+    identity: FileIdentity
+
+
+def _read_footer(fs: AbstractFileSystem, file: _File) -> _Footer:
+    try:
+        with _open_parquet(fs, file.path) as pf:
+            meta = pf.metadata
+            rows = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+            schema = pf.schema_arrow
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
+    try:
+        identity = _identity(fs, file.path, sum(rows))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
+    try:
+        key = str(fs.ukey(file.path))
+    except Exception:  # a filesystem without ukey: fall back to the footer contents
+        text = repr((rows, schema.to_string(), meta.serialized_size))
+        key = hashlib.sha256(text.encode()).hexdigest()
+    return _Footer(file, schema, rows, key, identity)
+
+
+def _read_footers(fs: AbstractFileSystem, files: list[_File]) -> list[_Footer]:
+    if len(files) <= 4:
+        return [_read_footer(fs, f) for f in files]
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+        return list(pool.map(lambda f: _read_footer(fs, f), files))

@@ -1,0 +1,310 @@
+"""The column plan: which columns are features, label and weight, decided from all footers.
+
+Type rules: features and weights must be numeric (int, float or bool); the label may also be a
+string (or a dictionary of strings). A used column must be in every file, once, with one type;
+a hive partition key is a column only when it is numeric in every file and no file also holds
+a column of that name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import DataError, _some_files
+from .footers import _Footer
+
+_DTYPES = ("float64", "float32")
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def _stringy(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    features: tuple[str, ...]
+    label: str | None
+    weight: str | None
+    dtype: str
+    file_columns: tuple[str, ...]  # columns to read from the files
+    drop_invalid: bool
+    invalid_hint: str | None = None  # appended to value errors as " (<hint>)"
+
+
+def _partition_kinds(footers: list[_Footer]) -> dict[str, type]:
+    """Numeric partition keys present in every file, mapped to int or float."""
+    keys: dict[str, type] | None = None
+    for footer in footers:
+        kinds = {}
+        for key, value in footer.file.partition:
+            kinds[key] = _parse_number_kind(value)
+        if keys is None:
+            keys = {k: v for k, v in kinds.items() if v is not str}
+        else:
+            keys = {
+                k: (float if float in (v, kinds[k]) else int)
+                for k, v in keys.items()
+                if kinds.get(k, str) is not str
+            }
+    return keys or {}
+
+
+def _parse_number_kind(value: str) -> type:
+    try:
+        int(value)
+        return int
+    except ValueError:
+        pass
+    try:
+        return float if np.isfinite(float(value)) else str
+    except ValueError:
+        return str
+
+
+def _available(footer: _Footer) -> str:
+    cols = list(footer.schema.names) + [k for k, _ in footer.file.partition]
+    return ", ".join(repr(c) for c in cols)
+
+
+def _field_types(footer: _Footer) -> dict[str, list[pa.DataType]]:
+    """Column name -> the types of the file's columns of that name (several if duplicated)."""
+    out: dict[str, list[pa.DataType]] = {}
+    for f in footer.schema:
+        out.setdefault(f.name, []).append(f.type)
+    return out
+
+
+def _type_groups(
+    footers: list[_Footer], types: list[dict[str, list[pa.DataType]]], name: str
+) -> str:
+    """'double in a, b; int64 in c' for the files that hold column ``name``."""
+    groups: dict[str, list[str]] = {}
+    for footer, cols in zip(footers, types, strict=True):
+        if name in cols:
+            groups.setdefault(str(cols[name][0]), []).append(footer.file.path)
+    return "; ".join(f"{t} in file {_some_files(paths)}" for t, paths in sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The footers sorted by path, with what the column checks need from them."""
+
+    ordered: list[_Footer]
+    types: list[dict[str, list[pa.DataType]]]
+    partition_kinds: dict[str, type]
+    partition_keys: set[str]
+    auto: bool  # features were not given: every numeric column is a feature
+
+    @classmethod
+    def of(cls, footers: list[_Footer], auto: bool) -> _Files:
+        ordered = sorted(footers, key=lambda f: f.file.path)
+        return cls(
+            ordered,
+            [_field_types(f) for f in ordered],
+            _partition_kinds(ordered),
+            {k for f in ordered for k, _ in f.file.partition},
+            auto,
+        )
+
+    @property
+    def reference(self) -> _Footer:
+        return self.ordered[0]
+
+    def paths(self, indices: Sequence[int]) -> list[str]:
+        return [self.ordered[i].file.path for i in indices]
+
+
+def _check_arguments(
+    label: str | None, features: Sequence[str] | None, weight: str | None
+) -> list[str] | None:
+    """The features asked for (``None``: all numeric), checked against label and weight."""
+    if isinstance(features, str):
+        raise TypeError("features must be a sequence of column names, not a string")
+    if weight is not None and weight == label:
+        raise DataError(f"weight column must differ from the label column; got {weight!r}")
+    if features is None:
+        return None
+    feats = list(features)
+    if not feats:
+        raise DataError("features must name at least one column; got an empty list")
+    dupes = sorted({f for f in feats if feats.count(f) > 1})
+    if dupes:
+        raise DataError(
+            f"feature columns must be distinct; got {', '.join(repr(d) for d in dupes)} "
+            f"more than once in features {feats}"
+        )
+    for role, name in (("label", label), ("weight", weight)):
+        if name is not None and name in feats:
+            raise DataError(
+                f"column {name!r} cannot be both a feature and the {role} column; "
+                f"remove it from features"
+            )
+    return feats
+
+
+def _auto_features(files: _Files, label: str | None, weight: str | None) -> list[str]:
+    """Every column numeric in at least one file, in order of first appearance by path."""
+    names: list[str] = []
+    for cols in files.types:
+        names += [n for n in cols if n not in names]
+    feats = [
+        n
+        for n in names
+        if n not in (label, weight) and any(_numeric(t) for c in files.types for t in c.get(n, []))
+    ]
+    if not feats:
+        reference = files.reference
+        raise DataError(
+            f"no numeric feature columns in file {reference.file.path} besides the label "
+            f"{label!r}; available columns: {_available(reference)}"
+        )
+    return feats
+
+
+def _check_not_shadowed(files: _Files, name: str, role: str, holders: list[int]) -> None:
+    """A name must not be a hive partition key in a file that also holds a column of it."""
+    both = [
+        files.ordered[i].file.path
+        for i in holders
+        if any(k == name for k, _ in files.ordered[i].file.partition)
+    ]
+    if both:
+        raise DataError(
+            f"column names must be unambiguous; {role} column {name!r} is both a hive "
+            f"partition key (directory {name}=...) and a column in file {_some_files(both)}"
+        )
+
+
+def _check_partition_column(files: _Files, name: str, role: str) -> None:
+    """A name held by no file must be a numeric partition key of every file."""
+    if name in files.partition_kinds:
+        return
+    ordered, n_files, reference = files.ordered, len(files.ordered), files.reference
+    if name in files.partition_keys:
+        bad = [
+            f.file.path
+            for f in ordered
+            if _parse_number_kind(dict(f.file.partition).get(name, "")) is str
+        ]
+        raise DataError(
+            f"partition column {name!r} must be numeric in every file to be used; "
+            f"got non-numeric or missing values in {len(bad)} of {n_files} files: "
+            f"{_some_files(bad)}"
+        )
+    where = f"file {reference.file.path}" if n_files == 1 else f"any of {n_files} files"
+    raise DataError(
+        f"{role} column {name!r} not found in {where}; available columns"
+        f"{'' if n_files == 1 else ' in ' + reference.file.path}: {_available(reference)}"
+    )
+
+
+def _check_in_every_file(files: _Files, name: str, role: str, holders: list[int]) -> None:
+    n_files = len(files.ordered)
+    if len(holders) == n_files:
+        return
+    absent = [i for i in range(n_files) if i not in set(holders)]
+    missing = files.paths(absent)
+    first_missing = files.ordered[absent[0]]
+    hint = (
+        "; every numeric column is a feature when features are not given: name the "
+        "features explicitly to leave it out"
+        if files.auto and role == "feature"
+        else ""
+    )
+    raise DataError(
+        f"{role} column {name!r} not found in {len(missing)} of {n_files} files: "
+        f"{_some_files(missing)} (available columns in {first_missing.file.path}: "
+        f"{_available(first_missing)}); every file must hold the used columns{hint}"
+    )
+
+
+def _check_type(files: _Files, name: str, role: str, holders: list[int]) -> None:
+    """Once per file, one type in all files, and a type the role accepts."""
+    types = files.types
+    dup = [i for i in holders if len(types[i][name]) > 1]
+    if dup:
+        raise DataError(
+            f"column names must be unique within a file; {role} column {name!r} appears "
+            f"{len(types[dup[0]][name])} times in file {_some_files(files.paths(dup))}"
+        )
+    kinds = {str(types[i][name][0]) for i in holders}
+    if len(kinds) > 1:
+        raise DataError(
+            f"files must agree on column types; {role} column {name!r} is "
+            f"{_type_groups(files.ordered, types, name)}"
+        )
+    t = types[holders[0]][name][0]
+    if role == "label":
+        if not (_numeric(t) or _stringy(t)):
+            raise DataError(
+                f"label column {name!r} must be numeric, bool or string; got type {t} "
+                f"in file {_some_files(files.paths(holders))}"
+            )
+    elif not _numeric(t):
+        raise DataError(
+            f"{role} column {name!r} must be numeric (int, float or bool); got type {t} "
+            f"in file {_some_files(files.paths(holders))}"
+        )
+
+
+def _check_column(files: _Files, name: str, role: str) -> bool:
+    """Check one used column; True if it is read from the files, False for a partition key."""
+    holders = [i for i, cols in enumerate(files.types) if name in cols]
+    _check_not_shadowed(files, name, role, holders)
+    if not holders:
+        _check_partition_column(files, name, role)
+        return False
+    _check_in_every_file(files, name, role, holders)
+    _check_type(files, name, role, holders)
+    return True
+
+
+def _make_plan(
+    footers: list[_Footer],
+    label: str | None,
+    features: Sequence[str] | None,
+    weight: str | None,
+    dtype: str,
+    drop_invalid: bool,
+    invalid_hint: str | None = None,
+) -> tuple[_Plan, dict[str, type]]:
+    """Decide the columns from all footers; the decision does not depend on the file order.
+
+    Files are considered sorted by path; with ``features=None`` the feature order is the column
+    order of the first file by path. A used column (feature, label, weight) must be present in
+    every file, once, with one type; with ``features=None`` every column that is numeric in some
+    file counts as used.
+    """
+    asked = _check_arguments(label, features, weight)
+    files = _Files.of(footers, auto=features is None)
+    feats = asked if asked is not None else _auto_features(files, label, weight)
+    used = [*feats] + [c for c in (label, weight) if c is not None]
+    file_columns = []
+    for name in used:
+        role = "label" if name == label else "weight" if name == weight else "feature"
+        if _check_column(files, name, role):
+            file_columns.append(name)
+    plan = _Plan(
+        tuple(feats), label, weight, dtype, tuple(file_columns), drop_invalid, invalid_hint
+    )
+    return plan, {k: v for k, v in files.partition_kinds.items() if k in used}
+
+
+def _label_dtype(footers: list[_Footer], label: str, partition_kinds: dict[str, type]) -> Any:
+    if label in partition_kinds:
+        return np.dtype(np.int64 if partition_kinds[label] is int else np.float64)
+    t = footers[0].schema.field(label).type
+    if _stringy(t):
+        return np.dtype(object)
+    return np.dtype(t.to_pandas_dtype())
