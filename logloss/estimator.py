@@ -15,7 +15,6 @@ Conventions
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Callable
@@ -38,13 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from . import __version__
-from .checkpoint import (
-    CHECKPOINT_FILE,
-    CheckpointError,
-    NotACheckpointError,
-    read_checkpoint,
-    save_checkpoint,
-)
+from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
 from .engine import BlockData
 from .loss import block_moments, combine_moments, sigmoid
 from .model import decode_labels, encode_labels, read_model_files, write_model_files
@@ -255,7 +248,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         else:
             sums, n_rows, p, mean, scale, arrays = self._prepare_numpy(X, y, sample_weight)
             if checkpoint is not None:
-                content = _content_hash(*arrays)
+                content = content_hash(*arrays)
 
         self.solver_ = choose_solver(self.solver, p)
         alpha = self._alpha()
@@ -268,10 +261,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             scale=scale,
             penalize=self._penalize,
         )
-        fingerprint = self._fingerprint(n_rows, p, data_fingerprint, content)
+        fingerprint = fit_fingerprint(
+            self.get_params(),
+            encode_labels(self.classes_)["values"],
+            n_rows,
+            p,
+            data_fingerprint,
+            content,
+        )
         self.resumed_from_iter_: int | None = None
         try:
-            result, _ = self._solve(
+            result = self._solve(
                 objective,
                 data,
                 alpha,
@@ -317,47 +317,24 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         fingerprint: dict[str, Any],
         *,
         restart_on_mismatch: bool,
-        fresh: bool = False,
         sample: _Sample | None = None,
-    ) -> tuple[SolverResult, _Evaluations]:
+    ) -> SolverResult:
         """Run the solver, from a matching checkpoint if there is one (see :meth:`fit`)."""
-        seen = _Evaluations(objective)
-        start = SolverState(np.zeros(objective.n_params), 0, ())
-        expected: tuple[float, Array] | None = None
-        if checkpoint is not None and not fresh:
-            try:
-                got = read_checkpoint(checkpoint, fingerprint)
-            except NotACheckpointError:
-                raise  # someone else's file: never overwritten, even with restart
-            except CheckpointError:
-                if not restart_on_mismatch:
-                    raise
-                got = None
-            if got is not None:
-                start, expected = got
-                self.resumed_from_iter_ = start.n_iter
-        self.n_sample_passes_ = 0
-        options: dict[str, Any] = {}
-        if self.solver_ == "gd":
-            options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
-        elif data is not None and start.n_iter == 0:
-            start, sample_hessian = self._warm_start(
-                data, start, alpha=alpha, mean=mean, scale=scale, sample=sample
-            )
-            if sample_hessian is not None:
-                options = {"hessian": sample_hessian}
-        every = self.checkpoint_every
 
-        def on_iteration(state: SolverState) -> None:
-            if checkpoint is not None and state.n_iter % every == 0:
-                save_checkpoint(checkpoint, state, fingerprint, at_theta=seen.at(state.theta))
-            if callback is not None:
-                callback(state)
-
-        if expected is not None:
-            seen.expect(start.theta, expected, Path(checkpoint or "") / CHECKPOINT_FILE)
-        try:
-            result = solve(
+        def run(
+            seen: Evaluations, start: SolverState, on_iteration: Callable[[SolverState], None]
+        ) -> SolverResult:
+            self.n_sample_passes_ = 0
+            options: dict[str, Any] = {}
+            if self.solver_ == "gd":
+                options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
+            elif data is not None and start.n_iter == 0:
+                start, sample_hessian = self._warm_start(
+                    data, start, alpha=alpha, mean=mean, scale=scale, sample=sample
+                )
+                if sample_hessian is not None:
+                    options = {"hessian": sample_hessian}
+            return solve(
                 self.solver_,
                 seen,
                 start,
@@ -366,31 +343,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 callback=on_iteration,
                 **options,
             )
-        except CheckpointError:
-            if not restart_on_mismatch:
-                raise
-            self.resumed_from_iter_ = None  # the rows differ: start afresh, overwrite it
-            return self._solve(
-                objective,
-                data,
-                alpha,
-                mean,
-                scale,
-                callback,
-                checkpoint,
-                fingerprint,
-                restart_on_mismatch=False,
-                fresh=True,
-                sample=sample,
-            )
-        if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                SolverState(result.theta, result.n_iter, result.history),
-                fingerprint,
-                at_theta=seen.at(result.theta),
-            )
-        return result, seen
+
+        result, self.resumed_from_iter_ = run_checkpointed(
+            objective,
+            run,
+            directory=checkpoint,
+            fingerprint=fingerprint,
+            every=self.checkpoint_every,
+            restart=restart_on_mismatch,
+            callback=callback,
+        )
+        return result
 
     def _warm_start(
         self,
@@ -432,29 +395,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         hessian = sample_objective.hessian(result.theta)[2]
         self.n_sample_passes_ = sample_objective.evaluations
         return SolverState(result.theta, 0, ()), hessian
-
-    def _fingerprint(
-        self, n_rows: int, p: int, data_fingerprint: str | None, content: dict[str, Any]
-    ) -> dict[str, Any]:
-        params = {
-            k: v
-            for k, v in self.get_params().items()
-            if k not in ("max_iter", "tol", "checkpoint_every")
-        }
-        params = {
-            k: (v if not isinstance(v, float) or np.isfinite(v) else str(v))
-            for k, v in params.items()
-        }
-        if isinstance(params.get("class_weight"), dict):
-            params["class_weight"] = {str(k): v for k, v in params["class_weight"].items()}
-        return {
-            "n_rows": int(n_rows),
-            "n_features": int(p),
-            "classes": encode_labels(self.classes_)["values"],
-            "params": params,
-            "data_fingerprint": data_fingerprint,
-            "content": content,
-        }
 
     # ------------------------------------------------------- reporting a stop
     def _stop_reason(self, result: SolverResult) -> str:
@@ -904,80 +844,6 @@ def _badly_scaled(max_abs: Array) -> list[int]:
     lo, hi = _SCALE_RANGE
     bad = (max_abs > hi) | ((max_abs > 0) & (max_abs < lo))
     return [int(j) for j in np.flatnonzero(bad)]
-
-
-def _content_hash(X: Any, y01: Any, sw: Any) -> dict[str, Any]:
-    """Cheap content fingerprint of in-memory data: SHA-256 of a row sample (about 1024
-    evenly spaced rows, plus the last) and per-column sums."""
-    n = len(y01)
-    step = max(1, n // 1024)
-    rows = np.unique(np.r_[np.arange(0, n, step), max(n - 1, 0)]) if n else np.arange(0)
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(X[rows], dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(y01[rows], dtype=np.float64).tobytes())
-    if sw is not None:
-        h.update(np.ascontiguousarray(sw[rows], dtype=np.float64).tobytes())
-    sums = np.atleast_1d(np.sum(X, axis=0, dtype=np.float64))
-    return {
-        "rows_sha256": h.hexdigest(),
-        "column_sums": [float(v) for v in sums],
-        "label_sum": float(np.sum(y01)),
-        "weight_sum": None if sw is None else float(np.sum(sw)),
-    }
-
-
-class _Evaluations:
-    """The objective as the solver sees it, remembering the last few (value, gradient) by θ
-    (stored with each checkpoint) and, on a resumed fit, checking the first evaluation at
-    the saved θ against the values saved with it: different rows give different values."""
-
-    _KEEP = 8
-
-    def __init__(self, objective: LogisticObjective) -> None:
-        self._objective = objective
-        self.n_params = objective.n_params
-        self.convergence_norm = objective.convergence_norm
-        self._recent: dict[bytes, tuple[float, Array]] = {}
-        self._expect: tuple[bytes, float, Array, Path] | None = None
-
-    def expect(self, theta: Array, at_theta: tuple[float, Array], path: Path) -> None:
-        self._expect = (np.asarray(theta, np.float64).tobytes(), *at_theta, path)
-
-    def at(self, theta: Array) -> tuple[float, Array] | None:
-        return self._recent.get(np.asarray(theta, np.float64).tobytes())
-
-    def _seen(self, theta: Array, value: float, grad: Array) -> None:
-        key = np.asarray(theta, np.float64).tobytes()
-        self._recent[key] = (value, grad.copy())
-        while len(self._recent) > self._KEEP:
-            del self._recent[next(iter(self._recent))]
-        if self._expect is not None and self._expect[0] == key:
-            _, v0, g0, path = self._expect
-            self._expect = None
-            g0 = np.asarray(g0, dtype=np.float64)
-            same = (
-                g0.shape == grad.shape
-                and abs(value - v0) <= 1e-9 * max(1.0, abs(v0))
-                and bool(np.all(np.abs(grad - g0) <= 1e-8 * max(1.0, float(np.max(np.abs(g0))))))
-            )
-            if not same:
-                raise CheckpointError(
-                    f"checkpoint {str(path)!r} was written for different data of the same "
-                    f"shape: the objective at its saved parameters is {value!r} on these rows "
-                    f"but was {v0!r} when it was saved. Remove it, use another checkpoint "
-                    "directory, or pass checkpoint_restart=True to start afresh and "
-                    "overwrite it"
-                )
-
-    def __call__(self, theta: Array) -> tuple[float, Array]:
-        value, grad = self._objective(theta)
-        self._seen(theta, value, grad)
-        return value, grad
-
-    def hessian(self, theta: Array) -> tuple[float, Array, Array]:
-        value, grad, H = self._objective.hessian(theta)
-        self._seen(theta, value, grad)
-        return value, grad, H
 
 
 def _margin(X: NDArray[np.floating], coef: Array, b: float) -> Array:
