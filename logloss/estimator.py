@@ -36,11 +36,19 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import __version__
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
 from .engine import BlockData
 from .loss import block_moments, combine_moments, sigmoid
-from .model import decode_labels, encode_labels, read_model_files, write_model_files
+from .model import (
+    ModelFileError,
+    encode_labels,
+    estimator_kwargs,
+    fitted_attributes,
+    model_meta,
+    model_vector,
+    read_model_files,
+    write_model_files,
+)
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
 from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
 from .solvers import SolverResult, SolverState, choose_solver, solve
@@ -745,33 +753,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         written under a temporary name and renamed into place.
         """
         check_is_fitted(self)
-        params = self.get_params()
-        if isinstance(params.get("class_weight"), dict):
-            params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
-        if isinstance(params.get("C"), float) and not np.isfinite(params["C"]):
-            params["C"] = "inf"
-        meta = {
-            "library": "logloss",
-            "version": __version__,
-            "estimator": "LogisticRegression",
-            "params": params,
-            "classes": encode_labels(self.classes_),
-            "n_features_in": int(self.n_features_in_),
-            "feature_names": (
-                [str(c) for c in self.feature_names_in_]
-                if hasattr(self, "feature_names_in_")
-                else None
-            ),
-            "n_iter": int(self.n_iter_[0]),
-            "converged": bool(self.converged_),
-            "n_rows": int(getattr(self, "n_rows_", 0)),
-            "history": self.history_,
-            "coef": self.coef_[0].tolist(),
-            "intercept": float(self.intercept_[0]),
-            "training": dict(metadata or getattr(self, "training_", {})),
-        }
-        vec = np.concatenate([self.coef_[0], self.intercept_])
-        return write_model_files(path, meta, vec, extra=extra)
+        return write_model_files(path, model_meta(self, metadata), model_vector(self), extra=extra)
 
 
 _Sample = tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None]
@@ -871,32 +853,13 @@ def _choose(z: Array, c0: Any, c1: Any) -> np.ndarray:
 
 def load_model(path: str | os.PathLike[str]) -> LogisticRegression:
     """Load a model directory written by :meth:`LogisticRegression.save` (no pickle)."""
-    from .model import ModelFileError
-
     meta, vec = read_model_files(path)
     try:
-        params = dict(meta["params"])
-        if isinstance(params.get("class_weight"), list):
-            params["class_weight"] = {k: v for k, v in params["class_weight"]}
-        if params.get("C") == "inf":
-            params["C"] = float("inf")
-        est = LogisticRegression(**params)
-        est.classes_ = decode_labels(meta["classes"])
-        p = int(meta["n_features_in"])
-        if vec.shape != (p + 1,):
-            raise ModelFileError(f"coefficients have shape {vec.shape}, expected ({p + 1},)")
-        est.coef_ = vec[:p].reshape(1, p).copy()
-        est.intercept_ = vec[p:].copy()
-        est.n_features_in_ = p
-        if meta.get("feature_names") is not None:
-            est.feature_names_in_ = np.asarray(meta["feature_names"], dtype=object)
-        est.n_iter_ = np.array([int(meta["n_iter"])], dtype=np.int32)
-        est.converged_ = bool(meta["converged"])
-        est.history_ = list(meta.get("history", []))
-        est.n_rows_ = int(meta.get("n_rows", 0))
-        est.training_ = dict(meta.get("training") or {})
+        est = LogisticRegression(**estimator_kwargs(meta))
+        for name, value in fitted_attributes(meta, vec).items():
+            setattr(est, name, value)
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
         raise ModelFileError(f"model in {str(path)!r} is malformed: {exc!r}") from None
     return est

@@ -784,3 +784,69 @@ def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
         why = _param_error(key, value)
         if why is not None:
             raise bad(f"params.{key}", why, value)
+
+
+# ------------------------------------------------------------ the estimator in model.json
+def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model.json document of a fitted estimator: its parameters, classes, feature
+    names, fit summary, history, coefficients and ``training`` facts (JSON only)."""
+    from . import __version__
+
+    params = est.get_params()
+    if isinstance(params.get("class_weight"), dict):
+        params["class_weight"] = [[k, v] for k, v in params["class_weight"].items()]
+    if isinstance(params.get("C"), float) and not np.isfinite(params["C"]):
+        params["C"] = "inf"
+    names = getattr(est, "feature_names_in_", None)
+    return {
+        "library": "logloss",
+        "version": __version__,
+        "estimator": "LogisticRegression",
+        "params": params,
+        "classes": encode_labels(est.classes_),
+        "n_features_in": int(est.n_features_in_),
+        "feature_names": None if names is None else [str(c) for c in names],
+        "n_iter": int(est.n_iter_[0]),
+        "converged": bool(est.converged_),
+        "n_rows": int(getattr(est, "n_rows_", 0)),
+        "history": est.history_,
+        "coef": est.coef_[0].tolist(),
+        "intercept": float(est.intercept_[0]),
+        "training": dict(training or getattr(est, "training_", {})),
+    }
+
+
+def model_vector(est: Any) -> np.ndarray:
+    """The coefficients then the intercept: the content of coef.npy."""
+    return np.concatenate([est.coef_[0], est.intercept_])
+
+
+def estimator_kwargs(meta: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's constructor arguments from model.json's "params"."""
+    params = dict(meta["params"])
+    if isinstance(params.get("class_weight"), list):
+        params["class_weight"] = {k: v for k, v in params["class_weight"]}
+    if params.get("C") == "inf":
+        params["C"] = float("inf")
+    return params
+
+
+def fitted_attributes(meta: dict[str, Any], vec: np.ndarray) -> dict[str, Any]:
+    """The fitted attributes (``classes_``, ``coef_`` ...) from model.json and coef.npy."""
+    p = int(meta["n_features_in"])
+    if vec.shape != (p + 1,):
+        raise ModelFileError(f"coefficients have shape {vec.shape}, expected ({p + 1},)")
+    out: dict[str, Any] = {
+        "classes_": decode_labels(meta["classes"]),
+        "coef_": vec[:p].reshape(1, p).copy(),
+        "intercept_": vec[p:].copy(),
+        "n_features_in_": p,
+    }
+    if meta.get("feature_names") is not None:
+        out["feature_names_in_"] = np.asarray(meta["feature_names"], dtype=object)
+    out["n_iter_"] = np.array([int(meta["n_iter"])], dtype=np.int32)
+    out["converged_"] = bool(meta["converged"])
+    out["history_"] = list(meta.get("history", []))
+    out["n_rows_"] = int(meta.get("n_rows", 0))
+    out["training_"] = dict(meta.get("training") or {})
+    return out
