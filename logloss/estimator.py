@@ -31,14 +31,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
 from .engine import BlockData
-from .loss import block_moments, combine_moments, sigmoid
+from .loss import sigmoid
 from .model import (
     ModelFileError,
     encode_labels,
@@ -50,6 +49,17 @@ from .model import (
     write_model_files,
 )
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
+from .prepare import (
+    WARM_MIN_ROWS,
+    Prepared,
+    Sample,
+    Scaling,
+    dask_array,
+    is_dask,
+    prepare_dask,
+    prepare_numpy,
+    take_sample,
+)
 from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
 from .solvers import SolverResult, SolverState, choose_solver, solve
 
@@ -57,43 +67,11 @@ __all__ = ["LogisticRegression", "load_model"]
 
 Array = NDArray[np.float64]
 
-# Warm start on a 1/_WARM_STEP sample of the rows for Dask data of at least this many rows.
-_WARM_MIN_ROWS = 400_000
-_WARM_STEP = 16  # at least every 16th row ...
-_WARM_MAX_BYTES = 32 * 2**20  # ... and at most this much data brought to the client
-
-
-def _is_dask(obj: Any) -> bool:
-    return dask.is_dask_collection(obj)
+_WARM_MIN_ROWS = WARM_MIN_ROWS  # the name tests and benchmarks know
 
 
 def _is_dask_frame(obj: Any) -> bool:
-    return _is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_dask_array")
-
-
-def _dask_array(obj: Any) -> da.Array:
-    """A Dask array with known chunk sizes from a Dask array, DataFrame or Series."""
-    if hasattr(obj, "to_dask_array"):
-        return obj.to_dask_array(lengths=True)
-    arr = da.asarray(obj)
-    if any(np.isnan(c) for c in arr.chunks[0]):
-        arr = arr.persist()
-        arr.compute_chunk_sizes()
-    return arr
-
-
-def _label_error(classes: np.ndarray) -> ValueError:
-    shown = classes[:10].tolist()
-    more = "" if len(classes) <= 10 else ", ..."
-    if len(classes) < 2:
-        return ValueError(
-            "This solver needs samples of at least 2 classes in the data, but the data "
-            f"contains only one class: {shown[0] if shown else None!r}"
-        )
-    return ValueError(
-        "Only binary classification is supported. "
-        f"labels must be two distinct values; got {len(classes)}: {str(shown)[:-1]}{more}]"
-    )
+    return is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_dask_array")
 
 
 def _parameter_constraints() -> dict[str, list[Any]]:
@@ -245,23 +223,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_settings()
-        data: BlockData | None = None
-        sums: Callable[[Array, bool], Array]
+        prep = self._prepare(X, y, sample_weight)
+        data, mean, scale, sample = prep.data, prep.mean, prep.scale, prep.sample
+        n_rows, p = prep.n_rows, prep.n_features
         content: dict[str, Any] = {}
-        arrays: tuple[Any, ...] = ()
-        sample: _Sample | None = None
-        if _is_dask(X) or _is_dask(y) or _is_dask(sample_weight):
-            data, mean, scale, sample = self._prepare_dask(X, y, sample_weight)
-            sums, n_rows, p = data.sums, data.n_rows, data.n_features
-        else:
-            sums, n_rows, p, mean, scale, arrays = self._prepare_numpy(X, y, sample_weight)
-            if checkpoint is not None:
-                content = content_hash(*arrays)
+        if checkpoint is not None and prep.arrays is not None:
+            content = content_hash(*prep.arrays)
 
         self.solver_ = choose_solver(self.solver, p)
         alpha = self._alpha()
         objective = LogisticObjective(
-            sums,
+            prep.sums,
             p,
             alpha=alpha,
             fit_intercept=self.fit_intercept,
@@ -305,9 +277,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.n_rows_ = n_rows
         self.badly_scaled_: list[int] = []
         if not result.converged and not self.standardize:
-            self.badly_scaled_ = _badly_scaled(
-                self._column_max_abs(arrays[0] if arrays else None, data)
-            )
+            self.badly_scaled_ = _badly_scaled(prep.column_max_abs())
         self.stop_reason_ = self._stop_reason(result)
         if not result.converged:
             warnings.warn(self._convergence_message(result), ConvergenceWarning, stacklevel=2)
@@ -325,7 +295,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         fingerprint: dict[str, Any],
         *,
         restart_on_mismatch: bool,
-        sample: _Sample | None = None,
+        sample: Sample | None = None,
     ) -> SolverResult:
         """Run the solver, from a matching checkpoint if there is one (see :meth:`fit`)."""
 
@@ -371,7 +341,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         alpha: float,
         mean: Array | None,
         scale: Array | None,
-        sample: _Sample | None = None,
+        sample: Sample | None = None,
     ) -> tuple[SolverState, Array | None]:
         """θ (and the Hessian there) of an in-process solve on a row sample of the blocks.
 
@@ -382,10 +352,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         The result is the same optimum: the full objective alone decides convergence.
         ``sample``: the one already taken (for the scaling), if any.
         """
-        if data.n_rows < _WARM_MIN_ROWS:
+        if data.n_rows < WARM_MIN_ROWS:
             return start, None
         if sample is None:
-            sample = _take_sample(data)
+            sample = take_sample(data)
         if sample is None:
             return start, None
         Xs, ys, ss = sample
@@ -457,84 +427,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return "check X for NaN or infinity, or fit with standardize=True"
         return "fit with standardize=True (features of very different scales)"
 
-    def _column_max_abs(self, X: Any, data: BlockData | None) -> Array:
-        """max |x_j| per feature column (one cheap pass; only asked after a failed fit)."""
-        if data is not None:
-            return np.asarray(
-                data.map_reduce(_block_max_abs, combine=_maximum, name="logloss-maxabs"),
-                dtype=np.float64,
-            )
-        assert X is not None
-        return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
-
-    def _set_classes(self, classes: np.ndarray) -> None:
-        if len(classes) != 2:
-            raise _label_error(classes)
-        self.classes_ = classes
-
-    def _class_weights(self, counts: tuple[float, float]) -> tuple[float, float] | None:
-        cw = self.class_weight
-        if cw is None:
-            return None
-        if cw == "balanced":
-            n = counts[0] + counts[1]
-            return (n / (2.0 * counts[0]), n / (2.0 * counts[1]))
-        assert isinstance(cw, dict)
-        unknown = [k for k in cw if k not in self.classes_.tolist()]
-        if unknown:
-            raise ValueError(
-                f"class_weight names labels not in the data: {unknown!r}; "
-                f"classes are {self.classes_.tolist()!r}"
-            )
-        for label, value in cw.items():
-            try:
-                v = float(value)
-            except (TypeError, ValueError):
-                v = float("nan")
-            if not (np.isfinite(v) and v >= 0):
-                raise ValueError(
-                    "class_weight values must be finite and non-negative; "
-                    f"got {value!r} for label {label!r}"
-                )
-        return (float(cw.get(self.classes_[0], 1.0)), float(cw.get(self.classes_[1], 1.0)))
-
-    def _prepare_numpy(
-        self, X: Any, y: Any, sample_weight: Any
-    ) -> tuple[
-        Callable[[Array, bool], Array],
-        int,
-        int,
-        Array | None,
-        Array,
-        tuple[Any, Any, Any],
-    ]:
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
-        check_classification_targets(y)
-        self._set_classes(np.unique(y))
-        y01 = (y == self.classes_[1]).astype(np.float64)
-        sw = None
-        if sample_weight is not None:
-            _check_weight_values(sample_weight)
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        cw = self._class_weights((float(np.sum(y01 == 0)), float(np.sum(y01 == 1))))
-        if cw is not None:
-            factor = np.where(y01 == 1, cw[1], cw[0])
-            sw = factor if sw is None else sw * factor
-        if sw is not None and not float(np.sum(sw)) > 0:
-            raise ValueError(
-                "sample weights must not all be zero: the sum of sample weights (times "
-                "class_weight) must be positive; "
-                f"got {float(np.sum(sw))}"
-            )
-        # Always scaled coordinates (exact moments: in memory they cost one cheap pass).
-        # Without standardize they are weighted, so that integer weights and repeated rows
-        # give the same coordinates and so the same iterates.
-        if self.standardize or sw is None:
-            moments = block_moments(X)
+    def _prepare(self, X: Any, y: Any, sample_weight: Any) -> Prepared:
+        """Labels, weights and the solver's coordinates (:mod:`logloss.prepare`); sets
+        ``classes_``, ``n_features_in_`` and ``feature_names_in_``."""
+        how = Scaling(self.standardize, self.fit_intercept, self._alpha())
+        if is_dask(X) or is_dask(y) or is_dask(sample_weight):
+            prep = prepare_dask(X, y, sample_weight, self.class_weight, how)
+            self.n_features_in_ = prep.n_features
+            if prep.feature_names is not None:
+                self.feature_names_in_ = prep.feature_names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         else:
-            moments = _weighted_moments(X, sw)
-        mean, scale = self._mean_scale(moments, X.shape[1], float(moments[0]))
-        return numpy_sums(X, y01, sw), X.shape[0], X.shape[1], mean, scale, (X, y01, sw)
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
+            check_classification_targets(y)
+            prep = prepare_numpy(X, y, sample_weight, self.class_weight, how)
+        self.classes_ = prep.classes
+        return prep
 
     @property
     def _penalize(self) -> str:
@@ -543,130 +452,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _alpha(self) -> float:
         return 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
-
-    def _mean_scale(self, moments: Array, p: int, n_rows: float) -> tuple[Array | None, Array]:
-        """The solver's coordinates x' = (x − mean) / scale from :func:`block_moments`.
-
-        standardize=True: the column std (the problem's definition). Otherwise only a
-        preconditioner, chosen so that the diagonal of the Hessian in θ at θ = 0 is at most 1
-        for every coefficient: with the penalty on w, the curvature of coefficient j is
-        ¼·E[x'_j²] + α/N in w (N ≈ n_rows, the total weight), hence
-        scale_j = √(E[(x_j − mean_j)²] + 4α/N); without an intercept nothing is centred.
-        """
-        n = moments[0]
-        mean = moments[1 : p + 1]
-        var = moments[p + 1 :] / n
-        if self.standardize:
-            std = np.sqrt(var)
-            return (mean if self.fit_intercept else None), np.where(
-                np.isfinite(std) & (std > 0), std, 1.0
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            second = var if self.fit_intercept else var + mean**2
-            scale = np.sqrt(second + 4.0 * self._alpha() / max(n_rows, 1.0))
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        return (mean if self.fit_intercept else None), scale
-
-    def _prepare_dask(
-        self, X: Any, y: Any, sample_weight: Any
-    ) -> tuple[BlockData, Array | None, Array, _Sample | None]:
-        """The persisted blocks, the mean and scale of the solver's coordinates, and the
-        row sample they came from (None when they came from a pass over all rows).
-
-        With standardize=True the mean and scale define the problem: exact, one pass. Else
-        they only precondition: on data large enough for a warm start they come from its
-        row sample (no pass over all rows); on smaller data from one cheap moments pass.
-        """
-        if _is_dask_frame(X):
-            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        Xd = _dask_array(X)
-        if Xd.ndim != 2:
-            raise ValueError(f"X must be 2-D; got shape {Xd.shape}")
-        if Xd.dtype.kind not in "fiub":
-            raise ValueError(f"X must be numeric; got dtype {Xd.dtype}")
-        if Xd.dtype not in (np.float32, np.float64):
-            Xd = Xd.astype(np.float64)
-        yd = _dask_array(y)
-        if yd.ndim == 2 and yd.shape[1] == 1:
-            yd = yd[:, 0]
-        if yd.ndim != 1:
-            raise ValueError(f"y must be 1-D; got shape {yd.shape}")
-        n_rows = int(sum(Xd.chunks[0]))
-        if int(sum(yd.chunks[0])) != n_rows:
-            raise ValueError(f"X has {n_rows} rows but y has {int(sum(yd.chunks[0]))}")
-        if n_rows == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
-        yd = yd.rechunk((Xd.chunks[0],))
-        self.n_features_in_ = int(Xd.shape[1])
-        yd = yd.persist()
-        classes = np.unique(da.unique(yd).compute())
-        if classes.dtype.kind in "fc" and np.any(np.isnan(classes)):
-            i = int(da.argmax(da.isnan(yd)).compute())
-            raise ValueError(f"labels must not be NaN; got NaN in y at index {i}")
-        self._set_classes(classes)
-        y01 = (yd == self.classes_[1]).astype(np.float64)
-        sw = None
-        user_sw = None
-        if sample_weight is not None:
-            if np.ndim(sample_weight) == 0:
-                _check_weight_values(np.asarray(sample_weight))
-                sw = da.full(n_rows, float(sample_weight), chunks=(Xd.chunks[0],))
-            else:
-                sw = _dask_array(sample_weight)
-                if sw.ndim == 2 and sw.shape[1] == 1:
-                    sw = sw[:, 0]
-                if sw.ndim != 1:
-                    raise ValueError(f"sample_weight must be 1-D; got shape {sw.shape}")
-                n_sw = int(sum(sw.chunks[0]))
-                if n_sw != n_rows:
-                    raise ValueError(
-                        f"sample_weight must have one value per row: sample_weight has "
-                        f"{n_sw} rows, X has {n_rows}"
-                    )
-                if sw.dtype.kind not in "fiub":
-                    raise ValueError(f"sample_weight must be numeric; got dtype {sw.dtype}")
-                sw = sw.astype(np.float64).rechunk((Xd.chunks[0],))
-                user_sw = sw
-        if self.class_weight is not None:
-            n_pos = float(y01.sum().compute())
-            cw = self._class_weights((n_rows - n_pos, n_pos))
-            assert cw is not None
-            factor = da.where(y01 == 1, cw[1], cw[0])
-            sw = factor if sw is None else sw * factor
-        data = BlockData(Xd, y01, sw)
-        if sw is not None:
-            self._check_dask_weights(data, user_sw)
-        sample = None
-        if not self.standardize and data.n_rows >= _WARM_MIN_ROWS:
-            sample = _take_sample(data)
-        if sample is not None:
-            moments = block_moments(sample[0])
-        else:
-            moments = data.map_reduce(
-                block_moments, combine=combine_moments, name="logloss-moments"
-            )
-        mean, scale = self._mean_scale(moments, data.n_features, data.n_rows)
-        return data, mean, scale, sample
-
-    def _check_dask_weights(self, data: BlockData, user_sw: da.Array | None) -> None:
-        """Weights finite, non-negative, positive sum: one pass over the persisted blocks'
-        weight column; the index of the first bad value is looked up only on error."""
-        n_bad, total = data.map_reduce(_block_weight_check, name="logloss-weights")
-        if n_bad > 0 and user_sw is not None:
-            bad = ~da.isfinite(user_sw) | (user_sw < 0)
-            i = int(da.argmax(bad).compute())
-            value = float(user_sw[i].compute())
-            raise ValueError(
-                f"sample_weight values must be finite and non-negative; got {value!r} at index {i}"
-            )
-        if not total > 0:
-            raise ValueError(
-                "sample weights must not all be zero: the sum of sample weights (times "
-                "class_weight) must be positive; "
-                f"got {float(total)}"
-            )
 
     # --------------------------------------------------------------- prediction
     def _decision_dask(self, X: Any) -> da.Array:
@@ -695,7 +480,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> Any:
         """Margins z = X·coef + intercept, shape (n,); lazy for Dask input."""
         check_is_fitted(self)
-        if _is_dask(X):
+        if is_dask(X):
             return self._decision_dask(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return _margin(X, self.coef_[0], float(self.intercept_[0]))
@@ -727,14 +512,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (weighted when ``sample_weight`` is given)."""
-        if not (_is_dask(X) or _is_dask(y)):
+        if not (is_dask(X) or is_dask(y)):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        yd = _dask_array(y).rechunk((pred.chunks[0],))
+        yd = dask_array(y).rechunk((pred.chunks[0],))
         hit = (pred == yd).astype(np.float64)
         if sample_weight is None:
             return float(hit.mean().compute())
-        sw = _dask_array(sample_weight).rechunk((pred.chunks[0],))
+        sw = dask_array(sample_weight).rechunk((pred.chunks[0],))
         num, den = dask.compute((hit * sw).sum(), sw.sum())
         return float(num / den)
 
@@ -754,67 +539,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return write_model_files(path, model_meta(self, metadata), model_vector(self), extra=extra)
-
-
-_Sample = tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None]
-
-
-def _weighted_moments(X: NDArray[np.floating], sw: Array) -> Array:
-    """Packed [Σs, weighted column means (p), Σ s·(x − mean)² (p)], as block_moments."""
-    total = float(np.sum(sw))
-    Xf = np.asarray(X, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = (sw @ Xf) / total if total > 0 else np.zeros(X.shape[1])
-        m2 = sw @ (Xf - mean) ** 2
-    return np.concatenate([[total], mean, m2])
-
-
-def _take_sample(data: BlockData) -> _Sample | None:
-    """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
-    the blocks are streamed from source."""
-    row_bytes = 8 * (data.n_features + 2)
-    step = max(_WARM_STEP, -(-data.n_rows * row_bytes // _WARM_MAX_BYTES))
-    return data.sample(step)
-
-
-def _check_weight_values(sample_weight: Any) -> None:
-    """NumPy-side rule: every weight finite and non-negative (first bad index named)."""
-    try:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        return  # not numeric: scikit-learn's own check reports it
-    flat = sw.reshape(-1)
-    bad = ~np.isfinite(flat) | (flat < 0)
-    if np.any(bad):
-        i = int(np.argmax(bad))
-        where = "" if sw.ndim == 0 else f" at index {i}"
-        raise ValueError(
-            f"sample_weight values must be finite and non-negative; got {float(flat[i])!r}{where}"
-        )
-    if flat.size and not float(np.sum(flat)) > 0:
-        raise ValueError(
-            "sample weights must not all be zero: the sum of sample weights (times "
-            f"class_weight) must be positive; got {0.0!r}"
-        )
-
-
-def _block_weight_check(X: Any, y: Any, s: Any) -> Array:
-    """[count of non-finite or negative weights, sum of the finite ones] of one block."""
-    if s is None:
-        return np.array([0.0, float(len(y))])
-    s = np.asarray(s, dtype=np.float64)
-    finite = np.isfinite(s)
-    return np.array([float(np.count_nonzero(~finite | (s < 0))), float(np.sum(s, where=finite))])
-
-
-def _block_max_abs(X: Any, y: Any, s: Any) -> Array:
-    if len(X) == 0:
-        return np.zeros(X.shape[1])
-    return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
-
-
-def _maximum(*parts: Array) -> Array:
-    return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
 
 
 # A feature column is called badly scaled when its largest |value| lies outside this range

@@ -1,0 +1,411 @@
+"""Training data made ready for an objective: labels → 0/1, sample and class weights, and
+the moments that define the solver's coordinates (the mean and scale of every feature).
+
+Conventions
+-----------
+- One set of rules for NumPy and Dask data: the same label checks (:func:`check_classes`),
+  class weights (:func:`class_weights`), weight checks (:func:`block_weight_check`, a
+  block function) and coordinates (:func:`mean_scale` from :func:`logloss.loss.block_moments`).
+  In-memory data is a single block; Dask data is many, reduced by :mod:`logloss.engine`.
+- Uses Dask: yes, for Dask input only (validating the collections' shapes, reading the
+  distinct labels, building the 0/1 label and weight columns lazily before
+  :class:`~logloss.engine.BlockData` persists them). NumPy input never touches Dask.
+- Error messages are part of the interface (tests check them word for word).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.utils.validation import _check_sample_weight
+
+from .engine import BlockData
+from .loss import block_moments, combine_moments
+from .objective import numpy_sums
+
+__all__ = [
+    "WARM_MIN_ROWS",
+    "Prepared",
+    "Scaling",
+    "block_weight_check",
+    "check_classes",
+    "check_weight_values",
+    "class_weights",
+    "dask_array",
+    "is_dask",
+    "mean_scale",
+    "prepare_dask",
+    "prepare_numpy",
+    "take_sample",
+]
+
+Array = NDArray[np.float64]
+Sample = tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None]
+
+# Warm start on a 1/WARM_STEP sample of the rows for Dask data of at least this many rows.
+WARM_MIN_ROWS = 400_000
+WARM_STEP = 16  # at least every 16th row ...
+WARM_MAX_BYTES = 32 * 2**20  # ... and at most this much data brought to the client
+
+_ZERO_SUM = (
+    "sample weights must not all be zero: the sum of sample weights (times "
+    "class_weight) must be positive; "
+)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """The settings that decide the solver's coordinates."""
+
+    standardize: bool
+    fit_intercept: bool
+    alpha: float
+
+
+@dataclass
+class Prepared:
+    """Data ready for :class:`~logloss.objective.LogisticObjective`."""
+
+    sums: Callable[[Array, bool], Array]
+    n_rows: int
+    n_features: int
+    classes: np.ndarray
+    mean: Array | None
+    scale: Array
+    data: BlockData | None = None  # Dask input: the persisted blocks
+    sample: Sample | None = None  # Dask input: the row sample the scaling came from
+    arrays: tuple[Any, Any, Any] | None = None  # NumPy input: X, y01, weights
+    feature_names: np.ndarray | None = None  # Dask DataFrame input
+
+    def column_max_abs(self) -> Array:
+        """max |x_j| per feature column (one cheap pass; only asked after a failed fit)."""
+        if self.data is not None:
+            return np.asarray(
+                self.data.map_reduce(_block_max_abs, combine=_maximum, name="logloss-maxabs"),
+                dtype=np.float64,
+            )
+        assert self.arrays is not None
+        return _block_max_abs(self.arrays[0])
+
+
+# ------------------------------------------------------------------ shared rules
+def is_dask(obj: Any) -> bool:
+    return dask.is_dask_collection(obj)
+
+
+def _label_error(classes: np.ndarray) -> ValueError:
+    shown = classes[:10].tolist()
+    more = "" if len(classes) <= 10 else ", ..."
+    if len(classes) < 2:
+        return ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {shown[0] if shown else None!r}"
+        )
+    return ValueError(
+        "Only binary classification is supported. "
+        f"labels must be two distinct values; got {len(classes)}: {str(shown)[:-1]}{more}]"
+    )
+
+
+def check_classes(classes: np.ndarray) -> np.ndarray:
+    """The two sorted labels, or the error saying why there are not two."""
+    if len(classes) != 2:
+        raise _label_error(classes)
+    return classes
+
+
+def class_weights(
+    class_weight: dict[Any, float] | str | None, classes: np.ndarray, counts: tuple[float, float]
+) -> tuple[float, float] | None:
+    """The weights of classes[0] and classes[1] (``counts``: their total weights)."""
+    cw = class_weight
+    if cw is None:
+        return None
+    if cw == "balanced":
+        n = counts[0] + counts[1]
+        return (n / (2.0 * counts[0]), n / (2.0 * counts[1]))
+    assert isinstance(cw, dict)
+    unknown = [k for k in cw if k not in classes.tolist()]
+    if unknown:
+        raise ValueError(
+            f"class_weight names labels not in the data: {unknown!r}; "
+            f"classes are {classes.tolist()!r}"
+        )
+    for label, value in cw.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(
+                "class_weight values must be finite and non-negative; "
+                f"got {value!r} for label {label!r}"
+            )
+    return (float(cw.get(classes[0], 1.0)), float(cw.get(classes[1], 1.0)))
+
+
+def check_weight_values(sample_weight: Any) -> None:
+    """Every weight finite and non-negative (first bad index named), not all zero."""
+    try:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return  # not numeric: scikit-learn's own check reports it
+    flat = sw.reshape(-1)
+    bad = ~np.isfinite(flat) | (flat < 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        where = "" if sw.ndim == 0 else f" at index {i}"
+        raise ValueError(
+            f"sample_weight values must be finite and non-negative; got {float(flat[i])!r}{where}"
+        )
+    if flat.size and not float(np.sum(flat)) > 0:
+        raise ValueError(_ZERO_SUM + f"got {0.0!r}")
+
+
+def block_weight_check(X: Any, y: Any, s: Any) -> Array:
+    """[count of non-finite or negative weights, sum of the finite ones] of one block."""
+    if s is None:
+        return np.array([0.0, float(len(y))])
+    s = np.asarray(s, dtype=np.float64)
+    finite = np.isfinite(s)
+    return np.array([float(np.count_nonzero(~finite | (s < 0))), float(np.sum(s, where=finite))])
+
+
+def _check_total(total: float) -> None:
+    if not total > 0:
+        raise ValueError(_ZERO_SUM + f"got {float(total)}")
+
+
+def weighted_moments(X: NDArray[np.floating], sw: Array) -> Array:
+    """Packed [Σs, weighted column means (p), Σ s·(x − mean)² (p)], as block_moments."""
+    total = float(np.sum(sw))
+    Xf = np.asarray(X, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = (sw @ Xf) / total if total > 0 else np.zeros(X.shape[1])
+        m2 = sw @ (Xf - mean) ** 2
+    return np.concatenate([[total], mean, m2])
+
+
+def mean_scale(moments: Array, p: int, n_rows: float, how: Scaling) -> tuple[Array | None, Array]:
+    """The solver's coordinates x' = (x − mean) / scale from :func:`block_moments`.
+
+    standardize=True: the column std (the problem's definition). Otherwise only a
+    preconditioner, chosen so that the diagonal of the Hessian in θ at θ = 0 is at most 1
+    for every coefficient: with the penalty on w, the curvature of coefficient j is
+    ¼·E[x'_j²] + α/N in w (N ≈ n_rows, the total weight), hence
+    scale_j = √(E[(x_j − mean_j)²] + 4α/N); without an intercept nothing is centred.
+    """
+    n = moments[0]
+    mean = moments[1 : p + 1]
+    var = moments[p + 1 :] / n
+    kept_mean = mean if how.fit_intercept else None
+    if how.standardize:
+        std = np.sqrt(var)
+        return kept_mean, np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        second = var if how.fit_intercept else var + mean**2
+        scale = np.sqrt(second + 4.0 * how.alpha / max(n_rows, 1.0))
+    return kept_mean, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+
+def take_sample(data: BlockData) -> Sample | None:
+    """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
+    the blocks are streamed from source."""
+    row_bytes = 8 * (data.n_features + 2)
+    step = max(WARM_STEP, -(-data.n_rows * row_bytes // WARM_MAX_BYTES))
+    return data.sample(step)
+
+
+def _block_max_abs(X: Any, y: Any = None, s: Any = None) -> Array:
+    if len(X) == 0:
+        return np.zeros(X.shape[1])
+    return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
+
+
+def _maximum(*parts: Array) -> Array:
+    return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
+
+
+# ------------------------------------------------------------------ NumPy: one block
+def prepare_numpy(
+    X: NDArray[np.floating],
+    y: np.ndarray,
+    sample_weight: Any,
+    class_weight: dict[Any, float] | str | None,
+    how: Scaling,
+) -> Prepared:
+    """In-memory ``X`` and ``y`` (validated by scikit-learn's ``validate_data``) and the
+    user's weights, as one block."""
+    classes = check_classes(np.unique(y))
+    sw = None
+    if sample_weight is not None:
+        check_weight_values(sample_weight)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    y01 = (y == classes[1]).astype(np.float64)
+    cw = class_weights(class_weight, classes, (float(np.sum(y01 == 0)), float(np.sum(y01 == 1))))
+    if cw is not None:
+        factor = np.where(y01 == 1, cw[1], cw[0])
+        sw = factor if sw is None else sw * factor
+    if sw is not None:
+        _check_total(float(np.sum(sw)))
+    # Always scaled coordinates (exact moments: in memory they cost one cheap pass).
+    # Without standardize they are weighted, so that integer weights and repeated rows
+    # give the same coordinates and so the same iterates.
+    if how.standardize or sw is None:
+        moments = block_moments(X)
+    else:
+        moments = weighted_moments(X, sw)
+    n, p = X.shape
+    mean, scale = mean_scale(moments, p, float(moments[0]), how)
+    return Prepared(numpy_sums(X, y01, sw), n, p, classes, mean, scale, arrays=(X, y01, sw))
+
+
+# ------------------------------------------------------------------ Dask: many blocks
+def dask_array(obj: Any) -> da.Array:
+    """A Dask array with known chunk sizes from a Dask array, DataFrame or Series."""
+    if hasattr(obj, "to_dask_array"):
+        return obj.to_dask_array(lengths=True)
+    arr = da.asarray(obj)
+    if any(np.isnan(c) for c in arr.chunks[0]):
+        arr = arr.persist()
+        arr.compute_chunk_sizes()
+    return arr
+
+
+def _column(obj: Any, name: str) -> da.Array:
+    arr = dask_array(obj)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    return arr
+
+
+def _dask_X(X: Any) -> da.Array:
+    Xd = dask_array(X)
+    if Xd.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {Xd.shape}")
+    if Xd.dtype.kind not in "fiub":
+        raise ValueError(f"X must be numeric; got dtype {Xd.dtype}")
+    if Xd.dtype not in (np.float32, np.float64):
+        Xd = Xd.astype(np.float64)
+    return Xd
+
+
+def _dask_y(y: Any, Xd: da.Array) -> da.Array:
+    yd = _column(y, "y")
+    n_rows = int(sum(Xd.chunks[0]))
+    if int(sum(yd.chunks[0])) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {int(sum(yd.chunks[0]))}")
+    if n_rows == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+    return yd.rechunk((Xd.chunks[0],)).persist()
+
+
+def _dask_classes(yd: da.Array) -> np.ndarray:
+    classes = np.unique(da.unique(yd).compute())
+    if classes.dtype.kind in "fc" and np.any(np.isnan(classes)):
+        i = int(da.argmax(da.isnan(yd)).compute())
+        raise ValueError(f"labels must not be NaN; got NaN in y at index {i}")
+    return check_classes(classes)
+
+
+def _dask_weights(sample_weight: Any, Xd: da.Array) -> da.Array | None:
+    """The user's weights as a column chunked like X (a scalar is checked here)."""
+    if sample_weight is None:
+        return None
+    n_rows = int(sum(Xd.chunks[0]))
+    if np.ndim(sample_weight) == 0:
+        check_weight_values(np.asarray(sample_weight))
+        return da.full(n_rows, float(sample_weight), chunks=(Xd.chunks[0],))
+    sw = _column(sample_weight, "sample_weight")
+    n_sw = int(sum(sw.chunks[0]))
+    if n_sw != n_rows:
+        raise ValueError(
+            f"sample_weight must have one value per row: sample_weight has "
+            f"{n_sw} rows, X has {n_rows}"
+        )
+    if sw.dtype.kind not in "fiub":
+        raise ValueError(f"sample_weight must be numeric; got dtype {sw.dtype}")
+    return sw.astype(np.float64).rechunk((Xd.chunks[0],))
+
+
+def _check_dask_weights(data: BlockData, user_sw: da.Array | None) -> None:
+    """Weights finite, non-negative, positive sum: one pass over the persisted blocks'
+    weight column; the index of the first bad value is looked up only on error."""
+    n_bad, total = data.map_reduce(block_weight_check, name="logloss-weights")
+    if n_bad > 0 and user_sw is not None:
+        bad = ~da.isfinite(user_sw) | (user_sw < 0)
+        i = int(da.argmax(bad).compute())
+        value = float(user_sw[i].compute())
+        raise ValueError(
+            f"sample_weight values must be finite and non-negative; got {value!r} at index {i}"
+        )
+    _check_total(float(total))
+
+
+def _dask_moments(data: BlockData, how: Scaling) -> tuple[Array, Sample | None]:
+    """The moments, from the warm start's row sample when there will be one and they only
+    precondition; else from one exact pass over all rows."""
+    sample = None
+    if not how.standardize and data.n_rows >= WARM_MIN_ROWS:
+        sample = take_sample(data)
+    if sample is not None:
+        return block_moments(sample[0]), sample
+    moments = data.map_reduce(block_moments, combine=combine_moments, name="logloss-moments")
+    return moments, None
+
+
+def prepare_dask(
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    class_weight: dict[Any, float] | str | None,
+    how: Scaling,
+) -> Prepared:
+    """The persisted blocks, the mean and scale of the solver's coordinates, and the
+    row sample they came from (None when they came from a pass over all rows).
+
+    With standardize=True the mean and scale define the problem: exact, one pass. Else
+    they only precondition: on data large enough for a warm start they come from its
+    row sample (no pass over all rows); on smaller data from one cheap moments pass.
+    """
+    names = None
+    if is_dask(X) and hasattr(X, "columns") and hasattr(X, "to_dask_array"):
+        names = np.asarray([str(c) for c in X.columns], dtype=object)
+    Xd = _dask_X(X)
+    yd = _dask_y(y, Xd)
+    classes = _dask_classes(yd)
+    y01 = (yd == classes[1]).astype(np.float64)
+    sw = user_sw = _dask_weights(sample_weight, Xd)
+    if np.ndim(sample_weight) == 0:
+        user_sw = None
+    if class_weight is not None:
+        n_pos = float(y01.sum().compute())
+        n_rows = int(sum(Xd.chunks[0]))
+        cw = class_weights(class_weight, classes, (n_rows - n_pos, n_pos))
+        assert cw is not None
+        factor = da.where(y01 == 1, cw[1], cw[0])
+        sw = factor if sw is None else sw * factor
+    data = BlockData(Xd, y01, sw)
+    if sw is not None:
+        _check_dask_weights(data, user_sw)
+    moments, sample = _dask_moments(data, how)
+    mean, scale = mean_scale(moments, data.n_features, data.n_rows, how)
+    return Prepared(
+        data.sums,
+        data.n_rows,
+        data.n_features,
+        classes,
+        mean,
+        scale,
+        data=data,
+        sample=sample,
+        feature_names=names,
+    )
