@@ -61,7 +61,14 @@ from .prepare import (
     take_sample,
 )
 from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
-from .solvers import SolverResult, SolverState, choose_solver, solve
+from .solvers import (
+    SolverResult,
+    SolverState,
+    choose_solver,
+    solve,
+    solver_options,
+    warm_start,
+)
 
 __all__ = ["LogisticRegression", "load_model"]
 
@@ -303,15 +310,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             seen: Evaluations, start: SolverState, on_iteration: Callable[[SolverState], None]
         ) -> SolverResult:
             self.n_sample_passes_ = 0
-            options: dict[str, Any] = {}
-            if self.solver_ == "gd":
-                options = {"learning_rate": self.learning_rate, "line_search": self.line_search}
-            elif data is not None and start.n_iter == 0:
-                start, sample_hessian = self._warm_start(
+            options = solver_options(
+                self.solver_, learning_rate=self.learning_rate, line_search=self.line_search
+            )
+            if self.solver_ != "gd" and data is not None and start.n_iter == 0:
+                start, options = self._warm_start(
                     data, start, alpha=alpha, mean=mean, scale=scale, sample=sample
                 )
-                if sample_hessian is not None:
-                    options = {"hessian": sample_hessian}
             return solve(
                 self.solver_,
                 seen,
@@ -342,37 +347,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         mean: Array | None,
         scale: Array | None,
         sample: Sample | None = None,
-    ) -> tuple[SolverState, Array | None]:
-        """θ (and the Hessian there) of an in-process solve on a row sample of the blocks.
-
-        The sample (every 16th row or sparser, at most 32 MiB) is solved here in NumPy,
-        without a round trip per pass; its optimum lies within sampling error of the full
-        optimum, so on large data the full solve needs fewer expensive passes;
-        Newton can take its first steps with the sample's Hessian and gradient-only passes.
-        The result is the same optimum: the full objective alone decides convergence.
-        ``sample``: the one already taken (for the scaling), if any.
-        """
+    ) -> tuple[SolverState, dict[str, Any]]:
+        """:func:`~logloss.solvers.warm_start` on a row sample of large Dask data (every 16th
+        row or sparser, at most 32 MiB; ``sample``: the one already taken for the scaling)."""
         if data.n_rows < WARM_MIN_ROWS:
-            return start, None
+            return start, {}
         if sample is None:
             sample = take_sample(data)
         if sample is None:
-            return start, None
+            return start, {}
         Xs, ys, ss = sample
-        fraction = len(ys) / data.n_rows
         sample_objective = LogisticObjective(
             numpy_sums(Xs, ys, ss),
             data.n_features,
-            alpha=alpha * fraction,  # the same penalty per unit of weight as the full data
+            alpha=alpha * len(ys) / data.n_rows,  # the same penalty per unit of weight
             fit_intercept=self.fit_intercept,
             mean=mean,
             scale=scale,
             penalize=self._penalize,
         )
-        result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(self.tol, 1e-6))
-        hessian = sample_objective.hessian(result.theta)[2]
+        out = warm_start(sample_objective, start, tol=self.tol)
         self.n_sample_passes_ = sample_objective.evaluations
-        return SolverState(result.theta, 0, ()), hessian
+        return out
 
     # ------------------------------------------------------- reporting a stop
     def _stop_reason(self, result: SolverResult) -> str:

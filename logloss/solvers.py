@@ -45,6 +45,8 @@ __all__ = [
     "lbfgs",
     "newton",
     "solve",
+    "solver_options",
+    "warm_start",
 ]
 
 Array = NDArray[np.float64]
@@ -333,19 +335,10 @@ def _newton_loop(
             return theta, value, grad, "gradient norm below tol"
         if rec.n_iter >= max_iter:
             return theta, value, grad, "max_iter reached"
-        direction = _newton_direction(H, grad)
-        slope = float(grad @ direction)
-        if not slope < 0:  # not a descent direction (numerical trouble): fall back to -g
-            direction, slope = -grad, -float(grad @ grad)
-        step = 1.0
-        while True:
-            trial = theta + step * direction
-            t_value, t_grad, t_H = evaluate(trial)
-            if _armijo(value, t_value, step * slope):
-                break
-            step *= 0.5
-            if step < 1e-12:
-                return theta, value, grad, "the line search could not decrease the loss"
+        found = _line_search(evaluate, theta, value, _descent(H, grad))
+        if found is None:
+            return theta, value, grad, "the line search could not decrease the loss"
+        step, trial, (t_value, t_grad, t_H) = found
         if t_value >= value and rec.norm(t_grad) >= rec.norm(grad):
             # No progress left at machine precision.
             return theta, value, grad, "no further decrease possible at machine precision"
@@ -356,6 +349,35 @@ def _newton_loop(
         moved = float(np.linalg.norm(trial - theta))  # ‖Δθ‖ of this iteration
         theta, value, grad, H = trial, t_value, t_grad, t_H
         rec.record(theta, value, grad, moved)
+
+
+def _descent(H: Array, grad: Array) -> tuple[Array, float]:
+    """The Newton direction and its slope ∇f·d; −g when it is not a descent direction
+    (numerical trouble)."""
+    direction = _newton_direction(H, grad)
+    slope = float(grad @ direction)
+    if not slope < 0:
+        return -grad, -float(grad @ grad)
+    return direction, slope
+
+
+def _line_search(
+    evaluate: Callable[[Array], tuple[float, Array, Array]],
+    theta: Array,
+    value: float,
+    descent: tuple[Array, float],
+) -> tuple[float, Array, tuple[float, Array, Array]] | None:
+    """Backtracking from step 1 until :func:`_armijo` holds: the step, the point and its
+    evaluation; None when the step shrinks below 1e-12."""
+    direction, slope = descent
+    step = 1.0
+    while step >= 1e-12:
+        trial = theta + step * direction
+        evaluated = evaluate(trial)
+        if _armijo(value, evaluated[0], step * slope):
+            return step, trial, evaluated
+        step *= 0.5
+    return None
 
 
 def _armijo(value: float, trial: float, decrease: float) -> bool:
@@ -415,3 +437,27 @@ def solve(
     except KeyError:
         raise ValueError(f"solver must be one of {sorted(SOLVERS)}; got {solver!r}") from None
     return fn(objective, start, max_iter=max_iter, tol=tol, callback=callback, **options)
+
+
+def solver_options(name: str, *, learning_rate: float, line_search: bool) -> dict[str, Any]:
+    """The estimator's settings that solver ``name`` takes (beyond max_iter and tol)."""
+    if name == "gd":
+        return {"learning_rate": learning_rate, "line_search": line_search}
+    return {}
+
+
+def warm_start(
+    sample_objective: Objective, start: SolverState, *, tol: float
+) -> tuple[SolverState, dict[str, Any]]:
+    """θ (and the Hessian there) of an in-process lbfgs solve of ``sample_objective``, the
+    objective on a row sample of the data (with the same penalty per unit of weight).
+
+    The sample's optimum lies within sampling error of the full optimum, so on large data
+    the full solve needs fewer expensive passes; Newton can take its first steps with the
+    sample's Hessian and gradient-only passes. The result is the same optimum: the full
+    objective alone decides convergence. Returns the start state and the extra solver
+    options (``hessian``) for the full solve.
+    """
+    result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
+    hessian = sample_objective.hessian(result.theta)[2]
+    return SolverState(result.theta, 0, ()), {"hessian": hessian}
