@@ -22,7 +22,6 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +36,6 @@ from sklearn.utils.validation import (
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
 from .engine import BlockData
-from .loss import sigmoid
 from .model import (
     ModelFileError,
     encode_labels,
@@ -49,6 +47,16 @@ from .model import (
     write_model_files,
 )
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
+from .predict import (
+    lazy_accuracy,
+    lazy_labels,
+    lazy_log_proba2,
+    lazy_margin,
+    lazy_proba2,
+    log_proba2,
+    margin,
+    proba2,
+)
 from .prepare import (
     WARM_MIN_ROWS,
     Prepared,
@@ -75,10 +83,6 @@ __all__ = ["LogisticRegression", "load_model"]
 Array = NDArray[np.float64]
 
 _WARM_MIN_ROWS = WARM_MIN_ROWS  # the name tests and benchmarks know
-
-
-def _is_dask_frame(obj: Any) -> bool:
-    return is_dask(obj) and hasattr(obj, "columns") and hasattr(obj, "to_dask_array")
 
 
 def _parameter_constraints() -> dict[str, list[Any]]:
@@ -450,60 +454,30 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
 
     # --------------------------------------------------------------- prediction
-    def _decision_dask(self, X: Any) -> da.Array:
-        if _is_dask_frame(X):
-            names = [str(c) for c in X.columns]
-            expected = getattr(self, "feature_names_in_", None)
-            if expected is not None and names != list(expected):
-                raise ValueError(
-                    f"The feature names should match those that were passed during fit; "
-                    f"got {names}, expected {list(expected)}"
-                )
-            Xd = X.to_dask_array()
-        else:
-            Xd = da.asarray(X)
-        if Xd.ndim != 2 or Xd.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xd.shape[-1]} features, but LogisticRegression is expecting "
-                f"{self.n_features_in_} features as input"
-            )
-        if Xd.numblocks[1] != 1:
-            Xd = Xd.rechunk({1: -1})
-        coef = self.coef_[0].copy()
-        b = float(self.intercept_[0])
-        return Xd.map_blocks(_margin, coef, b, drop_axis=1, dtype=np.float64)
-
     def decision_function(self, X: Any) -> Any:
         """Margins z = X·coef + intercept, shape (n,); lazy for Dask input."""
         check_is_fitted(self)
+        b = float(self.intercept_[0])
         if is_dask(X):
-            return self._decision_dask(X)
+            names = getattr(self, "feature_names_in_", None)
+            return lazy_margin(X, self.coef_[0], b, self.n_features_in_, names)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return _margin(X, self.coef_[0], float(self.intercept_[0]))
+        return margin(X, self.coef_[0], b)
 
     def predict_proba(self, X: Any) -> Any:
         """Probabilities of classes_[0] and classes_[1], shape (n, 2); lazy for Dask input."""
         z = self.decision_function(X)
-        if isinstance(z, da.Array):
-            return da.map_blocks(
-                _proba2, z, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
-            )
-        return _proba2(z)
+        return lazy_proba2(z) if isinstance(z, da.Array) else proba2(z)
 
     def predict_log_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
-        if isinstance(z, da.Array):
-            return da.map_blocks(
-                _log_proba2, z, new_axis=1, chunks=(z.chunks[0], (2,)), dtype=np.float64
-            )
-        return _log_proba2(z)
+        return lazy_log_proba2(z) if isinstance(z, da.Array) else log_proba2(z)
 
     def predict(self, X: Any) -> Any:
         """Predicted labels (classes_[1] where the margin is positive); lazy for Dask input."""
         z = self.decision_function(X)
         if isinstance(z, da.Array):
-            c0, c1 = self.classes_
-            return da.map_blocks(_choose, z, c0, c1, dtype=self.classes_.dtype)
+            return lazy_labels(z, self.classes_)
         return self.classes_[(z > 0).astype(np.intp)]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -511,13 +485,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if not (is_dask(X) or is_dask(y)):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        yd = dask_array(y).rechunk((pred.chunks[0],))
-        hit = (pred == yd).astype(np.float64)
-        if sample_weight is None:
-            return float(hit.mean().compute())
-        sw = dask_array(sample_weight).rechunk((pred.chunks[0],))
-        num, den = dask.compute((hit * sw).sum(), sw.sum())
-        return float(num / den)
+        chunks = (pred.chunks[0],)
+        sw = None if sample_weight is None else dask_array(sample_weight).rechunk(chunks)
+        return lazy_accuracy(pred, dask_array(y).rechunk(chunks), sw)
 
     # ------------------------------------------------------------- persistence
     def save(
@@ -546,29 +516,6 @@ def _badly_scaled(max_abs: Array) -> list[int]:
     lo, hi = _SCALE_RANGE
     bad = (max_abs > hi) | ((max_abs > 0) & (max_abs < lo))
     return [int(j) for j in np.flatnonzero(bad)]
-
-
-def _margin(X: NDArray[np.floating], coef: Array, b: float) -> Array:
-    z: Array = np.asarray(X, dtype=np.float64) @ coef + b if len(X) else np.zeros(0)
-    return z
-
-
-def _proba2(z: Array) -> Array:
-    p1 = sigmoid(z)
-    return np.column_stack([1.0 - p1, p1]) if z.size else np.zeros((0, 2))
-
-
-def _log_proba2(z: Array) -> Array:
-    # log(1 − σ(z)) = −log1pexp(z), log σ(z) = −log1pexp(−z)
-    return (
-        np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-        if z.size
-        else np.zeros((0, 2))
-    )
-
-
-def _choose(z: Array, c0: Any, c1: Any) -> np.ndarray:
-    return np.where(z > 0, c1, c0)
 
 
 def load_model(path: str | os.PathLike[str]) -> LogisticRegression:
