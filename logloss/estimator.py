@@ -73,8 +73,11 @@ from .solvers import (
     SolverResult,
     SolverState,
     choose_solver,
+    convergence_message,
+    non_finite_remedy,
     solve,
     solver_options,
+    stop_reason,
     warm_start,
 )
 
@@ -275,7 +278,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 sample=sample,
             )
         except NonFiniteError as exc:
-            raise ValueError(f"{exc}; {self._non_finite_remedy(exc)}") from None
+            raise ValueError(
+                f"{exc}; {non_finite_remedy(self.solver_, exc.diverged, self.get_params())}"
+            ) from None
         w = objective.to_w(result.theta)
         if not np.all(np.isfinite(w)):
             raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
@@ -289,9 +294,18 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.badly_scaled_: list[int] = []
         if not result.converged and not self.standardize:
             self.badly_scaled_ = _badly_scaled(prep.column_max_abs())
-        self.stop_reason_ = self._stop_reason(result)
+        self.stop_reason_ = stop_reason(self.solver_, result, self.tol)
         if not result.converged:
-            warnings.warn(self._convergence_message(result), ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                convergence_message(
+                    self.solver_,
+                    result,
+                    self.get_params(),
+                    [self._column_name(j) for j in self.badly_scaled_],
+                ),
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def _solve(
@@ -375,57 +389,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------- reporting a stop
-    def _stop_reason(self, result: SolverResult) -> str:
-        verdict = "converged" if result.converged else "did not converge"
-        return (
-            f"{self.solver_} {verdict} after {result.n_iter} iterations: {result.message}; "
-            f"final max|gradient| {result.grad_norm:.3g}, tol {self.tol:.3g}."
-        )
-
     def _column_name(self, j: int) -> str:
         names = getattr(self, "feature_names_in_", None)
         return repr(str(names[j])) if names is not None else f"column {j}"
-
-    def _convergence_message(self, result: SolverResult) -> str:
-        hints: list[str] = []
-        if self.badly_scaled_:
-            cols = ", ".join(self._column_name(j) for j in self.badly_scaled_[:10])
-            more = (
-                ""
-                if len(self.badly_scaled_) <= 10
-                else f" (and {len(self.badly_scaled_) - 10} more)"
-            )
-            hints.append(
-                f"features with values far from unit scale ({cols}{more}) are the likely "
-                "cause: fit with standardize=True"
-            )
-        if result.n_iter >= self.max_iter:
-            hints.append(f"increase max_iter (now {self.max_iter})")
-        if self.solver_ == "gd" and not self.line_search:
-            hints.append("set line_search=True or tune learning_rate")
-        if self.penalty is None or np.isinf(self.C):
-            hints.append(
-                "without a penalty the data may be linearly separable, in which case the "
-                "coefficients keep growing: use a finite C"
-            )
-        if not hints:
-            hints.append(f"loosen tol (now {self.tol:g}) or fit with standardize=True")
-        return (
-            f"{self.solver_} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
-            f"{self.tol:.3g} after {result.n_iter} iterations ({result.message}). "
-            + "; ".join(hints)
-            + "."
-        )
-
-    def _non_finite_remedy(self, exc: NonFiniteError) -> str:
-        gd = f"lower learning_rate (now {self.learning_rate:g}) or set line_search=True"
-        if self.solver_ == "gd" and not self.line_search:
-            if exc.diverged:
-                return gd
-            return f"check X for NaN or infinity; if X is finite, {gd}"
-        if not exc.diverged:
-            return "check X for NaN or infinity, or fit with standardize=True"
-        return "fit with standardize=True (features of very different scales)"
 
     def _prepare(self, X: Any, y: Any, sample_weight: Any) -> Prepared:
         """Labels, weights and the solver's coordinates (:mod:`logloss.prepare`); sets

@@ -44,8 +44,11 @@ __all__ = [
     "gd",
     "lbfgs",
     "newton",
+    "convergence_message",
+    "non_finite_remedy",
     "solve",
     "solver_options",
+    "stop_reason",
     "warm_start",
 ]
 
@@ -461,3 +464,61 @@ def warm_start(
     result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
     hessian = sample_objective.hessian(result.theta)[2]
     return SolverState(result.theta, 0, ()), {"hessian": hessian}
+
+
+# ------------------------------------------------------------ why a solve stopped
+def stop_reason(solver: str, result: SolverResult, tol: float) -> str:
+    """One sentence: why ``solver`` stopped, with the final max |∇J| and tol."""
+    verdict = "converged" if result.converged else "did not converge"
+    return (
+        f"{solver} {verdict} after {result.n_iter} iterations: {result.message}; "
+        f"final max|gradient| {result.grad_norm:.3g}, tol {tol:.3g}."
+    )
+
+
+def _hints(
+    solver: str, result: SolverResult, params: dict[str, Any], badly: list[str]
+) -> list[str]:
+    hints: list[str] = []
+    if badly:
+        more = "" if len(badly) <= 10 else f" (and {len(badly) - 10} more)"
+        hints.append(
+            f"features with values far from unit scale ({', '.join(badly[:10])}{more}) are "
+            "the likely cause: fit with standardize=True"
+        )
+    if result.n_iter >= params["max_iter"]:
+        hints.append(f"increase max_iter (now {params['max_iter']})")
+    if solver == "gd" and not params["line_search"]:
+        hints.append("set line_search=True or tune learning_rate")
+    if params["penalty"] is None or np.isinf(params["C"]):
+        hints.append(
+            "without a penalty the data may be linearly separable, in which case the "
+            "coefficients keep growing: use a finite C"
+        )
+    if not hints:
+        hints.append(f"loosen tol (now {params['tol']:g}) or fit with standardize=True")
+    return hints
+
+
+def convergence_message(
+    solver: str, result: SolverResult, params: dict[str, Any], badly_scaled: list[str]
+) -> str:
+    """The ConvergenceWarning of a fit with the estimator's ``params`` (``get_params()``)
+    that did not converge, with the likely remedies; ``badly_scaled``: the names of the
+    feature columns far from unit scale."""
+    return (
+        f"{solver} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
+        f"{params['tol']:.3g} after {result.n_iter} iterations ({result.message}). "
+        + "; ".join(_hints(solver, result, params, badly_scaled))
+        + "."
+    )
+
+
+def non_finite_remedy(solver: str, diverged: bool, params: dict[str, Any]) -> str:
+    """What to do about a non-finite loss: ``diverged`` when θ itself ran away."""
+    if solver == "gd" and not params["line_search"]:
+        gd_fix = f"lower learning_rate (now {params['learning_rate']:g}) or set line_search=True"
+        return gd_fix if diverged else f"check X for NaN or infinity; if X is finite, {gd_fix}"
+    if not diverged:
+        return "check X for NaN or infinity, or fit with standardize=True"
+    return "fit with standardize=True (features of very different scales)"
