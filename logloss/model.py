@@ -672,118 +672,154 @@ def _is_number(v: Any) -> bool:
 
 def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
     """Types and consistency of every field :meth:`LogisticRegression.save` writes."""
+    check = _MetaCheck(meta, where)
+    check.header()
+    p = check.coefficients(vec)
+    check.features(p)
+    check.classes()
+    check.fit_summary()
+    check.params()
 
-    def bad(field: str, rule: str, value: Any) -> ModelFileError:
+
+_LABEL_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: type(v) is bool,
+    "int": _is_int,
+    "float": lambda v: _is_number(v) and math.isfinite(v),
+    "str": lambda v: isinstance(v, str),
+}
+
+
+class _MetaCheck:
+    """The checks of model.json, one method per family of fields; each raises a
+    :class:`ModelFileError` naming the file, the field, the rule and the value."""
+
+    def __init__(self, meta: dict[str, Any], where: str) -> None:
+        self.meta = meta
+        self.where = where
+
+    def bad(self, field: str, rule: str, value: Any) -> ModelFileError:
         shown = repr(value)
         if len(shown) > 120:
             shown = shown[:117] + "..."
-        return ModelFileError(f"{where!r}: field {field!r} {rule}; got {shown}")
+        return ModelFileError(f"{self.where!r}: field {field!r} {rule}; got {shown}")
 
-    def need(field: str) -> Any:
-        if field not in meta:
-            raise ModelFileError(f"{where!r}: required field {field!r} is missing")
-        return meta[field]
+    def need(self, field: str) -> Any:
+        if field not in self.meta:
+            raise ModelFileError(f"{self.where!r}: required field {field!r} is missing")
+        return self.meta[field]
 
-    for field, expected in (("library", "logloss"), ("estimator", "LogisticRegression")):
-        if field in meta and meta[field] != expected:
-            raise bad(field, f"must be {expected!r}", meta[field])
-    if "version" in meta and not isinstance(meta["version"], str):
-        raise bad("version", "must be a string", meta["version"])
+    def header(self) -> None:
+        meta = self.meta
+        for field, expected in (("library", "logloss"), ("estimator", "LogisticRegression")):
+            if field in meta and meta[field] != expected:
+                raise self.bad(field, f"must be {expected!r}", meta[field])
+        if "version" in meta and not isinstance(meta["version"], str):
+            raise self.bad("version", "must be a string", meta["version"])
 
-    # coefficients
-    p = need("n_features_in")
-    if not _is_int(p) or p < 1:
-        raise bad("n_features_in", "must be an integer >= 1", p)
-    if list(vec.shape) != [p + 1]:
-        raise bad("coef_shape", f"must be [{p + 1}] (n_features_in + 1)", meta.get("coef_shape"))
-    if "coef" in meta:
-        coef = meta["coef"]
-        if (
-            not isinstance(coef, list)
-            or len(coef) != p
-            or not all(_is_number(c) for c in coef)
-            or not np.array_equal(np.asarray(coef, dtype=np.float64), vec[:p], equal_nan=True)
-        ):
-            raise bad("coef", f"must list the {p} coefficients stored in coef.npy", coef)
-    if "intercept" in meta:
-        b = meta["intercept"]
-        if not _is_number(b) or not (b == vec[p] or (math.isnan(b) and math.isnan(vec[p]))):
-            raise bad("intercept", f"must equal the intercept in coef.npy ({vec[p]!r})", b)
-    if not np.all(np.isfinite(vec)):
-        raise ModelFileError(f"{where!r}: the coefficients in coef.npy are not all finite")
+    def coefficients(self, vec: np.ndarray) -> int:
+        """n_features_in, coef_shape, coef and intercept against coef.npy; returns p."""
+        meta = self.meta
+        p = self.need("n_features_in")
+        if not _is_int(p) or p < 1:
+            raise self.bad("n_features_in", "must be an integer >= 1", p)
+        if list(vec.shape) != [p + 1]:
+            rule = f"must be [{p + 1}] (n_features_in + 1)"
+            raise self.bad("coef_shape", rule, meta.get("coef_shape"))
+        if "coef" in meta and not _same_coef(meta["coef"], vec[:p]):
+            rule = f"must list the {p} coefficients stored in coef.npy"
+            raise self.bad("coef", rule, meta["coef"])
+        b = meta.get("intercept")
+        if "intercept" in meta and not _same_number(b, vec[p]):
+            raise self.bad("intercept", f"must equal the intercept in coef.npy ({vec[p]!r})", b)
+        if not np.all(np.isfinite(vec)):
+            raise ModelFileError(f"{self.where!r}: the coefficients in coef.npy are not all finite")
+        return int(p)
 
-    # features
-    names = meta.get("feature_names")
-    if names is not None:
+    def features(self, p: int) -> None:
+        names = self.meta.get("feature_names")
+        if names is None:
+            return
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise bad("feature_names", "must be a list of strings or null", names)
+            raise self.bad("feature_names", "must be a list of strings or null", names)
         if len(names) != p:
-            raise bad("feature_names", f"must have n_features_in = {p} names", names)
+            raise self.bad("feature_names", f"must have n_features_in = {p} names", names)
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise bad("feature_names", f"must not repeat a name (repeated: {dup})", names)
+            raise self.bad("feature_names", f"must not repeat a name (repeated: {dup})", names)
 
-    # classes
-    spec = need("classes")
-    if not isinstance(spec, dict):
-        raise bad("classes", "must be an object with kind, dtype and values", spec)
-    kind, dtype, values = spec.get("kind"), spec.get("dtype"), spec.get("values")
-    if kind not in ("bool", "int", "float", "str"):
-        raise bad("classes.kind", "must be one of 'bool', 'int', 'float', 'str'", kind)
-    if not isinstance(values, list) or len(values) != 2:
-        raise bad("classes.values", "must list exactly 2 class labels (binary model)", values)
-    checks: dict[str, Callable[[Any], bool]] = {
-        "bool": lambda v: type(v) is bool,
-        "int": _is_int,
-        "float": lambda v: _is_number(v) and math.isfinite(v),
-        "str": lambda v: isinstance(v, str),
-    }
-    if not all(checks[kind](v) for v in values):
-        raise bad("classes.values", f"must be two {kind} labels", values)
-    if values[0] == values[1]:
-        raise bad("classes.values", "must be two different labels", values)
-    if kind != "str":
+    def classes(self) -> None:
+        spec = self.need("classes")
+        if not isinstance(spec, dict):
+            raise self.bad("classes", "must be an object with kind, dtype and values", spec)
+        kind, dtype, values = spec.get("kind"), spec.get("dtype"), spec.get("values")
+        if kind not in _LABEL_CHECKS:
+            raise self.bad("classes.kind", "must be one of 'bool', 'int', 'float', 'str'", kind)
+        if not isinstance(values, list) or len(values) != 2:
+            rule = "must list exactly 2 class labels (binary model)"
+            raise self.bad("classes.values", rule, values)
+        if not all(_LABEL_CHECKS[kind](v) for v in values):
+            raise self.bad("classes.values", f"must be two {kind} labels", values)
+        if values[0] == values[1]:
+            raise self.bad("classes.values", "must be two different labels", values)
+        if kind != "str":
+            self._class_dtype(kind, dtype, values)
+        elif dtype is not None and not isinstance(dtype, str):
+            raise self.bad("classes.dtype", "must be a string", dtype)
+
+    def _class_dtype(self, kind: str, dtype: Any, values: list[Any]) -> None:
         try:
             dt = np.dtype(dtype)
         except TypeError:
-            raise bad("classes.dtype", "must be a NumPy dtype string", dtype) from None
+            raise self.bad("classes.dtype", "must be a NumPy dtype string", dtype) from None
         want = {"bool": "b", "int": "iu", "float": "f"}[kind]
         if not isinstance(dtype, str) or dt.kind not in want:
-            raise bad("classes.dtype", f"must be a {kind} NumPy dtype", dtype)
+            raise self.bad("classes.dtype", f"must be a {kind} NumPy dtype", dtype)
         info = np.iinfo(dt.str) if kind == "int" else None
         if info is not None and not all(info.min <= v <= info.max for v in values):
-            raise bad("classes.values", f"must fit dtype {dtype}", values)
-    elif dtype is not None and not isinstance(dtype, str):
-        raise bad("classes.dtype", "must be a string", dtype)
+            raise self.bad("classes.values", f"must fit dtype {dtype}", values)
 
-    # fit summary
-    n_iter = need("n_iter")
-    if not _is_int(n_iter) or n_iter < 0:
-        raise bad("n_iter", "must be an integer >= 0", n_iter)
-    if type(need("converged")) is not bool:
-        raise bad("converged", "must be true or false", meta["converged"])
-    if "n_rows" in meta and (not _is_int(meta["n_rows"]) or meta["n_rows"] < 0):
-        raise bad("n_rows", "must be an integer >= 0", meta["n_rows"])
-    history = meta.get("history", [])
-    if not isinstance(history, list) or not all(
-        isinstance(h, dict) and all(isinstance(k, str) for k in h) for h in history
-    ):
-        raise bad("history", "must be a list of objects (one per iteration)", history)
-    training = meta.get("training")
-    if training is not None and not isinstance(training, dict):
-        raise bad("training", "must be an object", training)
+    def fit_summary(self) -> None:
+        meta = self.meta
+        n_iter = self.need("n_iter")
+        if not _is_int(n_iter) or n_iter < 0:
+            raise self.bad("n_iter", "must be an integer >= 0", n_iter)
+        if type(self.need("converged")) is not bool:
+            raise self.bad("converged", "must be true or false", meta["converged"])
+        if "n_rows" in meta and (not _is_int(meta["n_rows"]) or meta["n_rows"] < 0):
+            raise self.bad("n_rows", "must be an integer >= 0", meta["n_rows"])
+        history = meta.get("history", [])
+        if not isinstance(history, list) or not all(
+            isinstance(h, dict) and all(isinstance(k, str) for k in h) for h in history
+        ):
+            raise self.bad("history", "must be a list of objects (one per iteration)", history)
+        training = meta.get("training")
+        if training is not None and not isinstance(training, dict):
+            raise self.bad("training", "must be an object", training)
 
-    # params
-    params = need("params")
-    if not isinstance(params, dict):
-        raise bad("params", "must be an object", params)
-    unknown = sorted(k for k in params if _param_error(k, None) == "is not a known parameter")
-    if unknown:
-        raise bad("params", f"has unknown parameter(s) {unknown}", params)
-    for key, value in params.items():
-        why = _param_error(key, value)
-        if why is not None:
-            raise bad(f"params.{key}", why, value)
+    def params(self) -> None:
+        params = self.need("params")
+        if not isinstance(params, dict):
+            raise self.bad("params", "must be an object", params)
+        unknown = sorted(k for k in params if _param_error(k, None) == "is not a known parameter")
+        if unknown:
+            raise self.bad("params", f"has unknown parameter(s) {unknown}", params)
+        for key, value in params.items():
+            why = _param_error(key, value)
+            if why is not None:
+                raise self.bad(f"params.{key}", why, value)
+
+
+def _same_coef(coef: Any, stored: np.ndarray) -> bool:
+    return (
+        isinstance(coef, list)
+        and len(coef) == len(stored)
+        and all(_is_number(c) for c in coef)
+        and np.array_equal(np.asarray(coef, dtype=np.float64), stored, equal_nan=True)
+    )
+
+
+def _same_number(b: Any, stored: float) -> bool:
+    return _is_number(b) and (b == stored or (math.isnan(b) and math.isnan(stored)))
 
 
 # ------------------------------------------------------------ the estimator in model.json
