@@ -258,3 +258,29 @@ def test_the_default_penalty_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         LogisticRegression().fit(X, y)
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("class_weight", [None, "balanced", {"b": 3.0}])
+def test_preparation_of_numpy_and_dask_data_agrees(standardize, class_weight):
+    """One set of preparation rules: the same rows in memory (one block) and as Dask blocks
+    give the same classes, total weight, objective sums and solver coordinates."""
+    from logloss.prepare import Scaling, prepare_dask, prepare_numpy
+
+    X, y01, _ = make_logistic(n=400, p=3, seed=61, scale=3.0)
+    y = np.where(y01 == 1, "b", "a")
+    sw = np.random.default_rng(61).uniform(0.5, 2.0, size=len(y))
+    how = Scaling(standardize=standardize, fit_intercept=True, alpha=0.01)
+    mem = prepare_numpy(X, y, sw, class_weight, how)
+    dsk = prepare_dask(
+        da.from_array(X, chunks=(97, 3)), da.from_array(y, chunks=97), sw, class_weight, how
+    )
+    assert mem.classes.tolist() == dsk.classes.tolist() == ["a", "b"]
+    assert mem.n_rows == dsk.n_rows == 400
+    theta = np.linspace(-0.5, 0.5, 4)
+    np.testing.assert_allclose(mem.sums(theta, False), dsk.sums(theta, False), rtol=1e-10)
+    np.testing.assert_allclose(mem.scale, dsk.scale, rtol=0.1 if not standardize else 1e-10)
+    with pytest.raises(ValueError, match="only one class"):
+        prepare_numpy(X[:5], np.array(["a"] * 5), None, None, how)
+    with pytest.raises(ValueError, match="only one class"):
+        prepare_dask(da.from_array(X[:5]), da.from_array(np.array(["a"] * 5)), None, None, how)
