@@ -60,7 +60,6 @@ from .predict import (
 from .prepare import (
     WARM_MIN_ROWS,
     Prepared,
-    Sample,
     Scaling,
     dask_array,
     is_dask,
@@ -238,44 +237,24 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._validate_params()
         self._check_settings()
         prep = self._prepare(X, y, sample_weight)
-        data, mean, scale, sample = prep.data, prep.mean, prep.scale, prep.sample
+        content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
         n_rows, p = prep.n_rows, prep.n_features
-        content: dict[str, Any] = {}
-        if checkpoint is not None and prep.arrays is not None:
-            content = content_hash(*prep.arrays)
-
         self.solver_ = choose_solver(self.solver, p)
-        alpha = self._alpha()
-        objective = LogisticObjective(
-            prep.sums,
-            p,
-            alpha=alpha,
-            fit_intercept=self.fit_intercept,
-            mean=mean,
-            scale=scale,
-            penalize=self._penalize,
-        )
+        objective = self._objective(prep, prep.sums, self._alpha())
+        classes = encode_labels(self.classes_)["values"]
         fingerprint = fit_fingerprint(
-            self.get_params(),
-            encode_labels(self.classes_)["values"],
-            n_rows,
-            p,
-            data_fingerprint,
-            content,
+            self.get_params(), classes, n_rows, p, data_fingerprint, content
         )
         self.resumed_from_iter_: int | None = None
         try:
-            result = self._solve(
+            result, self.resumed_from_iter_ = run_checkpointed(
                 objective,
-                data,
-                alpha,
-                mean,
-                scale,
-                callback,
-                checkpoint,
-                fingerprint,
-                restart_on_mismatch=checkpoint_restart,
-                sample=sample,
+                lambda seen, start, on_iteration: self._run(prep, seen, start, on_iteration),
+                directory=checkpoint,
+                fingerprint=fingerprint,
+                every=self.checkpoint_every,
+                restart=checkpoint_restart,
+                callback=callback,
             )
         except NonFiniteError as exc:
             raise ValueError(
@@ -308,82 +287,58 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _solve(
-        self,
-        objective: LogisticObjective,
-        data: BlockData | None,
-        alpha: float,
-        mean: Array | None,
-        scale: Array | None,
-        callback: Callable[[SolverState], None] | None,
-        checkpoint: str | os.PathLike[str] | None,
-        fingerprint: dict[str, Any],
-        *,
-        restart_on_mismatch: bool,
-        sample: Sample | None = None,
-    ) -> SolverResult:
-        """Run the solver, from a matching checkpoint if there is one (see :meth:`fit`)."""
-
-        def run(
-            seen: Evaluations, start: SolverState, on_iteration: Callable[[SolverState], None]
-        ) -> SolverResult:
-            self.n_sample_passes_ = 0
-            options = solver_options(
-                self.solver_, learning_rate=self.learning_rate, line_search=self.line_search
-            )
-            if self.solver_ != "gd" and data is not None and start.n_iter == 0:
-                start, options = self._warm_start(
-                    data, start, alpha=alpha, mean=mean, scale=scale, sample=sample
-                )
-            return solve(
-                self.solver_,
-                seen,
-                start,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                callback=on_iteration,
-                **options,
-            )
-
-        result, self.resumed_from_iter_ = run_checkpointed(
-            objective,
-            run,
-            directory=checkpoint,
-            fingerprint=fingerprint,
-            every=self.checkpoint_every,
-            restart=restart_on_mismatch,
-            callback=callback,
+    def _objective(
+        self, prep: Prepared, sums: Callable[[Array, bool], Array], alpha: float
+    ) -> LogisticObjective:
+        """The objective of ``sums`` in the solver's coordinates of ``prep``."""
+        return LogisticObjective(
+            sums,
+            prep.n_features,
+            alpha=alpha,
+            fit_intercept=self.fit_intercept,
+            mean=prep.mean,
+            scale=prep.scale,
+            penalize=self._penalize,
         )
-        return result
+
+    def _run(
+        self,
+        prep: Prepared,
+        objective: Evaluations,
+        start: SolverState,
+        on_iteration: Callable[[SolverState], None],
+    ) -> SolverResult:
+        """The solver from ``start``; from a warm start on large Dask data (fresh fits)."""
+        self.n_sample_passes_ = 0
+        options = solver_options(
+            self.solver_, learning_rate=self.learning_rate, line_search=self.line_search
+        )
+        if self.solver_ != "gd" and prep.data is not None and start.n_iter == 0:
+            start, options = self._warm_start(prep, prep.data, start)
+        return solve(
+            self.solver_,
+            objective,
+            start,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            callback=on_iteration,
+            **options,
+        )
 
     def _warm_start(
-        self,
-        data: BlockData,
-        start: SolverState,
-        *,
-        alpha: float,
-        mean: Array | None,
-        scale: Array | None,
-        sample: Sample | None = None,
+        self, prep: Prepared, data: BlockData, start: SolverState
     ) -> tuple[SolverState, dict[str, Any]]:
         """:func:`~logloss.solvers.warm_start` on a row sample of large Dask data (every 16th
-        row or sparser, at most 32 MiB; ``sample``: the one already taken for the scaling)."""
+        row or sparser, at most 32 MiB; the one taken for the scaling if there was one)."""
         if data.n_rows < WARM_MIN_ROWS:
             return start, {}
-        if sample is None:
-            sample = take_sample(data)
+        sample = prep.sample if prep.sample is not None else take_sample(data)
         if sample is None:
             return start, {}
         Xs, ys, ss = sample
-        sample_objective = LogisticObjective(
-            numpy_sums(Xs, ys, ss),
-            data.n_features,
-            alpha=alpha * len(ys) / data.n_rows,  # the same penalty per unit of weight
-            fit_intercept=self.fit_intercept,
-            mean=mean,
-            scale=scale,
-            penalize=self._penalize,
-        )
+        # the same penalty per unit of weight as the full data
+        alpha = self._alpha() * len(ys) / data.n_rows
+        sample_objective = self._objective(prep, numpy_sums(Xs, ys, ss), alpha)
         out = warm_start(sample_objective, start, tol=self.tol)
         self.n_sample_passes_ = sample_objective.evaluations
         return out
