@@ -29,7 +29,9 @@ names the new version does not have, then removes superseded versions. Hence:
 * temporaries carry the writer's pid (``.NAME.<pid>-<rand>.tmp``); those of dead
   processes, and superseded versions no writer holds (a version being written is
   ``flock``-ed by its writer), are removed by the next save; nothing a crashed save left
-  can make a later save fail.
+  can make a later save fail;
+* concurrent saves to one ``PATH`` all succeed; the last flip wins and the top-level names
+  end up those of the version in force.
 
 Copy a model with ``cp -r PATH DEST`` (symlinks are relative, the copy is self-contained)
 or ``cp -rL PATH DEST`` for plain files; ``cp PATH/* DEST`` copies dangling links.
@@ -198,12 +200,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ------------------------------------------------------------------ single files
@@ -382,15 +378,24 @@ def _symlink_replace(target: str, link: Path) -> None:
             raise
 
 
-def _current_target(path: Path) -> str | None:
+def _readlink(link: Path) -> str | None:
+    """The target of symlink ``link``; None when it is absent or not a symlink."""
     try:
-        return os.readlink(path / CURRENT)
+        return os.readlink(link)
     except OSError:
         return None
 
 
-def _clean_inside(path: Path) -> None:
-    """Remove superseded versions no writer holds and temporaries of dead writers."""
+def _current_target(path: Path) -> str | None:
+    return _readlink(path / CURRENT)
+
+
+def _clean_inside(path: Path, own: str | None = None) -> None:
+    """Remove superseded versions no writer holds and temporaries of dead writers.
+
+    ``own`` is the version this caller wrote and still locks: it is removed too when a
+    concurrent save flipped ``.current`` past it (its writer, the caller, is done with it).
+    """
     try:
         entries = list(os.scandir(path))
     except OSError:
@@ -403,6 +408,9 @@ def _clean_inside(path: Path) -> None:
                 _remove(Path(entry.path))
             continue
         if not _VERSION_RE.match(name) or name == _current_target(path):
+            continue
+        if name == own:
+            shutil.rmtree(entry.path, ignore_errors=True)
             continue
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY)
@@ -449,15 +457,21 @@ def _install(path: Path, version: Path) -> None:
     for n in names:
         want = f"{CURRENT}/{n}"
         top = path / n
-        if os.path.islink(top) and os.readlink(top) == want:
+        if _readlink(top) == want:
             continue
         _symlink_replace(want, top)
+    # the names of the version in force now (a concurrent save to the same PATH may have
+    # flipped after us: its names are kept, ours that it lacks are not left dangling)
     keep = set(names)
+    now = _current_target(path)
+    if now is not None and now != version.name:
+        with contextlib.suppress(OSError):
+            keep = set(_link_names(path / now))
     for entry in list(os.scandir(path)):
         if not entry.name.startswith(".") and entry.name not in keep:
             _remove(Path(entry.path))
     _fsync_dir(path)
-    _clean_inside(path)
+    _clean_inside(path, own=version.name)
 
 
 def write_model_files(
@@ -530,6 +544,10 @@ def write_model_files(
             if fresh:
                 shutil.rmtree(staging, ignore_errors=True)
             raise
+    if _current_target(path) != vname:
+        # a concurrent save flipped past this version while its lock kept that save's
+        # cleanup away; nobody flips back to it, so it goes now
+        shutil.rmtree(path / vname, ignore_errors=True)
     return path
 
 
@@ -662,6 +680,9 @@ def _param_error(key: str, value: Any) -> str | None:
     return None
 
 
+_INT32_MAX = 2**31 - 1  # n_iter_ is an int32 array, as in scikit-learn
+
+
 def _is_int(v: Any) -> bool:
     return type(v) is int
 
@@ -781,8 +802,8 @@ class _MetaCheck:
     def fit_summary(self) -> None:
         meta = self.meta
         n_iter = self.need("n_iter")
-        if not _is_int(n_iter) or n_iter < 0:
-            raise self.bad("n_iter", "must be an integer >= 0", n_iter)
+        if not _is_int(n_iter) or not 0 <= n_iter <= _INT32_MAX:
+            raise self.bad("n_iter", f"must be an integer from 0 to {_INT32_MAX}", n_iter)
         if type(self.need("converged")) is not bool:
             raise self.bad("converged", "must be true or false", meta["converged"])
         if "n_rows" in meta and (not _is_int(meta["n_rows"]) or meta["n_rows"] < 0):

@@ -67,6 +67,13 @@ def saver(path: str, first_tag: int, ready: Any, seed: int) -> None:
         tag += 1
 
 
+def saves(path: str, first_tag: int, n: int, seed: int) -> None:
+    """Save ``n`` models with increasing tags and random extra files over ``path``."""
+    rng = random.Random(seed)
+    for tag in range(first_tag, first_tag + n):
+        save(path, tag, tuple(name for name in EXTRA_NAMES if rng.random() < 0.5))
+
+
 def reader(path: str, stop: Any, out: Any) -> None:
     """Load ``path`` in a loop until ``stop``; put (n_loads, tags seen, errors) on ``out``."""
     n, tags, errors = 0, set(), []

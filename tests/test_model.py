@@ -140,6 +140,7 @@ MALFORMED = {
     "history_not_list": (_set("history", value="abc"), "history"),
     "n_iter_string": (_set("n_iter", value="7"), "n_iter"),
     "n_iter_float": (_set("n_iter", value=2.5), "n_iter"),
+    "n_iter_beyond_int32": (_set("n_iter", value=2**40), "n_iter"),  # was an OverflowError
     "converged_string": (_set("converged", value="no"), "converged"),
     "n_rows_negative": (_set("n_rows", value=-1), "n_rows"),
     "training_not_object": (_set("training", value=[]), "training"),

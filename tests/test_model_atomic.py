@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from model_atomic_procs import EXTRA_NAMES, check, reader, save, saver
+from model_atomic_procs import EXTRA_NAMES, check, reader, save, saver, saves
 
 from logloss.model import atomic_dir, atomic_write_bytes, is_model_dir, read_model_files
 
@@ -144,6 +144,33 @@ def test_saving_over_a_plain_layout_model_with_concurrent_readers(tmp_path):
     _pid, n, tags, errors = out.get(timeout=60)
     r.join(30)
     assert errors == [] and n > 0 and tags[-1] <= 29
+
+
+def test_concurrent_saves_to_one_path_all_succeed_and_leave_one_consistent_model(tmp_path):
+    ctx = _ctx()
+    path = tmp_path / "m"
+    stop, out = ctx.Event(), ctx.Queue()
+    r = ctx.Process(target=reader, args=(str(path), stop, out))
+    for _round in range(3):  # the first round races to create PATH
+        writers = [ctx.Process(target=saves, args=(str(path), 1000 * k, 60, k)) for k in (1, 2)]
+        for w in writers:
+            w.start()
+        if not r.is_alive() and r.exitcode is None:
+            while not path.exists():
+                time.sleep(0.001)
+            r.start()
+        for w in writers:
+            w.join(60)
+        assert [w.exitcode for w in writers] == [0, 0]
+        assert check(path) in (1059, 2059)  # the last save of either writer
+        current = path / os.readlink(path / ".current")
+        visible = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+        assert visible == sorted(p.name for p in current.iterdir())  # no dangling names
+        assert _leftovers(path) == []
+    stop.set()
+    _pid, n, _tags, errors = out.get(timeout=60)
+    r.join(30)
+    assert errors == [] and n > 0
 
 
 def test_a_stale_hidden_old_directory_of_this_process_does_not_block_a_save(tmp_path):
