@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -30,6 +33,20 @@ def make_logistic(
     z = X @ w + intercept
     y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
     return X, y, w
+
+
+def good_table(rng: np.random.Generator, n: int) -> pa.Table:
+    """A small labelled table: id, features a, b, c (logistic in them) and an int label y."""
+    X = rng.normal(size=(n, 3))
+    y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.array([1.0, -2.0, 0.5])))).astype(np.int64)
+    return pa.table({"id": np.arange(n), "a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y})
+
+
+def write(path: Path, table: pa.Table) -> Path:
+    """Write ``table`` as one Parquet file at ``path`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
 
 
 @pytest.fixture

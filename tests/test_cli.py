@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import good_table, write
 from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import roc_auc_score
 
@@ -43,18 +44,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=300,
         env={**os.environ, **(env or {})},
     )
-
-
-def good_table(rng: np.random.Generator, n: int = 200) -> pa.Table:
-    X = rng.normal(size=(n, 3))
-    y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.array([1.0, -2.0, 0.5])))).astype(np.int64)
-    return pa.table({"id": np.arange(n), "a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y})
-
-
-def write(path: Path, table: pa.Table) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-    return path
 
 
 # ------------------------------------------------------------------ happy path
@@ -186,7 +175,7 @@ def test_generate_then_train_recovers_the_true_weights(tmp_path, sched):
 
 
 def test_drop_invalid_drops_rows_and_reports_how_many(tmp_path, sched, capsys):
-    t = good_table(np.random.default_rng(1)).to_pandas()
+    t = good_table(np.random.default_rng(1), n=200).to_pandas()
     t.loc[[3, 50], "b"] = np.nan
     t.loc[7, "a"] = np.inf
     data = write(tmp_path / "d.parquet", pa.Table.from_pandas(t, preserve_index=False))
@@ -242,7 +231,7 @@ def test_checkpoint_flag_resumes(tmp_path, sched):
 def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
     """name -> (extra CLI args incl. DATA, substrings the one-line error must contain)."""
     rng = np.random.default_rng(5)
-    good = good_table(rng)
+    good = good_table(rng, n=200)
     cases: dict[str, tuple[list[str], list[str]]] = {}
 
     f = write(tmp / "nolabel.parquet", good.drop(["y"]))
@@ -366,7 +355,7 @@ def test_predict_and_evaluate_with_a_bad_model_or_data(tmp_path, sched, capsys):
     assert "not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
     # a model trained on other columns
-    other = write(tmp_path / "other.parquet", good_table(np.random.default_rng(3)))
+    other = write(tmp_path / "other.parquet", good_table(np.random.default_rng(3), n=200))
     model_dir = tmp_path / "m"
     assert (
         main(

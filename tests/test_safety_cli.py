@@ -19,26 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from conftest import good_table, write
 
 from logloss import load_model
 from logloss.cli import EXIT_NOT_CONVERGED, main
 from logloss.outputs import PREDICTIONS_MARKER, OutputPathError, check_output
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def good_table(rng: np.random.Generator, n: int = 300) -> pa.Table:
-    X = rng.normal(size=(n, 3))
-    y = (rng.random(n) < 1 / (1 + np.exp(-X @ np.array([1.0, -2.0, 0.5])))).astype(np.int64)
-    return pa.table({"id": np.arange(n), "a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y})
-
-
-def write(path: Path, table: pa.Table) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-    return path
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -75,7 +63,7 @@ def project(tmp_path: Path) -> Path:
     """A user's directory: a dataset (with notes beside it), a model, predictions, a file."""
     rng = np.random.default_rng(9)
     data = tmp_path / "data"
-    write(data / "part-0.parquet", good_table(rng))
+    write(data / "part-0.parquet", good_table(rng, n=300))
     (data / "notes.txt").write_text("my notes\n")
     # a corrupt input: had it been read before the path check, the error would name it
     (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 not parquet PAR1")
@@ -229,7 +217,7 @@ def test_unwritable_parent_fails_before_anything(tmp_path, capsys):
 def test_out_accepts_its_own_kind_and_replaces_it(tmp_path, local_cluster, capsys):
     sched = local_cluster.scheduler_address
     rng = np.random.default_rng(11)
-    data = write(tmp_path / "d.parquet", good_table(rng))
+    data = write(tmp_path / "d.parquet", good_table(rng, n=300))
     model = tmp_path / "m"
     train = ["train", str(data), "--label", "y", "--features", "a,b,c", "--quiet"]
     assert main([*train, "--out", str(model), "--scheduler", sched]) == 0
@@ -255,7 +243,7 @@ def test_out_accepts_its_own_kind_and_replaces_it(tmp_path, local_cluster, capsy
 def test_predict_to_parquet_checks_its_output_for_the_score_flow(tmp_path):
     from logloss.pipeline import predict_to_parquet
 
-    data = write(tmp_path / "d" / "p.parquet", good_table(np.random.default_rng(2)))
+    data = write(tmp_path / "d" / "p.parquet", good_table(np.random.default_rng(2), n=300))
     before = snapshot(tmp_path)
     with pytest.raises(OutputPathError, match="is the input"):
         predict_to_parquet(object(), str(tmp_path / "d"), tmp_path / "d")  # type: ignore[arg-type]
@@ -305,7 +293,7 @@ def test_non_finite_options_are_refused_at_once(option, tmp_path, capsys):
 # -------------------------------------------------------------- item 13: a dead scheduler
 def test_refused_scheduler_address_fails_fast_with_one_line(tmp_path, capsys):
     address = _closed_port()
-    data = write(tmp_path / "d.parquet", good_table(np.random.default_rng(4)))
+    data = write(tmp_path / "d.parquet", good_table(np.random.default_rng(4), n=300))
     t0 = time.monotonic()
     argv = ["train", str(data), "--label", "y", "--out", str(tmp_path / "m")]
     line = refused([*argv, "--scheduler", address], capsys)
@@ -328,7 +316,7 @@ def scaled_table(rng: np.random.Generator, n: int = 2000) -> pa.Table:
 def test_unconverged_train_writes_no_model_and_exits_3_with_a_hint(tmp_path, local_cluster, capsys):
     sched = local_cluster.scheduler_address
     rng = np.random.default_rng(6)
-    good = write(tmp_path / "good.parquet", good_table(rng))
+    good = write(tmp_path / "good.parquet", good_table(rng, n=300))
     bad = write(tmp_path / "scaled.parquet", scaled_table(rng))
     model = tmp_path / "model"
     common = ["--label", "y", "--out", str(model), "--scheduler", sched, "--quiet"]
@@ -357,7 +345,7 @@ def test_unconverged_train_writes_no_model_and_exits_3_with_a_hint(tmp_path, loc
 @pytest.mark.cluster
 def test_invalid_value_messages_name_the_flag_that_exists(tmp_path, local_cluster, capsys):
     sched = local_cluster.scheduler_address
-    t = good_table(np.random.default_rng(7)).to_pandas()
+    t = good_table(np.random.default_rng(7), n=300).to_pandas()
     good = write(tmp_path / "good.parquet", pa.Table.from_pandas(t, preserve_index=False))
     t.loc[5, "a"] = np.nan
     nan = write(tmp_path / "nan.parquet", pa.Table.from_pandas(t, preserve_index=False))
@@ -381,8 +369,8 @@ def test_invalid_value_messages_name_the_flag_that_exists(tmp_path, local_cluste
 @pytest.mark.cluster
 def test_checkpoint_of_other_data_is_refused_or_restarted(tmp_path, local_cluster, capsys):
     sched = local_cluster.scheduler_address
-    a = write(tmp_path / "a.parquet", good_table(np.random.default_rng(21)))
-    b = write(tmp_path / "b.parquet", good_table(np.random.default_rng(22)))  # same shape
+    a = write(tmp_path / "a.parquet", good_table(np.random.default_rng(21), n=300))
+    b = write(tmp_path / "b.parquet", good_table(np.random.default_rng(22), n=300))  # same shape
     ck = tmp_path / "ck"
     common = ["--label", "y", "--checkpoint", str(ck), "--scheduler", sched, "--quiet"]
     assert main(["train", str(a), *common, "--out", str(tmp_path / "ma")]) == 0
