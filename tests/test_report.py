@@ -330,3 +330,13 @@ def test_markdown_report() -> None:
     assert "(convexity.png)" in body
     # Undefined AUC shows as n/a.
     assert "| roc_auc | n/a |" in report.markdown_report({"roc_auc": None}, {}, {})
+
+
+def test_the_settings_table_leaves_out_the_unused_deprecated_penalty(tmp_path):
+    from logloss.estimator import LogisticRegression as Ours
+    from logloss.report import markdown_report
+
+    text = markdown_report({"log_loss": 0.1}, Ours().get_params(), {})
+    assert "| C |" in text and "penalty" not in text
+    given = markdown_report({"log_loss": 0.1}, Ours(None).get_params(), {})
+    assert "| penalty |" in given

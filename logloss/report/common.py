@@ -58,6 +58,12 @@ def fmt(v: Any) -> str:
         return str(v)
 
 
+def setting_items(params: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """A model's settings as shown to readers: the deprecated ``penalty`` alias only when
+    it was actually given (its placeholder value "deprecated" says nothing)."""
+    return [(k, v) for k, v in params.items() if not (k == "penalty" and v == "deprecated")]
+
+
 def ordered_items(d: Mapping[str, Any], first: Sequence[str] = ()) -> list[tuple[str, Any]]:
     """The items of ``d``: the keys in ``first`` (those present) first, then the others."""
     keys = [k for k in first if k in d] + [k for k in d if k not in first]

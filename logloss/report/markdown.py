@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .common import METRIC_ORDER, TITLES, fmt, ordered_items
+from .common import METRIC_ORDER, TITLES, fmt, ordered_items, setting_items
 
 __all__ = ["markdown_report"]
 
@@ -26,7 +26,7 @@ def markdown_report(
     if not metrics:
         lines.append("| (none) | |")
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in ordered_items(params)]
+    lines += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in setting_items(params)]
     if not params:
         lines.append("| (none) | |")
     if picture_links:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from .. import __version__
 from ..model import atomic_write_bytes, read_model_files
-from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items
+from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items, setting_items
 
 __all__ = ["GENERATOR", "write_html_report"]
 
@@ -108,7 +108,7 @@ def _summary_section(
 def _settings_section(params: Any) -> list[str]:
     if not (isinstance(params, dict) and params):
         return []
-    return ["<h2>Settings</h2>", _html_table(["setting", "value"], list(params.items()))]
+    return ["<h2>Settings</h2>", _html_table(["setting", "value"], setting_items(params))]
 
 
 def _coefficient_section(coef: NDArray[np.float64], feature_names: Any) -> list[str]:
