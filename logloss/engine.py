@@ -1,4 +1,10 @@
-"""The only module that talks to Dask: persisted row blocks, per-block sums, tree reduction.
+"""The solver's Dask layer: persisted row blocks, per-block sums, tree reduction.
+
+Dask is used in a small named set of modules (the README lists them): this one, for
+everything the solver evaluates; ``data.dataset`` (Parquet -> Dask arrays), ``prepare``
+and ``predict`` (the same NumPy block functions mapped over Dask blocks), ``metrics``
+(block metrics reduced with :func:`tree_reduce` from here), ``pipeline`` (writing
+predictions) and ``cluster`` (the client). Everything below them is NumPy.
 
 Conventions
 -----------

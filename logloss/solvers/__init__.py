@@ -1,0 +1,169 @@
+"""Solvers for the log-loss objective; they know nothing of Dask.
+
+Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient[, Hessian])
+and a starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
+max |∇J| ≤ ``tol`` at the returned θ and nothing else: ``SolverResult.converged`` is computed
+from the gradient there (never from a solver's own stop test), and ``grad_norm`` holds it.
+``max |∇J|`` is ``objective.convergence_norm(∇_θ J)`` when the objective has it (the
+gradient with respect to the parameters of the problem posed, whatever coordinates θ the
+solver works in), else max |∇_θ J|. History rows record that norm and ``step`` = ‖Δθ‖, the
+length of the iteration's move in θ. A solver stops when it has converged, after
+``max_iter`` iterations, or when it can make no further progress; ``message`` says which.
+
+After every iteration the solver calls ``callback(state)`` with the new state: the fit
+uses it for progress displays and checkpoints (a state is enough to resume from).
+
+Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``) and one line of
+:data:`SOLVERS`; adding a solver is a new module and a registry line.
+
+- ``gd``: the lecture's rule θ ← θ − η ∇J with a fixed learning rate η; with
+  ``line_search=True``, Armijo backtracking from η.
+- ``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data. When scipy stops
+  above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted
+  from that point with a fresh memory, and if that makes no progress (and θ is small enough
+  for a Hessian) Newton steps finish the fit, all within ``max_iter``.
+- ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
+  pass per iteration (value, gradient and Hessian together) when full steps are taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..objective import Objective
+from .base import Callback, SolverResult, SolverState
+from .gd import gd
+from .lbfgs import lbfgs
+from .newton import newton
+
+__all__ = [
+    "SOLVERS",
+    "SolverResult",
+    "SolverState",
+    "choose_solver",
+    "gd",
+    "lbfgs",
+    "newton",
+    "convergence_message",
+    "non_finite_remedy",
+    "solve",
+    "solver_options",
+    "stop_reason",
+    "warm_start",
+]
+
+SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
+
+#: ``solver="auto"`` takes Newton up to this many features: its Hessian pass costs about p
+#: times a gradient pass, paid back by needing a handful of passes; lbfgs above.
+NEWTON_MAX_FEATURES = 100
+
+
+def choose_solver(solver: str, n_features: int) -> str:
+    """The solver that ``solver`` names; "auto": newton for narrow data, else lbfgs."""
+    if solver != "auto":
+        return solver
+    return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
+
+
+def solve(
+    solver: str,
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+    **options: Any,
+) -> SolverResult:
+    """Run the solver named ``solver`` ("gd", "lbfgs" or "newton")."""
+    try:
+        fn = SOLVERS[solver]
+    except KeyError:
+        raise ValueError(f"solver must be one of {sorted(SOLVERS)}; got {solver!r}") from None
+    return fn(objective, start, max_iter=max_iter, tol=tol, callback=callback, **options)
+
+
+def solver_options(name: str, *, learning_rate: float, line_search: bool) -> dict[str, Any]:
+    """The estimator's settings that solver ``name`` takes (beyond max_iter and tol)."""
+    if name == "gd":
+        return {"learning_rate": learning_rate, "line_search": line_search}
+    return {}
+
+
+def warm_start(
+    sample_objective: Objective, start: SolverState, *, tol: float
+) -> tuple[SolverState, dict[str, Any]]:
+    """θ (and the Hessian there) of an in-process lbfgs solve of ``sample_objective``, the
+    objective on a row sample of the data (with the same penalty per unit of weight).
+
+    The sample's optimum lies within sampling error of the full optimum, so on large data
+    the full solve needs fewer expensive passes; Newton can take its first steps with the
+    sample's Hessian and gradient-only passes. The result is the same optimum: the full
+    objective alone decides convergence. Returns the start state and the extra solver
+    options (``hessian``) for the full solve.
+    """
+    result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
+    hessian = sample_objective.hessian(result.theta)[2]
+    return SolverState(result.theta, 0, ()), {"hessian": hessian}
+
+
+# ------------------------------------------------------------ why a solve stopped
+def stop_reason(solver: str, result: SolverResult, tol: float) -> str:
+    """One sentence: why ``solver`` stopped, with the final max |∇J| and tol."""
+    verdict = "converged" if result.converged else "did not converge"
+    return (
+        f"{solver} {verdict} after {result.n_iter} iterations: {result.message}; "
+        f"final max|gradient| {result.grad_norm:.3g}, tol {tol:.3g}."
+    )
+
+
+def _hints(
+    solver: str, result: SolverResult, params: dict[str, Any], badly: list[str]
+) -> list[str]:
+    hints: list[str] = []
+    if badly:
+        more = "" if len(badly) <= 10 else f" (and {len(badly) - 10} more)"
+        hints.append(
+            f"features with values far from unit scale ({', '.join(badly[:10])}{more}) are "
+            "the likely cause: fit with standardize=True"
+        )
+    if result.n_iter >= params["max_iter"]:
+        hints.append(f"increase max_iter (now {params['max_iter']})")
+    if solver == "gd" and not params["line_search"]:
+        hints.append("set line_search=True or tune learning_rate")
+    if params["penalty"] is None or np.isinf(params["C"]):
+        hints.append(
+            "without a penalty the data may be linearly separable, in which case the "
+            "coefficients keep growing: use a finite C"
+        )
+    if not hints:
+        hints.append(f"loosen tol (now {params['tol']:g}) or fit with standardize=True")
+    return hints
+
+
+def convergence_message(
+    solver: str, result: SolverResult, params: dict[str, Any], badly_scaled: list[str]
+) -> str:
+    """The ConvergenceWarning of a fit with the estimator's ``params`` (``get_params()``)
+    that did not converge, with the likely remedies; ``badly_scaled``: the names of the
+    feature columns far from unit scale."""
+    return (
+        f"{solver} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
+        f"{params['tol']:.3g} after {result.n_iter} iterations ({result.message}). "
+        + "; ".join(_hints(solver, result, params, badly_scaled))
+        + "."
+    )
+
+
+def non_finite_remedy(solver: str, diverged: bool, params: dict[str, Any]) -> str:
+    """What to do about a non-finite loss: ``diverged`` when θ itself ran away."""
+    if solver == "gd" and not params["line_search"]:
+        gd_fix = f"lower learning_rate (now {params['learning_rate']:g}) or set line_search=True"
+        return gd_fix if diverged else f"check X for NaN or infinity; if X is finite, {gd_fix}"
+    if not diverged:
+        return "check X for NaN or infinity, or fit with standardize=True"
+    return "fit with standardize=True (features of very different scales)"

@@ -1,0 +1,142 @@
+"""``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data. When scipy stops
+above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted from
+that point with a fresh memory, and if that makes no progress (and θ is small enough for a
+Hessian) Newton steps finish the fit, all within ``max_iter``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from ..objective import Objective
+from .base import Array, Callback, Recorder, SolverResult, SolverState
+from .newton import newton_loop
+
+# lbfgs: scipy restarts (fresh memory) allowed while they still make progress, and the size
+# up to which Newton steps (p×p Hessian) finish a search that scipy ended above tol.
+_MAX_RESTARTS = 20
+_NEWTON_FINISH_MAX_PARAMS = 1000
+
+
+def lbfgs(
+    objective: Objective,
+    start: SolverState,
+    *,
+    max_iter: int,
+    tol: float,
+    callback: Callback | None = None,
+    memory: int = 10,
+    hessian: Array | None = None,
+) -> SolverResult:
+    """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation.
+
+    ``hessian``: an approximation at the start (e.g. a row sample's), used as a
+    preconditioner: the search runs over u with θ = θ₀ + L⁻ᵀu, where LLᵀ = ``hessian``, so
+    that the Hessian in u is near the identity and the first steps are near Newton steps.
+
+    Convergence is max |∇J| ≤ ``tol`` on the gradient in θ, whatever scipy's own stop
+    reason: when scipy stops above tol (its relative-decrease test ftol, or an abnormal
+    line search, typical of badly scaled features), the search restarts from where it
+    stopped with a fresh memory while that still makes progress; then, for up to
+    1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
+    """
+    rec = Recorder(objective, start, callback)
+    theta = np.array(start.theta, dtype=np.float64)
+    chol = None
+    if hessian is not None:
+        try:
+            chol = scipy.linalg.cholesky(hessian, lower=True)
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
+            chol = None
+
+    last: dict[str, Any] = {}
+
+    def evaluate(at: Array) -> tuple[float, Array]:
+        seen = last.get("theta")
+        if seen is None or not np.array_equal(seen, at):
+            value, grad = objective(at)
+            last["theta"], last["value"], last["grad"] = at.copy(), value, grad
+        return last["value"], last["grad"]
+
+    value, grad = evaluate(theta)
+    message = "max_iter reached"
+    restarts = 0
+    while True:
+        if rec.norm(grad) <= tol:
+            return rec.result(theta, grad, tol, "gradient norm below tol")
+        if rec.n_iter >= max_iter:
+            return rec.result(theta, grad, tol, "max_iter reached")
+        n_before, value_before, norm_before = rec.n_iter, value, rec.norm(grad)
+        theta, message = _lbfgs_round(evaluate, theta, chol, rec, max_iter, tol, memory)
+        value, grad = evaluate(theta)
+        progress = rec.n_iter > n_before and (value < value_before or rec.norm(grad) < norm_before)
+        if rec.norm(grad) <= tol or rec.n_iter >= max_iter:
+            continue
+        restarts += 1
+        if not progress or restarts > _MAX_RESTARTS:
+            break
+    if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
+        theta, value, grad, why = newton_loop(
+            objective, rec, theta, max_iter=max_iter, tol=tol, start=(value, grad)
+        )
+        message = f"{message}; then Newton steps: {why}"
+    return rec.result(theta, grad, tol, message)
+
+
+def _lbfgs_round(
+    evaluate: Callable[[Array], tuple[float, Array]],
+    theta0: Array,
+    chol: Array | None,
+    rec: Recorder,
+    max_iter: int,
+    tol: float,
+    memory: int,
+) -> tuple[Array, str]:
+    """One scipy L-BFGS-B search from θ₀ (at most max_iter − done iterations)."""
+
+    def to_theta(u: Array) -> Array:
+        if chol is None:
+            return u
+        return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
+
+    def fun(u: Array) -> tuple[float, Array]:
+        value, grad = evaluate(to_theta(u))
+        if chol is None:
+            return value, grad
+        return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
+
+    prev = [theta0]
+    stopped = [False]
+
+    def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        # A copy: scipy updates its x in place, so a kept reference would move with it.
+        x = np.array(to_theta(np.asarray(intermediate_result.x, dtype=np.float64)))
+        value, grad = evaluate(x)
+        rec.record(x, float(value), grad, float(np.linalg.norm(x - prev[0])))
+        prev[0] = x
+        if rec.norm(grad) <= tol:
+            stopped[0] = True
+            raise StopIteration
+
+    u0 = theta0 if chol is None else np.zeros_like(theta0)
+    res = scipy.optimize.minimize(
+        fun,
+        u0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=on_iteration,
+        options={
+            "maxiter": max_iter - rec.n_iter,
+            "maxls": 50,
+            "maxcor": memory,
+            # The gradient test is made on the gradient in θ (above), never on scipy's.
+            "gtol": 0.0,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    theta = to_theta(np.asarray(res.x, dtype=np.float64))
+    return theta, ("gradient norm below tol" if stopped[0] else f"scipy: {res.message}")
