@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_pass.py", "bench_fit.py", "bench_parquet.py", "bench_memory.py", "bench_shape.py"]
+SCRIPTS = [
+    "bench_e2e.py",
+    "bench_pass.py",
+    "bench_fit.py",
+    "bench_parquet.py",
+    "bench_memory.py",
+    "bench_shape.py",
+]
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from logloss.estimator import LogisticRegression
+from logloss.core import LogisticCore
 from logloss.outputs import check_output
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
 
@@ -29,13 +29,13 @@ def model_path(model: str, model_dir: str, name: str) -> Path:
 
 
 @task(cache_policy=NO_CACHE)
-def load(path: str) -> LogisticRegression:
+def load(path: str) -> LogisticCore:
     return load_published(path)
 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def write_predictions(
-    model: LogisticRegression, data: str, out: str, keep: list[str], model_path: str
+    model: LogisticCore, data: str, out: str, keep: list[str], model_path: str
 ) -> tuple[str, int]:
     path, n = predict_to_parquet(model, data, out, keep=keep, model_path=model_path)
     return str(path), n
@@ -68,7 +68,7 @@ def score(
     path = model_path(model, model_dir, name)
     check_output(out, "predictions", inputs=[data, path])
     logger.info("scoring %s with model %s", data, path)
-    est = cast(LogisticRegression, load(str(path)))
+    est = cast(LogisticCore, load(str(path)))
     with dask_client(scheduler_address or env.scheduler_address):
         written, n = write_predictions(est, data, out, list(keep or []), str(path))
     logger.info("wrote %d predictions to %s", n, written)

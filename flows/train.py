@@ -27,8 +27,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from logloss.checkpoint import CHECKPOINT_FILE, CheckpointError
+from logloss.core import LogisticCore
 from logloss.data import Dataset
-from logloss.estimator import LogisticRegression
 from logloss.outputs import check_output
 from logloss.pipeline import (
     TrainSettings,
@@ -126,7 +126,7 @@ class _Reporter:
 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegression:
+def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticCore:
     """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
     reporter = _Reporter(settings.max_iter)
@@ -148,7 +148,7 @@ def fit(ds: Dataset, settings: TrainSettings, checkpoint: str) -> LogisticRegres
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
+def evaluate(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
     metrics = evaluate_model(model, ds)
     get_run_logger().info("evaluation: %s", json.dumps(metrics))
     return metrics
@@ -156,7 +156,7 @@ def evaluate(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def publish(
-    model: LogisticRegression,
+    model: LogisticCore,
     valid: Dataset,
     metrics: dict[str, Any],
     model_dir: str,
@@ -270,7 +270,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
             ds,
         )
         checkpoint = Path(model_dir) / name / ".checkpoints" / key
-        model = cast(LogisticRegression, fit(train_ds, settings, str(checkpoint)))
+        model = cast(LogisticCore, fit(train_ds, settings, str(checkpoint)))
         problem = non_convergence(model, train_ds.feature_names, style="flow")
         if problem is not None:
             if not allow_unconverged:

@@ -1,9 +1,13 @@
-"""The Dask cluster a run uses: connect to a scheduler, or start and stop a local cluster.
+"""Where a run's tasks run: this process, a scheduler, or a local cluster it starts and stops.
 
 Conventions
 -----------
 - :func:`dask_client` is the one place a Client or a LocalCluster is made; the CLI and the
   flows enter it around the steps of :mod:`logloss.pipeline`.
+- The embedded default: with no scheduler address and data that fits in memory, the run
+  stays in this process on Dask's threaded scheduler (the engine is the same; NumPy
+  releases the GIL in the block passes). Worker processes are started only for data that
+  does not fit, or when asked for (``workers``, ``processes``).
 - A Ctrl-C stops the local cluster in order (its workers ignore SIGINT); should stopping
   hang, a watchdog ends the process with status 130. Logger levels and the SIGINT handler
   changed on the way are restored when the block ends: nothing outlives the call.
@@ -23,7 +27,14 @@ from typing import Any
 
 from .address import UnreachableSchedulerError, probe_scheduler
 
-__all__ = ["SchedulerUnreachableError", "dask_client", "quiet_shutdown"]
+__all__ = [
+    "IN_PROCESS_FRACTION",
+    "SchedulerUnreachableError",
+    "dask_client",
+    "describe",
+    "quiet_shutdown",
+    "runs_in_process",
+]
 
 
 def _machine_memory() -> int:
@@ -81,16 +92,79 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+#: Data up to this fraction of the machine's available memory is trained inside the calling
+#: process on Dask's threaded scheduler; larger data gets a LocalCluster of worker processes.
+IN_PROCESS_FRACTION = 0.5
+
+
+def _available_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return 2 * 2**30
+
+
+def runs_in_process(
+    scheduler: str | None = None,
+    *,
+    workers: int | None = None,
+    processes: bool = False,
+    data_bytes: int | None = None,
+) -> bool:
+    """Whether :func:`dask_client` with these arguments runs in this process (threads).
+
+    It does when no scheduler address is given (nor env ``DASK_SCHEDULER_ADDRESS``), no
+    worker processes are asked for (``workers``/``processes``), and the data's size is known
+    and at most :data:`IN_PROCESS_FRACTION` of the available memory.
+    """
+    if scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or workers or processes:
+        return False
+    return data_bytes is not None and data_bytes <= IN_PROCESS_FRACTION * _available_memory()
+
+
+@contextmanager
+def _in_process() -> Iterator[None]:
+    """Dask's threaded scheduler in this process, one thread per core, and one BLAS thread
+    per Dask thread (each block's products are single-threaded, the blocks run in
+    parallel); the scheduler setting and BLAS limits are restored afterwards."""
+    import dask
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limits: Any = contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # pragma: no cover - threadpoolctl missing or a BLAS it cannot drive
+        pass
+    # The scheduler as a function, not the name "threads": dask then does not import
+    # distributed to look for a client (a fifth of a second).
+    import dask.threaded
+
+    with dask.config.set(scheduler=dask.threaded.get, num_workers=max(1, cores or 1)), limits:
+        yield
+
+
 @contextmanager
 def dask_client(
     scheduler: str | None = None,
     *,
     workers: int | None = None,
+    processes: bool = False,
+    data_bytes: int | None = None,
     threads_per_worker: int = 1,
     memory_limit: str | int | None = None,
     quiet: bool = True,
 ) -> Iterator[Any]:
-    """A distributed Client for the duration of the block (and the default client).
+    """The Dask scheduler a run uses, for the duration of the block.
+
+    Yields ``None`` when the run stays in this process (:func:`runs_in_process`: no address,
+    no ``workers``/``processes`` asked for, and ``data_bytes`` of data fits in memory): Dask's
+    threaded scheduler then runs every task here, without worker processes to start, data
+    to serialise, or warm-up to pay. Otherwise yields a distributed Client (also the default
+    client for the block):
 
     ``scheduler`` (else env ``DASK_SCHEDULER_ADDRESS``) connects to a running cluster;
     ``tls://`` addresses use the TLS settings of Dask's config (env
@@ -101,6 +175,10 @@ def dask_client(
     so a Ctrl-C interrupts only this process, which then stops them. With ``quiet`` the
     "distributed" logger is set to WARNING for the block and restored to its level after.
     """
+    if runs_in_process(scheduler, workers=workers, processes=processes, data_bytes=data_bytes):
+        with _in_process():
+            yield None
+        return
     from distributed import Client
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -187,3 +265,17 @@ def _exit_if_stuck(after: float) -> threading.Timer:
     timer.daemon = True
     timer.start()
     return timer
+
+
+def describe(client: Any | None) -> str:
+    """Where a run's tasks ran: "this process (N threads)" or "N workers (ADDRESS)"."""
+    if client is None:
+        import dask
+
+        return f"this process ({dask.config.get('num_workers', None) or os.cpu_count()} threads)"
+    try:
+        info = client.scheduler_info()
+        n = len(info.get("workers", {}))
+        return f"{n} worker{'s' if n != 1 else ''} ({info.get('address', '?')})"
+    except Exception:  # pragma: no cover - the scheduler went away
+        return "a Dask cluster"

@@ -29,6 +29,8 @@ from typing import Any
 
 import dask
 import dask.array as da
+import dask.local
+import dask.threaded
 import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
@@ -41,9 +43,18 @@ Array = NDArray[np.float64]
 
 _counter = itertools.count()
 
+_LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
+
 
 def default_client() -> Any | None:
-    """The current distributed Client, or None (then the threaded scheduler is used)."""
+    """The current distributed Client, or None (then the threaded scheduler is used).
+
+    None too inside ``dask.config.set(scheduler="threads")`` (or another local scheduler):
+    a run told to stay in this process does so even when a Client exists.
+    """
+    scheduler = dask.config.get("scheduler", None)
+    if scheduler in _LOCAL_SCHEDULERS or scheduler in (dask.threaded.get, dask.local.get_sync):
+        return None
     try:
         from distributed import default_client as _dc
 

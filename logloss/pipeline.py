@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -28,8 +29,8 @@ import dask.array as da
 import numpy as np
 
 from .cluster import SchedulerUnreachableError, dask_client
+from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
-from .estimator import LogisticRegression, load_model
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
 from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
 from .settings import normalise
@@ -86,6 +87,8 @@ def persist_dataset(ds: Dataset) -> Dataset:
 
 def _raise_block_errors(ds: Dataset) -> None:
     """Wait for persisted blocks and re-raise the first failure (a DataError, usually)."""
+    if "distributed" not in sys.modules:
+        return  # no distributed client can exist: the blocks were computed in this process
     try:
         from distributed import futures_of, wait
     except ImportError:  # pragma: no cover
@@ -148,8 +151,8 @@ class TrainSettings:
     def __repr__(self) -> str:
         return f"TrainSettings({', '.join(f'{k}={v!r}' for k, v in self.values.items())})"
 
-    def estimator(self) -> LogisticRegression:
-        return LogisticRegression(**self.values)
+    def estimator(self) -> LogisticCore:
+        return LogisticCore(**self.values)
 
 
 def train_model(
@@ -159,7 +162,7 @@ def train_model(
     callback: Callable[[SolverState], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_restart: bool = False,
-) -> LogisticRegression:
+) -> LogisticCore:
     """Fit on a (persisted) dataset; the model remembers its features, label and source.
 
     A ``checkpoint`` records the data's fingerprint (files, sizes, modification times,
@@ -203,7 +206,7 @@ class NotConvergedError(ValueError):
 
 
 def non_convergence(
-    model: LogisticRegression,
+    model: LogisticCore,
     feature_names: Sequence[str] = (),
     *,
     style: str = "cli",
@@ -250,7 +253,7 @@ def non_convergence(
 
 
 # ---------------------------------------------------------------------- evaluate
-def evaluate_model(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
+def evaluate_model(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
     """Log loss, accuracy, ROC AUC and confusion counts of ``model`` on ``ds`` (distributed)."""
     from .metrics import evaluate
 
@@ -262,7 +265,7 @@ def evaluate_model(model: LogisticRegression, ds: Dataset) -> dict[str, Any]:
     return evaluate(y01, proba, ds.sample_weight)
 
 
-def _labels01(model: LogisticRegression, ds: Dataset) -> da.Array:
+def _labels01(model: LogisticCore, ds: Dataset) -> da.Array:
     assert ds.y is not None
     classes = model.classes_.tolist()
     found = ds.check_labels()
@@ -275,7 +278,7 @@ def _labels01(model: LogisticRegression, ds: Dataset) -> da.Array:
     return (ds.y == model.classes_[1]).astype(np.float64)
 
 
-def _check_features(model: LogisticRegression, ds: Dataset) -> None:
+def _check_features(model: LogisticCore, ds: Dataset) -> None:
     expected = [str(c) for c in getattr(model, "feature_names_in_", [])]
     if expected and list(ds.feature_names) != expected:
         missing = [c for c in expected if c not in ds.feature_names]
@@ -285,7 +288,7 @@ def _check_features(model: LogisticRegression, ds: Dataset) -> None:
         )
 
 
-def model_features(model: LogisticRegression) -> list[str] | None:
+def model_features(model: LogisticCore) -> list[str] | None:
     names = getattr(model, "feature_names_in_", None)
     return None if names is None else [str(c) for c in names]
 
@@ -295,7 +298,7 @@ def _write_part(
     X: np.ndarray,
     spec: Any,
     keep: tuple[str, ...],
-    model: LogisticRegression,
+    model: LogisticCore,
     path: str,
 ) -> int:
     """Score one block with the model's own ``predict_proba`` and ``predict`` and write it."""
@@ -326,7 +329,7 @@ def _write_part(
     return n
 
 
-def _block_scorer(model: LogisticRegression) -> LogisticRegression:
+def _block_scorer(model: LogisticCore) -> LogisticCore:
     """The model without its feature names: the blocks are NumPy arrays whose columns were
     read by those names, in the model's order (a shallow copy; ``model`` is unchanged)."""
     scorer = copy.copy(model)
@@ -336,7 +339,7 @@ def _block_scorer(model: LogisticRegression) -> LogisticRegression:
 
 
 def predict_to_parquet(
-    model: LogisticRegression,
+    model: LogisticCore,
     data: str | os.PathLike[str] | Sequence[str],
     out: str | os.PathLike[str],
     *,
@@ -386,7 +389,7 @@ def predict_to_parquet(
 
 # ------------------------------------------------------------ report and publish
 def write_report_assets(
-    model: LogisticRegression,
+    model: LogisticCore,
     ds: Dataset,
     directory: str | os.PathLike[str],
     *,
@@ -420,7 +423,7 @@ def write_report_assets(
 
 
 def publish_model(
-    model: LogisticRegression,
+    model: LogisticCore,
     model_dir: str | os.PathLike[str],
     name: str,
     *,
@@ -462,5 +465,5 @@ def resolve_model(path: str | os.PathLike[str]) -> Path:
     return p.resolve()
 
 
-def load_published(path: str | os.PathLike[str]) -> LogisticRegression:
-    return load_model(resolve_model(path))
+def load_published(path: str | os.PathLike[str]) -> LogisticCore:
+    return LogisticCore.load(resolve_model(path))

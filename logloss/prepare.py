@@ -23,7 +23,6 @@ import dask
 import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.utils.validation import _check_sample_weight
 
 from .engine import BlockData
 from .loss import block_moments, combine_moments
@@ -245,6 +244,8 @@ def prepare_numpy(
     classes = check_classes(np.unique(y))
     sw = None
     if sample_weight is not None:
+        from sklearn.utils.validation import _check_sample_weight
+
         check_weight_values(sample_weight)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     y01 = (y == classes[1]).astype(np.float64)

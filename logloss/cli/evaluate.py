@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         weight=args.weight,
         invalid_hint=None,
     )
-    with cluster(args):
+    with cluster(args, ds.nbytes):
         metrics = evaluate_model(model, persist_dataset(ds))
     if args.json:
         print(json.dumps(metrics, indent=2))

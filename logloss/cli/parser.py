@@ -50,13 +50,20 @@ def add_cluster(p: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="ADDRESS",
         help="address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786 "
-        "(default: env DASK_SCHEDULER_ADDRESS, else a local cluster)",
+        "(default: env DASK_SCHEDULER_ADDRESS, else this process or a local cluster)",
     )
     x.add_argument(
         "--workers",
         type=positive_int,
         metavar="N",
-        help="worker processes of the local cluster (default: one per core)",
+        help="start a local cluster of N worker processes",
+    )
+    x.add_argument(
+        "--processes",
+        action="store_true",
+        help="start a local cluster with one worker process per core even when the data "
+        "fits in memory (default: data that fits is processed in this process by Dask's "
+        "threaded scheduler, larger data by a local cluster)",
     )
 
 
@@ -82,11 +89,19 @@ def add_model(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------ reading the options
-def cluster(args: argparse.Namespace) -> Any:
-    """The Dask client the command runs on (``--scheduler`` or a local cluster)."""
-    from ..pipeline import dask_client
+def cluster(args: argparse.Namespace, data_bytes: int | None) -> Any:
+    """Where the command's tasks run (:func:`logloss.cluster.dask_client`): ``--scheduler``,
+    a local cluster (``--workers``, ``--processes``, or data of ``data_bytes`` that does not
+    fit in memory; None: unknown), else this process."""
+    from ..cluster import dask_client
 
-    return dask_client(args.scheduler, workers=args.workers, quiet=not args.debug)
+    return dask_client(
+        args.scheduler,
+        workers=args.workers,
+        processes=args.processes,
+        data_bytes=data_bytes,
+        quiet=not args.debug,
+    )
 
 
 def label_for(model: Any, label: str | None) -> str:

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = resolve_model(args.model)
     model = load_published(model_path)
-    with cluster(args):
+    # predictions stream block by block: any size fits in this process
+    with cluster(args, 0):
         out, n = predict_to_parquet(
             model, args.data, args.out, keep=args.keep, model_path=model_path
         )

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             features=model_features(model),
             invalid_hint=None,
         )
-        with cluster(args):
+        with cluster(args, ds.nbytes):
             write_report_assets(model, persist_dataset(ds), directory)
     else:
         load_published(directory)  # validates the model files

@@ -22,8 +22,9 @@ examples:
   logloss train s3://bucket/events/ --label clicked --features a,b,c --C 0.5 \\
       --scheduler tcp://scheduler:8786 --out models/clicks
 
-Without --scheduler (or env DASK_SCHEDULER_ADDRESS) a local Dask cluster with one worker
-process per core is started on 127.0.0.1 and stopped at the end.
+Without --scheduler (or env DASK_SCHEDULER_ADDRESS), data that fits in half the available
+memory is trained in this process by Dask's threaded scheduler; larger data (or --processes,
+--workers N) by a local cluster of worker processes on 127.0.0.1, stopped at the end.
 """
 
 
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     # Before any data is read or a cluster started: a wrong path fails at once.
     check_paths(args)
 
+    from ..cluster import describe
     from ..data import read_parquet
     from ..pipeline import TrainSettings, non_convergence, persist_dataset
 
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         block_bytes=int(args.block_mb * 2**20),
         invalid_hint="pass --drop-invalid to drop such rows",
     )
-    with cluster(args) as client:
+    with cluster(args, ds.nbytes) as client:
         ds = persist_dataset(ds)
         if ds.n_dropped:
             print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         saved = problem is None or args.allow_unconverged
         if saved:
             _save(args, model, ds)
-        n_workers = len(client.scheduler_info().get("workers", {}))
+        ran_on = describe(client)
     _show_warnings(caught)
     last = (
         model.history_[-1] if model.history_ else {"loss": float("nan"), "grad_norm": float("nan")}
@@ -184,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             ("data", ds.source),
             ("rows", f"{ds.X.shape[0]:,}"),
             ("features", ds.n_features),
-            ("workers", n_workers),
+            ("ran on", ran_on),
             ("solver", model.solver_ + (" (auto)" if settings.solver == "auto" else "")),
             ("iterations", int(model.n_iter_[0])),
             ("passes over the data", int(model.n_passes_)),
@@ -231,6 +233,8 @@ def _save(args: argparse.Namespace, model: Any, ds: Any) -> None:
 
 
 def _show_warnings(caught: list[Any]) -> None:
+    if not caught:
+        return  # (scikit-learn, for its ConvergenceWarning, is imported only if needed)
     from sklearn.exceptions import ConvergenceWarning
 
     for w in caught:

@@ -6,6 +6,7 @@ Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,11 +98,28 @@ def _plan_blocks(
 # Reading and validating (on a worker)
 
 
+def _on_worker() -> bool:
+    """Whether this runs in a distributed worker (else in the client's process)."""
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return False
+    try:
+        dist.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str]) -> pa.Table:
+    # pyarrow's own threads decode the columns in parallel when the block is read in the
+    # client's process (Dask's threaded scheduler: the threads share pyarrow's one pool of
+    # one thread per core); a worker process reads with its task's thread only, as its
+    # cores are shared with the other workers of its host.
+    threads = not _on_worker()
     try:
         with _open_parquet(fs, spec.path) as pf:
             table = pf.read_row_groups(
-                list(spec.row_groups), columns=list(columns), use_threads=False
+                list(spec.row_groups), columns=list(columns), use_threads=threads
             )
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise DataError(
@@ -136,9 +154,7 @@ def _column_values(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
             f"of file {spec.path}{hint}"
         )
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    values = col.to_numpy()
+    values = _numpy(col)
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
         if not finite.all():
@@ -150,29 +166,75 @@ def _column_values(
     return values
 
 
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    """A column without nulls as one NumPy array (zero-copy for a single numeric chunk)."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    chunks = col.chunks
+    if len(chunks) == 1:
+        return chunks[0].to_numpy(zero_copy_only=False)
+    if not chunks:
+        return np.asarray(pa.array([], type=col.type).to_numpy(zero_copy_only=False))
+    return np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks])
+
+
+#: Rows copied at a time into the block's row-major X: all columns of a tile of rows are
+#: written while the tile is in cache (one column at a time over the whole block would
+#: touch every cache line of X once per column).
+_TILE_ROWS = 4096
+
+
 def _features(
     table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
 ) -> np.ndarray:
-    """The block's ``(n, p)`` feature matrix in the plan's dtype."""
-    X = np.empty((table.num_rows, len(plan.features)), dtype=plan.dtype)
-    for j, name in enumerate(plan.features):
+    """The block's ``(n, p)`` feature matrix in the plan's dtype, C-ordered: each column is
+    read once and copied tile by tile into the one preallocated array, and the tile is
+    checked finite while in cache. Any fault is then located and named by
+    :func:`_feature_fault` (a slow path taken only for bad data)."""
+    n = table.num_rows
+    X = np.empty((n, len(plan.features)), dtype=plan.dtype)
+    sources: list[Any] = []
+    for name in plan.features:
         if name in partition:
-            X[:, j] = partition[name]
+            sources.append(partition[name])
+            continue
+        col = table.column(name)
+        if col.null_count:
+            _feature_fault(table, spec, plan, partition, hint)
+        sources.append(_numpy(col))
+    finite = True
+    with np.errstate(over="ignore", invalid="ignore"):
+        for r in range(0, n, _TILE_ROWS):
+            tile = X[r : r + _TILE_ROWS]
+            for j, values in enumerate(sources):
+                tile[:, j] = values if np.isscalar(values) else values[r : r + _TILE_ROWS]
+            finite = finite and bool(np.isfinite(tile).all())
+    if not finite:
+        _feature_fault(table, spec, plan, partition, hint)
+    return X
+
+
+def _feature_fault(
+    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+) -> None:
+    """Raise the DataError naming the first column, row and value of a block's features
+    that is null, non-finite, or (for float32) out of range."""
+    for name in plan.features:
+        if name in partition:
             continue
         values = _column_values(
             table, spec, name, "feature", "feature values must be finite and non-null", hint
         )
-        with np.errstate(over="ignore"):
-            X[:, j] = values
         if plan.dtype == "float32" and values.dtype.kind == "f" and values.dtype.itemsize > 4:
-            finite = np.isfinite(X[:, j])
+            with np.errstate(over="ignore"):
+                finite = np.isfinite(values.astype(np.float32))
             if not finite.all():
                 i = _first_true(~finite)
                 raise DataError(
                     f"feature values must fit in float32; got {values[i]} in feature column "
                     f"{name!r} at row {spec.file_row(i)} of file {spec.path}"
                 )
-    return X
+    raise DataError(f"feature values of file {spec.path} are not finite")  # pragma: no cover
 
 
 def _labels(

@@ -75,6 +75,12 @@ class Dataset:
         return int(sum(b.n_rows for b in self.blocks))
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of X, y and the weights once read (what persisting them takes)."""
+        arrays = (self.X, self.y, self.sample_weight)
+        return int(sum(a.nbytes for a in arrays if a is not None))
+
+    @property
     def n_features(self) -> int:
         return len(self.feature_names)
 

@@ -1,0 +1,437 @@
+"""The fitting and prediction of :class:`~logloss.LogisticRegression`, without scikit-learn.
+
+:class:`LogisticCore` validates the settings, prepares the data (:mod:`logloss.prepare`),
+builds the objective, runs a solver (:mod:`logloss.solvers`, with checkpoints) and sets the
+fitted attributes; it predicts and saves. :class:`~logloss.estimator.LogisticRegression`
+adds scikit-learn's API on top (parameter constraints, input validation, tags). The
+pipeline trains a ``LogisticCore``, so ``logloss train`` never imports scikit-learn (its
+import costs about a second), except to raise scikit-learn's ``ConvergenceWarning``.
+
+Conventions
+-----------
+- Binary classification only. ``classes_`` holds the two labels sorted as ``np.unique``
+  sorts them; the second is the positive class (ŷ = P(y = classes_[1])).
+- ``coef_`` has shape (1, p) and ``intercept_`` shape (1,), in the units of the input
+  features even when ``standardize=True``.
+- NumPy input is fitted in memory; Dask arrays and Dask DataFrames are persisted on the
+  current Dask client (or the threaded scheduler) and every objective evaluation is one
+  distributed pass. Predictions on Dask input stay lazy.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+
+from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
+from .engine import BlockData
+from .model import (
+    ModelFileError,
+    encode_labels,
+    estimator_kwargs,
+    fitted_attributes,
+    model_meta,
+    model_vector,
+    read_model_files,
+    write_model_files,
+)
+from .objective import LogisticObjective, NonFiniteError, numpy_sums
+from .predict import (
+    lazy_accuracy,
+    lazy_labels,
+    lazy_log_proba2,
+    lazy_margin,
+    lazy_proba2,
+    log_proba2,
+    margin,
+    proba2,
+)
+from .prepare import (
+    WARM_MIN_ROWS,
+    Prepared,
+    Scaling,
+    dask_array,
+    is_dask,
+    prepare_dask,
+    prepare_numpy,
+    take_sample,
+)
+from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
+from .solvers import (
+    SolverResult,
+    SolverState,
+    choose_solver,
+    convergence_message,
+    non_finite_remedy,
+    solve,
+    solver_options,
+    stop_reason,
+    warm_start,
+)
+
+__all__ = ["LogisticCore", "NotFittedError"]
+
+Array = NDArray[np.float64]
+
+_Model = TypeVar("_Model", bound="LogisticCore")
+
+SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model used before ``fit`` (scikit-learn's NotFittedError derives from the same)."""
+
+
+def _convergence_warning() -> type[Warning]:
+    """scikit-learn's ConvergenceWarning, imported only when a fit did not converge."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    return ConvergenceWarning
+
+
+class LogisticCore:
+    """Binary logistic regression minimising the (L2-penalised) mean log loss: the
+    settings, ``fit``, predictions and ``save`` of :class:`~logloss.LogisticRegression`
+    (see there for the parameters and attributes), with no scikit-learn import."""
+
+    # fitted attributes (set by fit or load)
+    classes_: np.ndarray
+    coef_: Array
+    intercept_: Array
+    n_features_in_: int
+    feature_names_in_: np.ndarray
+    n_iter_: NDArray[np.int32]
+    converged_: bool
+    history_: list[dict[str, float]]
+    n_passes_: int
+    n_rows_: int
+    training_: dict[str, Any]  # set by the pipeline: data source, label, rows, time
+
+    # One __init__ argument per entry of logloss.settings.TRAIN_SETTINGS (a test checks the
+    # names and defaults), plus the deprecated ``penalty`` alias.
+    def __init__(
+        self,
+        penalty: str | None = "deprecated",
+        *,
+        C: float = 1.0,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
+        max_iter: int = 100,
+        solver: str = "auto",
+        class_weight: dict[Any, float] | str | None = None,
+        standardize: bool = False,
+        learning_rate: float = 1.0,
+        line_search: bool = False,
+        checkpoint_every: int = 5,
+    ) -> None:
+        self.penalty = penalty
+        self.C = C
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.class_weight = class_weight
+        self.standardize = standardize
+        self.learning_rate = learning_rate
+        self.line_search = line_search
+        self.checkpoint_every = checkpoint_every
+
+    def _check_settings(self) -> None:
+        """The rules scikit-learn's constraints cannot state (finite numbers), and the
+        deprecated ``penalty``."""
+        for s in TRAIN_SETTINGS:
+            value = getattr(self, s.name)
+            if s.kind in ("int", "float"):
+                check_setting(s.name, value)
+        if self.penalty != "deprecated":
+            warnings.warn(
+                "'penalty' is deprecated, as in scikit-learn 1.8: " + DEPRECATED_ALIASES["penalty"],
+                FutureWarning,
+                stacklevel=3,
+            )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The settings (the constructor's arguments), as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in ("penalty", *SETTING_NAMES)}
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        callback: Callable[[SolverState], None] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        data_fingerprint: str | None = None,
+        checkpoint_restart: bool = False,
+    ) -> LogisticCore:
+        """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed).
+
+        ``callback(state)`` is called after every iteration with a
+        :class:`~logloss.solvers.SolverState` (iteration, θ, history so far).
+        ``checkpoint``: a directory where the optimiser state is saved every
+        ``checkpoint_every`` iterations; a fit given a directory holding a checkpoint of
+        the same problem resumes from it. The same problem means the same settings, shape,
+        classes, ``data_fingerprint`` (the caller's description of the data source, e.g. a
+        hash of file paths, sizes and modification times), the same content hash of
+        in-memory data, and the same objective value and gradient at the saved θ (checked
+        on the resumed fit's first pass). A checkpoint of another problem raises
+        :class:`~logloss.checkpoint.CheckpointError` naming what differs; with
+        ``checkpoint_restart=True`` the fit starts afresh instead and overwrites it.
+
+        Sample weights (and class_weight values) must be finite and non-negative, with a
+        positive sum.
+        """
+        self._check_settings()
+        prep = self._prepare(X, y, sample_weight)
+        content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
+        n_rows, p = prep.n_rows, prep.n_features
+        self.solver_ = choose_solver(self.solver, p)
+        objective = self._objective(prep, prep.sums, self._alpha())
+        classes = encode_labels(self.classes_)["values"]
+        fingerprint = fit_fingerprint(
+            self.get_params(), classes, n_rows, p, data_fingerprint, content
+        )
+        self.resumed_from_iter_: int | None = None
+        try:
+            result, self.resumed_from_iter_ = run_checkpointed(
+                objective,
+                lambda seen, start, on_iteration: self._run(prep, seen, start, on_iteration),
+                directory=checkpoint,
+                fingerprint=fingerprint,
+                every=self.checkpoint_every,
+                restart=checkpoint_restart,
+                callback=callback,
+            )
+        except NonFiniteError as exc:
+            raise ValueError(
+                f"{exc}; {non_finite_remedy(self.solver_, exc.diverged, self.get_params())}"
+            ) from None
+        w = objective.to_w(result.theta)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
+        self.coef_ = w[:p].reshape(1, p)
+        self.intercept_ = np.array([w[p] if self.fit_intercept else 0.0])
+        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.converged_ = bool(result.converged)  # exactly: max |∇J| <= tol
+        self.history_ = [dict(h) for h in result.history]
+        self.n_passes_ = objective.evaluations
+        self.n_rows_ = n_rows
+        self.badly_scaled_: list[int] = []
+        if not result.converged and not self.standardize:
+            self.badly_scaled_ = _badly_scaled(prep.column_max_abs())
+        self.stop_reason_ = stop_reason(self.solver_, result, self.tol)
+        if not result.converged:
+            warnings.warn(
+                convergence_message(
+                    self.solver_,
+                    result,
+                    self.get_params(),
+                    [self._column_name(j) for j in self.badly_scaled_],
+                ),
+                _convergence_warning(),
+                stacklevel=2,
+            )
+        return self
+
+    def _objective(
+        self, prep: Prepared, sums: Callable[[Array, bool], Array], alpha: float
+    ) -> LogisticObjective:
+        """The objective of ``sums`` in the solver's coordinates of ``prep``."""
+        return LogisticObjective(
+            sums,
+            prep.n_features,
+            alpha=alpha,
+            fit_intercept=self.fit_intercept,
+            mean=prep.mean,
+            scale=prep.scale,
+            penalize=self._penalize,
+        )
+
+    def _run(
+        self,
+        prep: Prepared,
+        objective: Evaluations,
+        start: SolverState,
+        on_iteration: Callable[[SolverState], None],
+    ) -> SolverResult:
+        """The solver from ``start``; from a warm start on large Dask data (fresh fits)."""
+        self.n_sample_passes_ = 0
+        options = solver_options(
+            self.solver_, learning_rate=self.learning_rate, line_search=self.line_search
+        )
+        if self.solver_ != "gd" and prep.data is not None and start.n_iter == 0:
+            start, options = self._warm_start(prep, prep.data, start)
+        return solve(
+            self.solver_,
+            objective,
+            start,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            callback=on_iteration,
+            **options,
+        )
+
+    def _warm_start(
+        self, prep: Prepared, data: BlockData, start: SolverState
+    ) -> tuple[SolverState, dict[str, Any]]:
+        """:func:`~logloss.solvers.warm_start` on a row sample of large Dask data (every 16th
+        row or sparser, at most 32 MiB; the one taken for the scaling if there was one)."""
+        if data.n_rows < WARM_MIN_ROWS:
+            return start, {}
+        sample = prep.sample if prep.sample is not None else take_sample(data)
+        if sample is None:
+            return start, {}
+        Xs, ys, ss = sample
+        # the same penalty per unit of weight as the full data
+        alpha = self._alpha() * len(ys) / data.n_rows
+        sample_objective = self._objective(prep, numpy_sums(Xs, ys, ss), alpha)
+        out = warm_start(sample_objective, start, tol=self.tol)
+        self.n_sample_passes_ = sample_objective.evaluations
+        return out
+
+    # ------------------------------------------------------- reporting a stop
+    def _column_name(self, j: int) -> str:
+        names = getattr(self, "feature_names_in_", None)
+        return repr(str(names[j])) if names is not None else f"column {j}"
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any) -> Prepared:
+        """Labels, weights and the solver's coordinates (:mod:`logloss.prepare`); sets
+        ``classes_``, ``n_features_in_`` and ``feature_names_in_``."""
+        how = Scaling(self.standardize, self.fit_intercept, self._alpha())
+        if is_dask(X) or is_dask(y) or is_dask(sample_weight):
+            prep = prepare_dask(X, y, sample_weight, self.class_weight, how)
+            self.n_features_in_ = prep.n_features
+            if prep.feature_names is not None:
+                self.feature_names_in_ = prep.feature_names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            X, y = self._numpy_input(X, y)
+            prep = prepare_numpy(X, y, sample_weight, self.class_weight, how)
+        self.classes_ = prep.classes
+        return prep
+
+    def _numpy_input(self, X: Any, y: Any) -> tuple[NDArray[np.floating], np.ndarray]:
+        """In-memory training data as C-ordered float arrays (the estimator adds
+        scikit-learn's input validation)."""
+        X = np.asarray(X)
+        X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
+        y = np.asarray(y)
+        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+            raise ValueError(
+                f"X must be 2-D and y 1-D of the same length; got {X.shape}, {y.shape}"
+            )
+        self.n_features_in_ = X.shape[1]
+        return X, y
+
+    def _numpy_features(self, X: Any) -> NDArray[np.floating]:
+        """In-memory features to predict on (the estimator adds scikit-learn's validation)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[-1] if X.ndim else 0} features, but the model is fitted "
+                f"for {self.n_features_in_}"
+            )
+        return X
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet: call 'fit' first."
+            )
+
+    @property
+    def _penalize(self) -> str:
+        """Which coefficients the penalty applies to: standardised (θ) or original (w)."""
+        return "theta" if self.standardize else "w"
+
+    def _alpha(self) -> float:
+        return 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
+
+    # --------------------------------------------------------------- prediction
+    def decision_function(self, X: Any) -> Any:
+        """Margins z = X·coef + intercept, shape (n,); lazy for Dask input."""
+        self._check_fitted()
+        b = float(self.intercept_[0])
+        if is_dask(X):
+            names = getattr(self, "feature_names_in_", None)
+            return lazy_margin(X, self.coef_[0], b, self.n_features_in_, names)
+        return margin(self._numpy_features(X), self.coef_[0], b)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities of classes_[0] and classes_[1], shape (n, 2); lazy for Dask input."""
+        z = self.decision_function(X)
+        return lazy_proba2(z) if isinstance(z, da.Array) else proba2(z)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        z = self.decision_function(X)
+        return lazy_log_proba2(z) if isinstance(z, da.Array) else log_proba2(z)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels (classes_[1] where the margin is positive); lazy for Dask input."""
+        z = self.decision_function(X)
+        if isinstance(z, da.Array):
+            return lazy_labels(z, self.classes_)
+        return self.classes_[(z > 0).astype(np.intp)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy (weighted when ``sample_weight`` is given)."""
+        if not (is_dask(X) or is_dask(y)):
+            right = (np.asarray(self.predict(X)) == np.asarray(y)).astype(np.float64)
+            return float(np.average(right, weights=sample_weight))
+        pred = self.predict(X)
+        chunks = (pred.chunks[0],)
+        sw = None if sample_weight is None else dask_array(sample_weight).rechunk(chunks)
+        return lazy_accuracy(pred, dask_array(y).rechunk(chunks), sw)
+
+    # ------------------------------------------------------------- persistence
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        metadata: dict[str, Any] | None = None,
+        extra: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
+
+        ``metadata`` (JSON-serialisable: data source, label column, metrics ...) is stored
+        under "training" in model.json; ``extra(tmpdir)`` may add files. The directory is
+        written under a temporary name and renamed into place.
+        """
+        self._check_fitted()
+        return write_model_files(path, model_meta(self, metadata), model_vector(self), extra=extra)
+
+    @classmethod
+    def load(cls: type[_Model], path: str | os.PathLike[str]) -> _Model:
+        """A model directory written by :meth:`save`, as an instance of this class (no
+        pickle: model.json and coef.npy, validated)."""
+        meta, vec = read_model_files(path)
+        try:
+            est = cls(**estimator_kwargs(meta))
+            for name, value in fitted_attributes(meta, vec).items():
+                setattr(est, name, value)
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"model in {str(path)!r} is malformed: {exc!r}") from None
+        return est
+
+
+# A feature column is called badly scaled when its largest |value| lies outside this range
+# (the intercept's column is 1): the hint given when a fit without standardize fails.
+_SCALE_RANGE = (1e-3, 1e3)
+
+
+def _badly_scaled(max_abs: Array) -> list[int]:
+    lo, hi = _SCALE_RANGE
+    bad = (max_abs > hi) | ((max_abs > 0) & (max_abs < lo))
+    return [int(j) for j in np.flatnonzero(bad)]
