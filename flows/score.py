@@ -69,7 +69,8 @@ def score(
     check_output(out, "predictions", inputs=[data, path])
     logger.info("scoring %s with model %s", data, path)
     est = cast(LogisticCore, load(str(path)))
-    with dask_client(scheduler_address or env.scheduler_address):
+    # predictions stream block by block: any size runs in this process without a scheduler
+    with dask_client(scheduler_address or env.scheduler_address, data_bytes=0):
         written, n = write_predictions(est, data, out, list(keep or []), str(path))
     logger.info("wrote %d predictions to %s", n, written)
     create_markdown_artifact(

@@ -9,7 +9,7 @@
 | LOGLOSS_TRAIN_CRON       | 0 2 * * *   (nightly at 02:00)            |
 | LOGLOSS_TIMEZONE         | UTC                                       |
 | LOGLOSS_SCORE_OUT        | predictions                               |
-| DASK_SCHEDULER_ADDRESS   | (unset: a local cluster per run)          |
+| DASK_SCHEDULER_ADDRESS   | (unset: this process, or a local cluster) |
 """
 
 from __future__ import annotations

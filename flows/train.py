@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 
 from logloss.checkpoint import CHECKPOINT_FILE, CheckpointError
 from logloss.core import LogisticCore
-from logloss.data import Dataset
+from logloss.data import Dataset, read_parquet
 from logloss.outputs import check_output
 from logloss.pipeline import (
     TrainSettings,
@@ -224,7 +224,8 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     ``logloss train`` (``C=inf``: no penalty; ``penalty`` is its deprecated alias).
     ``validation``: a fraction of rows to hold out (0 < f < 1), a path to a second
     dataset, or None to evaluate on the training data. ``scheduler_address``: a Dask
-    scheduler (else env DASK_SCHEDULER_ADDRESS, else a local cluster for this run).
+    scheduler (else env DASK_SCHEDULER_ADDRESS, else this process when the data fits in
+    memory, a local cluster for this run when it does not).
     A run killed part-way resumes from its checkpoint when run again with the same
     parameters on the same data. Returns the published version's directory.
 
@@ -262,7 +263,8 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         if validation == 0.0:
             validation = None
     address = scheduler_address or env.scheduler_address
-    with dask_client(address):
+    # The same rule as the CLI: data that fits in memory is trained in this process.
+    with dask_client(address, data_bytes=data_size(data, label, features, weight, validation)):
         ds = load_and_validate(data, label, features, weight)
         train_ds, valid_ds = hold_out(ds, validation, features, weight)
         key = run_key(
@@ -284,6 +286,20 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     with contextlib.suppress(OSError):
         checkpoint.parent.rmdir()  # only when no other run's checkpoint is left
     return version
+
+
+def data_size(
+    data: str,
+    label: str,
+    features: list[str] | None,
+    weight: str | None,
+    validation: float | str | None,
+) -> int:
+    """Bytes of the training (and validation) data once read, from the Parquet footers."""
+    size = read_parquet(data, label, features=features, weight=weight).nbytes
+    if isinstance(validation, str):
+        size += read_parquet(validation, label, features=features, weight=weight).nbytes
+    return size
 
 
 def main(argv: list[str] | None = None) -> str:

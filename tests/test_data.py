@@ -563,3 +563,63 @@ def test_read_block_columns_partition_column(tmp_path: Path) -> None:
     ds = read_parquet(tmp_path, "y", features=["x0", "day"])
     t = read_block_columns(ds.blocks[0], ["day", "x1"])
     assert t.column("day").to_pylist() == [3] * 15
+
+
+# ------------------------------------------------- reading a block into its row-major X
+def test_block_X_equals_the_columns_across_tiles_chunks_and_types(tmp_path: Path) -> None:
+    """X is built tile by tile (4096 rows) from each column's Arrow chunks: with many row
+    groups (several chunks per column), int, float32, dictionary-encoded and partition
+    columns, it equals NumPy's column_stack of the same values, C-ordered."""
+    rng = np.random.default_rng(51)
+    n = 10_000  # tiles of 4096 rows: two full, one partial
+    f64 = rng.normal(size=n)
+    i32 = rng.integers(-1000, 1000, size=n).astype(np.int32)
+    f32 = rng.normal(size=n).astype(np.float32)
+    u8 = rng.integers(0, 255, size=n).astype(np.uint8)
+    table = pa.table(
+        {
+            "f64": f64,
+            "i32": i32,
+            "f32": f32,
+            "u8": u8,
+            "dict": pa.array(np.round(f64, 1)).dictionary_encode(),
+            "y": rng.integers(0, 2, size=n),
+        }
+    )
+    path = write(tmp_path / "k=3" / "part-0.parquet", table, row_group_size=3000)
+    names = ["f64", "i32", "f32", "u8", "dict", "k"]
+    for dtype in ("float64", "float32"):
+        ds = read_parquet(tmp_path, "y", features=names, dtype=dtype)
+        X = ds.X.compute()
+        expected = np.column_stack([f64, i32, f32, u8, np.round(f64, 1), np.full(n, 3.0)]).astype(
+            dtype
+        )
+        assert X.dtype == np.dtype(dtype) and X.flags.c_contiguous
+        np.testing.assert_array_equal(X, expected)
+    assert path.exists()
+
+
+def test_bad_value_after_the_first_tile_is_named_with_its_row(tmp_path: Path) -> None:
+    rng = np.random.default_rng(52)
+    x = rng.normal(size=9000)
+    x[6000] = np.inf
+    path = write(
+        tmp_path / "a.parquet",
+        pa.table({"a": rng.normal(size=9000), "x": x, "y": [0, 1] * 4500}),
+        row_group_size=2500,
+    )
+    msg = str(compute_error(read_parquet(path, "y")))
+    assert f"got inf in feature column 'x' at row 6000 of file {path}" in msg
+
+
+def test_float64_values_beyond_float32_are_refused_with_float32(tmp_path: Path) -> None:
+    x = np.ones(50)
+    x[33] = 1e300
+    path = write(tmp_path / "a.parquet", pa.table({"x": x, "y": [0, 1] * 25}))
+    msg = str(compute_error(read_parquet(path, "y", dtype="float32")))
+    assert msg == (
+        f"feature values must fit in float32; got 1e+300 in feature column 'x' at row 33 "
+        f"of file {path}"
+    )
+    # float64 takes it
+    assert read_parquet(path, "y").X.compute()[33, 0] == 1e300

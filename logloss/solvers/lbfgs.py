@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 
 from ..objective import Objective
 from .base import Array, Callback, Recorder, SolverResult, SolverState
@@ -110,8 +111,6 @@ def _lbfgs_round(
 
     prev = [theta0]
     stopped = [False]
-
-    import scipy.optimize  # here: a tenth of a second that runs without lbfgs do not pay
 
     def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
         # A copy: scipy updates its x in place, so a kept reference would move with it.

@@ -1,0 +1,119 @@
+"""The embedded default: without a scheduler, data that fits in memory is trained in the
+calling process on Dask's threaded scheduler; worker processes only when asked for or needed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logloss.cli import main
+from logloss.cluster import dask_client, runs_in_process
+from logloss.estimator import load_model
+from logloss.generate import generate
+
+
+def test_the_rule_for_running_in_process(monkeypatch):
+    import logloss.cluster as cluster
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.setattr(cluster, "_available_memory", lambda: 1000)
+    assert runs_in_process(data_bytes=500)  # half the available memory
+    assert not runs_in_process(data_bytes=501)
+    assert not runs_in_process(data_bytes=None)  # unknown size: worker processes
+    assert not runs_in_process("tcp://127.0.0.1:8786", data_bytes=10)
+    assert not runs_in_process(workers=1, data_bytes=10)
+    assert not runs_in_process(processes=True, data_bytes=10)
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:8786")
+    assert not runs_in_process(data_bytes=10)
+
+
+def test_in_process_block_has_no_client_no_children_and_restores_dask_config():
+    psutil = pytest.importorskip("psutil")
+    import dask
+    import dask.array as da
+    from threadpoolctl import threadpool_info
+
+    from logloss.engine import default_client
+
+    before = dask.config.get("scheduler", None)
+    blas_before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    children = set(psutil.Process().children(recursive=True))
+    with dask_client(data_bytes=1000) as client:
+        assert client is None
+        assert default_client() is None
+        assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == [
+            1
+        ] * len(blas_before)
+        x = da.ones((1000, 3), chunks=(100, 3))
+        assert float(x.sum().compute()) == 3000.0
+        assert set(psutil.Process().children(recursive=True)) == children
+    assert dask.config.get("scheduler", None) == before
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == (blas_before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "d"
+    generate(path, 60_000, 6, 4, seed=3, row_group_size=5000)
+    return path
+
+
+@pytest.mark.cluster
+def test_cli_in_process_and_on_worker_processes_give_the_same_model(dataset, tmp_path, capsys):
+    common = ["train", str(dataset), "--label", "y", "--tol", "1e-9", "--block-mb", "0.5"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    shown = capsys.readouterr().out
+    assert "this process (" in shown and "workers" not in shown
+    assert main([*common, "--processes", "--out", str(tmp_path / "b")]) == 0
+    assert " workers (tcp://127.0.0.1:" in capsys.readouterr().out
+    a, b = load_model(tmp_path / "a"), load_model(tmp_path / "b")
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-10)
+    assert a.n_iter_[0] == b.n_iter_[0]
+
+
+def test_ctrl_c_during_an_in_process_train_exits_130_and_leaves_nothing(dataset, tmp_path):
+    out = tmp_path / "m"
+    cmd = [sys.executable, "-m", "logloss.cli", "train", str(dataset), "--label", "y"]
+    cmd += ["--solver", "gd", "--learning-rate", "1e-6", "--max-iter", "1000000", "--tol", "1e-12"]
+    cmd += ["--out", str(out)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("iteration") for line in lines):
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert rc == 130, err
+    assert [line for line in lines if not line.startswith("iteration")] == [
+        "logloss: interrupted\n"
+    ], err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
