@@ -86,7 +86,13 @@ def hold_out(
         return ds, ds
     if isinstance(validation, float):
         return split_validation(ds, validation)
-    valid = load_dataset(validation, ds.label, features=ds.feature_names, weight=weight)
+    valid = load_dataset(
+        validation,
+        ds.label,
+        features=ds.input_columns,
+        weight=weight,
+        encoding=ds.encoding,
+    )
     return ds, valid
 
 

@@ -113,6 +113,17 @@ class LogisticCore:
     n_passes_: int
     n_rows_: int
     training_: dict[str, Any]  # set by the pipeline: data source, label, rows, time
+    encoding_: Any  # logloss.data.Encoding, when X's columns were encoded (categoricals)
+
+    @property
+    def feature_names_out_(self) -> np.ndarray:
+        """The names of the model's features, one per coefficient (with an encoding:
+        ``name=level``, ``name__missing``); ``feature_names_in_`` holds the same."""
+        self._check_fitted()
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return np.asarray([f"x{j}" for j in range(self.n_features_in_)], dtype=object)
+        return np.asarray(names, dtype=object)
 
     # One __init__ argument per entry of logloss.settings.TRAIN_SETTINGS (a test checks the
     # names and defaults), plus the deprecated ``penalty`` alias.
@@ -172,6 +183,7 @@ class LogisticCore:
         checkpoint: str | os.PathLike[str] | None = None,
         data_fingerprint: str | None = None,
         checkpoint_restart: bool = False,
+        encoding: Any = None,
     ) -> LogisticCore:
         """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed).
 
@@ -188,10 +200,18 @@ class LogisticCore:
         ``checkpoint_restart=True`` the fit starts afresh instead and overwrites it.
 
         Sample weights (and class_weight values) must be finite and non-negative, with a
-        positive sum.
+        positive sum. ``encoding``: the :class:`~logloss.data.Encoding` that made X's columns
+        from categorical and incomplete ones (``Dataset.encoding``); kept as ``encoding_``
+        and saved with the model, and with ``standardize=True`` its 0/1 indicators keep
+        their units (only numeric columns are standardised).
         """
         self._check_settings()
-        prep = self._prepare(X, y, sample_weight)
+        if encoding is not None:
+            self.encoding_ = encoding
+        elif hasattr(self, "encoding_"):
+            del self.encoding_
+        raw = None if encoding is None else encoding.raw_features()
+        prep = self._prepare(X, y, sample_weight, raw)
         content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
         n_rows, p = prep.n_rows, prep.n_features
         self.solver_ = choose_solver(self.solver, p)
@@ -303,10 +323,12 @@ class LogisticCore:
         names = getattr(self, "feature_names_in_", None)
         return repr(str(names[j])) if names is not None else f"column {j}"
 
-    def _prepare(self, X: Any, y: Any, sample_weight: Any) -> Prepared:
+    def _prepare(
+        self, X: Any, y: Any, sample_weight: Any, raw: np.ndarray | None = None
+    ) -> Prepared:
         """Labels, weights and the solver's coordinates (:mod:`logloss.prepare`); sets
         ``classes_``, ``n_features_in_`` and ``feature_names_in_``."""
-        how = Scaling(self.standardize, self.fit_intercept, self._alpha())
+        how = Scaling(self.standardize, self.fit_intercept, self._alpha(), raw)
         if is_dask(X) or is_dask(y) or is_dask(sample_weight):
             prep = prepare_dask(X, y, sample_weight, self.class_weight, how)
             self.n_features_in_ = prep.n_features

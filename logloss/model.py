@@ -700,6 +700,7 @@ def _validate_meta(meta: dict[str, Any], vec: np.ndarray, where: str) -> None:
     check.header()
     p = check.coefficients(vec)
     check.features(p)
+    check.encoding(p)
     check.classes()
     check.fit_summary()
     check.params()
@@ -770,6 +771,23 @@ class _MetaCheck:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise self.bad("feature_names", f"must not repeat a name (repeated: {dup})", names)
+
+    def encoding(self, p: int) -> None:
+        """The column encoding, when there is one: valid, p features wide, names agreeing."""
+        doc = self.meta.get("encoding")
+        if doc is None:
+            return
+        from .data.encoding import Encoding
+
+        try:
+            enc = Encoding.from_json(doc)
+        except ValueError as exc:
+            raise self.bad("encoding", str(exc), doc) from None
+        if enc.width != p:
+            raise self.bad("encoding", f"must encode n_features_in = {p} features", enc.width)
+        names = self.meta.get("feature_names")
+        if names is not None and names != enc.feature_names:
+            raise self.bad("feature_names", "must be the encoding's feature names", names)
 
     def classes(self) -> None:
         spec = self.need("classes")
@@ -858,6 +876,7 @@ def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, An
     if isinstance(params.get("C"), float) and not np.isfinite(params["C"]):
         params["C"] = "inf"
     names = getattr(est, "feature_names_in_", None)
+    encoding = getattr(est, "encoding_", None)
     return {
         "library": "logloss",
         "version": __version__,
@@ -873,6 +892,7 @@ def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, An
         "coef": est.coef_[0].tolist(),
         "intercept": float(est.intercept_[0]),
         "training": dict(training or getattr(est, "training_", {})),
+        "encoding": None if encoding is None else encoding.to_json(),
     }
 
 
@@ -909,4 +929,8 @@ def fitted_attributes(meta: dict[str, Any], vec: np.ndarray) -> dict[str, Any]:
     out["history_"] = list(meta.get("history", []))
     out["n_rows_"] = int(meta.get("n_rows", 0))
     out["training_"] = dict(meta.get("training") or {})
+    if meta.get("encoding") is not None:
+        from .data.encoding import Encoding
+
+        out["encoding_"] = Encoding.from_json(meta["encoding"])
     return out

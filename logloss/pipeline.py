@@ -66,14 +66,23 @@ def load_dataset(
     dtype: str = "float64",
     drop_invalid: bool = False,
     persist: bool = True,
+    **columns: Any,
 ) -> Dataset:
     """Open a Parquet dataset and (by default) persist its blocks on the cluster.
 
+    ``columns``: the column options of :func:`~logloss.data.read_parquet` (``categorical``,
+    ``numeric``, ``missing``, ``max_categories``, ``min_frequency``, ``encoding``).
     Problems visible in the footers raise :class:`~logloss.data.DataError` at once; bad
     values inside blocks raise it when persisting.
     """
     ds = read_parquet(
-        data, label, features=features, weight=weight, dtype=dtype, drop_invalid=drop_invalid
+        data,
+        label,
+        features=features,
+        weight=weight,
+        dtype=dtype,
+        drop_invalid=drop_invalid,
+        **columns,
     )
     return persist_dataset(ds) if persist else ds
 
@@ -178,6 +187,7 @@ def train_model(
         ds.X,
         ds.y,
         sample_weight=ds.sample_weight,
+        encoding=ds.encoding,
         callback=callback,
         checkpoint=checkpoint,
         data_fingerprint=ds.fingerprint(),
@@ -288,9 +298,14 @@ def _check_features(model: LogisticCore, ds: Dataset) -> None:
         )
 
 
-def model_features(model: LogisticCore) -> list[str] | None:
+def model_columns(model: LogisticCore) -> dict[str, Any]:
+    """The arguments of :func:`~logloss.data.read_parquet` that read data the way ``model``
+    was trained: its input columns, and its encoding (categorical levels, means) if any."""
+    encoding = getattr(model, "encoding_", None)
+    if encoding is not None:
+        return {"features": encoding.input_columns, "encoding": encoding}
     names = getattr(model, "feature_names_in_", None)
-    return None if names is None else [str(c) for c in names]
+    return {"features": None if names is None else [str(c) for c in names]}
 
 
 # ----------------------------------------------------------------------- predict
@@ -356,7 +371,7 @@ def predict_to_parquet(
     (model, data, row count) that lets a later run replace it.
     """
     out = check_output(out, "predictions", inputs=[data, model_path])
-    ds = read_parquet(data, None, features=model_features(model), invalid_hint=None)
+    ds = read_parquet(data, None, invalid_hint=None, **model_columns(model))
     if ds.n_features != model.n_features_in_:
         raise DataError(
             f"dataset {ds.source} has {ds.n_features} feature columns; the model expects "

@@ -16,7 +16,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask
@@ -65,6 +65,8 @@ class Scaling:
     standardize: bool
     fit_intercept: bool
     alpha: float
+    # 0/1 indicator features (an encoding's): standardize leaves them in their units
+    raw: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -206,7 +208,10 @@ def mean_scale(moments: Array, p: int, n_rows: float, how: Scaling) -> tuple[Arr
     kept_mean = mean if how.fit_intercept else None
     if how.standardize:
         std = np.sqrt(var)
-        return kept_mean, np.where(np.isfinite(std) & (std > 0), std, 1.0)
+        std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+        if how.raw is not None:
+            std[how.raw] = 1.0  # indicators: the penalty applies to their own coefficients
+        return kept_mean, std
     with np.errstate(over="ignore", invalid="ignore"):
         second = var if how.fit_intercept else var + mean**2
         scale = np.sqrt(second + 4.0 * how.alpha / max(n_rows, 1.0))

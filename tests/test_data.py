@@ -372,7 +372,7 @@ def test_invalid_feature_value(tmp_path: Path, bad: float | None, shown: str) ->
     msg = str(compute_error(ds))
     assert f"got {shown} in feature column 'x1' at row 17 of file {path}" in msg
     assert msg.startswith("feature values must be finite and non-null")
-    assert "drop_invalid=True" in msg
+    assert "missing='drop'" in msg and "missing='impute'" in msg
 
 
 def test_null_label(tmp_path: Path) -> None:
@@ -504,7 +504,7 @@ def invalid_dataset(tmp_path: Path) -> tuple[list[Path], pd.DataFrame]:
 
 def test_drop_invalid_drops_and_counts(tmp_path: Path) -> None:
     _, df = invalid_dataset(tmp_path)
-    assert "drop_invalid=True" in str(compute_error(read_parquet(tmp_path, "y", features=["x0"])))
+    assert "missing='drop'" in str(compute_error(read_parquet(tmp_path, "y", features=["x0"])))
     ds = read_parquet(tmp_path, "y", features=["x0", "x1"], drop_invalid=True)
     clean = df.replace([np.inf, -np.inf], np.nan).dropna(subset=["x0", "x1", "y"])
     assert ds.n_dropped == len(df) - len(clean) == 2 * 11

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logloss.data import DataError, Dataset, read_block_columns, read_parquet
+from logloss.data import DEFAULT_INVALID_HINT, DataError, Dataset, read_block_columns, read_parquet
 
 
 def table(rng: np.random.Generator, n: int, names: list[str], **extra: object) -> pa.Table:
@@ -184,7 +184,7 @@ def test_invalid_value_message_ends_with_the_callers_hint(tmp_path: Path, column
     path = write(tmp_path / "a.parquet", pa.table(cols))
     where = f"at row 2 of file {path}"
     default = compute_error(read_parquet(path, "y", features=["x"], weight="w"))
-    assert default.endswith(f"{where} (pass drop_invalid=True to drop such rows)")
+    assert default.endswith(f"{where} ({DEFAULT_INVALID_HINT})")
     cli = compute_error(
         read_parquet(
             path,

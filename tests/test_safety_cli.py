@@ -352,7 +352,7 @@ def test_invalid_value_messages_name_the_flag_that_exists(tmp_path, local_cluste
     model = tmp_path / "m"
     base = ["--scheduler", sched]
     line = refused(["train", str(nan), "--label", "y", "--out", str(model), *base], capsys)
-    assert "--drop-invalid" in line and "drop_invalid=True" not in line
+    assert "--missing drop" in line and "missing='drop'" not in line
     assert main(["train", str(good), "--label", "y", "--out", str(model), "--quiet", *base]) == 0
     capsys.readouterr()
     for argv in (

@@ -34,13 +34,13 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import read_parquet
-    from ..pipeline import evaluate_model, load_published, model_features, persist_dataset
+    from ..pipeline import evaluate_model, load_published, model_columns, persist_dataset
 
     model = load_published(args.model)
     ds = read_parquet(
         args.data,
         label_for(model, args.label),
-        features=model_features(model),
+        **model_columns(model),
         weight=args.weight,
         invalid_hint=None,
     )

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_output
     from ..pipeline import (
         load_published,
-        model_features,
+        model_columns,
         persist_dataset,
         resolve_model,
         write_report_assets,
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         ds = read_parquet(
             args.data,
             label_for(model, args.label),
-            features=model_features(model),
+            **model_columns(model),
             invalid_hint=None,
         )
         with cluster(args, ds.nbytes):

@@ -11,7 +11,15 @@ from typing import Any
 
 from ..settings import add_cli_options, from_cli
 from .display import Progress, print_table
-from .parser import add_cluster, add_common, add_data, cluster, columns, positive_float
+from .parser import (
+    add_cluster,
+    add_common,
+    add_data,
+    cluster,
+    columns,
+    positive_float,
+    positive_int,
+)
 from .status import EXIT_NOT_CONVERGED, EXIT_OK
 
 HELP = "fit a model on a Parquet dataset and save it"
@@ -84,10 +92,52 @@ def _add_data_handling(t: argparse.ArgumentParser) -> None:
         help="feature data per block in memory (default 128); lower it for workers with "
         "little memory (a block read peaks at about 3x this)",
     )
-    d.add_argument(
+    c = t.add_argument_group(
+        "columns and missing values",
+        "Without --features every column except the label and weight is a feature: numbers "
+        "are numeric, strings, dictionaries and bools categorical (one 0/1 indicator per "
+        "level seen in training; a level not seen gives all zeros).",
+    )
+    c.add_argument(
+        "--categorical",
+        type=columns,
+        default=(),
+        metavar="A,B,...",
+        help="integer columns to treat as categorical",
+    )
+    c.add_argument(
+        "--numeric",
+        type=columns,
+        default=(),
+        metavar="A,B,...",
+        help="bool columns to treat as numeric 0/1",
+    )
+    c.add_argument(
+        "--missing",
+        choices=["error", "drop", "impute"],
+        default=None,
+        help="a null or NaN: error (default); drop the row (reports how many); impute: a "
+        "numeric column's training mean plus a 0/1 'COL__missing' feature, and a null "
+        "categorical value is its own level. inf is always an error",
+    )
+    c.add_argument(
         "--drop-invalid",
         action="store_true",
-        help="drop rows with null, NaN or inf instead of failing (reports how many)",
+        help="the same as --missing drop",
+    )
+    c.add_argument(
+        "--max-categories",
+        type=positive_int,
+        default=100,
+        metavar="N",
+        help="a categorical column with more distinct values is an error (default 100)",
+    )
+    c.add_argument(
+        "--min-frequency",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="levels seen fewer than K times share one '(infrequent)' indicator (default 1)",
     )
 
 
@@ -151,6 +201,12 @@ def run(args: argparse.Namespace) -> int:
     from ..data import read_parquet
     from ..pipeline import TrainSettings, non_convergence, persist_dataset
 
+    if args.drop_invalid and args.missing not in (None, "drop"):
+        from ..data import DataError
+
+        raise DataError(
+            f"--drop-invalid is --missing drop; it cannot go with --missing {args.missing}"
+        )
     settings = TrainSettings(**train_settings(args))
     t0 = time.perf_counter()
     # Footer-level problems (paths, columns, schemas) fail here, before a cluster starts.
@@ -162,7 +218,13 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         drop_invalid=args.drop_invalid,
         block_bytes=int(args.block_mb * 2**20),
-        invalid_hint="pass --drop-invalid to drop such rows",
+        categorical=args.categorical,
+        numeric=args.numeric,
+        missing=args.missing,
+        max_categories=args.max_categories,
+        min_frequency=args.min_frequency,
+        invalid_hint="pass --missing drop to drop such rows, "
+        "or --missing impute to impute feature values",
     )
     with cluster(args, ds.nbytes) as client:
         ds = persist_dataset(ds)

@@ -5,7 +5,10 @@ Modules
 - ``errors``: :class:`DataError` and the helpers that format values and file lists in messages.
 - ``discovery``: sources (paths, directories, globs, fsspec URLs) -> files, hive partitions.
 - ``footers``: each file's schema, row-group sizes and :class:`FileIdentity`, from its footer.
-- ``schema``: the column plan (features, label, weight) decided from all footers; type rules.
+- ``schema``: the column plan (features, label, weight, their kinds) decided from all footers;
+  type rules.
+- ``encoding``: categorical columns as 0/1 indicators, missing values imputed: learned from
+  per-block summaries, applied block by block (pyarrow, NumPy).
 - ``blocks``: :class:`BlockSpec`; planning, reading and validating blocks (pyarrow, NumPy).
 - ``dataset``: :func:`read_parquet`, the Dask arrays, :class:`Dataset`; the only Dask module.
 
@@ -13,7 +16,9 @@ Conventions
 -----------
 - ``X`` is an ``(n, p)`` Dask array of ``float64`` or ``float32``, C-contiguous blocks, chunked
   by rows only: ``X.chunks == ((r1, r2, ...), (p,))``. Row chunk sizes come from the Parquet
-  footers (row-group metadata), so they are known without reading any data.
+  footers (row-group metadata), so they are known without reading any data. With categorical
+  columns (or ``missing="impute"``) ``p`` is the width of the encoding, learned in one pass
+  over the features when the dataset is opened; ``feature_names`` are then the encoded names.
 - ``y`` holds the raw label values, ``(n,)``, same row chunks as ``X``: the column's own numeric
   dtype, ``bool``, or ``object`` for strings. Mapping labels to 0/1 is the caller's business
   (:meth:`Dataset.check_labels` returns the two distinct values, sorted).
@@ -32,6 +37,7 @@ Conventions
 
 from .blocks import BlockSpec, read_block_columns
 from .dataset import Dataset, read_parquet
+from .encoding import MISSING_MODES, Encoding
 from .errors import DEFAULT_INVALID_HINT, DataError
 from .footers import FileIdentity
 
@@ -40,6 +46,8 @@ __all__ = [
     "BlockSpec",
     "DataError",
     "Dataset",
+    "Encoding",
+    "MISSING_MODES",
     "FileIdentity",
     "read_block_columns",
     "read_parquet",

@@ -18,6 +18,7 @@ from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from .discovery import _open_parquet
+from .encoding import _Where, block_stats
 from .errors import DataError
 from .footers import _Footer
 from .schema import _Plan
@@ -305,10 +306,43 @@ def _read_block(
     table = _read_table(fs, spec, plan.file_columns)
     partition = dict(spec.partition)
     hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
-    X = _features(table, spec, plan, partition, hint)
+    if plan.encoding is None:
+        X = _features(table, spec, plan, partition, hint)
+    else:
+        where = _Where(spec.path, spec.file_row, hint)
+        X = plan.encoding.encode(_with_partition(table, plan, partition), plan.dtype, where)
     y = _labels(table, spec, plan, partition, hint)
     w = _weights(table, spec, plan, partition, hint)
     return X, y, w
+
+
+def _with_partition(table: pa.Table, plan: _Plan, partition: dict[str, Any]) -> pa.Table:
+    """The table with the features that are hive partition keys added as constant columns."""
+    for name in plan.features:
+        if name in partition and name not in table.column_names:
+            value = partition[name]
+            table = table.append_column(name, pa.array(np.full(table.num_rows, value)))
+    return table
+
+
+def _block_stats(
+    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan, max_categories: int
+) -> dict[str, Any]:
+    """:func:`~logloss.data.encoding.block_stats` of one block (the features and weights)."""
+    columns = [c for c in plan.file_columns if c != plan.label]
+    table = _read_table(fs, spec, columns)
+    partition = dict(spec.partition)
+    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
+    w = _weights(table, spec, plan, partition, hint)
+    where = _Where(spec.path, spec.file_row, hint)
+    return block_stats(
+        _with_partition(table, plan, partition),
+        plan.feature_kinds,
+        w,
+        where,
+        plan.missing,
+        max_categories,
+    )
 
 
 def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes | None:

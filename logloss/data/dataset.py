@@ -23,11 +23,12 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
-from .blocks import BlockSpec, _count_valid, _plan_blocks, _read_block
+from .blocks import BlockSpec, _block_stats, _count_valid, _plan_blocks, _read_block
 from .discovery import _describe, _resolve
+from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
-from .schema import _DTYPES, _label_dtype, _make_plan, _Plan
+from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +46,13 @@ class Dataset:
     n_dropped: int = 0
     drop_invalid: bool = False
     files: tuple[FileIdentity, ...] = ()
+    encoding: Encoding | None = None  # categorical/imputed columns: how X was made
+    ignored: tuple[tuple[str, str], ...] = ()  # (column, type) left out of automatic features
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns the features are made from (``feature_names`` without an encoding)."""
+        return self.encoding.input_columns if self.encoding is not None else self.feature_names
 
     def fingerprint(self) -> str:
         """A stable hex hash of what this dataset is, computed without reading data.
@@ -66,6 +74,8 @@ class Dataset:
             "dtype": str(self.X.dtype),
             "drop_invalid": bool(self.drop_invalid),
         }
+        if self.encoding is not None:
+            doc["encoding"] = self.encoding.to_json()
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -154,6 +164,28 @@ def _drop_invalid(
     return out, dropped
 
 
+def _learn_encoding(
+    fs: AbstractFileSystem,
+    blocks: list[BlockSpec],
+    plan: _Plan,
+    options: ColumnOptions,
+    source: str,
+) -> Encoding:
+    """One pass over the features (and weights): per-block level counts and numeric sums,
+    merged here into the encoding."""
+    parts = dask.compute(
+        *[dask.delayed(_block_stats)(fs, b, plan, options.max_categories) for b in blocks]
+    )
+    return learn(
+        plan.feature_kinds,
+        merge(parts),
+        missing=plan.missing,
+        max_categories=options.max_categories,
+        min_frequency=options.min_frequency,
+        source=source,
+    )
+
+
 def _build_arrays(
     fs: AbstractFileSystem,
     blocks: list[BlockSpec],
@@ -177,7 +209,8 @@ def _build_arrays(
         graph = HighLevelGraph({read: read_layer, name: layer}, {read: set(), name: {read}})
         return da.Array(graph, name, chunks=chunks, dtype=dtype)
 
-    X = array("X", 0, (rows, (len(plan.features),)), np.dtype(plan.dtype))
+    width = len(plan.features) if plan.encoding is None else plan.encoding.width
+    X = array("X", 0, (rows, (width,)), np.dtype(plan.dtype))
     y = array("y", 1, (rows,), y_dtype) if plan.label is not None else None
     w = array("w", 2, (rows,), np.dtype(np.float64)) if plan.weight is not None else None
     return X, y, w
@@ -194,6 +227,12 @@ def read_parquet(
     storage_options: dict[str, Any] | None = None,
     block_bytes: int = 128 * 2**20,
     invalid_hint: str | None = DEFAULT_INVALID_HINT,
+    categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
+    missing: str | None = None,
+    max_categories: int = 100,
+    min_frequency: int = 1,
+    encoding: Encoding | None = None,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -215,6 +254,19 @@ def read_parquet(
     that holds it, or of different types in different files raises :class:`DataError` naming
     the column and the files. With ``features=None`` the feature order is the column order of
     the first file by path.
+
+    Column kinds (see :mod:`logloss.data.encoding`): numeric (int, float, decimal) columns are
+    numeric features; string, dictionary and bool columns are categorical, one 0/1
+    indicator per level seen (levels found in one pass over the features when the dataset
+    is opened). ``categorical`` forces integer (or integer-valued float) columns categorical,
+    ``numeric`` forces bool columns numeric. ``missing``: "error" (default), "drop" (the
+    same as ``drop_invalid=True``) or "impute" (a missing numeric value becomes the training
+    mean, plus a "missing" indicator; a null categorical value is its own level).
+    ``max_categories`` bounds the levels of a column (more is an error: it may be an
+    identifier); ``min_frequency`` folds rarer levels into one "infrequent" indicator.
+    ``encoding`` (a trained model's) decides the columns and how they are encoded instead;
+    then no pass is made. ``feature_names`` are the encoded features' names
+    (``name=level``, ``name__missing``); ``input_columns`` the columns they come from.
     """
     if invalid_hint is not None and not isinstance(invalid_hint, str):
         raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
@@ -222,11 +274,26 @@ def read_parquet(
         raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
     if block_bytes <= 0:
         raise ValueError(f"block_bytes must be positive; got {block_bytes}")
+    if missing is not None and missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
+    if drop_invalid and missing not in (None, "drop"):
+        raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
+    if max_categories < 1 or min_frequency < 1:
+        raise ValueError("max_categories and min_frequency must be at least 1")
+    drop_invalid = drop_invalid or missing == "drop"
+    options = ColumnOptions(
+        tuple(categorical),
+        tuple(numeric),
+        "drop" if drop_invalid else (missing or "error"),
+        max_categories,
+        min_frequency,
+        encoding,
+    )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
     footers = _read_footers(fs, files)
     plan, partition_kinds = _make_plan(
-        footers, label, features, weight, dtype, drop_invalid, invalid_hint
+        footers, label, features, weight, dtype, drop_invalid, invalid_hint, options
     )
     row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
     blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes)
@@ -240,6 +307,8 @@ def read_parquet(
                 f"dataset {shown} has no valid rows: all {n_dropped} rows hold a null, NaN or "
                 f"inf in a used column"
             )
+    if plan.encoding is None and plan.needs_encoding:
+        plan = dataclasses.replace(plan, encoding=_learn_encoding(fs, blocks, plan, options, shown))
     y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
     token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
     X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)
@@ -247,7 +316,9 @@ def read_parquet(
         X=X,
         y=y,
         sample_weight=w,
-        feature_names=list(plan.features),
+        feature_names=(
+            list(plan.features) if plan.encoding is None else plan.encoding.feature_names
+        ),
         label=label,
         weight=weight,
         blocks=blocks,
@@ -255,4 +326,6 @@ def read_parquet(
         n_dropped=n_dropped,
         drop_invalid=drop_invalid,
         files=tuple(f.identity for f in footers),
+        encoding=plan.encoding,
+        ignored=plan.ignored,
     )

@@ -7,7 +7,9 @@ from typing import Any
 
 __all__ = ["DEFAULT_INVALID_HINT", "DataError"]
 
-DEFAULT_INVALID_HINT = "pass drop_invalid=True to drop such rows"
+DEFAULT_INVALID_HINT = (
+    "pass missing='drop' to drop such rows, or missing='impute' to impute feature values"
+)
 _MAX_LISTED = 10
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .encoding import CATEGORICAL, NUMERIC, Encoding
 from .errors import DataError, _some_files
 from .footers import _Footer
 
@@ -23,6 +24,24 @@ _DTYPES = ("float64", "float32")
 
 def _numeric(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def _categorical_type(t: pa.DataType) -> bool:
+    """Types read as categorical by default: strings, dictionaries and bool."""
+    return bool(pa.types.is_dictionary(t) or _stringy(t) or pa.types.is_boolean(t))
+
+
+def _feature_type(t: pa.DataType) -> bool:
+    """Types a feature may have: numeric (int, float, decimal, bool) or categorical."""
+    return bool(_numeric(t) or pa.types.is_decimal(t) or _categorical_type(t))
+
+
+def _type_family(t: pa.DataType) -> str:
+    """Types that are one column kind across files: the string forms (plain, large,
+    dictionary-encoded) are one; every other type is itself."""
+    if _stringy(t):
+        return "string"
+    return str(t)
 
 
 def _stringy(t: pa.DataType) -> bool:
@@ -40,6 +59,20 @@ class _Plan:
     file_columns: tuple[str, ...]  # columns to read from the files
     drop_invalid: bool
     invalid_hint: str | None = None  # appended to value errors as " (<hint>)"
+    kinds: tuple[str, ...] = ()  # per feature: "numeric" or "categorical" (empty: numeric)
+    missing: str = "error"  # "error", "drop" or "impute"
+    encoding: Encoding | None = None  # the learned encoding (None: numeric features as is)
+    ignored: tuple[tuple[str, str], ...] = ()  # (column, type) left out of automatic features
+
+    @property
+    def needs_encoding(self) -> bool:
+        return CATEGORICAL in self.kinds or (self.missing == "impute" and bool(self.features))
+
+    @property
+    def feature_kinds(self) -> list[tuple[str, str]]:
+        return list(
+            zip(self.features, self.kinds or ("numeric",) * len(self.features), strict=True)
+        )
 
 
 def _partition_kinds(footers: list[_Footer]) -> dict[str, type]:
@@ -153,23 +186,30 @@ def _check_arguments(
     return feats
 
 
-def _auto_features(files: _Files, label: str | None, weight: str | None) -> list[str]:
-    """Every column numeric in at least one file, in order of first appearance by path."""
+def _auto_features(
+    files: _Files, label: str | None, weight: str | None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every column of a feature type (numeric or categorical) in at least one file, in order
+    of first appearance by path; and the (column, type) of the others, left out."""
     names: list[str] = []
     for cols in files.types:
         names += [n for n in cols if n not in names]
-    feats = [
-        n
-        for n in names
-        if n not in (label, weight) and any(_numeric(t) for c in files.types for t in c.get(n, []))
-    ]
+    feats, ignored = [], []
+    for n in names:
+        if n in (label, weight):
+            continue
+        types = [t for c in files.types for t in c.get(n, [])]
+        if any(_feature_type(t) for t in types):
+            feats.append(n)
+        else:
+            ignored.append((n, str(types[0])))
     if not feats:
         reference = files.reference
         raise DataError(
-            f"no numeric feature columns in file {reference.file.path} besides the label "
+            f"no feature columns in file {reference.file.path} besides the label "
             f"{label!r}; available columns: {_available(reference)}"
         )
-    return feats
+    return feats, ignored
 
 
 def _check_not_shadowed(files: _Files, name: str, role: str, holders: list[int]) -> None:
@@ -238,7 +278,7 @@ def _check_type(files: _Files, name: str, role: str, holders: list[int]) -> None
             f"column names must be unique within a file; {role} column {name!r} appears "
             f"{len(types[dup[0]][name])} times in file {_some_files(files.paths(dup))}"
         )
-    kinds = {str(types[i][name][0]) for i in holders}
+    kinds = {_type_family(types[i][name][0]) for i in holders}
     if len(kinds) > 1:
         raise DataError(
             f"files must agree on column types; {role} column {name!r} is "
@@ -250,6 +290,13 @@ def _check_type(files: _Files, name: str, role: str, holders: list[int]) -> None
             raise DataError(
                 f"label column {name!r} must be numeric, bool or string; got type {t} "
                 f"in file {_some_files(files.paths(holders))}"
+            )
+    elif role == "feature":
+        if not _feature_type(t):
+            raise DataError(
+                f"feature column {name!r} must be numeric (int, float, decimal, bool) or "
+                f"categorical (string, dictionary); got type {t} in file "
+                f"{_some_files(files.paths(holders))}"
             )
     elif not _numeric(t):
         raise DataError(
@@ -270,6 +317,66 @@ def _check_column(files: _Files, name: str, role: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class ColumnOptions:
+    """How feature columns are read: kinds forced either way, missing values, level limits;
+    or the ``encoding`` of a trained model, which decides all of it."""
+
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    missing: str = "error"
+    max_categories: int = 100
+    min_frequency: int = 1
+    encoding: Encoding | None = None
+
+
+def _column_type(files: _Files, name: str) -> pa.DataType | None:
+    for cols in files.types:
+        if name in cols:
+            return cols[name][0]
+    return None  # a partition key: numeric
+
+
+def _kind(files: _Files, name: str, options: ColumnOptions) -> str:
+    """numeric or categorical: strings, dictionaries and bool are categorical by default,
+    numbers numeric; ``options`` force integers/floats categorical and bool numeric."""
+    t = _column_type(files, name)
+    if t is None:
+        return CATEGORICAL if name in options.categorical else NUMERIC
+    if name in options.numeric:
+        if _categorical_type(t) and not pa.types.is_boolean(t):
+            raise DataError(
+                f"column {name!r} has type {t}: it cannot be numeric (--numeric); leave it "
+                f"out of --numeric to use it as categorical"
+            )
+        return NUMERIC
+    if name in options.categorical or _categorical_type(t):
+        return CATEGORICAL
+    return NUMERIC
+
+
+def _check_model_kinds(files: _Files, encoding: Encoding) -> None:
+    """The data's columns must have the kinds the model was trained with."""
+    for c in encoding.columns:
+        t = _column_type(files, c.name)
+        if t is None:
+            continue
+        string = _stringy(t) or pa.types.is_dictionary(t)
+        if (c.kind == NUMERIC and string) or (
+            c.kind == CATEGORICAL and _level_family(c) == "str" and not string
+        ):
+            holders = [i for i, cols in enumerate(files.types) if c.name in cols]
+            raise DataError(
+                f"column {c.name!r} was {c.kind} when the model was trained; got type {t} in "
+                f"file {_some_files(files.paths(holders))}"
+            )
+
+
+def _level_family(c: Any) -> str:
+    values = [v for v in (*c.levels, *c.infrequent) if v is not None]
+    return "str" if values and isinstance(values[0], str) else "number"
+
+
 def _make_plan(
     footers: list[_Footer],
     label: str | None,
@@ -278,25 +385,58 @@ def _make_plan(
     dtype: str,
     drop_invalid: bool,
     invalid_hint: str | None = None,
+    options: ColumnOptions | None = None,
 ) -> tuple[_Plan, dict[str, type]]:
     """Decide the columns from all footers; the decision does not depend on the file order.
 
     Files are considered sorted by path; with ``features=None`` the feature order is the column
     order of the first file by path. A used column (feature, label, weight) must be present in
-    every file, once, with one type; with ``features=None`` every column that is numeric in some
-    file counts as used.
+    every file, once, with one type; with ``features=None`` every column of a feature type
+    (numeric or categorical) in some file counts as used, and columns of other types (dates,
+    binary, nested) are left out (``plan.ignored``).
     """
+    options = options or ColumnOptions()
+    if options.encoding is not None:
+        features = options.encoding.input_columns
     asked = _check_arguments(label, features, weight)
     files = _Files.of(footers, auto=features is None)
-    feats = asked if asked is not None else _auto_features(files, label, weight)
+    ignored: list[tuple[str, str]] = []
+    if asked is not None:
+        feats = asked
+    else:
+        feats, ignored = _auto_features(files, label, weight)
+    for flag, names in (("--categorical", options.categorical), ("--numeric", options.numeric)):
+        unknown = [n for n in names if n not in feats]
+        if unknown:
+            raise DataError(f"{flag} names column(s) that are not features: {unknown}")
     used = [*feats] + [c for c in (label, weight) if c is not None]
     file_columns = []
     for name in used:
         role = "label" if name == label else "weight" if name == weight else "feature"
         if _check_column(files, name, role):
             file_columns.append(name)
+    if options.encoding is not None:
+        _check_model_kinds(files, options.encoding)
+        kinds = tuple(c.kind for c in options.encoding.columns)
+        # applied as trained: imputed if it imputed, else a missing value is an error
+        # (rows are dropped only when the caller asks: predictions keep every row)
+        impute = options.encoding.missing == "impute"
+        missing = "impute" if impute else "drop" if drop_invalid else "error"
+    else:
+        kinds = tuple(_kind(files, n, options) for n in feats)
+        missing = "drop" if drop_invalid else options.missing
     plan = _Plan(
-        tuple(feats), label, weight, dtype, tuple(file_columns), drop_invalid, invalid_hint
+        tuple(feats),
+        label,
+        weight,
+        dtype,
+        tuple(file_columns),
+        missing == "drop",
+        invalid_hint,
+        kinds=kinds,
+        missing=missing,
+        encoding=options.encoding,
+        ignored=tuple(ignored),
     )
     return plan, {k: v for k, v in files.partition_kinds.items() if k in used}
 

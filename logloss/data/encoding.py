@@ -1,0 +1,403 @@
+"""Column encodings: categorical columns as 0/1 indicators, missing numeric values imputed.
+
+Everything here is pyarrow and NumPy (no Dask): :func:`block_stats` summarises one block,
+:func:`learn` turns the merged summaries into an :class:`Encoding`, and
+:meth:`Encoding.encode` writes a block's features into one preallocated row-major array.
+
+Conventions
+-----------
+- The output features are, in this order: the numeric columns (a missing value becomes the
+  column's training mean with ``missing="impute"``), one 0/1 "missing" indicator per numeric
+  column that had missing values in training (``name__missing``), then each categorical
+  column's indicators (``name=level``): its levels sorted by value, the null level (a null is
+  its own level with ``missing="impute"``) after them, and one ``name=(infrequent)``
+  indicator for the levels seen fewer than ``min_frequency`` times. This is scikit-learn's
+  ``ColumnTransformer([("num", SimpleImputer(strategy="mean", add_indicator=True), numeric),
+  ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=K), categorical)])``: a level
+  not seen in training gives all-zero indicators.
+- Means are weighted by the sample weights when there are any; level counts are row counts.
+- ±inf is an error in every mode; so is a missing value with ``missing="error"``.
+- An Encoding is plain data: :meth:`Encoding.to_json` / :meth:`Encoding.from_json` (model.json).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import DataError
+
+MISSING_MODES = ("error", "drop", "impute")
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+
+Level = str | int | bool | None
+
+
+def level_key(v: Level) -> tuple[int, Any]:
+    """Sort key of levels: values in their natural order, the null level last."""
+    return (1, 0) if v is None else (0, v)
+
+
+def _level_name(v: Level) -> str:
+    return "(null)" if v is None else str(v)
+
+
+@dataclass(frozen=True)
+class ColumnCode:
+    """How one input column becomes output features."""
+
+    name: str
+    kind: str  # NUMERIC or CATEGORICAL
+    levels: tuple[Level, ...] = ()  # categorical: one indicator each, sorted, null last
+    infrequent: tuple[Level, ...] = ()  # categorical: folded into one "(infrequent)" indicator
+    mean: float = 0.0  # numeric: what a missing value becomes (impute)
+    indicator: bool = False  # numeric: had missing values in training -> name__missing
+
+    @property
+    def width(self) -> int:
+        if self.kind == NUMERIC:
+            return 1
+        return len(self.levels) + (1 if self.infrequent else 0)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The learned transformation of the input columns into the model's features."""
+
+    columns: tuple[ColumnCode, ...]
+    missing: str = "error"
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def numeric(self) -> list[ColumnCode]:
+        return [c for c in self.columns if c.kind == NUMERIC]
+
+    @property
+    def categorical(self) -> list[ColumnCode]:
+        return [c for c in self.columns if c.kind == CATEGORICAL]
+
+    @property
+    def indicators(self) -> list[ColumnCode]:
+        return [c for c in self.numeric if c.indicator]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The output features' names, in the order of X's columns."""
+        names = [c.name for c in self.numeric]
+        names += [f"{c.name}__missing" for c in self.indicators]
+        for c in self.categorical:
+            names += [f"{c.name}={_level_name(v)}" for v in c.levels]
+            names += [f"{c.name}=(infrequent)"] if c.infrequent else []
+        return names
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + len(self.indicators) + sum(c.width for c in self.categorical)
+
+    def raw_features(self) -> np.ndarray:
+        """True for the 0/1 indicator features (kept in their units by ``standardize``)."""
+        mask = np.ones(self.width, dtype=bool)
+        mask[: len(self.numeric)] = False
+        return mask
+
+    # ------------------------------------------------------------------ model.json
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "missing": self.missing,
+            "columns": [
+                {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
+                if c.kind == NUMERIC
+                else {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "levels": list(c.levels),
+                    "infrequent": list(c.infrequent),
+                }
+                for c in self.columns
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Encoding:
+        """The encoding of model.json's "encoding" field; ValueError naming what is wrong."""
+        if not isinstance(doc, dict) or doc.get("missing") not in MISSING_MODES:
+            raise ValueError(f"must be an object with missing in {list(MISSING_MODES)}")
+        cols = doc.get("columns")
+        if not isinstance(cols, list) or not cols:
+            raise ValueError("must list at least one column")
+        out = [_column_from_json(c) for c in cols]
+        names = [c.name for c in out]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be distinct")
+        return cls(tuple(out), doc["missing"])
+
+    # ------------------------------------------------------------------ applying it
+    def encode(self, table: pa.Table, dtype: str, where: _Where) -> np.ndarray:
+        """The block's ``(n, width)`` features, C-ordered, written into one array: numeric
+        columns (imputed), missing indicators, then the categorical indicators."""
+        n = table.num_rows
+        X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
+        numeric = self.numeric
+        masks: list[np.ndarray | None] = []
+        for j, c in enumerate(numeric):
+            values, missing = numeric_values(table, c.name, where, self.missing)
+            if missing is not None:
+                values = np.where(missing, c.mean, values)
+            masks.append(missing)
+            with np.errstate(over="ignore"):
+                X[:, j] = values
+            if dtype == "float32" and not np.isfinite(X[:, j]).all():
+                i = int(np.argmax(~np.isfinite(X[:, j])))
+                where.fail(c.name, f"feature values must fit in float32; got {values[i]}", i)
+        k = len(numeric)
+        for c, missing in zip(numeric, masks, strict=True):
+            if c.indicator:
+                if missing is not None:
+                    X[:, k] = missing
+                k += 1
+        for c in self.categorical:
+            codes = self._codes(table, c, where)
+            rows = np.flatnonzero(codes >= 0)
+            X[rows, k + codes[rows]] = 1.0
+            k += c.width
+        return X
+
+    def _codes(self, table: pa.Table, c: ColumnCode, where: _Where) -> np.ndarray:
+        """Per row: the index of its indicator within the column's, or -1 (unseen level)."""
+        col = categorical_values(table, c.name, where, self.missing)
+        known = [v for v in c.levels if v is not None] + [v for v in c.infrequent if v is not None]
+        codes_of = list(range(len([v for v in c.levels if v is not None])))
+        codes_of += [len(c.levels)] * len([v for v in c.infrequent if v is not None])
+        if known:
+            index = pc.index_in(col, value_set=pa.array(known, type=col.type))
+            idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            idx = np.full(len(col), -1, dtype=np.int64)
+        lut = np.asarray([*codes_of, -1], dtype=np.int64)  # -1 -> -1
+        codes = lut[idx]
+        if col.null_count:
+            null_code = -1
+            if None in c.levels:
+                null_code = c.levels.index(None)
+            elif None in c.infrequent:
+                null_code = len(c.levels)
+            codes[pc.is_null(col).to_numpy(zero_copy_only=False)] = null_code
+        return codes
+
+
+def _column_from_json(c: Any) -> ColumnCode:
+    if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+        raise ValueError(f"column entries must be objects with a name; got {c!r}")
+    name = c["name"]
+    if c.get("kind") == NUMERIC:
+        mean: Any = c.get("mean")
+        if type(mean) not in (int, float) or not math.isfinite(mean):
+            raise ValueError(f"column {name!r}: mean must be a finite number")
+        if type(c.get("indicator")) is not bool:
+            raise ValueError(f"column {name!r}: indicator must be true or false")
+        return ColumnCode(name, NUMERIC, mean=float(mean), indicator=c["indicator"])
+    if c.get("kind") != CATEGORICAL:
+        raise ValueError(f"column {name!r}: kind must be numeric or categorical")
+    levels, rare = c.get("levels"), c.get("infrequent")
+    if not isinstance(levels, list) or not isinstance(rare, list):
+        raise ValueError(f"column {name!r}: levels must be lists")
+    for v in [*levels, *rare]:
+        if v is not None and type(v) not in (str, int, bool):
+            raise ValueError(f"column {name!r}: bad level {v!r}")
+    return ColumnCode(name, CATEGORICAL, tuple(levels), tuple(rare))
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Names a block's rows in errors: file, first row, dropped rows, and the hint."""
+
+    path: str
+    file_row: Any  # int -> int: the file's row index of the block's row i
+    hint: str = ""
+
+    def fail(self, column: str, what: str, i: int, role: str = "feature") -> None:
+        raise DataError(
+            f"{what} in {role} column {column!r} at row {self.file_row(i)} of file "
+            f"{self.path}{self.hint}"
+        )
+
+
+def _as_numeric_array(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_decimal(t) or pa.types.is_boolean(t):
+        col = col.cast(pa.float64())
+    return col
+
+
+def numeric_values(
+    table: pa.Table, name: str, where: _Where, missing: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric column's values (float where nulls became NaN) and its missing mask (None
+    when nothing is missing). A missing value is an error unless ``missing="impute"``;
+    ±inf always is."""
+    col = _as_numeric_array(table.column(name))
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    values = arr.to_numpy(zero_copy_only=False)
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        inf = np.isinf(values)
+        if inf.any():
+            i = int(np.argmax(inf))
+            where.fail(name, f"feature values must not be infinite; got {values[i]}", i)
+        mask = nan if nan.any() else None
+    else:
+        mask = None
+    if mask is not None and missing != "impute":
+        i = int(np.argmax(mask))
+        shown = "null" if arr.null_count and not arr.is_valid()[i].as_py() else "nan"
+        where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
+    return values, mask
+
+
+def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) -> pa.Array:
+    """A categorical column as one Arrow array of its level values (dictionaries decoded;
+    integer-valued floats as int64); a null is an error unless ``missing="impute"``."""
+    col = table.column(name)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_large_string(t):
+        col = col.cast(pa.string())
+    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = col.to_numpy() if not col.null_count else col.fill_null(0).to_numpy()
+        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if frac.size:
+            i = int(frac[0])
+            raise DataError(
+                f"a categorical column must hold integers or strings; got {values[i]} in "
+                f"column {name!r} at row {where.file_row(i)} of file {where.path} "
+                f"(leave it out of --categorical to use it as numeric)"
+            )
+        col = col.cast(pa.int64())
+    elif pa.types.is_integer(t):
+        col = col.cast(pa.int64())
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if arr.null_count and missing != "impute":
+        i = int(np.argmax(~arr.is_valid().to_numpy(zero_copy_only=False)))
+        where.fail(name, "feature values must be finite and non-null; got null", i)
+    return arr
+
+
+# ---------------------------------------------------------------------- learning it
+def block_stats(
+    table: pa.Table,
+    kinds: Sequence[tuple[str, str]],
+    weight: np.ndarray | None,
+    where: _Where,
+    missing: str,
+    max_categories: int,
+) -> dict[str, Any]:
+    """One block's summary: per categorical column its level counts (or the number of
+    distinct values when over ``max_categories``), per numeric column the missing count and
+    the (weighted) sum and weight of the present values."""
+    out: dict[str, Any] = {}
+    for name, kind in kinds:
+        if kind == CATEGORICAL:
+            arr = categorical_values(table, name, where, missing)
+            counts = pc.value_counts(arr)
+            if len(counts) > max_categories:
+                out[name] = ("many", len(counts))
+                continue
+            values = counts.field("values").to_pylist()
+            out[name] = (
+                "levels",
+                dict(zip(values, counts.field("counts").to_pylist(), strict=True)),
+            )
+        else:
+            values, mask = numeric_values(table, name, where, missing)
+            present = ~mask if mask is not None else None
+            v = values if present is None else values[present]
+            w = weight if weight is None or present is None else weight[present]
+            v = v.astype(np.float64, copy=False)
+            total = float(v.sum()) if w is None else float(w @ v)
+            wsum = float(len(v)) if w is None else float(w.sum())
+            out[name] = ("numeric", int(0 if mask is None else mask.sum()), total, wsum)
+    return out
+
+
+def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The merged summaries of all blocks (see :func:`block_stats`)."""
+    total: dict[str, Any] = {}
+    for part in parts:
+        for name, s in part.items():
+            have = total.get(name)
+            if have is None:
+                total[name] = s if s[0] != "levels" else ("levels", dict(s[1]))
+            elif s[0] == "many" or have[0] == "many":
+                total[name] = (
+                    "many",
+                    max(
+                        s[1] if s[0] == "many" else len(s[1]),
+                        have[1] if have[0] == "many" else len(have[1]),
+                    ),
+                )
+            elif s[0] == "levels":
+                for v, n in s[1].items():
+                    have[1][v] = have[1].get(v, 0) + n
+            else:
+                total[name] = ("numeric", have[1] + s[1], have[2] + s[2], have[3] + s[3])
+    return total
+
+
+def learn(
+    kinds: Sequence[tuple[str, str]],
+    stats: dict[str, Any],
+    *,
+    missing: str,
+    max_categories: int,
+    min_frequency: int,
+    source: str,
+) -> Encoding:
+    """The encoding of merged statistics; DataError for too many levels or an all-null
+    categorical column."""
+    cols = []
+    for name, kind in kinds:
+        s = stats[name]
+        if kind == NUMERIC:
+            _, n_missing, total, wsum = s
+            if wsum <= 0 and n_missing:
+                raise DataError(
+                    f"numeric column {name!r} of dataset {source} has no values to impute "
+                    f"its missing ones from (every row is missing, or has zero weight)"
+                )
+            mean = total / wsum if wsum > 0 else 0.0
+            cols.append(ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0))
+            continue
+        if s[0] == "many" or len(s[1]) > max_categories:
+            count = s[1] if s[0] == "many" else len(s[1])
+            at_least = "at least " if s[0] == "many" else ""
+            raise DataError(
+                f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
+                f"than --max-categories {max_categories} (it may be an identifier): leave it "
+                f"out of the features, or raise --max-categories"
+            )
+        counts: dict[Level, int] = s[1]
+        if not counts or list(counts) == [None]:
+            raise DataError(
+                f"categorical column {name!r} of dataset {source} holds only nulls: leave "
+                f"it out of the features"
+            )
+        levels = sorted(counts, key=level_key)
+        frequent = tuple(v for v in levels if counts[v] >= min_frequency)
+        rare = tuple(v for v in levels if counts[v] < min_frequency)
+        cols.append(ColumnCode(name, CATEGORICAL, frequent, rare))
+    return Encoding(tuple(cols), missing)
