@@ -315,7 +315,7 @@ def block_stats(
             arr = categorical_values(table, name, where, missing)
             counts = pc.value_counts(arr)
             if len(counts) > max_categories:
-                out[name] = ("many", len(counts))
+                out[name] = ("many", len(counts), True)
                 continue
             values = counts.field("values").to_pylist()
             out[name] = (
@@ -335,7 +335,9 @@ def block_stats(
 
 
 def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The merged summaries of all blocks (see :func:`block_stats`)."""
+    """The merged summaries of all blocks (see :func:`block_stats`). A column with too many
+    levels in some block keeps ("many", count, exact): its count is exact only when that
+    block is the only one."""
     total: dict[str, Any] = {}
     for part in parts:
         for name, s in part.items():
@@ -343,13 +345,8 @@ def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if have is None:
                 total[name] = s if s[0] != "levels" else ("levels", dict(s[1]))
             elif s[0] == "many" or have[0] == "many":
-                total[name] = (
-                    "many",
-                    max(
-                        s[1] if s[0] == "many" else len(s[1]),
-                        have[1] if have[0] == "many" else len(have[1]),
-                    ),
-                )
+                counts = [x[1] if x[0] == "many" else len(x[1]) for x in (s, have)]
+                total[name] = ("many", max(counts), False)
             elif s[0] == "levels":
                 for v, n in s[1].items():
                     have[1][v] = have[1].get(v, 0) + n
@@ -384,7 +381,7 @@ def learn(
             continue
         if s[0] == "many" or len(s[1]) > max_categories:
             count = s[1] if s[0] == "many" else len(s[1])
-            at_least = "at least " if s[0] == "many" else ""
+            at_least = "at least " if s[0] == "many" and not s[2] else ""
             raise DataError(
                 f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "
