@@ -60,11 +60,16 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def load_and_validate(
-    data: str, label: str, features: list[str] | None, weight: str | None
+    data: str,
+    label: str,
+    features: list[str] | None,
+    weight: str | None,
+    columns: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Read the Parquet dataset, persist its blocks on the cluster, check the labels."""
+    """Read the Parquet dataset, persist its blocks on the cluster, check the labels.
+    ``columns``: the column options of ``read_parquet`` (or the encoding already learned)."""
     logger = get_run_logger()
-    ds = load_dataset(data, label, features=features, weight=weight)
+    ds = load_dataset(data, label, features=features, weight=weight, **(columns or {}))
     classes = ds.check_labels()
     logger.info(
         "loaded %s: %d rows x %d features in %d blocks; labels %s",
@@ -221,6 +226,12 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     name: str | None = None,
     allow_unconverged: bool = False,
     penalty: Literal["l2", "none"] | None = None,
+    # columns and missing values (as logloss train's options of the same names)
+    missing: Literal["error", "drop", "impute"] = "error",
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
+    max_categories: int = 100,
+    min_frequency: int = 1,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
@@ -238,6 +249,11 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     ``model_dir/name`` must be absent or hold only published versions (it is checked before
     the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
     with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
+
+    ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``: how
+    string, bool and incomplete columns become features (see ``logloss train --help`` and
+    the README's "Columns and missing values"); the levels and means are learned on the
+    whole dataset before the hold-out split, and travel with the published model.
     """
     env = FlowSettings()
     data = data or env.data
@@ -269,9 +285,23 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         if validation == 0.0:
             validation = None
     address = scheduler_address or env.scheduler_address
-    # The same rule as the CLI: data that fits in memory is trained in this process.
-    with dask_client(address, data_bytes=data_size(data, label, features, weight, validation)):
-        ds = load_and_validate(data, label, features, weight)
+    columns: dict[str, Any] = {
+        "missing": missing,
+        "categorical": categorical or (),
+        "numeric": numeric or (),
+        "max_categories": max_categories,
+        "min_frequency": min_frequency,
+    }
+    size = None
+    if not address:
+        # The same rule as the CLI: data that fits in memory is trained in this process.
+        # Opening the dataset here (footers; with categorical columns the levels pass) sizes
+        # it; the encoding learned is reused below, not learned twice.
+        opened = read_parquet(data, label, features=features, weight=weight, **columns)
+        size = data_size(opened, validation)
+        columns = {"encoding": opened.encoding} if opened.encoding is not None else columns
+    with dask_client(address, data_bytes=size):
+        ds = load_and_validate(data, label, features, weight, columns)
         train_ds, valid_ds = hold_out(ds, validation, features, weight)
         key = run_key(
             {"settings": settings.values, "validation": validation, "features": features},
@@ -294,17 +324,18 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     return version
 
 
-def data_size(
-    data: str,
-    label: str,
-    features: list[str] | None,
-    weight: str | None,
-    validation: float | str | None,
-) -> int:
-    """Bytes of the training (and validation) data once read, from the Parquet footers."""
-    size = read_parquet(data, label, features=features, weight=weight).nbytes
+def data_size(opened: Dataset, validation: float | str | None) -> int:
+    """Bytes of the training (and validation) data once read; the validation dataset is
+    sized from its footers with the training encoding."""
+    size = opened.nbytes
     if isinstance(validation, str):
-        size += read_parquet(validation, label, features=features, weight=weight).nbytes
+        size += read_parquet(
+            validation,
+            opened.label,
+            features=opened.input_columns,
+            weight=opened.weight,
+            encoding=opened.encoding,
+        ).nbytes
     return size
 
 
@@ -326,6 +357,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--validation", type=float, default=0.2, help="hold-out fraction (0: none)")
     parser.add_argument("--scheduler-address", help="(default: env DASK_SCHEDULER_ADDRESS)")
     parser.add_argument("--allow-unconverged", action="store_true")
+    parser.add_argument("--missing", choices=["error", "drop", "impute"], default="error")
+    parser.add_argument("--categorical", type=lambda t: t.split(","), metavar="A,B,...")
+    parser.add_argument("--max-categories", type=int, default=100, metavar="N")
+    parser.add_argument("--min-frequency", type=int, default=1, metavar="K")
     add_cli_options(parser)
     a = parser.parse_args(argv)
     return str(
@@ -337,6 +372,10 @@ def main(argv: list[str] | None = None) -> str:
             validation=a.validation or None,
             scheduler_address=a.scheduler_address,
             allow_unconverged=a.allow_unconverged,
+            missing=a.missing,
+            categorical=a.categorical,
+            max_categories=a.max_categories,
+            min_frequency=a.min_frequency,
             **from_cli(a),
         )
     )

@@ -241,10 +241,12 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
         [str(f), "--label", "y", "--features", "a,zzz"],
         ["'zzz'", "nofeat.parquet"],
     )
-    f = write(tmp / "strfeat.parquet", good.append_column("s", pa.array(["u"] * good.num_rows)))
-    cases["non-numeric feature"] = (
+    # (a string feature is categorical now; a date is neither numeric nor categorical)
+    dates = pa.array(np.arange(good.num_rows).astype("datetime64[s]"))
+    f = write(tmp / "datefeat.parquet", good.append_column("s", dates))
+    cases["unsupported feature type"] = (
         [str(f), "--label", "y", "--features", "a,s"],
-        ["'s'", "strfeat.parquet", "string"],
+        ["'s'", "datefeat.parquet", "timestamp"],
     )
     y3 = good.column("y").to_numpy().copy()
     y3[17] = 2
@@ -288,7 +290,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], list[str]]]:
 CASE_NAMES = [
     "missing label column",
     "missing feature column",
-    "non-numeric feature",
+    "unsupported feature type",
     "three labels",
     "NaN in a feature",
     "inf in a feature",

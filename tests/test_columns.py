@@ -339,3 +339,29 @@ def test_numpy_input_stays_numeric_only():
     model = LogisticRegression().fit(X, [0, 1, 0, 1])
     assert not hasattr(model, "encoding_")
     assert list(model.feature_names_out_) == ["x0", "x1"]
+
+
+def test_dictionary_and_plain_strings_encode_alike_with_nulls_unseen_and_chunks(tmp_path):
+    """The dictionary fast path (levels looked up per dictionary entry) gives the plain
+    path's X, across row groups (several chunks), nulls, and a level unseen in training."""
+    rng = np.random.default_rng(9)
+    values = rng.choice(["a", "b", "c", "d"], size=500).astype(object)
+    values[rng.random(500) < 0.1] = None
+    y = rng.integers(0, 2, size=500)
+    plain = pa.array(values, pa.string())
+    for name, col in (("plain", plain), ("dict", plain.dictionary_encode())):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"s": col, "y": y}), path, row_group_size=64)
+    a = read_parquet(tmp_path / "plain.parquet", "y", missing="impute")
+    b = read_parquet(tmp_path / "dict.parquet", "y", missing="impute")
+    assert a.feature_names == b.feature_names == ["s=a", "s=b", "s=c", "s=d", "s=(null)"]
+    np.testing.assert_array_equal(a.X.compute(), b.X.compute())
+    # a model that never saw "d": its rows get no indicator in either form
+    keep = values != "d"
+    train = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"s": pa.array(values[keep], pa.string()), "y": y[keep]}), train)
+    enc = read_parquet(train, "y", missing="impute").encoding
+    for path in (tmp_path / "plain.parquet", tmp_path / "dict.parquet"):
+        X = read_parquet(path, "y", encoding=enc).X.compute()
+        assert X.shape[1] == 4
+        np.testing.assert_array_equal(X.sum(axis=1), (values != "d").astype(float))

@@ -206,8 +206,12 @@ def test_float32_and_bool_int_features(tmp_path: Path) -> None:
         }
     )
     path = write(tmp_path / "t.parquet", t)
-    ds = read_parquet(path, "y", dtype="float32")
-    assert ds.feature_names == ["f", "i", "b", "u"]  # the string column is skipped
+    # bool as numeric 0/1 (--numeric); the string column left out by naming the features
+    ds = read_parquet(path, "y", features=["f", "i", "b", "u"], numeric=["b"], dtype="float32")
+    assert ds.feature_names == ["f", "i", "b", "u"]
+    # by default both are categorical: the string's one level, bool's False and True
+    auto = read_parquet(path, "y", dtype="float32")
+    assert auto.feature_names == ["f", "i", "u", "b=False", "b=True", "s=a"]  # numeric first
     X = ds.X.compute()
     assert X.dtype == np.float32 and ds.X.dtype == np.float32
     df = t.to_pandas()
@@ -314,13 +318,18 @@ def test_missing_feature_column_in_a_later_file(tmp_path: Path) -> None:
         read_parquet(tmp_path, "y", features=["nope"])
 
 
-def test_non_numeric_feature(tmp_path: Path) -> None:
+def test_feature_of_an_unsupported_type(tmp_path: Path) -> None:
+    """A string feature is categorical; a binary (or date, nested) one is refused."""
     rng = np.random.default_rng(22)
-    path = write(tmp_path / "a.parquet", random_table(rng, 10, name=["n"] * 10))
+    path = write(tmp_path / "a.parquet", random_table(rng, 10, name=[b"n"] * 10))
     with pytest.raises(DataError) as info:
         read_parquet(path, "y", features=["x0", "name"])
     msg = str(info.value)
-    assert "'name'" in msg and "string" in msg and str(path) in msg and "numeric" in msg
+    assert "'name'" in msg and "binary" in msg and str(path) in msg and "numeric" in msg
+    assert "categorical" in msg
+    # left out of automatic features (with the others named for the caller to report)
+    ds = read_parquet(path, "y")
+    assert "name" not in ds.input_columns and ds.ignored == (("name", "binary"),)
 
 
 def test_three_label_values_names_the_file_where_the_surplus_appears(tmp_path: Path) -> None:
@@ -462,7 +471,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
         read_parquet(path, "y", features=["x0", "x0"])
     with pytest.raises(DataError, match="weight column must differ"):
         read_parquet(path, "y", weight="y")
-    with pytest.raises(DataError, match="no numeric feature columns"):
+    with pytest.raises(DataError, match="no feature columns"):
         read_parquet(write(tmp_path / "b.parquet", pa.table({"y": [0, 1]})), "y")
 
 

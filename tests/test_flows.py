@@ -191,6 +191,50 @@ def test_score_flow_uses_latest_and_writes_parquet(prefect_api, local_cluster, t
     assert "scoring-summary" in {a.key for a in _artifacts(state.state_details.flow_run_id)}
 
 
+@pytest.mark.prefect
+def test_flows_learn_and_apply_categorical_levels_and_imputation(prefect_api, tmp_path):
+    """The train flow (in this process: no scheduler) learns levels and means on data with
+    strings and nulls; the published model carries them and the score flow applies them."""
+    from flows.score import score
+    from flows.train import train
+    from logloss.data import read_parquet
+    from logloss.pipeline import model_columns
+
+    rng = np.random.default_rng(12)
+    n = 2000
+    s = rng.choice(["red", "green", "blue"], size=n).astype(object)
+    s[::31] = None
+    x = rng.normal(size=n)
+    x[::23] = np.nan
+    z = np.nan_to_num(x) + (s == "red") * 1.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    data = tmp_path / "d.parquet"
+    pd.DataFrame({"x": x, "s": pd.Series(s, dtype=object), "y": y}).to_parquet(data)
+    train(data=str(data), label="y", model_dir=str(tmp_path), name="c", missing="impute")
+    model = load_model(tmp_path / "c" / "latest")
+    assert list(model.feature_names_out_) == [
+        "x",
+        "x__missing",
+        "s=blue",
+        "s=green",
+        "s=red",
+        "s=(null)",
+    ]
+    out = tmp_path / "preds"
+    state = score(
+        data=str(data),
+        out=str(out),
+        model="latest",
+        model_dir=str(tmp_path),
+        name="c",
+        return_state=True,
+    )
+    assert state.is_completed()
+    X = read_parquet(data, None, **model_columns(model)).X.compute()
+    expected = 1 / (1 + np.exp(-(X @ model.coef_[0] + model.intercept_[0])))
+    np.testing.assert_allclose(pd.read_parquet(out)["probability"], expected, rtol=1e-12)
+
+
 def _env(prefect_api: str, **extra: str) -> dict[str, str]:
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO)}
     env.update(extra)

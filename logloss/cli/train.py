@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 import warnings
@@ -198,7 +200,6 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args)
 
     from ..cluster import describe
-    from ..data import read_parquet
     from ..pipeline import TrainSettings, non_convergence, persist_dataset
 
     if args.drop_invalid and args.missing not in (None, "drop"):
@@ -209,24 +210,15 @@ def run(args: argparse.Namespace) -> int:
         )
     settings = TrainSettings(**train_settings(args))
     t0 = time.perf_counter()
-    # Footer-level problems (paths, columns, schemas) fail here, before a cluster starts.
-    ds = read_parquet(
-        args.data,
-        args.label,
-        features=args.features,
-        weight=args.weight,
-        dtype=args.dtype,
-        drop_invalid=args.drop_invalid,
-        block_bytes=int(args.block_mb * 2**20),
-        categorical=args.categorical,
-        numeric=args.numeric,
-        missing=args.missing,
-        max_categories=args.max_categories,
-        min_frequency=args.min_frequency,
-        invalid_hint="pass --missing drop to drop such rows, "
-        "or --missing impute to impute feature values",
-    )
-    with cluster(args, ds.nbytes) as client:
+    remote = bool(args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    with contextlib.ExitStack() as stack:
+        # With a scheduler, the levels of categorical columns are counted on its workers;
+        # without one, footer-level problems (paths, columns, schemas) fail before a local
+        # cluster starts, and the data's size decides whether one starts at all.
+        client = stack.enter_context(cluster(args, None)) if remote else None
+        ds = _open(args)
+        if not remote:
+            client = stack.enter_context(cluster(args, ds.nbytes))
         ds = persist_dataset(ds)
         if ds.n_dropped:
             print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
@@ -247,7 +239,12 @@ def run(args: argparse.Namespace) -> int:
         [
             ("data", ds.source),
             ("rows", f"{ds.X.shape[0]:,}"),
-            ("features", ds.n_features),
+            (
+                "features",
+                ds.n_features
+                if ds.encoding is None
+                else f"{ds.n_features} (from {len(ds.input_columns)} columns)",
+            ),
             ("ran on", ran_on),
             ("solver", model.solver_ + (" (auto)" if settings.solver == "auto" else "")),
             ("iterations", int(model.n_iter_[0])),
@@ -261,6 +258,36 @@ def run(args: argparse.Namespace) -> int:
         ],
     )
     return EXIT_OK if problem is None else _unconverged(args, problem)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    """The dataset of the command's options (footers read; levels and means learned)."""
+    from ..data import read_parquet
+
+    ds = read_parquet(
+        args.data,
+        args.label,
+        features=args.features,
+        weight=args.weight,
+        dtype=args.dtype,
+        drop_invalid=args.drop_invalid,
+        block_bytes=int(args.block_mb * 2**20),
+        categorical=args.categorical,
+        numeric=args.numeric,
+        missing=args.missing,
+        max_categories=args.max_categories,
+        min_frequency=args.min_frequency,
+        invalid_hint="pass --missing drop to drop such rows, "
+        "or --missing impute to impute feature values",
+    )
+    if ds.ignored and not args.quiet:
+        shown = ", ".join(f"{name!r} ({kind})" for name, kind in ds.ignored)
+        print(
+            f"note: left out column(s) {shown}: neither numeric nor categorical "
+            "(--features names the columns to use)",
+            file=sys.stderr,
+        )
+    return ds
 
 
 def _fit(args: argparse.Namespace, ds: Any, settings: Any) -> tuple[Any, list[Any]]:

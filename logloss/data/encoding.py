@@ -144,55 +144,99 @@ class Encoding:
     # ------------------------------------------------------------------ applying it
     def encode(self, table: pa.Table, dtype: str, where: _Where) -> np.ndarray:
         """The block's ``(n, width)`` features, C-ordered, written into one array: numeric
-        columns (imputed), missing indicators, then the categorical indicators."""
+        columns (imputed), missing indicators, then the categorical indicators. Each column
+        is turned into one source array first (values, a mask, or per-row indicator codes);
+        then X is filled a tile of rows at a time, all columns of a tile while it is in cache."""
         n = table.num_rows
         X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
         numeric = self.numeric
-        masks: list[np.ndarray | None] = []
+        sources: list[tuple[str, int, np.ndarray]] = []  # (what, first column, array)
+        indicators: list[tuple[str, int, np.ndarray]] = []
+        k = len(numeric)
         for j, c in enumerate(numeric):
             values, missing = numeric_values(table, c.name, where, self.missing)
             if missing is not None:
                 values = np.where(missing, c.mean, values)
-            masks.append(missing)
-            with np.errstate(over="ignore"):
-                X[:, j] = values
-            if dtype == "float32" and not np.isfinite(X[:, j]).all():
-                i = int(np.argmax(~np.isfinite(X[:, j])))
-                where.fail(c.name, f"feature values must fit in float32; got {values[i]}", i)
-        k = len(numeric)
-        for c, missing in zip(numeric, masks, strict=True):
+            if dtype == "float32":
+                _check_float32(values, c.name, where)
+            sources.append(("value", j, values))
             if c.indicator:
                 if missing is not None:
-                    X[:, k] = missing
+                    indicators.append(("flag", k, missing))
                 k += 1
+        sources += indicators
         for c in self.categorical:
-            codes = self._codes(table, c, where)
-            rows = np.flatnonzero(codes >= 0)
-            X[rows, k + codes[rows]] = 1.0
+            sources.append(("code", k, self._codes(table, c, where)))
             k += c.width
+        tile_rows = 4096
+        with np.errstate(over="ignore"):
+            for r in range(0, n, tile_rows):
+                tile = X[r : r + tile_rows]
+                for what, j, src in sources:
+                    part = src[r : r + tile_rows]
+                    if what == "code":
+                        rows = np.flatnonzero(part >= 0)
+                        tile[rows, j + part[rows]] = 1.0
+                    else:
+                        tile[:, j] = part
         return X
 
     def _codes(self, table: pa.Table, c: ColumnCode, where: _Where) -> np.ndarray:
-        """Per row: the index of its indicator within the column's, or -1 (unseen level)."""
-        col = categorical_values(table, c.name, where, self.missing)
-        known = [v for v in c.levels if v is not None] + [v for v in c.infrequent if v is not None]
-        codes_of = list(range(len([v for v in c.levels if v is not None])))
-        codes_of += [len(c.levels)] * len([v for v in c.infrequent if v is not None])
-        if known:
-            index = pc.index_in(col, value_set=pa.array(known, type=col.type))
-            idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        else:
-            idx = np.full(len(col), -1, dtype=np.int64)
-        lut = np.asarray([*codes_of, -1], dtype=np.int64)  # -1 -> -1
-        codes = lut[idx]
-        if col.null_count:
-            null_code = -1
-            if None in c.levels:
-                null_code = c.levels.index(None)
-            elif None in c.infrequent:
-                null_code = len(c.levels)
-            codes[pc.is_null(col).to_numpy(zero_copy_only=False)] = null_code
+        """Per row: the index of its indicator within the column's, or -1 (unseen level).
+        Dictionary-encoded strings are looked up once per dictionary entry."""
+        null_code = -1
+        if None in c.levels:
+            null_code = c.levels.index(None)
+        elif None in c.infrequent:
+            null_code = len(c.levels)
+        col = table.column(c.name)
+        if _string_dictionary(col.type):
+            if col.null_count and self.missing != "impute":
+                categorical_values(table, c.name, where, self.missing)  # raises, naming the row
+            out = np.empty(len(col), dtype=np.int64)
+            offset = 0
+            for chunk in col.chunks:
+                per_entry = _lookup(c, chunk.dictionary.cast(pa.string()))
+                indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
+                codes = per_entry[indices] if len(per_entry) else np.full(len(chunk), -1)
+                if chunk.null_count:
+                    codes[~chunk.is_valid().to_numpy(zero_copy_only=False)] = null_code
+                out[offset : offset + len(chunk)] = codes
+                offset += len(chunk)
+            return out
+        arr = categorical_values(table, c.name, where, self.missing)
+        codes = _lookup(c, arr)
+        if arr.null_count:
+            codes[~arr.is_valid().to_numpy(zero_copy_only=False)] = null_code
         return codes
+
+
+def _string_dictionary(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_dictionary(t)
+        and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type))
+    )
+
+
+def _lookup(c: ColumnCode, values: pa.Array) -> np.ndarray:
+    """Per value: its indicator's index within column ``c``'s (infrequent levels share the
+    last), or -1 for a level not seen in training (and for a null)."""
+    frequent = [v for v in c.levels if v is not None]
+    rare = [v for v in c.infrequent if v is not None]
+    if not frequent and not rare:
+        return np.full(len(values), -1, dtype=np.int64)
+    index = pc.index_in(values, value_set=pa.array(frequent + rare, type=values.type))
+    idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    lut = np.asarray([*range(len(frequent)), *[len(c.levels)] * len(rare), -1], dtype=np.int64)
+    return lut[idx]
+
+
+def _check_float32(values: np.ndarray, name: str, where: _Where) -> None:
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(values.astype(np.float32))
+    if not finite.all():
+        i = int(np.argmax(~finite))
+        where.fail(name, f"feature values must fit in float32; got {values[i]}", i)
 
 
 def _column_from_json(c: Any) -> ColumnCode:
@@ -311,7 +355,15 @@ def block_stats(
     the (weighted) sum and weight of the present values."""
     out: dict[str, Any] = {}
     for name, kind in kinds:
-        if kind == CATEGORICAL:
+        if kind == CATEGORICAL and _string_dictionary(table.column(name).type):
+            if table.column(name).null_count and missing != "impute":
+                categorical_values(table, name, where, missing)  # raises, naming the row
+            found = _dictionary_counts(table.column(name))
+            if len(found) > max_categories:
+                out[name] = ("many", len(found), True)
+            else:
+                out[name] = ("levels", found)
+        elif kind == CATEGORICAL:
             arr = categorical_values(table, name, where, missing)
             counts = pc.value_counts(arr)
             if len(counts) > max_categories:
@@ -331,6 +383,23 @@ def block_stats(
             total = float(v.sum()) if w is None else float(w @ v)
             wsum = float(len(v)) if w is None else float(w.sum())
             out[name] = ("numeric", int(0 if mask is None else mask.sum()), total, wsum)
+    return out
+
+
+def _dictionary_counts(col: pa.ChunkedArray) -> dict[Level, int]:
+    """Level counts of a dictionary-encoded string column: a bincount of the indices per
+    chunk (no strings decoded per row); nulls counted under None."""
+    out: dict[Level, int] = {}
+    for chunk in col.chunks:
+        values = chunk.dictionary.cast(pa.string()).to_pylist()
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)[valid]
+        for i, n in enumerate(np.bincount(indices, minlength=len(values)).tolist()):
+            if n:
+                out[values[i]] = out.get(values[i], 0) + n
+        nulls = len(chunk) - int(valid.sum())
+        if nulls:
+            out[None] = out.get(None, 0) + nulls
     return out
 
 
