@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_e2e.py",
+    "bench_columns.py",
     "bench_pass.py",
     "bench_fit.py",
     "bench_parquet.py",

@@ -226,7 +226,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     name: str | None = None,
     allow_unconverged: bool = False,
     penalty: Literal["l2", "none"] | None = None,
-    # columns and missing values (as logloss train's options of the same names)
+    # columns and missing values (training settings too: logloss.settings)
     missing: Literal["error", "drop", "impute"] = "error",
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
@@ -273,6 +273,11 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         learning_rate=learning_rate,
         line_search=line_search,
         checkpoint_every=checkpoint_every,
+        missing=missing,
+        categorical=categorical,
+        numeric=numeric,
+        max_categories=max_categories,
+        min_frequency=min_frequency,
         penalty=penalty,
     )
     check_output(
@@ -285,12 +290,12 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         if validation == 0.0:
             validation = None
     address = scheduler_address or env.scheduler_address
-    columns: dict[str, Any] = {
-        "missing": missing,
-        "categorical": categorical or (),
-        "numeric": numeric or (),
-        "max_categories": max_categories,
-        "min_frequency": min_frequency,
+    columns: dict[str, Any] = {  # as checked by the settings
+        "missing": settings.missing,
+        "categorical": settings.categorical or (),
+        "numeric": settings.numeric or (),
+        "max_categories": settings.max_categories,
+        "min_frequency": settings.min_frequency,
     }
     size = None
     if not address:
@@ -357,10 +362,6 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--validation", type=float, default=0.2, help="hold-out fraction (0: none)")
     parser.add_argument("--scheduler-address", help="(default: env DASK_SCHEDULER_ADDRESS)")
     parser.add_argument("--allow-unconverged", action="store_true")
-    parser.add_argument("--missing", choices=["error", "drop", "impute"], default="error")
-    parser.add_argument("--categorical", type=lambda t: t.split(","), metavar="A,B,...")
-    parser.add_argument("--max-categories", type=int, default=100, metavar="N")
-    parser.add_argument("--min-frequency", type=int, default=1, metavar="K")
     add_cli_options(parser)
     a = parser.parse_args(argv)
     return str(
@@ -372,10 +373,6 @@ def main(argv: list[str] | None = None) -> str:
             validation=a.validation or None,
             scheduler_address=a.scheduler_address,
             allow_unconverged=a.allow_unconverged,
-            missing=a.missing,
-            categorical=a.categorical,
-            max_categories=a.max_categories,
-            min_frequency=a.min_frequency,
             **from_cli(a),
         )
     )

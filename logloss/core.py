@@ -141,6 +141,11 @@ class LogisticCore:
         learning_rate: float = 1.0,
         line_search: bool = False,
         checkpoint_every: int = 5,
+        missing: str = "error",
+        categorical: list[str] | None = None,
+        numeric: list[str] | None = None,
+        max_categories: int = 100,
+        min_frequency: int = 1,
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -153,6 +158,11 @@ class LogisticCore:
         self.learning_rate = learning_rate
         self.line_search = line_search
         self.checkpoint_every = checkpoint_every
+        self.missing = missing
+        self.categorical = categorical
+        self.numeric = numeric
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
 
     def _check_settings(self) -> None:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the
@@ -206,12 +216,15 @@ class LogisticCore:
         their units (only numeric columns are standardised).
         """
         self._check_settings()
+        X, y, sample_weight, encoding, framed = self._encode_frame(X, y, sample_weight, encoding)
         if encoding is not None:
             self.encoding_ = encoding
         elif hasattr(self, "encoding_"):
             del self.encoding_
         raw = None if encoding is None else encoding.raw_features()
         prep = self._prepare(X, y, sample_weight, raw)
+        if framed:  # the features are the encoded DataFrame's
+            self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
         content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
         n_rows, p = prep.n_rows, prep.n_features
         self.solver_ = choose_solver(self.solver, p)
@@ -261,6 +274,24 @@ class LogisticCore:
                 stacklevel=2,
             )
         return self
+
+    def _column_options(self) -> dict[str, Any]:
+        names = ("missing", "categorical", "numeric", "max_categories", "min_frequency")
+        return {name: getattr(self, name) for name in names}
+
+    def _encode_frame(
+        self, X: Any, y: Any, sample_weight: Any, encoding: Any
+    ) -> tuple[Any, Any, Any, Any, bool]:
+        """A DataFrame with categorical or incomplete columns (:mod:`logloss.frames`):
+        learn its encoding and encode it; anything else passes through."""
+        from .frames import drop_rows, encode_frame, is_frame, learn_frame, needs_encoding
+
+        if encoding is not None or not needs_encoding(X, self.missing):
+            return X, y, sample_weight, encoding, False
+        if self.missing == "drop" and not is_dask(X) and is_frame(X):
+            X, y, sample_weight = drop_rows(X, y, sample_weight)
+        encoding = learn_frame(X, sample_weight, self._column_options())
+        return encode_frame(X, encoding), y, sample_weight, encoding, True
 
     def _objective(
         self, prep: Prepared, sums: Callable[[Array, bool], Array], alpha: float
@@ -384,6 +415,14 @@ class LogisticCore:
         """Margins z = X·coef + intercept, shape (n,); lazy for Dask input."""
         self._check_fitted()
         b = float(self.intercept_[0])
+        encoding = getattr(self, "encoding_", None)
+        if encoding is not None:
+            from .frames import encode_frame, is_frame
+
+            if is_frame(X):  # a DataFrame of the columns the model was trained on
+                X = encode_frame(X, encoding)
+                if is_dask(X):
+                    return lazy_margin(X, self.coef_[0], b, self.n_features_in_, None)
         if is_dask(X):
             names = getattr(self, "feature_names_in_", None)
             return lazy_margin(X, self.coef_[0], b, self.n_features_in_, names)

@@ -46,6 +46,8 @@ def _parameter_constraints() -> dict[str, list[Any]]:
         rule: list[Any]
         if s.kind == "bool":
             rule = ["boolean"]
+        elif s.kind == "columns":
+            rule = [list, tuple, None]
         elif s.kind == "choice":
             rule = [StrOptions({c for c in s.choices if c is not None})]
             rule += [None] if None in s.choices else []
@@ -94,6 +96,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         Armijo backtracking for ``gd``.
     checkpoint_every : int, default=5
         With ``fit(..., checkpoint=DIR)``, iterations between checkpoints.
+    missing : {"error", "drop", "impute"}, default="error"
+        For a DataFrame (and the CLI's Parquet data): what a null or NaN does. "impute":
+        the column's training mean plus a 0/1 ``COL__missing`` feature (numeric columns),
+        its own level (categorical columns). See the README's "Columns and missing values".
+    categorical, numeric : list of column names, default=None
+        Integer columns to treat as categorical; bool columns to treat as numeric 0/1.
+        String, object, category and bool columns of a DataFrame are categorical: one 0/1
+        indicator per level seen in ``fit`` (a level unseen later gives all zeros), as
+        scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``.
+    max_categories : int, default=100
+        A categorical column with more distinct values is an error (an identifier?).
+    min_frequency : int, default=1
+        Levels seen fewer times share one ``COL=(infrequent)`` indicator.
 
     Attributes
     ----------
@@ -105,6 +120,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
     resumed_from_iter_ (the checkpoint's iteration a fit resumed from, or None),
     history_ (list of dicts: iteration, loss, grad_norm, step, seconds; the first row after
     a resume also has ``resumed: 1.0``), n_passes_ (passes over the data).
+    encoding_ (with categorical or incomplete columns: the learned
+    :class:`~logloss.data.Encoding`), feature_names_out_ (one name per coefficient:
+    ``COL``, ``COL__missing``, ``COL=level``).
     """
 
     _parameter_constraints: dict[str, list[Any]] = _parameter_constraints()

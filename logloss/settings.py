@@ -38,7 +38,8 @@ __all__ = [
 class Setting:
     """One training setting.
 
-    ``kind`` is "bool", "int", "float" or "choice". Numbers must be finite (``C`` may
+    ``kind`` is "bool", "int", "float", "choice" or "columns" (column names: a list, or
+    comma-separated on the command line; None for none). Numbers must be finite (``C`` may
     also be ``inf``, meaning no penalty) and at least ``minimum`` (strictly above it when
     ``strict``). ``cli`` is the option string; a bool whose default is True is offered as
     its negation (``cli_negated``).
@@ -118,6 +119,48 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         strict=True,
     ),
     Setting("line_search", "bool", False, "Armijo backtracking for --solver gd"),
+    # how the data's columns become features (see logloss.data.encoding); used when the
+    # estimator is given a DataFrame, and by the CLI and flows when they read Parquet
+    Setting(
+        "missing",
+        "choice",
+        "error",
+        "a null or NaN: error (default); drop the row (reports how many); impute: a numeric "
+        "column's training mean plus a 0/1 'COL__missing' feature, and a null categorical "
+        "value is its own level. inf is always an error",
+        choices=("error", "drop", "impute"),
+        group="columns and missing values",
+    ),
+    Setting(
+        "categorical",
+        "columns",
+        None,
+        "integer columns to treat as categorical (strings, dictionaries and bools are)",
+        group="columns and missing values",
+    ),
+    Setting(
+        "numeric",
+        "columns",
+        None,
+        "bool columns to treat as numeric 0/1",
+        group="columns and missing values",
+    ),
+    Setting(
+        "max_categories",
+        "int",
+        100,
+        "a categorical column with more distinct values is an error (default 100)",
+        minimum=1,
+        group="columns and missing values",
+    ),
+    Setting(
+        "min_frequency",
+        "int",
+        1,
+        "levels seen fewer than this many times share one '(infrequent)' indicator (default 1)",
+        minimum=1,
+        group="columns and missing values",
+    ),
     Setting(
         "checkpoint_every",
         "int",
@@ -143,6 +186,8 @@ def defaults() -> dict[str, Any]:
 
 
 def _describe(s: Setting) -> str:
+    if s.kind == "columns":
+        return "a list of column names, or none"
     if s.kind == "choice":
         return "one of " + ", ".join("none" if c is None else repr(c) for c in s.choices)
     if s.kind == "bool":
@@ -164,7 +209,8 @@ def check_setting(name: str, value: Any) -> Any:
     s = _BY_NAME.get(name)
     if s is None:
         raise ValueError(f"unknown training setting {name!r}; known: {', '.join(_BY_NAME)}")
-    checker = {"bool": _check_bool, "choice": _check_choice}.get(s.kind, _check_number)
+    checkers = {"bool": _check_bool, "choice": _check_choice, "columns": _check_columns}
+    checker = checkers.get(s.kind, _check_number)
     ok, normalised = checker(s, value)
     if not ok:
         raise ValueError(f"{name} must be {_describe(s)}; got {value!r}")
@@ -179,6 +225,16 @@ def _check_bool(s: Setting, value: Any) -> tuple[bool, Any]:
         return True, value
     text = value.lower() if isinstance(value, str) else None
     return text in _TRUE + _FALSE, text in _TRUE
+
+
+def _check_columns(s: Setting, value: Any) -> tuple[bool, Any]:
+    if value is None:
+        return True, None
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        return False, None
+    return True, list(value) or None
 
 
 def _check_choice(s: Setting, value: Any) -> tuple[bool, Any]:
@@ -239,7 +295,9 @@ def add_cli_options(
             group.set_defaults(**{s.name: s.default})
             continue
         metavar = None
-        if s.kind == "choice":
+        if s.kind == "columns":
+            metavar = "A,B,..."
+        elif s.kind == "choice":
             metavar = "{" + ",".join("none" if c is None else str(c) for c in s.choices) + "}"
         else:
             metavar = s.name.upper() if s.name != "C" else "C"

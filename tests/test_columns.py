@@ -21,6 +21,7 @@ import pytest
 
 from logloss.cli import main
 from logloss.data import DataError, read_parquet
+from logloss.data.encoding import _Where
 from logloss.estimator import LogisticRegression, load_model
 from logloss.pipeline import TrainSettings, model_columns, train_model
 
@@ -365,3 +366,48 @@ def test_dictionary_and_plain_strings_encode_alike_with_nulls_unseen_and_chunks(
         X = read_parquet(path, "y", encoding=enc).X.compute()
         assert X.shape[1] == 4
         np.testing.assert_array_equal(X.sum(axis=1), (values != "d").astype(float))
+
+
+# ------------------------------------------------------------- the Python API, DataFrames
+def test_pandas_and_dask_dataframes_fit_like_the_scikit_learn_pipeline():
+    dd = pytest.importorskip("dask.dataframe")
+    df, label, numeric, categorical = penguins()
+    y = df.pop(label)
+    model = LogisticRegression(missing="impute", C=0.5, tol=1e-10, max_iter=1000).fit(df, y)
+    ref = sklearn_pipeline(numeric, categorical, 0.5, standardize=False)
+    frame = sklearn_frame(df, categorical)
+    ref.fit(frame[numeric + categorical], y)
+    expected = ref.predict_proba(frame[numeric + categorical])[:, 1]
+    np.testing.assert_allclose(model.predict_proba(df)[:, 1], expected, rtol=0, atol=1e-5)
+    assert list(model.feature_names_out_) == sklearn_names(ref, categorical)
+    # a Dask DataFrame in 7 partitions: the same model, lazily predicted
+    ddf, dy = dd.from_pandas(df, npartitions=7), dd.from_pandas(y, npartitions=7)
+    lazy = LogisticRegression(missing="impute", C=0.5, tol=1e-10, max_iter=1000).fit(ddf, dy)
+    np.testing.assert_allclose(lazy.coef_, model.coef_, rtol=0, atol=1e-9)
+    got = lazy.predict_proba(ddf)[:, 1]
+    assert hasattr(got, "compute")
+    np.testing.assert_allclose(got.compute(), expected, rtol=0, atol=1e-5)
+    # new rows: an island never seen and a missing measurement
+    new = df.iloc[:2].copy()
+    new["island"] = ["Atlantis", "Dream"]
+    new.loc[new.index[0], "body_mass_g"] = np.nan
+    table = pa.Table.from_pandas(new, preserve_index=False)
+    X = model.encoding_.encode(table, "float64", _Where("X", int))
+    assert X[0, model.feature_names_out_.tolist().index("island=Dream")] == 0
+    assert X[0, model.feature_names_out_.tolist().index("body_mass_g__missing")] == 1
+    z = X @ model.coef_[0] + model.intercept_[0]
+    np.testing.assert_allclose(model.predict_proba(new)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-12)
+
+
+def test_dataframe_missing_drop_equals_fitting_the_complete_rows():
+    df, label, numeric, categorical = titanic()
+    y = df.pop(label)
+    dropped = LogisticRegression(missing="drop", tol=1e-10).fit(df, y)
+    keep = df.notna().all(axis=1)
+    complete = LogisticRegression(tol=1e-10).fit(df[keep], y[keep])
+    np.testing.assert_allclose(dropped.coef_, complete.coef_, rtol=0, atol=1e-9)
+    assert list(dropped.feature_names_out_) == list(complete.feature_names_out_)
+    with pytest.raises(
+        DataError, match="got null in feature column 'age' at row 15 of DataFrame X"
+    ):
+        LogisticRegression().fit(df, y)

@@ -20,7 +20,6 @@ from .parser import (
     cluster,
     columns,
     positive_float,
-    positive_int,
 )
 from .status import EXIT_NOT_CONVERGED, EXIT_OK
 
@@ -71,6 +70,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="deprecated (as in scikit-learn 1.8): --C inf fits without a penalty; l2 is "
         "the default",
     )
+    groups["columns and missing values"].description = (
+        "Without --features every column except the label and weight is a feature:\n"
+        "numbers are numeric; strings, dictionaries and bools categorical (one 0/1\n"
+        "indicator per level seen in training; a level not seen gives all zeros)."
+    )
+    groups["columns and missing values"].add_argument(
+        "--drop-invalid", action="store_true", help="the same as --missing drop"
+    )
     _add_data_handling(t)
     _add_run_options(t)
     add_cluster(t)
@@ -93,53 +100,6 @@ def _add_data_handling(t: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="feature data per block in memory (default 128); lower it for workers with "
         "little memory (a block read peaks at about 3x this)",
-    )
-    c = t.add_argument_group(
-        "columns and missing values",
-        "Without --features every column except the label and weight is a feature: numbers "
-        "are numeric, strings, dictionaries and bools categorical (one 0/1 indicator per "
-        "level seen in training; a level not seen gives all zeros).",
-    )
-    c.add_argument(
-        "--categorical",
-        type=columns,
-        default=(),
-        metavar="A,B,...",
-        help="integer columns to treat as categorical",
-    )
-    c.add_argument(
-        "--numeric",
-        type=columns,
-        default=(),
-        metavar="A,B,...",
-        help="bool columns to treat as numeric 0/1",
-    )
-    c.add_argument(
-        "--missing",
-        choices=["error", "drop", "impute"],
-        default=None,
-        help="a null or NaN: error (default); drop the row (reports how many); impute: a "
-        "numeric column's training mean plus a 0/1 'COL__missing' feature, and a null "
-        "categorical value is its own level. inf is always an error",
-    )
-    c.add_argument(
-        "--drop-invalid",
-        action="store_true",
-        help="the same as --missing drop",
-    )
-    c.add_argument(
-        "--max-categories",
-        type=positive_int,
-        default=100,
-        metavar="N",
-        help="a categorical column with more distinct values is an error (default 100)",
-    )
-    c.add_argument(
-        "--min-frequency",
-        type=positive_int,
-        default=1,
-        metavar="K",
-        help="levels seen fewer than K times share one '(infrequent)' indicator (default 1)",
     )
 
 
@@ -202,12 +162,12 @@ def run(args: argparse.Namespace) -> int:
     from ..cluster import describe
     from ..pipeline import TrainSettings, non_convergence, persist_dataset
 
-    if args.drop_invalid and args.missing not in (None, "drop"):
-        from ..data import DataError
+    if args.drop_invalid:
+        if args.missing == "impute":
+            from ..data import DataError
 
-        raise DataError(
-            f"--drop-invalid is --missing drop; it cannot go with --missing {args.missing}"
-        )
+            raise DataError("--drop-invalid is --missing drop; it cannot go with --missing impute")
+        args.missing = "drop"
     settings = TrainSettings(**train_settings(args))
     t0 = time.perf_counter()
     remote = bool(args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
@@ -270,17 +230,16 @@ def _open(args: argparse.Namespace) -> Any:
         features=args.features,
         weight=args.weight,
         dtype=args.dtype,
-        drop_invalid=args.drop_invalid,
         block_bytes=int(args.block_mb * 2**20),
-        categorical=args.categorical,
-        numeric=args.numeric,
+        categorical=args.categorical or (),
+        numeric=args.numeric or (),
         missing=args.missing,
         max_categories=args.max_categories,
         min_frequency=args.min_frequency,
         invalid_hint="pass --missing drop to drop such rows, "
         "or --missing impute to impute feature values",
     )
-    if ds.ignored and not args.quiet:
+    if ds.ignored:
         shown = ", ".join(f"{name!r} ({kind})" for name, kind in ds.ignored)
         print(
             f"note: left out column(s) {shown}: neither numeric nor categorical "

@@ -268,11 +268,16 @@ class _Where:
     path: str
     file_row: Any  # int -> int: the file's row index of the block's row i
     hint: str = ""
+    noun: str = "file"  # what path names: a "file", or a "DataFrame"
+
+    @property
+    def place(self) -> str:
+        return f"{self.noun} {self.path}"
 
     def fail(self, column: str, what: str, i: int, role: str = "feature") -> None:
         raise DataError(
-            f"{what} in {role} column {column!r} at row {self.file_row(i)} of file "
-            f"{self.path}{self.hint}"
+            f"{what} in {role} column {column!r} at row {self.file_row(i)} of {self.place}"
+            f"{self.hint}"
         )
 
 
@@ -328,7 +333,7 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
             i = int(frac[0])
             raise DataError(
                 f"a categorical column must hold integers or strings; got {values[i]} in "
-                f"column {name!r} at row {where.file_row(i)} of file {where.path} "
+                f"column {name!r} at row {where.file_row(i)} of {where.place} "
                 f"(leave it out of --categorical to use it as numeric)"
             )
         col = col.cast(pa.int64())

@@ -1,0 +1,188 @@
+"""DataFrames with categorical or incomplete columns, for the Python API.
+
+A pandas or Dask DataFrame given to ``fit`` or ``predict_proba`` is encoded by the same code
+as Parquet data (:mod:`logloss.data.encoding`): it is converted to Arrow (each Dask partition
+on its own), the levels and means are learned from per-partition summaries, and each
+partition becomes a block of the encoded, row-major X.
+
+Conventions
+-----------
+- A DataFrame is encoded when one of its columns is string, object, category or bool, or
+  when ``missing`` is not "error". Otherwise it is numeric data, handled as before.
+- The column options are the estimator's settings: ``missing``, ``categorical``,
+  ``numeric``, ``max_categories``, ``min_frequency`` (see :mod:`logloss.settings`).
+- ``missing="drop"`` drops rows of a pandas DataFrame (with their labels and weights); on a
+  Dask DataFrame it is refused (read Parquet with ``read_parquet(missing="drop")``).
+- Uses Dask: for Dask DataFrames only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .data.encoding import CATEGORICAL, NUMERIC, Encoding, _Where, block_stats, learn, merge
+from .data.errors import DataError
+
+__all__ = ["encode_frame", "is_frame", "learn_frame", "needs_encoding"]
+
+
+def is_frame(X: Any) -> bool:
+    """A pandas or Dask DataFrame."""
+    return hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def _is_dask(X: Any) -> bool:
+    import dask
+
+    return bool(dask.is_dask_collection(X))
+
+
+def needs_encoding(X: Any, missing: str) -> bool:
+    """Whether DataFrame ``X`` goes through the encoding (see the module's conventions)."""
+    if not is_frame(X):
+        return False
+    if missing != "error":
+        return True
+    for dtype in X.dtypes:
+        kind = getattr(dtype, "kind", "O")
+        if kind not in "iuf" or str(dtype) == "category":
+            return True
+    return False
+
+
+def _table(part: Any) -> pa.Table:
+    """A pandas DataFrame as an Arrow table (column names as strings; no index)."""
+    part = part.rename(columns=str)
+    try:
+        return pa.Table.from_pandas(part, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise DataError(f"cannot read the DataFrame's columns: {exc}") from None
+
+
+def _kinds(
+    table: pa.Table, categorical: Sequence[str], numeric: Sequence[str]
+) -> list[tuple[str, str]]:
+    out = []
+    for field in table.schema:
+        t, name = field.type, field.name
+        string = pa.types.is_string(t) or pa.types.is_large_string(t)
+        category = pa.types.is_dictionary(t) or string or pa.types.is_boolean(t)
+        if name in numeric:
+            if category and not pa.types.is_boolean(t):
+                raise DataError(f"column {name!r} has type {t}: it cannot be numeric")
+            out.append((name, NUMERIC))
+        elif category or name in categorical:
+            out.append((name, CATEGORICAL))
+        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            out.append((name, NUMERIC))
+        else:
+            raise DataError(
+                f"column {name!r} of the DataFrame has type {t}: features must be numeric or "
+                "categorical (string, category, bool)"
+            )
+    return out
+
+
+def _where(offset: int = 0) -> _Where:
+    return _Where("X", lambda i: offset + i, "", noun="DataFrame")
+
+
+def _stats(
+    part: Any, weight: Any, kinds: list[tuple[str, str]], missing: str, limit: int, offset: int
+) -> dict[str, Any]:
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)
+    return block_stats(_table(part), kinds, w, _where(offset), missing, limit)
+
+
+def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding:
+    """The encoding of DataFrame ``X`` (levels and means; weighted means with weights)."""
+    missing = options["missing"]
+    categorical = options.get("categorical") or ()
+    numeric = options.get("numeric") or ()
+    limit = options["max_categories"]
+    if _is_dask(X):
+        import dask
+
+        if missing == "drop":
+            raise DataError(
+                "missing='drop' is not supported for a Dask DataFrame: read Parquet with "
+                "logloss.read_parquet(..., missing='drop'), or use missing='impute'"
+            )
+        kinds = _kinds(_table(X._meta), categorical, numeric)
+        parts = X.to_delayed()
+        weights: list[Any] = [None] * len(parts)
+        if sample_weight is not None and _is_dask(sample_weight):
+            weights = sample_weight.to_delayed()
+            if len(weights) != len(parts):
+                raise ValueError("sample_weight must have X's partitions")
+        elif sample_weight is not None:
+            raise ValueError("a Dask DataFrame needs Dask sample weights (or none)")
+        found = dask.compute(
+            *[
+                dask.delayed(_stats)(p, w, kinds, missing, limit, 0)
+                for p, w in zip(parts, weights, strict=True)
+            ]
+        )
+    else:
+        table = _table(X)
+        kinds = _kinds(table, categorical, numeric)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        mode = "impute" if missing == "drop" else missing  # dropped rows: see drop_rows
+        found = [block_stats(table, kinds, w, _where(), mode, limit)]
+    for name in [*categorical, *numeric]:
+        if name not in [k for k, _ in kinds]:
+            raise DataError(f"column {name!r} named in categorical/numeric is not in X")
+    return learn(
+        kinds,
+        merge(found),
+        missing=missing,
+        max_categories=limit,
+        min_frequency=options["min_frequency"],
+        source="X",
+    )
+
+
+def drop_rows(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """pandas ``X`` (and ``y``, ``sample_weight``) without the rows that hold a null/NaN."""
+    keep = ~np.asarray(X.isna().any(axis=1))
+    if not keep.any():
+        raise DataError("every row of X holds a missing value: nothing is left to fit")
+    y = None if y is None else np.asarray(y)[keep]
+    if sample_weight is not None and np.ndim(sample_weight):
+        sample_weight = np.asarray(sample_weight)[keep]
+    return X[keep], y, sample_weight
+
+
+def _encode_part(part: Any, encoding: Encoding, dtype: str) -> np.ndarray:
+    return encoding.encode(_table(part[encoding.input_columns]), dtype, _where())
+
+
+def encode_frame(X: Any, encoding: Encoding, dtype: str = "float64") -> Any:
+    """DataFrame ``X`` encoded: a pandas DataFrame named by the encoded features, or a Dask
+    array (partition by partition, row chunks computed)."""
+    missing_cols = [c for c in encoding.input_columns if c not in [str(c) for c in X.columns]]
+    if missing_cols:
+        raise DataError(f"X lacks the column(s) {missing_cols} the model was trained on")
+    if _is_dask(X):
+        import dask
+        import dask.array as da
+
+        parts = X.rename(columns=str).to_delayed()
+        lengths = dask.compute(*[dask.delayed(len)(p) for p in parts])
+        blocks = [
+            da.from_delayed(
+                dask.delayed(_encode_part)(p, encoding, dtype),
+                shape=(n, encoding.width),
+                dtype=np.dtype(dtype),
+            )
+            for p, n in zip(parts, lengths, strict=True)
+        ]
+        return da.concatenate(blocks, axis=0)
+    import pandas as pd
+
+    values = _encode_part(X.rename(columns=str), encoding, dtype)
+    return pd.DataFrame(values, columns=encoding.feature_names, index=X.index)
