@@ -211,6 +211,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     # the training settings: the same names and defaults as logloss.settings.TRAIN_SETTINGS
     solver: Literal["auto", "lbfgs", "newton", "gd"] = "auto",
     C: float = 1.0,
+    l1_ratio: float = 0.0,
     max_iter: int = 100,
     tol: float = 1e-4,
     standardize: bool = False,
@@ -265,6 +266,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     settings = TrainSettings(
         solver=solver,
         C=C,
+        l1_ratio=l1_ratio,
         max_iter=max_iter,
         tol=tol,
         standardize=standardize,

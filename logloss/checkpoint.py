@@ -213,6 +213,10 @@ class Evaluations:
         self._objective = objective
         self.n_params = objective.n_params
         self.convergence_norm = objective.convergence_norm
+        # the L1 part (elastic net), handled by the solvers' proximal steps
+        self.has_l1 = bool(getattr(objective, "has_l1", False))
+        if self.has_l1:
+            self.l1_weights = objective.l1_weights  # type: ignore[attr-defined]
         self._recent: dict[bytes, tuple[float, Array]] = {}
         self._expect: tuple[bytes, float, Array, Path] | None = None
 

@@ -135,6 +135,7 @@ class LogisticCore:
         fit_intercept: bool = True,
         tol: float = 1e-4,
         max_iter: int = 100,
+        l1_ratio: float = 0.0,
         solver: str = "auto",
         class_weight: dict[Any, float] | str | None = None,
         standardize: bool = False,
@@ -152,6 +153,7 @@ class LogisticCore:
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
+        self.l1_ratio = l1_ratio
         self.solver = solver
         self.class_weight = class_weight
         self.standardize = standardize
@@ -171,6 +173,11 @@ class LogisticCore:
             value = getattr(self, s.name)
             if s.kind in ("int", "float"):
                 check_setting(s.name, value)
+        if self.l1_ratio and not self._alpha():
+            raise ValueError(
+                f"l1_ratio={self.l1_ratio} needs a finite C: with C=inf (no penalty) there is "
+                "no L1 part to mix; set C, or l1_ratio=0"
+            )
         if self.penalty != "deprecated":
             warnings.warn(
                 "'penalty' is deprecated, as in scikit-learn 1.8: " + DEPRECATED_ALIASES["penalty"],
@@ -227,7 +234,7 @@ class LogisticCore:
             self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
         content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
         n_rows, p = prep.n_rows, prep.n_features
-        self.solver_ = choose_solver(self.solver, p)
+        self.solver_ = choose_solver(self.solver, p, self.l1_ratio if self._alpha() else 0.0)
         objective = self._objective(prep, prep.sums, self._alpha())
         classes = encode_labels(self.classes_)["values"]
         fingerprint = fit_fingerprint(
@@ -305,6 +312,7 @@ class LogisticCore:
             mean=prep.mean,
             scale=prep.scale,
             penalize=self._penalize,
+            l1_ratio=self.l1_ratio,
         )
 
     def _run(

@@ -55,7 +55,10 @@ def _parameter_constraints() -> dict[str, list[Any]]:
         else:
             options = ("neither", "left") if not s.allow_inf else ("right", "both")
             closed = options[0] if s.strict else options[1]  # "right": inf is allowed
-            rule = [Interval(Integral if s.kind == "int" else Real, s.minimum, None, closed=closed)]
+            kind = Integral if s.kind == "int" else Real
+            if s.maximum is not None:
+                closed = "both" if not s.strict else "right"
+            rule = [Interval(kind, s.minimum, s.maximum, closed=closed)]
         out[s.name] = rule
     return out
 
@@ -69,6 +72,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         As in scikit-learn >= 1.8: use ``C=np.inf`` for no penalty (L2 is the default).
         ``penalty=None`` still means no penalty and ``"l2"`` the default, with a
         FutureWarning. The intercept is never penalised.
+    l1_ratio : float in [0, 1], default=0.0
+        Elastic-net mixing, scikit-learn >= 1.8's convention: the objective is
+        ``C * Σ sᵢ lossᵢ + l1_ratio ‖w‖₁ + ½ (1 − l1_ratio) ‖w‖²``. 0 is L2; 1 is L1 (the
+        lasso: exact zeros in ``coef_``). Needs a finite C; solved by proximal Newton
+        ("newton", "auto") or proximal gradient descent ("gd").
     C : float, default=1.0
         Inverse regularisation strength, as in scikit-learn: the objective is
         ``C * Σ sᵢ lossᵢ + ½‖w‖²`` (divided by ``C Σ sᵢ`` internally); ``C=np.inf`` fits

@@ -16,8 +16,11 @@ Conventions
   penalty ½α‖Dθ‖², gradient αD²θ, Hessian αD²; the problem scikit-learn solves) or
   "theta" (the standardised coefficients: the problem of a StandardScaler pipeline).
 - The value is scikit-learn's objective divided by C·Σs:
-  J = Σ sᵢ lossᵢ / Σ sᵢ + ‖coef‖² / (2 C Σ sᵢ); the intercept is never penalised.
-  Dividing by a constant leaves the minimiser where scikit-learn's is.
+  J = Σ sᵢ lossᵢ / Σ sᵢ + (r‖coef‖₁ + ½(1 − r)‖coef‖²) / (C Σ sᵢ), r = ``l1_ratio``; the
+  intercept is never penalised. Dividing by a constant leaves the minimiser where
+  scikit-learn's is. The objective's value, gradient and Hessian are those of the smooth
+  part; the L1 part Σ λ_j|θ_j| (:meth:`LogisticObjective.l1_weights`) is the solvers' to
+  handle (proximal steps), and they report the total.
 - Convergence is judged on the gradient with respect to the parameters of the problem
   posed (:meth:`LogisticObjective.convergence_norm`): max |∇_w J| when the penalty is on w,
   max |∇_θ J| when it is on θ.
@@ -111,9 +114,13 @@ class LogisticObjective:
         mean: Array | None = None,
         scale: Array | None = None,
         penalize: str = "theta",
+        l1_ratio: float = 0.0,
     ) -> None:
         if penalize not in ("theta", "w"):
             raise ValueError(f"penalize must be 'theta' or 'w'; got {penalize!r}")
+        if not 0.0 <= l1_ratio <= 1.0:
+            raise ValueError(f"l1_ratio must be between 0 and 1; got {l1_ratio!r}")
+        self.l1_ratio = float(l1_ratio) if alpha else 0.0
         self._sums = sums
         self.p = n_features
         self.alpha = float(alpha)
@@ -140,6 +147,27 @@ class LogisticObjective:
             else None
         )
         self.evaluations = 0
+        self.total_weight: float | None = None  # Σ s, known after the first evaluation
+
+    # -- the L1 part (elastic net) ---------------------------------------------------
+    @property
+    def has_l1(self) -> bool:
+        return self.l1_ratio > 0.0
+
+    def l1_weights(self) -> Array:
+        """λ per parameter: the non-smooth part of J is Σ λ_j |θ_j| (0 for the intercept),
+        i.e. r‖coef‖₁ / (C Σs) in the coefficients the penalty applies to. Needs one
+        evaluation first (for Σ s)."""
+        lam = np.zeros(self.n_params)
+        if self.has_l1:
+            if self.total_weight is None:
+                raise RuntimeError("evaluate the objective once before asking for l1_weights")
+            lam[: self.p] = self.alpha * self.l1_ratio * np.sqrt(self._pen_diag) / self.total_weight
+        return lam
+
+    def l1_value(self, theta: Array) -> float:
+        """Σ λ_j |θ_j|: what the non-smooth part adds to the value at θ."""
+        return float(self.l1_weights() @ np.abs(theta)) if self.has_l1 else 0.0
 
     # -- coordinates ---------------------------------------------------------------
     def to_w(self, theta: Array) -> Array:
@@ -174,20 +202,22 @@ class LogisticObjective:
                     diverged=False,
                 )
             raise NonFiniteError(f"the parameters diverged to {theta.tolist()[:10]}", diverged=True)
+        self.total_weight = float(s.weight)
         A = self.A
         grad = (A.T @ s.grad) / s.weight
         coef = theta[: self.p]
         value = s.loss / s.weight
         d = self._pen_diag
-        if self.alpha:
-            value += 0.5 * self.alpha * float(coef @ (d * coef)) / s.weight
-            grad[: self.p] += self.alpha * d * coef / s.weight
+        l2 = self.alpha * (1.0 - self.l1_ratio)  # the smooth (L2) share of the penalty
+        if l2:
+            value += 0.5 * l2 * float(coef @ (d * coef)) / s.weight
+            grad[: self.p] += l2 * d * coef / s.weight
         H = None
         if hessian:
             assert s.hess is not None
             H = (A.T @ s.hess @ A) / s.weight
-            if self.alpha:
-                H[np.arange(self.p), np.arange(self.p)] += self.alpha * d / s.weight
+            if l2:
+                H[np.arange(self.p), np.arange(self.p)] += l2 * d / s.weight
             if not np.all(np.isfinite(H)):
                 raise NonFiniteError(
                     "the Hessian is not finite: feature values so large that their squares "

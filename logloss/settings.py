@@ -51,6 +51,7 @@ class Setting:
     help: str
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None  # inclusive
     strict: bool = False
     allow_inf: bool = False
     cli: str | None = None
@@ -80,6 +81,16 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         strict=True,
         allow_inf=True,
         cli="--C",
+    ),
+    Setting(
+        "l1_ratio",
+        "float",
+        0.0,
+        "elastic-net mixing, as in scikit-learn >= 1.8: the penalty is "
+        "l1_ratio*|coef|_1 + (1 - l1_ratio)/2*|coef|^2 (0: L2, the default; 1: L1, exact "
+        "zeros); needs a finite --C",
+        minimum=0.0,
+        maximum=1.0,
     ),
     Setting("max_iter", "int", 100, "iterations at most (default 100)", minimum=0),
     Setting(
@@ -195,6 +206,8 @@ def _describe(s: Setting) -> str:
     what = "an integer" if s.kind == "int" else "a finite number"
     if s.allow_inf:
         what = "a number (inf allowed)"
+    if s.minimum is not None and s.maximum is not None:
+        return f"{what} between {s.minimum:g} and {s.maximum:g}"
     if s.minimum is not None:
         what += f" {'>' if s.strict else '>='} {s.minimum:g}"
     return what
@@ -255,7 +268,8 @@ def _check_number(s: Setting, value: Any) -> tuple[bool, Any]:
     if math.isnan(number) or (math.isinf(number) and not s.allow_inf):
         return False, None
     below = s.minimum is not None and (number < s.minimum or (s.strict and number == s.minimum))
-    return not below, number
+    above = s.maximum is not None and number > s.maximum
+    return not (below or above), number
 
 
 def normalise(values: Mapping[str, Any]) -> dict[str, Any]:

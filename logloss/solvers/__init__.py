@@ -22,6 +22,8 @@ Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``) and on
   above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted
   from that point with a fresh memory, and if that makes no progress (and θ is small enough
   for a Hessian) Newton steps finish the fit, all within ``max_iter``.
+- With an L1 part (``l1_ratio > 0``): ``newton`` is proximal Newton and ``gd`` proximal
+  gradient descent (:mod:`.prox`); lbfgs cannot take one.
 - ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
   pass per iteration (value, gradient and Hessian together) when full steps are taken.
 """
@@ -38,6 +40,7 @@ from .base import Callback, SolverResult, SolverState
 from .gd import gd
 from .lbfgs import lbfgs
 from .newton import newton
+from .prox import prox_gd, prox_newton
 
 __all__ = [
     "SOLVERS",
@@ -47,6 +50,8 @@ __all__ = [
     "gd",
     "lbfgs",
     "newton",
+    "prox_gd",
+    "prox_newton",
     "convergence_message",
     "non_finite_remedy",
     "solve",
@@ -57,15 +62,27 @@ __all__ = [
 
 SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
 
+#: The solver that runs for an objective with an L1 part (elastic net, l1_ratio > 0); a
+#: solver missing here cannot handle one.
+L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": prox_gd, "newton": prox_newton}
+
 #: ``solver="auto"`` takes Newton up to this many features: its Hessian pass costs about p
 #: times a gradient pass, paid back by needing a handful of passes; lbfgs above.
 NEWTON_MAX_FEATURES = 100
 
 
-def choose_solver(solver: str, n_features: int) -> str:
-    """The solver that ``solver`` names; "auto": newton for narrow data, else lbfgs."""
+def choose_solver(solver: str, n_features: int, l1_ratio: float = 0.0) -> str:
+    """The solver that ``solver`` names; "auto": newton for narrow data (and for any data
+    with an L1 part: proximal Newton), else lbfgs."""
     if solver != "auto":
+        if l1_ratio > 0 and solver not in L1_SOLVERS:
+            raise ValueError(
+                f"solver {solver!r} does not support l1_ratio > 0 (got {l1_ratio}); use "
+                f"{' or '.join(repr(k) for k in L1_SOLVERS)}, or solver='auto'"
+            )
         return solver
+    if l1_ratio > 0:
+        return "newton"
     return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
 
 
@@ -80,10 +97,11 @@ def solve(
     **options: Any,
 ) -> SolverResult:
     """Run the solver named ``solver`` ("gd", "lbfgs" or "newton")."""
+    table = L1_SOLVERS if getattr(objective, "has_l1", False) else SOLVERS
     try:
-        fn = SOLVERS[solver]
+        fn = table[solver]
     except KeyError:
-        raise ValueError(f"solver must be one of {sorted(SOLVERS)}; got {solver!r}") from None
+        raise ValueError(f"solver must be one of {sorted(table)}; got {solver!r}") from None
     return fn(objective, start, max_iter=max_iter, tol=tol, callback=callback, **options)
 
 
@@ -106,7 +124,8 @@ def warm_start(
     objective alone decides convergence. Returns the start state and the extra solver
     options (``hessian``) for the full solve.
     """
-    result = solve("lbfgs", sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
+    name = "newton" if getattr(sample_objective, "has_l1", False) else "lbfgs"
+    result = solve(name, sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
     hessian = sample_objective.hessian(result.theta)[2]
     return SolverState(result.theta, 0, ()), {"hessian": hessian}
 
