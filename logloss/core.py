@@ -463,6 +463,32 @@ class LogisticCore:
         return lazy_accuracy(pred, dask_array(y).rechunk(chunks), sw)
 
     # ------------------------------------------------------------- persistence
+    def summary(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Coefficient statistics on data ``X``, ``y`` (usually the training data): a pandas
+        DataFrame indexed by feature name and "intercept", with columns ``coef``,
+        ``std_err``, ``z``, ``p_value`` (two-sided) and ``ci_low``/``ci_high`` (95%), from
+        the observed information at the fitted coefficients (one pass over the data,
+        distributed for Dask input). Also sets ``summary_info_``: n, log_likelihood,
+        null_log_likelihood, deviance, aic, bic, mcfadden_r2.
+
+        Without a penalty (``C=inf``) these are the maximum-likelihood statistics
+        (statsmodels' ``Logit``). With a penalty they come from the penalised Hessian and
+        are **approximate** (penalised estimates are biased towards 0); with an L1 part only
+        the non-zero coefficients are listed. See :mod:`logloss.stats`.
+        """
+        from .stats import coefficient_summary
+
+        self._check_fitted()
+        encoding = getattr(self, "encoding_", None)
+        if encoding is not None:
+            from .frames import encode_frame, is_frame
+
+            if is_frame(X):
+                X = encode_frame(X, encoding)
+        table, info = coefficient_summary(self, X, y, sample_weight)
+        self.summary_info_ = info
+        return table
+
     def save(
         self,
         path: str | os.PathLike[str],

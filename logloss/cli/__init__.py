@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .. import __version__
-from . import evaluate, generate, predict, report, train
+from . import evaluate, generate, predict, report, summary, train
 from .display import Progress
 from .status import (
     EXIT_BAD_INPUT,
@@ -55,6 +55,7 @@ _MODULES = {
     "train": train,
     "predict": predict,
     "evaluate": evaluate,
+    "summary": summary,
     "generate": generate,
     "report": report,
 }
