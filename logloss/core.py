@@ -463,6 +463,16 @@ class LogisticCore:
         return lazy_accuracy(pred, dask_array(y).rechunk(chunks), sw)
 
     # ------------------------------------------------------------- persistence
+    def to_sklearn(self) -> Any:
+        """A fitted scikit-learn estimator whose ``predict_proba`` equals this model's: a
+        ``LogisticRegression``, or with categorical/imputed columns a ``Pipeline`` of the
+        column transformation and one (it takes a DataFrame of the input columns). For
+        skops, skl2onnx, ``mlflow.sklearn`` and the like; see :mod:`logloss.export`."""
+        from .export import to_sklearn
+
+        self._check_fitted()
+        return to_sklearn(self)
+
     def summary(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Coefficient statistics on data ``X``, ``y`` (usually the training data): a pandas
         DataFrame indexed by feature name and "intercept", with columns ``coef``,

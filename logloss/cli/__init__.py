@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .. import __version__
-from . import evaluate, generate, predict, report, summary, train
+from . import evaluate, export, generate, predict, report, summary, train
 from .display import Progress
 from .status import (
     EXIT_BAD_INPUT,
@@ -56,6 +56,7 @@ _MODULES = {
     "predict": predict,
     "evaluate": evaluate,
     "summary": summary,
+    "export": export,
     "generate": generate,
     "report": report,
 }

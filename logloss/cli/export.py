@@ -1,0 +1,56 @@
+"""``logloss export``: a saved model as an ONNX file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .parser import add_common, add_model
+from .status import EXIT_BAD_INPUT, EXIT_OK
+
+HELP = "write a saved model as an ONNX file (needs pip install 'logloss[onnx]')"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    e: argparse.ArgumentParser = sub.add_parser(
+        "export",
+        help=HELP,
+        description="Write a saved (numeric-only) model as an ONNX graph: input 'X' (float64 "
+        "features in the model's order), outputs 'label' and 'probabilities'. In Python, "
+        "model.to_sklearn() gives the fitted scikit-learn estimator for skops, skl2onnx or "
+        "mlflow.sklearn.",
+    )
+    add_model(e)
+    e.add_argument("out", metavar="OUT", help="the ONNX file to write (must not exist)")
+    e.add_argument("--format", choices=["onnx"], default="onnx", help="the format (onnx)")
+    add_common(e)
+    return e
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    from ..outputs import OutputPathError
+
+    if os.path.lexists(args.out):
+        raise OutputPathError(f"--out {args.out!r} exists; export writes a new file only")
+    parent = Path(args.out).resolve().parent
+    if not parent.is_dir():
+        raise OutputPathError(f"the directory of {args.out!r} does not exist")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export import to_onnx
+    from ..model import atomic_write_bytes
+    from ..pipeline import load_published
+
+    model = load_published(args.model)
+    try:
+        data = to_onnx(model)
+    except (ImportError, ValueError) as exc:  # skl2onnx missing; a model ONNX cannot hold
+        print(f"logloss: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    atomic_write_bytes(Path(args.out), data)
+    print(f"wrote {args.out} ({len(data):,} bytes)", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,133 @@
+"""A fitted logloss model as a fitted scikit-learn estimator, for tools that take those
+(skops, skl2onnx, mlflow.sklearn).
+
+Conventions
+-----------
+- Numeric-only models become a ``sklearn.linear_model.LogisticRegression`` with the same
+  ``coef_``, ``intercept_`` and ``classes_`` (and ``feature_names_in_`` when known).
+- Models with an encoding (categorical or imputed columns) become a ``Pipeline`` of a
+  ``ColumnTransformer`` (``SimpleImputer(strategy="mean", add_indicator=True)`` on the numeric
+  columns, ``OneHotEncoder(handle_unknown="ignore", min_frequency=K)`` on the categorical
+  ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
+  The transformers are fitted on a few synthetic rows built so that they learn exactly the
+  model's means, missing indicators, levels and infrequent levels; the result's
+  ``predict_proba`` equals logloss's (the tests check 1e-12).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .data.encoding import Encoding
+
+__all__ = ["to_onnx", "to_sklearn"]
+
+
+def _logistic_regression(model: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    kw: dict[str, Any] = {
+        "C": float(model.C),
+        "fit_intercept": bool(model.fit_intercept),
+        "tol": float(model.tol),
+        "max_iter": int(model.max_iter),
+    }
+    if model.class_weight is not None:
+        kw["class_weight"] = model.class_weight
+    if float(getattr(model, "l1_ratio", 0.0)) > 0 and math.isfinite(model.C):
+        kw["l1_ratio"] = float(model.l1_ratio)
+    lr = LogisticRegression(**kw)
+    lr.coef_ = np.array(model.coef_, dtype=np.float64, copy=True)
+    lr.intercept_ = np.array(model.intercept_, dtype=np.float64, copy=True)
+    lr.classes_ = np.array(model.classes_, copy=True)
+    lr.n_features_in_ = int(model.n_features_in_)
+    lr.n_iter_ = np.array(model.n_iter_, copy=True)
+    return lr
+
+
+def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
+    """A DataFrame on which the scikit-learn transformers learn exactly ``encoding``."""
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {}
+    for c in encoding.columns:
+        if c.kind == "numeric":
+            columns[c.name] = [c.mean] + ([np.nan] if c.indicator else [])
+        else:
+            if not c.levels:
+                raise NotImplementedError(
+                    f"column {c.name!r} has only infrequent levels: no scikit-learn "
+                    "OneHotEncoder learns that"
+                )
+            values = [v for v in c.levels for _ in range(min_frequency)]
+            columns[c.name] = values + list(c.infrequent)
+    n = max(len(v) for v in columns.values())
+    out = {}
+    for c in encoding.columns:
+        values = columns[c.name]
+        pad = c.mean if c.kind == "numeric" else c.levels[0]
+        out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
+        if c.kind == "numeric":
+            out[c.name] = out[c.name].astype(np.float64)
+    return pd.DataFrame(out)
+
+
+def to_sklearn(model: Any) -> Any:
+    """The fitted scikit-learn equivalent of ``model`` (see the module's conventions)."""
+    lr = _logistic_regression(model)
+    encoding = getattr(model, "encoding_", None)
+    if encoding is None:
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            lr.feature_names_in_ = np.asarray(names, dtype=object)
+        return lr
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    k = int(getattr(model, "min_frequency", 1) or 1)
+    numeric = [c.name for c in encoding.numeric]
+    categorical = [c.name for c in encoding.categorical]
+    parts = []
+    if numeric:
+        parts.append(("num", SimpleImputer(strategy="mean", add_indicator=True), numeric))
+    if categorical:
+        encoder = OneHotEncoder(handle_unknown="ignore", min_frequency=k if k > 1 else None)
+        parts.append(("cat", encoder, categorical))
+    columns = ColumnTransformer(parts)
+    columns.fit(_synthetic_rows(encoding, k))
+    width = int(columns.transform(_synthetic_rows(encoding, k).iloc[:1]).shape[1])
+    if width != encoding.width:  # pragma: no cover - a level set scikit-learn cannot learn
+        raise NotImplementedError(
+            f"the scikit-learn transformers give {width} features; the model has {encoding.width}"
+        )
+    return Pipeline([("columns", columns), ("logistic", lr)])
+
+
+def to_onnx(model: Any) -> bytes:
+    """The model as an ONNX graph (via skl2onnx, ``pip install 'logloss[onnx]'``): input "X",
+    float64 features in the model's order; outputs "label" and "probabilities" (equal to
+    ``predict_proba`` to rounding). Models with an encoding (categorical or imputed
+    columns) are refused: onnxruntime has no float64 imputer, and float32 would change the
+    probabilities; export ``model.to_sklearn()`` with your own input types instead."""
+    try:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import DoubleTensorType
+    except ImportError:
+        raise ImportError(
+            "ONNX export needs skl2onnx: pip install 'logloss[onnx]' (skl2onnx, onnxruntime)"
+        ) from None
+    if getattr(model, "encoding_", None) is not None:
+        raise ValueError(
+            "ONNX export covers numeric-only models; this one encodes categorical or missing "
+            "values: convert model.to_sklearn() (a scikit-learn Pipeline) with skl2onnx and "
+            "the input types of your columns"
+        )
+    est = to_sklearn(model)
+    inputs = [("X", DoubleTensorType([None, int(model.n_features_in_)]))]
+    onx = convert_sklearn(est, initial_types=inputs, options={id(est): {"zipmap": False}})
+    return bytes(onx.SerializeToString())
