@@ -1,0 +1,11 @@
+"""The Prefect flows of logloss: ``train``, ``score`` and the deployments that serve them.
+
+Importing this package turns Prefect's server analytics off by default (the temporary
+server Prefect starts for a first ``python -m flows.train`` otherwise reports telemetry and,
+on a fresh machine, prints a "database is locked" traceback); set
+``PREFECT_SERVER_ANALYTICS_ENABLED=true`` to keep them.
+"""
+
+import os
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -538,3 +538,39 @@ def test_dask_client_restores_the_distributed_logger_level():
         assert logger.level == logging.INFO
     finally:
         logger.setLevel(before)
+
+
+# ------------------------------------------------- what a user sees: phases, --json, --report
+def test_train_json_prints_one_object_on_stdout_and_phases_go_to_stderr(tmp_path):
+    out = tmp_path / "m"
+    args = ["train", "data/breast_cancer.parquet", "--label", "target", "--standardize"]
+    proc = run_cli(*args, "--json", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is one JSON object
+    assert doc["rows"] == 569 and doc["features"] == 30 and doc["converged"] is True
+    assert doc["model"] == str(out) and doc["passes"] >= doc["iterations"] >= 1
+    assert doc["ran_on"].startswith("this process")
+    assert "[" not in proc.stderr  # --json: no phases, no progress
+    shown = run_cli(*args, "--report", "--out", str(tmp_path / "m2"))
+    phases = [line for line in shown.stderr.splitlines() if line.startswith("[")]
+    assert [p.split("] ", 1)[1].split(" ")[0] for p in phases] == [
+        "reading",
+        "loading",
+        "fitting",
+        "writing",
+        "done",
+    ]
+    seconds = [float(p[1:].split("s]")[0]) for p in phases]
+    assert seconds == sorted(seconds)
+    # --report writes the whole report: the page too, next to its pictures
+    page = (tmp_path / "m2" / "report.html").read_text()
+    assert "<img" in page and (tmp_path / "m2" / "roc.png").exists()
+    quiet = run_cli(*args, "--quiet", "--out", str(tmp_path / "m3"))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_generate_names_the_label_column(tmp_path):
+    proc = run_cli("generate", str(tmp_path / "g"), "--rows", "100", "--features", "2", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "label column 'y'" in proc.stderr
+    assert "the label column is 'y'" in run_cli("generate", "--help").stdout.replace("\n", " ")

@@ -83,3 +83,18 @@ def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
             k, v if isinstance(v, str) else f"{v:.6g}" if isinstance(v, float) else str(v)
         )
     Console().print(table)
+
+
+class Phases:
+    """One stderr line per phase of a command, with the seconds since it started:
+    ``[  0.4s] reading data/x.parquet: 3 files, 1,000,000 rows``. Silent when ``show`` is
+    False (``--quiet``, ``--json``)."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.show:
+            seconds = time.perf_counter() - self.t0
+            print(f"[{seconds:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -17,7 +17,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "generate",
         help=HELP,
         description="Stream synthetic data: X ~ N(0, 1), y ~ Bernoulli(sigmoid(Xw + b)), "
-        "written as OUT/part-*.parquet with the true weights in OUT/true_weights.json.",
+        "written as OUT/part-*.parquet (feature columns x0, x1, ...; the label column is "
+        "'y') with the true weights in OUT/true_weights.json. Train on it with "
+        "'logloss train OUT --label y'.",
     )
     g.add_argument("out", metavar="OUT", help="output directory (absent or empty)")
     g.add_argument("--rows", type=positive_int, required=True, help="number of rows")
@@ -64,5 +66,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if not args.quiet:
             bar.stop()
-    print(f"wrote {args.rows:,} rows x {args.features} features to {out}", file=sys.stderr)
+    print(
+        f"wrote {args.rows:,} rows x {args.features} features to {out} "
+        f"(label column 'y': logloss train {out} --label y ...)",
+        file=sys.stderr,
+    )
     return EXIT_OK

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import math
 import os
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import add_cli_options, from_cli
-from .display import Progress, print_table
+from .display import Phases, Progress, print_table
 from .parser import (
     add_cluster,
     add_common,
@@ -125,10 +127,16 @@ def _add_run_options(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--report",
         action="store_true",
-        help="also write metrics.json and the report pictures (on the training data) "
-        "into MODEL_DIR",
+        help="also write the report (report.html with its pictures, and metrics.json; on "
+        "the training data) into MODEL_DIR",
     )
     t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (paths, rows, iterations, passes, converged, loss, "
+        "timings) on stdout instead of the table; no progress display",
+    )
 
 
 def check_paths(args: argparse.Namespace) -> None:
@@ -158,6 +166,8 @@ def train_settings(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     # Before any data is read or a cluster started: a wrong path fails at once.
     check_paths(args)
+    phase = Phases(not (args.quiet or args.json))
+    phase(f"reading {args.data}")
 
     from ..cluster import describe
     from ..pipeline import TrainSettings, non_convergence, persist_dataset
@@ -179,45 +189,86 @@ def run(args: argparse.Namespace) -> int:
         ds = _open(args)
         if not remote:
             client = stack.enter_context(cluster(args, ds.nbytes))
+        ran_on = describe(client)
+        phase(
+            f"loading {ds.n_rows:,} rows x {ds.n_features} features from {len(ds.files)} "
+            f"file(s) in {len(ds.blocks)} block(s) on {ran_on}"
+        )
         ds = persist_dataset(ds)
         if ds.n_dropped:
             print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
         loaded = time.perf_counter()
+        phase("fitting")
         model, caught = _fit(args, ds, settings)
         fitted = time.perf_counter()
         problem = non_convergence(model, ds.feature_names)
         saved = problem is None or args.allow_unconverged
         if saved:
+            phase(f"writing the model{' and its report' if args.report else ''} to {args.out}")
             _save(args, model, ds)
-        ran_on = describe(client)
+        saved_at = time.perf_counter()
     _show_warnings(caught)
-    last = (
-        model.history_[-1] if model.history_ else {"loss": float("nan"), "grad_norm": float("nan")}
+    summary = _summary(args, ds, model, settings, ran_on, saved)
+    summary.update(
+        load_seconds=round(loaded - t0, 3),
+        fit_seconds=round(fitted - loaded, 3),
+        save_seconds=round(saved_at - fitted, 3),
     )
+    phase("done")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return EXIT_OK if problem is None else _unconverged(args, problem)
+
+
+def _summary(
+    args: argparse.Namespace, ds: Any, model: Any, settings: Any, ran_on: str, saved: bool
+) -> dict[str, Any]:
+    """What ``train`` reports (the table, or ``--json``'s object)."""
+    last = model.history_[-1] if model.history_ else {}
+    loss, norm = last.get("loss", float("nan")), last.get("grad_norm", float("nan"))
+    return {
+        "data": ds.source,
+        "rows": int(ds.X.shape[0]),
+        "rows_dropped": int(ds.n_dropped),
+        "features": int(ds.n_features),
+        "input_columns": len(ds.input_columns),
+        "ran_on": ran_on,
+        "solver": model.solver_,
+        "solver_setting": settings.solver,
+        "iterations": int(model.n_iter_[0]),
+        "passes": int(model.n_passes_),
+        "converged": bool(model.converged_),
+        "final_loss": float(loss) if math.isfinite(loss) else None,
+        "gradient_norm": float(norm) if math.isfinite(norm) else None,
+        "model": str(args.out) if saved else None,
+        "report": bool(args.report and saved),
+    }
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    features = str(s["features"])
+    if s["input_columns"] != s["features"]:
+        features += f" (from {s['input_columns']} columns)"
     print_table(
         "logloss train",
         [
-            ("data", ds.source),
-            ("rows", f"{ds.X.shape[0]:,}"),
-            (
-                "features",
-                ds.n_features
-                if ds.encoding is None
-                else f"{ds.n_features} (from {len(ds.input_columns)} columns)",
-            ),
-            ("ran on", ran_on),
-            ("solver", model.solver_ + (" (auto)" if settings.solver == "auto" else "")),
-            ("iterations", int(model.n_iter_[0])),
-            ("passes over the data", int(model.n_passes_)),
-            ("converged", "yes" if model.converged_ else "NO"),
-            ("final loss", last["loss"]),
-            ("gradient norm", f"{last['grad_norm']:.3e}"),
-            ("load seconds", f"{loaded - t0:.2f}"),
-            ("fit seconds", f"{fitted - loaded:.2f}"),
-            ("model", str(args.out) if saved else "not written"),
+            ("data", s["data"]),
+            ("rows", f"{s['rows']:,}"),
+            ("features", features),
+            ("ran on", s["ran_on"]),
+            ("solver", s["solver"] + (" (auto)" if s["solver_setting"] == "auto" else "")),
+            ("iterations", s["iterations"]),
+            ("passes over the data", s["passes"]),
+            ("converged", "yes" if s["converged"] else "NO"),
+            ("final loss", s["final_loss"] if s["final_loss"] is not None else "nan"),
+            ("gradient norm", f"{s['gradient_norm'] or float('nan'):.3e}"),
+            ("load seconds", f"{s['load_seconds']:.2f}"),
+            ("fit seconds", f"{s['fit_seconds']:.2f}"),
+            ("model", s["model"] or "not written"),
         ],
     )
-    return EXIT_OK if problem is None else _unconverged(args, problem)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -254,7 +305,7 @@ def _fit(args: argparse.Namespace, ds: Any, settings: Any) -> tuple[Any, list[An
     from ..pipeline import train_model
 
     with (
-        Progress(not args.quiet, args.max_iter) as progress,
+        Progress(not (args.quiet or args.json), args.max_iter) as progress,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
@@ -275,7 +326,11 @@ def _save(args: argparse.Namespace, model: Any, ds: Any) -> None:
     if args.report:
 
         def extra(tmp: Path) -> None:
+            # the whole report: metrics, pictures and the page, in the new version
+            from ..report import write_html_report
+
             write_report_assets(model, ds, tmp)
+            write_html_report(tmp, tmp / "report.html")
 
     model.save(args.out, extra=extra)
 
