@@ -574,3 +574,13 @@ def test_generate_names_the_label_column(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "label column 'y'" in proc.stderr
     assert "the label column is 'y'" in run_cli("generate", "--help").stdout.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    "command", [None, "train", "predict", "evaluate", "summary", "export", "generate", "report"]
+)
+def test_every_help_page_prints(command):
+    """A help text is %-formatted by argparse: a bare '%' in one breaks `logloss --help`."""
+    proc = run_cli(*([command] if command else []), "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: logloss") and proc.stderr == ""

@@ -12,7 +12,7 @@ from .display import print_table
 from .parser import add_cluster, add_common, add_data, add_model, cluster, label_for
 from .status import EXIT_OK
 
-HELP = "coefficients with standard errors, z, p-values and 95% intervals"
+HELP = "coefficients with standard errors, z, p-values and 95%% intervals"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
