@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "dask_client",
     "describe",
     "quiet_shutdown",
+    "real_mismatches",
     "runs_in_process",
 ]
 
@@ -179,12 +181,11 @@ def dask_client(
         with _in_process():
             yield None
         return
-    from distributed import Client
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     if address:
         probe_scheduler(address)
-        with Client(address, timeout="30s") as client:
+        with _connect(address) as client:
             yield client
         return
     n = workers or max(1, os.cpu_count() or 1)
@@ -279,3 +280,59 @@ def describe(client: Any | None) -> str:
         return f"{n} worker{'s' if n != 1 else ''} ({info.get('address', '?')})"
     except Exception:  # pragma: no cover - the scheduler went away
         return "a Dask cluster"
+
+
+@contextmanager
+def _connect(address: str) -> Iterator[Any]:
+    """A Client of the scheduler at ``address``. Dask's version check prints a table for any
+    difference, including a Python patch level (3.11.7 here, 3.11.2 in an image), which
+    does not matter; that one is dropped, and a real mismatch is one line on stderr."""
+    from distributed import Client
+    from distributed.versions import VersionMismatchWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        client = Client(address, timeout="30s")
+    with client:
+        try:
+            found = real_mismatches(dict(client.get_versions(check=False)))  # type: ignore[arg-type]
+        except Exception:  # pragma: no cover - the check is a courtesy
+            found = []
+        if found:
+            print(
+                "logloss: warning: versions differ between this process and the cluster: "
+                + "; ".join(found),
+                file=sys.stderr,
+            )
+        yield client
+
+
+def real_mismatches(versions: dict[str, Any]) -> list[str]:
+    """The packages whose versions differ between the client, the scheduler and the
+    workers (``Client.get_versions()``), as "pkg: here X, scheduler Y, workers Z"; Python
+    counts only up to its minor version (3.11.7 and 3.11.2 agree)."""
+
+    def norm(pkg: str, v: Any) -> Any:
+        if pkg == "python" and isinstance(v, str):
+            return ".".join(v.split(".")[:2])
+        return v
+
+    def packages(entry: Any) -> dict[str, Any]:
+        return dict((entry or {}).get("packages") or {})
+
+    here = packages(versions.get("client"))
+    scheduler = packages(versions.get("scheduler"))
+    workers = [packages(w) for w in (versions.get("workers") or {}).values()]
+    out = []
+    for pkg in sorted(set(here) | set(scheduler) | {k for w in workers for k in w}):
+        if pkg in ("lz4",):
+            continue  # optional compression: absent on one side is fine
+        seen = {norm(pkg, here.get(pkg)), norm(pkg, scheduler.get(pkg))}
+        seen |= {norm(pkg, w.get(pkg)) for w in workers}
+        if len(seen) > 1:
+            shown_workers = sorted({str(w.get(pkg)) for w in workers})
+            out.append(
+                f"{pkg}: here {here.get(pkg)}, scheduler {scheduler.get(pkg)}, "
+                f"workers {', '.join(shown_workers) or '-'}"
+            )
+    return out

@@ -117,3 +117,34 @@ def test_ctrl_c_during_an_in_process_train_exits_130_and_leaves_nothing(dataset,
     ], err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_version_check_drops_a_python_patch_difference_and_names_real_ones():
+    from logloss.cluster import real_mismatches
+
+    def node(python, dask="2024.8.0", numpy="2.0.0"):
+        return {"packages": {"python": python, "dask": dask, "numpy": numpy, "lz4": None}}
+
+    same_minor = {
+        "client": node("3.11.7.final.0"),
+        "scheduler": node("3.11.2.final.0"),
+        "workers": {"tcp://a": node("3.11.2.final.0"), "tcp://b": node("3.11.2.final.0")},
+    }
+    assert real_mismatches(same_minor) == []
+    real = {
+        "client": node("3.11.7.final.0", dask="2024.9.0"),
+        "scheduler": node("3.12.1.final.0"),
+        "workers": {"tcp://a": {"packages": {**node("3.12.1.final.0")["packages"], "lz4": "4.0"}}},
+    }
+    assert real_mismatches(real) == [
+        "dask: here 2024.9.0, scheduler 2024.8.0, workers 2024.8.0",
+        "python: here 3.11.7.final.0, scheduler 3.12.1.final.0, workers 3.12.1.final.0",
+    ]
+
+
+@pytest.mark.cluster
+def test_connecting_to_a_scheduler_of_the_same_versions_prints_nothing(local_cluster, capfd):
+    with dask_client(local_cluster.scheduler_address) as client:
+        assert client is not None and client.scheduler_info()["workers"]
+    err = capfd.readouterr().err
+    assert "VersionMismatch" not in err and "versions differ" not in err

@@ -38,7 +38,7 @@ def check_paths(args: argparse.Namespace) -> None:
     """The output rule (:mod:`logloss.outputs`) for ``OUT``."""
     from ..outputs import check_output
 
-    check_output(args.out, "dataset")
+    args.out = str(check_output(args.out, "dataset"))  # file:// URLs become paths
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -35,6 +36,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="COL",
         help="input columns to copy beside the predictions (e.g. an id)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (output path, rows, model, columns) on stdout",
+    )
     add_cluster(p)
     add_common(p)
     return p
@@ -44,7 +50,8 @@ def check_paths(args: argparse.Namespace) -> None:
     """The output rule (:mod:`logloss.outputs`) for ``--out``."""
     from ..outputs import check_output
 
-    check_output(args.out, "predictions", inputs=[args.data, args.model])
+    # a file:// URL becomes its path; other URLs are refused (one line)
+    args.out = str(check_output(args.out, "predictions", inputs=[args.data, args.model]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,5 +65,18 @@ def run(args: argparse.Namespace) -> int:
         out, n = predict_to_parquet(
             model, args.data, args.out, keep=args.keep, model_path=model_path
         )
-    print(f"wrote {n:,} predictions to {out}", file=sys.stderr)
+    if args.json:
+        doc = {"predictions": str(out), "rows": int(n), "model": str(model_path)}
+        print(
+            json.dumps(
+                {
+                    **doc,
+                    "data": str(args.data),
+                    "columns": [*args.keep, "probability", "prediction"],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"wrote {n:,} predictions to {out}", file=sys.stderr)
     return EXIT_OK

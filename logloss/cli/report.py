@@ -39,7 +39,7 @@ def check_paths(args: argparse.Namespace) -> None:
     from ..outputs import check_output
 
     if args.out is not None:
-        check_output(args.out, "report", inputs=[args.data])
+        args.out = str(check_output(args.out, "report", inputs=[args.data]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -143,7 +143,8 @@ def check_paths(args: argparse.Namespace) -> None:
     """The output rule (:mod:`logloss.outputs`) for ``--out`` and ``--checkpoint``."""
     from ..outputs import check_output, check_work_dir
 
-    check_output(args.out, "model", inputs=[args.data, args.checkpoint])
+    # a file:// URL becomes its path; other URLs are refused (one line)
+    args.out = str(check_output(args.out, "model", inputs=[args.data, args.checkpoint]))
     if args.checkpoint:
         check_work_dir(args.checkpoint, "checkpoint directory")
 
