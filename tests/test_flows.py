@@ -375,3 +375,47 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(prefect_api, local_cl
     assert new_iterations < total  # fewer iterations than from zero
     assert resumed.history_[-1]["loss"] == pytest.approx(reference.history_[-1]["loss"], abs=1e-9)
     np.testing.assert_allclose(resumed.coef_, reference.coef_, rtol=1e-9)
+
+
+def test_flows_health_check_reports_what_is_missing(tmp_path):
+    """The compose health check of the flows service (flows/health.py), without Docker."""
+    closed = subprocess.run(
+        [sys.executable, "-m", "flows.health"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api", "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert closed.returncode == 1 and "does not answer" in closed.stderr
+    unset = subprocess.run(
+        [sys.executable, "-m", "flows.health"],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+            "PYTHONPATH": str(REPO),
+        },
+        timeout=60,
+    )
+    assert unset.returncode == 1 and "PREFECT_API_URL is not set" in unset.stderr
+
+
+@pytest.mark.prefect
+def test_flows_health_check_against_the_api(prefect_api):
+    from prefect.client.orchestration import get_client
+
+    async def names() -> set[str]:
+        async with get_client() as client:
+            return {d.name for d in await client.read_deployments()}
+
+    served = {"logloss-train", "logloss-score"} <= asyncio.run(names())
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.health"],
+        capture_output=True,
+        text=True,
+        env=_env(prefect_api),
+        timeout=60,
+    )
+    assert proc.returncode == (0 if served else 1), proc.stderr
+    if not served:
+        assert "not serving yet" in proc.stderr
