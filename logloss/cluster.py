@@ -210,22 +210,53 @@ def _logger_level(name: str, level: int | None) -> Iterator[None]:
         logger.setLevel(previous)
 
 
+_NO_MAIN_GUARD = (
+    "starting the local cluster's worker processes failed: they import the main script "
+    "again, and this script starts a cluster when imported; put the code that runs it "
+    'under `if __name__ == "__main__":`'
+)
+
+
+def _main_is_a_script() -> bool:
+    """Whether the main module is a file that worker processes re-import (spawn)."""
+    return bool(getattr(sys.modules.get("__main__"), "__file__", None))
+
+
+def _refuse_in_a_bootstrapping_child() -> None:
+    """In a process that multiprocessing started and that is still importing the parent's
+    main script (no ``if __name__ == "__main__":`` guard there), stop with one line instead
+    of starting processes of its own (which multiprocessing refuses with a long traceback)."""
+    import multiprocessing
+
+    # multiprocessing marks a spawned process "inheriting" while it imports the main script;
+    # the parent then reports the failure (below), so this process ends with one line
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        print(f"logloss: error: {_NO_MAIN_GUARD}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
 @contextmanager
 def _local_cluster(n: int, threads_per_worker: int, limit: int | str, quiet: bool) -> Iterator[Any]:
     """A Client on a LocalCluster of ``n`` worker processes on 127.0.0.1, stopped at the end."""
     from distributed import Client, LocalCluster
 
-    with _sigint_ignored():
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            memory_limit=limit,
-            silence_logs=logging.CRITICAL if quiet else logging.WARNING,
-            preload=[_IGNORE_SIGINT],
-        )
+    _refuse_in_a_bootstrapping_child()
+    try:
+        with _sigint_ignored():
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                memory_limit=limit,
+                silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+                preload=[_IGNORE_SIGINT],
+            )
+    except Exception as exc:
+        if "failed to start" in str(exc) and _main_is_a_script():
+            raise RuntimeError(_NO_MAIN_GUARD) from None
+        raise
     restore: Callable[[], None] | None = None
     watchdog: threading.Timer | None = None
     try:

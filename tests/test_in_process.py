@@ -147,3 +147,23 @@ def test_connecting_to_a_scheduler_of_the_same_versions_prints_nothing(local_clu
         assert client is not None and client.scheduler_info()["workers"]
     err = capfd.readouterr().err
     assert "VersionMismatch" not in err and "versions differ" not in err
+
+
+@pytest.mark.cluster
+def test_a_script_without_a_main_guard_gets_one_clear_line(tmp_path):
+    """Worker processes re-import the main script; one that starts a local cluster at import
+    time used to end in screens of multiprocessing tracebacks."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from logloss.cluster import dask_client\n"
+        "with dask_client(processes=True) as client:\n"
+        "    print(len(client.scheduler_info()['workers']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("RuntimeError: starting the local cluster's worker processes")
+    assert 'under `if __name__ == "__main__":`' in lines[-1]
+    assert "freeze_support" not in proc.stderr and len(lines) < 40
