@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -47,6 +52,45 @@ def write(path: Path, table: pa.Table) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
+
+
+def interrupt_train(
+    data: Path, out: Path, *extra: str, started: float = 60, wait: float = 30, on_start=None
+) -> tuple[int, list[str]]:
+    """Run ``logloss train`` (gd with a tiny learning rate: it iterates until stopped) in
+    its own process group, send it SIGINT as a terminal's Ctrl-C does once it iterates,
+    and return (exit status, its stderr lines). ``on_start(pid)`` runs before the signal."""
+    cmd = [sys.executable, "-m", "logloss.cli", "train", str(data), "--label", "y"]
+    cmd += ["--solver", "gd", "--learning-rate", "1e-6", "--max-iter", "1000000", "--tol", "1e-12"]
+    cmd += ["--out", str(out), *extra]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + started
+        while not any(line.startswith("iteration") for line in lines):
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # mid-fit
+        if on_start is not None:
+            on_start(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=wait)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(timeout=10)
+    return rc, lines
 
 
 @pytest.fixture

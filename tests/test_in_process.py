@@ -3,16 +3,13 @@ calling process on Dask's threaded scheduler; worker processes only when asked f
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import interrupt_train
 
 from logloss.cli import main
 from logloss.cluster import dask_client, runs_in_process
@@ -82,34 +79,7 @@ def test_cli_in_process_and_on_worker_processes_give_the_same_model(dataset, tmp
 
 def test_ctrl_c_during_an_in_process_train_exits_130_and_leaves_nothing(dataset, tmp_path):
     out = tmp_path / "m"
-    cmd = [sys.executable, "-m", "logloss.cli", "train", str(dataset), "--label", "y"]
-    cmd += ["--solver", "gd", "--learning-rate", "1e-6", "--max-iter", "1000000", "--tol", "1e-12"]
-    cmd += ["--out", str(out)]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not any(line.startswith("iteration") for line in lines):
-            assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.05)
-        time.sleep(0.3)
-        os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    reader.join(timeout=10)
+    rc, lines = interrupt_train(dataset, out)
     err = "".join(lines)
     assert rc == 130, err
     shown = [line for line in lines if not line.startswith(("iteration", "["))]  # progress

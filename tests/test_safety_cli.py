@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import good_table, write
+from conftest import good_table, interrupt_train, write
 
 from logloss import load_model
 from logloss.cli import EXIT_NOT_CONVERGED, main
@@ -396,37 +396,15 @@ def test_ctrl_c_during_train_prints_one_line_exits_130_and_leaves_nothing(tmp_pa
     rng = np.random.default_rng(8)
     data = write(tmp_path / "d.parquet", good_table(rng, n=20_000))
     out = tmp_path / "m"
-    # gd with a tiny learning rate: iterates until interrupted
-    cmd = [sys.executable, "-m", "logloss.cli", "train", str(data), "--label", "y"]
-    cmd += ["--solver", "gd", "--learning-rate", "1e-6", "--max-iter", "1000000", "--tol", "1e-12"]
-    cmd += ["--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 120
-        while not any(line.startswith("iteration") for line in lines):
-            assert proc.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.1)
-        time.sleep(0.5)  # mid-fit
-        children = psutil.Process(proc.pid).children(recursive=True)
+    children: list = []
+
+    def workers_started(pid: int) -> None:
+        children.extend(psutil.Process(pid).children(recursive=True))
         assert len(children) >= 2  # the worker processes
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        rc = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    reader.join(timeout=10)
+
+    rc, lines = interrupt_train(
+        data, out, "--workers", "2", started=120, wait=60, on_start=workers_started
+    )
     err = "".join(lines)
     assert rc == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .display import print_table
-from .parser import add_cluster, add_common, add_data, add_model, cluster, label_for
+from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
 HELP = "log loss, accuracy, ROC AUC and confusion counts of a model on a dataset"
@@ -33,17 +33,9 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import read_parquet
-    from ..pipeline import evaluate_model, load_published, model_columns, persist_dataset
+    from ..pipeline import evaluate_model, persist_dataset
 
-    model = load_published(args.model)
-    ds = read_parquet(
-        args.data,
-        label_for(model, args.label),
-        **model_columns(model),
-        weight=args.weight,
-        invalid_hint=None,
-    )
+    model, ds = model_and_data(args)
     with cluster(args, ds.nbytes):
         metrics = evaluate_model(model, persist_dataset(ds))
     if args.json:

@@ -104,6 +104,24 @@ def cluster(args: argparse.Namespace, data_bytes: int | None) -> Any:
     )
 
 
+def model_and_data(args: argparse.Namespace, model_dir: Any = None) -> tuple[Any, Any]:
+    """The saved model (``args.model``, or ``model_dir``) and ``args.data`` read as it was
+    trained: its columns and encoding, ``--label`` (default: the model's label) and
+    ``--weight`` when the command has it."""
+    from ..data import read_parquet
+    from ..pipeline import load_published, model_columns
+
+    model = load_published(model_dir if model_dir is not None else args.model)
+    ds = read_parquet(
+        args.data,
+        label_for(model, args.label),
+        weight=getattr(args, "weight", None),
+        invalid_hint=None,
+        **model_columns(model),
+    )
+    return model, ds
+
+
 def label_for(model: Any, label: str | None) -> str:
     """``--label``, else the label column the model was trained on."""
     label = label or getattr(model, "training_", {}).get("label")

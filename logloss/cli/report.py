@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .parser import add_cluster, add_common, add_model, cluster, label_for
+from .parser import add_cluster, add_common, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
 HELP = "write an HTML page with a model's metrics and pictures"
@@ -43,11 +43,9 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import read_parquet
     from ..outputs import check_output
     from ..pipeline import (
         load_published,
-        model_columns,
         persist_dataset,
         resolve_model,
         write_report_assets,
@@ -61,13 +59,7 @@ def run(args: argparse.Namespace) -> int:
         inputs=[args.data],
     )
     if args.data:
-        model = load_published(directory)
-        ds = read_parquet(
-            args.data,
-            label_for(model, args.label),
-            **model_columns(model),
-            invalid_hint=None,
-        )
+        model, ds = model_and_data(args, directory)
         with cluster(args, ds.nbytes):
             write_report_assets(model, persist_dataset(ds), directory)
     else:

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .display import print_table
-from .parser import add_cluster, add_common, add_data, add_model, cluster, label_for
+from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
 HELP = "coefficients with standard errors, z, p-values and 95%% intervals"
@@ -44,17 +44,9 @@ def _number(v: float) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import read_parquet
-    from ..pipeline import load_published, model_columns, persist_dataset
+    from ..pipeline import persist_dataset
 
-    model = load_published(args.model)
-    ds = read_parquet(
-        args.data,
-        label_for(model, args.label),
-        weight=args.weight,
-        invalid_hint=None,
-        **model_columns(model),
-    )
+    model, ds = model_and_data(args)
     with cluster(args, ds.nbytes):
         ds = persist_dataset(ds)
         table = model.summary(ds.X, ds.y, ds.sample_weight)
