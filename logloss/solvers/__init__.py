@@ -22,8 +22,8 @@ Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``) and on
   above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted
   from that point with a fresh memory, and if that makes no progress (and θ is small enough
   for a Hessian) Newton steps finish the fit, all within ``max_iter``.
-- With an L1 part (``l1_ratio > 0``): ``newton`` is proximal Newton and ``gd`` proximal
-  gradient descent (:mod:`.prox`); lbfgs cannot take one.
+- With an L1 part (``l1_ratio > 0``): ``newton`` is proximal Newton (:mod:`.prox`) and
+  ``gd`` takes proximal steps; lbfgs cannot take one.
 - ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
   pass per iteration (value, gradient and Hessian together) when full steps are taken.
 """
@@ -40,7 +40,7 @@ from .base import Callback, SolverResult, SolverState
 from .gd import gd
 from .lbfgs import lbfgs
 from .newton import newton
-from .prox import prox_gd, prox_newton
+from .prox import prox_newton
 
 __all__ = [
     "SOLVERS",
@@ -50,7 +50,6 @@ __all__ = [
     "gd",
     "lbfgs",
     "newton",
-    "prox_gd",
     "prox_newton",
     "convergence_message",
     "non_finite_remedy",
@@ -64,7 +63,7 @@ SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "ne
 
 #: The solver that runs for an objective with an L1 part (elastic net, l1_ratio > 0); a
 #: solver missing here cannot handle one.
-L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": prox_gd, "newton": prox_newton}
+L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "newton": prox_newton}
 
 #: ``solver="auto"`` takes Newton up to this many features: its Hessian pass costs about p
 #: times a gradient pass, paid back by needing a handful of passes; lbfgs above.

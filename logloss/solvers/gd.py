@@ -1,5 +1,11 @@
 """``gd``: the lecture's rule θ ← θ − η ∇J with a fixed learning rate η; with
-``line_search=True``, Armijo backtracking from η."""
+``line_search=True``, Armijo backtracking from η.
+
+With an L1 part (``objective.l1_weights()``, elastic net) the step is the proximal one,
+θ ← soft(θ − η∇f, ηλ), convergence is judged on the pseudo-gradient and the history records
+the total objective f + Σλ|θ|; without one, λ = 0 and that is the plain rule (the soft
+threshold by 0 and the pseudo-gradient of ∇f are ∇f's own values).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import numpy as np
 
 from ..objective import Objective
 from .base import Callback, Recorder, SolverResult, SolverState, armijo
+from .prox import pseudo_gradient, soft
 
 
 def gd(
@@ -19,26 +26,33 @@ def gd(
     line_search: bool = False,
     callback: Callback | None = None,
 ) -> SolverResult:
-    """Gradient descent θ ← θ − η ∇J(θ), optionally with Armijo backtracking from η."""
+    """Gradient descent θ ← θ − η ∇J(θ) (proximal with an L1 part), optionally with Armijo
+    backtracking from η."""
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
     value, grad = objective(theta)
+    l1 = getattr(objective, "l1_weights", None)
+    lam = l1() if l1 is not None else np.zeros_like(theta)
+    total = value + float(lam @ np.abs(theta))
     while True:
-        if rec.norm(grad) <= tol:
-            return rec.result(theta, grad, tol, "gradient norm below tol")
+        pg = pseudo_gradient(theta, grad, lam)
+        if rec.norm(pg) <= tol:
+            return rec.result(theta, pg, tol, "gradient norm below tol")
         if rec.n_iter >= max_iter:
-            return rec.result(theta, grad, tol, "max_iter reached")
+            return rec.result(theta, pg, tol, "max_iter reached")
         step = learning_rate
         while True:
-            trial = theta - step * grad
+            trial = soft(theta - step * grad, step * lam)
             t_value, t_grad = objective(trial)
+            t_total = t_value + float(lam @ np.abs(trial))
             if not line_search:
                 break
-            if armijo(value, t_value, -step * float(grad @ grad)):
+            # sufficient decrease along the (proximal) step: -‖Δθ‖²/η, i.e. -η‖∇f‖² plain
+            if armijo(total, t_total, -float(np.sum((trial - theta) ** 2)) / step):
                 break
             step *= 0.5
             if step < 1e-20:
-                return rec.result(theta, grad, tol, "the line search could not decrease the loss")
+                return rec.result(theta, pg, tol, "the line search could not decrease the loss")
         moved = float(np.linalg.norm(trial - theta))  # ‖Δθ‖ of this iteration
-        theta, value, grad = trial, t_value, t_grad
-        rec.record(theta, value, grad, moved)
+        theta, value, grad, total = trial, t_value, t_grad, t_total
+        rec.record(theta, total, pseudo_gradient(theta, grad, lam), moved)

@@ -1,5 +1,6 @@
-"""Solvers for an objective with an L1 part (elastic net): proximal Newton and proximal
-gradient descent.
+"""The solver for an objective with an L1 part (elastic net): proximal Newton; and the
+pieces the proximal solvers share (the pseudo-gradient, the soft threshold). Gradient
+descent (:mod:`.gd`) takes the proximal step itself.
 
 The objective is F(θ) = f(θ) + Σ λ_j |θ_j|: f is the smooth part the objective evaluates
 (value, gradient, Hessian), λ = ``objective.l1_weights()`` (0 for the intercept).
@@ -9,8 +10,6 @@ The objective is F(θ) = f(θ) + Σ λ_j |θ_j|: f is the smooth part the object
   ∇fᵀd + ½dᵀHd + Σ λ_j|θ_j + d_j| (coordinate descent in this process, exact zeros), and a
   backtracking line search on F accepts θ + t·d. The trial point's pass also gives its
   Hessian, so a full step costs one pass.
-- ``prox_gd`` (``solver="gd"``): θ ← soft(θ − η∇f, ηλ), with Armijo backtracking on F when
-  ``line_search``.
 
 Convergence is max |pseudo-gradient| ≤ tol: the minimum-norm subgradient of F (∇f_j + λ_j
 sign θ_j where θ_j ≠ 0, else the amount by which |∇f_j| exceeds λ_j), which is 0 exactly at
@@ -33,7 +32,7 @@ def pseudo_gradient(theta: Array, grad: Array, lam: Array) -> Array:
     return out
 
 
-def _soft(x: Array | float, t: Array | float) -> Array:
+def soft(x: Array | float, t: Array | float) -> Array:
     return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
 
 
@@ -49,7 +48,7 @@ def l1_model_step(H: Array, g: Array, theta: Array, lam: Array, *, sweeps: int =
         for j in range(len(u)):
             old = u[j]
             z = old - (g[j] + r[j]) / diag[j]
-            new = float(_soft(z, lam[j] / diag[j])) if lam[j] else z
+            new = float(soft(z, lam[j] / diag[j])) if lam[j] else z
             if new != old:
                 r += H[:, j] * (new - old)
                 u[j] = new
@@ -94,43 +93,4 @@ def prox_newton(
                 return rec.result(theta, pg, tol, "the line search could not decrease the loss")
         moved = float(np.linalg.norm(trial - theta))
         theta, value, grad, H, total = trial, t_value, t_grad, t_H, t_total
-        rec.record(theta, total, pseudo_gradient(theta, grad, lam), moved)
-
-
-def prox_gd(
-    objective: Objective,
-    start: SolverState,
-    *,
-    max_iter: int,
-    tol: float,
-    learning_rate: float = 1.0,
-    line_search: bool = False,
-    callback: Callback | None = None,
-) -> SolverResult:
-    rec = Recorder(objective, start, callback)
-    theta = np.array(start.theta, dtype=np.float64)
-    value, grad = objective(theta)
-    lam = objective.l1_weights()  # type: ignore[attr-defined]
-    total = value + float(lam @ np.abs(theta))
-    while True:
-        pg = pseudo_gradient(theta, grad, lam)
-        if rec.norm(pg) <= tol:
-            return rec.result(theta, pg, tol, "gradient norm below tol")
-        if rec.n_iter >= max_iter:
-            return rec.result(theta, pg, tol, "max_iter reached")
-        step = learning_rate
-        while True:
-            trial = _soft(theta - step * grad, step * lam)
-            t_value, t_grad = objective(trial)
-            t_total = t_value + float(lam @ np.abs(trial))
-            if not line_search:
-                break
-            # sufficient decrease of the composite objective along the proximal step
-            if armijo(total, t_total, -float(np.sum((trial - theta) ** 2)) / step):
-                break
-            step *= 0.5
-            if step < 1e-20:
-                return rec.result(theta, pg, tol, "the line search could not decrease the loss")
-        moved = float(np.linalg.norm(trial - theta))
-        theta, value, grad, total = trial, t_value, t_grad, t_total
         rec.record(theta, total, pseudo_gradient(theta, grad, lam), moved)
