@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
+from .arrow import Source, column_numpy, fill_tiles
 from .discovery import _open_parquet
 from .encoding import _Where, block_stats
 from .errors import DataError
@@ -155,7 +156,7 @@ def _column_values(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
             f"of file {spec.path}{hint}"
         )
-    values = _numpy(col)
+    values = column_numpy(col)
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
         if not finite.all():
@@ -167,50 +168,6 @@ def _column_values(
     return values
 
 
-def _numpy(col: pa.ChunkedArray) -> np.ndarray:
-    """A column without nulls as one NumPy array (zero-copy for a single numeric chunk)."""
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    chunks = col.chunks
-    if len(chunks) == 1:
-        return _chunk_numpy(chunks[0])
-    if not chunks:
-        return _chunk_numpy(pa.array([], type=col.type))
-    return np.concatenate([_chunk_numpy(c) for c in chunks])
-
-
-# Arrow's fixed-width numeric types, read as a NumPy view of the values buffer. (pyarrow's
-# own to_numpy imports pandas, a fifth of a second at a command's start.)
-_PRIMITIVE = {
-    pa.float64(): np.float64,
-    pa.float32(): np.float32,
-    pa.int64(): np.int64,
-    pa.int32(): np.int32,
-    pa.int16(): np.int16,
-    pa.int8(): np.int8,
-    pa.uint64(): np.uint64,
-    pa.uint32(): np.uint32,
-    pa.uint16(): np.uint16,
-    pa.uint8(): np.uint8,
-}
-
-
-def _chunk_numpy(a: pa.Array) -> np.ndarray:
-    dtype = _PRIMITIVE.get(a.type)
-    if dtype is None or a.null_count:
-        return a.to_numpy(zero_copy_only=False)
-    if len(a) == 0:
-        return np.empty(0, dtype=dtype)
-    size = np.dtype(dtype).itemsize
-    return np.frombuffer(a.buffers()[1], dtype=dtype, count=len(a), offset=a.offset * size)
-
-
-#: Rows copied at a time into the block's row-major X: all columns of a tile of rows are
-#: written while the tile is in cache (one column at a time over the whole block would
-#: touch every cache line of X once per column).
-_TILE_ROWS = 4096
-
-
 def _features(
     table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
 ) -> np.ndarray:
@@ -218,25 +175,17 @@ def _features(
     read once and copied tile by tile into the one preallocated array, and the tile is
     checked finite while in cache. Any fault is then located and named by
     :func:`_feature_fault` (a slow path taken only for bad data)."""
-    n = table.num_rows
-    X = np.empty((n, len(plan.features)), dtype=plan.dtype)
-    sources: list[Any] = []
-    for name in plan.features:
+    X = np.empty((table.num_rows, len(plan.features)), dtype=plan.dtype)
+    sources: list[Source] = []
+    for j, name in enumerate(plan.features):
         if name in partition:
-            sources.append(partition[name])
+            sources.append(("value", j, partition[name]))
             continue
         col = table.column(name)
         if col.null_count:
             _feature_fault(table, spec, plan, partition, hint)
-        sources.append(_numpy(col))
-    finite = True
-    with np.errstate(over="ignore", invalid="ignore"):
-        for r in range(0, n, _TILE_ROWS):
-            tile = X[r : r + _TILE_ROWS]
-            for j, values in enumerate(sources):
-                tile[:, j] = values if np.isscalar(values) else values[r : r + _TILE_ROWS]
-            finite = finite and bool(np.isfinite(tile).all())
-    if not finite:
+        sources.append(("value", j, column_numpy(col)))
+    if not fill_tiles(X, sources, check_finite=True):
         _feature_fault(table, spec, plan, partition, hint)
     return X
 

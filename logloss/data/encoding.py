@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import Source, column_numpy, fill_tiles
 from .errors import DataError
 
 MISSING_MODES = ("error", "drop", "impute")
@@ -150,8 +151,8 @@ class Encoding:
         n = table.num_rows
         X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
         numeric = self.numeric
-        sources: list[tuple[str, int, np.ndarray]] = []  # (what, first column, array)
-        indicators: list[tuple[str, int, np.ndarray]] = []
+        sources: list[Source] = []
+        indicators: list[Source] = []
         k = len(numeric)
         for j, c in enumerate(numeric):
             values, missing = numeric_values(table, c.name, where, self.missing)
@@ -168,17 +169,7 @@ class Encoding:
         for c in self.categorical:
             sources.append(("code", k, self._codes(table, c, where)))
             k += c.width
-        tile_rows = 4096
-        with np.errstate(over="ignore"):
-            for r in range(0, n, tile_rows):
-                tile = X[r : r + tile_rows]
-                for what, j, src in sources:
-                    part = src[r : r + tile_rows]
-                    if what == "code":
-                        rows = np.flatnonzero(part >= 0)
-                        tile[rows, j + part[rows]] = 1.0
-                    else:
-                        tile[:, j] = part
+        fill_tiles(X, sources)
         return X
 
     def _codes(self, table: pa.Table, c: ColumnCode, where: _Where) -> np.ndarray:
@@ -298,8 +289,7 @@ def numeric_values(
     when nothing is missing). A missing value is an error unless ``missing="impute"``;
     ±inf always is."""
     col = _as_numeric_array(table.column(name))
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    values = arr.to_numpy(zero_copy_only=False)
+    values = column_numpy(col)
     if values.dtype.kind == "f":
         nan = np.isnan(values)
         inf = np.isinf(values)
@@ -311,7 +301,7 @@ def numeric_values(
         mask = None
     if mask is not None and missing != "impute":
         i = int(np.argmax(mask))
-        shown = "null" if arr.null_count and not arr.is_valid()[i].as_py() else "nan"
+        shown = "null" if col.null_count and not col[i].is_valid else "nan"
         where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
     return values, mask
 
