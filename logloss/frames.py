@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .data.encoding import CATEGORICAL, NUMERIC, Encoding, _Where, block_stats, learn, merge
+from .data.encoding import Encoding, _Where, block_stats, learn, merge
 from .data.errors import DataError
+from .data.schema import _feature_type, column_kind
 
 __all__ = ["encode_frame", "is_frame", "learn_frame", "needs_encoding"]
 
@@ -63,39 +64,31 @@ def _table(part: Any) -> pa.Table:
         raise DataError(f"cannot read the DataFrame's columns: {exc}") from None
 
 
-def _kinds(
-    table: pa.Table, categorical: Sequence[str], numeric: Sequence[str]
-) -> list[tuple[str, str]]:
+Kinds = list[tuple[str, str]]
+
+
+def _kinds(table: pa.Table, categorical: Sequence[str], numeric: Sequence[str]) -> Kinds:
+    """Each column's kind, by the rule Parquet columns follow
+    (:func:`logloss.data.schema.column_kind`)."""
     out = []
     for field in table.schema:
-        t, name = field.type, field.name
-        string = pa.types.is_string(t) or pa.types.is_large_string(t)
-        category = pa.types.is_dictionary(t) or string or pa.types.is_boolean(t)
-        if name in numeric:
-            if category and not pa.types.is_boolean(t):
-                raise DataError(f"column {name!r} has type {t}: it cannot be numeric")
-            out.append((name, NUMERIC))
-        elif category or name in categorical:
-            out.append((name, CATEGORICAL))
-        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-            out.append((name, NUMERIC))
-        else:
+        if not _feature_type(field.type):
             raise DataError(
-                f"column {name!r} of the DataFrame has type {t}: features must be numeric or "
-                "categorical (string, category, bool)"
+                f"column {field.name!r} of the DataFrame has type {field.type}: features must "
+                "be numeric or categorical (string, category, bool)"
             )
+        out.append((field.name, column_kind(field.name, field.type, categorical, numeric)))
     return out
 
 
-def _where(offset: int = 0) -> _Where:
-    return _Where("X", lambda i: offset + i, "", noun="DataFrame")
+def _where() -> _Where:
+    """Rows named in errors: the DataFrame's own row positions."""
+    return _Where("X", int, "", noun="DataFrame")
 
 
-def _stats(
-    part: Any, weight: Any, kinds: list[tuple[str, str]], missing: str, limit: int, offset: int
-) -> dict[str, Any]:
+def _stats(part: Any, weight: Any, kinds: Kinds, missing: str, limit: int) -> dict[str, Any]:
     w = None if weight is None else np.asarray(weight, dtype=np.float64)
-    return block_stats(_table(part), kinds, w, _where(offset), missing, limit)
+    return block_stats(_table(part), kinds, w, _where(), missing, limit)
 
 
 def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding:
@@ -123,7 +116,7 @@ def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding
             raise ValueError("a Dask DataFrame needs Dask sample weights (or none)")
         found = dask.compute(
             *[
-                dask.delayed(_stats)(p, w, kinds, missing, limit, 0)
+                dask.delayed(_stats)(p, w, kinds, missing, limit)
                 for p, w in zip(parts, weights, strict=True)
             ]
         )

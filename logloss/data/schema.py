@@ -337,20 +337,22 @@ def _column_type(files: _Files, name: str) -> pa.DataType | None:
     return None  # a partition key: numeric
 
 
-def _kind(files: _Files, name: str, options: ColumnOptions) -> str:
-    """numeric or categorical: strings, dictionaries and bool are categorical by default,
-    numbers numeric; ``options`` force integers/floats categorical and bool numeric."""
-    t = _column_type(files, name)
+def column_kind(
+    name: str, t: pa.DataType | None, categorical: Sequence[str], numeric: Sequence[str]
+) -> str:
+    """numeric or categorical for a column of type ``t`` (None: a numeric partition key):
+    strings, dictionaries and bool are categorical by default, numbers numeric;
+    ``categorical`` forces integers/floats categorical, ``numeric`` forces bool numeric."""
     if t is None:
-        return CATEGORICAL if name in options.categorical else NUMERIC
-    if name in options.numeric:
+        return CATEGORICAL if name in categorical else NUMERIC
+    if name in numeric:
         if _categorical_type(t) and not pa.types.is_boolean(t):
             raise DataError(
                 f"column {name!r} has type {t}: it cannot be numeric (--numeric); leave it "
                 f"out of --numeric to use it as categorical"
             )
         return NUMERIC
-    if name in options.categorical or _categorical_type(t):
+    if name in categorical or _categorical_type(t):
         return CATEGORICAL
     return NUMERIC
 
@@ -423,7 +425,10 @@ def _make_plan(
         impute = options.encoding.missing == "impute"
         missing = "impute" if impute else "drop" if drop_invalid else "error"
     else:
-        kinds = tuple(_kind(files, n, options) for n in feats)
+        kinds = tuple(
+            column_kind(n, _column_type(files, n), options.categorical, options.numeric)
+            for n in feats
+        )
         missing = "drop" if drop_invalid else options.missing
     plan = _Plan(
         tuple(feats),
