@@ -39,9 +39,14 @@ Array = NDArray[np.float64]
 Z_95 = 1.959963984540054
 
 
+def _needs_moments(model: Any) -> bool:
+    """The column variances enter only the penalty's curvature with ``standardize``."""
+    return bool(model.standardize and model.penalty is not None and math.isfinite(model.C))
+
+
 def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, float, int]:
-    """(block sums with the Hessian at the model's coefficients, Σs, Σs·y, rows), and the
-    column moments when ``standardize`` with a penalty needs them (else None)."""
+    """((block sums with the Hessian at the model's coefficients, column moments or None),
+    Σs·y, Σs, rows): the moments (a second pass) only when the penalty needs them."""
     from .prepare import _dask_weights, _dask_X, _dask_y, is_dask
 
     classes = list(model.classes_)
@@ -62,7 +67,7 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
         packed = data.sums(w_full, hessian=True)
         pos = float((y01 if sw is None else y01 * sw).sum().compute())
         moments = None
-        if model.standardize:
+        if _needs_moments(model):
             moments = data.map_reduce(block_moments, combine=combine_moments, name="moments")
         return (packed, moments), pos, float(unpack(packed, Xd.shape[1]).weight), int(Xd.shape[0])
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -76,7 +81,7 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
         weights = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), y01.shape).copy()
     packed = numpy_sums(X, y01, weights)(w_full, True)
     pos = float(y01.sum() if weights is None else y01 @ weights)
-    moments = block_moments(X) if model.standardize else None
+    moments = block_moments(X) if _needs_moments(model) else None
     return (packed, moments), pos, float(unpack(packed, X.shape[1]).weight), len(X)
 
 
