@@ -34,6 +34,7 @@ __all__ = [
     "dask_client",
     "describe",
     "quiet_shutdown",
+    "in_process_budget",
     "real_mismatches",
     "runs_in_process",
 ]
@@ -123,7 +124,13 @@ def runs_in_process(
     """
     if scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or workers or processes:
         return False
-    return data_bytes is not None and data_bytes <= IN_PROCESS_FRACTION * _available_memory()
+    return data_bytes is not None and data_bytes <= in_process_budget()
+
+
+def in_process_budget() -> float:
+    """Bytes of data this process takes on: :data:`IN_PROCESS_FRACTION` of the available
+    memory (also what the engine persists without a cluster, streaming the rest)."""
+    return IN_PROCESS_FRACTION * _available_memory()
 
 
 @contextmanager

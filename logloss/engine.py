@@ -223,12 +223,10 @@ def _memory_budget(client: Any | None) -> float:
             # (imports, other data): Dask pauses a worker at 80% and restarts it at 95%.
             used = [float((w.get("metrics") or {}).get("memory", 0)) for w in workers]
             return float(sum(max(0.0, 0.6 * lim - u) for lim, u in zip(limits, used, strict=True)))
-    try:
-        import psutil
+    # no cluster: the same budget as the one that keeps a run in this process
+    from .cluster import in_process_budget
 
-        return 0.5 * float(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover
-        return float("inf")
+    return in_process_budget()
 
 
 _REGROUP_EVERY = 25
