@@ -6,13 +6,7 @@ tags, ``score``; and :func:`load_model`.
 
 Conventions
 -----------
-- Binary classification only. ``classes_`` holds the two labels sorted as ``np.unique``
-  sorts them; the second is the positive class (ŷ = P(y = classes_[1])).
-- ``coef_`` has shape (1, p) and ``intercept_`` shape (1,), in the units of the input
-  features even when ``standardize=True``.
-- NumPy / pandas input is fitted in memory; Dask arrays and Dask DataFrames are
-  persisted on the current Dask client (or the threaded scheduler) and every objective
-  evaluation is one distributed pass. Predictions on Dask input stay lazy.
+- The classes, shapes, units and input kinds are :mod:`logloss.core`'s (its "Conventions").
 - Parameter names and meanings follow scikit-learn's LogisticRegression wherever both
   have the parameter; ``penalty`` is "l2" or None, and ``C=np.inf`` also means none.
 """
