@@ -567,6 +567,8 @@ def test_train_json_prints_one_object_on_stdout_and_phases_go_to_stderr(tmp_path
     # --report writes the whole report: the page too, next to its pictures
     page = (tmp_path / "m2" / "report.html").read_text()
     assert "<img" in page and (tmp_path / "m2" / "roc.png").exists()
+    # titled by the model directory, not the temporary name its new version was written under
+    assert "<title>logloss report: m2</title>" in page and ".tmp" not in page.split("</h1>")[0]
     quiet = run_cli(*args, "--quiet", "--out", str(tmp_path / "m3"))
     assert quiet.returncode == 0 and quiet.stderr == ""
 

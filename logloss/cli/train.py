@@ -331,7 +331,7 @@ def _save(args: argparse.Namespace, model: Any, ds: Any) -> None:
             from ..report import write_html_report
 
             write_report_assets(model, ds, tmp)
-            write_html_report(tmp, tmp / "report.html")
+            write_html_report(tmp, tmp / "report.html", name=Path(args.out).name)
 
     model.save(args.out, extra=extra)
 

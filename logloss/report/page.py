@@ -169,7 +169,11 @@ def _pictures_section(mdir: Path) -> list[str]:
 
 
 def write_html_report(
-    model_dir: PathLike, out: PathLike | None = None, *, history_limit: int = 40
+    model_dir: PathLike,
+    out: PathLike | None = None,
+    *,
+    history_limit: int = 40,
+    name: str | None = None,
 ) -> Path:
     """Write an HTML page about the model saved in ``model_dir``; return its path.
 
@@ -183,7 +187,8 @@ def write_html_report(
     holds the final metrics, a summary, the settings, the coefficients sorted by
     magnitude, the iteration history (the first and last ``history_limit // 2`` rows when
     longer) and the pictures. Written to ``out`` (default ``model_dir/report.html``)
-    atomically.
+    atomically. ``name`` titles the page (default: ``model_dir``'s name; a model's new
+    version is written under a temporary name, so its writer passes the real one).
     """
     mdir = Path(model_dir)
     if not (mdir / "model.json").is_file():
@@ -197,7 +202,7 @@ def write_html_report(
             final = json.load(f)
 
     parts = [
-        *_head(mdir.resolve().name),
+        *_head(name or mdir.resolve().name),
         *_metrics_section(final),
         *_summary_section(model, coef, intercept),
         *_settings_section(model.get("params")),
