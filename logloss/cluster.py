@@ -24,6 +24,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from .address import UnreachableSchedulerError, probe_scheduler
@@ -218,15 +219,68 @@ def _logger_level(name: str, level: int | None) -> Iterator[None]:
 
 
 _NO_MAIN_GUARD = (
-    "starting the local cluster's worker processes failed: they import the main script "
-    "again, and this script starts a cluster when imported; put the code that runs it "
-    'under `if __name__ == "__main__":`'
+    "starting the local cluster's worker processes at this script's top level cannot work: "
+    "they import the main script again and would each start a cluster; put the code that "
+    'runs it under `if __name__ == "__main__":`'
 )
 
 
 def _main_is_a_script() -> bool:
     """Whether the main module is a file that worker processes re-import (spawn)."""
     return bool(getattr(sys.modules.get("__main__"), "__file__", None))
+
+
+def _is_main_guard(node: Any) -> bool:
+    """Whether an ``if`` statement's test is ``__name__ == "__main__"`` (either order)."""
+    import ast
+
+    test = node.test
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    sides = [test.left, *test.comparators]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    texts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return isinstance(test.ops[0], ast.Eq) and names == {"__name__"} and texts == {"__main__"}
+
+
+def _unguarded_main_line() -> int | None:
+    """The line of the main script that is starting a cluster outside an
+    ``if __name__ == "__main__":`` block, or None (guarded, not a script, or not at the
+    script's top level). Worker processes started with "spawn" or "forkserver" import the
+    main script again, so such a line would start clusters in every worker."""
+    import ast
+
+    import dask
+
+    if dask.config.get("distributed.worker.multiprocessing-method", "spawn") == "fork":
+        return None
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        code = frame.f_code
+        if (
+            code.co_name == "<module>"
+            and frame.f_globals.get("__name__") == "__main__"
+            and code.co_filename == main_file
+        ):
+            break
+        frame = frame.f_back
+    if frame is None or main_file is None:
+        return None
+    line = frame.f_lineno
+    try:
+        with open(main_file, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), main_file)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.If)
+            and _is_main_guard(node)
+            and node.lineno <= line <= (node.end_lineno or node.lineno)
+        ):
+            return None
+    return line
 
 
 def _refuse_in_a_bootstrapping_child() -> None:
@@ -248,6 +302,8 @@ def _local_cluster(n: int, threads_per_worker: int, limit: int | str, quiet: boo
     from distributed import Client, LocalCluster
 
     _refuse_in_a_bootstrapping_child()
+    if _unguarded_main_line() is not None:
+        raise RuntimeError(_NO_MAIN_GUARD)
     try:
         with _sigint_ignored():
             cluster = LocalCluster(

@@ -137,3 +137,23 @@ def test_a_script_without_a_main_guard_gets_one_clear_line(tmp_path):
     assert lines[-1].startswith("RuntimeError: starting the local cluster's worker processes")
     assert 'under `if __name__ == "__main__":`' in lines[-1]
     assert "freeze_support" not in proc.stderr and len(lines) < 40
+    # refused before any worker process started: none of them printed anything
+    assert "logloss: error" not in proc.stderr
+
+
+def test_a_guarded_script_is_not_mistaken_for_an_unguarded_one(tmp_path):
+    """The check reads the main script: a cluster started under the guard is not refused,
+    and one started at the top level of a script is, before any process is spawned."""
+    script = tmp_path / "guarded.py"
+    script.write_text(
+        "import sys\n"
+        "from logloss import cluster\n"
+        "print(cluster._unguarded_main_line())\n"
+        "if '__main__' == __name__:\n"
+        "    print(cluster._unguarded_main_line())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3", "None"]
