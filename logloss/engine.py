@@ -178,11 +178,16 @@ def _group_task(
     combine: Callable[..., Any],
     blocks: Sequence[_Block],
     host_threads: int | None,
+    offsets: Sequence[int] | None,
     *args: Any,
 ) -> Any:
-    """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies)."""
+    """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies);
+    with ``offsets``, each block's first global row is passed after its weights."""
     _limit_blas(host_threads)
-    parts = [block_fn(b.X, b.y, b.s, *args) for b in blocks]
+    if offsets is None:
+        parts = [block_fn(b.X, b.y, b.s, *args) for b in blocks]
+    else:
+        parts = [block_fn(b.X, b.y, b.s, o, *args) for b, o in zip(blocks, offsets, strict=True)]
     return parts[0] if len(parts) == 1 else combine(*parts)
 
 
@@ -374,13 +379,19 @@ class BlockData:
         *args: Any,
         combine: Callable[..., Any] = _add,
         name: str = "logloss-map",
+        offsets: bool = False,
     ) -> Any:
-        """``combine`` of ``block_fn(X_i, y_i, s_i, *args)`` over all blocks, computed now."""
+        """``combine`` of ``block_fn(X_i, y_i, s_i, *args)`` over all blocks, computed now.
+        With ``offsets``: ``block_fn(X_i, y_i, s_i, offset_i, *args)``, ``offset_i`` the
+        global position of the block's first row (for row-position rules, e.g. CV folds)."""
         tag = f"{name}-{next(_counter)}-{uuid.uuid4().hex[:8]}"
         if self._blocks is not None:
-            return self._map_reduce_per_worker(block_fn, args, combine, tag)
+            return self._map_reduce_per_worker(block_fn, args, combine, tag, offsets)
+        starts = self.offsets()
         parts = [
-            delayed(block_fn, pure=True)(x, y, s, *args, dask_key_name=f"{tag}-{i}")
+            delayed(block_fn, pure=True)(
+                x, y, s, *((starts[i],) if offsets else ()), *args, dask_key_name=f"{tag}-{i}"
+            )
             for i, (x, y, s) in enumerate(zip(self._xs, self._ys, self._ss, strict=True))
         ]
         (result,) = dask.compute(tree_reduce(parts, combine, name=tag), optimize_graph=False)
@@ -392,12 +403,14 @@ class BlockData:
         args: tuple[Any, ...],
         combine: Callable[..., Any],
         tag: str,
+        offsets: bool = False,
     ) -> Any:
         client = self._client
         assert client is not None and self._blocks is not None
         blocks = self._blocks
         groups = self._worker_groups()
         host_threads = self._blas
+        starts = self.offsets()
         futures = []
         for j, (addr, items) in enumerate(groups):
             futures.append(
@@ -407,6 +420,7 @@ class BlockData:
                     combine,
                     [blocks[i] for i in items],
                     host_threads.get(addr),
+                    [starts[i] for i in items] if offsets else None,
                     *args,
                     key=f"{tag}-w{j}",
                     pure=False,
@@ -415,6 +429,10 @@ class BlockData:
             )
         parts = client.gather(futures)
         return parts[0] if len(parts) == 1 else combine(*parts)
+
+    def offsets(self) -> list[int]:
+        """The global position of each block's first row, in block order."""
+        return [int(o) for o in np.cumsum([0, *self._rows[:-1]])] if self._rows else []
 
     def sample(
         self, step: int
