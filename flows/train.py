@@ -233,6 +233,10 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     numeric: list[str] | None = None,
     max_categories: int = 100,
     min_frequency: int = 1,
+    # cross-validation (training settings too): choose C (and l1_ratio), then refit
+    cv: int = 0,
+    Cs: int | list[float] = 10,
+    l1_ratios: list[float] | None = None,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
@@ -255,6 +259,11 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     string, bool and incomplete columns become features (see ``logloss train --help`` and
     the README's "Columns and missing values"); the levels and means are learned on the
     whole dataset before the hold-out split, and travel with the published model.
+
+    ``cv`` (>= 2), ``Cs``, ``l1_ratios``: choose C (and l1_ratio) by cv-fold
+    cross-validation on the training rows (the hold-out stays out of it), refit at the
+    chosen values; the search's table is kept in model.json ("cv") and drawn in the report.
+    A search is not checkpointed: a retried run searches again.
     """
     env = FlowSettings()
     data = data or env.data
@@ -280,6 +289,9 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         numeric=numeric,
         max_categories=max_categories,
         min_frequency=min_frequency,
+        cv=cv,
+        Cs=Cs,
+        l1_ratios=l1_ratios,
         penalty=penalty,
     )
     check_output(

@@ -1,6 +1,7 @@
 """logloss: distributed batch training of binary logistic regression on Dask.
 
-Public API: :class:`LogisticRegression` (scikit-learn compatible), :func:`load_model`,
+Public API: :class:`LogisticRegression` (scikit-learn compatible),
+:class:`LogisticRegressionCV` (C chosen by cross-validation), :func:`load_model`,
 :func:`read_parquet` (Parquet -> Dask arrays with known chunks).
 
 Imports are lazy: Dask workers unpickle functions of ``logloss.loss`` and
@@ -15,6 +16,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "ModelFileError",
     "__version__",
     "load_model",
@@ -23,6 +25,7 @@ __all__ = [
 
 _LAZY = {
     "LogisticRegression": "estimator",
+    "LogisticRegressionCV": "estimator",
     "load_model": "estimator",
     "ModelFileError": "model",
     "read_parquet": "data",

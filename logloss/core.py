@@ -82,7 +82,7 @@ Array = NDArray[np.float64]
 
 _Model = TypeVar("_Model", bound="LogisticCore")
 
-SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS)
+SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS if not s.cv_only)
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -114,6 +114,7 @@ class LogisticCore:
     n_rows_: int
     training_: dict[str, Any]  # set by the pipeline: data source, label, rows, time
     encoding_: Any  # logloss.data.Encoding, when X's columns were encoded (categoricals)
+    cv_: dict[str, Any]  # a cross-validated model's search (logloss.cv.CVResult.table)
 
     @property
     def feature_names_out_(self) -> np.ndarray:
@@ -125,8 +126,9 @@ class LogisticCore:
             return np.asarray([f"x{j}" for j in range(self.n_features_in_)], dtype=object)
         return np.asarray(names, dtype=object)
 
-    # One __init__ argument per entry of logloss.settings.TRAIN_SETTINGS (a test checks the
-    # names and defaults), plus the deprecated ``penalty`` alias.
+    # One __init__ argument per entry of logloss.settings.TRAIN_SETTINGS but the
+    # cross-validation ones (a test checks the names and defaults), plus the deprecated
+    # ``penalty`` alias.
     def __init__(
         self,
         penalty: str | None = "deprecated",
@@ -170,9 +172,8 @@ class LogisticCore:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the
         deprecated ``penalty``."""
         for s in TRAIN_SETTINGS:
-            value = getattr(self, s.name)
-            if s.kind in ("int", "float"):
-                check_setting(s.name, value)
+            if s.kind in ("int", "float") and not s.cv_only:
+                check_setting(s.name, getattr(self, s.name))
         if self.l1_ratio and not self._alpha():
             raise ValueError(
                 f"l1_ratio={self.l1_ratio} needs a finite C: with C=inf (no penalty) there is "
@@ -232,6 +233,26 @@ class LogisticCore:
         prep = self._prepare(X, y, sample_weight, raw)
         if framed:  # the features are the encoded DataFrame's
             self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
+        return self._fit_prepared(
+            prep,
+            callback=callback,
+            checkpoint=checkpoint,
+            data_fingerprint=data_fingerprint,
+            checkpoint_restart=checkpoint_restart,
+        )
+
+    def _fit_prepared(
+        self,
+        prep: Prepared,
+        *,
+        callback: Callable[[SolverState], None] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        data_fingerprint: str | None = None,
+        checkpoint_restart: bool = False,
+    ) -> LogisticCore:
+        """The fit on prepared data (``classes_`` and the feature attributes already set):
+        the objective, the solver (with checkpoints), the fitted attributes. Cross-validation
+        refits the chosen model through here, on the data it already prepared."""
         content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
         n_rows, p = prep.n_rows, prep.n_features
         self.solver_ = choose_solver(self.solver, p, self.l1_ratio if self._alpha() else 0.0)
@@ -278,7 +299,7 @@ class LogisticCore:
                     [self._column_name(j) for j in self.badly_scaled_],
                 ),
                 _convergence_warning(),
-                stacklevel=2,
+                stacklevel=3,
             )
         return self
 

@@ -28,7 +28,7 @@ from .core import LogisticCore
 from .prepare import WARM_MIN_ROWS, is_dask
 from .settings import TRAIN_SETTINGS
 
-__all__ = ["LogisticRegression", "load_model"]
+__all__ = ["LogisticRegression", "LogisticRegressionCV", "load_model"]
 
 _WARM_MIN_ROWS = WARM_MIN_ROWS  # the name tests and benchmarks know
 
@@ -37,6 +37,8 @@ def _parameter_constraints() -> dict[str, list[Any]]:
     """scikit-learn's parameter constraints, derived from :data:`TRAIN_SETTINGS`."""
     out: dict[str, list[Any]] = {"penalty": [StrOptions({"l2", "deprecated"}), None]}
     for s in TRAIN_SETTINGS:
+        if s.cv_only:
+            continue
         rule: list[Any]
         if s.kind == "bool":
             rule = ["boolean"]
@@ -162,3 +164,187 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
 def load_model(path: str | os.PathLike[str]) -> LogisticRegression:
     """Load a model directory written by :meth:`LogisticRegression.save` (no pickle)."""
     return LogisticRegression.load(path)
+
+
+class LogisticRegressionCV(LogisticRegression):
+    """Logistic regression with C (and l1_ratio) chosen by cross-validation, scikit-learn's
+    ``LogisticRegressionCV`` interface, every (fold, C, l1_ratio) model fitted in the same
+    passes over the data (:mod:`logloss.cv`).
+
+    Parameters
+    ----------
+    Cs : int or list of float, default=10
+        An int n: n values log-spaced over [1e-4, 1e4] (scikit-learn's rule); or the values.
+    l1_ratios : list of float in [0, 1], default=None
+        Elastic-net mixings to try as well (None: L2 only).
+    cv : int or iterable of (train, test) index arrays, default=5
+        An int k: a row's fold is a hash of its position in the data (deterministic, the
+        same whatever the blocks; no shuffle). Index arrays (as ``list(KFold(5).split(X))``)
+        for in-memory data.
+    scoring : {"neg_log_loss"}, default="neg_log_loss"
+        Minus the mean log loss over the held-out rows (unweighted, as scikit-learn's
+        scorer; exact, where scikit-learn's ``log_loss`` clips probabilities at machine
+        epsilon, which differs only for held-out rows with margins beyond about ±36).
+    refit : bool, default=True
+        Fit the best (C, l1_ratio) on all rows (the data prepared for the search serve the
+        refit). Without it no model is fitted: only the search's attributes are set.
+    The other parameters are :class:`LogisticRegression`'s (one fit's settings), and
+    apply to every model of the search and to the refit. With ``standardize`` the
+    features' mean and std come from all rows, not from each fold's training rows.
+
+    Attributes
+    ----------
+    Cs_ (n_Cs,), l1_ratios_ (n_l1,), C_ (1,), l1_ratio_ (1,),
+    scores_ {classes_[1]: (n_folds, n_Cs) or (n_folds, n_Cs, n_l1)},
+    coefs_paths_ {classes_[1]: (n_folds, n_Cs[, n_l1], n_features + fit_intercept)},
+    n_iter_ (1, n_folds, n_Cs[, n_l1]), cv_ (the table saved in model.json: mean score
+    and standard error per C), n_cv_passes_ (passes over the data the search took);
+    with refit, those of :class:`LogisticRegression` (``coef_``, ``intercept_`` ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        Cs: Any = 10,
+        l1_ratios: Any = None,
+        cv: Any = 5,
+        scoring: str = "neg_log_loss",
+        refit: bool = True,
+        fit_intercept: bool = True,
+        tol: float = 1e-4,
+        max_iter: int = 100,
+        solver: str = "auto",
+        class_weight: dict[Any, float] | str | None = None,
+        standardize: bool = False,
+        learning_rate: float = 1.0,
+        line_search: bool = False,
+        checkpoint_every: int = 5,
+        missing: str = "error",
+        categorical: list[str] | None = None,
+        numeric: list[str] | None = None,
+        max_categories: int = 100,
+        min_frequency: int = 1,
+    ) -> None:
+        self.Cs = Cs
+        self.l1_ratios = l1_ratios
+        self.cv = cv
+        self.scoring = scoring
+        self.refit = refit
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.class_weight = class_weight
+        self.standardize = standardize
+        self.learning_rate = learning_rate
+        self.line_search = line_search
+        self.checkpoint_every = checkpoint_every
+        self.missing = missing
+        self.categorical = categorical
+        self.numeric = numeric
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        **{
+            k: v
+            for k, v in _parameter_constraints().items()
+            if k not in ("C", "l1_ratio", "penalty")
+        },
+        "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "l1_ratios": ["array-like", None],
+        "cv": ["cv_object"],
+        "scoring": [StrOptions({"neg_log_loss"})],
+        "refit": ["boolean"],
+    }
+
+    # one fit's settings the search does not have: C and l1_ratio come from the grid
+    penalty = "deprecated"
+    C = 1.0
+    l1_ratio = 0.0
+
+    def _alpha(self) -> float:
+        # the solvers' coordinates are scaled for the weakest penalty of the grid (a
+        # preconditioner only: the optimum of every model is unchanged)
+        Cs = np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, Integral) else self.Cs
+        return 1.0 / float(np.max(Cs))
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return BaseEstimator.get_params(self, deep)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> LogisticRegressionCV:
+        """Search the grid with cross-validation, then (``refit``) fit the best model on all
+        rows. ``kwargs``: ``callback`` (the refit's iterations), ``encoding``."""
+        from .cv import fit_cv
+
+        self._validate_params()
+        self._check_settings()
+        cv = 5 if self.cv is None else self.cv
+        if hasattr(cv, "split"):  # a scikit-learn splitter
+            if is_dask(X):
+                raise ValueError("a cv splitter needs in-memory data; give cv as a number")
+            cv = list(cv.split(X, y))
+        result, model = fit_cv(
+            self,
+            X,
+            y,
+            sample_weight,
+            Cs=self.Cs,
+            l1_ratios=self.l1_ratios,
+            cv=cv,
+            scoring=self.scoring,
+            refit=self.refit,
+            **kwargs,
+        )
+        positive = self.classes_[1]
+        squeeze = self.l1_ratios is None
+        self.Cs_ = result.Cs
+        self.l1_ratios_ = result.l1_ratios
+        self.C_ = np.array([result.C])
+        self.l1_ratio_ = np.array([result.l1_ratio])
+        scores = result.scores[:, :, 0] if squeeze else result.scores
+        coefs = result.coefs[:, :, 0] if squeeze else result.coefs
+        n_iter = result.n_iter[:, :, 0] if squeeze else result.n_iter
+        self.scores_ = {positive: scores}
+        self.coefs_paths_ = {positive: coefs}
+        self.n_iter_ = n_iter[None]
+        self.cv_ = result.table(self.scoring)
+        self.n_cv_passes_ = result.passes
+        if model is not None:
+            for name in (
+                "coef_",
+                "intercept_",
+                "converged_",
+                "history_",
+                "n_passes_",
+                "n_rows_",
+                "solver_",
+                "stop_reason_",
+                "badly_scaled_",
+                "resumed_from_iter_",
+            ):
+                setattr(self, name, getattr(model, name))
+            self.refit_n_iter_ = model.n_iter_
+        return self
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "coef_")
+
+    def save(self, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """The refitted model, as :meth:`LogisticRegression.save` writes it (with C = ``C_``
+        and l1_ratio = ``l1_ratio_``) plus the search's table under "cv" in model.json;
+        it loads as a :class:`LogisticRegression`."""
+        return self.best_estimator().save(path, **kwargs)
+
+    def best_estimator(self) -> LogisticRegression:
+        """The refitted model as a :class:`LogisticRegression` (C = ``C_``)."""
+        self._check_fitted()
+        own = LogisticRegression().get_params()
+        params = {k: v for k, v in self.get_params().items() if k in own}
+        est = LogisticRegression(**params, C=float(self.C_[0]), l1_ratio=float(self.l1_ratio_[0]))
+        search = {"Cs_", "l1_ratios_", "C_", "l1_ratio_", "scores_", "coefs_paths_", "n_iter_"}
+        for name, value in vars(self).items():
+            if name.endswith("_") and not name.startswith("_") and name not in search:
+                setattr(est, name, value)
+        est.n_iter_ = np.asarray(self.refit_n_iter_, dtype=np.int32)
+        return est

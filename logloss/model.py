@@ -893,6 +893,7 @@ def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, An
         "intercept": float(est.intercept_[0]),
         "training": dict(training or getattr(est, "training_", {})),
         "encoding": None if encoding is None else encoding.to_json(),
+        "cv": getattr(est, "cv_", None),
     }
 
 
@@ -933,4 +934,25 @@ def fitted_attributes(meta: dict[str, Any], vec: np.ndarray) -> dict[str, Any]:
         from .data.encoding import Encoding
 
         out["encoding_"] = Encoding.from_json(meta["encoding"])
+    if meta.get("cv") is not None:
+        out["cv_"] = _checked_cv(meta["cv"])
     return out
+
+
+def _checked_cv(cv: Any) -> dict[str, Any]:
+    """model.json's "cv" (a cross-validated model's search table), checked."""
+    ok = (
+        isinstance(cv, dict)
+        and type(cv.get("folds")) is int
+        and isinstance(cv.get("Cs"), list)
+        and all(_is_number(c) and c > 0 for c in cv["Cs"])
+        and isinstance(cv.get("mean"), list)
+        and isinstance(cv.get("std_err"), list)
+        and len(cv["mean"]) == len(cv["std_err"])
+        and _is_number(cv.get("C"))
+    )
+    if not ok:
+        raise ModelFileError(
+            "field 'cv' must be a cross-validation table (folds, Cs, mean, std_err, C)"
+        )
+    return dict(cv)

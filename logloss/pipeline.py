@@ -33,7 +33,7 @@ from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .model import ModelFileError, atomic_dir, atomic_write_bytes
 from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
-from .settings import normalise
+from .settings import fit_settings, normalise
 from .solvers import SolverState
 
 __all__ = [
@@ -161,7 +161,8 @@ class TrainSettings:
         return f"TrainSettings({', '.join(f'{k}={v!r}' for k, v in self.values.items())})"
 
     def estimator(self) -> LogisticCore:
-        return LogisticCore(**self.values)
+        """The estimator of one fit (without the cross-validation settings)."""
+        return LogisticCore(**fit_settings(self.values))
 
 
 def train_model(
@@ -171,8 +172,13 @@ def train_model(
     callback: Callable[[SolverState], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_restart: bool = False,
+    cv_progress: Callable[[int, int], None] | None = None,
 ) -> LogisticCore:
     """Fit on a (persisted) dataset; the model remembers its features, label and source.
+
+    With ``settings.cv``: C (and l1_ratio) chosen by cross-validation (:mod:`logloss.cv`,
+    ``cv_progress(pass, models running)`` after each of its passes), then the refit on all
+    rows; the model's ``cv_`` holds the search's table. A search is not checkpointed.
 
     A ``checkpoint`` records the data's fingerprint (files, sizes, modification times,
     row counts): resuming it on other data or settings raises
@@ -183,16 +189,32 @@ def train_model(
         raise DataError(f"dataset {ds.source} was read without a label column")
     ds.check_labels()
     model = settings.estimator()
-    model.fit(
-        ds.X,
-        ds.y,
-        sample_weight=ds.sample_weight,
-        encoding=ds.encoding,
-        callback=callback,
-        checkpoint=checkpoint,
-        data_fingerprint=ds.fingerprint(),
-        checkpoint_restart=checkpoint_restart,
-    )
+    if settings.cv:  # choose C (and l1_ratio) by cross-validation, then refit (no checkpoint)
+        from .cv import fit_cv
+
+        _, model = fit_cv(
+            model,
+            ds.X,
+            ds.y,
+            ds.sample_weight,
+            Cs=settings.Cs,
+            l1_ratios=settings.l1_ratios,
+            cv=settings.cv,
+            encoding=ds.encoding,
+            callback=callback,
+            progress=cv_progress,
+        )
+    else:
+        model.fit(
+            ds.X,
+            ds.y,
+            sample_weight=ds.sample_weight,
+            encoding=ds.encoding,
+            callback=callback,
+            checkpoint=checkpoint,
+            data_fingerprint=ds.fingerprint(),
+            checkpoint_restart=checkpoint_restart,
+        )
     model.feature_names_in_ = np.asarray(ds.feature_names, dtype=object)
     model.training_ = {
         "data": ds.source,

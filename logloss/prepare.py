@@ -41,6 +41,7 @@ __all__ = [
     "mean_scale",
     "prepare_dask",
     "prepare_numpy",
+    "sample_step",
     "take_sample",
 ]
 
@@ -218,12 +219,16 @@ def mean_scale(moments: Array, p: int, n_rows: float, how: Scaling) -> tuple[Arr
     return kept_mean, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
 
+def sample_step(data: BlockData) -> int:
+    """Every how many rows :func:`take_sample` takes one: 16 or more (at most 32 MiB)."""
+    row_bytes = 8 * (data.n_features + 2)
+    return int(max(WARM_STEP, -(-data.n_rows * row_bytes // WARM_MAX_BYTES)))
+
+
 def take_sample(data: BlockData) -> Sample | None:
     """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
     the blocks are streamed from source."""
-    row_bytes = 8 * (data.n_features + 2)
-    step = max(WARM_STEP, -(-data.n_rows * row_bytes // WARM_MAX_BYTES))
-    return data.sample(step)
+    return data.sample(sample_step(data))
 
 
 def _block_max_abs(X: Any, y: Any = None, s: Any = None) -> Array:

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CV_SETTING_NAMES",
     "DEPRECATED_ALIASES",
     "TRAIN_SETTINGS",
     "Setting",
     "add_cli_options",
     "check_setting",
     "defaults",
+    "fit_settings",
     "from_cli",
     "normalise",
 ]
@@ -38,11 +40,12 @@ __all__ = [
 class Setting:
     """One training setting.
 
-    ``kind`` is "bool", "int", "float", "choice" or "columns" (column names: a list, or
-    comma-separated on the command line; None for none). Numbers must be finite (``C`` may
-    also be ``inf``, meaning no penalty) and at least ``minimum`` (strictly above it when
-    ``strict``). ``cli`` is the option string; a bool whose default is True is offered as
-    its negation (``cli_negated``).
+    ``kind`` is "bool", "int", "float", "choice", "columns" (column names: a list, or
+    comma-separated on the command line; None for none) or "grid" (the values a
+    cross-validation tries: a list, comma-separated on the command line). Numbers must be
+    finite (``C`` may also be ``inf``, meaning no penalty) and at least ``minimum``
+    (strictly above it when ``strict``). ``cli`` is the option string; a bool whose
+    default is True is offered as its negation (``cli_negated``).
     """
 
     name: str
@@ -57,6 +60,9 @@ class Setting:
     cli: str | None = None
     cli_negated: str | None = None
     group: str = "model"
+    # a setting of the search over C (cross-validation), not of one fit: the CLI and the
+    # flows take it, LogisticRegressionCV has it, LogisticRegression does not
+    cv_only: bool = False
 
     @property
     def option(self) -> str:
@@ -172,6 +178,37 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         minimum=1,
         group="columns and missing values",
     ),
+    # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows
+    Setting(
+        "cv",
+        "int",
+        0,
+        "choose C (and l1_ratio) by K-fold cross-validation, K = CV >= 2 (a row's fold is a "
+        "hash of its position in the data), then refit on all rows at the chosen C; 0: no "
+        "cross-validation (default)",
+        minimum=0,
+        group="cross-validation",
+        cv_only=True,
+    ),
+    Setting(
+        "Cs",
+        "grid",
+        10,
+        "with --cv: the values of C to try: a count N (N values log-spaced from 1e-4 to "
+        "1e4, as scikit-learn) or a list C1,C2,... (default 10)",
+        cli="--Cs",
+        group="cross-validation",
+        cv_only=True,
+    ),
+    Setting(
+        "l1_ratios",
+        "grid",
+        None,
+        "with --cv: l1_ratio values to try as well, R1,R2,... in [0, 1] (default: none, "
+        "only --l1-ratio)",
+        group="cross-validation",
+        cv_only=True,
+    ),
     Setting(
         "checkpoint_every",
         "int",
@@ -183,6 +220,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in TRAIN_SETTINGS}
+#: The settings of the search over C (cross-validation), not of a single fit.
+CV_SETTING_NAMES = frozenset(s.name for s in TRAIN_SETTINGS if s.cv_only)
 
 #: Accepted for compatibility, with a FutureWarning, as scikit-learn >= 1.8 does: ``penalty``
 #: ("l2" is the default; None means no penalty, which is ``C=inf``). Not a setting of its own.
@@ -196,7 +235,17 @@ def defaults() -> dict[str, Any]:
     return {s.name: s.default for s in TRAIN_SETTINGS}
 
 
+def fit_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of one fit (LogisticRegression's parameters): ``values`` without the
+    cross-validation settings."""
+    return {k: v for k, v in values.items() if k not in CV_SETTING_NAMES}
+
+
 def _describe(s: Setting) -> str:
+    if s.kind == "grid":
+        if s.name == "Cs":
+            return "a count >= 1 or a list of numbers > 0"
+        return "a list of numbers between 0 and 1, or none"
     if s.kind == "columns":
         return "a list of column names, or none"
     if s.kind == "choice":
@@ -222,7 +271,12 @@ def check_setting(name: str, value: Any) -> Any:
     s = _BY_NAME.get(name)
     if s is None:
         raise ValueError(f"unknown training setting {name!r}; known: {', '.join(_BY_NAME)}")
-    checkers = {"bool": _check_bool, "choice": _check_choice, "columns": _check_columns}
+    checkers = {
+        "bool": _check_bool,
+        "choice": _check_choice,
+        "columns": _check_columns,
+        "grid": _check_grid,
+    }
     checker = checkers.get(s.kind, _check_number)
     ok, normalised = checker(s, value)
     if not ok:
@@ -248,6 +302,40 @@ def _check_columns(s: Setting, value: Any) -> tuple[bool, Any]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
         return False, None
     return True, list(value) or None
+
+
+def _check_grid(s: Setting, value: Any) -> tuple[bool, Any]:
+    """``Cs``: a count (int >= 1) or a list of finite numbers > 0; ``l1_ratios``: None or a
+    list of numbers in [0, 1]. Text is comma-separated ("10" is a count for ``Cs``)."""
+    counts = s.name == "Cs"
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return not counts, None
+    if isinstance(value, str):
+        parts = [v.strip() for v in value.split(",") if v.strip()]
+        if counts and len(parts) == 1 and "," not in value and parts[0].isdigit():
+            value = int(parts[0])
+        else:
+            try:
+                value = [float(v) for v in parts]
+            except ValueError:
+                return False, None
+    if counts and isinstance(value, int) and not isinstance(value, bool):
+        return value >= 1, value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [float(value)]
+    if not isinstance(value, list | tuple) or not value:
+        return False, None
+    try:
+        numbers = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return False, None
+    if any(isinstance(v, bool) for v in value):
+        return False, None
+    if counts:
+        ok = all(math.isfinite(v) and v > 0 for v in numbers)
+    else:
+        ok = all(0.0 <= v <= 1.0 for v in numbers)
+    return ok, numbers
 
 
 def _check_choice(s: Setting, value: Any) -> tuple[bool, Any]:
@@ -313,6 +401,8 @@ def add_cli_options(
             metavar = "A,B,..."
         elif s.kind == "choice":
             metavar = "{" + ",".join("none" if c is None else str(c) for c in s.choices) + "}"
+        elif s.kind == "grid":
+            metavar = "N|C1,C2,..." if s.name == "Cs" else "R1,R2,..."
         else:
             metavar = s.name.upper() if s.name != "C" else "C"
         group.add_argument(

@@ -11,7 +11,14 @@ import pytest
 
 from logloss import LogisticRegression
 from logloss.cli import build_parser, train_settings
-from logloss.settings import TRAIN_SETTINGS, check_setting, defaults, normalise
+from logloss.settings import (
+    CV_SETTING_NAMES,
+    TRAIN_SETTINGS,
+    check_setting,
+    defaults,
+    fit_settings,
+    normalise,
+)
 from logloss.solvers import SOLVERS
 
 NAMES = [s.name for s in TRAIN_SETTINGS]
@@ -32,8 +39,23 @@ def _train_parser() -> argparse.ArgumentParser:
 def test_the_estimator_has_one_parameter_per_setting_with_its_default():
     params = inspect.signature(LogisticRegression.__init__).parameters
     got = {k: p.default for k, p in params.items() if k not in ("self", "penalty")}
-    assert got == defaults()
+    assert got == fit_settings(defaults())  # the cross-validation settings are not a fit's
+    assert set(defaults()) - set(got) == CV_SETTING_NAMES == {"cv", "Cs", "l1_ratios"}
     assert params["penalty"].default == "deprecated"  # the deprecated alias, as scikit-learn
+
+
+def test_the_cv_estimator_has_the_search_settings_instead_of_c():
+    from logloss import LogisticRegressionCV
+
+    params = inspect.signature(LogisticRegressionCV.__init__).parameters
+    got = {k: p.default for k, p in params.items() if k != "self"}
+    own = {"Cs", "l1_ratios", "cv", "scoring", "refit"}
+    expected = {k: v for k, v in defaults().items() if k not in ("C", "l1_ratio", "cv")}
+    assert {k: v for k, v in got.items() if k not in own} == {
+        k: v for k, v in expected.items() if k not in own
+    }
+    assert got["Cs"] == defaults()["Cs"] and got["l1_ratios"] is None
+    assert got["cv"] == 5  # scikit-learn's default; 0 (no search) has no meaning here
 
 
 def test_the_cli_has_one_option_per_setting_with_its_default():
