@@ -35,9 +35,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from .loss import pack_size, slice_rows
+from .loss import pack_size
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
-from .prepare import WARM_MIN_ROWS, Prepared, sample_step
+from .prepare import WARM_MAX_BYTES, WARM_STEP, Prepared, sample_step
 from .solvers import SolverState, choose_solver, solve, solver_options, warm_start
 
 __all__ = [
@@ -55,6 +55,16 @@ __all__ = [
 Array = NDArray[np.float64]
 
 SCORINGS = ("neg_log_loss",)
+
+#: Rows per slice × models: the K-wide temporaries of a slice (margins, losses, residuals)
+#: stay in cache (2^17 float64 = 1 MiB each).
+SLICE_ELEMENTS = 2**17
+
+#: Warm starts from a row sample (every 16th row or sparser) from this many rows: below, the
+#: models start from 0 and take exact Newton steps. Lower than a single fit's threshold
+#: (WARM_MIN_ROWS): here a Hessian pass costs K Hessians, and the sample solves are shared
+#: by all the folds.
+CV_WARM_MIN_ROWS = 20_000
 
 
 # ------------------------------------------------------------------ folds
@@ -202,28 +212,37 @@ def cv_block_sums(
         out[train_part + 2 * K :].reshape(len(hess_models), q, q),
     )
     coef = np.ascontiguousarray(W[:p])
-    m = max(256, slice_rows(p) // max(1, K // 4))
+    m = int(min(8192, max(512, SLICE_ELEMENTS // K)))
+    # models are in fold order (the grid's outer loop): fold f's models are the columns
+    # bounds[f] .. bounds[f + 1] of W
+    bounds = np.searchsorted(model_fold, np.arange(folds.n_folds + 1))
     for a in range(0, n, m):
         k = min(m, n - a)
         Xs = np.asarray(X[a : a + k], dtype=np.float64)
         ys = np.asarray(y[a : a + k], dtype=np.float64)
         ss = None if s is None else np.asarray(s[a : a + k], dtype=np.float64)
+        cuts = None
+        if not folds.explicit:  # rows sorted by fold: each fold's rows are one range
+            fold = hashed_folds(
+                np.arange(offset + a, offset + a + k, dtype=np.uint64), folds.n_folds
+            )
+            order = np.argsort(fold, kind="stable")
+            Xs, ys = Xs[order], ys[order]
+            ss = None if ss is None else ss[order]
+            cuts = np.concatenate([[0], np.cumsum(np.bincount(fold, minlength=folds.n_folds))])
         Z = Xs @ coef
         Z += W[p]
         L, R = _softplus_and_sigma(Z)
         if len(hess_models):
-            _hessians(acc, Xs, ss, R, folds, offset + a, model_fold, hess_models)
+            _hessians(acc, Xs, ss, R, folds, offset + a, model_fold, hess_models, cuts)
         Z *= ys[:, None]
         L -= Z  # the row losses log(1 + e^z) − y·z
         R -= ys[:, None]  # the residuals σ(z) − y
-        if folds.explicit:
+        if cuts is None:
             tr, te = folds.masks(offset + a, k)
             _masked_sums(acc, Xs, ss, L, R, tr[:, model_fold], te[:, model_fold])
         else:
-            rows = np.arange(offset + a, offset + a + k, dtype=np.uint64)
-            _partition_sums(acc, Xs, ss, L, R, hashed_folds(rows, folds.n_folds), model_fold)
-    for j in range(len(hess_models)):
-        acc.H[j, p, :p] = acc.H[j, :p, p]
+            _partition_sums(acc, Xs, ss, L, R, cuts, bounds)
     return out
 
 
@@ -255,10 +274,11 @@ def _partition_sums(
     ss: Array | None,
     L: Array,
     R: Array,
-    fold: NDArray[np.intp],
-    model_fold: NDArray[np.intp],
+    cuts: NDArray[np.intp],
+    bounds: NDArray[np.intp],
 ) -> None:
-    """Training sums = all rows − the model's held-out fold; held-out sums unweighted."""
+    """Training sums = all rows − the model's held-out fold; held-out sums unweighted.
+    Rows ``cuts[f]:cuts[f + 1]`` are fold f's, models ``bounds[f]:bounds[f + 1]`` hold it out."""
     p = Xs.shape[1]
     sw = np.ones(len(Xs)) if ss is None else ss
     Xw = Xs if ss is None else Xs * ss[:, None]
@@ -266,19 +286,17 @@ def _partition_sums(
     acc.train[:, 1] += sw.sum()
     acc.train[:, 2 : 2 + p] += (Xw.T @ R).T
     acc.train[:, 2 + p] += sw @ R
-    for f in range(int(model_fold.max()) + 1):
-        rows = np.flatnonzero(fold == f)
-        models = np.flatnonzero(model_fold == f)
-        if not len(rows) or not len(models):
+    for f in range(len(bounds) - 1):
+        r0, r1, m0, m1 = cuts[f], cuts[f + 1], bounds[f], bounds[f + 1]
+        if r1 == r0 or m1 == m0:
             continue
-        Lf, Rf = L[np.ix_(rows, models)], R[np.ix_(rows, models)]
-        wf = sw[rows]
-        acc.held[models, 0] += Lf.sum(axis=0)
-        acc.held[models, 1] += len(rows)
-        acc.train[models, 0] -= wf @ Lf
-        acc.train[models, 1] -= wf.sum()
-        acc.train[models, 2 : 2 + p] -= (Xw[rows].T @ Rf).T
-        acc.train[models, 2 + p] -= wf @ Rf
+        Lf, Rf, wf = L[r0:r1, m0:m1], R[r0:r1, m0:m1], sw[r0:r1]
+        acc.held[m0:m1, 0] += Lf.sum(axis=0)
+        acc.held[m0:m1, 1] += r1 - r0
+        acc.train[m0:m1, 0] -= wf @ Lf
+        acc.train[m0:m1, 1] -= wf.sum()
+        acc.train[m0:m1, 2 : 2 + p] -= (Xw[r0:r1].T @ Rf).T
+        acc.train[m0:m1, 2 + p] -= wf @ Rf
 
 
 def _masked_sums(
@@ -306,18 +324,35 @@ def _hessians(
     start: int,
     model_fold: NDArray[np.intp],
     hess_models: NDArray[np.intp],
+    cuts: NDArray[np.intp] | None,
 ) -> None:
-    """Σ over each model's training rows of s·σ(1 − σ)·x̃x̃ᵀ, for the models that asked."""
+    """Σ over each model's training rows of s·σ(1 − σ)·x̃x̃ᵀ, for the models that asked
+    (rows sorted by fold when ``cuts`` is given: fold f's rows are cuts[f]:cuts[f + 1]).
+
+    All models in one matrix product: entry (a, b) of every Hessian is Σ_i x̃_ia x̃_ib d_ik,
+    so the products x̃_a·x̃_b of each row (the upper triangle, q(q + 1)/2 columns) times
+    the (rows × models) curvature weights D give every Hessian at once."""
     p = Xs.shape[1]
-    tr, _ = folds.masks(start, len(Xs))
-    for j, model in enumerate(hess_models):
-        d = P[:, model] * (1.0 - P[:, model]) * tr[:, model_fold[model]]
-        if ss is not None:
-            d *= ss
-        Xd = Xs * d[:, None]
-        acc.H[j, :p, :p] += Xd.T @ Xs
-        acc.H[j, :p, p] += Xd.sum(axis=0)
-        acc.H[j, p, p] += d.sum()
+    q = p + 1
+    D = P[:, hess_models]
+    D *= 1.0 - D
+    if cuts is None:
+        D *= folds.masks(start, len(Xs))[0][:, model_fold[hess_models]]
+    else:
+        for j, model in enumerate(hess_models):
+            f = model_fold[model]
+            D[cuts[f] : cuts[f + 1], j] = 0.0
+    if ss is not None:
+        D *= ss[:, None]
+    Xt = np.empty((len(Xs), q))
+    Xt[:, :p] = Xs
+    Xt[:, p] = 1.0
+    a, b = np.triu_indices(q)
+    pairs = Xt[:, a] * Xt[:, b]
+    upper = pairs.T @ D  # (q(q + 1)/2, models)
+    acc.H[:, a, b] += upper.T
+    off = a != b
+    acc.H[:, b[off], a[off]] += upper[off].T
 
 
 # ------------------------------------------------------------------ the coordinator
@@ -595,43 +630,30 @@ def cross_validate(
     penalize = "theta" if settings["standardize"] else "w"
     passes = _Passes(prep, folds, model_fold)
     lock = Lockstep(passes, progress=callback)
-    sample = _sample_by_fold(prep, folds)
+    starts = _path_starts(settings, prep, Cs, l1_ratios, penalize)
     results: dict[int, Any] = {}
     objectives: dict[int, LogisticObjective] = {}
 
     def work(model: int) -> None:
         f, i, j = grid[model]
-        alpha, ratio = 1.0 / float(Cs[i]), float(l1_ratios[j])
         objective = LogisticObjective(
             lock.sums_for(model),
             p,
-            alpha=alpha,
+            alpha=1.0 / float(Cs[i]),
             fit_intercept=fit_intercept,
             mean=prep.mean,
             scale=prep.scale,
             penalize=penalize,
-            l1_ratio=ratio,
+            l1_ratio=float(l1_ratios[j]),
         )
         objectives[model] = objective
-        solver = choose_solver(settings["solver"], p, ratio)
+        solver = choose_solver(settings["solver"], p, float(l1_ratios[j]))
         start = SolverState(np.zeros(objective.n_params), 0, ())
         options = solver_options(
             solver, learning_rate=settings["learning_rate"], line_search=settings["line_search"]
         )
-        if solver != "gd" and sample is not None:
-            Xs, ys, ss, train_masks = sample
-            rows = train_masks[:, f] > 0
-            sample_objective = LogisticObjective(
-                numpy_sums(Xs[rows], ys[rows], None if ss is None else ss[rows]),
-                p,
-                alpha=alpha * rows.sum() / (prep.n_rows * (F - 1) / F),
-                fit_intercept=fit_intercept,
-                mean=prep.mean,
-                scale=prep.scale,
-                penalize=penalize,
-                l1_ratio=ratio,
-            )
-            start, options = warm_start(sample_objective, start, tol=settings["tol"])
+        if solver != "gd" and (i, j) in starts:
+            start, options = starts[i, j]
         results[model] = solve(
             solver,
             objective,
@@ -691,26 +713,48 @@ def _held_out_scores(
     return out
 
 
-def _sample_by_fold(
-    prep: Prepared, folds: Folds
-) -> tuple[NDArray[np.floating], Array, Array | None, Array] | None:
-    """The row sample of large Dask data (as the single fit's warm start takes it) with
-    each sample row's fold masks, or None (small or in-memory data: no warm start)."""
+def _path_starts(
+    settings: dict[str, Any], prep: Prepared, Cs: Array, l1_ratios: Array, penalize: str
+) -> dict[tuple[int, int], tuple[SolverState, dict[str, Any]]]:
+    """Warm starts for large Dask data: for every (C, l1_ratio), θ and the Hessian of the
+    in-process solve on a row sample of all rows (as a single fit's warm start), solved
+    along the path from the strongest penalty, each from the previous solution. Every fold
+    starts from its C's: a fold's optimum differs from the sample's by about the sampling
+    error itself. Empty for data under :data:`CV_WARM_MIN_ROWS` rows (they start from 0,
+    and their Hessians are cheap)."""
+    if prep.n_rows < CV_WARM_MIN_ROWS:
+        return {}
     data = prep.data
-    if data is None or data.n_rows < WARM_MIN_ROWS:
-        return None
-    step = sample_step(data)
-    sample = prep.sample if prep.sample is not None else data.sample(step)
+    if data is not None:
+        sample = prep.sample if prep.sample is not None else data.sample(sample_step(data))
+    else:
+        assert prep.arrays is not None
+        X, y01, sw = prep.arrays
+        step = max(WARM_STEP, -(-len(y01) * 8 * (X.shape[1] + 2) // WARM_MAX_BYTES))
+        sample = (X[::step], y01[::step], None if sw is None else sw[::step])
     if sample is None:
-        return None
+        return {}
     Xs, ys, ss = sample
-    positions = np.concatenate(
-        [np.arange(o, o + r, step) for o, r in zip(data.offsets(), data.X.chunks[0], strict=True)]
-    ).astype(np.uint64)
-    if len(positions) != len(ys):  # a sample taken some other way: no warm start
-        return None
-    train, _ = folds.fold_of(positions)
-    return Xs, ys, ss, train
+    sums = numpy_sums(Xs, ys, ss)
+    out: dict[tuple[int, int], tuple[SolverState, dict[str, Any]]] = {}
+    for j, ratio in enumerate(l1_ratios):
+        theta: Array | None = None
+        for i in np.argsort(Cs):
+            objective = LogisticObjective(
+                sums,
+                prep.n_features,
+                alpha=len(ys) / (float(Cs[i]) * prep.n_rows),  # the same penalty per row
+                fit_intercept=bool(settings["fit_intercept"]),
+                mean=prep.mean,
+                scale=prep.scale,
+                penalize=penalize,
+                l1_ratio=float(ratio),
+            )
+            start = SolverState(np.zeros(objective.n_params) if theta is None else theta, 0, ())
+            state, options = warm_start(objective, start, tol=settings["tol"])
+            theta = state.theta
+            out[int(i), j] = (state, options)
+    return out
 
 
 # ------------------------------------------------------------------ search, then refit
