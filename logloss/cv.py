@@ -567,7 +567,7 @@ def check_grid(Cs: Any, l1_ratios: Any) -> tuple[Array, Array]:
             raise ValueError("Cs is empty: give at least one C")
         bad = grid[~(np.isfinite(grid) & (grid > 0))]
         if bad.size:
-            raise ValueError(f"every C in Cs must be a finite number > 0; got {bad[0]!r}")
+            raise ValueError(f"every C in Cs must be a finite number > 0; got {float(bad[0])!r}")
     if l1_ratios is None:
         ratios = np.array([0.0])
     else:
@@ -581,7 +581,7 @@ def check_grid(Cs: Any, l1_ratios: Any) -> tuple[Array, Array]:
             raise ValueError("l1_ratios is empty: give at least one value, or None for L2")
         bad = ratios[~((ratios >= 0) & (ratios <= 1))]
         if bad.size:
-            raise ValueError(f"every l1_ratio must be between 0 and 1; got {bad[0]!r}")
+            raise ValueError(f"every l1_ratio must be between 0 and 1; got {float(bad[0])!r}")
     return grid, ratios
 
 
