@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -191,3 +192,30 @@ def test_bad_input_is_a_clear_error(kwargs, message):
     X, y = load_breast_cancer(return_X_y=True)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         LogisticRegressionCV(**kwargs).fit(X, y)
+
+
+def test_cli_train_cv_picks_the_c_the_estimator_picks_and_records_the_search(tmp_path, capsys):
+    """`logloss train --cv 3 --Cs 5` on the shipped Parquet data: the same folds (hashed row
+    positions), the same chosen C and the same refit as LogisticRegressionCV in memory."""
+    import pandas as pd
+
+    from logloss.cli import main
+
+    data = Path(__file__).resolve().parent.parent / "data" / "breast_cancer.parquet"
+    out = tmp_path / "m"
+    argv = ["train", str(data), "--label", "target", "--standardize", "--cv", "3", "--Cs", "5"]
+    assert main([*argv, "--tol", "1e-8", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    frame = pd.read_parquet(data)
+    X, y = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
+    ref = LogisticRegressionCV(Cs=5, cv=3, standardize=True, tol=1e-8).fit(X, y)
+    assert summary["cv"]["C"] == ref.C_[0] and summary["cv"]["folds"] == 3
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["params"]["C"] == ref.C_[0] and meta["cv"] == summary["cv"]
+    np.testing.assert_allclose(meta["cv"]["mean"], ref.scores_[1].mean(axis=0), atol=1e-9)
+    np.testing.assert_allclose(meta["coef"], ref.coef_[0], rtol=1e-6, atol=1e-8)
+    # a search cannot be checkpointed: refused before anything runs
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--out", str(tmp_path / "m2"), "--checkpoint", str(tmp_path / "ck")])
+    assert exit_info.value.code == 2 and not (tmp_path / "m2").exists()
+    assert "--checkpoint cannot go with --cv" in capsys.readouterr().err

@@ -419,3 +419,30 @@ def test_flows_health_check_against_the_api(prefect_api):
     assert proc.returncode == (0 if served else 1), proc.stderr
     if not served:
         assert "not serving yet" in proc.stderr
+
+
+def test_train_flow_chooses_c_by_cross_validation(prefect_api, local_cluster, tmp_path):
+    """cv/Cs are flow parameters (the same settings as the CLI's): the search runs on the
+    training rows on the cluster, and the published model carries its table."""
+    from flows.train import train
+
+    state = train(
+        data=str(SHIPPED),
+        label="target",
+        model_dir=str(tmp_path),
+        name="bc",
+        standardize=True,
+        cv=3,
+        Cs=[0.01, 0.1, 1.0],
+        tol=1e-6,
+        scheduler_address=local_cluster.scheduler_address,
+        return_state=True,
+    )
+    assert state.is_completed(), state
+    model = load_model(tmp_path / "bc" / "latest")
+    table = model.cv_
+    assert table["folds"] == 3 and table["Cs"] == [0.01, 0.1, 1.0]
+    best = int(np.argmax(table["mean"]))
+    assert model.C == table["C"] == table["Cs"][best] and table["converged"]
+    # trained on the 80 % the flow keeps for training, before the hold-out evaluation
+    assert model.training_["n_rows"] < 569

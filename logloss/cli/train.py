@@ -146,6 +146,13 @@ def check_paths(args: argparse.Namespace) -> None:
     # a file:// URL becomes its path; other URLs are refused (one line)
     args.out = str(check_output(args.out, "model", inputs=[args.data, args.checkpoint]))
     if args.checkpoint:
+        if getattr(args, "cv", 0):
+            from ..outputs import OutputPathError
+
+            raise OutputPathError(
+                "--checkpoint cannot go with --cv: a cross-validation search is not "
+                "checkpointed (leave out --checkpoint, or --cv to fit one C)"
+            )
         check_work_dir(args.checkpoint, "checkpoint directory")
 
 
@@ -199,9 +206,11 @@ def run(args: argparse.Namespace) -> int:
         if ds.n_dropped:
             print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
         loaded = time.perf_counter()
-        phase("fitting")
-        model, caught = _fit(args, ds, settings)
+        phase(_fit_phase(settings))
+        model, caught = _fit(args, ds, settings, phase)
         fitted = time.perf_counter()
+        if getattr(model, "cv_", None):
+            phase(_chosen(model.cv_))
         problem = non_convergence(model, ds.feature_names)
         saved = problem is None or args.allow_unconverged
         if saved:
@@ -245,6 +254,7 @@ def _summary(
         "gradient_norm": float(norm) if math.isfinite(norm) else None,
         "model": str(args.out) if saved else None,
         "report": bool(args.report and saved),
+        "cv": getattr(model, "cv_", None),
     }
 
 
@@ -265,11 +275,22 @@ def _print_summary(s: dict[str, Any]) -> None:
             ("converged", "yes" if s["converged"] else "NO"),
             ("final loss", s["final_loss"] if s["final_loss"] is not None else "nan"),
             ("gradient norm", f"{s['gradient_norm'] or float('nan'):.3e}"),
+            *_cv_rows(s["cv"]),
             ("load seconds", f"{s['load_seconds']:.2f}"),
             ("fit seconds", f"{s['fit_seconds']:.2f}"),
             ("model", s["model"] or "not written"),
         ],
     )
+
+
+def _cv_rows(table: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    if not table:
+        return []
+    rows: list[tuple[str, Any]] = [("chosen C", f"{table['C']:.6g}")]
+    if table["l1_ratios"] is not None:
+        rows.append(("chosen l1_ratio", f"{table['l1_ratio']:g}"))
+    rows.append(("cross-validation", f"{table['folds']} folds, {table['passes']} passes"))
+    return rows
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -301,9 +322,42 @@ def _open(args: argparse.Namespace) -> Any:
     return ds
 
 
-def _fit(args: argparse.Namespace, ds: Any, settings: Any) -> tuple[Any, list[Any]]:
+def _fit_phase(settings: Any) -> str:
+    if not settings.cv:
+        return "fitting"
+    from ..cv import check_grid
+
+    Cs, ratios = check_grid(settings.Cs, settings.l1_ratios)
+    grid = f"{settings.cv} folds x {len(Cs)} C" + (
+        f" x {len(ratios)} l1_ratio" if settings.l1_ratios is not None else ""
+    )
+    models = settings.cv * len(Cs) * len(ratios)
+    return f"cross-validating {models} models ({grid}) in the same passes, then the refit"
+
+
+def _chosen(table: dict[str, Any]) -> str:
+    """One line: the (C, l1_ratio) the search chose and its held-out log loss."""
+    i = table["Cs"].index(table["C"])
+    if table["l1_ratios"] is None:
+        mean, choice = table["mean"][i], f"C={table['C']:.4g}"
+    else:
+        mean = table["mean"][table["l1_ratios"].index(table["l1_ratio"])][i]
+        choice = f"C={table['C']:.4g}, l1_ratio={table['l1_ratio']:g}"
+    return (
+        f"chose {choice} by {table['folds']}-fold cross-validation (held-out log loss "
+        f"{-mean:.6g}, {table['passes']} passes for the search); refitted on all rows"
+    )
+
+
+def _fit(
+    args: argparse.Namespace, ds: Any, settings: Any, phase: Any = None
+) -> tuple[Any, list[Any]]:
     """Train with the progress display, recording the warnings the fit raises."""
     from ..pipeline import train_model
+
+    def searching(passes: int, running: int) -> None:
+        if phase is not None:
+            phase(f"search pass {passes}: {running} model(s) still running")
 
     with (
         Progress(not (args.quiet or args.json), args.max_iter) as progress,
@@ -316,6 +370,7 @@ def _fit(args: argparse.Namespace, ds: Any, settings: Any) -> tuple[Any, list[An
             callback=progress,
             checkpoint=args.checkpoint,
             checkpoint_restart=args.checkpoint_restart,
+            cv_progress=searching,
         )
     return model, list(caught)
 
