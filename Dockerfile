@@ -85,10 +85,10 @@ RUN set -eu; \
 COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
-# The flows (also installed as a package) and the sample dataset; relative paths such as
-# data/breast_cancer.parquet resolve against /app in every service.
+# The flows (also installed as a package). No data: the build context excludes data/
+# (.dockerignore) and docker-compose.yml mounts the data directory read-only into the workers
+# and the flows service (at /data, /app/data and its host path; see docs/cluster.md).
 COPY flows/ /app/flows/
-COPY data/ /app/data/
 
 USER app
 EXPOSE 4200 8786 8787

@@ -1,18 +1,16 @@
-"""The container cluster end to end: image, compose stack, a training run through the flows service.
+"""The container cluster as the README starts it: image, compose stack, training runs on it.
 
-Builds the project image (``Dockerfile``), starts docker-compose.yml with the host-network
-override (Prefect server, Dask scheduler, two Dask workers, the flows service, every listener on
-127.0.0.1) with the data and model directories bind-mounted from a temporary directory, triggers
-the ``train/logloss-train`` deployment through the Prefect API from the host and checks the model
-it saved. The stack is always torn down (``down -v``), whatever happens.
+``ci/run-docker-tests.sh`` runs the README's compose recipe verbatim (Docker setup,
+``docker-compose up -d --build --scale worker=3``, ``logloss train ... --scheduler`` from the
+host, ``prefect deployment run 'train/logloss-train' --watch``), then these tests check the
+stack it left running and what the recipe produced, then takes the stack down. Besides: a
+dataset put in ``./data`` is trained on through the scheduler (host command) and through the
+flows service (``/data/...``), and the image holds no data files.
 
-Needs a running Docker engine: ``ci/docker-setup.sh`` installs and starts one and prepares a
-registry-free build (a local base image and a wheelhouse); ``ci/run-docker-tests.sh`` runs both.
-Without an engine the tests skip, unless ``CI`` is set, where they fail.
-
-Settings (environment): LOGLOSS_TEST_BASE_IMAGE (base image; default ``logloss-base:local`` when
-it exists, else the Dockerfile's default), LOGLOSS_TEST_WHEELHOUSE (wheelhouse in the build
-context; default ``ci/wheelhouse`` when it exists), LOGLOSS_TEST_IMAGE (tag; ``logloss:test``).
+The stack is the compose project of this checkout (run from its root, default ports; override
+with PREFECT_PORT, DASK_SCHEDULER_PORT, DASK_DASHBOARD_PORT, LOGLOSS_IMAGE as for compose).
+Without a Docker engine or without the stack running the tests skip, unless ``CI`` is set,
+where they fail. The tests of the compose files' configuration need only Compose.
 """
 
 from __future__ import annotations
@@ -23,16 +21,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
+import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -40,18 +39,36 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = [str(ROOT / "ci" / "compose.sh")]
-PROJECT = "logloss-test"
-DATASET = ROOT / "data" / "breast_cancer.parquet"
-N_WORKERS = 2
+PREFECT_PORT = int(os.environ.get("PREFECT_PORT", "4200"))
+SCHEDULER_PORT = int(os.environ.get("DASK_SCHEDULER_PORT", "8786"))
+DASHBOARD_PORT = int(os.environ.get("DASK_DASHBOARD_PORT", "8787"))
+PREFECT_API = f"http://127.0.0.1:{PREFECT_PORT}/api"
+SCHEDULER = f"tcp://127.0.0.1:{SCHEDULER_PORT}"
+IMAGE = os.environ.get("LOGLOSS_IMAGE", "logloss:latest")
+SERVICES = ("prefect-server", "scheduler", "worker", "flows")
 N_FEATURES = 30  # the Wisconsin diagnostic breast cancer table
-MODEL_NAME = "breast_cancer"
+README_MODEL = ROOT / "models" / "bc"  # the README's `logloss train ... --out models/bc`
+
+
+def _env(**extra: str) -> dict[str, str]:
+    # Compose reads ${PWD} (where ./data is mounted): that of a shell in the repository root.
+    env = {**os.environ, "PWD": str(ROOT), **extra}
+    for key in ("COMPOSE_PROJECT_NAME", "COMPOSE_FILE"):
+        env.pop(key, None)
+    return env
 
 
 def _run(
     args: list[str], *, env: dict[str, str] | None = None, timeout: float = 300, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        args,
+        cwd=ROOT,
+        env=env if env is not None else _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -61,173 +78,125 @@ def _run(
     return proc
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _compose(*args: str, env: dict[str, str] | None = None, timeout: float = 300, check=True):
+    return _run([*COMPOSE, *args], env=env, timeout=timeout, check=check)
 
 
-def _require_docker() -> None:
-    reason = None
-    if shutil.which("docker") is None:
-        reason = "the docker client is not installed"
-    else:
-        try:
-            info = subprocess.run(
-                ["docker", "info"], capture_output=True, text=True, timeout=60, check=False
-            )
-        except subprocess.TimeoutExpired:
-            reason = "`docker info` timed out"
-        else:
-            if info.returncode != 0:
-                reason = f"no Docker engine: `docker info` says {info.stderr.strip()[-300:]!r}"
-    if reason is None:
-        return
-    reason += " (run ci/docker-setup.sh as root to install and start one)"
+def _skip_or_fail(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}")
     pytest.skip(reason)
 
 
-@dataclass
-class Stack:
-    env: dict[str, str]
-    compose_file: Path
-    data_dir: Path
-    models_dir: Path
-    prefect_api: str
-    scheduler: str
-    dashboard_port: int
+def _require_compose() -> None:
+    if (
+        shutil.which("docker-compose") is None
+        and _run(["docker", "compose", "version"], check=False).returncode != 0
+    ):
+        _skip_or_fail("Compose is not installed (ci/docker-setup.sh installs it)")
 
-    def compose(self, *args: str, timeout: float = 300, check: bool = True):
-        return _run(
-            [*COMPOSE, "-f", str(self.compose_file), "-p", PROJECT, *args],
-            env=self.env,
-            timeout=timeout,
-            check=check,
+
+def _require_docker() -> None:
+    if shutil.which("docker") is None:
+        _skip_or_fail("the docker client is not installed (ci/docker-setup.sh installs it)")
+    try:
+        info = subprocess.run(
+            ["docker", "info"], capture_output=True, text=True, timeout=60, check=False
         )
+    except subprocess.TimeoutExpired:
+        _skip_or_fail("`docker info` timed out")
+    else:
+        if info.returncode != 0:
+            _skip_or_fail(f"no Docker engine: `docker info` says {info.stderr.strip()[-300:]!r}")
 
-    def logs(self, *services: str) -> str:
-        out = self.compose("logs", "--no-color", "--tail", "80", *services, check=False)
-        return out.stdout[-12000:] + out.stderr[-2000:]
 
-
-def _containers_health(stack: Stack) -> dict[str, str]:
-    ids = stack.compose("ps", "-q").stdout.split()
+def _containers() -> dict[str, dict[str, Any]]:
+    """The compose project's containers by name: service, state, health, exit code."""
+    ids = _compose("ps", "-a", "-q").stdout.split()
     if not ids:
         return {}
-    out = _run(["docker", "inspect", *ids]).stdout
-    health = {}
-    for c in json.loads(out):
+    out = {}
+    for c in json.loads(_run(["docker", "inspect", *ids]).stdout):
         state = c["State"]
-        status = state.get("Health", {}).get("Status") if state.get("Health") else None
-        health[c["Name"].lstrip("/")] = status or state["Status"]
-    return health
+        out[c["Name"].lstrip("/")] = {
+            "service": c["Config"]["Labels"].get("com.docker.compose.service"),
+            "status": state["Status"],
+            "health": (state.get("Health") or {}).get("Status"),
+            "exit_code": state.get("ExitCode"),
+        }
+    return out
 
 
-def _wait_healthy(stack: Stack, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    health: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        health = _containers_health(stack)
-        # every service has a health check, the flows service too (flows/health.py)
-        if len(health) == 3 + N_WORKERS and all(v == "healthy" for v in health.values()):
-            return
-        if any(v in {"unhealthy", "exited", "dead"} for v in health.values()):
-            break
-        time.sleep(2)
-    raise AssertionError(f"stack not healthy: {health}\n{stack.logs()}")
+def _logs(*services: str) -> str:
+    out = _compose("logs", "--no-color", "--tail", "60", *services, check=False)
+    return out.stdout[-10000:] + out.stderr[-2000:]
 
 
 @pytest.fixture(scope="session")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Stack]:
+def stack() -> Iterator[dict[str, dict[str, Any]]]:
+    """The README's stack, running (ci/run-docker-tests.sh starts it with the README's lines)."""
     _require_docker()
-    assert DATASET.is_file(), f"the shipped dataset is missing: {DATASET}"
+    _require_compose()
+    containers = _containers()
+    if not any(c["service"] == "scheduler" for c in containers.values()):
+        _skip_or_fail(
+            "the README's compose stack is not running here "
+            "(bash ci/run-docker-tests.sh starts it with the README's commands, then runs these)"
+        )
+    yield containers
 
-    tmp = tmp_path_factory.mktemp("docker-stack")
-    data_dir, models_dir = tmp / "data", tmp / "models"
-    data_dir.mkdir()
-    models_dir.mkdir()
-    shutil.copy(DATASET, data_dir / DATASET.name)
-    # The services run as an unprivileged user (uid 1000) inside the containers.
-    for d in (tmp, data_dir, models_dir):
-        d.chmod(0o777)
 
-    image = os.environ.get("LOGLOSS_TEST_IMAGE", "logloss:test")
-    base = os.environ.get("LOGLOSS_TEST_BASE_IMAGE")
-    if (
-        base is None
-        and _run(["docker", "image", "inspect", "logloss-base:local"], check=False).returncode == 0
-    ):
-        base = "logloss-base:local"
-    wheelhouse = os.environ.get("LOGLOSS_TEST_WHEELHOUSE")
-    if wheelhouse is None and (ROOT / "ci" / "wheelhouse").is_dir():
-        wheelhouse = "ci/wheelhouse"
+def _worker_transitions() -> dict[str, int]:
+    """Each worker's count of task state transitions: grows when a worker computes."""
+    from distributed import Client
 
-    prefect_port, scheduler_port, dashboard_port = _free_port(), _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "LOGLOSS_IMAGE": image,
-        "LOGLOSS_DATA_DIR": str(data_dir),
-        # The data are also mounted at their host path, so host-side paths resolve on workers.
-        "LOGLOSS_DATA_MIRROR": str(data_dir),
-        "LOGLOSS_MODELS_DIR": str(models_dir),
-        "LOGLOSS_RESTART": "no",
-        "PREFECT_PORT": str(prefect_port),
-        "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        "DASK_SCHEDULER_PORT": str(scheduler_port),
-        "DASK_DASHBOARD_PORT": str(dashboard_port),
-    }
-    for key in ("DOCKER_BUILDKIT", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"):
-        env.pop(key, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # host and image Python may differ in the patch version
+        with Client(SCHEDULER, timeout=30) as client:
+            return client.run(lambda dask_worker: dask_worker.state.transition_counter)
 
-    build = ["docker", "build", "-t", image]
-    if base:
-        build += ["--build-arg", f"BASE_IMAGE={base}"]
-    if wheelhouse:
-        build += ["--build-arg", f"WHEELHOUSE={wheelhouse}"]
-    started = time.monotonic()
-    _run([*build, "."], env=env, timeout=900)
-    print(f"image {image} built in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
-    # docker-compose.yml + the host-network override, merged. Compose v1 refuses `ports` on a
-    # host-network service (v2 ignores them) and an override cannot remove them, so drop them
-    # from the merged file: with host networking nothing is published anyway.
-    merged = _run(
-        [*COMPOSE, "-f", "docker-compose.yml", "-f", "docker-compose.hostnet.yml", "config"],
-        env=env,
-    ).stdout
-    config = yaml.safe_load(merged)
-    for service in config["services"].values():
-        service.pop("ports", None)
-        assert service.get("network_mode") == "host", service
-    compose_file = tmp / "compose.yml"
-    compose_file.write_text(yaml.safe_dump(config, sort_keys=False))
+def _check_model(meta: dict[str, Any], vec: np.ndarray, n_features: int) -> None:
+    assert vec.shape == (n_features + 1,), vec.shape  # [coef..., intercept]
+    assert np.all(np.isfinite(vec)), vec
+    assert np.any(vec[:n_features] != 0)
+    assert len(meta["feature_names"]) == n_features, meta["feature_names"]
+    assert meta["converged"] is True
 
-    s = Stack(
-        env=env,
-        compose_file=compose_file,
-        data_dir=data_dir,
-        models_dir=models_dir,
-        prefect_api=f"http://127.0.0.1:{prefect_port}/api",
-        scheduler=f"tcp://127.0.0.1:{scheduler_port}",
-        dashboard_port=dashboard_port,
+
+def _read_model(path: Path) -> tuple[dict[str, Any], np.ndarray]:
+    meta = json.loads((path / "model.json").read_text())
+    return meta, np.load(path / meta.get("coef_file", "coef.npy"), allow_pickle=False)
+
+
+READ_MODEL = """
+import json, sys, numpy as np
+d = sys.argv[1]
+meta = json.load(open(f"{d}/model.json"))
+vec = np.load(f"{d}/{meta.get('coef_file', 'coef.npy')}", allow_pickle=False)
+print(json.dumps({"meta": meta, "vec": vec.tolist()}))
+"""
+
+
+def _read_model_in_flows(path: str) -> tuple[dict[str, Any], np.ndarray]:
+    """A model the flows service saved in the models volume (not on the host)."""
+    out = _compose("exec", "-T", "flows", "python", "-c", READ_MODEL, path).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    return got["meta"], np.asarray(got["vec"])
+
+
+def _prefect(path: str, body: dict[str, Any] | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{PREFECT_API}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
     )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
 
-    def teardown() -> None:
-        if request.session.testsfailed:
-            print(s.logs(), file=sys.stderr)
-        s.compose("down", "-v", "--remove-orphans", "--timeout", "20", timeout=300, check=False)
 
-    request.addfinalizer(teardown)
-    s.compose("down", "-v", "--remove-orphans", timeout=300, check=False)  # leftovers
-    started = time.monotonic()
-    s.compose("up", "-d", "--no-build", "--scale", f"worker={N_WORKERS}", timeout=600)
-    _wait_healthy(s)
-    print(f"stack healthy in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    yield s
+# --- the compose files, as Compose reads them ---------------------------------------------------
 
 
 def _published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -242,15 +211,27 @@ def _published_ports(service: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Container path -> (source, read-only) of each volume, short or long syntax."""
+    out = {}
+    for entry in service.get("volumes", []):
+        if isinstance(entry, dict):
+            out[entry["target"]] = (str(entry["source"]), bool(entry.get("read_only")))
+        else:
+            parts = str(entry).split(":")
+            out[parts[1]] = (parts[0], len(parts) > 2 and "ro" in parts[2].split(","))
+    return out
+
+
+def _config(*files: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    args = [a for f in files for a in ("-f", f)]
+    return yaml.safe_load(_compose(*args, "config", env=env).stdout)
+
+
 def test_default_compose_publishes_on_loopback_only() -> None:
     """Every published port of docker-compose.yml is bound to 127.0.0.1, as compose reads it."""
-    if (
-        shutil.which("docker-compose") is None
-        and _run(["docker", "compose", "version"], check=False).returncode != 0
-    ):
-        _require_docker()  # fails under CI, skips elsewhere
-        pytest.skip("no docker compose")
-    config = yaml.safe_load(_run([*COMPOSE, "-f", "docker-compose.yml", "config"]).stdout)
+    _require_compose()
+    config = _config("docker-compose.yml")
     published = {name: _published_ports(svc) for name, svc in config["services"].items()}
     assert published["prefect-server"] and published["scheduler"], published
     for name, ports in published.items():
@@ -258,6 +239,60 @@ def test_default_compose_publishes_on_loopback_only() -> None:
             assert host_ip == "127.0.0.1", f"{name} publishes port {port} on {host_ip or 'all'}"
     assert "ports" not in config["services"]["worker"], "workers scale: they publish nothing"
     assert "container_name" not in config["services"]["worker"]
+
+
+@pytest.mark.parametrize("data_dir", [None, "elsewhere"])
+def test_data_is_mounted_read_only_where_host_commands_name_it(
+    data_dir: str | None, tmp_path: Path
+) -> None:
+    """./data at its host path; LOGLOSS_DATA_DIR at /data and at its own path; all read-only."""
+    _require_compose()
+    env = _env(LOGLOSS_DATA_DIR=str(tmp_path))
+    if data_dir is None:
+        del env["LOGLOSS_DATA_DIR"]
+    here = str(ROOT / "data")
+    chosen = here if data_dir is None else str(tmp_path)
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.hostnet.yml"]):
+        services = _config(*files, env=env)["services"]
+        for name in ("worker", "flows"):
+            mounts = _mounts(services[name])
+            assert mounts[here] == (here, True), (files, name, mounts)
+            assert mounts["/data"] == (chosen, True), (files, name, mounts)
+            own_path = "/app/data" if data_dir is None else str(tmp_path)
+            assert mounts[own_path] == (chosen, True), (files, name, mounts)
+            assert mounts["/models"][1] is False, (files, name, mounts)
+        for name in ("prefect-server", "scheduler"):
+            sources = {src for src, _ in _mounts(services[name]).values()}
+            assert not sources & {here, chosen}, (files, name, sources)
+
+
+def test_image_build_context_excludes_data() -> None:
+    patterns = (ROOT / ".dockerignore").read_text().split()
+    assert "data" in patterns, patterns
+    assert "COPY data" not in (ROOT / "Dockerfile").read_text()
+
+
+# --- the running stack ------------------------------------------------------------------------
+
+
+def test_stack_is_healthy_with_its_workers_registered(stack: dict[str, dict[str, Any]]) -> None:
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for c in stack.values():
+        by_service.setdefault(c["service"], []).append(c)
+    for service in SERVICES:
+        assert by_service.get(service), f"no {service} container: {stack}"
+        for c in by_service[service]:
+            assert (c["status"], c["health"]) == ("running", "healthy"), (service, c)
+    # `ready` ran once everything was healthy, and exited 0
+    assert [(c["status"], c["exit_code"]) for c in by_service["ready"]] == [("exited", 0)]
+
+    from distributed import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Client(SCHEDULER, timeout=30) as client:
+            workers = client.scheduler_info()["workers"]
+    assert len(workers) == len(by_service["worker"]), list(workers)
 
 
 def _listeners() -> list[tuple[str, int]]:
@@ -282,110 +317,100 @@ def _listeners() -> list[tuple[str, int]]:
     return out
 
 
-def test_cluster_has_the_workers_and_listens_on_loopback(stack: Stack) -> None:
-    from distributed import Client
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # host and image Python differ in the patch version
-        with Client(stack.scheduler, timeout=30) as client:
-            client.wait_for_workers(N_WORKERS, timeout=60)
-            info = client.scheduler_info()
-    workers = info["workers"]
-    assert len(workers) == N_WORKERS, list(workers)
-
-    ports = {int(stack.scheduler.rsplit(":", 1)[1]), stack.dashboard_port}
-    ports.add(int(stack.prefect_api.split(":")[2].split("/")[0]))
-    for address, w in workers.items():
-        ports.add(int(address.rsplit(":", 1)[1]))
-        ports.update(int(p) for p in w.get("services", {}).values())
-        if w.get("nanny"):
-            ports.add(int(w["nanny"].rsplit(":", 1)[1]))
+def test_published_ports_listen_on_loopback_only(stack: dict[str, dict[str, Any]]) -> None:
+    ports = {PREFECT_PORT, SCHEDULER_PORT, DASHBOARD_PORT}
     seen = [(a, p) for a, p in _listeners() if p in ports]
     assert {p for _, p in seen} == ports, f"not listening: {ports - {p for _, p in seen}}"
     exposed = [(a, p) for a, p in seen if a not in ("127.0.0.1", "::1")]
     assert not exposed, f"listening beyond loopback: {exposed}"
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.dashboard_port}/status", timeout=10) as r:
+    url = f"http://127.0.0.1:{DASHBOARD_PORT}/status"
+    with urllib.request.urlopen(url, timeout=10) as r:
         assert r.status == 200  # the Dask dashboard (bokeh) is served
 
 
-RUN_TRAIN = textwrap.dedent(
-    """
-    import json, sys, time
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
-    name, timeout = sys.argv[1], float(sys.argv[2])
-    deadline = time.monotonic() + 120
-    with get_client(sync_client=True) as client:
-        while True:  # the flows service registers its deployments when it starts
-            try:
-                client.read_deployment_by_name(name)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-    run = run_deployment(name, timeout=timeout, poll_interval=2)
-    print(json.dumps({"id": str(run.id), "type": run.state.type.value,
-                      "name": run.state.name, "message": run.state.message}))
-    """
-)
+def test_readme_training_from_the_host_wrote_its_model(stack: dict[str, dict[str, Any]]) -> None:
+    """`logloss train data/breast_cancer.parquet ... --out models/bc` of the README's recipe."""
+    assert (README_MODEL / "model.json").is_file(), "the README's recipe wrote no models/bc"
+    _check_model(*_read_model(README_MODEL), N_FEATURES)
 
 
-def test_train_deployment_through_the_flows_service(stack: Stack) -> None:
-    env = {**stack.env, "PREFECT_API_URL": stack.prefect_api}
-    started = time.monotonic()
-    proc = _run(
-        [sys.executable, "-c", RUN_TRAIN, "train/logloss-train", "600"], env=env, timeout=720
+def _last_run_of(deployment: str) -> dict[str, Any]:
+    dep = _prefect(f"/deployments/name/{deployment}")
+    runs = _prefect(
+        "/flow_runs/filter",
+        {
+            "deployments": {"id": {"any_": [dep["id"]]}},
+            "sort": "EXPECTED_START_TIME_DESC",
+            "limit": 1,
+        },
     )
-    elapsed = time.monotonic() - started
-    state = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert state["type"] == "COMPLETED", f"{state}\n{stack.logs('flows')}"
-    print(f"train/logloss-train completed in {elapsed:.0f} s", file=sys.stderr)
-
-    latest = stack.models_dir / MODEL_NAME / "latest"
-    assert latest.is_symlink(), sorted(p.name for p in stack.models_dir.rglob("*"))
-    target = os.readlink(latest)
-    assert not os.path.isabs(target), f"latest must be a relative link, got {target!r}"
-    model_dir = latest.resolve()
-    assert model_dir.parent == (stack.models_dir / MODEL_NAME).resolve()
-    _check_model(model_dir)
+    assert runs, f"no run of {deployment}"
+    return runs[0]
 
 
-def _check_model(model_dir: Path) -> None:
-    meta = json.loads((model_dir / "model.json").read_text())
-    vec = np.load(model_dir / meta.get("coef_file", "coef.npy"), allow_pickle=False)
-    # [coef_0 .. coef_29, intercept]
-    assert vec.shape == (N_FEATURES + 1,), vec.shape
-    assert np.all(np.isfinite(vec)), vec
-    assert np.any(vec[:N_FEATURES] != 0)
+def test_readme_deployment_run_completed_and_published(stack: dict[str, dict[str, Any]]) -> None:
+    """`prefect deployment run 'train/logloss-train' --watch` of the README's recipe."""
+    run = _last_run_of("train/logloss-train")
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    meta, vec = _read_model_in_flows("/models/breast_cancer/latest")
+    _check_model(meta, vec, N_FEATURES)
 
 
-def test_train_from_the_host_on_the_cluster(stack: Stack, tmp_path: Path) -> None:
-    """The CLI on the host, computing on the containers' workers (the docs' first recipe)."""
-    out = tmp_path / "bc"
-    data = stack.data_dir / DATASET.name  # mounted at this same path in the workers
-    # `python -m` from the repository root: the client runs the same code as the image (the
-    # workers unpickle tasks that name logloss functions).
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "logloss.cli",
-            "train",
-            str(data),
-            "--label",
-            "target",
-            "--scheduler",
-            stack.scheduler,
-            "--out",
-            str(out),
-        ],
-        env={**stack.env, "PYTHONWARNINGS": "ignore"},
-        timeout=600,
+def test_a_dataset_put_in_data_is_trained_on_through_the_scheduler(
+    stack: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A new file in ./data: `logloss train data/NEW --scheduler` from the host, and the flow."""
+    rng = np.random.default_rng(7)
+    n, coef = 3000, np.array([1.5, -2.0, 0.5])
+    X = rng.normal(size=(n, coef.size))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ coef - 0.3)))).astype(np.int64)
+    name = f"ci-docker-{uuid.uuid4().hex[:8]}.parquet"
+    path = ROOT / "data" / name
+    table = pa.table({**{f"x{i}": X[:, i] for i in range(coef.size)}, "y": y})
+    pq.write_table(table, path, row_group_size=1000)
+    path.chmod(0o644)  # the containers run as uid 1000
+    try:
+        before = _worker_transitions()
+        cli = [sys.executable, "-m", "logloss.cli", "train", f"data/{name}", "--label", "y"]
+        env = _env(PYTHONWARNINGS="ignore")
+        _run([*cli, "--scheduler", SCHEDULER, "--out", str(tmp_path / "m")], env=env)
+        after = _worker_transitions()
+        grew = [w for w in after if after[w] > before.get(w, 0)]
+        assert grew, f"no worker computed anything: {before} -> {after}"
+        meta, vec = _read_model(tmp_path / "m")
+        _check_model(meta, vec, coef.size)
+        # the same fit in this process (threads): the same coefficients
+        _run([*cli, "--out", str(tmp_path / "local")], env=env)
+        np.testing.assert_allclose(vec, _read_model(tmp_path / "local")[1], rtol=1e-8, atol=1e-10)
+
+        # The flows service names the same file /data/NAME.
+        model_name = name.removesuffix(".parquet")
+        started = time.monotonic()
+        _run(
+            [
+                *(sys.executable, "-m", "prefect", "deployment", "run", "train/logloss-train"),
+                "--watch",
+                *("--param", f"data=/data/{name}", "--param", "label=y"),
+                *("--param", f"name={model_name}"),
+            ],
+            env=_env(PREFECT_API_URL=PREFECT_API),
+            timeout=900,
+        )
+        elapsed = time.monotonic() - started
+        print(f"the train flow on /data/{name}: {elapsed:.0f} s", file=sys.stderr)
+        meta, vec = _read_model_in_flows(f"/models/{model_name}/latest")
+        _check_model(meta, vec, coef.size)
+        assert meta["feature_names"] == ["x0", "x1", "x2"], meta["feature_names"]
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_image_holds_no_data(stack: dict[str, dict[str, Any]]) -> None:
+    """No Parquet file or sample dataset outside the virtual environment, no /app/data."""
+    script = (
+        "find / -xdev -path /opt/venv -prune -o -path /proc -prune -o "
+        "\\( -name '*.parquet' -o -name 'breast_cancer*' -o -name 'penguins*' \\) -print; "
+        "test ! -e /app/data || echo /app/data"
     )
-    model_dirs = {p.parent for p in out.rglob("model.json")}
-    assert model_dirs, f"no model.json under {out}"
-    for d in model_dirs:
-        _check_model(d)
+    out = _run(["docker", "run", "--rm", "--network", "none", IMAGE, "sh", "-c", script]).stdout
+    assert out.split() == [], f"data files in the image {IMAGE}: {out.split()}"
