@@ -581,32 +581,40 @@ def check_grid(Cs: Any, l1_ratios: Any) -> tuple[Array, Array]:
             raise ValueError(f"Cs must be a positive number of values or a list of C; got {Cs}")
         grid = np.logspace(-4, 4, int(Cs))
     else:
-        try:
-            grid = np.asarray(Cs, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Cs must be an int or a list of positive numbers; got {Cs!r}"
-            ) from None
-        if grid.size == 0:
-            raise ValueError("Cs is empty: give at least one C")
-        bad = grid[~(np.isfinite(grid) & (grid > 0))]
-        if bad.size:
-            raise ValueError(f"every C in Cs must be a finite number > 0; got {float(bad[0])!r}")
+        grid = _values(Cs, "Cs", "every C in Cs must be a finite number > 0", "one C", _positive)
     if l1_ratios is None:
-        ratios = np.array([0.0])
-    else:
-        try:
-            ratios = np.asarray(l1_ratios, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"l1_ratios must be a list of numbers in [0, 1]; got {l1_ratios!r}"
-            ) from None
-        if ratios.size == 0:
-            raise ValueError("l1_ratios is empty: give at least one value, or None for L2")
-        bad = ratios[~((ratios >= 0) & (ratios <= 1))]
-        if bad.size:
-            raise ValueError(f"every l1_ratio must be between 0 and 1; got {float(bad[0])!r}")
-    return grid, ratios
+        return grid, np.array([0.0])
+    rule = "every l1_ratio must be between 0 and 1"
+    return grid, _values(l1_ratios, "l1_ratios", rule, "one value, or None for L2", _unit)
+
+
+def _positive(a: Array) -> NDArray[np.bool_]:
+    return np.isfinite(a) & (a > 0)
+
+
+def _unit(a: Array) -> NDArray[np.bool_]:
+    return (a >= 0) & (a <= 1)
+
+
+def _values(
+    values: Any,
+    name: str,
+    rule: str,
+    least: str,
+    ok: Callable[[Array], NDArray[np.bool_]] = lambda a: np.ones(a.shape, dtype=bool),
+) -> Array:
+    """``values`` as a 1-D float array: non-empty, every value passing ``ok`` (else the
+    ValueError "``rule``; got <the first bad value>")."""
+    try:
+        out = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers; got {values!r}") from None
+    if out.size == 0:
+        raise ValueError(f"{name} is empty: give at least {least}")
+    bad = out[~ok(out)]
+    if bad.size:
+        raise ValueError(f"{rule}; got {float(bad[0])!r}")
+    return out
 
 
 def _class_counts(prep: Prepared) -> tuple[float, float]:
