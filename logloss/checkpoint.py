@@ -213,6 +213,8 @@ class Evaluations:
         self._objective = objective
         self.n_params = objective.n_params
         self.convergence_norm = objective.convergence_norm
+        if hasattr(objective, "penalty_value"):  # the history's log_loss = value − penalty
+            self.penalty_value = objective.penalty_value
         # the L1 part (elastic net), handled by the solvers' proximal steps
         self.has_l1 = bool(getattr(objective, "has_l1", False))
         if self.has_l1:

@@ -169,6 +169,16 @@ class LogisticObjective:
         """Σ λ_j |θ_j|: what the non-smooth part adds to the value at θ."""
         return float(self.l1_weights() @ np.abs(theta)) if self.has_l1 else 0.0
 
+    def penalty_value(self, theta: Array) -> float:
+        """What the penalty (L2 and L1 parts) adds to the value at θ: the value minus the
+        mean log loss. Needs one evaluation first (for Σ s); 0 without a penalty."""
+        if not self.alpha or self.total_weight is None:
+            return 0.0
+        coef = np.asarray(theta, dtype=np.float64)[: self.p]
+        l2 = self.alpha * (1.0 - self.l1_ratio)
+        value = 0.5 * l2 * float(coef @ (self._pen_diag * coef)) / self.total_weight
+        return value + self.l1_value(theta)
+
     # -- coordinates ---------------------------------------------------------------
     def to_w(self, theta: Array) -> Array:
         """Full parameter vector (coefficients in original units, then the intercept)."""

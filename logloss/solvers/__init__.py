@@ -6,9 +6,11 @@ max |∇J| ≤ ``tol`` at the returned θ and nothing else: ``SolverResult.conve
 from the gradient there (never from a solver's own stop test), and ``grad_norm`` holds it.
 ``max |∇J|`` is ``objective.convergence_norm(∇_θ J)`` when the objective has it (the
 gradient with respect to the parameters of the problem posed, whatever coordinates θ the
-solver works in), else max |∇_θ J|. History rows record that norm and ``step`` = ‖Δθ‖, the
-length of the iteration's move in θ. A solver stops when it has converged, after
-``max_iter`` iterations, or when it can make no further progress; ``message`` says which.
+solver works in), else max |∇_θ J|. History rows record that norm, ``loss`` (the penalised
+objective J), ``log_loss`` (J minus the penalty: the mean training log loss, when the
+objective has ``penalty_value``) and ``step`` = ‖Δθ‖, the length of the iteration's move
+in θ. A solver stops when it has converged, after ``max_iter`` iterations, or when it can
+make no further progress; ``message`` says which.
 
 After every iteration the solver calls ``callback(state)`` with the new state: the fit
 uses it for progress displays and checkpoints (a state is enough to resume from).

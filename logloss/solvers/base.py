@@ -52,6 +52,9 @@ class Recorder:
     def __init__(self, objective: Objective, start: SolverState, callback: Callback | None) -> None:
         # The norm that convergence is judged on (max |∇J| in the problem's parameters).
         self.norm: Callable[[Array], float] = getattr(objective, "convergence_norm", grad_norm)
+        # The penalty's share of the value, when the objective can say (the history then
+        # records the mean log loss itself next to the penalised objective).
+        self.penalty: Callable[[Array], float] | None = getattr(objective, "penalty_value", None)
         self.history = list(start.history)
         self.n_iter = start.n_iter
         self.resumed = start.n_iter > 0
@@ -64,6 +67,10 @@ class Recorder:
         row = {
             "iteration": self.n_iter,
             "loss": float(value),
+        }
+        if self.penalty is not None:
+            row["log_loss"] = float(value) - self.penalty(theta)
+        row |= {
             "grad_norm": self.norm(grad),
             "step": float(step),
             "seconds": self.offset + time.perf_counter() - self.t0,
