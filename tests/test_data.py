@@ -267,13 +267,13 @@ def test_x_y_w_share_one_read_per_block(tmp_path: Path, monkeypatch: pytest.Monk
     rng = np.random.default_rng(11)
     write_parts(tmp_path, rng, [30, 40], row_group_size=100, p=2)
     calls: list[str] = []
-    real = data._read_table
+    real = data._parts
 
-    def spy(fs, spec, columns):  # type: ignore[no-untyped-def]
+    def spy(fs, spec, plan, budget):  # type: ignore[no-untyped-def]
         calls.append(spec.path)
-        return real(fs, spec, columns)
+        return real(fs, spec, plan, budget)
 
-    monkeypatch.setattr(data, "_read_table", spy)
+    monkeypatch.setattr(data, "_parts", spy)
     ds = read_parquet(tmp_path, "y")
     dask.compute(ds.X, ds.y)
     assert len(calls) == 2

@@ -63,10 +63,18 @@ def chunk_numpy(a: pa.Array) -> np.ndarray:
     return np.frombuffer(a.buffers()[1], dtype=dtype, count=len(a), offset=a.offset * size)
 
 
-def fill_tiles(X: np.ndarray, sources: Sequence[Source], *, check_finite: bool = False) -> bool:
+def fill_tiles(
+    X: np.ndarray,
+    sources: Sequence[Source],
+    *,
+    check_finite: bool = False,
+    columns: Sequence[int] | None = None,
+) -> bool:
     """Write ``sources`` into ``X`` a tile of :data:`TILE_ROWS` rows at a time; with
-    ``check_finite``, also whether every value written is finite (checked in cache)."""
+    ``check_finite``, also whether every value written is finite (checked in cache): in the
+    whole tile, or in its ``columns`` only (when the sources fill only those)."""
     finite = True
+    cols = None if columns is None else np.asarray(columns, dtype=np.intp)
     with np.errstate(over="ignore", invalid="ignore"):
         for r in range(0, X.shape[0], TILE_ROWS):
             tile = X[r : r + TILE_ROWS]
@@ -78,5 +86,6 @@ def fill_tiles(X: np.ndarray, sources: Sequence[Source], *, check_finite: bool =
                 else:
                     tile[:, j] = part
             if check_finite:
-                finite = finite and bool(np.isfinite(tile).all())
+                checked = tile if cols is None else tile[:, cols]
+                finite = finite and bool(np.isfinite(checked).all())
     return finite

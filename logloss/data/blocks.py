@@ -7,7 +7,7 @@ Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ def _first_true(mask: np.ndarray) -> int:
 
 
 def _column_values(
-    table: pa.Table, spec: BlockSpec, name: str, role: str, rule: str, hint: str = ""
+    table: pa.Table, spec: BlockSpec | _Rows, name: str, role: str, rule: str, hint: str = ""
 ) -> np.ndarray:
     """NumPy values of a column, raising on nulls and (for floats) non-finite values.
 
@@ -169,34 +169,48 @@ def _column_values(
 
 
 def _features(
-    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table,
+    spec: BlockSpec | _Rows,
+    plan: _Plan,
+    partition: dict[str, Any],
+    hint: str,
+    out: np.ndarray | None = None,
+    constants: bool = True,
 ) -> np.ndarray:
-    """The block's ``(n, p)`` feature matrix in the plan's dtype, C-ordered: each column is
-    read once and copied tile by tile into the one preallocated array, and the tile is
-    checked finite while in cache. Any fault is then located and named by
-    :func:`_feature_fault` (a slow path taken only for bad data)."""
-    X = np.empty((table.num_rows, len(plan.features)), dtype=plan.dtype)
+    """The ``(n, p)`` feature matrix of ``table``'s rows in the plan's dtype, C-ordered: each
+    column is read once and copied tile by tile into the one preallocated array (``out`` when
+    given), and the tile is checked finite while in cache. Any fault is then located and
+    named by :func:`_feature_fault` (a slow path taken only for bad data). Features absent
+    from ``table`` are left for another group of its columns; hive partition values are
+    written with ``constants``."""
+    X = np.empty((table.num_rows, len(plan.features)), dtype=plan.dtype) if out is None else out
     sources: list[Source] = []
+    present = set(table.column_names)
     for j, name in enumerate(plan.features):
         if name in partition:
-            sources.append(("value", j, partition[name]))
+            if constants:
+                sources.append(("value", j, partition[name]))
             continue
+        if name not in present:
+            continue  # read in another group of columns
         col = table.column(name)
         if col.null_count:
             _feature_fault(table, spec, plan, partition, hint)
         sources.append(("value", j, column_numpy(col)))
-    if not fill_tiles(X, sources, check_finite=True):
+    partial = len(sources) < len(plan.features)
+    columns = [j for _, j, _ in sources] if partial else None
+    if sources and not fill_tiles(X, sources, check_finite=True, columns=columns):
         _feature_fault(table, spec, plan, partition, hint)
     return X
 
 
 def _feature_fault(
-    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
 ) -> None:
     """Raise the DataError naming the first column, row and value of a block's features
     that is null, non-finite, or (for float32) out of range."""
     for name in plan.features:
-        if name in partition:
+        if name in partition or name not in table.column_names:
             continue
         values = _column_values(
             table, spec, name, "feature", "feature values must be finite and non-null", hint
@@ -214,7 +228,7 @@ def _feature_fault(
 
 
 def _labels(
-    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
 ) -> np.ndarray | None:
     """The block's raw label values (``None`` without a label column)."""
     if plan.label is None:
@@ -228,7 +242,7 @@ def _labels(
 
 
 def _weights(
-    table: pa.Table, spec: BlockSpec, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
 ) -> np.ndarray | None:
     """The block's sample weights as float64, checked non-negative (``None`` without)."""
     if plan.weight is None:
@@ -248,21 +262,136 @@ def _weights(
     return w
 
 
+class _Rows:
+    """The rows ``start:`` of a block, for error messages: its path and file rows."""
+
+    __slots__ = ("path", "_spec", "_start")
+
+    def __init__(self, spec: BlockSpec, start: int) -> None:
+        self.path, self._spec, self._start = spec.path, spec, start
+
+    def file_row(self, i: int) -> int:
+        return self._spec.file_row(self._start + i)
+
+
+#: Bytes of decoded Arrow columns a block read in a worker may hold at least (it may hold
+#: up to a quarter of the block's X): larger row groups are read a few columns at a time.
+READ_BYTES = 8 * 2**20
+
+
+def _column_groups(
+    plan: _Plan, partition: dict[str, Any], rows: int, budget: int
+) -> list[list[str]]:
+    """The columns of a row group of ``rows`` rows to read together: all of them when they
+    fit in ``budget`` (about twice their values while decoding), else the label and weight
+    first, then the features a few at a time (one at least)."""
+    columns = list(plan.file_columns)
+    per_column = 2 * 8 * max(1, rows)
+    if plan.encoding is not None or len(columns) * per_column <= budget:
+        return [columns]
+    extra = [c for c in (plan.label, plan.weight) if c is not None and c not in partition]
+    features = [c for c in columns if c not in extra]
+    k = max(1, budget // per_column)
+    return [extra] + [features[i : i + k] for i in range(0, len(features), k)]
+
+
+def _parts(
+    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan, budget: int
+) -> Iterator[tuple[pa.Table, int, bool]]:
+    """The block's rows as tables (dropped rows removed): row group after row group, each
+    read whole when its columns fit in ``budget`` bytes, else a group of columns at a time
+    (:func:`_column_groups`); with the block row each starts at and whether the table is
+    the first group of its row group. Column chunks are streamed through a small buffer,
+    never loaded whole, so a read holds about ``budget`` of Arrow data besides the block's
+    own arrays, whatever the row groups' size."""
+    threads = not _on_worker()
+    mask = spec.keep_mask()
+    partition = dict(spec.partition)
+    source = row = 0
+    try:
+        with _open_parquet(fs, spec.path, stream=True) as pf:
+            for g in spec.row_groups:
+                n = pf.metadata.row_group(g).num_rows
+                keep = None if mask is None else pa.array(mask[source : source + n])
+                kept = n
+                for i, names in enumerate(_column_groups(plan, partition, n, budget)):
+                    table = pf.read_row_group(g, columns=names, use_threads=threads)
+                    if table.num_rows != n:  # pragma: no cover - a file rewritten meanwhile
+                        raise ValueError(f"row group {g} changed size")
+                    if keep is not None:
+                        table = table.filter(keep)
+                    kept = table.num_rows
+                    yield table, row, i == 0
+                    del table
+                    if not threads:
+                        _release_arrow_memory()
+                source += n
+                row += kept
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise DataError(
+            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
+        ) from None
+    if source != spec.n_source_rows or row != spec.n_rows:
+        raise DataError(
+            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"hold {source} rows, expected {spec.n_source_rows}"
+        )
+
+
 def _read_block(
     fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label)."""
-    table = _read_table(fs, spec, plan.file_columns)
+    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label).
+
+    X, y and w are allocated once at their final size and filled from one row group (or
+    group of columns of one) at a time (:func:`_parts`): the read's peak is the block's
+    arrays plus about a quarter of X (at least :data:`READ_BYTES`) in a worker."""
     partition = dict(spec.partition)
     hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
-    if plan.encoding is None:
-        X = _features(table, spec, plan, partition, hint)
-    else:
-        where = _Where(spec.path, spec.file_row, hint)
-        X = plan.encoding.encode(_with_partition(table, plan, partition), plan.dtype, where)
-    y = _labels(table, spec, plan, partition, hint)
-    w = _weights(table, spec, plan, partition, hint)
-    return X, y, w
+    n = spec.n_rows
+    width = len(plan.features) if plan.encoding is None else plan.encoding.width
+    X = np.empty((n, width), dtype=plan.dtype)
+    w = None if plan.weight is None else np.empty(n, dtype=np.float64)
+    labels: list[np.ndarray] = []
+    # in a worker, within its memory limit; in the client's process (threads, data that
+    # fits in its memory) a row group at a time, decoded with pyarrow's threads
+    budget = max(READ_BYTES, X.nbytes // 4) if _on_worker() else max(READ_BYTES, X.nbytes)
+    for table, start, first in _parts(fs, spec, plan, budget):
+        k = table.num_rows
+        if start + k > n:
+            raise DataError(
+                f"file {spec.path} changed since it was opened: row groups "
+                f"{list(spec.row_groups)} hold more than the {n} rows expected"
+            )
+        rows = _Rows(spec, start)
+        if plan.encoding is None:
+            out = X[start : start + k]
+            _features(table, rows, plan, partition, hint, out=out, constants=first)
+        else:
+            where = _Where(spec.path, rows.file_row, hint)
+            part = _with_partition(table, plan, partition)
+            plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
+        if not first:
+            continue
+        y = _labels(table, rows, plan, partition, hint)
+        if y is not None:
+            labels.append(y)
+        wk = _weights(table, rows, plan, partition, hint)
+        if w is not None and wk is not None:
+            w[start : start + k] = wk
+    _release_arrow_memory()
+    y_all = None
+    if plan.label is not None:
+        y_all = labels[0] if len(labels) == 1 else np.concatenate(labels)
+    return X, y_all, w
+
+
+def _release_arrow_memory() -> None:
+    """Return Arrow's freed pages to the system (its allocator keeps them otherwise)."""
+    try:
+        pa.default_memory_pool().release_unused()
+    except Exception:  # pragma: no cover - an allocator without it
+        pass
 
 
 def _with_partition(table: pa.Table, plan: _Plan, partition: dict[str, Any]) -> pa.Table:

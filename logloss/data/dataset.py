@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import getitem
@@ -216,6 +217,27 @@ def _build_arrays(
     return X, y, w
 
 
+def worker_block_bytes() -> int | None:
+    """The largest block the current cluster's workers read safely: a quarter of the
+    smallest worker memory limit per worker thread (a read peaks at ~1.5x its block, each
+    thread reads one, and the worker holds its imports and data besides); None without a
+    distributed client or memory limits."""
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import default_client
+
+        workers = default_client().scheduler_info()["workers"].values()
+    except (ImportError, ValueError, KeyError):
+        return None
+    sizes = [
+        int(w["memory_limit"]) // (4 * max(1, int(w.get("nthreads", 1))))
+        for w in workers
+        if w.get("memory_limit")
+    ]
+    return max(2**20, min(sizes)) if sizes else None
+
+
 def read_parquet(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     label: str | None,
@@ -241,9 +263,10 @@ def read_parquet(
     fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
     int/float/bool column except the label and weight (they must be in every file).
     Each block is one row group or several consecutive row groups of one file, holding about
-    ``block_bytes`` of feature data. With ``drop_invalid=True`` rows with a null, NaN or inf in
-    any used column are dropped (one extra pass over the used columns counts them); otherwise
-    such values raise :class:`DataError` when the block is computed.
+    ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
+    quarter of a worker's memory limit per thread). With ``drop_invalid=True`` rows with a
+    null, NaN or inf in any used column are dropped (one extra pass over the used columns
+    counts them); otherwise such values raise :class:`DataError` when the block is computed.
     ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
     ``invalid_hint`` ends those value errors as `` (<hint>)`` (nothing when ``None``): say how
     the caller's user drops such rows, or ``None`` where they cannot.
@@ -296,6 +319,7 @@ def read_parquet(
         footers, label, features, weight, dtype, drop_invalid, invalid_hint, options
     )
     row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
+    block_bytes = min(block_bytes, worker_block_bytes() or block_bytes)
     blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes)
     if not blocks:
         raise DataError(f"dataset {shown} has no rows ({len(files)} file(s), all empty)")

@@ -36,14 +36,23 @@ def _is_local(fs: AbstractFileSystem) -> bool:
 
 
 @contextmanager
-def _open_parquet(fs: AbstractFileSystem, path: str) -> Iterator[pq.ParquetFile]:
-    """A ParquetFile over a local path (native reads) or an fsspec file, closed on exit."""
+def _open_parquet(
+    fs: AbstractFileSystem, path: str, *, stream: bool = False
+) -> Iterator[pq.ParquetFile]:
+    """A ParquetFile over a local path (native reads) or an fsspec file, closed on exit.
+
+    ``stream``: column chunks are read through a 1 MiB buffer as pages are decoded, not
+    loaded whole first (bounded memory whatever the row groups' size)."""
     if _is_local(fs):
         # pre_buffer: a read of several columns is coalesced into few large reads
-        with pq.ParquetFile(path, pre_buffer=True) as pf:
+        opts: dict[str, Any] = (
+            {"pre_buffer": False, "buffer_size": 2**20} if stream else {"pre_buffer": True}
+        )
+        with pq.ParquetFile(path, **opts) as pf:
             yield pf
     else:
-        with fs.open(path, "rb") as f, pq.ParquetFile(f) as pf:
+        opts = {"buffer_size": 2**20} if stream else {}
+        with fs.open(path, "rb") as f, pq.ParquetFile(f, **opts) as pf:
             yield pf
 
 

@@ -143,13 +143,20 @@ class Encoding:
         return cls(tuple(out), doc["missing"])
 
     # ------------------------------------------------------------------ applying it
-    def encode(self, table: pa.Table, dtype: str, where: _Where) -> np.ndarray:
+    def encode(
+        self, table: pa.Table, dtype: str, where: _Where, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """The block's ``(n, width)`` features, C-ordered, written into one array: numeric
         columns (imputed), missing indicators, then the categorical indicators. Each column
         is turned into one source array first (values, a mask, or per-row indicator codes);
-        then X is filled a tile of rows at a time, all columns of a tile while it is in cache."""
+        then X is filled a tile of rows at a time, all columns of a tile while it is in cache.
+        ``out``: the ``(n, width)`` array of ``dtype`` to write into (returned)."""
         n = table.num_rows
-        X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
+        if out is None:
+            X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
+        else:
+            X = out
+            X.fill(0)
         numeric = self.numeric
         sources: list[Source] = []
         indicators: list[Source] = []
