@@ -285,6 +285,8 @@ class LogisticCore:
         self.converged_ = bool(result.converged)  # exactly: max |∇J| <= tol
         self.history_ = [dict(h) for h in result.history]
         self.n_passes_ = objective.evaluations
+        # Dask data: blocks in memory / on disk and the pass throughput (engine.BlockData)
+        self.data_storage_ = None if prep.data is None else prep.data.storage_info()
         self.n_rows_ = n_rows
         self.badly_scaled_: list[int] = []
         if not result.converged and not self.standardize:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,32 +37,15 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
+from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .loss import block_sums
+from .memory import default_client, memory_budget
 
 __all__ = ["BlockData", "tree_reduce", "default_client"]
 
 Array = NDArray[np.float64]
 
 _counter = itertools.count()
-
-_LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
-
-
-def default_client() -> Any | None:
-    """The current distributed Client, or None (then the threaded scheduler is used).
-
-    None too inside ``dask.config.set(scheduler="threads")`` (or another local scheduler):
-    a run told to stay in this process does so even when a Client exists.
-    """
-    scheduler = dask.config.get("scheduler", None)
-    if scheduler in _LOCAL_SCHEDULERS or scheduler in (dask.threaded.get, dask.local.get_sync):
-        return None
-    try:
-        from distributed import default_client as _dc
-
-        return _dc()
-    except (ImportError, ValueError):
-        return None
 
 
 def _add(*parts: Array) -> Array:
@@ -191,6 +176,48 @@ def _group_task(
     return parts[0] if len(parts) == 1 else combine(*parts)
 
 
+def _disk_pack(
+    X: NDArray[np.floating],
+    y: NDArray[np.floating],
+    s: NDArray[np.floating] | None,
+    token: str,
+    index: int,
+    total: int,
+) -> DiskBlock:
+    """Write one block to this worker's local directory (see :mod:`logloss.diskblocks`);
+    before a worker's first block of a fit, the directories of fits it no longer holds
+    blocks of are removed (a fit cancelled, a client that died)."""
+    from distributed import get_worker
+
+    worker: Any = get_worker()
+    root = worker.local_directory
+    cleaned: set[str] = getattr(worker, "_logloss_disk_tokens", set())
+    if token not in cleaned:
+        remove_stale(root, lambda t: t == token or _holds_blocks_of(worker, t))
+        cleaned.add(token)
+        worker._logloss_disk_tokens = cleaned
+    return write_block(root, token, index, X, y, s, total)
+
+
+def _holds_blocks_of(worker: Any, token: str) -> bool:
+    prefix = f"logloss-block-{token}-"
+    return any(str(key).startswith(prefix) for key in list(worker.state.tasks))
+
+
+def _remove_disk_blocks(token: str, dask_worker: Any = None) -> bool:
+    return remove_token(dask_worker.local_directory, token) if dask_worker is not None else False
+
+
+def _release_disk_blocks(client: Any, token: str) -> None:
+    """Remove a fit's block files on every worker (when its BlockData is released)."""
+    if getattr(client, "asynchronous", False) or getattr(client, "status", "") != "running":
+        return
+    try:
+        client.run(_remove_disk_blocks, token)
+    except Exception:  # pragma: no cover - workers gone: their directories went with them
+        pass
+
+
 def _subsample_block(block: _Block, step: int) -> _Block:
     s = None if block.s is None else block.s[::step].copy()
     return _Block(np.ascontiguousarray(block.X[::step]), block.y[::step].copy(), s)
@@ -215,23 +242,17 @@ def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int
     return [g for g in out if g]
 
 
-def _memory_budget(client: Any | None) -> float:
-    """Bytes the data may take when persisted: the workers' headroom (or half the free RAM)."""
-    if client is not None:
-        try:
-            workers = list(client.scheduler_info()["workers"].values())
-        except Exception:  # pragma: no cover - scheduler unreachable
-            workers = []
-        limits = [w.get("memory_limit") or 0 for w in workers]
-        if workers and all(limits):
-            # What is left below 60% of each limit after what the worker already holds
-            # (imports, other data): Dask pauses a worker at 80% and restarts it at 95%.
-            used = [float((w.get("metrics") or {}).get("memory", 0)) for w in workers]
-            return float(sum(max(0.0, 0.6 * lim - u) for lim, u in zip(limits, used, strict=True)))
-    # no cluster: the same budget as the one that keeps a run in this process
-    from .cluster import in_process_budget
-
-    return in_process_budget()
+def _disk_plan(sizes: Sequence[int], budget: float) -> list[bool]:
+    """Which blocks go to disk: in block order, blocks stay in memory while their running
+    total fits in ``budget``; the rest (and every block after the first that does not fit)
+    are written to disk."""
+    out: list[bool] = []
+    used = 0
+    for size in sizes:
+        fits = used + size <= budget and not any(out)
+        used += size if fits else 0
+        out.append(not fits)
+    return out
 
 
 _REGROUP_EVERY = 25
@@ -241,10 +262,14 @@ class BlockData:
     """Row blocks of X, y and weights persisted once, evaluated many times.
 
     ``storage``: ``"persist"`` keeps the blocks in (cluster) memory, Dask spilling them to
-    disk under pressure; ``"stream"`` recomputes them from their source graph (e.g. the
-    Parquet reads) in every pass, in bounded memory; ``"auto"`` (default) persists when X
-    fits in the workers' headroom (what is left below 60% of each worker's memory limit after
-    what it already holds; half the free RAM without a cluster) and streams otherwise.
+    disk under pressure; ``"disk"`` (distributed only) keeps as many blocks in memory as
+    the budget allows (in block order) and writes the others once, decoded and validated,
+    to their worker's local directory (:mod:`logloss.diskblocks`), read back in every
+    later pass; ``"stream"`` recomputes them from their source graph (e.g. the Parquet
+    reads) in every pass, in bounded memory; ``"auto"`` (default) persists when X fits in
+    ``memory_bytes`` (default: the workers' headroom, what is left below 60% of each
+    worker's memory limit after what it already holds; half the free RAM without a
+    cluster), else uses the disk on a cluster and streams without one.
 
     On a distributed client, a pass over persisted blocks is one task per worker thread:
     the blocks are grouped by the worker holding them (``Client.who_has``) and each task
@@ -259,9 +284,12 @@ class BlockData:
         sample_weight: da.Array | None = None,
         *,
         storage: str = "auto",
+        memory_bytes: float | None = None,
     ) -> None:
-        if storage not in ("auto", "persist", "stream"):
-            raise ValueError(f"storage must be 'auto', 'persist' or 'stream'; got {storage!r}")
+        if storage not in ("auto", "persist", "disk", "stream"):
+            raise ValueError(
+                f"storage must be 'auto', 'persist', 'disk' or 'stream'; got {storage!r}"
+            )
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D; got shape {X.shape}")
         if X.numblocks[1] != 1:
@@ -273,16 +301,24 @@ class BlockData:
         if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
             sample_weight = sample_weight.rechunk((X.chunks[0],))
         client = default_client()
+        distributed = client is not None and not getattr(client, "asynchronous", False)
+        budget = memory_bytes if memory_bytes is not None else memory_budget(client)
         if storage == "auto":
-            storage = "persist" if X.nbytes <= _memory_budget(client) else "stream"
+            storage = "persist" if X.nbytes <= budget else "disk" if distributed else "stream"
+        if storage == "disk" and not distributed:
+            storage = "stream"  # disk blocks live in workers' local directories
         self.storage = storage
         self._client: Any | None = None
-        self._blocks: list[Any] | None = None  # futures of _Block, in block order
-        distributed = client is not None and not getattr(client, "asynchronous", False)
-        if storage == "persist" and distributed and client is not None:
+        self._blocks: list[Any] | None = None  # futures of _Block / DiskBlock, in block order
+        self._on_disk: list[bool] = []
+        self._pass_seconds: list[float] = []
+        self._release: Callable[[], Any] | None = None
+        if storage in ("persist", "disk") and distributed and client is not None:
             # One persisted _Block per row block: X, y and weights computed together from
             # their graph (so a lost worker's blocks are recomputed from the source),
-            # co-located, aligned; the inputs themselves are not kept.
+            # co-located, aligned; the inputs themselves are not kept. With "disk", the
+            # blocks beyond the memory budget are written to the workers' local disks
+            # instead (the same graph: a lost worker's are rebuilt from the source too).
             xs = X.to_delayed(optimize_graph=False).ravel().tolist()
             ys = y01.to_delayed(optimize_graph=False).ravel().tolist()
             ss = (
@@ -291,10 +327,20 @@ class BlockData:
                 else [None] * len(xs)
             )
             token = uuid.uuid4().hex[:12]
+            row_bytes = X.shape[1] * X.dtype.itemsize + 8 * (2 if sample_weight is not None else 1)
+            sizes = [int(c) * row_bytes for c in X.chunks[0]]
+            self._on_disk = _disk_plan(sizes, budget) if storage == "disk" else [False] * len(xs)
+            on_disk_bytes = sum(b for b, d in zip(sizes, self._on_disk, strict=True) if d)
             packs = [
-                delayed(_pack, pure=True)(x, y, s, dask_key_name=f"logloss-block-{token}-{i}")
-                for i, (x, y, s) in enumerate(zip(xs, ys, ss, strict=True))
+                delayed(_disk_pack, pure=True)(
+                    x, y, s, token, i, on_disk_bytes, dask_key_name=f"logloss-block-{token}-{i}"
+                )
+                if disk
+                else delayed(_pack, pure=True)(x, y, s, dask_key_name=f"logloss-block-{token}-{i}")
+                for i, (x, y, s, disk) in enumerate(zip(xs, ys, ss, self._on_disk, strict=True))
             ]
+            if any(self._on_disk):
+                self._release = weakref.finalize(self, _release_disk_blocks, client, token)
             self._blocks = list(client.compute(packs, optimize_graph=False))
             from distributed import wait
 
@@ -442,7 +488,7 @@ class BlockData:
         For a warm start of the solver in this process (the sample's optimum lies within
         sampling error of the full one). None when the blocks are streamed from source.
         """
-        if self.storage != "persist" or step < 2:
+        if self.storage == "stream" or step < 2:
             return None
         if self._blocks is not None and self._client is not None:
             futures = self._client.map(_subsample_block, self._blocks, step=step, pure=False)
@@ -458,14 +504,43 @@ class BlockData:
 
     def sums(self, w: Array, hessian: bool = False) -> Array:
         """Packed Σ over all rows of :func:`logloss.loss.block_sums` at ``w`` (one pass)."""
-        return np.asarray(
+        start = time.perf_counter()
+        out = np.asarray(
             self.map_reduce(
                 _sums_task, np.asarray(w, dtype=np.float64), hessian, name="logloss-sums"
             )
         )
+        if not hessian:
+            self._pass_seconds.append(time.perf_counter() - start)
+        return out
+
+    def storage_info(self) -> dict[str, Any]:
+        """Where the blocks are and how fast a pass went: ``storage``, ``blocks_in_memory``,
+        ``blocks_on_disk``, ``bytes_on_disk`` (X, y and weights), ``pass_seconds`` (the
+        median loss+gradient pass) and ``pass_gb_per_s`` (X's bytes over it)."""
+        n_disk = sum(self._on_disk)
+        rows_on_disk = sum(r for r, d in zip(self._rows, self._on_disk, strict=False) if d)
+        row_bytes = self.n_features * self.X.dtype.itemsize + 8 * (
+            2 if self.sample_weight is not None else 1
+        )
+        in_memory = 0 if self.storage == "stream" else self.n_blocks - n_disk
+        seconds = float(np.median(self._pass_seconds)) if self._pass_seconds else None
+        nbytes = self.n_rows * self.n_features * self.X.dtype.itemsize
+        return {
+            "storage": self.storage,
+            "blocks": self.n_blocks,
+            "blocks_in_memory": in_memory,
+            "blocks_on_disk": n_disk,
+            "bytes_on_disk": int(rows_on_disk * row_bytes),
+            "pass_seconds": seconds,
+            "pass_gb_per_s": (nbytes / seconds / 1e9) if seconds else None,
+        }
 
     def release(self) -> None:
-        """Drop the references to the persisted blocks so the cluster may free them."""
+        """Drop the references to the persisted blocks so the cluster may free them (and
+        remove the blocks' files from the workers' disks)."""
+        if self._release is not None:
+            self._release()
         self.X = self.y = None  # type: ignore[assignment]
         self.sample_weight = None
         self._xs, self._ys, self._ss = [], [], []

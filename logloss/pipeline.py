@@ -431,32 +431,37 @@ def write_report_assets(
     directory: str | os.PathLike[str],
     *,
     metrics: dict[str, Any] | None = None,
+    train: Dataset | None = None,
+    held_out: str | None = None,
     sample_rows: int = 5000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Write metrics.json and the report pictures for ``model`` on ``ds`` into ``directory``."""
-    from .report import make_pictures
+    """Write metrics.json, report.json and the report pictures for ``model`` on ``ds`` into
+    ``directory`` (:func:`logloss.report.assets.write_assets`).
 
-    directory = Path(directory)
-    metrics = metrics if metrics is not None else evaluate_model(model, ds)
-    atomic_write_bytes(directory / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    y01 = _labels01(model, ds)
-    proba = model.predict_proba(ds.X)[:, 1]
-    n = int(ds.X.shape[0])
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
-    X_sample, y_sample = dask.compute(ds.X[rows], y01[rows])
-    pictures = make_pictures(
+    ``train``: the training data, for the coefficient statistics (default ``ds``).
+    ``held_out``: None when ``ds`` holds the training rows, else a sentence saying how its
+    rows were held out (shown at the top of the page).
+    """
+    from .report.assets import write_assets
+
+    if ds.y is None:
+        raise DataError(f"dataset {ds.source} has no label column to evaluate against")
+    _check_features(model, ds)
+    train = ds if train is None else train
+    return write_assets(
         directory,
-        history=model.history_,
-        y_true=y01,
-        proba=proba,
-        X_sample=X_sample,
-        y_sample=y_sample,
-        coef=model.coef_[0],
-        intercept=model.intercept_[0],
+        model,
+        y_true=_labels01(model, ds),
+        proba=model.predict_proba(ds.X)[:, 1],
+        sample_weight=ds.sample_weight,
+        X=ds.X,
+        evaluation={"data": ds.source, "rows": int(ds.X.shape[0]), "held_out": held_out},
+        train=(train.X, train.y, train.sample_weight),
+        metrics=metrics,
+        sample_rows=sample_rows,
+        seed=seed,
     )
-    return {"metrics": metrics, "pictures": pictures}
 
 
 def publish_model(

@@ -261,7 +261,9 @@ def test_graph_is_deterministic_and_tracks_file_changes(tmp_path: Path) -> None:
     assert read_parquet(path, "y").X.name != a.X.name
 
 
-def test_x_y_w_share_one_read_per_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_x_and_w_share_one_read_per_block_and_y_reads_its_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import logloss.data.blocks as data
 
     rng = np.random.default_rng(11)
@@ -270,13 +272,16 @@ def test_x_y_w_share_one_read_per_block(tmp_path: Path, monkeypatch: pytest.Monk
     real = data._parts
 
     def spy(fs, spec, plan, budget):  # type: ignore[no-untyped-def]
-        calls.append(spec.path)
+        calls.append(",".join(plan.file_columns))
         return real(fs, spec, plan, budget)
 
     monkeypatch.setattr(data, "_parts", spy)
     ds = read_parquet(tmp_path, "y")
     dask.compute(ds.X, ds.y)
-    assert len(calls) == 2
+    assert sorted(calls) == ["x0,x1,y", "x0,x1,y", "y", "y"]
+    calls.clear()
+    dask.compute(ds.y)  # the labels alone decode no feature
+    assert calls == ["y", "y"]
 
 
 def test_errors_surface_through_distributed_and_pickle(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -384,6 +385,23 @@ def _read_block(
     if plan.label is not None:
         y_all = labels[0] if len(labels) == 1 else np.concatenate(labels)
     return X, y_all, w
+
+
+def _read_labels(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> np.ndarray:
+    """Read one block's label column only (validated): what a pass over ``y`` alone needs
+    (the label checks), without decoding the features."""
+    assert plan.label is not None
+    partition = dict(spec.partition)
+    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
+    if plan.label in partition:
+        return np.full(spec.n_rows, partition[plan.label])
+    only = dataclasses.replace(plan, file_columns=(plan.label,), encoding=None, weight=None)
+    labels = []
+    for table, start, _ in _parts(fs, spec, only, READ_BYTES):
+        y = _labels(table, _Rows(spec, start), only, partition, hint)
+        assert y is not None
+        labels.append(y)
+    return labels[0] if len(labels) == 1 else np.concatenate(labels)
 
 
 def _release_arrow_memory() -> None:

@@ -24,7 +24,14 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
-from .blocks import BlockSpec, _block_stats, _count_valid, _plan_blocks, _read_block
+from .blocks import (
+    BlockSpec,
+    _block_stats,
+    _count_valid,
+    _plan_blocks,
+    _read_block,
+    _read_labels,
+)
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
@@ -96,7 +103,17 @@ class Dataset:
         return len(self.feature_names)
 
     def persist(self) -> Dataset:
-        """Persist ``X``, ``y`` and ``sample_weight`` together, reading each block once."""
+        """Persist ``X``, ``y`` and ``sample_weight`` together, reading each block once.
+
+        On a cluster whose workers' memory budget (:func:`logloss.memory.memory_budget`)
+        the data exceed, nothing is persisted and the dataset is returned as it is: the fit
+        reads each block once and writes those that do not fit in memory to the workers'
+        disks (:class:`logloss.engine.BlockData`)."""
+        from ..memory import default_client, memory_budget
+
+        client = default_client()
+        if client is not None and self.nbytes > memory_budget(client):
+            return self
         names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
         out = dask.persist(*[getattr(self, k) for k in names])
         return dataclasses.replace(self, **dict(zip(names, out, strict=True)))
@@ -212,7 +229,15 @@ def _build_arrays(
 
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = array("X", 0, (rows, (width,)), np.dtype(plan.dtype))
-    y = array("y", 1, (rows,), y_dtype) if plan.label is not None else None
+    y = None
+    if plan.label is not None:
+        # y reads its own column only: a pass over the labels alone (the label checks of a
+        # fit on data that is not persisted) decodes no features
+        y_layer: dict[Any, Any] = {
+            (names["y"], i): (_read_labels, fs, spec, plan) for i, spec in enumerate(blocks)
+        }
+        graph = HighLevelGraph({names["y"]: y_layer}, {names["y"]: set()})
+        y = da.Array(graph, names["y"], chunks=(rows,), dtype=y_dtype)
     w = array("w", 2, (rows,), np.dtype(np.float64)) if plan.weight is not None else None
     return X, y, w
 

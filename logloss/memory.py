@@ -1,0 +1,53 @@
+"""How much data the workers (or this process) may hold, and which client runs the work.
+
+Shared by the engine (persist, disk or stream the blocks) and the data layer (whether
+persisting a dataset's arrays fits); Dask only, no NumPy math.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.local
+import dask.threaded
+
+__all__ = ["default_client", "memory_budget"]
+
+_LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
+
+
+def default_client() -> Any | None:
+    """The current distributed Client, or None (then the threaded scheduler is used).
+
+    None too inside ``dask.config.set(scheduler="threads")`` (or another local scheduler):
+    a run told to stay in this process does so even when a Client exists.
+    """
+    scheduler = dask.config.get("scheduler", None)
+    if scheduler in _LOCAL_SCHEDULERS or scheduler in (dask.threaded.get, dask.local.get_sync):
+        return None
+    try:
+        from distributed import default_client as _dc
+
+        return _dc()
+    except (ImportError, ValueError):
+        return None
+
+
+def memory_budget(client: Any | None) -> float:
+    """Bytes the data may take when persisted: the workers' headroom (or half the free RAM)."""
+    if client is not None:
+        try:
+            workers = list(client.scheduler_info()["workers"].values())
+        except Exception:  # pragma: no cover - scheduler unreachable
+            workers = []
+        limits = [w.get("memory_limit") or 0 for w in workers]
+        if workers and all(limits):
+            # What is left below 60% of each limit after what the worker already holds
+            # (imports, other data): Dask pauses a worker at 80% and restarts it at 95%.
+            used = [float((w.get("metrics") or {}).get("memory", 0)) for w in workers]
+            return float(sum(max(0.0, 0.6 * lim - u) for lim, u in zip(limits, used, strict=True)))
+    # no cluster: the same budget as the one that keeps a run in this process
+    from .cluster import in_process_budget
+
+    return in_process_budget()
