@@ -35,7 +35,13 @@ def default_client() -> Any | None:
 
 
 def memory_budget(client: Any | None) -> float:
-    """Bytes the data may take when persisted: the workers' headroom (or half the free RAM)."""
+    """Bytes the data may take when persisted: the workers' headroom (or half the free RAM).
+
+    Dask config ``logloss.memory-budget`` (bytes, e.g. ``DASK_LOGLOSS__MEMORY_BUDGET=0``:
+    every block of a fit on a cluster goes to the workers' disks) overrides it."""
+    configured = dask.config.get("logloss.memory-budget", None)
+    if configured is not None:
+        return float(configured)
     if client is not None:
         try:
             workers = list(client.scheduler_info()["workers"].values())
