@@ -16,14 +16,18 @@ from prefect.cache_policies import NO_CACHE
 from logloss.core import LogisticCore
 from logloss.outputs import check_output
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
+from logloss.store import is_url
 
 from .settings import FlowSettings
 from .train import retry_transient
 
 
-def model_path(model: str, model_dir: str, name: str) -> Path:
-    """``latest`` means the published latest version of ``model_dir/name``."""
+def model_path(model: str, model_dir: str, name: str) -> Path | str:
+    """``latest`` means the published latest version of ``model_dir/name`` (an fsspec URL
+    stays a string)."""
     if model == "latest":
+        if is_url(model_dir):
+            return resolve_model(f"{model_dir.rstrip('/')}/{name}")
         return resolve_model(Path(model_dir) / name)
     return resolve_model(model)
 
@@ -73,9 +77,10 @@ def score(
     with dask_client(scheduler_address or env.scheduler_address, data_bytes=0):
         written, n = write_predictions(est, data, out, list(keep or []), str(path))
     logger.info("wrote %d predictions to %s", n, written)
+    shown = written if is_url(written) else os.path.abspath(written)
     create_markdown_artifact(
         f"# Scoring\n\n| | |\n|---|---|\n| model | `{path}` |\n| data | `{data}` |\n"
-        f"| rows | {n} |\n| output | `{os.path.abspath(written)}` |\n",
+        f"| rows | {n} |\n| output | `{shown}` |\n",
         key="scoring-summary",
     )
     return written

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -43,6 +44,7 @@ from logloss.pipeline import (
 )
 from logloss.report import markdown_report, write_html_report
 from logloss.solvers import SolverState
+from logloss.store import is_url
 
 from .settings import FlowSettings
 
@@ -172,28 +174,58 @@ def publish(
     metrics: dict[str, Any],
     model_dir: str,
     name: str,
+    train: Dataset | None = None,
+    held_out: str | None = None,
 ) -> str:
-    """Save a new version with its metrics, pictures and report; then move ``latest``."""
+    """Save a new version with its metrics, pictures and report; then move ``latest``.
+
+    ``valid`` is the data the metrics come from, ``train`` the training data (for the
+    coefficient statistics), ``held_out`` a sentence saying how ``valid`` was held out
+    (None: ``valid`` is the training data), shown at the top of the report."""
     model.training_["metrics"] = metrics
     assets: dict[str, Any] = {}
 
-    def extra(tmp: Path) -> None:
-        assets.update(write_report_assets(model, valid, tmp, metrics=metrics))
+    remote = is_url(model_dir)  # an object store: the page goes into the version itself
 
-    version_dir = publish_model(model, model_dir, name, extra=extra).resolve()
-    write_html_report(version_dir)  # after the rename: the page is titled with the version
-    links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
-    links["report"] = (version_dir / "report.html").as_uri()
+    def extra(tmp: Path) -> None:
+        found = write_report_assets(
+            model, valid, tmp, metrics=metrics, train=train, held_out=held_out
+        )
+        assets.update(found)
+        if remote:
+            write_html_report(tmp, tmp / "report.html", name=name)
+
+    published = publish_model(model, model_dir, name, extra=extra)
+    if isinstance(published, str):
+        version_name = published.rsplit("/", 1)[-1]
+        links = {"report": f"{published}/report.html"}
+    else:
+        version_dir = published.resolve()
+        version_name = version_dir.name
+        write_html_report(version_dir)  # after the rename: the page is titled with the version
+        links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
+        links["report"] = (version_dir / "report.html").as_uri()
+        published = str(version_dir)
     create_markdown_artifact(
         markdown_report(metrics, model.get_params(), links),
         key="training-report",
-        description=f"model {name} version {version_dir.name}",
+        description=f"model {name} version {version_name}",
     )
     create_table_artifact(
         [dict(h) for h in model.history_], key="iteration-history", description="per iteration"
     )
-    get_run_logger().info("published %s; latest -> %s", version_dir, version_dir.name)
-    return str(version_dir)
+    get_run_logger().info("published %s; latest -> %s", published, version_name)
+    return published
+
+
+def hold_out_note(validation: float | str | None) -> str | None:
+    """How the evaluation rows were held out, for the top of the report (None: they are the
+    training rows)."""
+    if validation is None:
+        return None
+    if isinstance(validation, str):
+        return f"a separate dataset, {validation}, not used in fitting"
+    return f"a random {validation:.0%} of the rows, not used in fitting"
 
 
 def run_key(parameters: dict[str, Any], ds: Dataset) -> str:
@@ -295,7 +327,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         penalty=penalty,
     )
     check_output(
-        Path(model_dir) / name,
+        f"{model_dir.rstrip('/')}/{name}" if is_url(model_dir) else Path(model_dir) / name,
         "published",
         inputs=[data, validation if isinstance(validation, str) else None],
     )
@@ -326,7 +358,9 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
             {"settings": settings.values, "validation": validation, "features": features},
             ds,
         )
-        checkpoint = Path(model_dir) / name / ".checkpoints" / key
+        # (an object store holds no checkpoint: it stays on this machine's temporary disk)
+        home = Path(tempfile.gettempdir()) / "logloss-checkpoints" if is_url(model_dir) else None
+        checkpoint = (home or Path(model_dir)) / name / ".checkpoints" / key
         model = cast(LogisticCore, fit(train_ds, settings, str(checkpoint)))
         problem = non_convergence(model, train_ds.feature_names, style="flow")
         if problem is not None:
@@ -336,7 +370,9 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
                 "%s; publishing anyway (allow_unconverged=True); %s", problem.reason, problem.hint
             )
         metrics = evaluate(model, valid_ds)
-        version = publish(model, valid_ds, metrics, model_dir, name)
+        version = publish(
+            model, valid_ds, metrics, model_dir, name, train_ds, hold_out_note(validation)
+        )
     shutil.rmtree(checkpoint, ignore_errors=True)
     with contextlib.suppress(OSError):
         checkpoint.parent.rmdir()  # only when no other run's checkpoint is left

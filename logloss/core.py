@@ -528,7 +528,7 @@ class LogisticCore:
         *,
         metadata: dict[str, Any] | None = None,
         extra: Callable[[Path], None] | None = None,
-    ) -> Path:
+    ) -> Path | str:
         """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
 
         ``metadata`` (JSON-serialisable: data source, label column, metrics ...) is stored

@@ -480,15 +480,21 @@ def write_model_files(
     params_vector: np.ndarray,
     *,
     extra: Callable[[Path], None] | None = None,
-) -> Path:
+) -> Path | str:
     """Write ``model.json`` and ``coef.npy`` (and what ``extra`` adds) as one new version.
 
     ``extra(tmpdir)`` may add more files (metrics, pictures) before the switch. ``path``
     must be absent, an empty directory or a model directory (which is then replaced, its
     old files removed); anything else raises :class:`FileExistsError` and is left alone.
-    See the module docstring for what readers and crashes see.
+    See the module docstring for what readers and crashes see. ``path`` may be an fsspec
+    URL (``s3://``, ``memory://`` ...): a new version under a hidden prefix, then a pointer
+    file (:mod:`logloss.store`); a ``file://`` URL is its local path.
     """
-    path = Path(path)
+    from .store import is_url
+
+    url = os.fspath(path)
+    if url.startswith("file://"):
+        path = url[len("file://") :]
     vec = np.ascontiguousarray(params_vector, dtype=np.float64)
     data = _npy_bytes(vec)
     meta = dict(meta)
@@ -500,6 +506,9 @@ def write_model_files(
         coef_sha256=hashlib.sha256(data).hexdigest(),
     )
     text = (json.dumps(meta, indent=2, allow_nan=True) + "\n").encode()
+    if is_url(url):
+        return _write_model_url(url, data, text, extra)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_beside(path)
     _check_replaceable(path)
@@ -551,14 +560,39 @@ def write_model_files(
     return path
 
 
+def _write_model_url(
+    url: str, data: bytes, text: bytes, extra: Callable[[Path], None] | None
+) -> str:
+    from .store import write_model_url
+
+    def files(work: Path) -> None:
+        (work / "coef.npy").write_bytes(data)
+        (work / "model.json").write_bytes(text)
+        if extra is not None:
+            extra(work)
+
+    return write_model_url(url, files)
+
+
 def read_model_files(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
     """Read, verify and validate a model directory; :class:`ModelFileError` on any defect.
 
     Both files are read from the directory ``model.json`` really lives in; if a concurrent
-    save switches versions in between, the read starts again.
+    save switches versions in between, the read starts again. ``path`` may be an fsspec
+    URL (read through its pointer file, :mod:`logloss.store`); a local directory holding a
+    pointer file instead of ``model.json`` (a copy of such a model) is read the same way.
     """
-    path = Path(path)
+    from .store import POINTER, is_url, read_model_url
+
+    url = os.fspath(path)
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    if is_url(url):
+        return read_model_url(url, parse_model_bytes)  # type: ignore[no-any-return]
+    path = Path(url)
     meta_path = path / "model.json"
+    if not os.path.lexists(meta_path) and (path / POINTER).is_file():
+        return read_model_url(f"file://{path.resolve()}", parse_model_bytes)  # type: ignore[no-any-return]
     attempts = 20
     for attempt in range(attempts):
         if not path.exists():
@@ -586,24 +620,36 @@ def _read_version(shown: Path, real: Path) -> tuple[dict[str, Any], np.ndarray]:
         raw = real.read_bytes()
     except OSError as exc:
         raise ModelFileError(f"cannot read {str(shown)!r}: {exc}") from None
+
+    def read(name: str) -> bytes:
+        if not os.path.lexists(shown.parent / name):
+            raise FileNotFoundError(errno.ENOENT, "no such file")
+        return (real.parent / name).read_bytes()
+
+    return parse_model_bytes(str(shown), raw, read)
+
+
+def parse_model_bytes(
+    shown: str, raw: bytes, read: Callable[[str], bytes]
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Check model.json's bytes ``raw`` (shown as ``shown``) and the coefficients that
+    ``read(coef_file)`` returns; :class:`ModelFileError` naming the file on any defect."""
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{str(shown)!r} is corrupt: not valid JSON ({exc})") from None
+        raise ModelFileError(f"{shown!r} is corrupt: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(
-            f"{str(shown)!r} is not a logloss model file "
+            f"{shown!r} is not a logloss model file "
             f"(format {meta.get('format') if isinstance(meta, dict) else None!r}, "
             f"expected {FORMAT!r})"
         )
     v = meta.get("format_version")
     if type(v) is not int:
-        raise ModelFileError(
-            f"{str(shown)!r}: field 'format_version' must be an integer; got {v!r}"
-        )
+        raise ModelFileError(f"{shown!r}: field 'format_version' must be an integer; got {v!r}")
     if not 1 <= v <= FORMAT_VERSION:
         raise ModelFileError(
-            f"{str(shown)!r} has format version {v}; this logloss reads 1 to {FORMAT_VERSION}"
+            f"{shown!r} has format version {v}; this logloss reads 1 to {FORMAT_VERSION}"
         )
     coef_file = meta.get("coef_file", "coef.npy")
     if (
@@ -613,31 +659,25 @@ def _read_version(shown: Path, real: Path) -> tuple[dict[str, Any], np.ndarray]:
         or coef_file in (".", "..")
     ):
         raise ModelFileError(
-            f"{str(shown)!r}: field 'coef_file' must be a file name beside model.json; "
-            f"got {coef_file!r}"
+            f"{shown!r}: field 'coef_file' must be a file name beside model.json; got {coef_file!r}"
         )
-    coef_path = real.parent / coef_file
-    shown_coef = shown.parent / coef_file
+    shown_coef = shown.rsplit("/", 1)[0] + "/" + coef_file if "/" in shown else coef_file
     try:
-        if not os.path.lexists(shown_coef):
-            raise FileNotFoundError(errno.ENOENT, "no such file")
-        data = coef_path.read_bytes()
+        data = read(coef_file)
     except OSError as exc:
-        raise ModelFileError(f"cannot read coefficients {str(shown_coef)!r}: {exc}") from None
+        raise ModelFileError(f"cannot read coefficients {shown_coef!r}: {exc}") from None
     if hashlib.sha256(data).hexdigest() != meta.get("coef_sha256"):
-        raise ModelFileError(
-            f"{str(shown_coef)!r} is corrupt: its SHA-256 does not match model.json"
-        )
+        raise ModelFileError(f"{shown_coef!r} is corrupt: its SHA-256 does not match model.json")
     try:
         vec = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise ModelFileError(f"{str(shown_coef)!r} is corrupt: {exc}") from None
+        raise ModelFileError(f"{shown_coef!r} is corrupt: {exc}") from None
     if list(vec.shape) != meta.get("coef_shape") or vec.dtype != np.float64:
         raise ModelFileError(
-            f"{str(shown_coef)!r} has shape {vec.shape}, dtype {vec.dtype}; model.json "
+            f"{shown_coef!r} has shape {vec.shape}, dtype {vec.dtype}; model.json "
             f"says coef_shape {meta.get('coef_shape')!r}, float64"
         )
-    _validate_meta(meta, vec, str(shown))
+    _validate_meta(meta, vec, shown)
     return meta, vec
 
 

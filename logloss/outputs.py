@@ -17,6 +17,11 @@ Anything else (a file, a non-empty foreign directory, the current or home direct
 their ancestors, an output of another kind) raises :class:`OutputPathError`, naming the path
 and the reason, and nothing is touched. An output equal to or inside an input (data, model
 directory, checkpoint directory), or an input inside the output, is refused the same way.
+
+An fsspec URL (``s3://``, ``gs://``, ``memory://`` ...) follows the same rule for models,
+predictions, reports and published versions, with the layout of :mod:`logloss.store` (a model
+is known by its pointer file); ``file://`` URLs are local paths. ``generate`` and checkpoint
+directories take local paths only.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Literal
 
 __all__ = [
@@ -52,6 +57,7 @@ PREDICTIONS_FORMAT = "logloss-predictions"
 REPORT_MARKERS = ("<meta name='generator' content='logloss", "<title>logloss report: ")
 
 _VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")
+_VERSION_RE_URL = re.compile(r"^\.v-\d+-\d+-[0-9a-f]{8}$")  # a model version (logloss.store)
 _WHAT = {
     "model": "a logloss model directory",
     "predictions": "a logloss predictions directory",
@@ -98,12 +104,19 @@ def _input_paths(inputs: Iterable[InputPath]) -> list[tuple[str, Path]]:
     return found
 
 
-def _inside(a: Path, b: Path) -> bool:
+def _inside(a: PurePath, b: PurePath) -> bool:
     return a == b or a.is_relative_to(b)
 
 
 def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
     """True when ``path`` exists and is an output of ``kind`` written by logloss."""
+    from .store import is_url
+
+    if is_url(path):
+        try:
+            return _is_url_output(os.fspath(path), kind)
+        except Exception:  # an unreachable store holds no output of ours
+            return False
     p = Path(path)
     try:
         if kind == "model":
@@ -132,6 +145,141 @@ def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
     except (OSError, ValueError):
         return False
     return False
+
+
+def _is_url_output(url: str, kind: str) -> bool:
+    from . import store
+
+    fs, path = store.split_url(url)
+    if kind == "model":
+        return store.is_model_url(fs, path)
+    if kind == "predictions":
+        meta = store._read_json(fs, f"{path}/{PREDICTIONS_MARKER}")
+        return isinstance(meta, dict) and meta.get("format") == PREDICTIONS_FORMAT
+    if kind == "report":
+        if not fs.isfile(path):
+            return False
+        with fs.open(path, "rb") as fh:
+            head = fh.read(8192).decode("utf-8", errors="replace")
+        return head.lstrip().lower().startswith("<!doctype html") and any(
+            m in head for m in REPORT_MARKERS
+        )
+    if kind == "published":
+        if not fs.isdir(path):
+            return False
+        for name in store._names(fs, path):
+            full = f"{path}/{name}"
+            if name.startswith("."):
+                continue
+            if name == store.LATEST and fs.isfile(full):
+                if store.read_latest_doc(bytes(fs.cat_file(full))) is None:
+                    return False
+                continue
+            if not (_VERSION_RE.match(name) and fs.isdir(full)):
+                return False
+        return True
+    return False
+
+
+def _url_key(url: str) -> tuple[str, PurePosixPath] | None:
+    """(protocol, path) of a URL input or output, to compare them; None if not parsable."""
+    from .store import split_url
+
+    try:
+        fs, path = split_url(url)
+    except Exception:
+        return None
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol, PurePosixPath("/" + path.strip("/"))
+
+
+def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
+    """The output rule for an fsspec URL (not ``file://``); returns the URL."""
+    from . import store
+
+    if kind == "dataset":
+        raise OutputPathError(
+            f"output path {url!r} must be a local path: generate writes local files only"
+        )
+    try:
+        fs, path = store.split_url(url)
+    except (ImportError, ValueError) as exc:
+        raise OutputPathError(f"output URL {url!r} cannot be used: {exc}") from None
+    key = _url_key(url)
+    _refuse_url_overlap(url, key, inputs)
+    if key is not None and key[1] == PurePosixPath("/") and kind != "report":
+        raise OutputPathError(f"output path {url!r} is the root of its store; name a directory")
+    try:
+        exists = fs.exists(path)
+        is_file = exists and fs.isfile(path)
+        names = store._names(fs, path) if exists and not is_file else []
+    except Exception as exc:  # credentials, network, bucket: the store's own message
+        raise OutputPathError(
+            f"output URL {url!r} cannot be reached: {type(exc).__name__}: {exc}"
+        ) from None
+    if not exists or (not is_file and not names):
+        return url
+    _check_existing_url(url, kind, is_file, names)
+    return url
+
+
+def _refuse_url_overlap(
+    url: str, key: tuple[str, PurePosixPath] | None, inputs: Iterable[InputPath]
+) -> None:
+    from . import store
+
+    for item in _flat(inputs):
+        if not store.is_url(item):
+            continue
+        other = _url_key(os.fspath(item))
+        if key is None or other is None or other[0] != key[0]:
+            continue
+        if _inside(key[1], other[1]):
+            rel = "is" if key[1] == other[1] else "is inside"
+            raise OutputPathError(
+                f"output path {url!r} {rel} the input {os.fspath(item)!r}; "
+                "write the output elsewhere"
+            )
+        if _inside(other[1], key[1]):
+            raise OutputPathError(
+                f"output path {url!r} contains the input {os.fspath(item)!r}; "
+                "write the output elsewhere"
+            )
+
+
+def _check_existing_url(url: str, kind: str, is_file: bool, names: list[str]) -> None:
+    """An existing, non-empty output at a URL: an output of ``kind`` by logloss, or refused."""
+    what = _WHAT[kind]
+    if kind == "report":
+        if not is_file:
+            raise OutputPathError(f"output path {url!r} is a directory; expected an HTML file path")
+        if not _is_url_output(url, "report"):
+            raise OutputPathError(
+                f"output path {url!r} exists and is not {what}; not overwriting it"
+            )
+        return
+    if is_file:
+        raise OutputPathError(f"output path {url!r} is a file, not {what}; not overwriting it")
+    if _is_url_output(url, kind) or all(_VERSION_RE_URL.match(n) for n in names):
+        return  # ours, or only versions a crashed save of logloss left
+    kinds = [k for k in ("model", "predictions", "published") if k != kind]
+    found = next((k for k in kinds if _is_url_output(url, k)), None)
+    why = f"it is {_WHAT[found]}" if found else "it holds files logloss did not write"
+    raise OutputPathError(
+        f"output path {url!r} is not empty and not {what} ({why}); not replacing it"
+    )
+
+
+def _flat(inputs: Iterable[InputPath]) -> list[str | os.PathLike[str]]:
+    out: list[str | os.PathLike[str]] = []
+    for item in inputs:
+        if item is None:
+            continue
+        if isinstance(item, str | os.PathLike):
+            out.append(item)
+        else:
+            out += _flat(item)
+    return out
 
 
 def _probe_writable(directory: Path, shown: str, what: str = "output path") -> None:
@@ -225,20 +373,24 @@ def check_output(
     kind: OutputKind,
     *,
     inputs: Iterable[InputPath] = (),
-) -> Path:
+) -> Path | str:
     """Check that ``path`` may be written as an output of ``kind``; return it as a Path.
 
     See the module docstring for the rule. ``inputs`` are the paths the command reads
     (data files, directories or globs, the model directory, the checkpoint directory);
-    remote URLs among them are skipped. Raises :class:`OutputPathError` (a ValueError),
-    touching nothing but a probe file created and removed in the nearest existing ancestor.
+    URL inputs are compared with a URL output. Raises :class:`OutputPathError` (a
+    ValueError), touching nothing but a probe file created and removed in the nearest
+    existing ancestor. Returns a local path as a Path (``file://`` stripped), an fsspec URL
+    as the string given.
     """
     if kind not in OUTPUT_KINDS:
         raise ValueError(f"output kind must be one of {OUTPUT_KINDS}; got {kind!r}")
     shown = os.fspath(path)
     local = _local(path)
-    if local is None or not shown:
-        raise OutputPathError(f"output path {shown!r} must be a local path")
+    if not shown:
+        raise OutputPathError("output path must not be empty")
+    if local is None:
+        return _check_url(shown, kind, inputs)
     p = Path(os.path.expanduser(local))
     real = _real(local)
     _refuse_user_dirs(shown, real)

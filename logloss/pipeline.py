@@ -27,14 +27,17 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+from dask.core import flatten
 
 from .cluster import SchedulerUnreachableError, dask_client
 from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
-from .model import ModelFileError, atomic_dir, atomic_write_bytes
+from .model import ModelFileError, atomic_dir
 from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
+from .progress import RowsReport, compute_rows, local_rows, wait_rows
 from .settings import fit_settings, normalise
 from .solvers import SolverState
+from .store import is_url, publish_latest, read_latest, read_latest_doc, write_predictions_url
 
 __all__ = [
     "NotConvergedError",
@@ -87,9 +90,19 @@ def load_dataset(
     return persist_dataset(ds) if persist else ds
 
 
-def persist_dataset(ds: Dataset) -> Dataset:
-    """Persist X, y and weights together (one read per block) and surface block errors."""
-    ds = ds.persist()
+def persist_dataset(ds: Dataset, *, progress: RowsReport | None = None) -> Dataset:
+    """Persist X, y and weights together (one read per block) and surface block errors.
+
+    ``progress(rows_done)`` is called as blocks are read (:mod:`logloss.progress`)."""
+    rows_of = dict(zip(flatten(ds.X.__dask_keys__()), ds.X.chunks[0], strict=True))
+    if not all(isinstance(n, int) for n in rows_of.values()):
+        progress = None  # block lengths known only once read
+    with local_rows(rows_of, progress):
+        ds = ds.persist()
+    if progress is not None and "distributed" in sys.modules:
+        from distributed import futures_of
+
+        wait_rows(futures_of(ds.X), rows_of, progress)
     _raise_block_errors(ds)
     return ds
 
@@ -362,7 +375,13 @@ def _write_part(
         )
     else:
         columns["prediction"] = pa.array(labels)
-    pq.write_table(pa.table(columns), path)
+    if is_url(path):  # an fsspec URL (predictions at s3://, memory:// ...)
+        import fsspec
+
+        with fsspec.open(path, "wb") as fh:
+            pq.write_table(pa.table(columns), fh)
+    else:
+        pq.write_table(pa.table(columns), path)
     return n
 
 
@@ -382,7 +401,9 @@ def predict_to_parquet(
     *,
     keep: Sequence[str] = (),
     model_path: str | os.PathLike[str] | None = None,
-) -> tuple[Path, int]:
+    progress: RowsReport | None = None,
+    opened: Callable[[Dataset], None] | None = None,
+) -> tuple[Path | str, int]:
     """Score a Parquet dataset block by block on the cluster into a directory of part files.
 
     Each output row holds the kept columns, ``probability`` (of classes_[1]) and
@@ -390,10 +411,13 @@ def predict_to_parquet(
     (see :func:`logloss.outputs.check_output`; ``data`` and ``model_path`` are inputs it
     must not overlap), checked before any data is read. The directory appears only when
     every part is written, with the marker file :data:`~logloss.outputs.PREDICTIONS_MARKER`
-    (model, data, row count) that lets a later run replace it.
+    (model, data, row count) that lets a later run replace it. ``opened(ds)`` is called once
+    the dataset's footers are read, ``progress(rows_done)`` as parts are written.
     """
     out = check_output(out, "predictions", inputs=[data, model_path])
     ds = read_parquet(data, None, invalid_hint=None, **model_columns(model))
+    if opened is not None:
+        opened(ds)
     if ds.n_features != model.n_features_in_:
         raise DataError(
             f"dataset {ds.source} has {ds.n_features} feature columns; the model expects "
@@ -401,27 +425,41 @@ def predict_to_parquet(
         )
     keep = tuple(keep)
     scorer = dask.delayed(_block_scorer(model), pure=True)  # one graph key for every part
-    with atomic_dir(out) as tmp:
-        blocks = ds.X.to_delayed().ravel()
+    blocks = ds.X.to_delayed().ravel()
+
+    def write_parts(directory: str) -> int:
         tasks = [
             dask.delayed(_write_part, pure=False)(
-                x, spec, keep, scorer, str(tmp / f"part-{i:05d}.parquet")
+                x, spec, keep, scorer, f"{directory}/part-{i:05d}.parquet"
             )
             for i, (x, spec) in enumerate(zip(blocks, ds.blocks, strict=True))
         ]
-        n = int(sum(dask.compute(*tasks)))
-        marker = {
+        return int(sum(compute_rows(tasks, ds.X.chunks[0], progress)))
+
+    def marker(n: int) -> dict[str, Any]:
+        shown_model = None if model_path is None else os.fspath(model_path)
+        return {
             "format": PREDICTIONS_FORMAT,
             "rows": n,
-            "parts": len(tasks),
+            "parts": len(blocks),
             "columns": [*keep, "probability", "prediction"],
             "data": ds.source,
-            "model": None if model_path is None else str(Path(model_path).resolve()),
+            "model": shown_model if is_url(shown_model) else _resolved(shown_model),
             "model_trained_at": getattr(model, "training_", {}).get("trained_at"),
             "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        (tmp / PREDICTIONS_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+    if isinstance(out, str):  # an fsspec URL: parts beside it, moved in, the marker last
+        n = write_predictions_url(out, write_parts, marker, PREDICTIONS_MARKER)
+        return out, n
+    with atomic_dir(out) as tmp:
+        n = write_parts(str(tmp))
+        (tmp / PREDICTIONS_MARKER).write_text(json.dumps(marker(n), indent=2) + "\n")
     return out, n
+
+
+def _resolved(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
 
 
 # ------------------------------------------------------------ report and publish
@@ -471,21 +509,27 @@ def publish_model(
     *,
     extra: Callable[[Path], None] | None = None,
     version: str | None = None,
-) -> Path:
+) -> Path | str:
     """Save ``model`` as a new version under ``model_dir/name/`` and then move ``latest``.
 
     The version directory is complete (model files plus whatever ``extra`` writes) before
     the ``latest`` symlink is atomically replaced to point at it, so readers of ``latest``
     never see a half-written model. ``model_dir/name`` must be absent or hold only
     published versions (see :func:`logloss.outputs.check_output`, kind ``"published"``).
+    At an fsspec URL ``latest`` is a small pointer file written last (:mod:`logloss.store`).
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
-    root = check_output(Path(model_dir) / name, "published")
-    root.mkdir(parents=True, exist_ok=True)
     if version is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         version = f"{stamp}-{os.urandom(3).hex()}"
+    if is_url(model_dir):  # an object store: the version, then the `latest` pointer file
+        url = check_output(f"{os.fspath(model_dir).rstrip('/')}/{name}", "published")
+        model.save(f"{url}/{version}", extra=extra)
+        publish_latest(str(url), version)
+        return f"{url}/{version}"
+    root = Path(check_output(Path(model_dir) / name, "published"))
+    root.mkdir(parents=True, exist_ok=True)
     target = root / version
     if target.exists():
         raise FileExistsError(f"model version {str(target)!r} already exists")
@@ -497,11 +541,24 @@ def publish_model(
     return target
 
 
-def resolve_model(path: str | os.PathLike[str]) -> Path:
-    """A model directory, following a ``latest`` pointer; clear error if there is none."""
-    p = Path(path)
-    if (p / "latest").exists() and not (p / "model.json").exists():
-        p = p / "latest"
+def resolve_model(path: str | os.PathLike[str]) -> Path | str:
+    """A model directory, following a ``latest`` pointer (a symlink, or a pointer file as
+    written at fsspec URLs); clear error if there is none. URLs stay strings."""
+    text = os.fspath(path)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    if is_url(text):
+        version = read_latest(text)
+        return f"{text.rstrip('/')}/{version}" if version is not None else text
+    p = Path(text)
+    latest = p / "latest"
+    if latest.is_file() and not latest.is_symlink() and not (p / "model.json").exists():
+        version = read_latest_doc(latest.read_bytes())
+        if version is None:
+            raise ModelFileError(f"{str(latest)!r} is not a logloss 'latest' pointer")
+        p = p / version
+    elif latest.exists() and not (p / "model.json").exists():
+        p = latest
     if not p.exists():
         raise ModelFileError(f"model directory {str(p)!r} does not exist")
     return p.resolve()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -88,13 +88,79 @@ def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
 class Phases:
     """One stderr line per phase of a command, with the seconds since it started:
     ``[  0.4s] reading data/x.parquet: 3 files, 1,000,000 rows``. Silent when ``show`` is
-    False (``--quiet``, ``--json``)."""
+    False (``--quiet``, ``--json``).
+
+    :meth:`rows` gives a ``progress(rows_done)`` callback for a phase that goes through the
+    data: on a terminal one line updated in place, otherwise a plain line every few seconds;
+    :meth:`end_rows` closes it with the phase's row count and seconds."""
+
+    #: seconds between two plain progress lines (not a terminal)
+    PLAIN_EVERY = 5.0
+    #: seconds between two updates of the line on a terminal
+    TTY_EVERY = 0.1
 
     def __init__(self, show: bool) -> None:
         self.show = show
         self.t0 = time.perf_counter()
+        self._tty = sys.stderr.isatty()
+        self._open_line = False
+        self._rows: tuple[str, int, float] | None = None
+        self._last = 0.0
+
+    def _stamp(self) -> str:
+        return f"[{time.perf_counter() - self.t0:6.1f}s]"
+
+    def _close_line(self) -> None:
+        if self._open_line:
+            sys.stderr.write("\n")
+            self._open_line = False
 
     def __call__(self, message: str) -> None:
         if self.show:
-            seconds = time.perf_counter() - self.t0
-            print(f"[{seconds:6.1f}s] {message}", file=sys.stderr, flush=True)
+            self._close_line()
+            print(f"{self._stamp()} {message}", file=sys.stderr, flush=True)
+
+    def rows(self, what: str, total: int) -> Callable[[int], None]:
+        """A ``progress(rows_done)`` callback for a phase over ``total`` rows (``what``:
+        e.g. "reading")."""
+        self._rows = (what, total, time.perf_counter())
+        self._last = 0.0
+        if self.show:
+            self.progress(0)
+        return self.progress
+
+    def progress(self, done: int) -> None:
+        """Rows done so far in the current row phase (see :meth:`rows`)."""
+        if not self.show or self._rows is None:
+            return
+        what, total, _start = self._rows
+        now = time.perf_counter()
+        every = self.TTY_EVERY if self._tty else self.PLAIN_EVERY
+        if done and done < total and now - self._last < every:
+            return
+        if not self._tty and (done == 0 or done >= total):
+            return  # plain output: the phase line and the closing line say these
+        self._last = now
+        pct = 100.0 * done / total if total else 100.0
+        line = f"{self._stamp()} {what} {done:,} / {total:,} rows ({pct:.0f}%)"
+        if self._tty:
+            sys.stderr.write("\r\x1b[K" + line)
+            self._open_line = True
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def end_rows(self, message: str | None = None) -> None:
+        """Close the row-progress phase: ``{what} N rows in S s`` (or ``message``)."""
+        if self._rows is None:
+            return
+        what, total, start = self._rows
+        self._rows = None
+        if not self.show:
+            return
+        if self._tty:
+            sys.stderr.write("\r\x1b[K")
+            self._open_line = False
+        seconds = time.perf_counter() - start
+        shown = message or f"{what} {total:,} rows"
+        print(f"{self._stamp()} {shown} in {seconds:.1f} s", file=sys.stderr, flush=True)

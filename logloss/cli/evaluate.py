@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .display import print_table
+from .display import Phases, print_table
 from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
@@ -23,6 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_data(e, label_required=False)
     e.add_argument("--weight", metavar="COL", help="column of sample weights")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_cluster(e)
     add_common(e)
     return e
@@ -33,11 +34,18 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    phase = Phases(not (args.quiet or args.json))
+    phase(f"reading the model {args.model} and the footers of {args.data}")
     from ..pipeline import evaluate_model, persist_dataset
 
     model, ds = model_and_data(args)
     with cluster(args, ds.nbytes):
-        metrics = evaluate_model(model, persist_dataset(ds))
+        phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
+        ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
+        phase.end_rows(f"read {ds.n_rows:,} rows")
+        phase("scoring: metrics over every block")
+        metrics = evaluate_model(model, ds)
+    phase("done")
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from .display import Phases
 from .parser import add_cluster, add_common, add_model, cluster
 from .status import EXIT_OK
 
@@ -41,6 +42,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="print one JSON object (output path, rows, model, columns) on stdout",
     )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_cluster(p)
     add_common(p)
     return p
@@ -56,15 +58,33 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_paths(args)
+    phase = Phases(not (args.quiet or args.json))
+    phase(f"reading the model {args.model}")
     from ..pipeline import load_published, predict_to_parquet, resolve_model
 
     model_path = resolve_model(args.model)
     model = load_published(model_path)
+
+    def opened(ds: Any) -> None:
+        phase(
+            f"scoring {ds.n_rows:,} rows from {len(ds.files)} file(s) in {len(ds.blocks)} "
+            f"block(s), writing {args.out}"
+        )
+        phase.rows("scoring and writing", ds.n_rows)
+
     # predictions stream block by block: any size fits in this process
     with cluster(args, 0):
         out, n = predict_to_parquet(
-            model, args.data, args.out, keep=args.keep, model_path=model_path
+            model,
+            args.data,
+            args.out,
+            keep=args.keep,
+            model_path=model_path,
+            opened=opened,
+            progress=phase.progress,
         )
+    phase.end_rows(f"scored and wrote {n:,} rows")
+    phase("done")
     if args.json:
         doc = {"predictions": str(out), "rows": int(n), "model": str(model_path)}
         print(
@@ -77,6 +97,6 @@ def run(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-    else:
+    elif not args.quiet:
         print(f"wrote {n:,} predictions to {out}", file=sys.stderr)
     return EXIT_OK

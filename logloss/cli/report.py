@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
+from .display import Phases
 from .parser import add_cluster, add_common, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
@@ -28,6 +30,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="output HTML file (default MODEL_DIR/report.html): absent or a report of logloss "
         "(replaced)",
     )
+    r.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_cluster(r)
     add_common(r)
     return r
@@ -44,26 +47,74 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..outputs import check_output
-    from ..pipeline import (
-        load_published,
-        persist_dataset,
-        resolve_model,
-        write_report_assets,
-    )
+    from ..pipeline import load_published, resolve_model
     from ..report import write_html_report
 
+    phase = Phases(not args.quiet)
+    phase(f"reading the model {args.model}")
     directory = resolve_model(args.model)
-    out = check_output(
-        args.out if args.out is not None else directory / "report.html",
-        "report",
-        inputs=[args.data],
-    )
-    if args.data:
-        model, ds = model_and_data(args, directory)
-        with cluster(args, ds.nbytes):
-            write_report_assets(model, persist_dataset(ds), directory)
+    written: Any
+    if isinstance(directory, str):  # an fsspec URL
+        written = _run_url(args, directory, phase)
     else:
-        load_published(directory)  # validates the model files
-    written = write_html_report(directory, out)
-    print(f"wrote {written}", file=sys.stderr)
+        out = check_output(
+            args.out if args.out is not None else directory / "report.html",
+            "report",
+            inputs=[args.data],
+        )
+        if args.data:
+            _assets(args, directory, phase)
+        else:
+            load_published(directory)  # validates the model files
+        phase(f"writing {out}")
+        written = write_html_report(directory, out)
+    phase("done")
+    if not args.quiet:
+        print(f"wrote {written}", file=sys.stderr)
     return EXIT_OK
+
+
+def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
+    """Evaluate the model on ``--data`` and draw the pictures into ``directory``."""
+    from ..pipeline import persist_dataset, write_report_assets
+
+    model, ds = model_and_data(args, directory)
+    with cluster(args, ds.nbytes):
+        phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
+        ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
+        phase.end_rows(f"read {ds.n_rows:,} rows")
+        phase("scoring and drawing the pictures")
+        write_report_assets(model, ds, directory)
+
+
+def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
+    """A model at an fsspec URL: its files are copied here, the page drawn, then either a
+    new version of the model with the page (the default: all or nothing, and a copy at
+    ``URL/report.html``) or the page alone at ``--out``."""
+    import shutil
+
+    from ..model import atomic_write_bytes
+    from ..pipeline import load_published
+    from ..report import write_html_report
+    from ..store import copy_model_to_local, is_url, write_bytes_url, write_model_url
+
+    with copy_model_to_local(url) as tmp:
+        if args.data:
+            _assets(args, tmp, phase)
+        else:
+            load_published(tmp)  # validates the model files
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        page = write_html_report(tmp, tmp / "report.html", name=name)
+        target = args.out if args.out is not None else f"{url.rstrip('/')}/report.html"
+        phase(f"writing {target}")
+        if args.out is None:
+
+            def files(work: Path) -> None:
+                shutil.copytree(tmp, work, dirs_exist_ok=True)
+
+            write_model_url(url, files)
+        elif is_url(args.out):
+            write_bytes_url(args.out, page.read_bytes())
+        else:
+            atomic_write_bytes(args.out, page.read_bytes())
+    return str(target)

@@ -202,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
             f"loading {ds.n_rows:,} rows x {ds.n_features} features from {len(ds.files)} "
             f"file(s) in {len(ds.blocks)} block(s) on {ran_on}"
         )
-        ds = persist_dataset(ds)
+        ds = persist_dataset(ds, progress=phase.rows("loading", ds.n_rows))
+        phase.end_rows(f"loaded {ds.n_rows:,} rows")
         if ds.n_dropped:
             print(f"dropped {ds.n_dropped} invalid row(s) of {ds.source}", file=sys.stderr)
         loaded = time.perf_counter()
@@ -255,6 +256,7 @@ def _summary(
         "model": str(args.out) if saved else None,
         "report": bool(args.report and saved),
         "cv": getattr(model, "cv_", None),
+        "data_storage": getattr(model, "data_storage_", None),
     }
 
 
@@ -276,11 +278,24 @@ def _print_summary(s: dict[str, Any]) -> None:
             ("final loss", s["final_loss"] if s["final_loss"] is not None else "nan"),
             ("gradient norm", f"{s['gradient_norm'] or float('nan'):.3e}"),
             *_cv_rows(s["cv"]),
+            *_storage_rows(s.get("data_storage")),
             ("load seconds", f"{s['load_seconds']:.2f}"),
             ("fit seconds", f"{s['fit_seconds']:.2f}"),
             ("model", s["model"] or "not written"),
         ],
     )
+
+
+def _storage_rows(info: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """Where the blocks were (memory, the workers' disks) and the speed of a pass."""
+    if not info or info.get("storage") == "persist" and not info.get("blocks_on_disk"):
+        return []
+    rows: list[tuple[str, Any]] = [
+        ("blocks", f"{info['blocks_in_memory']} in memory, {info['blocks_on_disk']} on disk")
+    ]
+    if info.get("pass_gb_per_s"):
+        rows.append(("pass throughput", f"{info['pass_gb_per_s']:.2f} GB/s"))
+    return rows
 
 
 def _cv_rows(table: dict[str, Any] | None) -> list[tuple[str, Any]]:

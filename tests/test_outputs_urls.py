@@ -1,0 +1,289 @@
+"""Outputs at fsspec URLs: models (versions + pointer file), published versions (``latest``
+file), predictions and report pages; all-or-nothing writes; readers through the library, the
+in-process CLI and the score flow. fsspec's memory:// filesystem is process-local, so
+everything runs in this process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+
+from logloss import LogisticRegression, ModelFileError, load_model
+from logloss.cli import main
+from logloss.outputs import PREDICTIONS_MARKER, OutputPathError, check_output
+from logloss.pipeline import load_published, publish_model, resolve_model
+from logloss.store import POINTER
+
+DATA = str(Path(__file__).resolve().parent.parent / "data" / "breast_cancer.parquet")
+TRAIN = ["train", DATA, "--label", "target", "--standardize", "--quiet"]
+
+
+@pytest.fixture
+def mem():
+    """A fresh memory:// root, removed afterwards (the memory filesystem is global)."""
+    fs = fsspec.filesystem("memory")
+    root = f"/t{np.random.default_rng().integers(1 << 40):x}"
+    yield fs, f"memory://{root}", root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def fitted(seed: int = 0, C: float = 1.0) -> LogisticRegression:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 3))
+    y = (X @ [1.0, -2.0, 0.5] + rng.normal(size=200) > 0).astype(int)
+    return LogisticRegression(C=C).fit(X, y)
+
+
+def visible(fs, root: str) -> list[str]:
+    """Names under ``root`` a reader could see (hidden version prefixes excluded)."""
+    return sorted(p[len(root) + 1 :] for p in fs.find(root) if "/." not in p[len(root) :])
+
+
+# ------------------------------------------------------------------ models
+def test_a_model_saved_to_a_url_loads_back_and_a_new_version_replaces_it(mem):
+    fs, url, root = mem
+    a, b = fitted(0), fitted(1, C=0.1)
+    a.save(f"{url}/m")
+    np.testing.assert_array_equal(load_model(f"{url}/m").coef_, a.coef_)
+    assert visible(fs, root) == [f"m/{POINTER}"]
+    b.save(f"{url}/m")
+    np.testing.assert_array_equal(load_model(f"{url}/m").coef_, b.coef_)
+    # one version left: the superseded one is removed once the pointer moved past it
+    versions = {p.split("/")[3] for p in fs.find(root) if "/.v-" in p}
+    assert len(versions) == 1
+    assert json.loads(fs.cat_file(f"{root}/m/{POINTER}"))["version"] == versions.pop()
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_save_failing_mid_write_leaves_no_visible_version(mem, fresh):
+    fs, url, root = mem
+    old = fitted(0)
+    if not fresh:
+        old.save(f"{url}/m")
+    before = sorted(fs.find(root)) if fs.exists(root) else []
+
+    def extra(tmp: Path) -> None:
+        (tmp / "metrics.json").write_text("{}")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        fitted(1, C=0.1).save(f"{url}/m", extra=extra)
+    assert (sorted(fs.find(root)) if fs.exists(root) else []) == before
+    if fresh:
+        with pytest.raises(ModelFileError, match="does not exist"):
+            load_model(f"{url}/m")
+    else:
+        np.testing.assert_array_equal(load_model(f"{url}/m").coef_, old.coef_)
+
+
+def test_a_version_without_the_pointer_is_invisible_and_cleaned_up_later(mem, monkeypatch):
+    """A save killed after its upload, before its pointer: readers keep the old model."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    import logloss.store as store
+
+    fs, url, root = mem
+    old = fitted(0)
+    old.save(f"{url}/m")
+    real_pipe = MemoryFileSystem.pipe_file
+
+    def killed(self, path, *args, **kwargs):
+        if str(path).endswith(POINTER):
+            raise KeyboardInterrupt  # no cleanup runs after a kill -9 either
+        return real_pipe(self, path, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(MemoryFileSystem, "pipe_file", killed)
+        m.setattr(store, "_rm", lambda fs, path: None)
+        with pytest.raises(KeyboardInterrupt):
+            fitted(1, C=0.1).save(f"{url}/m")
+    assert len({p.split("/")[3] for p in fs.find(root) if "/.v-" in p}) == 2
+    np.testing.assert_array_equal(load_model(f"{url}/m").coef_, old.coef_)
+    newest = fitted(2, C=10.0)
+    newest.save(f"{url}/m")
+    np.testing.assert_array_equal(load_model(f"{url}/m").coef_, newest.coef_)
+    assert len({p.split("/")[3] for p in fs.find(root) if "/.v-" in p}) == 1
+
+
+def test_a_corrupt_pointer_or_coefficients_name_the_url(mem):
+    fs, url, root = mem
+    fitted(0).save(f"{url}/m")
+    (coef,) = [p for p in fs.find(root) if p.endswith("coef.npy")]
+    fs.pipe_file(coef, fs.cat_file(coef)[:-8] + b"\0" * 8)
+    with pytest.raises(ModelFileError, match=r"coef\.npy' is corrupt: its SHA-256"):
+        load_model(f"{url}/m")
+    fs.pipe_file(f"{root}/m/{POINTER}", b"not json")
+    with pytest.raises(ModelFileError, match=f"{POINTER}' is not a logloss model pointer"):
+        load_model(f"{url}/m")
+
+
+def test_a_local_copy_of_a_url_model_and_file_urls_load(mem, tmp_path):
+    fs, url, root = mem
+    a = fitted(0)
+    a.save(f"{url}/m")
+    fs.get(f"{root}/m", str(tmp_path / "copy"), recursive=True)  # e.g. gsutil cp -r
+    np.testing.assert_array_equal(load_model(tmp_path / "copy").coef_, a.coef_)
+    a.save(f"file://{tmp_path}/plain")  # a file:// URL is the local layout
+    assert (tmp_path / "plain" / "model.json").is_symlink()
+    np.testing.assert_array_equal(load_model(f"file://{tmp_path}/plain").coef_, a.coef_)
+
+
+# ------------------------------------------------------------------ published versions
+def test_published_versions_at_a_url_have_a_latest_pointer_file(mem, tmp_path):
+    fs, url, root = mem
+    first = publish_model(fitted(0), url, "bc", version="20260101T000000Z-000001")
+    assert first == f"{url}/bc/20260101T000000Z-000001"
+    second = fitted(1, C=0.1)
+    publish_model(second, url, "bc", version="20260102T000000Z-000002")
+    latest = json.loads(fs.cat_file(f"{root}/bc/latest"))
+    assert latest == {"format": "logloss-latest", "version": "20260102T000000Z-000002"}
+    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260102T000000Z-000002"
+    np.testing.assert_array_equal(load_published(f"{url}/bc").coef_, second.coef_)
+    assert check_output(f"{url}/bc", "published") == f"{url}/bc"
+    # a local directory with a `latest` pointer file (a copy of it) is read the same way
+    fs.get(f"{root}/bc", str(tmp_path / "bc"), recursive=True)
+    np.testing.assert_array_equal(load_published(tmp_path / "bc").coef_, second.coef_)
+
+
+def test_a_publish_failing_mid_write_does_not_move_latest(mem):
+    fs, url, root = mem
+    publish_model(fitted(0), url, "bc", version="20260101T000000Z-000001")
+
+    def extra(tmp: Path) -> None:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        publish_model(fitted(1), url, "bc", extra=extra, version="20260102T000000Z-000002")
+    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260101T000000Z-000001"
+    assert not fs.exists(f"{root}/bc/20260102T000000Z-000002")
+
+
+# ------------------------------------------------------------------ the rule for --out
+@pytest.mark.parametrize("kind", ["model", "predictions", "published", "report"])
+def test_foreign_contents_at_a_url_are_refused_and_left_alone(mem, kind):
+    fs, url, root = mem
+    target = f"{root}/x.html" if kind == "report" else f"{root}/x/notes.txt"
+    fs.pipe_file(target, b"mine")
+    out = f"{url}/x.html" if kind == "report" else f"{url}/x"
+    with pytest.raises(OutputPathError, match=f"output path '{out}'"):
+        check_output(out, kind)  # type: ignore[arg-type]
+    assert fs.cat_file(target) == b"mine"
+
+
+def test_a_url_output_may_not_overlap_a_url_input(mem):
+    fs, url, root = mem
+    with pytest.raises(OutputPathError, match="is inside the input"):
+        check_output(f"{url}/data/preds", "predictions", inputs=[f"{url}/data"])
+    with pytest.raises(OutputPathError, match="contains the input"):
+        check_output(url, "predictions", inputs=[f"{url}/data/x.parquet"])
+
+
+def test_generate_and_checkpoints_take_local_paths_only(capsys):
+    for argv in (
+        ["generate", "memory://g", "--rows", "10", "--features", "2", "--quiet"],
+        [*TRAIN, "--out", "memory://m", "--checkpoint", "memory://c"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "must be a local path" in line
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_train_evaluate_predict_report_at_memory_urls(mem, capsys):
+    fs, url, root = mem
+    assert main([*TRAIN, "--report", "--out", f"{url}/bc"]) == 0
+    assert visible(fs, root) == [f"bc/{POINTER}", "bc/report.html"]
+    model = load_model(f"{url}/bc")
+    capsys.readouterr()
+    assert main(["evaluate", f"{url}/bc", DATA, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["log_loss"] > 0 and out.err == ""
+    assert main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p", "--keep", "target"]) == 0
+    preds = pd.read_parquet(f"{url}/p")
+    X = pd.read_parquet(DATA).drop(columns="target").to_numpy()
+    np.testing.assert_allclose(preds["probability"], model.predict_proba(X)[:, 1], rtol=1e-12)
+    marker = json.loads(fs.cat_file(f"{root}/p/{PREDICTIONS_MARKER}"))
+    assert marker["complete"] is True and marker["rows"] == 569
+    assert marker["model"] == f"{url}/bc"
+    # replaced by a second run: no part of the first is left beside the new ones
+    assert main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p"]) == 0
+    assert list(pd.read_parquet(f"{url}/p").columns) == ["probability", "prediction"]
+    assert main(["report", f"{url}/bc", "--data", DATA, "--quiet"]) == 0
+    page = fs.cat_file(f"{root}/bc/report.html").decode()
+    assert "<title>logloss report: bc</title>" in page
+    assert main(["report", f"{url}/bc", "--out", f"{url}/page.html", "--quiet"]) == 0
+    assert fs.cat_file(f"{root}/page.html").decode().startswith("<!DOCTYPE html")
+    # nothing beside what was asked for
+    assert sorted({p[len(root) + 1 :].split("/")[0] for p in fs.find(root)}) == [
+        "bc",
+        "p",
+        "page.html",
+    ]
+
+
+def test_cli_refuses_foreign_url_contents_with_one_line(mem, capsys):
+    fs, url, root = mem
+    fs.pipe_file(f"{root}/x/data.csv", b"a,b\n")
+    for argv in (
+        [*TRAIN, "--out", f"{url}/x"],
+        ["predict", DATA, DATA, "--out", f"{url}/x"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"logloss: error: output path '{url}/x' is not empty")
+    assert fs.find(root) == [f"{root}/x/data.csv"]
+
+
+def test_predictions_failing_mid_write_leave_the_old_ones(mem, monkeypatch, capsys):
+    import logloss.pipeline as pipeline
+
+    fs, url, root = mem
+    assert main([*TRAIN, "--out", f"{url}/bc"]) == 0
+    assert main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p", "--quiet"]) == 0
+    before = {p: fs.cat_file(p) for p in fs.find(f"{root}/p")}
+
+    def broken(*args, **kwargs):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(pipeline, "_write_part", broken)
+    with pytest.raises(SystemExit) as info:
+        main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p", "--quiet"])
+    assert info.value.code == 2 and "connection reset" in capsys.readouterr().err
+    assert {p: fs.cat_file(p) for p in fs.find(f"{root}/p")} == before
+    assert not [p for p in fs.find(root) if ".tmp" in p]  # the staging prefix is gone
+
+
+def test_cli_file_url_round_trip(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a wrongly kept "file:" prefix would land here
+    assert main([*TRAIN, "--out", f"file://{tmp_path}/m"]) == 0
+    assert (tmp_path / "m" / "model.json").exists() and not (tmp_path / "file:").exists()
+    assert main(["predict", f"file://{tmp_path}/m", DATA, "--out", f"file://{tmp_path}/p"]) == 0
+    assert (tmp_path / "p" / PREDICTIONS_MARKER).exists()
+    assert len(pd.read_parquet(tmp_path / "p")) == 569
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "p"]
+
+
+# ------------------------------------------------------------------ the flows
+@pytest.mark.prefect
+def test_train_and_score_flows_at_memory_urls(prefect_api, mem):
+    from flows.score import score
+    from flows.train import train
+
+    fs, url, root = mem
+    published = train(data=DATA, label="target", model_dir=url, name="bc", standardize=True)
+    assert published.startswith(f"{url}/bc/")
+    assert resolve_model(f"{url}/bc") == published
+    assert fs.cat_file(f"{root}/bc/{published.rsplit('/', 1)[1]}/report.html")
+    written = score(data=DATA, out=f"{url}/preds", model="latest", model_dir=url, name="bc")
+    assert written == f"{url}/preds"
+    assert len(pd.read_parquet(f"{url}/preds")) == 569
