@@ -288,7 +288,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 def _storage_rows(info: dict[str, Any] | None) -> list[tuple[str, Any]]:
     """Where the blocks were (memory, the workers' disks) and the speed of a pass."""
-    if not info or info.get("storage") == "persist" and not info.get("blocks_on_disk"):
+    if not info:
         return []
     rows: list[tuple[str, Any]] = [
         ("blocks", f"{info['blocks_in_memory']} in memory, {info['blocks_on_disk']} on disk")
