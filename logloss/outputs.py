@@ -138,13 +138,20 @@ def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
                 return False
             return all(
                 e.name.startswith(".")
-                or (e.name == "latest" and e.is_symlink())
+                or (e.name == "latest" and (e.is_symlink() or _latest_file(e)))
                 or (e.is_dir() and not e.is_symlink() and _VERSION_RE.match(e.name))
                 for e in p.iterdir()
             )
     except (OSError, ValueError):
         return False
     return False
+
+
+def _latest_file(p: Path) -> bool:
+    """A ``latest`` pointer file (as written at fsspec URLs, then copied here)."""
+    from .store import read_latest_doc
+
+    return p.is_file() and read_latest_doc(p.read_bytes()[:4096]) is not None
 
 
 def _is_url_output(url: str, kind: str) -> bool:

@@ -149,6 +149,7 @@ def test_published_versions_at_a_url_have_a_latest_pointer_file(mem, tmp_path):
     # a local directory with a `latest` pointer file (a copy of it) is read the same way
     fs.get(f"{root}/bc", str(tmp_path / "bc"), recursive=True)
     np.testing.assert_array_equal(load_published(tmp_path / "bc").coef_, second.coef_)
+    assert check_output(tmp_path / "bc", "published") == tmp_path / "bc"
 
 
 def test_a_publish_failing_mid_write_does_not_move_latest(mem):
@@ -287,3 +288,79 @@ def test_train_and_score_flows_at_memory_urls(prefect_api, mem):
     written = score(data=DATA, out=f"{url}/preds", model="latest", model_dir=url, name="bc")
     assert written == f"{url}/preds"
     assert len(pd.read_parquet(f"{url}/preds")) == 569
+
+
+# ------------------------------------------------------------------ what a user sees
+def phase_words(err: str) -> list[str]:
+    """The first word of every phase line ("[  0.4s] reading ..." -> "reading")."""
+    return [line.split("] ", 1)[1].split(" ")[0] for line in err.splitlines() if line[:1] == "["]
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("predict", ["reading", "scoring", "scored", "done"]),
+        ("evaluate", ["reading", "reading", "read", "scoring:", "done"]),
+        ("report", ["reading", "reading", "read", "scoring", "writing", "done"]),
+    ],
+)
+def test_phases_of_predict_evaluate_report_quiet_and_json(command, words, tmp_path, capsys):
+    assert main([*TRAIN, "--out", str(tmp_path / "m")]) == 0
+    argv = {
+        "predict": ["predict", str(tmp_path / "m"), DATA, "--out", str(tmp_path / "p")],
+        "evaluate": ["evaluate", str(tmp_path / "m"), DATA],
+        "report": ["report", str(tmp_path / "m"), "--data", DATA],
+    }[command]
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert phase_words(err) == words
+    seconds = [float(line[1:].split("s]")[0]) for line in err.splitlines() if line[:1] == "["]
+    assert seconds == sorted(seconds)
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and (command == "evaluate" or out.out == "")
+    if command != "report":
+        assert main([*argv, "--json"]) == 0
+        out = capsys.readouterr()
+        assert isinstance(json.loads(out.out), dict) and "[" not in out.err
+
+
+def test_row_progress_plain_lines_and_in_place_on_a_terminal(monkeypatch, capsys):
+    from logloss.cli.display import Phases
+
+    phase = Phases(True)
+    phase.PLAIN_EVERY = 0.0
+    progress = phase.rows("loading", 1000)
+    for done in (250, 500, 1000):
+        progress(done)
+    phase.end_rows("loaded 1,000 rows")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines[:-1]] == [
+        "loading 250 / 1,000 rows (25%)",
+        "loading 500 / 1,000 rows (50%)",
+    ]
+    assert lines[-1].split("] ", 1)[1].startswith("loaded 1,000 rows in ")
+    # a terminal: one line rewritten in place, then replaced by the closing line
+    tty = Phases(True)
+    tty._tty, tty.TTY_EVERY = True, 0.0
+    progress = tty.rows("loading", 1000)
+    progress(500)
+    tty.end_rows()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.count("\r\x1b[K") == 3
+    assert "loading 500 / 1,000 rows (50%)" in err and "loading 1,000 rows in" in err
+    quiet = Phases(False)
+    quiet.rows("loading", 10)(5)
+    quiet.end_rows()
+    assert capsys.readouterr().err == ""
+
+
+def test_persist_reports_rows_as_blocks_are_read():
+    from logloss.data import read_parquet
+    from logloss.pipeline import persist_dataset
+
+    ds = read_parquet(DATA, "target", block_bytes=20_000)
+    seen: list[int] = []
+    persist_dataset(ds, progress=seen.append)
+    assert len(ds.blocks) > 2 and seen == sorted(seen) and seen[-1] == 569
