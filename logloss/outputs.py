@@ -210,8 +210,8 @@ def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
         )
     try:
         fs, path = store.split_url(url)
-    except (ImportError, ValueError) as exc:
-        raise OutputPathError(f"output URL {url!r} cannot be used: {exc}") from None
+    except store.StoreError as exc:
+        raise OutputPathError(f"output URL {url!r} cannot be used: {exc.reason}") from None
     key = _url_key(url)
     _refuse_url_overlap(url, key, inputs)
     if key is not None and key[1] == PurePosixPath("/") and kind != "report":

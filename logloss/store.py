@@ -40,6 +40,7 @@ __all__ = [
     "LATEST",
     "POINTER",
     "POINTER_FORMAT",
+    "StoreError",
     "copy_model_to_local",
     "is_url",
     "publish_latest",
@@ -73,11 +74,24 @@ def is_url(path: Any) -> bool:
     return bool(_URL_RE.match(text)) and not text.startswith("file://")
 
 
+class StoreError(ValueError):
+    """A URL whose store cannot be opened here (unknown protocol, package not installed)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot open {url!r}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
 def split_url(url: str) -> tuple[Any, str]:
-    """(filesystem, path inside it) of an fsspec URL."""
+    """(filesystem, path inside it) of an fsspec URL; :class:`StoreError` when its store
+    cannot be opened."""
     from fsspec.core import url_to_fs
 
-    fs, path = url_to_fs(url)
+    try:
+        fs, path = url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise StoreError(url, str(exc)) from None
     return fs, str(path).rstrip("/") or str(path)
 
 

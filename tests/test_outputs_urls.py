@@ -364,3 +364,15 @@ def test_persist_reports_rows_as_blocks_are_read():
     seen: list[int] = []
     persist_dataset(ds, progress=seen.append)
     assert len(ds.blocks) > 2 and seen == sorted(seen) and seen[-1] == 569
+
+
+def test_a_store_that_cannot_be_opened_is_one_line(capsys):
+    for argv, words in (
+        ([*TRAIN, "--out", "nosuchproto://x/m"], "output URL 'nosuchproto://x/m' cannot be used"),
+        (["evaluate", "nosuchproto://x/m", DATA, "--quiet"], "cannot open 'nosuchproto://x/m'"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"logloss: error: {words}") and "Protocol not known" in line

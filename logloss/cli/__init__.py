@@ -116,8 +116,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..model import ModelFileError
     from ..outputs import OutputPathError
     from ..pipeline import SchedulerUnreachableError
+    from ..store import StoreError
 
     return (
+        StoreError,
         DataError,
         ModelFileError,
         CheckpointError,
