@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import shutil
 from collections.abc import Callable
@@ -98,7 +99,7 @@ class DiskBlock:
     def _load(self, part: str) -> NDArray[Any]:
         path = self._path(part)
         try:
-            return np.load(path, mmap_mode="r")
+            return _map(path)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"block file {path} is gone (removed, or written on another host)"
@@ -115,6 +116,25 @@ class DiskBlock:
     @property
     def s(self) -> NDArray[np.float64] | None:
         return self._load("s") if self.weighted else None
+
+
+def _map(path: str) -> NDArray[Any]:
+    """A read-only array over a ``.npy`` file's memory map, its pages mapped at once
+    (``MAP_POPULATE``: one bulk read-ahead instead of a page fault per 4 KiB)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        offset = f.tell()
+        count = int(np.prod(shape))
+        if count == 0:
+            return np.empty(shape, dtype=dtype)
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    array = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _check_space(directory: str, needed: int, total: int) -> None:

@@ -24,13 +24,21 @@ distinct probabilities (at most the number of rows, far fewer when scores are ro
 The graph is computed with :func:`dask.compute`, so the default threaded scheduler is used
 unless a ``distributed.Client`` is active, in which case that client runs it.
 
+The table also gives, with no further pass, the precision–recall curve and average
+precision, the confusion counts at any threshold (so the threshold that maximises F1),
+calibration bins cut at quantiles of the scores, and per-class score histograms:
+:func:`report_curves` returns all of them and :func:`evaluate`'s metrics from one pass.
+
 On in-memory data every result equals scikit-learn's ``log_loss``, ``accuracy_score``,
-``roc_auc_score``, ``roc_curve``, ``confusion_matrix`` and ``calibration_curve``
-(``strategy="uniform"``) up to floating-point summation order.
+``roc_auc_score``, ``roc_curve``, ``brier_score_loss``, ``average_precision_score``,
+``precision_recall_curve``, ``confusion_matrix`` and ``calibration_curve``
+(``strategy="uniform"``; ``"quantile"`` where ties do not move the cut points) up to
+floating-point summation order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -46,29 +54,39 @@ from .engine import _add, tree_reduce
 from .loss import row_loss
 
 __all__ = [
-    "CurveData",
+    "CalibrationBins",
+    "ReportCurves",
     "accuracy",
+    "average_precision",
+    "brier_score",
     "calibration_bins",
+    "calibration_quantile_bins",
     "confusion",
-    "curve_data",
     "evaluate",
     "log_loss",
     "log_loss_from_margin",
+    "precision_recall_points",
+    "report_curves",
     "roc_auc",
     "roc_curve_points",
     "row_log_loss",
+    "wilson_interval",
 ]
 
 Array = NDArray[np.float64]
 ArrayIn = Any  # NumPy array, Dask array, or anything np.asarray accepts
-Table = tuple[NDArray[Any], Array, Array]  # (distinct scores ascending, pos weight, neg weight)
+# (distinct scores ascending, positive weight, negative weight, rows) per distinct score
+Table = tuple[NDArray[Any], Array, Array, Array]
 
 SPLIT_EVERY = 8
 """How many partial results one task of the tree reduction combines."""
 
 # Layout of the per-block statistics vector used by :func:`evaluate` and friends.
-_N, _W, _LOSS, _CORRECT, _TN, _FP, _FN, _TP = range(8)
-_N_STATS = 8
+_N, _W, _LOSS, _CORRECT, _TN, _FP, _FN, _TP, _BRIER = range(9)
+_N_STATS = 9
+
+Z_95 = 1.959963984540054
+"""The 97.5% quantile of the standard normal distribution (95% intervals)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -221,7 +239,7 @@ def row_log_loss(y: Array, p: NDArray[np.floating[Any]]) -> Array:
 def _stats_block(
     y: NDArray[Any], p: NDArray[Any], w: NDArray[Any] | None, *, threshold: float
 ) -> Array:
-    """Sums of one block: [n, Σw, Σw·loss, Σw·correct, tn, fp, fn, tp] (weighted)."""
+    """Sums of one block: [n, Σw, Σw·loss, Σw·correct, tn, fp, fn, tp, Σw·(p − y)²]."""
     yf, pf, wf = _check_block(y, p, w, probabilities=True)
     out = np.zeros(_N_STATS, dtype=np.float64)
     out[_N] = yf.shape[0]
@@ -235,6 +253,7 @@ def _stats_block(
     out[_FN] = ww[~pred & pos].sum()
     out[_TN] = ww[~pred & ~pos].sum()
     out[_CORRECT] = out[_TP] + out[_TN]
+    out[_BRIER] = ww @ (pf.astype(np.float64) - yf) ** 2
     return out
 
 
@@ -247,7 +266,8 @@ def _margin_block(y: NDArray[Any], z: NDArray[Any], w: NDArray[Any] | None) -> A
 
 
 def _table_block(y: NDArray[Any], p: NDArray[Any], w: NDArray[Any] | None) -> Table:
-    """Distinct scores of one block (ascending) with summed positive and negative weights.
+    """Distinct scores of one block (ascending) with summed positive and negative weights
+    and their numbers of rows.
 
     Rows of weight 0 are dropped first, as scikit-learn's ``roc_curve`` does.
     """
@@ -260,7 +280,8 @@ def _table_block(y: NDArray[Any], p: NDArray[Any], w: NDArray[Any] | None) -> Ta
     ww = np.ones_like(yf) if wf is None else wf
     pos = np.bincount(inv, weights=ww * yf, minlength=scores.size)
     neg = np.bincount(inv, weights=ww * (1.0 - yf), minlength=scores.size)
-    return scores, pos.astype(np.float64), neg.astype(np.float64)
+    rows = np.bincount(inv, minlength=scores.size)
+    return scores, pos.astype(np.float64), neg.astype(np.float64), rows.astype(np.float64)
 
 
 def _calibration_block(
@@ -280,14 +301,18 @@ def _calibration_block(
 
 
 def _merge_tables(*tables: Table) -> Table:
-    """Merge (score, pos, neg) tables: union of the scores, weights of equal scores added."""
+    """Merge (score, pos, neg, rows) tables: union of the scores, sums of equal scores added."""
     if len(tables) == 1:
         return tables[0]
     scores, inv = np.unique(np.concatenate([t[0] for t in tables]), return_inverse=True)
     inv = inv.ravel()
-    pos = np.bincount(inv, weights=np.concatenate([t[1] for t in tables]), minlength=scores.size)
-    neg = np.bincount(inv, weights=np.concatenate([t[2] for t in tables]), minlength=scores.size)
-    return scores, pos.astype(np.float64), neg.astype(np.float64)
+    pos, neg, rows = (
+        np.bincount(
+            inv, weights=np.concatenate([t[j] for t in tables]), minlength=scores.size
+        ).astype(np.float64)
+        for j in (1, 2, 3)
+    )
+    return scores, pos, neg, rows
 
 
 def _stats_and_table_block(
@@ -295,13 +320,6 @@ def _stats_and_table_block(
 ) -> tuple[Array, Table]:
     """One read of a block for :func:`evaluate`: the sums and the ROC table together."""
     return _stats_block(y, p, w, threshold=threshold), _table_block(y, p, w)
-
-
-def _table_and_calibration_block(
-    y: NDArray[Any], p: NDArray[Any], w: NDArray[Any] | None, *, n_bins: int
-) -> tuple[Table, Array]:
-    """One read of a block for :func:`curve_data`: the ROC table and the calibration sums."""
-    return _table_block(y, p, w), _calibration_block(y, p, None, n_bins=n_bins)
 
 
 # --------------------------------------------------------------------------------------
@@ -349,7 +367,7 @@ def _roc_from_table(table: Table, *, drop_intermediate: bool = True) -> tuple[Ar
     ``drop_intermediate`` the points collinear with their neighbours are dropped exactly
     as scikit-learn does (they do not change the area).
     """
-    scores, pos, neg = table
+    scores, pos, neg, _ = table
     tps = np.cumsum(pos[::-1])
     fps = np.cumsum(neg[::-1])
     thresholds = scores[::-1].astype(np.float64)
@@ -372,6 +390,156 @@ def _roc_from_table(table: Table, *, drop_intermediate: bool = True) -> tuple[Ar
 def _trapezoid(y: Array, x: Array) -> float:
     """Area under the piecewise-linear curve through (x, y) (x non-decreasing)."""
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+
+
+def _descending_counts(table: Table) -> tuple[Array, Array, Array]:
+    """(thresholds descending, tp, fp) for the rule ``proba >= threshold`` at each distinct
+    score (weighted), as scikit-learn's ``_binary_clf_curve``."""
+    scores, pos, neg, _ = table
+    return scores[::-1].astype(np.float64), np.cumsum(pos[::-1]), np.cumsum(neg[::-1])
+
+
+def _pr_from_table(table: Table) -> tuple[Array, Array, Array]:
+    """(precision, recall, thresholds) as scikit-learn's ``precision_recall_curve``
+    (thresholds ascending; the last point is precision 1, recall 0)."""
+    thresholds, tps, fps = _descending_counts(table)
+    if tps.size == 0 or tps[-1] <= 0:
+        total = float(tps[-1]) if tps.size else 0.0
+        raise ValueError(
+            f"precision and recall need positive rows in y_true; got positive weight {total!r}"
+        )
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return (
+        np.r_[precision[::-1], 1.0],
+        np.r_[recall[::-1], 0.0],
+        thresholds[::-1],
+    )
+
+
+def _average_precision(precision: Array, recall: Array) -> float:
+    """Σ (Rₙ − Rₙ₋₁) Pₙ, as scikit-learn's ``average_precision_score``."""
+    return max(0.0, float(-np.sum(np.diff(recall) * precision[:-1])))
+
+
+def _best_f1(table: Table, *, weighted: bool = True) -> dict[str, float]:
+    """The threshold t (a distinct score) that maximises F1 for ``proba >= t``, with its F1
+    and confusion counts (the highest such t when several tie)."""
+    thresholds, tps, fps = _descending_counts(table)
+    total_pos = float(tps[-1]) if tps.size else 0.0
+    total_neg = float(fps[-1]) if fps.size else 0.0
+    if total_pos <= 0:
+        raise ValueError("F1 needs positive rows in y_true; got none")
+    f1 = 2.0 * tps / (tps + fps + total_pos)
+    i = int(np.argmax(f1))
+    tp, fp = float(tps[i]), float(fps[i])
+    counts = {"tn": total_neg - fp, "fp": fp, "fn": total_pos - tp, "tp": tp}
+    if not weighted:  # whole rows: ints, as confusion counts without weights
+        counts = {k: int(round(v)) for k, v in counts.items()}
+    return {"threshold": float(thresholds[i]), "f1": float(f1[i]), **counts}
+
+
+def wilson_interval(
+    successes: ArrayIn, n: ArrayIn, z: float = Z_95
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Wilson score interval (95% by default) for the proportion ``successes / n``.
+
+    ``successes`` may be fractional (weighted fractions times ``n``); ``n`` must be > 0.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(n, dtype=np.float64)
+    if np.any(m <= 0):
+        raise ValueError(f"n must be positive; got {np.min(m)!r}")
+    phat = np.clip(k / m, 0.0, 1.0)
+    z2 = z * z
+    centre = (phat + z2 / (2 * m)) / (1 + z2 / m)
+    half = z * np.sqrt(phat * (1 - phat) / m + z2 / (4 * m * m)) / (1 + z2 / m)
+    # exactly 0 (1) at a fraction of 0 (1), where rounding would leave a few ulps
+    low = np.where(phat == 0.0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(phat == 1.0, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return low, high
+
+
+class CalibrationBins(NamedTuple):
+    """Calibration bins cut at quantiles of the scores (see :func:`calibration_quantile_bins`).
+
+    One entry per bin, in increasing score: ``mean_pred`` and ``frac_pos`` (weighted),
+    ``rows`` (rows in the bin), ``low``/``high`` (the smallest and largest score in it),
+    ``ci_low``/``ci_high`` (95% Wilson interval of ``frac_pos`` on ``rows``).
+    """
+
+    mean_pred: Array
+    frac_pos: Array
+    rows: NDArray[np.int64]
+    low: Array
+    high: Array
+    ci_low: Array
+    ci_high: Array
+
+
+def _merge_small_bins(ids: NDArray[np.int64], rows: Array, min_rows: int) -> NDArray[np.int64]:
+    """Renumber bins 0..k−1 after folding each bin with fewer than ``min_rows`` rows into
+    its smaller neighbour, until every bin has ``min_rows`` or one bin is left."""
+    ids = np.unique(ids, return_inverse=True)[1].ravel()
+    while True:
+        counts = np.bincount(ids, weights=rows)
+        if counts.size <= 1 or counts.min() >= min_rows:
+            return ids
+        j = int(np.argmin(counts))
+        if j == 0:
+            target = 1
+        elif j == counts.size - 1:
+            target = j - 1
+        else:
+            target = j - 1 if counts[j - 1] <= counts[j + 1] else j + 1
+        ids = np.where(ids == j, target, ids)
+        ids = np.unique(ids, return_inverse=True)[1].ravel()
+
+
+def _quantile_bins(table: Table, n_bins: int, min_rows: int) -> CalibrationBins:
+    scores, pos, neg, rows = table
+    total_rows = float(rows.sum())
+    if total_rows <= 0:
+        raise ValueError("calibration bins need at least one row with positive weight")
+    k = max(1, min(n_bins, int(total_rows // max(min_rows, 1))))
+    # a score's bin: where the middle of its rows falls among k equal shares of the rows
+    middle = np.cumsum(rows) - rows / 2.0
+    ids = np.minimum((k * middle / total_rows).astype(np.int64), k - 1)
+    ids = _merge_small_bins(ids, rows, min_rows)
+    m = int(ids.max()) + 1
+    weight = pos + neg
+    s64 = scores.astype(np.float64)
+    bw = np.bincount(ids, weights=weight, minlength=m)
+    bpos = np.bincount(ids, weights=pos, minlength=m)
+    brows = np.bincount(ids, weights=rows, minlength=m)
+    bsum = np.bincount(ids, weights=weight * s64, minlength=m)
+    low = np.array([s64[ids == j].min() for j in range(m)])
+    high = np.array([s64[ids == j].max() for j in range(m)])
+    keep = bw > 0
+    frac = bpos[keep] / bw[keep]
+    ci_low, ci_high = wilson_interval(frac * brows[keep], brows[keep])
+    return CalibrationBins(
+        bsum[keep] / bw[keep],
+        frac,
+        np.rint(brows[keep]).astype(np.int64),
+        low[keep],
+        high[keep],
+        ci_low,
+        ci_high,
+    )
+
+
+def _histograms(table: Table, bins: int) -> tuple[Array, Array, Array]:
+    """(edges, weight of class-1 rows per bin, weight of class-0 rows per bin) on ``bins``
+    equal bins of [0, 1] (the last bin closed, as ``np.histogram``)."""
+    scores, pos, neg, _ = table
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ids = np.searchsorted(edges[1:-1], scores.astype(np.float64), side="right")
+    return (
+        edges,
+        np.bincount(ids, weights=pos, minlength=bins).astype(np.float64),
+        np.bincount(ids, weights=neg, minlength=bins).astype(np.float64),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -485,30 +653,139 @@ def calibration_bins(
     return _calibration_from_sums(c)
 
 
-class CurveData(NamedTuple):
-    """Everything the report's ROC and calibration pictures need, from one pass."""
-
-    fpr: Array
-    tpr: Array
-    thresholds: Array
-    auc: float
-    mean_pred: Array
-    frac_pos: Array
-    counts: NDArray[np.int64]
+def brier_score(y_true: ArrayIn, proba: ArrayIn, sample_weight: ArrayIn | None = None) -> float:
+    """Weighted mean of (p − y)², as scikit-learn's ``brier_score_loss``."""
+    fn = functools.partial(_stats_block, threshold=0.5)
+    (s,) = _map_reduce(fn, [_add], y_true, proba, sample_weight)
+    return float(s[_BRIER] / s[_W])
 
 
-def curve_data(y_true: ArrayIn, proba: ArrayIn, *, n_bins: int = 10) -> CurveData:
-    """ROC curve, AUC and calibration bins computed in a single pass over the data.
+def precision_recall_points(
+    y_true: ArrayIn, proba: ArrayIn, sample_weight: ArrayIn | None = None
+) -> tuple[Array, Array, Array]:
+    """``(precision, recall, thresholds)`` as scikit-learn's ``precision_recall_curve``.
 
-    Raises ValueError if only one class is present (the ROC curve is undefined).
+    Raises ValueError if y_true has no positive rows.
     """
-    if n_bins < 1:
+    (table,) = _map_reduce(_table_block, [_merge_tables], y_true, proba, sample_weight)
+    return _pr_from_table(table)
+
+
+def average_precision(
+    y_true: ArrayIn, proba: ArrayIn, sample_weight: ArrayIn | None = None
+) -> float:
+    """Average precision (the area under the precision–recall curve as a step function),
+    as scikit-learn's ``average_precision_score``. Raises ValueError without positives."""
+    precision, recall, _ = precision_recall_points(y_true, proba, sample_weight)
+    return _average_precision(precision, recall)
+
+
+def calibration_quantile_bins(
+    y_true: ArrayIn,
+    proba: ArrayIn,
+    sample_weight: ArrayIn | None = None,
+    *,
+    n_bins: int = 10,
+    min_rows: int = 50,
+) -> CalibrationBins:
+    """Calibration bins cut at quantiles of the scores, each with a 95% interval.
+
+    At most ``n_bins`` bins, fewer so that each holds at least ``min_rows`` rows where the
+    data allow (``rows // min_rows`` bins, at least one). Rows with equal scores stay in one
+    bin, and a bin left below ``min_rows`` by ties is merged into its smaller neighbour.
+    Without weights and ties the bins are those of scikit-learn's
+    ``calibration_curve(..., strategy="quantile")`` when the row count is a multiple of the
+    number of bins. One pass over the data.
+    """
+    _check_bins(n_bins, min_rows)
+    (table,) = _map_reduce(_table_block, [_merge_tables], y_true, proba, sample_weight)
+    return _quantile_bins(table, n_bins, min_rows)
+
+
+def _check_bins(n_bins: int, min_rows: int) -> None:
+    if not (isinstance(n_bins, int | np.integer) and n_bins >= 1):
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
-    fn = functools.partial(_table_and_calibration_block, n_bins=n_bins)
-    table, c = _map_reduce(fn, [_merge_tables, _add], y_true, proba, None)
-    fpr, tpr, thr = _roc_from_table(table)
-    mean_pred, frac_pos, counts = _calibration_from_sums(c)
-    return CurveData(fpr, tpr, thr, _trapezoid(tpr, fpr), mean_pred, frac_pos, counts)
+    if not (isinstance(min_rows, int | np.integer) and min_rows >= 1):
+        raise ValueError(f"min_rows must be a positive integer; got {min_rows!r}")
+
+
+class ReportCurves(NamedTuple):
+    """Everything the report's pictures need, from one pass (:func:`report_curves`).
+
+    ``metrics`` is :func:`evaluate`'s dict. The curves are None where undefined (only one
+    class present): ``roc`` (fpr, tpr, thresholds), ``pr`` (precision, recall,
+    thresholds), ``best_f1`` (threshold, f1, tn, fp, fn, tp for ``proba >= threshold``).
+    ``confusion`` holds the counts at ``threshold`` (``proba > threshold``).
+    ``histogram`` is (edges, class-1 weight per bin, class-0 weight per bin).
+    """
+
+    metrics: dict[str, Any]
+    threshold: float
+    confusion: dict[str, float | int]
+    roc: tuple[Array, Array, Array] | None
+    pr: tuple[Array, Array, Array] | None
+    best_f1: dict[str, float] | None
+    calibration: CalibrationBins
+    histogram: tuple[Array, Array, Array]
+
+
+def report_curves(
+    y_true: ArrayIn,
+    proba: ArrayIn,
+    sample_weight: ArrayIn | None = None,
+    *,
+    threshold: float = 0.5,
+    n_bins: int = 10,
+    min_rows: int = 50,
+    histogram_bins: int = 40,
+) -> ReportCurves:
+    """The metrics, ROC and precision–recall curves, confusion counts at ``threshold`` and
+    at the F1-maximising threshold, quantile calibration bins and per-class score
+    histograms, all from one pass over the data (one ``dask.compute``)."""
+    _check_bins(n_bins, min_rows)
+    _check_bins(histogram_bins, 1)
+    fn = functools.partial(_stats_and_table_block, threshold=threshold)
+    s, table = _map_reduce(fn, [_add, _merge_tables], y_true, proba, sample_weight)
+    weighted = sample_weight is not None
+    found = _metrics_from(s, table, weighted=weighted)
+    roc = pr = best = None
+    with contextlib.suppress(ValueError):
+        roc = _roc_from_table(table)
+    with contextlib.suppress(ValueError):
+        pr = _pr_from_table(table)
+        best = _best_f1(table, weighted=weighted)
+    return ReportCurves(
+        found,
+        float(threshold),
+        _confusion_dict(s, weighted=weighted),
+        roc,
+        pr,
+        best,
+        _quantile_bins(table, n_bins, min_rows),
+        _histograms(table, histogram_bins),
+    )
+
+
+def _metrics_from(s: Array, table: Table, *, weighted: bool) -> dict[str, Any]:
+    """:func:`evaluate`'s dict from the reduced sums and table."""
+    try:
+        fpr, tpr, _ = _roc_from_table(table)
+        auc: float | None = _trapezoid(tpr, fpr)
+    except ValueError:
+        auc = None
+    try:
+        ap: float | None = _average_precision(*_pr_from_table(table)[:2])
+    except ValueError:
+        ap = None
+    return {
+        "n": int(s[_N]),
+        "log_loss": float(s[_LOSS] / s[_W]),
+        "accuracy": float(s[_CORRECT] / s[_W]),
+        "roc_auc": auc,
+        "average_precision": ap,
+        "brier_score": float(s[_BRIER] / s[_W]),
+        **_confusion_dict(s, weighted=weighted),
+    }
 
 
 def evaluate(
@@ -519,23 +796,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """All metrics in one pass over the data (one ``dask.compute``).
 
-    Returns ``{"n", "log_loss", "accuracy", "roc_auc", "tn", "fp", "fn", "tp"}``: ``n`` is
-    the number of rows, the confusion entries are ints without weights and weighted sums
-    with weights. ``roc_auc`` is ``None`` when only one class is present (undefined), so
-    the dict stays valid JSON. Each block returns its sums and its ROC table from the
-    same read; the two are reduced in two trees.
+    Returns ``{"n", "log_loss", "accuracy", "roc_auc", "average_precision", "brier_score",
+    "tn", "fp", "fn", "tp"}``: ``n`` is the number of rows, the confusion entries (for
+    ``proba > threshold``) are ints without weights and weighted sums with weights.
+    ``roc_auc`` is ``None`` when only one class is present and ``average_precision`` when
+    no row is positive (undefined), so the dict stays valid JSON. Each block returns its
+    sums and its score table from the same read; the two are reduced in two trees.
     """
     fn = functools.partial(_stats_and_table_block, threshold=threshold)
     s, table = _map_reduce(fn, [_add, _merge_tables], y_true, proba, sample_weight)
-    try:
-        fpr, tpr, _ = _roc_from_table(table)
-        auc: float | None = _trapezoid(tpr, fpr)
-    except ValueError:
-        auc = None
-    return {
-        "n": int(s[_N]),
-        "log_loss": float(s[_LOSS] / s[_W]),
-        "accuracy": float(s[_CORRECT] / s[_W]),
-        "roc_auc": auc,
-        **_confusion_dict(s, weighted=sample_weight is not None),
-    }
+    return _metrics_from(s, table, weighted=sample_weight is not None)

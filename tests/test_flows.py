@@ -17,6 +17,7 @@ import pytest
 
 from logloss import load_model
 from logloss.pipeline import TrainSettings, load_dataset, train_model
+from logloss.report import PICTURES
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "breast_cancer.parquet"
@@ -78,17 +79,19 @@ def test_train_flow_publishes_a_model_with_report_and_artifacts(
     # held out about a quarter of the rows, trained on the rest
     assert 0.15 * 569 < metrics["n"] < 0.35 * 569
     assert model.training_["n_rows"] + metrics["n"] == 569
-    for png in (
-        "loss_curve.png",
-        "roc.png",
-        "calibration.png",
-        "logloss_branches.png",
-        "convexity.png",
-    ):
+    for png in PICTURES.values():
+        if png == "cv.png":
+            continue  # only for a cross-validated model
         data = (version / png).read_bytes()
         assert data[:8] == PNG and len(data) > 5000
     html = (version / "report.html").read_text()
     assert version.name in html and ".tmp" not in html
+    # the page says at its top that the metrics come from the held-out quarter
+    drawn = json.loads((version / "report.json").read_text())
+    assert drawn["evaluation"]["rows"] == metrics["n"]
+    assert drawn["evaluation"]["held_out"] == "a random 25% of the rows, not used in fitting"
+    top = html.split('<section id="pictures">')[0]
+    assert "held-out data" in top and "a random 25% of the rows" in top
     assert f"{metrics['log_loss']:.4f}" in html or f"{metrics['log_loss']:.6g}" in html
 
     run_id = state.state_details.flow_run_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -61,6 +62,8 @@ def reference(y: np.ndarray, p: np.ndarray, w: np.ndarray | None) -> dict[str, A
         "log_loss": skm.log_loss(y, p, sample_weight=w),
         "accuracy": skm.accuracy_score(y, pred, sample_weight=w),
         "roc_auc": skm.roc_auc_score(y, p, sample_weight=w),
+        "average_precision": skm.average_precision_score(y, p, sample_weight=w),
+        "brier_score": skm.brier_score_loss(y, p, sample_weight=w),
         "tn": tn,
         "fp": fp,
         "fn": fn,
@@ -96,6 +99,9 @@ def test_metrics_match_sklearn(form: str, n_chunks: int, ties: bool, weighted: b
     assert metrics.log_loss(yd, pd_, wd) == pytest.approx(want["log_loss"], rel=TOL)
     assert metrics.accuracy(yd, pd_, wd) == pytest.approx(want["accuracy"], rel=TOL)
     assert metrics.roc_auc(yd, pd_, wd) == pytest.approx(want["roc_auc"], rel=TOL)
+    assert metrics.brier_score(yd, pd_, wd) == pytest.approx(want["brier_score"], rel=TOL)
+    ap = metrics.average_precision(yd, pd_, wd)
+    assert ap == pytest.approx(want["average_precision"], rel=TOL)
     conf = metrics.confusion(yd, pd_, wd)
     for key in ("tn", "fp", "fn", "tp"):
         assert conf[key] == pytest.approx(want[key], rel=TOL)
@@ -107,6 +113,12 @@ def test_metrics_match_sklearn(form: str, n_chunks: int, ties: bool, weighted: b
     np.testing.assert_allclose(fpr, sk_fpr, rtol=0, atol=TOL)
     np.testing.assert_allclose(tpr, sk_tpr, rtol=0, atol=TOL)
     np.testing.assert_array_equal(thresholds, sk_thr)
+
+    precision, recall, pr_thr = metrics.precision_recall_points(yd, pd_, wd)
+    sk_prec, sk_rec, sk_pr_thr = skm.precision_recall_curve(y, p, sample_weight=w)
+    np.testing.assert_allclose(precision, sk_prec, rtol=0, atol=TOL)
+    np.testing.assert_allclose(recall, sk_rec, rtol=0, atol=TOL)
+    np.testing.assert_array_equal(pr_thr, sk_pr_thr)
 
 
 @pytest.mark.parametrize(("form", "n_chunks"), [("numpy", 1), ("dask", 3), ("unknown", 7)])
@@ -122,17 +134,107 @@ def test_calibration_bins_match_sklearn(form: str, n_chunks: int, n_bins: int) -
     assert counts.dtype == np.int64
 
 
-def test_curve_data_is_roc_plus_calibration() -> None:
-    y, p, _ = make_data(seed=3, ties=True)
-    yd, pd_ = to_form([y, p], "dask", 4)
-    cd = metrics.curve_data(yd, pd_, n_bins=8)
-    sk_fpr, sk_tpr, _ = skm.roc_curve(y, p)
-    np.testing.assert_allclose(cd.fpr, sk_fpr, atol=TOL)
-    np.testing.assert_allclose(cd.tpr, sk_tpr, atol=TOL)
-    assert cd.auc == pytest.approx(skm.roc_auc_score(y, p), rel=TOL)
-    prob_true, prob_pred = calibration_curve(y, p, n_bins=8)
-    np.testing.assert_allclose(cd.mean_pred, prob_pred, atol=TOL)
-    np.testing.assert_allclose(cd.frac_pos, prob_true, atol=TOL)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(("form", "n_chunks"), [("numpy", 1), ("dask", 4), ("unknown", 6)])
+def test_report_curves_are_the_metrics_and_curves_of_scikit_learn_in_one_pass(
+    form: str, n_chunks: int, weighted: bool
+) -> None:
+    y, p, w = make_data(seed=3 + n_chunks, ties=True, weighted=weighted)
+    yd, pd_, wd = to_form([y, p, w], form, n_chunks)
+    computes = []
+    with dask.config.set(
+        scheduler=lambda dsk, keys, **kw: computes.append(1) or dask.get(dsk, keys)
+    ):
+        rc = metrics.report_curves(yd, pd_, wd, histogram_bins=20)
+    assert len(computes) == (0 if form == "numpy" else 1)  # one pass over the data
+    assert_metrics_close(rc.metrics, reference(y, p, w))
+
+    sk_fpr, sk_tpr, _ = skm.roc_curve(y, p, sample_weight=w)
+    assert rc.roc is not None and rc.pr is not None and rc.best_f1 is not None
+    np.testing.assert_allclose(rc.roc[0], sk_fpr, atol=TOL)
+    np.testing.assert_allclose(rc.roc[1], sk_tpr, atol=TOL)
+    sk_prec, sk_rec, sk_thr = skm.precision_recall_curve(y, p, sample_weight=w)
+    np.testing.assert_allclose(rc.pr[0], sk_prec, atol=TOL)
+    np.testing.assert_allclose(rc.pr[1], sk_rec, atol=TOL)
+
+    # confusion at 0.5 (p > 0.5) and at the F1-maximising threshold (p >= t)
+    tn, fp, fn, tp = skm.confusion_matrix(y, p > 0.5, sample_weight=w).ravel()
+    assert [rc.confusion[k] for k in ("tn", "fp", "fn", "tp")] == pytest.approx([tn, fp, fn, tp])
+    best = rc.best_f1
+    pred = p >= best["threshold"]
+    tn, fp, fn, tp = skm.confusion_matrix(y, pred, sample_weight=w).ravel()
+    assert [best[k] for k in ("tn", "fp", "fn", "tp")] == pytest.approx([tn, fp, fn, tp])
+    assert best["f1"] == pytest.approx(skm.f1_score(y, pred, sample_weight=w), rel=TOL)
+    # no threshold scores a better F1 (scikit-learn's precision and recall at every one)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1s = 2 * sk_prec * sk_rec / (sk_prec + sk_rec)
+    assert best["f1"] == pytest.approx(np.nanmax(f1s), rel=TOL)
+    assert isinstance(best["tp"], float if weighted else int)
+
+    # per-class histograms of the scores, as np.histogram
+    edges, pos, neg = rc.histogram
+    keep = np.ones_like(p, dtype=bool) if w is None else w != 0
+    ww = np.ones_like(p) if w is None else w
+    want_pos, _ = np.histogram(p[keep & (y == 1)], bins=edges, weights=ww[keep & (y == 1)])
+    want_neg, _ = np.histogram(p[keep & (y == 0)], bins=edges, weights=ww[keep & (y == 0)])
+    np.testing.assert_allclose(pos, want_pos, atol=1e-9)
+    np.testing.assert_allclose(neg, want_neg, atol=1e-9)
+
+
+@pytest.mark.parametrize(("form", "n_chunks"), [("numpy", 1), ("dask", 3), ("unknown", 7)])
+@pytest.mark.parametrize(("n", "n_bins"), [(1000, 10), (2000, 8), (600, 5)])
+def test_quantile_calibration_bins_match_sklearn(form: str, n_chunks: int, n: int, n_bins: int):
+    # distinct scores and a row count that is a multiple of the bins: scikit-learn's cuts
+    y, p, _ = make_data(seed=n + n_bins, n=n)
+    yd, pd_ = to_form([y, p], form, n_chunks)
+    bins = metrics.calibration_quantile_bins(yd, pd_, n_bins=n_bins)
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
+    np.testing.assert_allclose(bins.mean_pred, prob_pred, atol=TOL)
+    np.testing.assert_allclose(bins.frac_pos, prob_true, atol=TOL)
+    assert bins.rows.tolist() == [n // n_bins] * n_bins
+    # each interval is the Wilson interval of the bin and holds its fraction
+    k = bins.frac_pos * bins.rows
+    z = 1.959963984540054
+    centre = (k + z**2 / 2) / (bins.rows + z**2)
+    half = (
+        z
+        * np.sqrt(bins.rows)
+        / (bins.rows + z**2)
+        * np.sqrt(bins.frac_pos * (1 - bins.frac_pos) + z**2 / (4 * bins.rows))
+    )
+    np.testing.assert_allclose(bins.ci_low, np.clip(centre - half, 0, 1), atol=1e-12)
+    np.testing.assert_allclose(bins.ci_high, np.clip(centre + half, 0, 1), atol=1e-12)
+    assert np.all((bins.ci_low <= bins.frac_pos) & (bins.frac_pos <= bins.ci_high))
+
+
+def test_quantile_calibration_bins_keep_50_rows_and_ties_together() -> None:
+    y, p, w = make_data(seed=5, n=730, ties=True, weighted=True)
+    bins = metrics.calibration_quantile_bins(y, p, w, n_bins=10, min_rows=50)
+    assert bins.rows.sum() == np.count_nonzero(w)  # rows of weight 0 are left out
+    assert bins.rows.min() >= 50 and len(bins.rows) <= 10
+    # bins do not overlap: a score (and all rows tied at it) is in one bin
+    assert np.all(bins.high[:-1] < bins.low[1:])
+    for lo, hi, frac, mean in zip(bins.low, bins.high, bins.frac_pos, bins.mean_pred, strict=True):
+        inside = (p >= lo) & (p <= hi) & (w != 0)
+        assert frac == pytest.approx(np.average(y[inside], weights=w[inside]), rel=1e-12)
+        assert mean == pytest.approx(np.average(p[inside], weights=w[inside]), rel=1e-12)
+    # few rows: fewer bins, at least one
+    small = metrics.calibration_quantile_bins(y[:120], p[:120], n_bins=10, min_rows=50)
+    assert len(small.rows) == 2 and small.rows.sum() == 120
+    tiny = metrics.calibration_quantile_bins(y[:20], p[:20])
+    assert tiny.rows.tolist() == [20]
+    with pytest.raises(ValueError, match="min_rows must be a positive integer"):
+        metrics.calibration_quantile_bins(y, p, min_rows=0)
+
+
+def test_average_precision_and_pr_curve_need_positives() -> None:
+    y = np.zeros(20, dtype=int)
+    p = np.linspace(0, 1, 20)
+    assert metrics.evaluate(y, p)["average_precision"] is None
+    with pytest.raises(ValueError, match="positive rows"):
+        metrics.average_precision(y, p)
+    rc = metrics.report_curves(y, p)
+    assert rc.pr is None and rc.best_f1 is None and rc.roc is None
 
 
 def test_numpy_mixed_with_dask_of_unknown_chunks() -> None:

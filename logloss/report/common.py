@@ -16,23 +16,45 @@ __all__ = ["METRIC_ORDER", "PICTURES", "TITLES", "fmt", "ordered_items"]
 
 PICTURES: dict[str, str] = {
     "loss_curve": "loss_curve.png",
+    "coefficients": "coefficients.png",
+    "cv": "cv.png",
     "roc": "roc.png",
+    "precision_recall": "precision_recall.png",
     "calibration": "calibration.png",
+    "confusion": "confusion.png",
+    "score_histograms": "score_histograms.png",
     "logloss_branches": "logloss_branches.png",
     "convexity": "convexity.png",
 }
-"""Picture name -> file name, in the order the report shows them."""
+"""Picture name -> file name, in the order the report shows them (``cv`` only for a
+cross-validated model)."""
 
 TITLES: dict[str, str] = {
-    "loss_curve": "Training loss and gradient norm",
+    "loss_curve": "Training log loss, penalised objective and gradient norm",
+    "coefficients": "Coefficients with 95% intervals (standardised and original units)",
+    "cv": "Cross-validated log loss against C",
     "roc": "ROC curve",
-    "calibration": "Calibration (reliability diagram)",
+    "precision_recall": "Precision–recall curve",
+    "calibration": "Calibration (reliability diagram, quantile bins)",
+    "confusion": "Confusion matrices",
+    "score_histograms": "Predicted probabilities by class",
     "logloss_branches": "The two branches of the log loss",
     "convexity": "Log loss vs MSE∘σ along a line through the fitted weights",
 }
 """Picture name -> the title shown above or under it."""
 
-METRIC_ORDER = ("n", "log_loss", "accuracy", "roc_auc", "tn", "fp", "fn", "tp")
+METRIC_ORDER = (
+    "n",
+    "log_loss",
+    "accuracy",
+    "roc_auc",
+    "average_precision",
+    "brier_score",
+    "tn",
+    "fp",
+    "fn",
+    "tp",
+)
 """The metrics shown first, in this order (as :func:`logloss.metrics.evaluate` returns them)."""
 
 

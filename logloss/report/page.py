@@ -1,19 +1,23 @@
-"""The HTML page about a saved model: metrics, summary, settings, coefficients, history, pictures.
+"""The HTML page about a saved model, rendered from a Jinja2 template shipped with the package.
+
+Order: which data the metrics come from (at the top), the pictures, a short model card,
+then details (metrics, coefficients, fit statistics, cross-validation, settings, history),
+and internals (file format, coefficient SHA-256) at the bottom.
 
 The model is read through :func:`logloss.model.read_model_files` (SHA-256 and field checks),
 never by opening its files directly. The page is one self-contained file (pictures embedded
-as base64 data URIs) written atomically; its head carries
-``<meta name='generator' content='logloss VERSION'>``, by which logloss recognises a page it
-wrote (:data:`logloss.outputs.REPORT_MARKERS`).
+as base64 data URIs, no scripts, no external resources) written atomically; every string
+from the model or the data is HTML-escaped (the template environment autoescapes). Its
+head carries ``<meta name='generator' content='logloss VERSION'>``, by which logloss
+recognises a page it wrote (:data:`logloss.outputs.REPORT_MARKERS`).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,150 +26,274 @@ from numpy.typing import NDArray
 
 from .. import __version__
 from ..model import atomic_write_bytes, read_model_files
+from .assets import REPORT_DATA
+from .coefficients import SORT_NOTES, coefficient_rows
 from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items, setting_items
 
-__all__ = ["GENERATOR", "write_html_report"]
+__all__ = ["CAPTIONS", "GENERATOR", "SECTIONS", "write_html_report"]
 
 GENERATOR = f"logloss {__version__}"
 """The content of the page's ``<meta name='generator'>`` tag."""
 
+SECTIONS = ("evaluated-on", "pictures", "model-card", "details", "internals")
+"""The ids of the page's sections, in page order."""
+
 PathLike = str | os.PathLike[str]
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .5em 0 1.5em; }
-th, td { border: 1px solid #ddd; padding: .25em .7em; text-align: left; }
-td { font-variant-numeric: tabular-nums; } th { background: #f3f3f3; }
-figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: .9em; } .note { color: #666; font-size: .9em; }
-"""
+CAPTIONS: dict[str, str] = {
+    "loss_curve": "Left: the mean training log loss per iteration and, when a penalty makes "
+    "them differ, the penalised objective the solver minimises (dashed); the largest "
+    "gradient component on the right axis. Right: the objective minus the best reached "
+    "(log scale); a straight line is linear convergence.",
+    "coefficients": "Each coefficient (dot) with its 95% interval (bar): per standard "
+    "deviation of the feature (left, comparable across features) and per unit of the "
+    "feature (right). An interval that does not cross 0 marks a coefficient distinguishable "
+    "from 0 at the 5% level.",
+    "cv": "Mean held-out log loss over the folds against C (log axis) with a band of ±1 "
+    "standard error; the dashed line marks the chosen C.",
+    "roc": "True positive rate against false positive rate as the threshold falls.",
+    "precision_recall": "Precision against recall as the threshold falls; AP (average "
+    "precision) is the area under this step curve. The dashed line is a model with no "
+    "skill (precision = the positive rate); the dot is the F1-maximising threshold.",
+    "calibration": "Rows grouped into bins at quantiles of the predicted probability (at "
+    "least 50 rows each where the data allow). Each dot is a bin's fraction of positives "
+    "against its mean prediction, with a 95% Wilson interval; a calibrated model lies on "
+    "the diagonal. Below: each bin's rows and range of predictions.",
+    "confusion": "Counts and shares of rows at the default threshold 0.5 and at the "
+    "threshold that maximises F1 (each stated in its title).",
+    "score_histograms": "Predicted probabilities of the rows of each actual class; a good "
+    "model separates them. The thresholds of the confusion matrices are marked.",
+    "logloss_branches": "The cost of one example under log loss and under the squared error: "
+    "log loss punishes confident mistakes without bound.",
+    "convexity": "Along a line through the fitted weights the log loss is convex; the squared "
+    "error of σ(z) is not (shaded where it curves down).",
+}
+"""Picture name -> the sentence under it."""
 
-# model.json fields shown in their own section (or not at all); the others go to "Model".
-_MODEL_KEYS = (
+# model.json fields shown elsewhere on the page; the rest go to "Internals".
+_SHOWN = (
     "coef",
     "intercept",
     "feature_names",
-    "classes",
     "params",
+    "history",
+    "training",
+    "cv",
     "n_iter",
     "converged",
-    "history",
+    "n_rows",
+    "n_features_in",
+)
+_CARD_SETTINGS = (
+    "C",
+    "l1_ratio",
+    "standardize",
+    "fit_intercept",
+    "class_weight",
+    "max_iter",
+    "tol",
+    "missing",
 )
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("logloss.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    attr = f' class="{html.escape(cls)}"' if cls else ""
-    return f"<table{attr}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    env.filters["fmt"] = fmt
+    env.filters["fmt4"] = _fmt4
+    return env
 
 
-# --------------------------------------------------------------------------------------
-# Sections: each returns a list of HTML lines (empty when there is nothing to show)
-# --------------------------------------------------------------------------------------
+def _fmt4(v: Any) -> str:
+    """A number with 4 significant digits (the coefficient table), else :func:`fmt`."""
+    if isinstance(v, float) and np.isfinite(v):
+        return f"{v:.4g}"
+    return fmt(v)
 
 
-def _head(name: str) -> list[str]:
-    return [
-        "<!DOCTYPE html>",
-        "<html lang='en'>",
-        "<head><meta charset='utf-8'>",
-        f"<meta name='generator' content='{html.escape(GENERATOR)}'>",
-        f"<title>{html.escape(f'logloss report: {name}')}</title>",
-        f"<style>{_CSS}</style></head>",
-        "<body>",
-        f"<h1>Logistic regression training report: {html.escape(name)}</h1>",
-    ]
+_WIDE = {"loss_curve", "coefficients", "confusion", "convexity", "score_histograms"}
+"""Pictures shown across the page's width; the others two to a row."""
 
 
-def _metrics_section(final: Any) -> list[str]:
-    parts = ["<h2>Final metrics</h2>"]
-    if isinstance(final, dict) and final:
-        rows = ordered_items(final, METRIC_ORDER)
-        parts.append(_html_table(["metric", "value"], rows, "metrics"))
-    else:
-        parts.append("<p class='note'>No metrics.json next to the model.</p>")
-    return parts
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
 
 
-def _summary_section(
-    model: Mapping[str, Any], coef: NDArray[np.float64], intercept: float
-) -> list[str]:
-    summary: list[tuple[str, Any]] = [(k, model[k]) for k in ("n_iter", "converged") if k in model]
-    if "classes" in model:
-        classes = model["classes"]
-        if isinstance(classes, dict) and "values" in classes:  # {"kind", "dtype", "values"}
-            classes = classes["values"]
-        summary.append(("classes", classes))
-    summary += [("intercept", intercept), ("n_features", coef.shape[0])]
-    summary += [(k, v) for k, v in model.items() if k not in _MODEL_KEYS]
-    return ["<h2>Model</h2>", _html_table(["field", "value"], summary, "summary")]
+def _classes(model: Mapping[str, Any]) -> list[Any]:
+    classes = model.get("classes")
+    if isinstance(classes, dict) and "values" in classes:  # {"kind", "dtype", "values"}
+        classes = classes["values"]
+    return list(classes) if isinstance(classes, list) else []
 
 
-def _settings_section(params: Any) -> list[str]:
-    if not (isinstance(params, dict) and params):
-        return []
-    return ["<h2>Settings</h2>", _html_table(["setting", "value"], setting_items(params))]
-
-
-def _coefficient_section(coef: NDArray[np.float64], feature_names: Any) -> list[str]:
-    """(feature name, coefficient) sorted by |coefficient|, largest first."""
-    names = [str(n) for n in (feature_names or [])]
-    names += [f"x{i}" for i in range(len(names), coef.shape[0])]
-    rows = sorted(
-        ((n, float(v)) for n, v in zip(names, coef, strict=False)), key=lambda r: -abs(r[1])
-    )
-    if not rows:
-        return []
-    return [
-        "<h2>Coefficients</h2>",
-        "<p class='note'>Sorted by absolute value.</p>",
-        _html_table(["feature", "coefficient"], rows, "coefficients"),
-    ]
-
-
-def _history_section(history: Any, limit: int) -> list[str]:
-    if not (isinstance(history, list) and history):
-        return []
-    dicts: list[Mapping[str, Any]] = [h for h in history if isinstance(h, dict)]
-    preferred = ("iteration", "loss", "grad_norm", "step", "seconds")
-    columns = [c for c in preferred if any(c in h for h in dicts)]
-    for h in dicts:
-        columns += [k for k in h if k not in columns]
-    shown = dicts
-    note = ""
-    if len(dicts) > limit:
-        half = limit // 2
-        shown = dicts[:half] + dicts[-half:]
-        note = f"<p class='note'>{len(dicts)} iterations; showing the first and last {half}.</p>"
-    rows = [[h.get(c) for c in columns] for h in shown]
-    return ["<h2>Iteration history</h2>", note + _html_table(columns, rows, "history")]
-
-
-def _pictures_section(mdir: Path) -> list[str]:
+def _figures(mdir: Path) -> list[dict[str, Any]]:
     """The report pictures in their order, then any other PNG in ``mdir``, embedded."""
     pictures = [(name, mdir / fname) for name, fname in PICTURES.items()]
     known = {p for _, p in pictures}
     pictures += [(p.stem, p) for p in sorted(mdir.glob("*.png")) if p not in known]
-    figures = []
-    for name, png in pictures:
-        if not png.is_file():
-            continue
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        title = html.escape(TITLES.get(name, name))
-        figures.append(
-            f"<figure><img src='data:image/png;base64,{data}' alt='{title}'>"
-            f"<figcaption>{title} ({html.escape(png.name)})</figcaption></figure>"
+    return [
+        {
+            "name": name,
+            "wide": name in _WIDE,
+            "title": TITLES.get(name, name),
+            "caption": CAPTIONS.get(name, png.name),
+            "data": base64.b64encode(png.read_bytes()).decode("ascii"),
+        }
+        for name, png in pictures
+        if png.is_file()
+    ]
+
+
+def _history(history: Any, limit: int) -> dict[str, Any] | None:
+    """The history table: ``step`` only where a solver recorded a real one (not all 0)."""
+    if not (isinstance(history, list) and history):
+        return None
+    dicts: list[Mapping[str, Any]] = [h for h in history if isinstance(h, dict)]
+    labels = {
+        "loss": "objective",
+        "log_loss": "log loss",
+        "grad_norm": "max |∇J|",
+        "step": "step ‖Δθ‖",
+        "seconds": "seconds",
+    }
+    preferred = ("iteration", "log_loss", "loss", "grad_norm", "step", "seconds")
+    columns = [c for c in preferred if any(c in h for h in dicts)]
+    for h in dicts:
+        columns += [k for k in h if k not in columns]
+    steps = [h.get("step") for h in dicts]
+    if all(s is None or s == 0 for s in steps):
+        columns = [c for c in columns if c != "step"]
+    shown, note = dicts, ""
+    if len(dicts) > limit:
+        half = limit // 2
+        shown = dicts[:half] + dicts[-half:]
+        note = f"{len(dicts)} iterations; showing the first and last {half}."
+    return {
+        "columns": [labels.get(c, c) for c in columns],
+        "rows": [[h.get(c) for c in columns] for h in shown],
+        "note": note,
+    }
+
+
+def _cv_table(cv: Any) -> dict[str, Any] | None:
+    if not (isinstance(cv, dict) and cv.get("Cs")):
+        return None
+    Cs = list(cv["Cs"])
+    mean = np.asarray(cv.get("mean", []), dtype=np.float64)
+    se = np.asarray(cv.get("std_err", []), dtype=np.float64)
+    if mean.ndim == 1:
+        mean, se = mean[None, :], se[None, :]
+    ratios = cv.get("l1_ratios") or [None]
+    header = []
+    for r in ratios[: mean.shape[0]]:
+        tag = "" if r is None else f" (l1_ratio {fmt(r)})"
+        header += [f"held-out log loss{tag}", "± s.e."]
+    rows = [
+        [c, *[v for k in range(mean.shape[0]) for v in (-mean[k, i], se[k, i])]]
+        for i, c in enumerate(Cs)
+        if i < mean.shape[1]
+    ]
+    return {**cv, "header": header, "rows": rows}
+
+
+def _evaluation(report: Any, model: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not (isinstance(report, dict) and isinstance(report.get("evaluation"), dict)):
+        return None
+    ev = dict(report["evaluation"])
+    trained_on = (model.get("training") or {}).get("data")
+    ev.setdefault("held_out", None)
+    ev.setdefault("weighted", False)
+    ev["training_data"] = trained_on
+    ev["same_as_training"] = trained_on is None or ev.get("data") == trained_on
+    return ev
+
+
+def _card(
+    model: Mapping[str, Any], report: Mapping[str, Any], n_features: int
+) -> list[tuple[str, Any]]:
+    training = model.get("training") or {}
+    params = model.get("params") or {}
+    fit = report.get("fit") or {}
+    card: list[tuple[str, Any]] = []
+    card.append(("data", training.get("data", "not recorded")))
+    card.append(("label", training.get("label", "not recorded")))
+    classes = _classes(model)
+    if classes:
+        card.append(("classes", f"{fmt(classes[0])} / {fmt(classes[-1])} (positive)"))
+    rows = training.get("n_rows", model.get("n_rows"))
+    dropped = training.get("n_dropped")
+    card.append(("rows", f"{fmt(rows)}" + (f" ({dropped} dropped)" if dropped else "")))
+    if training.get("weight"):
+        card.append(("sample weights", training["weight"]))
+    encoding = model.get("encoding")
+    columns = (
+        len(encoding.get("columns", []))
+        if isinstance(encoding, dict) and isinstance(encoding.get("columns"), list)
+        else None
+    )
+    card.append(("features", f"{n_features}" + (f" (from {columns} columns)" if columns else "")))
+    solver = params.get("solver", "not recorded")
+    used = fit.get("solver")
+    card.append(("solver", f"{used} ({solver})" if used and used != solver else solver))
+    settings = ", ".join(f"{k}={fmt(params[k])}" for k in _CARD_SETTINGS if k in params)
+    card.append(("settings", settings or "not recorded"))
+    cv = model.get("cv")
+    if isinstance(cv, dict):
+        card.append(
+            ("C chosen by", f"{cv.get('folds')}-fold cross-validation (C = {fmt(cv.get('C'))})")
         )
-    return ["<h2>Pictures</h2>", *figures] if figures else []
+    converged = model.get("converged")
+    text = "yes" if converged is True else "NO" if converged is False else "not recorded"
+    text += f" after {model['n_iter']} iterations" if "n_iter" in model else ""
+    if fit.get("passes") is not None:
+        text += f", {fit['passes']} passes over the data"
+    if fit.get("stop_reason"):
+        text += f" ({fit['stop_reason']})"
+    card.append(("converged", text))
+    seconds = fit.get("seconds")
+    if seconds is None and isinstance(model.get("history"), list) and model["history"]:
+        seconds = model["history"][-1].get("seconds")
+    when = training.get("trained_at")
+    timing = "" if seconds is None else f"fit {seconds:.3g} s"
+    timing += ("; " if timing and when else "") + (f"trained at {when}" if when else "")
+    card.append(("time", timing or "not recorded"))
+    return card
 
 
-# --------------------------------------------------------------------------------------
-# The page
-# --------------------------------------------------------------------------------------
+def _coefficients(
+    model: Mapping[str, Any], report: Mapping[str, Any], coef: NDArray[np.float64]
+) -> dict[str, Any]:
+    found = report.get("coefficients")
+    if isinstance(found, dict) and isinstance(found.get("rows"), list):
+        return found
+    names = [str(n) for n in (model.get("feature_names") or [])]
+    names += [f"x{i}" for i in range(len(names), coef.shape[0])]
+    rows, sorted_by = coefficient_rows(names[: coef.shape[0]], coef)
+    return {
+        "rows": rows,
+        "sorted_by": sorted_by,
+        "sort_note": SORT_NOTES[sorted_by],
+        "note": "No statistics and no standardised units: they need data "
+        "(logloss report MODEL --data DATA).",
+        "l1": False,
+    }
+
+
+def _internals(model: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = [(k, v) for k, v in model.items() if k not in _SHOWN]
+    out.append(("generator", GENERATOR))
+    return out
 
 
 def write_html_report(
@@ -181,37 +309,54 @@ def write_html_report(
     :func:`logloss.model.read_model_files`: a missing ``model.json`` raises
     FileNotFoundError, a model that fails the checks (not a logloss model, a coefficient
     file whose SHA-256 does not match) raises :class:`logloss.model.ModelFileError` and no
-    page is written. ``metrics.json`` (optional, as written from
-    :func:`logloss.metrics.evaluate`) and whichever report PNGs exist in ``model_dir``
-    (embedded as base64 data URIs, so the page can be moved alone) are added. The page
-    holds the final metrics, a summary, the settings, the coefficients sorted by
-    magnitude, the iteration history (the first and last ``history_limit // 2`` rows when
-    longer) and the pictures. Written to ``out`` (default ``model_dir/report.html``)
-    atomically. ``name`` titles the page (default: ``model_dir``'s name; a model's new
-    version is written under a temporary name, so its writer passes the real one).
+    page is written. ``metrics.json``, ``report.json`` (:mod:`logloss.report.assets`) and
+    whichever report PNGs exist in ``model_dir`` (embedded as base64 data URIs, so the page
+    can be moved alone) are added when present. The iteration history shows the first and
+    last ``history_limit // 2`` rows when longer. Written to ``out`` (default
+    ``model_dir/report.html``) atomically. ``name`` titles the page (default:
+    ``model_dir``'s name; a model's new version is written under a temporary name, so its
+    writer passes the real one).
     """
     mdir = Path(model_dir)
     if not (mdir / "model.json").is_file():
         raise FileNotFoundError(f"no model.json in {mdir}: save a model there first")
     model, vec = read_model_files(mdir)
     coef, intercept = vec[:-1], float(vec[-1])
-    metrics_path = mdir / "metrics.json"
-    final = None
-    if metrics_path.is_file():
-        with metrics_path.open(encoding="utf-8") as f:
-            final = json.load(f)
-
-    parts = [
-        *_head(name or mdir.resolve().name),
-        *_metrics_section(final),
-        *_summary_section(model, coef, intercept),
-        *_settings_section(model.get("params")),
-        *_coefficient_section(coef, model.get("feature_names")),
-        *_history_section(model.get("history"), history_limit),
-        *_pictures_section(mdir),
-        "</body>",
-        "</html>",
-        "",
+    final = _read_json(mdir / "metrics.json")
+    report = _read_json(mdir / REPORT_DATA)
+    report = report if isinstance(report, dict) else {}
+    metrics = ordered_items(final, METRIC_ORDER) if isinstance(final, dict) and final else []
+    headline_keys = (
+        ("log loss", "log_loss"),
+        ("ROC AUC", "roc_auc"),
+        ("average precision (PR AUC)", "average_precision"),
+        ("Brier score", "brier_score"),
+        ("accuracy at 0.5", "accuracy"),
+    )
+    headline = [
+        (label, final[k]) for label, k in headline_keys if isinstance(final, dict) and k in final
     ]
+    info = report.get("summary_info") or {}
+    classes = _classes(model)
+    context = {
+        "generator": GENERATOR,
+        "name": name or mdir.resolve().name,
+        "evaluation": _evaluation(report, model),
+        "headline": headline,
+        "figures": _figures(mdir),
+        "card": _card(model, report, int(coef.shape[0])),
+        "metrics": metrics,
+        "thresholds": report.get("thresholds"),
+        "positive": fmt(classes[-1]) if classes else "1",
+        "coefficients": _coefficients(model, report, coef),
+        "n_features": int(coef.shape[0]),
+        "intercept": intercept,
+        "summary_info": list(info.items()) if isinstance(info, dict) else [],
+        "cv": _cv_table(model.get("cv")),
+        "settings": setting_items(model.get("params") or {}),
+        "history": _history(model.get("history"), history_limit),
+        "internals": _internals(model),
+    }
+    page = _environment().get_template("report.html.j2").render(**context)
     target = Path(out) if out is not None else mdir / "report.html"
-    return atomic_write_bytes(target, "\n".join(parts).encode("utf-8"))
+    return atomic_write_bytes(target, page.encode("utf-8"))

@@ -1,0 +1,161 @@
+"""Everything the report page shows that needs the data: metrics.json, report.json and the
+pictures, from as few passes over the data as the numbers allow.
+
+Passes (each one ``dask.compute`` on Dask data): the evaluation (metrics, every curve and
+the confusion counts: :func:`logloss.metrics.report_curves`); the coefficient statistics
+(the observed information at the fitted coefficients on the training data:
+:meth:`logloss.core.LogisticCore.summary`); the column standard deviations together with
+the row sample of the convexity picture.
+
+``report.json`` (written next to model.json) holds what the page needs besides model.json
+and metrics.json: which data the metrics come from, the thresholds, the coefficient rows
+(both units, 95% intervals, sorted by |z|) and the fit's solver, passes and time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import metrics as metrics_mod
+from ..model import atomic_write_bytes
+from .coefficients import SORT_NOTES, coefficient_rows
+
+__all__ = ["REPORT_DATA", "write_assets"]
+
+REPORT_DATA = "report.json"
+"""The file name of the report's data next to model.json."""
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _finite(v: Any) -> Any:
+    """NaN and infinities as None (JSON has neither)."""
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _statistics(model: Any, train: tuple[Any, Any, Any]) -> tuple[Any, dict[str, Any], str]:
+    """(statistics by feature or None, summary info, note) from ``model.summary``."""
+    try:
+        table = model.summary(*train)
+    except (ValueError, np.linalg.LinAlgError, ArithmeticError) as exc:
+        return None, {}, f"no coefficient statistics: {exc}"
+    info = dict(getattr(model, "summary_info_", {}))
+    stats = {str(k): dict(v) for k, v in table.to_dict("index").items()}
+    note = (
+        "Standard errors from the penalised Hessian: approximate (a penalised estimate is "
+        "biased towards 0, so the intervals are not exact confidence intervals)."
+        if info.get("approximate")
+        else "Standard errors from the observed information (maximum likelihood)."
+    )
+    return stats, info, note
+
+
+def write_assets(
+    directory: str | os.PathLike[str],
+    model: Any,
+    *,
+    y_true: Any,
+    proba: Any,
+    sample_weight: Any,
+    X: Any,
+    evaluation: Mapping[str, Any],
+    train: tuple[Any, Any, Any],
+    metrics: dict[str, Any] | None = None,
+    sample_rows: int = 5000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write metrics.json, report.json and the pictures for a fitted ``model`` into
+    ``directory``; return ``{"metrics", "pictures", "report"}``.
+
+    ``y_true`` (0/1), ``proba`` (of class 1), ``sample_weight`` and ``X`` are the evaluation
+    rows (NumPy or Dask); ``evaluation`` describes them (``data``, ``rows``, ``held_out``:
+    None for the training rows, else a sentence saying how they were held out). ``train``
+    is (X, y, sample_weight) of the training data, for the coefficient statistics and the
+    columns' standard deviations. ``metrics`` (:func:`logloss.metrics.evaluate`'s dict),
+    when already computed, is written as given.
+    """
+    import dask
+
+    from .plots import make_pictures
+
+    directory = Path(directory)
+    curves = metrics_mod.report_curves(y_true, proba, sample_weight)
+    metrics = dict(metrics) if metrics is not None else curves.metrics
+    atomic_write_bytes(directory / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+
+    n = int(X.shape[0])
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
+    X_train = train[0]
+    X_sample, y_sample, column_std = dask.compute(X[rows], y_true[rows], X_train.std(axis=0))
+    coef = np.asarray(model.coef_[0], dtype=np.float64)
+    p = coef.shape[0]
+    names = [str(c) for c in getattr(model, "feature_names_in_", [f"x{j}" for j in range(p)])]
+    stats, info, note = _statistics(model, train)
+    l1 = bool(getattr(model, "l1_ratio", 0.0)) and math.isfinite(float(getattr(model, "C", 1.0)))
+    rows_, sorted_by = coefficient_rows(
+        names, coef, column_std=np.asarray(column_std), statistics=stats, l1=l1
+    )
+    classes = [str(c) for c in np.asarray(model.classes_).tolist()]
+    pictures = make_pictures(
+        directory,
+        history=list(getattr(model, "history_", [])),
+        y_true=y_true,
+        proba=proba,
+        X_sample=np.asarray(X_sample),
+        y_sample=np.asarray(y_sample),
+        coef=coef,
+        intercept=model.intercept_[0],
+        curves=curves,
+        coefficients=(rows_, sorted_by),
+        approximate=bool(info.get("approximate")),
+        classes=classes,
+        cv=getattr(model, "cv_", None),
+    )
+    history = list(getattr(model, "history_", []))
+    doc = {
+        "format": "logloss-report",
+        "evaluation": {**evaluation, "weighted": sample_weight is not None},
+        "thresholds": {"default": curves.threshold, "best_f1": curves.best_f1},
+        "calibration_bins": int(len(curves.calibration.rows)),
+        "coefficients": {
+            "rows": rows_,
+            "sorted_by": sorted_by,
+            "sort_note": SORT_NOTES[sorted_by],
+            "approximate": bool(info.get("approximate")),
+            "l1": l1,
+            "note": note,
+            "intercept": float(model.intercept_[0]),
+        },
+        "summary_info": info,
+        "fit": {
+            "solver": getattr(model, "solver_", None),
+            "passes": getattr(model, "n_passes_", None),
+            "stop_reason": getattr(model, "stop_reason_", None),
+            "seconds": history[-1].get("seconds") if history else None,
+        },
+    }
+    text = json.dumps(_finite(doc), indent=2, default=_json_default) + "\n"
+    atomic_write_bytes(directory / REPORT_DATA, text.encode())
+    return {"metrics": metrics, "pictures": pictures, "report": doc}
