@@ -246,7 +246,11 @@ def _card(
     solver = params.get("solver", "not recorded")
     used = fit.get("solver")
     card.append(("solver", f"{used} ({solver})" if used and used != solver else solver))
-    settings = ", ".join(f"{k}={fmt(params[k])}" for k in _CARD_SETTINGS if k in params)
+    settings = ", ".join(
+        f"{k}={'None' if params[k] is None else fmt(params[k])}"
+        for k in _CARD_SETTINGS
+        if k in params
+    )
     card.append(("settings", settings or "not recorded"))
     cv = model.get("cv")
     if isinstance(cv, dict):

@@ -66,7 +66,7 @@ def _save(fig: Figure, path: PathLike) -> Path:
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=_DPI)  # constrained layout: no second (tight) draw
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -205,6 +205,10 @@ def loss_curve_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
     log_loss = _column(history, "log_loss")
     _draw_loss_and_gradient(ax, it, log_loss, objective, _column(history, "grad_norm"))
     _draw_gap(ax_gap, it, objective)
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (ax, ax_gap):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers
     return fig
 
 
@@ -510,7 +514,7 @@ def plot_cv(cv: Mapping[str, Any], path: PathLike) -> Path:
     ax.set_xlabel("C (inverse penalty strength, log scale)")
     ax.set_ylabel(f"mean held-out log loss over {cv.get('folds', '?')} folds")
     ax.set_title("Cross-validation: choosing C")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
 
