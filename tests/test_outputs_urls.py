@@ -376,3 +376,20 @@ def test_a_store_that_cannot_be_opened_is_one_line(capsys):
         assert info.value.code == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith(f"logloss: error: {words}") and "Protocol not known" in line
+
+
+def test_train_says_when_it_connects_to_a_cluster(local_cluster, tmp_path, capsys):
+    address = local_cluster.scheduler_address
+    argv = ["train", DATA, "--label", "target", "--standardize", "--scheduler", address]
+    assert main([*argv, "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert phase_words(err) == [
+        "reading",
+        "connecting",
+        "loading",
+        "loaded",
+        "fitting",
+        "writing",
+        "done",
+    ]
+    assert f"connecting to the scheduler at {address}" in err

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import evaluate_model, persist_dataset
 
     model, ds = model_and_data(args)
-    with cluster(args, ds.nbytes):
+    with cluster(args, ds.nbytes, phase):
         phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
         ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
         phase.end_rows(f"read {ds.n_rows:,} rows")

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         phase.rows("scoring and writing", ds.n_rows)
 
     # predictions stream block by block: any size fits in this process
-    with cluster(args, 0):
+    with cluster(args, 0, phase):
         out, n = predict_to_parquet(
             model,
             args.data,

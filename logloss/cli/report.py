@@ -79,7 +79,7 @@ def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
     from ..pipeline import persist_dataset, write_report_assets
 
     model, ds = model_and_data(args, directory)
-    with cluster(args, ds.nbytes):
+    with cluster(args, ds.nbytes, phase):
         phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
         ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
         phase.end_rows(f"read {ds.n_rows:,} rows")

@@ -193,10 +193,10 @@ def run(args: argparse.Namespace) -> int:
         # With a scheduler, the levels of categorical columns are counted on its workers;
         # without one, footer-level problems (paths, columns, schemas) fail before a local
         # cluster starts, and the data's size decides whether one starts at all.
-        client = stack.enter_context(cluster(args, None)) if remote else None
+        client = stack.enter_context(cluster(args, None, phase)) if remote else None
         ds = _open(args)
         if not remote:
-            client = stack.enter_context(cluster(args, ds.nbytes))
+            client = stack.enter_context(cluster(args, ds.nbytes, phase))
         ran_on = describe(client)
         phase(
             f"loading {ds.n_rows:,} rows x {ds.n_features} features from {len(ds.files)} "
