@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import good_table, write
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
-from sklearn.metrics import roc_auc_score
 
 from logloss import load_model
 from logloss.cli import main
+from logloss.report import PICTURES
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "breast_cancer.parquet"
@@ -112,18 +113,28 @@ def test_train_predict_evaluate_on_the_shipped_dataset_matches_sklearn(tmp_path,
     )
     assert metrics["accuracy"] > 0.95
     assert metrics["tp"] + metrics["tn"] + metrics["fp"] + metrics["fn"] == len(df)
+    assert metrics["brier_score"] == pytest.approx(
+        brier_score_loss(df["target"], out["probability"]), abs=1e-12
+    )
+    assert metrics["average_precision"] == pytest.approx(
+        average_precision_score(df["target"], out["probability"]), abs=1e-12
+    )
 
     assert main(["report", str(model_dir), "--data", str(SHIPPED), "--scheduler", sched]) == 0
     html = (model_dir / "report.html").read_text()
     assert f"{metrics['log_loss']:.4f}"[:5] in html
-    for png in (
-        "loss_curve.png",
-        "roc.png",
-        "calibration.png",
-        "logloss_branches.png",
-        "convexity.png",
-    ):
-        assert (model_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in PICTURES.values():
+        if png != "cv.png":  # only for a cross-validated model
+            assert (model_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the data given is the training data, and the page says so at its top
+    drawn = json.loads((model_dir / "report.json").read_text())
+    assert drawn["evaluation"] == {
+        "data": str(SHIPPED),
+        "rows": len(df),
+        "held_out": None,
+        "weighted": False,
+    }
+    assert "the training data" in html.split('<section id="pictures">')[0]
 
 
 def test_generate_then_train_recovers_the_true_weights(tmp_path, sched):
