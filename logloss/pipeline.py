@@ -37,7 +37,14 @@ from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
 from .progress import RowsReport, compute_rows, local_rows, wait_rows
 from .settings import fit_settings, normalise
 from .solvers import SolverState
-from .store import is_url, publish_latest, read_latest, read_latest_doc, write_predictions_url
+from .store import (
+    clean_published,
+    is_url,
+    publish_latest,
+    read_latest,
+    read_latest_doc,
+    write_predictions_url,
+)
 
 __all__ = [
     "NotConvergedError",
@@ -527,6 +534,7 @@ def publish_model(
         url = check_output(f"{os.fspath(model_dir).rstrip('/')}/{name}", "published")
         model.save(f"{url}/{version}", extra=extra)
         publish_latest(str(url), version)
+        clean_published(str(url))  # versions a killed publish left without their pointer
         return f"{url}/{version}"
     root = Path(check_output(Path(model_dir) / name, "published"))
     root.mkdir(parents=True, exist_ok=True)

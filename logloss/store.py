@@ -305,6 +305,32 @@ def publish_latest(root_url: str, version: str) -> None:
     fs.pipe_file(posixpath.join(path, LATEST), _json_bytes(doc))
 
 
+def clean_published(root_url: str, *, now: float | None = None) -> list[str]:
+    """Remove version directories of ``root_url`` that a killed publish left without a model
+    pointer (invisible: ``latest`` never named them), once older than
+    :data:`ABANDONED_AFTER` by the time in their name. Returns the names removed."""
+    import calendar
+
+    fs, path = split_url(root_url)
+    now = time.time() if now is None else now
+    current = read_latest(root_url)
+    removed = []
+    for name in _names(fs, path):
+        m = re.match(r"^(\d{8}T\d{6}Z)(-[0-9a-f]{6})?$", name)
+        if not m or name == current:
+            continue
+        version = posixpath.join(path, name)
+        if read_pointer(fs, version) is not None or fs.exists(
+            posixpath.join(version, "model.json")
+        ):
+            continue
+        made = calendar.timegm(time.strptime(m[1], "%Y%m%dT%H%M%SZ"))
+        if now - made > ABANDONED_AFTER:
+            _rm(fs, version)
+            removed.append(name)
+    return removed
+
+
 def read_latest_doc(data: bytes) -> str | None:
     """The version a ``latest`` pointer file names; None if it is not one."""
     try:

@@ -163,6 +163,12 @@ def test_a_publish_failing_mid_write_does_not_move_latest(mem):
         publish_model(fitted(1), url, "bc", extra=extra, version="20260102T000000Z-000002")
     assert resolve_model(f"{url}/bc") == f"{url}/bc/20260101T000000Z-000001"
     assert not fs.exists(f"{root}/bc/20260102T000000Z-000002")
+    # a publish killed before its model pointer: invisible, removed by a later publish
+    fs.pipe_file(f"{root}/bc/20260103T000000Z-000003/.v-1-2-0000abcd/coef.npy", b"partial")
+    assert check_output(f"{url}/bc", "published") == f"{url}/bc"
+    publish_model(fitted(2), url, "bc", version="20260104T000000Z-000004")
+    assert not fs.exists(f"{root}/bc/20260103T000000Z-000003")
+    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260104T000000Z-000004"
 
 
 # ------------------------------------------------------------------ the rule for --out
