@@ -399,3 +399,16 @@ def test_train_says_when_it_connects_to_a_cluster(local_cluster, tmp_path, capsy
         "done",
     ]
     assert f"connecting to the scheduler at {address}" in err
+
+
+def test_export_writes_onnx_to_a_url_once(mem, capsys):
+    pytest.importorskip("skl2onnx")
+    fs, url, root = mem
+    assert main([*TRAIN, "--out", f"{url}/bc"]) == 0
+    assert main(["export", f"{url}/bc", f"{url}/bc.onnx"]) == 0
+    assert len(fs.cat_file(f"{root}/bc.onnx")) > 100
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["export", f"{url}/bc", f"{url}/bc.onnx"])
+    assert info.value.code == 2
+    assert "exists; export writes a new file only" in capsys.readouterr().err

@@ -32,7 +32,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def check_paths(args: argparse.Namespace) -> None:
     from ..outputs import OutputPathError
+    from ..store import StoreError, is_url, split_url
 
+    if args.out.startswith("file://"):
+        args.out = args.out[len("file://") :]
+    if is_url(args.out):  # one object, written in one put
+        try:
+            fs, path = split_url(args.out)
+            exists = fs.exists(path)
+        except StoreError as exc:
+            raise OutputPathError(f"--out {args.out!r} cannot be used: {exc.reason}") from None
+        except Exception as exc:  # credentials, network: the store's own message
+            raise OutputPathError(
+                f"--out {args.out!r} cannot be reached: {type(exc).__name__}: {exc}"
+            ) from None
+        if exists:
+            raise OutputPathError(f"--out {args.out!r} exists; export writes a new file only")
+        return
     if os.path.lexists(args.out):
         raise OutputPathError(f"--out {args.out!r} exists; export writes a new file only")
     parent = Path(args.out).resolve().parent
@@ -44,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import to_onnx
     from ..model import atomic_write_bytes
     from ..pipeline import load_published
+    from ..store import is_url, write_bytes_url
 
     model = load_published(args.model)
     try:
@@ -51,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, ValueError) as exc:  # skl2onnx missing; a model ONNX cannot hold
         print(f"logloss: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    atomic_write_bytes(Path(args.out), data)
+    if is_url(args.out):
+        write_bytes_url(args.out, data)
+    else:
+        atomic_write_bytes(Path(args.out), data)
     print(f"wrote {args.out} ({len(data):,} bytes)", file=sys.stderr)
     return EXIT_OK
