@@ -36,6 +36,11 @@ names the new version does not have, then removes superseded versions. Hence:
 Copy a model with ``cp -r PATH DEST`` (symlinks are relative, the copy is self-contained)
 or ``cp -rL PATH DEST`` for plain files; ``cp PATH/* DEST`` copies dangling links.
 
+At an fsspec URL (``s3://``, ``gs://``, ``memory://`` ...: no renames, no symlinks) the same
+functions write and read the layout of :mod:`logloss.store`: hidden version prefixes and a
+pointer file ``_logloss_model.json`` written last; a local directory holding such a pointer
+instead of ``model.json`` (a copy of a model from a store) is read the same way.
+
 :func:`atomic_dir` (used for directories of Parquet part files, which readers list and
 open one by one) swaps the complete new directory with the old one in a single
 ``renameat2(RENAME_EXCHANGE)`` where the kernel and file system offer it, so ``PATH`` is
