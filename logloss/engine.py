@@ -302,7 +302,8 @@ class BlockData:
             sample_weight = sample_weight.rechunk((X.chunks[0],))
         client = default_client()
         distributed = client is not None and not getattr(client, "asynchronous", False)
-        budget = memory_bytes if memory_bytes is not None else memory_budget(client)
+        largest = max(X.chunks[0], default=0) * X.shape[1] * X.dtype.itemsize
+        budget = memory_bytes if memory_bytes is not None else memory_budget(client, largest)
         if storage == "auto":
             storage = "persist" if X.nbytes <= budget else "disk" if distributed else "stream"
         if storage == "disk" and not distributed:

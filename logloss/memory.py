@@ -34,11 +34,19 @@ def default_client() -> Any | None:
         return None
 
 
-def memory_budget(client: Any | None) -> float:
+#: What a worker process holds before any data: Python, NumPy, pyarrow, Dask, logloss.
+WORKER_BASE_BYTES = 300 * 2**20
+
+
+def memory_budget(client: Any | None, block_bytes: float = 0) -> float:
     """Bytes the data may take when persisted: the workers' headroom (or half the free RAM).
 
-    Dask config ``logloss.memory-budget`` (bytes, e.g. ``DASK_LOGLOSS__MEMORY_BUDGET=0``:
-    every block of a fit on a cluster goes to the workers' disks) overrides it."""
+    A worker's headroom is what is left below 60% of its memory limit (Dask pauses a worker
+    at 80% and restarts it at 95%) after what it already holds (at least
+    :data:`WORKER_BASE_BYTES`, its imports) and room to read ``block_bytes`` blocks (a
+    read peaks at ~1.5x its block) on each of its threads, twice. Dask config
+    ``logloss.memory-budget`` (bytes, e.g. ``DASK_LOGLOSS__MEMORY_BUDGET=0``: every block of
+    a fit on a cluster goes to the workers' disks) overrides it."""
     configured = dask.config.get("logloss.memory-budget", None)
     if configured is not None:
         return float(configured)
@@ -49,10 +57,12 @@ def memory_budget(client: Any | None) -> float:
             workers = []
         limits = [w.get("memory_limit") or 0 for w in workers]
         if workers and all(limits):
-            # What is left below 60% of each limit after what the worker already holds
-            # (imports, other data): Dask pauses a worker at 80% and restarts it at 95%.
-            used = [float((w.get("metrics") or {}).get("memory", 0)) for w in workers]
-            return float(sum(max(0.0, 0.6 * lim - u) for lim, u in zip(limits, used, strict=True)))
+            total = 0.0
+            for w, limit in zip(workers, limits, strict=True):
+                used = max(float((w.get("metrics") or {}).get("memory", 0)), WORKER_BASE_BYTES)
+                reads = 2 * 1.5 * block_bytes * max(1, int(w.get("nthreads", 1)))
+                total += max(0.0, 0.6 * limit - used - reads)
+            return total
     # no cluster: the same budget as the one that keeps a run in this process
     from .cluster import in_process_budget
 

@@ -187,3 +187,53 @@ def test_data_persisted_close_to_the_memory_limits_spills_instead_of_killing_wor
     assert workers == start and "exceeded 95% memory budget" not in logs
     model = result["model"]
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-6, atol=1e-7)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------ disk blocks
+def test_a_worker_killed_mid_fit_rebuilds_its_disk_blocks_from_parquet(parquet_data, tmp_path):
+    """Every block on the workers' disks (memory budget 0): a worker SIGKILLed at iteration 3
+    takes its block files with it; Dask rebuilds those blocks from Parquet on the workers
+    left and the fit ends at the undisturbed fit's coefficients."""
+    import dask
+
+    with (
+        process_cluster(tmp_path / "procs", n_workers=2) as (cluster, client),
+        dask.config.set({"logloss.memory-budget": 0}),
+    ):
+        reference, ds = _fit(parquet_data)
+        n_blocks = len(ds.blocks)
+        assert reference.converged_ and n_blocks >= 2
+        assert reference.data_storage_["blocks_on_disk"] == n_blocks
+
+        killed: dict[str, object] = {}
+
+        def kill_at_iteration_3(state):
+            if state.n_iter != 3 or killed:
+                return
+            victim, pid = sorted(cluster.worker_pids(client).items())[0]
+            held = client.who_has()
+            killed.update(
+                pid=pid,
+                keys={
+                    k
+                    for k, h in held.items()
+                    if str(k).startswith("logloss-block-") and victim in h
+                },
+            )
+            os.kill(pid, signal.SIGKILL)
+
+        model, _ = _fit(parquet_data, callback=kill_at_iteration_3)
+        assert killed, "the fit ended before iteration 3"
+        assert killed["keys"], "the killed worker held none of the disk blocks"
+        assert model.data_storage_["blocks_on_disk"] == n_blocks
+        left = client.run(
+            lambda dask_worker=None: (
+                os.listdir(dask_worker.local_directory + "/logloss-blocks")
+                if os.path.isdir(dask_worker.local_directory + "/logloss-blocks")
+                else []
+            )
+        )
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-10, atol=0)
+    assert model.n_iter_[0] == reference.n_iter_[0]
+    assert not any(left.values()), left  # the fits' block files are gone

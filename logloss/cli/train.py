@@ -100,8 +100,8 @@ def _add_data_handling(t: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=128.0,
         metavar="MB",
-        help="feature data per block in memory (default 128); lower it for workers with "
-        "little memory (a block read peaks at about 3x this)",
+        help="feature data per block in memory (default 128; on a cluster at most a quarter "
+        "of a worker's memory limit per thread: a block read peaks at about 1.5x this)",
     )
 
 

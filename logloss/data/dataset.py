@@ -112,7 +112,8 @@ class Dataset:
         from ..memory import default_client, memory_budget
 
         client = default_client()
-        if client is not None and self.nbytes > memory_budget(client):
+        largest = max(self.X.chunks[0], default=0) * self.X.shape[1] * self.X.dtype.itemsize
+        if client is not None and self.nbytes > memory_budget(client, largest):
             return self
         names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
         out = dask.persist(*[getattr(self, k) for k in names])
