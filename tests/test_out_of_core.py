@@ -151,3 +151,66 @@ def test_a_full_disk_is_refused_before_writing_with_the_space_needed(
     msg = str(err.value)
     assert str(tmp_path) in msg and "10 MiB free" in msg and "3,072 MiB" in msg
     assert not list((tmp_path / diskblocks.SUBDIR / "tok").iterdir())
+
+
+# ------------------------------------------------------------ reads in a worker's memory
+
+
+@pytest.fixture
+def worker_reads(monkeypatch):
+    """Blocks read as in a worker, with row groups too large for the read budget: a few
+    columns at a time."""
+    import logloss.data.blocks as blocks
+
+    monkeypatch.setattr(blocks, "_on_worker", lambda: True)
+    monkeypatch.setattr(blocks, "READ_BYTES", 1024)
+
+
+def _dataset(tmp_path: Path, rng: np.random.Generator, nan_at: int | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 5_000
+    cols = {f"x{j}": rng.normal(size=n) for j in range(9)}
+    if nan_at is not None:
+        cols["x6"][nan_at] = np.nan
+    cols["w"] = rng.random(n)
+    cols["y"] = rng.integers(0, 2, n)
+    part = tmp_path / "d" / "g=3"
+    part.mkdir(parents=True)
+    pq.write_table(pa.table(cols), part / "a.parquet", row_group_size=2_000)
+    return tmp_path / "d"
+
+
+def test_a_worker_reads_large_row_groups_a_few_columns_at_a_time_to_the_same_arrays(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import logloss.data.blocks as blocks
+
+    rng = np.random.default_rng(SEED)
+    path = _dataset(tmp_path, rng, nan_at=2_345)
+    features = ["x0", "g", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8"]
+
+    def read():  # type: ignore[no-untyped-def]
+        ds = logloss.read_parquet(path, "y", features=features, weight="w", drop_invalid=True)
+        return dask.compute(ds.X, ds.y, ds.sample_weight, scheduler="sync")
+
+    expected = read()
+    groups: list[list[str]] = []
+    real = blocks._column_groups
+    monkeypatch.setattr(blocks, "_on_worker", lambda: True)
+    monkeypatch.setattr(blocks, "READ_BYTES", 1024)
+    monkeypatch.setattr(blocks, "_column_groups", lambda *a: groups.extend(real(*a)) or real(*a))
+    got = read()
+    assert groups and all(len(g) < len(features) for g in groups)  # a few columns at a time
+    assert len(got[0]) == 4_999 and np.all(got[0][:, 1] == 3.0)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_value_read_in_column_groups_names_its_file_row(tmp_path: Path, worker_reads) -> None:
+    rng = np.random.default_rng(SEED + 1)
+    path = _dataset(tmp_path, rng, nan_at=4_321)
+    ds = logloss.read_parquet(path, "y", weight="w")
+    with pytest.raises(logloss.DataError, match=r"'x6' at row 4321 of file .*a\.parquet"):
+        dask.compute(ds.X, scheduler="sync")

@@ -293,7 +293,7 @@ def _column_groups(
     extra = [c for c in (plan.label, plan.weight) if c is not None and c not in partition]
     features = [c for c in columns if c not in extra]
     k = max(1, budget // per_column)
-    return [extra] + [features[i : i + k] for i in range(0, len(features), k)]
+    return ([extra] if extra else []) + [features[i : i + k] for i in range(0, len(features), k)]
 
 
 def _parts(
