@@ -660,3 +660,12 @@ def test_the_template_ships_with_the_package_and_jinja2_is_a_dependency() -> Non
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert "templates/*.j2" in project["tool"]["setuptools"]["package-data"]["logloss.report"]
     assert any(re.fullmatch(r"jinja2>=[\d.]+", d) for d in project["project"]["dependencies"])
+
+
+def test_page_without_data_lists_only_non_zero_l1_coefficients_and_no_empty_columns(tmp_path):
+    save_model(tmp_path, np.array([0.0, 1.5, 0.0, -0.25]), 0.5, params={"C": 0.1, "l1_ratio": 1.0})
+    text = report.write_html_report(tmp_path).read_text()
+    table = text.split('class="coefficients"')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>(x\d)</td>", table) == ["x1", "x3"]
+    assert "only the non-zero coefficients are listed (2 of 4)" in text
+    assert "std. error" not in table and "standardised" not in table  # nothing to show there

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -280,18 +281,26 @@ def _coefficients(
 ) -> dict[str, Any]:
     found = report.get("coefficients")
     if isinstance(found, dict) and isinstance(found.get("rows"), list):
-        return found
-    names = [str(n) for n in (model.get("feature_names") or [])]
-    names += [f"x{i}" for i in range(len(names), coef.shape[0])]
-    rows, sorted_by = coefficient_rows(names[: coef.shape[0]], coef)
-    return {
-        "rows": rows,
-        "sorted_by": sorted_by,
-        "sort_note": SORT_NOTES[sorted_by],
-        "note": "No statistics and no standardised units: they need data "
-        "(logloss report MODEL --data DATA).",
-        "l1": False,
-    }
+        out = dict(found)
+    else:
+        names = [str(n) for n in (model.get("feature_names") or [])]
+        names += [f"x{i}" for i in range(len(names), coef.shape[0])]
+        params = model.get("params") or {}
+        C = params.get("C", 1.0)
+        l1 = bool(params.get("l1_ratio")) and C is not None and math.isfinite(float(C))
+        rows, sorted_by = coefficient_rows(names[: coef.shape[0]], coef, l1=l1)
+        out = {
+            "rows": rows,
+            "sorted_by": sorted_by,
+            "sort_note": SORT_NOTES[sorted_by],
+            "note": "No statistics and no standardised units: they need data "
+            "(logloss report MODEL --data DATA).",
+            "l1": l1,
+        }
+    rows = out["rows"]
+    out["has_stats"] = any(r.get("std_err") is not None for r in rows)
+    out["has_std"] = any(r.get("std_coef") is not None for r in rows)
+    return out
 
 
 def _internals(model: Mapping[str, Any]) -> list[tuple[str, Any]]:
