@@ -259,7 +259,7 @@ def plot_calibration(bins: metrics.CalibrationBins, path: PathLike) -> Path:
     ax.set_ylabel("fraction of positives in the bin")
     ax.set_title(f"Calibration: {len(b.rows)} bins at quantiles of the scores")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")  # calibrated points lie near the diagonal
     k = np.arange(len(b.rows))
     bars = ax_n.bar(k, b.rows, color="tab:blue", alpha=0.6)
     ax_n.bar_label(bars, labels=[str(int(r)) for r in b.rows], fontsize="small", padding=1)
@@ -378,9 +378,11 @@ def plot_score_histograms(
     *,
     classes: Sequence[str] = ("0", "1"),
     thresholds: Sequence[tuple[float, str]] = (),
+    weighted: bool = False,
 ) -> Path:
     """Histograms of the predicted probability for the rows of each class (overlaid), with
-    the thresholds marked."""
+    the thresholds marked. ``weighted``: the counts are sums of sample weights."""
+    unit = "total weight" if weighted else "rows"
     e = np.asarray(edges, dtype=np.float64)
     fig = _figure(8.6, 4.4)
     ax = fig.subplots()
@@ -390,14 +392,18 @@ def plot_score_histograms(
     ):
         c = np.asarray(counts, dtype=np.float64)
         ax.stairs(c, e, fill=True, alpha=0.35, color=color)
-        ax.stairs(c, e, color=color, lw=1.5, label=f"actual {name} ({c.sum():.0f} rows)")
+        ax.stairs(c, e, color=color, lw=1.5, label=f"actual {name} ({c.sum():.6g} {unit})")
     for (t, label), ls in zip(thresholds, ("--", ":"), strict=False):
         ax.axvline(t, color="black", ls=ls, lw=1, label=label)
     ax.set_xlim(0, 1)
-    ax.set_yscale("symlog", linthresh=10)
+    top = float(max(np.max(positives, initial=0.0), np.max(negatives, initial=0.0)))
+    scale = ""
+    if top > 100:  # tall peaks at 0 and 1 would flatten the rest: log scale above 10
+        ax.set_yscale("symlog", linthresh=10)
+        scale = " (log scale above 10)"
     ax.set_ylim(0, None)
     ax.set_xlabel("predicted probability of class " + str(classes[1]))
-    ax.set_ylabel("rows per bin (log scale above 10)")
+    ax.set_ylabel(f"{unit} per bin{scale}")
     ax.set_title("Predicted probabilities by actual class")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -700,7 +706,10 @@ def make_pictures(
     marks = [(rc.threshold, f"threshold {rc.threshold:g}")]
     if rc.best_f1 is not None:
         marks.append((rc.best_f1["threshold"], f"max-F1 threshold {rc.best_f1['threshold']:.4g}"))
-    plot_score_histograms(*rc.histogram, path("score_histograms"), classes=names, thresholds=marks)
+    weighted = isinstance(rc.confusion.get("tp"), float)  # weighted sums, not row counts
+    plot_score_histograms(
+        *rc.histogram, path("score_histograms"), classes=names, thresholds=marks, weighted=weighted
+    )
     plot_logloss_branches(path("logloss_branches"))
     plot_convexity(X_sample, y_sample, coef, intercept, path("convexity"))
     return {k: PICTURES[k] for k in PICTURES if k in done}
