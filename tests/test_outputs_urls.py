@@ -412,3 +412,36 @@ def test_export_writes_onnx_to_a_url_once(mem, capsys):
         main(["export", f"{url}/bc", f"{url}/bc.onnx"])
     assert info.value.code == 2
     assert "exists; export writes a new file only" in capsys.readouterr().err
+
+
+def test_readers_during_saves_at_a_url_get_one_whole_model(mem):
+    """Superseded versions are removed while readers may be reading them: a reader reads
+    the pointer again and gets the old or the new model, never an error or a mix."""
+    import threading
+
+    fs, url, root = mem
+    models = [fitted(seed) for seed in range(4)]
+    known = {m.coef_.tobytes() for m in models}
+    models[0].save(f"{url}/m")
+    errors: list[BaseException] = []
+    seen: set[bytes] = set()
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                seen.add(load_model(f"{url}/m").coef_.tobytes())
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(20):
+            models[i % 4].save(f"{url}/m")
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors[0]
+    assert seen and seen <= known
