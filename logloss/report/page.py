@@ -366,7 +366,9 @@ def write_html_report(
         "intercept": intercept,
         "summary_info": list(info.items()) if isinstance(info, dict) else [],
         "cv": _cv_table(model.get("cv")),
-        "settings": setting_items(model.get("params") or {}),
+        "settings": [
+            (k, "None" if v is None else v) for k, v in setting_items(model.get("params") or {})
+        ],
         "history": _history(model.get("history"), history_limit),
         "internals": _internals(model),
     }
