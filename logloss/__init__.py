@@ -2,6 +2,7 @@
 
 Public API: :class:`LogisticRegression` (scikit-learn compatible),
 :class:`LogisticRegressionCV` (C chosen by cross-validation), :func:`load_model`,
+:func:`load` (also a published directory's ``latest``),
 :func:`read_parquet` (Parquet -> Dask arrays with known chunks).
 
 Imports are lazy: Dask workers unpickle functions of ``logloss.loss`` and
@@ -19,6 +20,7 @@ __all__ = [
     "LogisticRegressionCV",
     "ModelFileError",
     "__version__",
+    "load",
     "load_model",
     "read_parquet",
 ]
@@ -32,6 +34,15 @@ _LAZY = {
     "DataError": "data",
     "Dataset": "data",
 }
+
+
+def load(path: Any) -> Any:
+    """A saved model as a :class:`LogisticRegression`: a model directory, or a directory of
+    published versions (its ``latest``), at a local path or an fsspec URL (``s3://`` ...)."""
+    from .estimator import LogisticRegression
+    from .pipeline import resolve_model
+
+    return LogisticRegression.load(resolve_model(path))
 
 
 def __getattr__(name: str) -> Any:

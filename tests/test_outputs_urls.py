@@ -145,6 +145,12 @@ def test_published_versions_at_a_url_have_a_latest_pointer_file(mem, tmp_path):
     assert latest == {"format": "logloss-latest", "version": "20260102T000000Z-000002"}
     assert resolve_model(f"{url}/bc") == f"{url}/bc/20260102T000000Z-000002"
     np.testing.assert_array_equal(load_published(f"{url}/bc").coef_, second.coef_)
+    import logloss
+
+    loaded = logloss.load(f"{url}/bc")
+    assert isinstance(loaded, LogisticRegression)
+    np.testing.assert_array_equal(loaded.coef_, second.coef_)
+    np.testing.assert_array_equal(logloss.load(first).coef_, fitted(0).coef_)
     assert check_output(f"{url}/bc", "published") == f"{url}/bc"
     # a local directory with a `latest` pointer file (a copy of it) is read the same way
     fs.get(f"{root}/bc", str(tmp_path / "bc"), recursive=True)
