@@ -62,6 +62,8 @@ def score(
     the run before the cluster starts (see :func:`logloss.outputs.check_output`).
     ``data``, ``out``, ``model_dir`` and ``name`` default to the environment's settings
     (read when the run starts; see ``flows/settings.py``). Returns the output directory.
+    ``model``, ``model_dir``, ``data`` and ``out`` may be fsspec URLs (``s3://`` ...): a
+    published ``latest`` there is a pointer file (:mod:`logloss.store`).
     """
     env = FlowSettings()
     data = data or env.data
