@@ -15,7 +15,7 @@ workers' peak memory against their limit.
 X), whole processes from a shell, one after the other: ``logloss train DIR --label y --C inf
 --tol 1e-6 --scheduler ADDR`` against a ``dask scheduler`` and 2 ``dask worker --nthreads 1
 --memory-limit LIMIT`` processes (default 4 GiB each: the data do not fit), and Spark
-``local[2]`` (driver memory = the workers' total) running ``spark.read.parquet ->
+``local[2]`` (driver memory = the workers' total, at least 8 GiB) running ``spark.read.parquet ->
 VectorAssembler -> persist(MEMORY_AND_DISK) -> LogisticRegression(tol=1e-6)``. Reported: wall
 times (logloss / Spark, target <= 0.2x), the peak resident memory of all logloss processes
 (scheduler, workers, command) against the workers' limits + 1 GB. Disk needed: the Parquet
@@ -262,25 +262,36 @@ def _spark_train(path: str, memory_bytes: int, workdir: Path) -> dict[str, Any]:
     local.mkdir(parents=True, exist_ok=True)
     memory = f"{memory_bytes // 2**20}m"
     t = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", SPARK_SCRIPT, path, memory, str(local)],
-        capture_output=True,
-        text=True,
-    )
+    log = workdir / "spark.log"
+    with open(log, "w") as err:
+        proc = subprocess.run(
+            [sys.executable, "-c", SPARK_SCRIPT, path, memory, str(local)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"Spark failed: {proc.stderr[-2000:]}")
+        lines = log.read_text().splitlines()
+        shown = [ln for ln in lines if "Exception" in ln or "Error" in ln][:5] or lines[-20:]
+        raise RuntimeError(f"Spark failed after {seconds:.0f} s: " + "\n".join(shown))
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("SPARK")][-1]
     return {"seconds": seconds, "iterations": int(line.split()[1])}
 
 
-def part_e2e(root: Path, rows: int, limit: int, spark: bool) -> None:
+def part_e2e(
+    root: Path, rows: int, limit: int, spark: bool, spark_memory: int, only: str | None = None
+) -> None:
     files = max(FILES, rows // 5_000_000)
     path = str(parquet_dataset(root, rows, P, files=files, row_group_size=ROW_GROUP))
     workdir = Path(tempfile.mkdtemp(prefix="logloss-large-", dir=root))
     gib = rows * P * 8 / 2**30
     print(f"\n{rows:,} x {P}: {gib:.1f} GiB of X; 2 workers of {limit / 2**30:.1f} GiB")
     try:
+        if only == "spark":
+            theirs = _spark_train(path, spark_memory, workdir / "spark")
+            print(f"Spark local[2]: {theirs['seconds']:.1f} s, {theirs['iterations']} iterations")
+            return
         ours = _logloss_train(path, limit, workdir / "logloss")
         shutil.rmtree(workdir / "logloss", ignore_errors=True)
         s = ours["summary"]
@@ -300,7 +311,7 @@ def part_e2e(root: Path, rows: int, limit: int, spark: bool) -> None:
             1.0,
         )
         if spark:
-            theirs = _spark_train(path, 2 * limit, workdir / "spark")
+            theirs = _spark_train(path, spark_memory, workdir / "spark")
             table = Table("end to end, whole processes", "Spark local[2]", ("passes/iters",))
             table.add("Spark local[2]", theirs["seconds"], theirs["iterations"])
             table.add("logloss train", ours["seconds"], s["passes"])
@@ -316,6 +327,13 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="bytes per worker")
     p.add_argument("--rows", type=int, default=None, help="rows (default: 3x memory; e2e: 100 M)")
     p.add_argument("--no-spark", action="store_true")
+    p.add_argument("--only-spark", action="store_true", help="e2e: time Spark alone")
+    p.add_argument(
+        "--spark-memory",
+        type=int,
+        default=None,
+        help="Spark driver memory, bytes (default: the workers' total, at least 8 GiB)",
+    )
     args = p.parse_args()
     header("bench_large", args.quick)
     root = data_dir(args.data_dir)
@@ -323,7 +341,10 @@ def main() -> None:
     if args.part == "pass":
         part_pass(root, args.limit or 768 * 2**20, args.rows)
     else:
-        part_e2e(root, args.rows or 100_000_000, args.limit or 4 * 2**30, not args.no_spark)
+        limit = args.limit or 4 * 2**30
+        spark_memory = args.spark_memory or max(2 * limit, 8 * 2**30)
+        only = "spark" if args.only_spark else None
+        part_e2e(root, args.rows or 100_000_000, limit, not args.no_spark, spark_memory, only)
 
 
 if __name__ == "__main__":
