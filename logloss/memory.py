@@ -43,8 +43,8 @@ def memory_budget(client: Any | None, block_bytes: float = 0) -> float:
 
     A worker's headroom is what is left below 60% of its memory limit (Dask pauses a worker
     at 80% and restarts it at 95%) after what it already holds (at least
-    :data:`WORKER_BASE_BYTES`, its imports) and room to read ``block_bytes`` blocks (a
-    read peaks at ~1.5x its block) on each of its threads, twice. Dask config
+    :data:`WORKER_BASE_BYTES`, its imports) and room to read a ``block_bytes`` block (a
+    read peaks at ~1.5x its block) on each of its threads. Dask config
     ``logloss.memory-budget`` (bytes, e.g. ``DASK_LOGLOSS__MEMORY_BUDGET=0``: every block of
     a fit on a cluster goes to the workers' disks) overrides it."""
     configured = dask.config.get("logloss.memory-budget", None)
@@ -60,7 +60,7 @@ def memory_budget(client: Any | None, block_bytes: float = 0) -> float:
             total = 0.0
             for w, limit in zip(workers, limits, strict=True):
                 used = max(float((w.get("metrics") or {}).get("memory", 0)), WORKER_BASE_BYTES)
-                reads = 2 * 1.5 * block_bytes * max(1, int(w.get("nthreads", 1)))
+                reads = 1.5 * block_bytes * max(1, int(w.get("nthreads", 1)))
                 total += max(0.0, 0.6 * limit - used - reads)
             return total
     # no cluster: the same budget as the one that keeps a run in this process
