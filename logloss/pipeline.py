@@ -306,7 +306,8 @@ def non_convergence(
 
 # ---------------------------------------------------------------------- evaluate
 def evaluate_model(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
-    """Log loss, accuracy, ROC AUC and confusion counts of ``model`` on ``ds`` (distributed)."""
+    """Log loss, accuracy, ROC AUC, average precision, Brier score and confusion counts of
+    ``model`` on ``ds`` (distributed, one pass: :func:`logloss.metrics.evaluate`)."""
     from .metrics import evaluate
 
     if ds.y is None:

@@ -1,4 +1,5 @@
-"""``logloss evaluate``: log loss, accuracy, ROC AUC and confusion counts on a dataset."""
+"""``logloss evaluate``: log loss, accuracy, ROC AUC, average precision, Brier score and
+confusion counts on a dataset."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from .display import Phases, print_table
 from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
 
-HELP = "log loss, accuracy, ROC AUC and confusion counts of a model on a dataset"
+HELP = (
+    "log loss, accuracy, ROC AUC, average precision, Brier score and confusion counts of a "
+    "model on a dataset"
+)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
