@@ -20,7 +20,8 @@ VectorAssembler -> persist(MEMORY_AND_DISK) -> LogisticRegression(tol=1e-6)``. R
 times (logloss / Spark, target <= 0.2x), the peak resident memory of all logloss processes
 (scheduler, workers, command) against the workers' limits + 1 GB. Disk needed: the Parquet
 (~170 bytes a row) plus the larger of logloss's disk blocks (~170 bytes a row beyond the
-workers' budget, removed at the end of the run) and Spark's spill; ~35 GB at 100 M rows.
+workers' budget, removed at the end of the run) and Spark's spill (over 29 GB at 100 M rows:
+have well over 50 GB free for a 100 M run with Spark).
 
     python benchmarks/bench_large.py --data-dir /big/disk            # part pass
     python benchmarks/bench_large.py --part e2e --data-dir /big/disk # 100 M vs Spark
