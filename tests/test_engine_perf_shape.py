@@ -89,8 +89,8 @@ def test_streaming_recomputes_blocks_each_pass_with_the_same_sums(client):
 
 def test_storage_must_be_known():
     X, y, _, _ = _data(n=10)
-    with pytest.raises(ValueError, match="storage must be .*; got 'disk'"):
-        BlockData(da.from_array(X), da.from_array(y), storage="disk")
+    with pytest.raises(ValueError, match="storage must be .*; got 'tape'"):
+        BlockData(da.from_array(X), da.from_array(y), storage="tape")
 
 
 def _make_block(i, n, p):
