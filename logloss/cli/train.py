@@ -130,7 +130,11 @@ def _add_run_options(t: argparse.ArgumentParser) -> None:
         help="also write the report (report.html with its pictures, and metrics.json; on "
         "the training data) into MODEL_DIR",
     )
-    t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (no phases, progress or summary table)",
+    )
     t.add_argument(
         "--json",
         action="store_true",
@@ -228,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     phase("done")
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
+    elif not args.quiet:
         _print_summary(summary)
     return EXIT_OK if problem is None else _unconverged(args, problem)
 
