@@ -195,8 +195,8 @@ def cv_block_sums(
     ``hess_models`` ((p + 1)² each), as :func:`logloss.loss.block_sums` lays them out.
 
     The block is walked in row slices that stay in cache. With hashed folds (a partition
-    of the rows) a model's training sums are the sums over all rows minus those over its
-    held-out fold, so the K-wide work per row is the margins, one exp, one log1p and one
+    of the rows) each slice's rows are sorted by fold, so a model's training and held-out
+    rows are contiguous ranges and the K-wide work per row is the margins, the log loss and
     σ; explicit index splits (which may overlap or leave rows out) are masked instead.
     """
     n, p = X.shape
@@ -304,24 +304,25 @@ def _partition_sums(
     cuts: NDArray[np.intp],
     bounds: NDArray[np.intp],
 ) -> None:
-    """Training sums = all rows − the model's held-out fold; held-out sums unweighted.
-    Rows ``cuts[f]:cuts[f + 1]`` are fold f's, models ``bounds[f]:bounds[f + 1]`` hold it out.
-    ``Xs`` is x̃ = (x, 1): its products give the gradient and the intercept's share."""
-    sw = np.ones(len(Xs)) if ss is None else ss
+    """Training sums over the rows outside each model's fold, held-out sums (unweighted)
+    over the rows inside it. Rows ``cuts[f]:cuts[f + 1]`` are fold f's, models
+    ``bounds[f]:bounds[f + 1]`` hold it out, so a model's training rows are two contiguous
+    ranges: each sum is taken over the rows it covers (no "all rows minus the fold", whose
+    cancellation would blur the objective near the optimum). ``Xs`` is x̃ = (x, 1)."""
+    k = len(Xs)
+    sw = np.ones(k) if ss is None else ss
     Xw = Xs if ss is None else Xs * ss[:, None]
-    acc.train[:, 0] += sw @ L
-    acc.train[:, 1] += sw.sum()
-    acc.train[:, 2:] += (Xw.T @ R).T
     for f in range(len(bounds) - 1):
         r0, r1, m0, m1 = cuts[f], cuts[f + 1], bounds[f], bounds[f + 1]
-        if r1 == r0 or m1 == m0:
+        if m1 == m0:
             continue
-        Lf, Rf, wf = L[r0:r1, m0:m1], R[r0:r1, m0:m1], sw[r0:r1]
-        acc.held[m0:m1, 0] += Lf.sum(axis=0)
+        acc.held[m0:m1, 0] += L[r0:r1, m0:m1].sum(axis=0)
         acc.held[m0:m1, 1] += r1 - r0
-        acc.train[m0:m1, 0] -= wf @ Lf
-        acc.train[m0:m1, 1] -= wf.sum()
-        acc.train[m0:m1, 2:] -= (Xw[r0:r1].T @ Rf).T
+        for a, b in ((0, r0), (r1, k)):
+            if b > a:
+                acc.train[m0:m1, 0] += sw[a:b] @ L[a:b, m0:m1]
+                acc.train[m0:m1, 1] += sw[a:b].sum()
+                acc.train[m0:m1, 2:] += (Xw[a:b].T @ R[a:b, m0:m1]).T
 
 
 def _masked_sums(
