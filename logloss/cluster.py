@@ -254,7 +254,15 @@ def _unguarded_main_line() -> int | None:
 
     if dask.config.get("distributed.worker.multiprocessing-method", "spawn") == "fork":
         return None
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    # multiprocessing does not import a package's __main__ module again (``python -m pkg``,
+    # or a file named __main__.py): nothing to refuse there
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if spec_name == "__main__" or spec_name.endswith(".__main__"):
+        return None
+    if main_file is not None and os.path.basename(main_file) == "__main__.py":
+        return None
     frame: FrameType | None = sys._getframe()
     while frame is not None:
         code = frame.f_code

@@ -157,3 +157,19 @@ def test_a_guarded_script_is_not_mistaken_for_an_unguarded_one(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["3", "None"]
+
+
+def test_a_packages_main_module_is_not_mistaken_for_an_unguarded_script(tmp_path):
+    """`python -m pkg` runs pkg/__main__.py, which multiprocessing never imports again (as
+    `python -m logloss.cli` does): a cluster started at its top level is not refused."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(
+        "from logloss import cluster\nprint(cluster._unguarded_main_line())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkg"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["None"]
