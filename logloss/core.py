@@ -233,13 +233,17 @@ class LogisticCore:
         prep = self._prepare(X, y, sample_weight, raw)
         if framed:  # the features are the encoded DataFrame's
             self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
-        return self._fit_prepared(
-            prep,
-            callback=callback,
-            checkpoint=checkpoint,
-            data_fingerprint=data_fingerprint,
-            checkpoint_restart=checkpoint_restart,
-        )
+        try:
+            return self._fit_prepared(
+                prep,
+                callback=callback,
+                checkpoint=checkpoint,
+                data_fingerprint=data_fingerprint,
+                checkpoint_restart=checkpoint_restart,
+            )
+        finally:
+            if prep.data is not None:  # the fit's blocks (and their disk files) now, not at gc
+                prep.data.release()
 
     def _fit_prepared(
         self,

@@ -831,20 +831,24 @@ def fit_cv(
     prep = core._prepare(X, y, sample_weight, raw)
     if framed:
         core.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
-    folds = make_folds(cv, prep.n_rows, prep.data is None)
-    settings = core.get_params()
-    result = cross_validate(
-        settings, prep, Cs=grid_C, l1_ratios=grid_r, folds=folds, callback=progress
-    )
-    if not refit:
-        return result, None
-    values = {k: v for k, v in fit_settings(settings).items() if k in SETTING_NAMES}
-    values.update(C=result.C, l1_ratio=result.l1_ratio)
-    model = LogisticCore(**values)
-    for name in ("classes_", "n_features_in_", "feature_names_in_", "encoding_"):
-        if hasattr(core, name):
-            setattr(model, name, getattr(core, name))
-    model._fit_prepared(prep, callback=callback)
+    try:
+        folds = make_folds(cv, prep.n_rows, prep.data is None)
+        settings = core.get_params()
+        result = cross_validate(
+            settings, prep, Cs=grid_C, l1_ratios=grid_r, folds=folds, callback=progress
+        )
+        if not refit:
+            return result, None
+        values = {k: v for k, v in fit_settings(settings).items() if k in SETTING_NAMES}
+        values.update(C=result.C, l1_ratio=result.l1_ratio)
+        model = LogisticCore(**values)
+        for name in ("classes_", "n_features_in_", "feature_names_in_", "encoding_"):
+            if hasattr(core, name):
+                setattr(model, name, getattr(core, name))
+        model._fit_prepared(prep, callback=callback)
+    finally:
+        if prep.data is not None:  # the blocks (and their disk files) now, not at gc
+            prep.data.release()
     model.cv_ = result.table(scoring)
     model.n_passes_ += result.passes
     return result, model
