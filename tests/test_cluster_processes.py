@@ -8,6 +8,7 @@ process by the threaded scheduler.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -90,7 +91,7 @@ def test_cli_trains_on_the_process_cluster_like_the_local_fit(
             str(out),
             "--scheduler",
             cluster.address,
-            "--quiet",
+            "--json",
         ],
         capture_output=True,
         text=True,
@@ -98,7 +99,7 @@ def test_cli_trains_on_the_process_cluster_like_the_local_fit(
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "workers" in proc.stdout  # the summary table names the cluster it used
+    assert "workers" in json.loads(proc.stdout)["ran_on"]  # the summary names the cluster used
     model = load_model(out)
     reference = _local_fit(dataset, TrainSettings(solver=solver, tol=1e-8))
     assert model.converged_ and reference.converged_
