@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "bench_e2e.py",
     "bench_columns.py",
+    "bench_cv.py",
     "bench_pass.py",
     "bench_fit.py",
     "bench_parquet.py",
