@@ -224,15 +224,7 @@ class LogisticCore:
         their units (only numeric columns are standardised).
         """
         self._check_settings()
-        X, y, sample_weight, encoding, framed = self._encode_frame(X, y, sample_weight, encoding)
-        if encoding is not None:
-            self.encoding_ = encoding
-        elif hasattr(self, "encoding_"):
-            del self.encoding_
-        raw = None if encoding is None else encoding.raw_features()
-        prep = self._prepare(X, y, sample_weight, raw)
-        if framed:  # the features are the encoded DataFrame's
-            self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
+        prep = self._prepare_input(X, y, sample_weight, encoding)
         try:
             return self._fit_prepared(
                 prep,
@@ -244,6 +236,21 @@ class LogisticCore:
         finally:
             if prep.data is not None:  # the fit's blocks (and their disk files) now, not at gc
                 prep.data.release()
+
+    def _prepare_input(self, X: Any, y: Any, sample_weight: Any, encoding: Any) -> Prepared:
+        """The training data made ready for an objective: a DataFrame's columns encoded (its
+        learned encoding kept as ``encoding_``), then :meth:`_prepare`. Used by ``fit`` and by
+        the cross-validation search (:func:`logloss.cv.fit_cv`)."""
+        X, y, sample_weight, encoding, framed = self._encode_frame(X, y, sample_weight, encoding)
+        if encoding is not None:
+            self.encoding_ = encoding
+        elif hasattr(self, "encoding_"):
+            del self.encoding_
+        raw = None if encoding is None else encoding.raw_features()
+        prep = self._prepare(X, y, sample_weight, raw)
+        if framed:  # the features are the encoded DataFrame's
+            self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
+        return prep
 
     def _fit_prepared(
         self,

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from .loss import pack_size
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
-from .prepare import WARM_MAX_BYTES, WARM_STEP, Prepared, sample_step
+from .prepare import Prepared, sample_step, take_sample
 from .solvers import SolverState, choose_solver, solve, solver_options, warm_start
 
 __all__ = [
@@ -119,15 +119,6 @@ class Folds:
         fold = hashed_folds(np.arange(offset, offset + n, dtype=np.uint64), self.n_folds)
         te = np.zeros((n, self.n_folds))
         te[np.arange(n), fold] = 1.0
-        return 1.0 - te, te
-
-    def fold_of(self, positions: NDArray[np.integer]) -> tuple[Array, Array]:
-        """The masks of rows at arbitrary global positions (a row sample)."""
-        if self._train is not None and self._test is not None:
-            return self._train[positions], self._test[positions]
-        fold = hashed_folds(positions, self.n_folds)
-        te = np.zeros((len(positions), self.n_folds))
-        te[np.arange(len(positions)), fold] = 1.0
         return 1.0 - te, te
 
 
@@ -759,11 +750,11 @@ def _path_starts(
         return {}
     data = prep.data
     if data is not None:
-        sample = prep.sample if prep.sample is not None else data.sample(sample_step(data))
+        sample = prep.sample if prep.sample is not None else take_sample(data)
     else:
         assert prep.arrays is not None
         X, y01, sw = prep.arrays
-        step = max(WARM_STEP, -(-len(y01) * 8 * (X.shape[1] + 2) // WARM_MAX_BYTES))
+        step = sample_step(len(y01), X.shape[1])
         sample = (X[::step], y01[::step], None if sw is None else sw[::step])
     if sample is None:
         return {}
@@ -824,13 +815,7 @@ def fit_cv(
     grid_C, grid_r = check_grid(Cs, l1_ratios)
     if np.any(grid_r > 0):
         choose_solver(core.solver, 1, float(grid_r.max()))  # lbfgs: a clear error, up front
-    X, y, sample_weight, encoding, framed = core._encode_frame(X, y, sample_weight, encoding)
-    if encoding is not None:
-        core.encoding_ = encoding
-    raw = None if encoding is None else encoding.raw_features()
-    prep = core._prepare(X, y, sample_weight, raw)
-    if framed:
-        core.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
+    prep = core._prepare_input(X, y, sample_weight, encoding)
     try:
         folds = make_folds(cv, prep.n_rows, prep.data is None)
         settings = core.get_params()

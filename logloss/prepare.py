@@ -219,16 +219,16 @@ def mean_scale(moments: Array, p: int, n_rows: float, how: Scaling) -> tuple[Arr
     return kept_mean, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
 
-def sample_step(data: BlockData) -> int:
-    """Every how many rows :func:`take_sample` takes one: 16 or more (at most 32 MiB)."""
-    row_bytes = 8 * (data.n_features + 2)
-    return int(max(WARM_STEP, -(-data.n_rows * row_bytes // WARM_MAX_BYTES)))
+def sample_step(n_rows: int, n_features: int) -> int:
+    """Every how many rows a warm start's sample takes one: 16 or more (at most 32 MiB)."""
+    row_bytes = 8 * (n_features + 2)
+    return int(max(WARM_STEP, -(-n_rows * row_bytes // WARM_MAX_BYTES)))
 
 
 def take_sample(data: BlockData) -> Sample | None:
     """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
     the blocks are streamed from source."""
-    return data.sample(sample_step(data))
+    return data.sample(sample_step(data.n_rows, data.n_features))
 
 
 def _block_max_abs(X: Any, y: Any = None, s: Any = None) -> Array:

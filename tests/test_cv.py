@@ -224,3 +224,20 @@ def test_cli_train_cv_picks_the_c_the_estimator_picks_and_records_the_search(tmp
         main([*argv, "--out", str(tmp_path / "m2"), "--checkpoint", str(tmp_path / "ck")])
     assert exit_info.value.code == 2 and not (tmp_path / "m2").exists()
     assert "--checkpoint cannot go with --cv" in capsys.readouterr().err
+
+
+def test_a_refit_on_numeric_data_forgets_an_earlier_encoding():
+    """The search prepares its data as fit does: a DataFrame's encoding is learned and kept,
+    and fitting the same estimator on plain arrays afterwards drops it."""
+    import pandas as pd
+
+    X, y = _breast_cancer()
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"]).assign(
+        g=np.where(X[:, 3] > 0, "hi", "lo")
+    )
+    cv = LogisticRegressionCV(Cs=3, cv=3).fit(frame, y)
+    assert list(cv.feature_names_out_) == ["a", "b", "c", "g=hi", "g=lo"]
+    assert hasattr(cv, "encoding_")
+    cv.fit(X[:, :3], y)
+    assert not hasattr(cv, "encoding_") and cv.n_features_in_ == 3
+    np.testing.assert_allclose(cv.predict_proba(X[:, :3]).sum(axis=1), 1.0)
