@@ -181,6 +181,24 @@ def test_documented_command_lines_parse(where: str, line: str) -> None:
         pytest.fail(f"{where}: `{line}` does not parse (exit {exc.code})")
 
 
+def test_train_flow_options_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    """The options of ``python -m flows.train`` named in its code lines and in docs/flows.md's
+    section on the train flow are those its --help lists."""
+    from flows.train import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    real = set(OPTION_RE.findall(capsys.readouterr().out))
+    section = text(ROOT / "docs" / "flows.md").split("## The train flow", 1)[1].split("\n## ")[0]
+    documented = set(OPTION_RE.findall(FENCE_RE.sub("", section)))
+    for page in PAGES:
+        for block in FENCE_RE.findall(text(page)):
+            for line in block.replace("\\\n", " ").splitlines():
+                if line.startswith("python -m flows.train"):
+                    documented |= set(OPTION_RE.findall(line.split("#")[0]))
+    assert not documented - real, f"python -m flows.train takes no {sorted(documented - real)}"
+
+
 # ------------------------------------------------------------------ the map of the code
 def contract(contract_id: str) -> dict:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
