@@ -95,7 +95,9 @@ def _top_level_names(path: Path) -> set[str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
-            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            if node.value is not None and any(
+                isinstance(t, ast.Name) and t.id == "__all__" for t in targets
+            ):
                 names |= set(ast.literal_eval(node.value))
         elif isinstance(node, ast.ImportFrom | ast.Import):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
