@@ -149,6 +149,7 @@ class LogisticCore:
         numeric: list[str] | None = None,
         max_categories: int = 100,
         min_frequency: int = 1,
+        categorical_coding: str = "all",
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -167,6 +168,7 @@ class LogisticCore:
         self.numeric = numeric
         self.max_categories = max_categories
         self.min_frequency = min_frequency
+        self.categorical_coding = categorical_coding
 
     def _check_settings(self) -> None:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the
@@ -317,7 +319,14 @@ class LogisticCore:
         return self
 
     def _column_options(self) -> dict[str, Any]:
-        names = ("missing", "categorical", "numeric", "max_categories", "min_frequency")
+        names = (
+            "missing",
+            "categorical",
+            "numeric",
+            "max_categories",
+            "min_frequency",
+            "categorical_coding",
+        )
         return {name: getattr(self, name) for name in names}
 
     def _encode_frame(
