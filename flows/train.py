@@ -290,8 +290,9 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
 
     ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``,
     ``categorical_coding``: how string, bool and incomplete columns become features (see
-    ``logloss train --help`` and the README's "Columns and missing values"); the levels and means are learned on the
-    whole dataset before the hold-out split, and travel with the published model.
+    ``logloss train --help`` and the README's "Columns and missing values"); the levels
+    and means are learned on the whole dataset before the hold-out split, and travel with
+    the published model.
 
     ``cv`` (>= 2), ``Cs``, ``l1_ratios``: choose C (and l1_ratio) by cv-fold
     cross-validation on the training rows (the hold-out stays out of it), refit at the

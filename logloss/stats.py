@@ -191,9 +191,7 @@ def _wald_tests(
         V = R @ cov @ R.T
         stat = float(d @ np.linalg.lstsq(V, d, rcond=None)[0])
         df = len(R)
-        tests.append(
-            {"column": name, "chi2": stat, "df": df, "p_value": float(chi2.sf(stat, df))}
-        )
+        tests.append({"column": name, "chi2": stat, "df": df, "p_value": float(chi2.sf(stat, df))})
     return tests
 
 

@@ -132,25 +132,43 @@ def print_grid(
     title: str, header: Sequence[str], rows: Sequence[Sequence[Any]], *, digits: int = 4
 ) -> None:
     """A table with a header row on stdout: drawn on a terminal (floats to ``digits``
-    significant digits, nothing cut), else ``# title``, the header and the rows as TSV
-    with full values."""
+    significant digits; names and headers fold onto more lines, numbers are never broken),
+    else ``# title``, the header and the rows as TSV with full values. A table that does
+    not fit the terminal's width even so is printed as that TSV too: nothing is cut."""
     if not stdout_is_terminal():
         _tsv(title, header, rows)
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    cells = [[_short(v, digits) for v in row] for row in rows]
+    table = Table(
+        title=title,
+        box=None,
+        header_style="bold underline",
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    need = len(header) - 1  # one space between columns
     for j, name in enumerate(header):
+        numbers = all(isinstance(r[j], int | float) for r in rows)
+        widest = max((len(r[j]) for r in cells), default=0)
+        least = widest if numbers else min(widest, 8)
+        need += max(least, 1)
         table.add_column(
             name,
             style="bold" if j == 0 else None,
             justify="left" if j == 0 else "right",
             overflow="fold",
+            min_width=least,
         )
-    for row in rows:
-        table.add_row(*(_short(v, digits) for v in row))
-    Console().print(table)
+    for row in cells:
+        table.add_row(*row)
+    console = Console()
+    if need > console.width:
+        _tsv(title, header, rows)
+        return
+    console.print(table)
 
 
 class Phases:
