@@ -259,6 +259,7 @@ def test_the_report_page_gives_no_per_level_interval_when_only_the_penalty_ident
     assert "<h3>Categorical columns</h3>" in page
     assert "passengerClass</td>" in page
     assert "For a coefficient the data identify, an interval" in page
+    assert "identified only by the penalty (the levels of a categorical column" in page
 
 
 def test_the_report_table_has_the_intercepts_standard_error(tmp_path, capsys):

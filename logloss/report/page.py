@@ -416,6 +416,13 @@ def write_html_report(
         "history": _history(model.get("history"), history_limit),
         "internals": _internals(model),
     }
+    if context["coefficients"]["identification_notes"]:
+        for figure in context["figures"]:
+            if figure["name"] == "coefficients":
+                figure["caption"] += (
+                    " Coefficients identified only by the penalty (the levels of a "
+                    "categorical column coded with every level, see the table) have no bar."
+                )
     page = _environment().get_template("report.html.j2").render(**context)
     target = Path(out) if out is not None else mdir / "report.html"
     return atomic_write_bytes(target, page.encode("utf-8"))
