@@ -345,6 +345,17 @@ def _coefficients(
     return out
 
 
+def _note_unidentified(figures: list[dict[str, Any]]) -> None:
+    """The coefficients caption, when some rows have no interval because only the penalty
+    identifies them."""
+    for figure in figures:
+        if figure["name"] == "coefficients":
+            figure["caption"] += (
+                " Coefficients identified only by the penalty (the levels of a categorical "
+                "column coded with every level, see the table) have no bar."
+            )
+
+
 def _internals(model: Mapping[str, Any]) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [(k, v) for k, v in model.items() if k not in _SHOWN]
     out.append(("generator", GENERATOR))
@@ -393,17 +404,19 @@ def write_html_report(
     ]
     info = report.get("summary_info") or {}
     classes = _classes(model)
+    figures = _figures(mdir)
+    coefficients = _coefficients(model, report, coef, intercept)
     context = {
         "generator": GENERATOR,
         "name": name or mdir.resolve().name,
         "evaluation": _evaluation(report, model),
         "headline": headline,
-        "figures": _figures(mdir),
+        "figures": figures,
         "card": _card(model, report, int(coef.shape[0])),
         "metrics": metrics,
         "thresholds": report.get("thresholds"),
         "positive": fmt(classes[-1]) if classes else "1",
-        "coefficients": _coefficients(model, report, coef, intercept),
+        "coefficients": coefficients,
         "n_features": int(coef.shape[0]),
         "intercept": intercept,
         "summary_info": [(k, v) for k, v in info.items() if k not in _INFO_LISTS]
@@ -416,13 +429,8 @@ def write_html_report(
         "history": _history(model.get("history"), history_limit),
         "internals": _internals(model),
     }
-    if context["coefficients"]["identification_notes"]:
-        for figure in context["figures"]:
-            if figure["name"] == "coefficients":
-                figure["caption"] += (
-                    " Coefficients identified only by the penalty (the levels of a "
-                    "categorical column coded with every level, see the table) have no bar."
-                )
+    if coefficients["identification_notes"]:
+        _note_unidentified(figures)
     page = _environment().get_template("report.html.j2").render(**context)
     target = Path(out) if out is not None else mdir / "report.html"
     return atomic_write_bytes(target, page.encode("utf-8"))
