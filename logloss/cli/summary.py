@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             ["column", "chi2", "df", "p_value"],
             [[t["column"], t["chi2"], t["df"], t["p_value"]] for t in tests],
         )
-    print_table("fit", [(k, v) for k, v in info.items() if k not in _LISTS])
+    print_table("fit", [(k, v) for k, v in info.items() if k not in _LISTS and v is not None])
     for line in _notes(info):
         print(f"note: {line}", file=sys.stderr)
     return EXIT_OK
