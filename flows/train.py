@@ -265,6 +265,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     numeric: list[str] | None = None,
     max_categories: int = 100,
     min_frequency: int = 1,
+    categorical_coding: Literal["all", "reference"] = "all",
     # cross-validation (training settings too): choose C (and l1_ratio), then refit
     cv: int = 0,
     Cs: int | list[float] = 10,
@@ -287,10 +288,11 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
     with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
 
-    ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``: how
-    string, bool and incomplete columns become features (see ``logloss train --help`` and
-    the README's "Columns and missing values"); the levels and means are learned on the
-    whole dataset before the hold-out split, and travel with the published model.
+    ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``,
+    ``categorical_coding``: how string, bool and incomplete columns become features (see
+    ``logloss train --help`` and the README's "Columns and missing values"); the levels
+    and means are learned on the whole dataset before the hold-out split, and travel with
+    the published model.
 
     ``cv`` (>= 2), ``Cs``, ``l1_ratios``: choose C (and l1_ratio) by cv-fold
     cross-validation on the training rows (the hold-out stays out of it), refit at the
@@ -321,6 +323,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         numeric=numeric,
         max_categories=max_categories,
         min_frequency=min_frequency,
+        categorical_coding=categorical_coding,
         cv=cv,
         Cs=Cs,
         l1_ratios=l1_ratios,
@@ -342,6 +345,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         "numeric": settings.numeric or (),
         "max_categories": settings.max_categories,
         "min_frequency": settings.min_frequency,
+        "categorical_coding": settings.categorical_coding,
     }
     size = None
     if not address:

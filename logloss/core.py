@@ -149,6 +149,7 @@ class LogisticCore:
         numeric: list[str] | None = None,
         max_categories: int = 100,
         min_frequency: int = 1,
+        categorical_coding: str = "all",
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -167,6 +168,7 @@ class LogisticCore:
         self.numeric = numeric
         self.max_categories = max_categories
         self.min_frequency = min_frequency
+        self.categorical_coding = categorical_coding
 
     def _check_settings(self) -> None:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the
@@ -317,7 +319,14 @@ class LogisticCore:
         return self
 
     def _column_options(self) -> dict[str, Any]:
-        names = ("missing", "categorical", "numeric", "max_categories", "min_frequency")
+        names = (
+            "missing",
+            "categorical",
+            "numeric",
+            "max_categories",
+            "min_frequency",
+            "categorical_coding",
+        )
         return {name: getattr(self, name) for name in names}
 
     def _encode_frame(
@@ -510,10 +519,14 @@ class LogisticCore:
     def summary(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Coefficient statistics on data ``X``, ``y`` (usually the training data): a pandas
         DataFrame indexed by feature name and "intercept", with columns ``coef``,
-        ``std_err``, ``z``, ``p_value`` (two-sided) and ``ci_low``/``ci_high`` (95%), from
-        the observed information at the fitted coefficients (one pass over the data,
-        distributed for Dask input). Also sets ``summary_info_``: n, log_likelihood,
-        null_log_likelihood, deviance, aic, bic, mcfadden_r2.
+        ``std_err``, ``z``, ``p_value`` (two-sided), ``ci_low``/``ci_high`` (95%) and
+        ``identified_by`` ("data"; "penalty" or "none" for the levels of an all-level
+        coded categorical column and the intercept: no test), from the observed
+        information at the fitted coefficients (one pass over the data, distributed for
+        Dask input). Also sets ``summary_info_``: n, log_likelihood, null_log_likelihood,
+        deviance, aic, bic, mcfadden_r2, categorical_coding, identified_by_penalty,
+        not_identified and categorical_tests (a joint Wald test per categorical column:
+        column, chi2, df, p_value).
 
         Without a penalty (``C=inf``) these are the maximum-likelihood statistics
         (statsmodels' ``Logit``). With a penalty they come from the penalised Hessian and

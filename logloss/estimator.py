@@ -113,6 +113,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         A categorical column with more distinct values is an error (an identifier?).
     min_frequency : int, default=1
         Levels seen fewer times share one ``COL=(infrequent)`` indicator.
+    categorical_coding : {"all", "reference"}, default="all"
+        "all": one indicator per level (with an intercept the coefficients of a column are
+        then identified only by the penalty: ``summary`` gives a joint Wald test per column
+        instead of per-level tests); "reference": the first level as sorted gets none
+        (treatment coding, as statsmodels' ``C(col)``), each coefficient is the difference
+        from it and ``summary`` equals statsmodels' ``Logit``.
 
     Attributes
     ----------
@@ -224,6 +230,7 @@ class LogisticRegressionCV(LogisticRegression):
         numeric: list[str] | None = None,
         max_categories: int = 100,
         min_frequency: int = 1,
+        categorical_coding: str = "all",
     ) -> None:
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -244,6 +251,7 @@ class LogisticRegressionCV(LogisticRegression):
         self.numeric = numeric
         self.max_categories = max_categories
         self.min_frequency = min_frequency
+        self.categorical_coding = categorical_coding
 
     _parameter_constraints: dict[str, list[Any]] = {
         **{

@@ -9,6 +9,8 @@ Conventions
   ``ColumnTransformer`` (``SimpleImputer(strategy="mean", add_indicator=True)`` on the numeric
   columns, ``OneHotEncoder(handle_unknown="ignore", min_frequency=K)`` on the categorical
   ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
+  With ``categorical_coding="reference"`` the encoder drops each column's reference level
+  (``OneHotEncoder(drop=[first level of each column])``, the level's value itself).
   The transformers are fitted on a few synthetic rows built so that they learn exactly the
   model's means, missing indicators, levels and infrequent levels; the result's
   ``predict_proba`` equals logloss's (the tests check 1e-12).
@@ -75,6 +77,22 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     return pd.DataFrame(out)
 
 
+def _dropped(encoding: Encoding) -> list[Any] | None:
+    """OneHotEncoder's ``drop``: each categorical column's reference level (reference
+    coding), or None (every level keeps its indicator)."""
+    if not encoding.reference:
+        return None
+    out = []
+    for c in encoding.categorical:
+        if not c.levels or c.levels[0] is None:
+            raise NotImplementedError(
+                f"column {c.name!r}: its reference is the infrequent or the null level, "
+                "which a scikit-learn OneHotEncoder cannot drop by value"
+            )
+        out.append(c.levels[0])
+    return out
+
+
 def to_sklearn(model: Any) -> Any:
     """The fitted scikit-learn equivalent of ``model`` (see the module's conventions)."""
     lr = _logistic_regression(model)
@@ -96,7 +114,11 @@ def to_sklearn(model: Any) -> Any:
     if numeric:
         parts.append(("num", SimpleImputer(strategy="mean", add_indicator=True), numeric))
     if categorical:
-        encoder = OneHotEncoder(handle_unknown="ignore", min_frequency=k if k > 1 else None)
+        encoder = OneHotEncoder(
+            handle_unknown="ignore",
+            min_frequency=k if k > 1 else None,
+            drop=_dropped(encoding),
+        )
         parts.append(("cat", encoder, categorical))
     columns = ColumnTransformer(parts)
     columns.fit(_synthetic_rows(encoding, k))

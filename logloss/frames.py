@@ -10,7 +10,8 @@ Conventions
 - A DataFrame is encoded when one of its columns is string, object, category or bool, or
   when ``missing`` is not "error". Otherwise it is numeric data, handled as before.
 - The column options are the estimator's settings: ``missing``, ``categorical``,
-  ``numeric``, ``max_categories``, ``min_frequency`` (see :mod:`logloss.settings`).
+  ``numeric``, ``max_categories``, ``min_frequency``, ``categorical_coding`` (see
+  :mod:`logloss.settings`).
 - ``missing="drop"`` drops rows of a pandas DataFrame (with their labels and weights); on a
   Dask DataFrame it is refused (read Parquet with ``read_parquet(missing="drop")``).
 - Uses Dask: for Dask DataFrames only.
@@ -136,6 +137,7 @@ def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding
         max_categories=limit,
         min_frequency=options["min_frequency"],
         source="X",
+        categorical_coding=options.get("categorical_coding", "all"),
     )
 
 

@@ -178,6 +178,17 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         minimum=1,
         group="columns and missing values",
     ),
+    Setting(
+        "categorical_coding",
+        "choice",
+        "all",
+        "all: one 0/1 indicator per level (default; with an intercept only the penalty "
+        "identifies them, so their p-values are not tests); reference: the first level as "
+        "sorted is the reference and gets none (treatment coding, as statsmodels), so each "
+        "coefficient is the difference from it",
+        choices=("all", "reference"),
+        group="columns and missing values",
+    ),
     # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows
     Setting(
         "cv",

@@ -70,19 +70,105 @@ class Progress:
             )
 
 
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (then tables are drawn; otherwise they are plain TSV)."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
+def plain(v: Any) -> str:
+    """A value in full for plain output: floats as their shortest exact repr (``nan``,
+    ``inf``), None as empty, anything else as ``str``."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(float(v))  # float(): NumPy 2 reprs np.float64 as "np.float64(...)"
+    return str(v)
+
+
+def _short(v: Any, digits: int) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _tsv(title: str, header: Sequence[str] | None, rows: Sequence[Sequence[Any]]) -> None:
+    """``# title``, then tab-separated rows with full values (quoted only where a value
+    holds a tab, a quote or a newline)."""
+    import csv
+
+    print(f"# {title}")
+    writer = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows([[plain(v) for v in row] for row in rows])
+    sys.stdout.flush()
+
+
 def print_table(title: str, rows: Sequence[tuple[str, Any]]) -> None:
-    """A two-column table (name, value) on stdout; floats to 6 significant digits."""
+    """A two-column table (name, value) on stdout. On a terminal a drawn table, floats to 6
+    significant digits and nothing cut (long values fold onto the next line); otherwise
+    (a pipe, a file) ``# title`` and one ``name<TAB>value`` line per row with every value
+    whole: redirected output holds the full numbers and names."""
+    if not stdout_is_terminal():
+        _tsv(title, None, rows)
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("", justify="right")
+    table.add_column("", style="bold", overflow="fold")
+    table.add_column("", justify="right", overflow="fold")
     for k, v in rows:
-        table.add_row(
-            k, v if isinstance(v, str) else f"{v:.6g}" if isinstance(v, float) else str(v)
-        )
+        table.add_row(k, _short(v, 6))
     Console().print(table)
+
+
+def print_grid(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[Any]], *, digits: int = 4
+) -> None:
+    """A table with a header row on stdout: drawn on a terminal (floats to ``digits``
+    significant digits; names and headers fold onto more lines, numbers are never broken),
+    else ``# title``, the header and the rows as TSV with full values. A table that does
+    not fit the terminal's width even so is printed as that TSV too: nothing is cut."""
+    if not stdout_is_terminal():
+        _tsv(title, header, rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    cells = [[_short(v, digits) for v in row] for row in rows]
+    table = Table(
+        title=title,
+        box=None,
+        header_style="bold underline",
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    need = len(header) - 1  # one space between columns
+    for j, name in enumerate(header):
+        numbers = all(isinstance(r[j], int | float) for r in rows)
+        widest = max((len(r[j]) for r in cells), default=0)
+        least = widest if numbers else min(widest, 8)
+        need += max(least, 1)
+        table.add_column(
+            name,
+            style="bold" if j == 0 else None,
+            justify="left" if j == 0 else "right",
+            overflow="fold",
+            min_width=least,
+        )
+    for row in cells:
+        table.add_row(*row)
+    console = Console()
+    if need > console.width:
+        _tsv(title, header, rows)
+        return
+    console.print(table)
 
 
 class Phases:

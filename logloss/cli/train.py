@@ -328,6 +328,7 @@ def _open(args: argparse.Namespace) -> Any:
         missing=args.missing,
         max_categories=args.max_categories,
         min_frequency=args.min_frequency,
+        categorical_coding=args.categorical_coding,
         invalid_hint="pass --missing drop to drop such rows, "
         "or --missing impute to impute feature values",
     )

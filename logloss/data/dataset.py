@@ -202,6 +202,7 @@ def _learn_encoding(
         max_categories=options.max_categories,
         min_frequency=options.min_frequency,
         source=source,
+        categorical_coding=options.categorical_coding,
     )
 
 
@@ -281,6 +282,7 @@ def read_parquet(
     max_categories: int = 100,
     min_frequency: int = 1,
     encoding: Encoding | None = None,
+    categorical_coding: str = "all",
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -313,6 +315,8 @@ def read_parquet(
     mean, plus a "missing" indicator; a null categorical value is its own level).
     ``max_categories`` bounds the levels of a column (more is an error: it may be an
     identifier); ``min_frequency`` folds rarer levels into one "infrequent" indicator.
+    ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
+    as sorted of each column gets none: treatment coding).
     ``encoding`` (a trained model's) decides the columns and how they are encoded instead;
     then no pass is made. ``feature_names`` are the encoded features' names
     (``name=level``, ``name__missing``); ``input_columns`` the columns they come from.
@@ -337,6 +341,7 @@ def read_parquet(
         max_categories,
         min_frequency,
         encoding,
+        categorical_coding,
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)

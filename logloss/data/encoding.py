@@ -15,6 +15,13 @@ Conventions
   ``ColumnTransformer([("num", SimpleImputer(strategy="mean", add_indicator=True), numeric),
   ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=K), categorical)])``: a level
   not seen in training gives all-zero indicators.
+- ``categorical_coding="reference"`` (treatment coding, as statsmodels/patsy's default
+  ``C(col)``) drops each categorical column's first indicator: the first level as sorted
+  (not the most frequent; the "(infrequent)" indicator only when every level is
+  infrequent). That level is the column's reference: its rows get all-zero indicators, and
+  each remaining coefficient is the difference in log-odds from it. This is
+  ``OneHotEncoder(drop=[reference levels])``. With the default "all" every level keeps its
+  indicator; with an intercept the coefficients are then identified only by the penalty.
 - Means are weighted by the sample weights when there are any; level counts are row counts.
 - ±inf is an error in every mode; so is a missing value with ``missing="error"``.
 - An Encoding is plain data: :meth:`Encoding.to_json` / :meth:`Encoding.from_json` (model.json).
@@ -35,6 +42,7 @@ from .arrow import Source, column_numpy, fill_tiles
 from .errors import DataError
 
 MISSING_MODES = ("error", "drop", "impute")
+CODINGS = ("all", "reference")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 
@@ -74,6 +82,41 @@ class Encoding:
 
     columns: tuple[ColumnCode, ...]
     missing: str = "error"
+    #: "all": one indicator per level; "reference": the first one of each column dropped
+    categorical_coding: str = "all"
+
+    @property
+    def reference(self) -> bool:
+        """Whether each categorical column's first indicator is dropped (its reference)."""
+        return self.categorical_coding == "reference"
+
+    def column_width(self, c: ColumnCode) -> int:
+        """The number of features column ``c`` becomes under this encoding's coding."""
+        if c.kind == CATEGORICAL and self.reference and c.width:
+            return c.width - 1
+        return c.width
+
+    def _indicator_names(self, c: ColumnCode) -> list[str]:
+        names = [f"{c.name}={_level_name(v)}" for v in c.levels]
+        names += [f"{c.name}=(infrequent)"] if c.infrequent else []
+        return names[1:] if self.reference else names
+
+    def reference_level(self, c: ColumnCode) -> str | None:
+        """The name of categorical column ``c``'s reference indicator (``name=level``), or
+        None with ``categorical_coding="all"``."""
+        if not self.reference or c.kind != CATEGORICAL or not c.width:
+            return None
+        return f"{c.name}={_level_name(c.levels[0])}" if c.levels else f"{c.name}=(infrequent)"
+
+    def categorical_slices(self) -> list[tuple[str, slice]]:
+        """(column name, its features' slice of X) for each categorical column, in order."""
+        k = len(self.numeric) + len(self.indicators)
+        out = []
+        for c in self.categorical:
+            w = self.column_width(c)
+            out.append((c.name, slice(k, k + w)))
+            k += w
+        return out
 
     @property
     def input_columns(self) -> list[str]:
@@ -97,13 +140,13 @@ class Encoding:
         names = [c.name for c in self.numeric]
         names += [f"{c.name}__missing" for c in self.indicators]
         for c in self.categorical:
-            names += [f"{c.name}={_level_name(v)}" for v in c.levels]
-            names += [f"{c.name}=(infrequent)"] if c.infrequent else []
+            names += self._indicator_names(c)
         return names
 
     @property
     def width(self) -> int:
-        return len(self.numeric) + len(self.indicators) + sum(c.width for c in self.categorical)
+        cat = sum(self.column_width(c) for c in self.categorical)
+        return len(self.numeric) + len(self.indicators) + cat
 
     def raw_features(self) -> np.ndarray:
         """True for the 0/1 indicator features (kept in their units by ``standardize``)."""
@@ -115,6 +158,7 @@ class Encoding:
     def to_json(self) -> dict[str, Any]:
         return {
             "missing": self.missing,
+            "categorical_coding": self.categorical_coding,
             "columns": [
                 {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
                 if c.kind == NUMERIC
@@ -133,6 +177,9 @@ class Encoding:
         """The encoding of model.json's "encoding" field; ValueError naming what is wrong."""
         if not isinstance(doc, dict) or doc.get("missing") not in MISSING_MODES:
             raise ValueError(f"must be an object with missing in {list(MISSING_MODES)}")
+        coding = doc.get("categorical_coding", "all")  # absent in files before the option
+        if coding not in CODINGS:
+            raise ValueError(f"categorical_coding must be one of {list(CODINGS)}; got {coding!r}")
         cols = doc.get("columns")
         if not isinstance(cols, list) or not cols:
             raise ValueError("must list at least one column")
@@ -140,7 +187,7 @@ class Encoding:
         names = [c.name for c in out]
         if len(set(names)) != len(names):
             raise ValueError("column names must be distinct")
-        return cls(tuple(out), doc["missing"])
+        return cls(tuple(out), doc["missing"], coding)
 
     # ------------------------------------------------------------------ applying it
     def encode(
@@ -174,8 +221,12 @@ class Encoding:
                 k += 1
         sources += indicators
         for c in self.categorical:
-            sources.append(("code", k, self._codes(table, c, where)))
-            k += c.width
+            codes = self._codes(table, c, where)
+            if self.reference:
+                codes = codes - 1  # the reference level (code 0) -> -1: all-zero indicators
+                codes[codes < -1] = -1
+            sources.append(("code", k, codes))
+            k += self.column_width(c)
         fill_tiles(X, sources)
         return X
 
@@ -434,9 +485,15 @@ def learn(
     max_categories: int,
     min_frequency: int,
     source: str,
+    categorical_coding: str = "all",
 ) -> Encoding:
     """The encoding of merged statistics; DataError for too many levels or an all-null
-    categorical column."""
+    categorical column. ``categorical_coding``: "all" or "reference" (see the module's
+    conventions)."""
+    if categorical_coding not in CODINGS:
+        raise ValueError(
+            f"categorical_coding must be one of {list(CODINGS)}; got {categorical_coding!r}"
+        )
     cols = []
     for name, kind in kinds:
         s = stats[name]
@@ -468,4 +525,4 @@ def learn(
         frequent = tuple(v for v in levels if counts[v] >= min_frequency)
         rare = tuple(v for v in levels if counts[v] < min_frequency)
         cols.append(ColumnCode(name, CATEGORICAL, frequent, rare))
-    return Encoding(tuple(cols), missing)
+    return Encoding(tuple(cols), missing, categorical_coding)

@@ -328,6 +328,7 @@ class ColumnOptions:
     max_categories: int = 100
     min_frequency: int = 1
     encoding: Encoding | None = None
+    categorical_coding: str = "all"
 
 
 def _column_type(files: _Files, name: str) -> pa.DataType | None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import metrics as metrics_mod
 from ..model import atomic_write_bytes
-from .coefficients import SORT_NOTES, coefficient_rows
+from .coefficients import SORT_NOTES, coefficient_rows, intercept_row
 
 __all__ = ["REPORT_DATA", "write_assets"]
 
@@ -147,6 +147,7 @@ def write_assets(
             "l1": l1,
             "note": note,
             "intercept": float(model.intercept_[0]),
+            "intercept_row": intercept_row(float(model.intercept_[0]), stats),
         },
         "summary_info": info,
         "fit": {

@@ -4,8 +4,13 @@ A row is a dict with ``feature``, ``coef`` (original units), ``std_err``, ``z``,
 ``p_value``, ``ci_low``/``ci_high`` (95%, original units; None without statistics),
 ``column_std`` (the feature's standard deviation in the data, None when unknown) and the
 standardised ``std_coef``, ``std_ci_low``, ``std_ci_high`` (the original-unit values
-times ``column_std``: the change in the log-odds per standard deviation of the feature).
-The intercept is not a row.
+times ``column_std``: the change in the log-odds per standard deviation of the feature),
+and ``identified_by`` (the summary's: "data", "penalty" or "none"; None without
+statistics). A coefficient identified only by the penalty (a level of an all-level coded
+categorical column, with an intercept) gets no interval, z or p-value here: its interval
+would be the penalty's width, and read as a test it would mislead; its column's joint
+Wald test is the test. The intercept is not a row; :func:`intercept_row` makes its row
+for the page's table.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["SORT_NOTES", "coefficient_rows"]
+__all__ = ["SORT_NOTES", "coefficient_rows", "intercept_row"]
 
 SORT_NOTES = {
     "z": "sorted by |z| (coefficient / standard error), largest first",
@@ -34,6 +39,27 @@ def _number(v: Any) -> float | None:
         return None
     f = float(v)
     return f if math.isfinite(f) else None
+
+
+def _statistics(statistics: Mapping[str, Mapping[str, Any]] | None, name: str) -> dict[str, Any]:
+    """A row's statistics: none where the data do not identify the coefficient."""
+    found = (statistics or {}).get(name, {})
+    by = found.get("identified_by", "data" if found else None)
+    shown = by in (None, "data")
+    out: dict[str, Any] = {k: _number(found.get(k)) if shown else None for k in _STATS}
+    out["identified_by"] = by
+    return out
+
+
+def intercept_row(
+    intercept: float, statistics: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The intercept's row (the summary's "intercept" statistics when given), with the
+    keys of :func:`coefficient_rows`' rows (no standardised values)."""
+    row: dict[str, Any] = {"feature": "intercept", "coef": float(intercept)}
+    row.update(_statistics(statistics, "intercept"))
+    row.update(column_std=None, std_coef=None, std_ci_low=None, std_ci_high=None)
+    return row
 
 
 def coefficient_rows(
@@ -62,8 +88,7 @@ def coefficient_rows(
         if l1 and c[j] == 0.0:
             continue
         row: dict[str, Any] = {"feature": str(name), "coef": float(c[j])}
-        found = (statistics or {}).get(str(name), {})
-        row.update({k: _number(found.get(k)) for k in _STATS})
+        row.update(_statistics(statistics, str(name)))
         s = None if sd is None else _number(sd[j])
         row["column_std"] = s
         for key, src in (

@@ -48,8 +48,8 @@ CAPTIONS: dict[str, str] = {
     "(log scale); a straight line is linear convergence.",
     "coefficients": "Each coefficient (dot) with its 95% interval (bar): per standard "
     "deviation of the feature (left, comparable across features) and per unit of the "
-    "feature (right). An interval that does not cross 0 marks a coefficient distinguishable "
-    "from 0 at the 5% level.",
+    "feature (right). For a coefficient the data identify, an interval that does not cross "
+    "0 marks a coefficient distinguishable from 0 at the 5% level.",
     "cv": "Mean held-out log loss over the folds against C (log axis) with a band of ±1 "
     "standard error; the dashed line marks the chosen C.",
     "roc": "True positive rate against false positive rate as the threshold falls.",
@@ -276,8 +276,43 @@ def _card(
     return card
 
 
+#: summary_info entries shown as sections of their own, not in the fit statistics table
+_INFO_LISTS = ("identified_by_penalty", "not_identified", "categorical_tests")
+
+PENALTY_NOTE = (
+    "Every level of a categorical column has its own indicator and the model has an "
+    "intercept, so only the penalty identifies these coefficients: {names}. Their "
+    "intervals would show the penalty's width, not the data's, so none are given and no "
+    "per-level test is made; whether the column matters is its joint Wald test below. "
+    "Train with --categorical-coding reference for per-level differences from a "
+    "reference level with their tests."
+)
+NONE_NOTE = (
+    "Not identified by the data (every level of a categorical column coded, an "
+    "intercept, no penalty): {names}. No statistics are given for them; the columns' "
+    "joint Wald tests below are identified."
+)
+
+
+def _identification_notes(info: Mapping[str, Any]) -> list[str]:
+    out = []
+    for key, text in (("identified_by_penalty", PENALTY_NOTE), ("not_identified", NONE_NOTE)):
+        names = info.get(key)
+        if isinstance(names, list) and names:
+            out.append(text.format(names=", ".join(str(n) for n in names)))
+    return out
+
+
+def _categorical_tests(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    tests = info.get("categorical_tests")
+    return [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
+
+
 def _coefficients(
-    model: Mapping[str, Any], report: Mapping[str, Any], coef: NDArray[np.float64]
+    model: Mapping[str, Any],
+    report: Mapping[str, Any],
+    coef: NDArray[np.float64],
+    intercept: float,
 ) -> dict[str, Any]:
     found = report.get("coefficients")
     if isinstance(found, dict) and isinstance(found.get("rows"), list):
@@ -298,9 +333,27 @@ def _coefficients(
             "l1": l1,
         }
     rows = out["rows"]
-    out["has_stats"] = any(r.get("std_err") is not None for r in rows)
+    found_row = out.get("intercept_row")
+    row = found_row if isinstance(found_row, dict) else {"feature": "intercept"}
+    row = {**row, "coef": intercept}  # the verified coefficient file's value
+    out["intercept_row"] = row
+    out["has_stats"] = any(r.get("std_err") is not None for r in [*rows, row])
     out["has_std"] = any(r.get("std_coef") is not None for r in rows)
+    info = report.get("summary_info") or {}
+    out["identification_notes"] = _identification_notes(info) if isinstance(info, dict) else []
+    out["tests"] = _categorical_tests(info) if isinstance(info, dict) else []
     return out
+
+
+def _note_unidentified(figures: list[dict[str, Any]]) -> None:
+    """The coefficients caption, when some rows have no interval because only the penalty
+    identifies them."""
+    for figure in figures:
+        if figure["name"] == "coefficients":
+            figure["caption"] += (
+                " Coefficients identified only by the penalty (the levels of a categorical "
+                "column coded with every level, see the table) have no bar."
+            )
 
 
 def _internals(model: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -351,20 +404,24 @@ def write_html_report(
     ]
     info = report.get("summary_info") or {}
     classes = _classes(model)
+    figures = _figures(mdir)
+    coefficients = _coefficients(model, report, coef, intercept)
     context = {
         "generator": GENERATOR,
         "name": name or mdir.resolve().name,
         "evaluation": _evaluation(report, model),
         "headline": headline,
-        "figures": _figures(mdir),
+        "figures": figures,
         "card": _card(model, report, int(coef.shape[0])),
         "metrics": metrics,
         "thresholds": report.get("thresholds"),
         "positive": fmt(classes[-1]) if classes else "1",
-        "coefficients": _coefficients(model, report, coef),
+        "coefficients": coefficients,
         "n_features": int(coef.shape[0]),
         "intercept": intercept,
-        "summary_info": list(info.items()) if isinstance(info, dict) else [],
+        "summary_info": [(k, v) for k, v in info.items() if k not in _INFO_LISTS]
+        if isinstance(info, dict)
+        else [],
         "cv": _cv_table(model.get("cv")),
         "settings": [
             (k, "None" if v is None else v) for k, v in setting_items(model.get("params") or {})
@@ -372,6 +429,8 @@ def write_html_report(
         "history": _history(model.get("history"), history_limit),
         "internals": _internals(model),
     }
+    if coefficients["identification_notes"]:
+        _note_unidentified(figures)
     page = _environment().get_template("report.html.j2").render(**context)
     target = Path(out) if out is not None else mdir / "report.html"
     return atomic_write_bytes(target, page.encode("utf-8"))
