@@ -76,7 +76,7 @@ class LogisticCore:
     settings, ``fit``, predictions and ``save`` of :class:`~logloss.LogisticRegression`
     (see there for the parameters and attributes), with no scikit-learn import."""
 
-    # fitted attributes (set by fit or load)
+    # fitted attributes (set by fit, i.e. set_fitted, or by load)
     classes_: np.ndarray
     coef_: Array
     intercept_: Array
@@ -86,7 +86,13 @@ class LogisticCore:
     converged_: bool
     history_: list[dict[str, float]]
     n_passes_: int
+    n_sample_passes_: int
     n_rows_: int
+    solver_: str
+    stop_reason_: str
+    data_storage_: dict[str, Any] | None
+    badly_scaled_: list[int]
+    resumed_from_iter_: int | None
     training_: dict[str, Any]  # set by the pipeline: data source, label, rows, time
     encoding_: Any  # logloss.data.Encoding, when X's columns were encoded (categoricals)
     cv_: dict[str, Any]  # a cross-validated model's search (logloss.cv.CVResult.table)

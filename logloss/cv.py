@@ -445,16 +445,37 @@ def fit_cv(
     X: Any,
     y: Any,
     sample_weight: Any = None,
-    **options: Any,
+    *,
+    Cs: Any = 10,
+    l1_ratios: Any = None,
+    cv: Any = 5,
+    scoring: str = "neg_log_loss",
+    refit: bool = True,
+    encoding: Any = None,
+    callback: Callable[[SolverState], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CVResult, Any]:
-    """:func:`search_cv` (the same arguments), then the refitted model as a
-    :class:`~logloss.core.LogisticCore` with the chosen C and l1_ratio and ``cv_`` (the
-    search's table, kept in model.json); None without ``refit``."""
+    """:func:`search_cv`, then the refitted model as a :class:`~logloss.core.LogisticCore`
+    with the chosen C and l1_ratio and ``cv_`` (the search's table, kept in model.json);
+    None without ``refit``."""
     from .core import LogisticCore
 
-    result, fit = search_cv(core, X, y, sample_weight, **options)
+    result, fit = search_cv(
+        core,
+        X,
+        y,
+        sample_weight,
+        Cs=Cs,
+        l1_ratios=l1_ratios,
+        cv=cv,
+        scoring=scoring,
+        refit=refit,
+        encoding=encoding,
+        callback=callback,
+        progress=progress,
+    )
     if fit is None:
         return result, None
     model = LogisticCore(**refit_settings(core.get_params(), result)).set_fitted(fit)
-    model.cv_ = result.table(options.get("scoring", "neg_log_loss"))
+    model.cv_ = result.table(scoring)
     return result, model
