@@ -1,8 +1,11 @@
 """The fitting and prediction of :class:`~logloss.LogisticRegression`, without scikit-learn.
 
-:class:`LogisticCore` validates the settings, prepares the data (:mod:`logloss.prepare`),
-builds the objective, runs a solver (:mod:`logloss.solvers`, with checkpoints) and sets the
-fitted attributes; it predicts and saves. :class:`~logloss.estimator.LogisticRegression`
+:class:`LogisticCore` validates the settings, prepares the data
+(:func:`logloss.prepare.prepare`), fits them (:func:`logloss.fitting.fit_prepared`: the
+objective, a solver, checkpoints) and sets the fitted attributes from the
+:class:`~logloss.fitting.FitResult` (:meth:`LogisticCore.set_fitted`); it predicts and
+saves. The three steps are public: the cross-validation search prepares once and fits
+many times. :class:`~logloss.estimator.LogisticRegression`
 adds scikit-learn's API on top (parameter constraints, input validation, tags). The
 pipeline trains a ``LogisticCore``, so ``logloss train`` never imports scikit-learn (its
 import costs about a second), except to raise scikit-learn's ``ConvergenceWarning``.
@@ -30,11 +33,9 @@ import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
 
-from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
-from .engine import BlockData
+from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .model import (
     ModelFileError,
-    encode_labels,
     estimator_kwargs,
     fitted_attributes,
     model_meta,
@@ -42,7 +43,6 @@ from .model import (
     read_model_files,
     write_model_files,
 )
-from .objective import LogisticObjective, NonFiniteError, numpy_sums
 from .predict import (
     lazy_accuracy,
     lazy_labels,
@@ -53,47 +53,22 @@ from .predict import (
     margin,
     proba2,
 )
-from .prepare import (
-    WARM_MIN_ROWS,
-    Prepared,
-    Scaling,
-    dask_array,
-    is_dask,
-    prepare_dask,
-    prepare_numpy,
-    take_sample,
-)
+from .prepare import Prepared, dask_array, is_dask, numpy_input, penalty_alpha, prepare
 from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
-from .solvers import (
-    SolverResult,
-    SolverState,
-    choose_solver,
-    convergence_message,
-    non_finite_remedy,
-    solve,
-    solver_options,
-    stop_reason,
-    warm_start,
-)
+from .solvers import SolverState
 
-__all__ = ["LogisticCore", "NotFittedError"]
+__all__ = ["FitResult", "LogisticCore", "NotFittedError", "Prepared", "fit_prepared", "prepare"]
 
 Array = NDArray[np.float64]
 
 _Model = TypeVar("_Model", bound="LogisticCore")
 
-SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS if not s.cv_only)
+#: The settings of one fit (the constructor's arguments but the deprecated ``penalty``).
+SETTING_NAMES = FIT_SETTING_NAMES[1:]
 
 
 class NotFittedError(ValueError, AttributeError):
     """A model used before ``fit`` (scikit-learn's NotFittedError derives from the same)."""
-
-
-def _convergence_warning() -> type[Warning]:
-    """scikit-learn's ConvergenceWarning, imported only when a fit did not converge."""
-    from sklearn.exceptions import ConvergenceWarning
-
-    return ConvergenceWarning
 
 
 class LogisticCore:
@@ -101,7 +76,7 @@ class LogisticCore:
     settings, ``fit``, predictions and ``save`` of :class:`~logloss.LogisticRegression`
     (see there for the parameters and attributes), with no scikit-learn import."""
 
-    # fitted attributes (set by fit or load)
+    # fitted attributes (set by fit, i.e. set_fitted, or by load)
     classes_: np.ndarray
     coef_: Array
     intercept_: Array
@@ -111,7 +86,13 @@ class LogisticCore:
     converged_: bool
     history_: list[dict[str, float]]
     n_passes_: int
+    n_sample_passes_: int
     n_rows_: int
+    solver_: str
+    stop_reason_: str
+    data_storage_: dict[str, Any] | None
+    badly_scaled_: list[int]
+    resumed_from_iter_: int | None
     training_: dict[str, Any]  # set by the pipeline: data source, label, rows, time
     encoding_: Any  # logloss.data.Encoding, when X's columns were encoded (categoricals)
     cv_: dict[str, Any]  # a cross-validated model's search (logloss.cv.CVResult.table)
@@ -205,7 +186,8 @@ class LogisticCore:
         checkpoint_restart: bool = False,
         encoding: Any = None,
     ) -> LogisticCore:
-        """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed).
+        """Fit on NumPy/pandas (in memory) or Dask arrays/DataFrames (distributed):
+        :meth:`prepare_data`, :func:`~logloss.fitting.fit_prepared`, :meth:`set_fitted`.
 
         ``callback(state)`` is called after every iteration with a
         :class:`~logloss.solvers.SolverState` (iteration, θ, history so far).
@@ -226,216 +208,77 @@ class LogisticCore:
         their units (only numeric columns are standardised).
         """
         self._check_settings()
-        prep = self._prepare_input(X, y, sample_weight, encoding)
+        prepared = self.prepare_data(X, y, sample_weight, encoding=encoding)
         try:
-            return self._fit_prepared(
-                prep,
+            result = fit_prepared(
+                prepared,
+                self.get_params(),
                 callback=callback,
                 checkpoint=checkpoint,
                 data_fingerprint=data_fingerprint,
                 checkpoint_restart=checkpoint_restart,
             )
         finally:
-            if prep.data is not None:  # the fit's blocks (and their disk files) now, not at gc
-                prep.data.release()
+            prepared.release()  # the fit's blocks (and their disk files) now, not at gc
+        return self.set_fitted(result)
 
-    def _prepare_input(self, X: Any, y: Any, sample_weight: Any, encoding: Any) -> Prepared:
-        """The training data made ready for an objective: a DataFrame's columns encoded (its
-        learned encoding kept as ``encoding_``), then :meth:`_prepare`. Used by ``fit`` and by
-        the cross-validation search (:func:`logloss.cv.fit_cv`)."""
-        X, y, sample_weight, encoding, framed = self._encode_frame(X, y, sample_weight, encoding)
-        if encoding is not None:
-            self.encoding_ = encoding
-        elif hasattr(self, "encoding_"):
-            del self.encoding_
-        raw = None if encoding is None else encoding.raw_features()
-        prep = self._prepare(X, y, sample_weight, raw)
-        if framed:  # the features are the encoded DataFrame's
-            self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
-        return prep
-
-    def _fit_prepared(
-        self,
-        prep: Prepared,
-        *,
-        callback: Callable[[SolverState], None] | None = None,
-        checkpoint: str | os.PathLike[str] | None = None,
-        data_fingerprint: str | None = None,
-        checkpoint_restart: bool = False,
-    ) -> LogisticCore:
-        """The fit on prepared data (``classes_`` and the feature attributes already set):
-        the objective, the solver (with checkpoints), the fitted attributes. Cross-validation
-        refits the chosen model through here, on the data it already prepared."""
-        content = {} if checkpoint is None or prep.arrays is None else content_hash(*prep.arrays)
-        n_rows, p = prep.n_rows, prep.n_features
-        self.solver_ = choose_solver(self.solver, p, self.l1_ratio if self._alpha() else 0.0)
-        objective = self._objective(prep, prep.sums, self._alpha())
-        classes = encode_labels(self.classes_)["values"]
-        fingerprint = fit_fingerprint(
-            self.get_params(), classes, n_rows, p, data_fingerprint, content
+    def prepare_data(
+        self, X: Any, y: Any, sample_weight: Any = None, *, encoding: Any = None
+    ) -> Prepared:
+        """:func:`~logloss.prepare.prepare` with this model's settings and input checks (the
+        estimator's are scikit-learn's): the training data ready for
+        :func:`~logloss.fitting.fit_prepared`. Sets no attribute but those scikit-learn's
+        input validation sets; release the result (``Prepared.release``) when done."""
+        return prepare(
+            X,
+            y,
+            sample_weight,
+            settings=self.get_params(),
+            encoding=encoding,
+            alpha=self._alpha(),
+            check_input=self._numpy_input,
         )
-        self.resumed_from_iter_: int | None = None
-        try:
-            result, self.resumed_from_iter_ = run_checkpointed(
-                objective,
-                lambda seen, start, on_iteration: self._run(prep, seen, start, on_iteration),
-                directory=checkpoint,
-                fingerprint=fingerprint,
-                every=self.checkpoint_every,
-                restart=checkpoint_restart,
-                callback=callback,
-            )
-        except NonFiniteError as exc:
-            raise ValueError(
-                f"{exc}; {non_finite_remedy(self.solver_, exc.diverged, self.get_params())}"
-            ) from None
-        w = objective.to_w(result.theta)
-        if not np.all(np.isfinite(w)):
-            raise ValueError("the fit produced non-finite coefficients: check X for NaN or inf")
-        self.coef_ = w[:p].reshape(1, p)
-        self.intercept_ = np.array([w[p] if self.fit_intercept else 0.0])
+
+    def set_fitted(self: _Model, result: FitResult) -> _Model:
+        """Set the fitted attributes from a fit's result: those of the data (``classes_``,
+        ``n_features_in_``, ``feature_names_in_``, ``encoding_``: see
+        :meth:`set_features`) and of the fit (``coef_``, ``intercept_``, ``n_iter_``,
+        ``converged_``, ``stop_reason_``, ``history_``, ``n_passes_``, ``n_sample_passes_``,
+        ``solver_``, ``data_storage_``, ``badly_scaled_``, ``resumed_from_iter_``,
+        ``n_rows_``). Returns the model."""
+        self.set_features(result.classes, result.n_features, result.feature_names, result.encoding)
+        self.coef_ = np.array(result.coef, dtype=np.float64).reshape(1, result.n_features)
+        self.intercept_ = np.array(result.intercept, dtype=np.float64).reshape(1)
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
-        self.converged_ = bool(result.converged)  # exactly: max |∇J| <= tol
+        self.converged_ = bool(result.converged)
+        self.stop_reason_ = result.stop_reason
         self.history_ = [dict(h) for h in result.history]
-        self.n_passes_ = objective.evaluations
-        # Dask data: blocks in memory / on disk and the pass throughput (engine.BlockData)
-        self.data_storage_ = None if prep.data is None else prep.data.storage_info()
-        self.n_rows_ = n_rows
-        self.badly_scaled_: list[int] = []
-        if not result.converged and not self.standardize:
-            self.badly_scaled_ = _badly_scaled(prep.column_max_abs())
-        self.stop_reason_ = stop_reason(self.solver_, result, self.tol)
-        if not result.converged:
-            warnings.warn(
-                convergence_message(
-                    self.solver_,
-                    result,
-                    self.get_params(),
-                    [self._column_name(j) for j in self.badly_scaled_],
-                ),
-                _convergence_warning(),
-                stacklevel=3,
-            )
+        self.n_passes_ = int(result.n_passes)
+        self.n_sample_passes_ = int(result.n_sample_passes)
+        self.solver_ = result.solver
+        self.data_storage_ = result.data_storage
+        self.badly_scaled_ = list(result.badly_scaled)
+        self.resumed_from_iter_ = result.resumed_from_iter
+        self.n_rows_ = int(result.n_rows)
         return self
 
-    def _column_options(self) -> dict[str, Any]:
-        names = (
-            "missing",
-            "categorical",
-            "numeric",
-            "max_categories",
-            "min_frequency",
-            "categorical_coding",
-        )
-        return {name: getattr(self, name) for name in names}
-
-    def _encode_frame(
-        self, X: Any, y: Any, sample_weight: Any, encoding: Any
-    ) -> tuple[Any, Any, Any, Any, bool]:
-        """A DataFrame with categorical or incomplete columns (:mod:`logloss.frames`):
-        learn its encoding and encode it; anything else passes through."""
-        from .frames import drop_rows, encode_frame, is_frame, learn_frame, needs_encoding
-
-        if encoding is not None or not needs_encoding(X, self.missing):
-            return X, y, sample_weight, encoding, False
-        if self.missing == "drop" and not is_dask(X) and is_frame(X):
-            X, y, sample_weight = drop_rows(X, y, sample_weight)
-        encoding = learn_frame(X, sample_weight, self._column_options())
-        return encode_frame(X, encoding), y, sample_weight, encoding, True
-
-    def _objective(
-        self, prep: Prepared, sums: Callable[[Array, bool], Array], alpha: float
-    ) -> LogisticObjective:
-        """The objective of ``sums`` in the solver's coordinates of ``prep``."""
-        return LogisticObjective(
-            sums,
-            prep.n_features,
-            alpha=alpha,
-            fit_intercept=self.fit_intercept,
-            mean=prep.mean,
-            scale=prep.scale,
-            penalize=self._penalize,
-            l1_ratio=self.l1_ratio,
-        )
-
-    def _run(
-        self,
-        prep: Prepared,
-        objective: Evaluations,
-        start: SolverState,
-        on_iteration: Callable[[SolverState], None],
-    ) -> SolverResult:
-        """The solver from ``start``; from a warm start on large Dask data (fresh fits)."""
-        self.n_sample_passes_ = 0
-        options = solver_options(
-            self.solver_, learning_rate=self.learning_rate, line_search=self.line_search
-        )
-        if self.solver_ != "gd" and prep.data is not None and start.n_iter == 0:
-            start, options = self._warm_start(prep, prep.data, start)
-        return solve(
-            self.solver_,
-            objective,
-            start,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            callback=on_iteration,
-            **options,
-        )
-
-    def _warm_start(
-        self, prep: Prepared, data: BlockData, start: SolverState
-    ) -> tuple[SolverState, dict[str, Any]]:
-        """:func:`~logloss.solvers.warm_start` on a row sample of large Dask data (every 16th
-        row or sparser, at most 32 MiB; the one taken for the scaling if there was one)."""
-        if data.n_rows < WARM_MIN_ROWS:
-            return start, {}
-        sample = prep.sample if prep.sample is not None else take_sample(data)
-        if sample is None:
-            return start, {}
-        Xs, ys, ss = sample
-        # the same penalty per unit of weight as the full data
-        alpha = self._alpha() * len(ys) / data.n_rows
-        sample_objective = self._objective(prep, numpy_sums(Xs, ys, ss), alpha)
-        out = warm_start(sample_objective, start, tol=self.tol)
-        self.n_sample_passes_ = sample_objective.evaluations
-        return out
-
-    # ------------------------------------------------------- reporting a stop
-    def _column_name(self, j: int) -> str:
-        names = getattr(self, "feature_names_in_", None)
-        return repr(str(names[j])) if names is not None else f"column {j}"
-
-    def _prepare(
-        self, X: Any, y: Any, sample_weight: Any, raw: np.ndarray | None = None
-    ) -> Prepared:
-        """Labels, weights and the solver's coordinates (:mod:`logloss.prepare`); sets
-        ``classes_``, ``n_features_in_`` and ``feature_names_in_``."""
-        how = Scaling(self.standardize, self.fit_intercept, self._alpha(), raw)
-        if is_dask(X) or is_dask(y) or is_dask(sample_weight):
-            prep = prepare_dask(X, y, sample_weight, self.class_weight, how)
-            self.n_features_in_ = prep.n_features
-            if prep.feature_names is not None:
-                self.feature_names_in_ = prep.feature_names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            X, y = self._numpy_input(X, y)
-            prep = prepare_numpy(X, y, sample_weight, self.class_weight, how)
-        self.classes_ = prep.classes
-        return prep
+    def set_features(
+        self, classes: np.ndarray, n_features: int, feature_names: Any, encoding: Any
+    ) -> None:
+        """The attributes of the training data: ``classes_``, ``n_features_in_``,
+        ``feature_names_in_`` and ``encoding_`` (the last two removed when None)."""
+        self.classes_ = classes
+        self.n_features_in_ = int(n_features)
+        for name, value in (("feature_names_in_", feature_names), ("encoding_", encoding)):
+            if value is not None:
+                setattr(self, name, value)
+            elif hasattr(self, name):
+                delattr(self, name)
 
     def _numpy_input(self, X: Any, y: Any) -> tuple[NDArray[np.floating], np.ndarray]:
         """In-memory training data as C-ordered float arrays (the estimator adds
         scikit-learn's input validation)."""
-        X = np.asarray(X)
-        X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
-        y = np.asarray(y)
-        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-            raise ValueError(
-                f"X must be 2-D and y 1-D of the same length; got {X.shape}, {y.shape}"
-            )
-        self.n_features_in_ = X.shape[1]
-        return X, y
+        return numpy_input(X, y)
 
     def _numpy_features(self, X: Any) -> NDArray[np.floating]:
         """In-memory features to predict on (the estimator adds scikit-learn's validation)."""
@@ -453,13 +296,9 @@ class LogisticCore:
                 f"This {type(self).__name__} instance is not fitted yet: call 'fit' first."
             )
 
-    @property
-    def _penalize(self) -> str:
-        """Which coefficients the penalty applies to: standardised (θ) or original (w)."""
-        return "theta" if self.standardize else "w"
-
     def _alpha(self) -> float:
-        return 0.0 if self.penalty is None or np.isinf(self.C) else 1.0 / self.C
+        """The penalty 1/C the solver's coordinates are scaled for (0: none)."""
+        return penalty_alpha({"C": self.C, "penalty": self.penalty})
 
     # --------------------------------------------------------------- prediction
     def decision_function(self, X: Any) -> Any:
@@ -576,14 +415,3 @@ class LogisticCore:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"model in {str(path)!r} is malformed: {exc!r}") from None
         return est
-
-
-# A feature column is called badly scaled when its largest |value| lies outside this range
-# (the intercept's column is 1): the hint given when a fit without standardize fails.
-_SCALE_RANGE = (1e-3, 1e3)
-
-
-def _badly_scaled(max_abs: Array) -> list[int]:
-    lo, hi = _SCALE_RANGE
-    bad = (max_abs > hi) | ((max_abs > 0) & (max_abs < lo))
-    return [int(j) for j in np.flatnonzero(bad)]

@@ -283,7 +283,7 @@ class LogisticRegressionCV(LogisticRegression):
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> LogisticRegressionCV:
         """Search the grid with cross-validation, then (``refit``) fit the best model on all
         rows. ``kwargs``: ``callback`` (the refit's iterations), ``encoding``."""
-        from .cv import fit_cv
+        from .cv import search_cv
 
         self._validate_params()
         self._check_settings()
@@ -292,7 +292,7 @@ class LogisticRegressionCV(LogisticRegression):
             if is_dask(X):
                 raise ValueError("a cv splitter needs in-memory data; give cv as a number")
             cv = list(cv.split(X, y))
-        result, model = fit_cv(
+        result, fit = search_cv(
             self,
             X,
             y,
@@ -304,6 +304,10 @@ class LogisticRegressionCV(LogisticRegression):
             refit=self.refit,
             **kwargs,
         )
+        self._refit_result = fit
+        if fit is not None:
+            self.set_fitted(fit)
+            self.refit_n_iter_ = self.n_iter_
         positive = self.classes_[1]
         squeeze = self.l1_ratios is None
         self.Cs_ = result.Cs
@@ -318,21 +322,6 @@ class LogisticRegressionCV(LogisticRegression):
         self.n_iter_ = n_iter[None]
         self.cv_ = result.table(self.scoring)
         self.n_cv_passes_ = result.passes
-        if model is not None:
-            for name in (
-                "coef_",
-                "intercept_",
-                "converged_",
-                "history_",
-                "n_passes_",
-                "n_rows_",
-                "solver_",
-                "stop_reason_",
-                "badly_scaled_",
-                "resumed_from_iter_",
-            ):
-                setattr(self, name, getattr(model, name))
-            self.refit_n_iter_ = model.n_iter_
         return self
 
     def _check_fitted(self) -> None:
@@ -345,14 +334,17 @@ class LogisticRegressionCV(LogisticRegression):
         return self.best_estimator().save(path, **kwargs)
 
     def best_estimator(self) -> LogisticRegression:
-        """The refitted model as a :class:`LogisticRegression` (C = ``C_``)."""
+        """The refitted model as a :class:`LogisticRegression` (C = ``C_``, l1_ratio =
+        ``l1_ratio_``): the refit's result set on it, with the search's ``cv_`` (and the
+        ``training_`` record when one was set)."""
         self._check_fitted()
+        if self._refit_result is None:  # fitted with refit=False after a refit
+            raise ValueError("best_estimator needs the search's refit: fit with refit=True")
         own = LogisticRegression().get_params()
         params = {k: v for k, v in self.get_params().items() if k in own}
         est = LogisticRegression(**params, C=float(self.C_[0]), l1_ratio=float(self.l1_ratio_[0]))
-        search = {"Cs_", "l1_ratios_", "C_", "l1_ratio_", "scores_", "coefs_paths_", "n_iter_"}
-        for name, value in vars(self).items():
-            if name.endswith("_") and not name.startswith("_") and name not in search:
-                setattr(est, name, value)
-        est.n_iter_ = np.asarray(self.refit_n_iter_, dtype=np.int32)
+        est.set_fitted(self._refit_result)
+        est.cv_ = self.cv_
+        if hasattr(self, "training_"):
+            est.training_ = self.training_
         return est

@@ -15,7 +15,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from .objective import numpy_sums
 
 __all__ = [
     "WARM_MIN_ROWS",
+    "CheckInput",
     "Prepared",
     "Scaling",
     "block_weight_check",
@@ -39,6 +40,7 @@ __all__ = [
     "dask_array",
     "is_dask",
     "mean_scale",
+    "prepare",
     "prepare_dask",
     "prepare_numpy",
     "sample_step",
@@ -47,6 +49,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 Sample = tuple[NDArray[np.floating], NDArray[np.float64], NDArray[np.float64] | None]
+#: In-memory input checks: (X, y) -> (X as a 2-D C-ordered float array, y as a 1-D array).
+CheckInput = Callable[[Any, Any], tuple[NDArray[np.floating], np.ndarray]]
 
 # Warm start on a 1/WARM_STEP sample of the rows for Dask data of at least this many rows.
 WARM_MIN_ROWS = 400_000
@@ -72,7 +76,15 @@ class Scaling:
 
 @dataclass
 class Prepared:
-    """Data ready for :class:`~logloss.objective.LogisticObjective`."""
+    """Data ready for :class:`~logloss.objective.LogisticObjective` (:func:`prepare`).
+
+    ``sums(w, hessian)``: the packed :func:`~logloss.loss.block_sums` of all rows;
+    ``classes``: the two labels (the second is the positive class); ``mean`` and ``scale``:
+    the solver's coordinates x' = (x − mean) / scale. ``feature_names``: the names of the
+    features (a DataFrame's string columns, or the encoding's ``name=level`` names), or
+    None; ``encoding``: the :class:`~logloss.data.Encoding` that made X's columns, or None.
+    Call :meth:`release` when done with Dask data (frees the persisted blocks now).
+    """
 
     sums: Callable[[Array, bool], Array]
     n_rows: int
@@ -83,7 +95,14 @@ class Prepared:
     data: BlockData | None = None  # Dask input: the persisted blocks
     sample: Sample | None = None  # Dask input: the row sample the scaling came from
     arrays: tuple[Any, Any, Any] | None = None  # NumPy input: X, y01, weights
-    feature_names: np.ndarray | None = None  # Dask DataFrame input
+    feature_names: np.ndarray | None = None
+    encoding: Any = None
+
+    def release(self) -> None:
+        """Free the persisted blocks (and their disk files) now, not when garbage collected;
+        nothing to do for in-memory data."""
+        if self.data is not None:
+            self.data.release()
 
     def column_max_abs(self) -> Array:
         """max |x_j| per feature column (one cheap pass; only asked after a failed fit)."""
@@ -420,3 +439,109 @@ def prepare_dask(
         sample=sample,
         feature_names=names,
     )
+
+
+# ------------------------------------------------------------------ the entry point
+_COLUMN_OPTIONS = (
+    "missing",
+    "categorical",
+    "numeric",
+    "max_categories",
+    "min_frequency",
+    "categorical_coding",
+)
+
+
+def prepare(
+    X: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    encoding: Any = None,
+    alpha: float | None = None,
+    check_input: CheckInput | None = None,
+) -> Prepared:
+    """The training data made ready for :func:`logloss.fitting.fit_prepared`.
+
+    ``X``, ``y``, ``sample_weight``: NumPy arrays or pandas objects (prepared in memory) or
+    Dask arrays / DataFrames (persisted as blocks). A DataFrame with categorical or
+    incomplete columns is encoded first (its learned encoding is ``Prepared.encoding``).
+    ``settings``: training settings by name (:data:`logloss.settings.TRAIN_SETTINGS`,
+    e.g. ``LogisticCore.get_params()``; missing ones take their defaults, other keys are
+    ignored); used here: ``standardize``, ``fit_intercept``, ``C`` (and the deprecated
+    ``penalty``), ``class_weight`` and the column options (``missing``, ``categorical``,
+    ``numeric``, ``max_categories``, ``min_frequency``). ``encoding``: an
+    :class:`~logloss.data.Encoding` that already made X's columns (``Dataset.encoding``).
+    ``alpha``: the penalty 1/C the solver's coordinates are scaled for (a preconditioner
+    only; default: the settings' C). ``check_input(X, y)``: the checks of in-memory input
+    (default: 2-D X and 1-D y of one length, as float arrays).
+    """
+    values = _settings(settings)
+    X, y, sample_weight, encoding, framed = _encode_frame(X, y, sample_weight, encoding, values)
+    names = _frame_names(X)
+    if alpha is None:
+        alpha = penalty_alpha(values)
+    raw = None if encoding is None else encoding.raw_features()
+    how = Scaling(bool(values["standardize"]), bool(values["fit_intercept"]), alpha, raw)
+    cw = values["class_weight"]
+    if is_dask(X) or is_dask(y) or is_dask(sample_weight):
+        prep = prepare_dask(X, y, sample_weight, cw, how)
+    else:
+        X, y = (check_input or numpy_input)(X, y)
+        prep = prepare_numpy(X, y, sample_weight, cw, how)
+        prep.feature_names = names
+    if framed:  # the features are the encoded DataFrame's
+        prep.feature_names = np.asarray(encoding.feature_names, dtype=object)
+    prep.encoding = encoding
+    return prep
+
+
+def penalty_alpha(settings: Mapping[str, Any]) -> float:
+    """α = 1/C of ``settings``: 0 without a penalty (C = inf, or the deprecated
+    ``penalty=None``)."""
+    C = float(settings.get("C", 1.0))
+    return 0.0 if settings.get("penalty", "deprecated") is None or np.isinf(C) else 1.0 / C
+
+
+def _settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    from .settings import defaults
+
+    return {**defaults(), "penalty": "deprecated", **(settings or {})}
+
+
+def numpy_input(X: Any, y: Any) -> tuple[NDArray[np.floating], np.ndarray]:
+    """In-memory training data as C-ordered float arrays (float32 kept), checked for shape."""
+    X = np.asarray(X)
+    X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"X must be 2-D and y 1-D of the same length; got {X.shape}, {y.shape}")
+    return X, y
+
+
+def _frame_names(X: Any) -> np.ndarray | None:
+    """A pandas DataFrame's column names when they are all strings (scikit-learn's rule
+    for ``feature_names_in_``), else None; Dask input: None (:func:`prepare_dask` reads
+    a Dask DataFrame's)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or is_dask(X) or len(columns) == 0:
+        return None
+    if not all(isinstance(c, str) for c in columns):
+        return None
+    return np.asarray(columns, dtype=object)
+
+
+def _encode_frame(
+    X: Any, y: Any, sample_weight: Any, encoding: Any, values: Mapping[str, Any]
+) -> tuple[Any, Any, Any, Any, bool]:
+    """A DataFrame with categorical or incomplete columns (:mod:`logloss.frames`): learn
+    its encoding and encode it; anything else passes through."""
+    from .frames import drop_rows, encode_frame, is_frame, learn_frame, needs_encoding
+
+    if encoding is not None or not needs_encoding(X, values["missing"]):
+        return X, y, sample_weight, encoding, False
+    if values["missing"] == "drop" and not is_dask(X) and is_frame(X):
+        X, y, sample_weight = drop_rows(X, y, sample_weight)
+    encoding = learn_frame(X, sample_weight, {k: values[k] for k in _COLUMN_OPTIONS})
+    return encode_frame(X, encoding), y, sample_weight, encoding, True
