@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dask
 import dask.array as da
-from dask.delayed import Delayed
 import numpy as np
 import pytest
+from dask.delayed import Delayed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit

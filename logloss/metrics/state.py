@@ -42,7 +42,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
-
 from scipy.special import xlogy
 
 from ..loss import row_loss, sigmoid
