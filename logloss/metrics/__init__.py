@@ -78,6 +78,7 @@ from .state import (
 from .state import N as _N
 
 __all__ = [
+    "MAX_DISTINCT",
     "SPLIT_EVERY",
     "CalibrationBins",
     "MetricsState",

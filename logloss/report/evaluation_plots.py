@@ -18,12 +18,44 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "CALIBRATION_MIN_BINS",
+    "CALIBRATION_MIN_ROWS",
+    "CALIBRATION_RULE",
+    "calibration_untrusted",
     "plot_calibration",
     "plot_confusion",
     "plot_precision_recall",
     "plot_roc",
     "plot_score_histograms",
 ]
+
+
+CALIBRATION_MIN_BINS = 5
+"""Fewer quantile bins than this and the calibration picture is not drawn."""
+
+CALIBRATION_MIN_ROWS = 50
+"""Rows each calibration bin needs (the bins are cut so that each holds this many)."""
+
+CALIBRATION_RULE = (
+    f"the calibration picture is drawn when the rows make at least {CALIBRATION_MIN_BINS} "
+    f"bins of at least {CALIBRATION_MIN_ROWS} rows each (at least "
+    f"{CALIBRATION_MIN_BINS * CALIBRATION_MIN_ROWS} rows with enough distinct scores)"
+)
+"""The rule, as a sentence (written into report.json)."""
+
+
+def calibration_untrusted(bins: CalibrationBins) -> str | None:
+    """None when ``bins`` make a calibration picture worth trusting (:data:`CALIBRATION_RULE`),
+    else the sentence that says why it is not drawn."""
+    k, n = len(bins.rows), int(np.sum(bins.rows))
+    if k >= CALIBRATION_MIN_BINS and int(np.min(bins.rows)) >= CALIBRATION_MIN_ROWS:
+        return None
+    return (
+        f"Calibration not drawn: {n:,} rows make {k} bin{'s' if k != 1 else ''} of at least "
+        f"{CALIBRATION_MIN_ROWS} rows, too few to judge calibration; it needs at least "
+        f"{CALIBRATION_MIN_BINS} bins ({CALIBRATION_MIN_BINS * CALIBRATION_MIN_ROWS} rows "
+        "or more). Evaluate on more rows."
+    )
 
 
 def plot_roc(fpr: ArrayLike, tpr: ArrayLike, auc: float, path: PathLike) -> Path:
@@ -109,7 +141,8 @@ def plot_precision_recall(
             [tp / (tp + fp)],
             "o",
             color="tab:red",
-            label=f"max F1 = {best['f1']:.3f} at p ≥ {best['threshold']:.3g}",
+            label=f"max F1 = {best['f1']:.3f} at p ≥ {best['threshold']:.3g}"
+            " (chosen on these rows)",
         )
     ax.set_xlim(0, 1.01)
     ax.set_ylim(0, 1.02)
@@ -173,7 +206,8 @@ def plot_confusion(
             ax2,
             best,
             names,
-            f"max F1 ({best['f1']:.3f}): class {names[1]} when p ≥ {best['threshold']:.4g}",
+            f"max F1 ({best['f1']:.3f}): class {names[1]} when p ≥ {best['threshold']:.4g}\n"
+            "(threshold chosen on these same rows: optimistic)",
         )
     fig.suptitle("Confusion matrices (counts and share of rows)")
     return save(fig, path)

@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 from .. import metrics
 from .common import PICTURES
 from .evaluation_plots import (
+    calibration_untrusted,
     plot_calibration,
     plot_confusion,
     plot_precision_recall,
@@ -111,7 +112,11 @@ def make_pictures(
             path("precision_recall"),
             best=rc.best_f1,
         )
-    plot_calibration(rc.calibration, path("calibration"))
+    untrusted = calibration_untrusted(rc.calibration)
+    if untrusted is None:
+        plot_calibration(rc.calibration, path("calibration"))
+    else:  # too few rows: a picture of 2 bins would look like evidence
+        message_picture(untrusted, "Calibration (not drawn)", path("calibration"))
     plot_confusion(rc.confusion, rc.threshold, rc.best_f1, path("confusion"), classes=names)
     marks = [(rc.threshold, f"threshold {rc.threshold:g}")]
     if rc.best_f1 is not None:
