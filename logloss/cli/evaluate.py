@@ -37,6 +37,12 @@ def check_paths(args: argparse.Namespace) -> None:
     """``evaluate`` writes nothing."""
 
 
+STREAM_BLOCK_BYTES = 32 * 2**20
+"""Block size of a streamed pass: the blocks are read, reduced and released, never kept, so
+smaller blocks than training's (which keeps them) cost a little time per task but hold the
+peak memory to a few of them, whatever the size of the files."""
+
+
 def streaming_bytes(ds: Any) -> int:
     """Bytes a streamed pass over ``ds`` holds at once: a few blocks per core (each block
     is read, scored, reduced to its bounded metrics state and released), not the data."""
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     phase(f"reading the model {args.model} and the footers of {args.data}")
     from ..pipeline import evaluate_model
 
-    model, ds = model_and_data(args)
+    model, ds = model_and_data(args, block_bytes=STREAM_BLOCK_BYTES)
     with cluster(args, streaming_bytes(ds), phase):
         # Nothing is persisted: the labels are checked, then every block is read, scored
         # and reduced to a metrics state of bounded size (logloss.metrics), one pass.

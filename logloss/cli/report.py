@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
 def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
     """Evaluate the model on ``--data`` and draw the pictures into ``directory``."""
     from ..pipeline import write_report_assets
-    from .evaluate import streaming_bytes
+    from .evaluate import STREAM_BLOCK_BYTES, streaming_bytes
 
-    model, ds = model_and_data(args, directory)
+    model, ds = model_and_data(args, directory, block_bytes=STREAM_BLOCK_BYTES)
     with cluster(args, streaming_bytes(ds), phase):
         # Nothing is persisted: each pass streams the blocks and keeps bounded results
         # (logloss.report.assets), so memory does not grow with the rows.
