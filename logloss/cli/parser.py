@@ -127,12 +127,13 @@ def model_and_data(
     from ..pipeline import load_published, model_columns
 
     model = load_published(model_dir if model_dir is not None else args.model)
+    sizing: dict[str, Any] = {} if block_bytes is None else {"block_bytes": block_bytes}
     ds = read_parquet(
         args.data,
         label_for(model, args.label),
         weight=getattr(args, "weight", None),
         invalid_hint=None,
-        **({} if block_bytes is None else {"block_bytes": block_bytes}),
+        **sizing,
         **model_columns(model),
     )
     return model, ds
