@@ -54,7 +54,7 @@ from numpy.typing import NDArray
 from ..engine import _add
 from . import curves as _curves
 from .curves import CalibrationBins, wilson_interval
-from .inputs import SPLIT_EVERY, Array, ArrayIn, map_reduce, reduce_blocks
+from .inputs import SPLIT_EVERY, Array, ArrayIn, compute, map_reduce, reduce_blocks
 from .state import (
     BRIER,
     CORRECT,
@@ -359,7 +359,7 @@ def report_curves(
     _check_bins(n_bins, min_rows)
     _check_bins(histogram_bins, 1)
     root = metrics_state(y_true, proba, sample_weight, threshold=threshold)
-    (state,) = _computed(root)
+    (state,) = compute(root)
     return curves_from_state(
         state,
         weighted=sample_weight is not None,
@@ -368,12 +368,6 @@ def report_curves(
         min_rows=min_rows,
         histogram_bins=histogram_bins,
     )
-
-
-def _computed(*roots: Any) -> tuple[Any, ...]:
-    import dask
-
-    return tuple(dask.compute(*roots))
 
 
 def metrics_from_state(state: MetricsState, *, weighted: bool) -> dict[str, Any]:
@@ -419,5 +413,5 @@ def evaluate(
     valid JSON. The two ``*_max_error`` entries bound how far ``roc_auc`` and
     ``average_precision`` can be from the exact values: 0.0 up to 65,536 distinct scores.
     """
-    (state,) = _computed(metrics_state(y_true, proba, sample_weight, threshold=threshold))
+    (state,) = compute(metrics_state(y_true, proba, sample_weight, threshold=threshold))
     return metrics_from_state(state, weighted=sample_weight is not None)

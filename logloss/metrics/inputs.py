@@ -181,6 +181,12 @@ def reduce_blocks(
     return tree_reduce(mapped, combine, fan_in=split_every, name="logloss-metrics")
 
 
+def compute(*roots: Any) -> tuple[Any, ...]:
+    """``dask.compute`` of ``roots`` (values that are not Dask collections come back as
+    they are): the threaded scheduler, or the active ``distributed.Client``."""
+    return tuple(dask.compute(*roots))
+
+
 def map_reduce(
     block_fn: Callable[..., Any],
     combine: Callable[..., Any],
