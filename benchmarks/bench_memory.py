@@ -13,6 +13,12 @@ the workers' budget the engine reads each block once and keeps those that do not
 workers' disks (``benchmarks/bench_large.py`` measures that at 30 M rows).
 Reported: time per pass and throughput (rows per second per pass) against part A's
 in-memory passes, and the workers' peak memory.
+
+Part C (``--evaluate``, or alone with ``--evaluate-only``): the peak resident memory of the
+whole ``logloss evaluate MODEL DATA --json`` process, in this process's scheduler (no
+cluster), at 2 M and 20 M rows × 20 (``--quick``: 1 M and 4 M). ``evaluate`` streams the blocks
+into a metrics state of bounded size, so the peak should not follow the rows.
+Target: peak at the larger size <= 1.5x the peak at the smaller.
 """
 
 from __future__ import annotations
@@ -122,14 +128,83 @@ def bigger_than_memory(
     )
 
 
+def _peak_rss_of(cmd: list[str]) -> tuple[int, float]:
+    """(peak resident bytes, seconds) of ``cmd`` run alone in a fresh child process (its
+    own ``RUSAGE_CHILDREN``, so earlier runs do not count)."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+        "s = time.perf_counter() - t\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024\n"
+        "print(json.dumps([r.returncode, peak, s]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True
+    )
+    code, peak, seconds = json.loads(out.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}")
+    return int(peak), float(seconds)
+
+
+def evaluate_peaks(root, small: int, large: int) -> None:
+    """Part C: peak RSS of ``logloss evaluate`` at ``small`` and ``large`` rows."""
+    import subprocess
+    import sys
+
+    paths = {n: str(parquet_dataset(root, n, P)) for n in (small, large)}
+    model = str(root / f"evaluate-model-{small}")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "logloss.cli",
+            "train",
+            paths[small],
+            "--label",
+            "y",
+            "--out",
+            model,
+            "--quiet",
+        ],
+        check=True,
+    )
+    peaks = {}
+    for n in (small, large):
+        peak, seconds = _peak_rss_of(
+            [sys.executable, "-m", "logloss.cli", "evaluate", model, paths[n], "--json", "--quiet"]
+        )
+        peaks[n] = peak
+        print(f"logloss evaluate, {n:,} x {P}: peak RSS {peak / 2**20:,.0f} MiB, {seconds:.1f} s")
+    verdict(
+        f"logloss evaluate peak at {large:,} rows / at {small:,} rows",
+        peaks[large] / peaks[small],
+        1.5,
+    )
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument(
         "--limit", type=int, default=None, help="per-worker memory limit for part B (bytes)"
     )
+    p.add_argument("--evaluate", action="store_true", help="also part C (logloss evaluate)")
+    p.add_argument("--evaluate-only", action="store_true", help="part C alone")
     args = p.parse_args()
     header("bench_memory: worker memory and bigger-than-memory training", args.quick)
     root = data_dir(args.data_dir)
+    if args.evaluate or args.evaluate_only:
+        # quick: 1 M and 4 M (at 200 k rows there are fewer blocks than the pass keeps
+        # in flight, so that ratio measures the ramp-up, not the growth)
+        small, large = (1_000_000, 4_000_000) if args.quick else (2_000_000, 20_000_000)
+        evaluate_peaks(root, small, large)
+        if args.evaluate_only:
+            return
     rows = 200_000 if args.quick else 2_000_000
     path = str(parquet_dataset(root, rows, P))
     with warnings.catch_warnings():

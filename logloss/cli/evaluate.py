@@ -37,17 +37,34 @@ def check_paths(args: argparse.Namespace) -> None:
     """``evaluate`` writes nothing."""
 
 
+STREAM_BLOCK_BYTES = 32 * 2**20
+"""Block size of a streamed pass: the blocks are read, reduced and released, never kept, so
+smaller blocks than training's (which keeps them) cost a little time per task but hold the
+peak memory to a few of them, whatever the size of the files."""
+
+
+def streaming_bytes(ds: Any) -> int:
+    """Bytes a streamed pass over ``ds`` holds at once: a few blocks per core (each block
+    is read, scored, reduced to its bounded metrics state and released), not the data."""
+    import os
+
+    arrays = [a for a in (ds.X, ds.y, ds.sample_weight) if a is not None]
+    largest = max((c for c in ds.X.chunks[0] if c == c), default=0)  # NaN: unknown
+    row_bytes = sum(a.dtype.itemsize * (a.shape[1] if a.ndim == 2 else 1) for a in arrays)
+    held = 3 * (os.cpu_count() or 1) * int(largest) * row_bytes
+    return int(min(ds.nbytes, held))
+
+
 def run(args: argparse.Namespace) -> int:
     phase = Phases(not (args.quiet or args.json))
     phase(f"reading the model {args.model} and the footers of {args.data}")
-    from ..pipeline import evaluate_model, persist_dataset
+    from ..pipeline import evaluate_model
 
-    model, ds = model_and_data(args)
-    with cluster(args, ds.nbytes, phase):
-        phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
-        ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
-        phase.end_rows(f"read {ds.n_rows:,} rows")
-        phase("scoring: metrics over every block")
+    model, ds = model_and_data(args, block_bytes=STREAM_BLOCK_BYTES)
+    with cluster(args, streaming_bytes(ds), phase):
+        # Nothing is persisted: the labels are checked, then every block is read, scored
+        # and reduced to a metrics state of bounded size (logloss.metrics), one pass.
+        phase(f"scoring {ds.n_rows:,} rows from {len(ds.files)} file(s), block by block")
         metrics = evaluate_model(model, ds)
     phase("done")
     if args.json:

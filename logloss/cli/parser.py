@@ -117,19 +117,23 @@ def cluster(args: argparse.Namespace, data_bytes: int | None, phase: Any = None)
     )
 
 
-def model_and_data(args: argparse.Namespace, model_dir: Any = None) -> tuple[Any, Any]:
+def model_and_data(
+    args: argparse.Namespace, model_dir: Any = None, *, block_bytes: int | None = None
+) -> tuple[Any, Any]:
     """The saved model (``args.model``, or ``model_dir``) and ``args.data`` read as it was
     trained: its columns and encoding, ``--label`` (default: the model's label) and
-    ``--weight`` when the command has it."""
+    ``--weight`` when the command has it; blocks of at most ``block_bytes`` if given."""
     from ..data import read_parquet
     from ..pipeline import load_published, model_columns
 
     model = load_published(model_dir if model_dir is not None else args.model)
+    sizing: dict[str, Any] = {} if block_bytes is None else {"block_bytes": block_bytes}
     ds = read_parquet(
         args.data,
         label_for(model, args.label),
         weight=getattr(args, "weight", None),
         invalid_hint=None,
+        **sizing,
         **model_columns(model),
     )
     return model, ds

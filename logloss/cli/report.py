@@ -76,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
     """Evaluate the model on ``--data`` and draw the pictures into ``directory``."""
-    from ..pipeline import persist_dataset, write_report_assets
+    from ..pipeline import write_report_assets
+    from .evaluate import STREAM_BLOCK_BYTES, streaming_bytes
 
-    model, ds = model_and_data(args, directory)
-    with cluster(args, ds.nbytes, phase):
-        phase(f"reading {ds.n_rows:,} rows from {len(ds.files)} file(s)")
-        ds = persist_dataset(ds, progress=phase.rows("reading", ds.n_rows))
-        phase.end_rows(f"read {ds.n_rows:,} rows")
-        phase("scoring and drawing the pictures")
+    model, ds = model_and_data(args, directory, block_bytes=STREAM_BLOCK_BYTES)
+    with cluster(args, streaming_bytes(ds), phase):
+        # Nothing is persisted: each pass streams the blocks and keeps bounded results
+        # (logloss.report.assets), so memory does not grow with the rows.
+        phase(f"scoring {ds.n_rows:,} rows from {len(ds.files)} file(s) and drawing the pictures")
         write_report_assets(model, ds, directory)
 
 

@@ -5,8 +5,13 @@ Modules
 - :mod:`.common`: picture names and titles, table-cell formatting (page and Markdown).
 - :mod:`.convexity`: the log loss and MSE∘σ along a line in weight space (pure NumPy).
 - :mod:`.coefficients`: the coefficient rows (both units, 95% intervals, sorted by |z|).
-- :mod:`.plots`: the pictures (matplotlib, imported only when a picture is drawn).
-- :mod:`.assets`: metrics.json, report.json and the pictures from the data (few passes).
+- :mod:`.plots`: every picture at once (:func:`make_pictures`) and each by name, drawn by
+  :mod:`.fit_plots` (loss curve, coefficients, cross-validation), :mod:`.evaluation_plots`
+  (ROC, precision–recall, calibration or why it is not drawn, confusion, histograms) and
+  :mod:`.loss_plots` (the loss's branches, convexity) on :mod:`.figures` (Agg figures,
+  atomic PNGs; matplotlib imported only when a picture is drawn).
+- :mod:`.assets`: metrics.json, report.json and the pictures from the data (few passes,
+  none gathering rows).
 - :mod:`.page`: the self-contained HTML page about a saved model (Jinja2 template
   ``templates/report.html.j2``, autoescaped).
 - :mod:`.markdown`: the Markdown body of the Prefect training report.
@@ -23,7 +28,8 @@ Conventions
 - ``coef`` has one entry per feature (shape (p,) or (1, p)); ``intercept`` is a scalar
   (or a length-1 array). The parameter vector along a line is ``(coef, intercept)``.
 - ``y_true``/``proba`` handed to :func:`make_pictures` may be NumPy or Dask arrays; the
-  curves are computed with :func:`logloss.metrics.report_curves` (one distributed pass).
+  curves are computed with :func:`logloss.metrics.report_curves` (one distributed pass to
+  a state of bounded size).
   ``X_sample`` and ``y_sample`` are a small in-memory NumPy sample used for the convexity
   picture.
 - The log loss is never written out here: per row from margins it is

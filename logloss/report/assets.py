@@ -1,15 +1,20 @@
 """Everything the report page shows that needs the data: metrics.json, report.json and the
-pictures, from as few passes over the data as the numbers allow.
+pictures, from as few passes over the data as the numbers allow, none of which gathers rows.
 
-Passes (each one ``dask.compute`` on Dask data): the evaluation (metrics, every curve and
-the confusion counts: :func:`logloss.metrics.report_curves`); the coefficient statistics
-(the observed information at the fitted coefficients on the training data:
-:meth:`logloss.core.LogisticCore.summary`); the column standard deviations together with
-the row sample of the convexity picture.
+Passes (each one ``dask.compute`` on Dask data): the evaluation state (the metrics, every
+curve and the confusion counts: :func:`logloss.metrics.metrics_state`, bounded whatever
+the rows) computed together with the row sample of the convexity picture and the training
+columns' standard deviations, so one read of each block serves the three; then the
+coefficient statistics (the observed information at the fitted coefficients on the
+training data: :meth:`logloss.core.LogisticCore.summary`, streamed by its engine).
 
 ``report.json`` (written next to model.json) holds what the page needs besides model.json
 and metrics.json: which data the metrics come from, the thresholds, the coefficient rows
-(both units, 95% intervals, sorted by |z|) and the fit's solver, passes and time.
+(both units, 95% intervals, sorted by |z|) and the fit's solver, passes and time; and
+sentences for the page: ``thresholds.best_f1_note`` (the F1-maximising threshold is chosen
+on the rows it is scored on), ``calibration`` (``drawn``, ``bins``, ``rows``, ``rule``,
+``note``: why the picture was not drawn) and ``curves`` (``exact``, ``note``: how exact
+AUC, average precision and the curves are).
 """
 
 from __future__ import annotations
@@ -71,6 +76,76 @@ def _statistics(model: Any, train: tuple[Any, Any, Any]) -> tuple[Any, dict[str,
     return stats, info, note
 
 
+def _one_pass(
+    y_true: Any,
+    proba: Any,
+    sample_weight: Any,
+    X: Any,
+    X_train: Any,
+    *,
+    sample_rows: int,
+    seed: int,
+) -> tuple[metrics_mod.MetricsState, Any, Any, Any]:
+    """The metrics state, the row sample of the convexity picture and the training columns'
+    standard deviations, in one ``dask.compute`` on Dask data: each block is read once
+    and only bounded results reach this process (the state, ``sample_rows`` rows, one
+    number per column), never the rows themselves."""
+    import dask
+
+    root = metrics_mod.metrics_state(y_true, proba, sample_weight)
+    n = int(X.shape[0])
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
+    lazy = (X[rows], y_true[rows], X_train.std(axis=0))
+    if isinstance(root, metrics_mod.MetricsState):  # in-memory data: nothing to share
+        return (root, *dask.compute(*lazy))
+    state, *rest = dask.compute(root, *lazy)
+    return (state, *rest)
+
+
+def _best_f1_note(curves: metrics_mod.ReportCurves, evaluation: Mapping[str, Any]) -> str | None:
+    """Says that the F1-maximising threshold was chosen on the rows it is scored on."""
+    if curves.best_f1 is None:
+        return None
+    rows = "held-out rows" if evaluation.get("held_out") else "rows"
+    return (
+        f"The F1-maximising threshold was chosen on the same {rows} its F1 and confusion "
+        "counts are computed on, so they are optimistic; check the threshold on other rows "
+        "before relying on it."
+    )
+
+
+def _calibration_doc(curves: metrics_mod.ReportCurves) -> dict[str, Any]:
+    """Whether the calibration picture was drawn, the rule, and why not when it was not."""
+    from .evaluation_plots import CALIBRATION_RULE, calibration_untrusted
+
+    bins = curves.calibration
+    why = calibration_untrusted(bins)
+    return {
+        "drawn": why is None,
+        "bins": int(len(bins.rows)),
+        "rows": int(np.sum(bins.rows)),
+        "rule": CALIBRATION_RULE,
+        "note": why,
+    }
+
+
+def _curves_doc(curves: metrics_mod.ReportCurves) -> dict[str, Any]:
+    """Whether AUC, average precision and the curves are exact, as a sentence."""
+    m = curves.metrics
+    if curves.exact:
+        note = "ROC AUC, average precision and the curves are exact."
+    else:
+        note = (
+            f"More than {metrics_mod.MAX_DISTINCT:,} distinct scores: the curves are drawn at "
+            "fixed thresholds (a grid in the log-odds, cells of 0.0012), each point exact; "
+            f"ROC AUC is within {m.get('roc_auc_max_error') or 0.0:.2g} and average "
+            f"precision within {m.get('average_precision_max_error') or 0.0:.2g} of the "
+            "exact values, and the F1-maximising threshold is the best grid threshold."
+        )
+    return {"exact": bool(curves.exact), "note": note}
+
+
 def write_assets(
     directory: str | os.PathLike[str],
     model: Any,
@@ -95,20 +170,16 @@ def write_assets(
     columns' standard deviations. ``metrics`` (:func:`logloss.metrics.evaluate`'s dict),
     when already computed, is written as given.
     """
-    import dask
-
     from .plots import make_pictures
 
     directory = Path(directory)
-    curves = metrics_mod.report_curves(y_true, proba, sample_weight)
+    state, X_sample, y_sample, column_std = _one_pass(
+        y_true, proba, sample_weight, X, train[0], sample_rows=sample_rows, seed=seed
+    )
+    weighted = sample_weight is not None
+    curves = metrics_mod.curves_from_state(state, weighted=weighted)
     metrics = dict(metrics) if metrics is not None else curves.metrics
     atomic_write_bytes(directory / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-
-    n = int(X.shape[0])
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
-    X_train = train[0]
-    X_sample, y_sample, column_std = dask.compute(X[rows], y_true[rows], X_train.std(axis=0))
     coef = np.asarray(model.coef_[0], dtype=np.float64)
     p = coef.shape[0]
     names = [str(c) for c in getattr(model, "feature_names_in_", [f"x{j}" for j in range(p)])]
@@ -137,8 +208,14 @@ def write_assets(
     doc = {
         "format": "logloss-report",
         "evaluation": {**evaluation, "weighted": sample_weight is not None},
-        "thresholds": {"default": curves.threshold, "best_f1": curves.best_f1},
+        "thresholds": {
+            "default": curves.threshold,
+            "best_f1": curves.best_f1,
+            "best_f1_note": _best_f1_note(curves, evaluation),
+        },
         "calibration_bins": int(len(curves.calibration.rows)),
+        "calibration": _calibration_doc(curves),
+        "curves": _curves_doc(curves),
         "coefficients": {
             "rows": rows_,
             "sorted_by": sorted_by,
