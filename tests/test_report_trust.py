@@ -4,6 +4,7 @@ data (bounded state, nothing persisted) with binned metrics within their stated 
 
 from __future__ import annotations
 
+import html
 import json
 import struct
 from pathlib import Path
@@ -18,7 +19,12 @@ from logloss import metrics
 from logloss.cli import main
 from logloss.data import read_parquet
 from logloss.metrics.state import max_state_bytes
-from logloss.pipeline import load_published, split_validation, write_report_assets
+from logloss.pipeline import (
+    load_published,
+    resolve_model,
+    split_validation,
+    write_report_assets,
+)
 from logloss.report.assets import _one_pass
 from logloss.report.evaluation_plots import (
     CALIBRATION_MIN_BINS,
@@ -75,7 +81,8 @@ def test_small_hold_out_says_the_calibration_cannot_be_trusted(model_dir: Path, 
     ds = read_parquet(str(SHIPPED), "target")
     train, held = split_validation(ds, 0.22, seed=1)
     out = tmp_path / "small"
-    out.mkdir()
+    model.save(out)
+    out = resolve_model(out)  # the saved model's files: the page is drawn beside them
     write_report_assets(model, held, out, train=train, held_out="22% of the rows, held out")
     doc = json.loads((out / "report.json").read_text())
     assert doc["evaluation"]["rows"] < CALIBRATION_MIN_BINS * CALIBRATION_MIN_ROWS
@@ -88,6 +95,12 @@ def test_small_hold_out_says_the_calibration_cannot_be_trusted(model_dir: Path, 
     note = doc["thresholds"]["best_f1_note"]
     assert doc["thresholds"]["best_f1"] is not None
     assert "chosen on the same held-out rows" in note and "optimistic" in note
+    # and the page shows both sentences, not only report.json
+    from logloss.report import write_html_report
+
+    page = Path(write_html_report(out, out / "report.html")).read_text()
+    assert html.escape(cal["note"], quote=False) in page
+    assert html.escape(note, quote=False) in page
 
 
 def test_enough_rows_draw_the_calibration(model_dir: Path) -> None:

@@ -356,6 +356,17 @@ def _note_unidentified(figures: list[dict[str, Any]]) -> None:
             )
 
 
+def _trust_notes(report: Mapping[str, Any]) -> list[str]:
+    """What the pictures cannot be trusted for: calibration drawn from too few rows, curves
+    from binned scores (the sentences come from report.json, written with the pictures)."""
+    notes = []
+    for key in ("calibration", "curves"):
+        part = report.get(key)
+        if isinstance(part, dict) and part.get("note"):
+            notes.append(str(part["note"]))
+    return notes
+
+
 def _internals(model: Mapping[str, Any]) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [(k, v) for k, v in model.items() if k not in _SHOWN]
     out.append(("generator", GENERATOR))
@@ -415,6 +426,7 @@ def write_html_report(
         "card": _card(model, report, int(coef.shape[0])),
         "metrics": metrics,
         "thresholds": report.get("thresholds"),
+        "trust_notes": _trust_notes(report),
         "positive": fmt(classes[-1]) if classes else "1",
         "coefficients": coefficients,
         "n_features": int(coef.shape[0]),
