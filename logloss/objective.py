@@ -33,7 +33,7 @@ No Dask and no Prefect here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +55,7 @@ class NonFiniteError(ValueError):
         self.diverged = diverged
 
 
+@runtime_checkable
 class Objective(Protocol):
     """The solver contract: everything a solver (:mod:`logloss.solvers`) may ask of an
     objective, and nothing else. θ is a float64 vector of length ``n_params``; the
