@@ -25,6 +25,7 @@ SCRIPTS = [
     "bench_parquet.py",
     "bench_memory.py",
     "bench_shape.py",
+    "bench_wide.py",
 ]
 
 

@@ -15,12 +15,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .model import atomic_write_bytes
+from .objective import Objective
 from .solvers import SolverResult, SolverState
 
 Array = NDArray[np.float64]
@@ -192,16 +193,6 @@ def fit_fingerprint(
     }
 
 
-class _Objective(Protocol):
-    n_params: int
-
-    def convergence_norm(self, grad: Array) -> float: ...
-
-    def __call__(self, theta: Array) -> tuple[float, Array]: ...
-
-    def hessian(self, theta: Array) -> tuple[float, Array, Array]: ...
-
-
 class Evaluations:
     """The objective as the solver sees it, remembering the last few (value, gradient) by θ
     (stored with each checkpoint) and, on a resumed fit, checking the first evaluation at
@@ -209,16 +200,14 @@ class Evaluations:
 
     _KEEP = 8
 
-    def __init__(self, objective: _Objective) -> None:
+    def __init__(self, objective: Objective) -> None:
         self._objective = objective
         self.n_params = objective.n_params
+        # the rest of the solver contract (logloss.objective.Objective), passed through
         self.convergence_norm = objective.convergence_norm
-        if hasattr(objective, "penalty_value"):  # the history's log_loss = value − penalty
-            self.penalty_value = objective.penalty_value
-        # the L1 part (elastic net), handled by the solvers' proximal steps
-        self.has_l1 = bool(getattr(objective, "has_l1", False))
-        if self.has_l1:
-            self.l1_weights = objective.l1_weights  # type: ignore[attr-defined]
+        self.penalty_value = objective.penalty_value
+        self.has_l1 = objective.has_l1
+        self.l1_weights = objective.l1_weights
         self._recent: dict[bytes, tuple[float, Array]] = {}
         self._expect: tuple[bytes, float, Array, Path] | None = None
 
@@ -288,7 +277,7 @@ def _resume_point(
 
 
 def run_checkpointed(
-    objective: _Objective,
+    objective: Objective,
     run: Run,
     *,
     directory: str | os.PathLike[str] | None,

@@ -1,10 +1,8 @@
 """The solver's Dask layer: persisted row blocks, per-block sums, tree reduction.
 
-Dask is used in a small named set of modules (the README lists them): this one, for
-everything the solver evaluates; ``data.dataset`` (Parquet -> Dask arrays), ``prepare``
-and ``predict`` (the same NumPy block functions mapped over Dask blocks), ``metrics``
-(block metrics reduced with :func:`tree_reduce` from here), ``pipeline`` (writing
-predictions) and ``cluster`` (the client). Everything below them is NumPy.
+The only module that talks to Dask for a fit's blocks: persisting them where
+:func:`~logloss.memory.plan_storage` says, and every pass the objective makes over them.
+Below it all is NumPy.
 
 Conventions
 -----------
@@ -26,7 +24,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dask
@@ -39,9 +37,9 @@ from numpy.typing import NDArray
 
 from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .loss import block_sums
-from .memory import default_client, memory_budget
+from .memory import StoragePlan, default_client, plan_storage
 
-__all__ = ["BlockData", "tree_reduce", "default_client"]
+__all__ = ["BlockData", "default_client", "tree_reduce", "worker_groups"]
 
 Array = NDArray[np.float64]
 
@@ -242,17 +240,83 @@ def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int
     return [g for g in out if g]
 
 
-def _disk_plan(sizes: Sequence[int], budget: float) -> list[bool]:
-    """Which blocks go to disk: in block order, blocks stay in memory while their running
-    total fits in ``budget``; the rest (and every block after the first that does not fit)
-    are written to disk."""
-    out: list[bool] = []
-    used = 0
-    for size in sizes:
-        fits = used + size <= budget and not any(out)
-        used += size if fits else 0
-        out.append(not fits)
-    return out
+def _aligned(
+    X: da.Array, y01: da.Array, sample_weight: da.Array | None
+) -> tuple[da.Array, da.Array, da.Array | None]:
+    """X with one column chunk and known row chunks; y and the weights on X's row chunks."""
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError("X must have known row chunk sizes; call compute_chunk_sizes()")
+    if y01.chunks[0] != X.chunks[0]:
+        y01 = y01.rechunk((X.chunks[0],))
+    if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
+        sample_weight = sample_weight.rechunk((X.chunks[0],))
+    return X, y01, sample_weight
+
+
+def _delayed_blocks(a: da.Array | None, n: int) -> list[Any]:
+    return a.to_delayed(optimize_graph=False).ravel().tolist() if a is not None else [None] * n
+
+
+def _persist_per_worker(
+    client: Any, X: da.Array, y01: da.Array, sample_weight: da.Array | None, plan: StoragePlan
+) -> list[Any]:
+    """One persisted :class:`_Block` (or, where ``plan.on_disk``, a
+    :class:`~logloss.diskblocks.DiskBlock` on its worker's disk) per row block: X, y and
+    weights computed together from their graph (so a lost worker's blocks are recomputed
+    from the source), co-located, aligned; the inputs themselves are not kept. Returns the
+    blocks' futures in block order, once they exist (their placement is known then)."""
+    xs = _delayed_blocks(X, 0)
+    ys = _delayed_blocks(y01, 0)
+    ss = _delayed_blocks(sample_weight, len(xs))
+    token = plan.token
+    on_disk_bytes = plan.bytes_on_disk(X.chunks[0])
+    packs = [
+        delayed(_disk_pack, pure=True)(
+            x, y, s, token, i, on_disk_bytes, dask_key_name=f"logloss-block-{token}-{i}"
+        )
+        if disk
+        else delayed(_pack, pure=True)(x, y, s, dask_key_name=f"logloss-block-{token}-{i}")
+        for i, (x, y, s, disk) in enumerate(zip(xs, ys, ss, plan.on_disk, strict=True))
+    ]
+    blocks = list(client.compute(packs, optimize_graph=False))
+    from distributed import wait
+
+    wait(blocks)
+    return blocks
+
+
+def _persist_local(
+    X: da.Array, y01: da.Array, sample_weight: da.Array | None
+) -> tuple[da.Array, da.Array, da.Array | None]:
+    """X, y and the weights persisted by the local (threaded) scheduler, in this process."""
+    X, y01, *rest = dask.persist(X, y01, *([] if sample_weight is None else [sample_weight]))
+    return X, y01, (rest[0] if rest else None)
+
+
+def worker_groups(
+    keys: Sequence[Any],
+    who_has: Mapping[Any, Sequence[str]],
+    workers: Mapping[str, Mapping[str, Any]],
+    rows: Sequence[int],
+) -> list[tuple[str, list[int]]]:
+    """(worker address, block indices) per task of a pass, in block order: each block with
+    the first worker holding it (``who_has``: key -> addresses; "" when none does), each
+    worker's blocks split into one run of about equal rows per thread of it (``workers``:
+    the scheduler's worker info)."""
+    by_worker: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        holders = sorted(who_has.get(key, ()))
+        by_worker.setdefault(holders[0] if holders else "", []).append(i)
+    groups: list[tuple[str, list[int]]] = []
+    for addr, items in by_worker.items():
+        nthreads = int(workers.get(addr, {}).get("nthreads", 1))
+        groups.extend((addr, g) for g in _split(items, rows, nthreads))
+    groups.sort(key=lambda g: g[1][0])
+    return groups
 
 
 _REGROUP_EVERY = 25
@@ -269,7 +333,8 @@ class BlockData:
     reads) in every pass, in bounded memory; ``"auto"`` (default) persists when X fits in
     ``memory_bytes`` (default: the workers' headroom, what is left below 60% of each
     worker's memory limit after what it already holds; half the free RAM without a
-    cluster), else uses the disk on a cluster and streams without one.
+    cluster), else uses the disk on a cluster and streams without one
+    (:func:`~logloss.memory.plan_storage`).
 
     On a distributed client, a pass over persisted blocks is one task per worker thread:
     the blocks are grouped by the worker holding them (``Client.who_has``) and each task
@@ -290,81 +355,37 @@ class BlockData:
             raise ValueError(
                 f"storage must be 'auto', 'persist', 'disk' or 'stream'; got {storage!r}"
             )
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D; got shape {X.shape}")
-        if X.numblocks[1] != 1:
-            X = X.rechunk({1: -1})
-        if any(np.isnan(c) for c in X.chunks[0]):
-            raise ValueError("X must have known row chunk sizes; call compute_chunk_sizes()")
-        if y01.chunks[0] != X.chunks[0]:
-            y01 = y01.rechunk((X.chunks[0],))
-        if sample_weight is not None and sample_weight.chunks[0] != X.chunks[0]:
-            sample_weight = sample_weight.rechunk((X.chunks[0],))
+        X, y01, sample_weight = _aligned(X, y01, sample_weight)
         client = default_client()
-        distributed = client is not None and not getattr(client, "asynchronous", False)
-        largest = max(X.chunks[0], default=0) * X.shape[1] * X.dtype.itemsize
-        budget = memory_bytes if memory_bytes is not None else memory_budget(client, largest)
-        if storage == "auto":
-            storage = "persist" if X.nbytes <= budget else "disk" if distributed else "stream"
-        if storage == "disk" and not distributed:
-            storage = "stream"  # disk blocks live in workers' local directories
-        self.storage = storage
+        plan = plan_storage(
+            X,
+            weighted=sample_weight is not None,
+            storage=storage,
+            memory_bytes=memory_bytes,
+            client=client,
+        )
+        self.storage = plan.storage
         self._client: Any | None = None
         self._blocks: list[Any] | None = None  # futures of _Block / DiskBlock, in block order
-        self._on_disk: list[bool] = []
+        self._plan = plan
         self._pass_seconds: list[float] = []
         self._release: Callable[[], Any] | None = None
-        if storage in ("persist", "disk") and distributed and client is not None:
-            # One persisted _Block per row block: X, y and weights computed together from
-            # their graph (so a lost worker's blocks are recomputed from the source),
-            # co-located, aligned; the inputs themselves are not kept. With "disk", the
-            # blocks beyond the memory budget are written to the workers' local disks
-            # instead (the same graph: a lost worker's are rebuilt from the source too).
-            xs = X.to_delayed(optimize_graph=False).ravel().tolist()
-            ys = y01.to_delayed(optimize_graph=False).ravel().tolist()
-            ss = (
-                sample_weight.to_delayed(optimize_graph=False).ravel().tolist()
-                if sample_weight is not None
-                else [None] * len(xs)
-            )
-            token = uuid.uuid4().hex[:12]
-            row_bytes = X.shape[1] * X.dtype.itemsize + 8 * (2 if sample_weight is not None else 1)
-            sizes = [int(c) * row_bytes for c in X.chunks[0]]
-            self._on_disk = _disk_plan(sizes, budget) if storage == "disk" else [False] * len(xs)
-            on_disk_bytes = sum(b for b, d in zip(sizes, self._on_disk, strict=True) if d)
-            packs = [
-                delayed(_disk_pack, pure=True)(
-                    x, y, s, token, i, on_disk_bytes, dask_key_name=f"logloss-block-{token}-{i}"
-                )
-                if disk
-                else delayed(_pack, pure=True)(x, y, s, dask_key_name=f"logloss-block-{token}-{i}")
-                for i, (x, y, s, disk) in enumerate(zip(xs, ys, ss, self._on_disk, strict=True))
-            ]
-            if any(self._on_disk):
-                self._release = weakref.finalize(self, _release_disk_blocks, client, token)
-            self._blocks = list(client.compute(packs, optimize_graph=False))
-            from distributed import wait
-
-            wait(self._blocks)  # placement is known once the blocks exist
+        if plan.per_worker:
+            if any(plan.on_disk):  # attached first: a persist that fails removes its files
+                self._release = weakref.finalize(self, _release_disk_blocks, client, plan.token)
+            self._blocks = _persist_per_worker(client, X, y01, sample_weight, plan)
             self._client = client
-        elif storage == "persist":
-            X, y01, *rest = dask.persist(
-                X, y01, *([] if sample_weight is None else [sample_weight])
-            )
-            sample_weight = rest[0] if rest else None
+        elif plan.storage == "persist":
+            X, y01, sample_weight = _persist_local(X, y01, sample_weight)
         self.X: da.Array = X
         self.y: da.Array = y01
         self.sample_weight: da.Array | None = sample_weight
         self.n_rows = int(sum(self.X.chunks[0]))
         self.n_features = int(self.X.shape[1])
         self._rows = [int(c) for c in self.X.chunks[0]]
-        self._xs = self.X.to_delayed(optimize_graph=False).ravel().tolist()
-        self._ys = self.y.to_delayed(optimize_graph=False).ravel().tolist()
-        self._ss: list[Delayed | None] = (
-            self.sample_weight.to_delayed(optimize_graph=False).ravel().tolist()
-            if self.sample_weight is not None
-            else [None] * len(self._xs)
-        )
+        self._xs = _delayed_blocks(self.X, 0)
+        self._ys = _delayed_blocks(self.y, 0)
+        self._ss: list[Delayed | None] = _delayed_blocks(self.sample_weight, len(self._xs))
         self.per_worker = self._blocks is not None
         self._groups: list[tuple[str, list[int]]] | None = None
         self._blas: dict[str, int] = {}
@@ -390,20 +411,10 @@ class BlockData:
     def _ask_worker_groups(self) -> list[tuple[str, list[int]]]:
         client = self._client
         assert client is not None and self._blocks is not None
-        xs = self._blocks
-        who = client.who_has(xs)
-        info = client.scheduler_info()["workers"]
-        by_worker: dict[str, list[int]] = {}
-        for i, f in enumerate(xs):
-            holders = sorted(who.get(f.key, ()))
-            addr = holders[0] if holders else ""
-            by_worker.setdefault(addr, []).append(i)
-        groups: list[tuple[str, list[int]]] = []
-        for addr, items in by_worker.items():
-            nthreads = int(info.get(addr, {}).get("nthreads", 1))
-            groups.extend((addr, g) for g in _split(items, self._rows, nthreads))
-        groups.sort(key=lambda g: g[1][0])
-        return groups
+        keys = [f.key for f in self._blocks]
+        return worker_groups(
+            keys, client.who_has(self._blocks), client.scheduler_info()["workers"], self._rows
+        )
 
     def _host_threads(self) -> dict[str, int]:
         """Worker address -> the number of worker threads on its host (from the scheduler);
@@ -519,11 +530,7 @@ class BlockData:
         """Where the blocks are and how fast a pass went: ``storage``, ``blocks_in_memory``,
         ``blocks_on_disk``, ``bytes_on_disk`` (X, y and weights), ``pass_seconds`` (the
         median loss+gradient pass) and ``pass_gb_per_s`` (X's bytes over it)."""
-        n_disk = sum(self._on_disk)
-        rows_on_disk = sum(r for r, d in zip(self._rows, self._on_disk, strict=False) if d)
-        row_bytes = self.n_features * self.X.dtype.itemsize + 8 * (
-            2 if self.sample_weight is not None else 1
-        )
+        n_disk = sum(self._plan.on_disk)
         in_memory = 0 if self.storage == "stream" else self.n_blocks - n_disk
         seconds = float(np.median(self._pass_seconds)) if self._pass_seconds else None
         nbytes = self.n_rows * self.n_features * self.X.dtype.itemsize
@@ -532,7 +539,7 @@ class BlockData:
             "blocks": self.n_blocks,
             "blocks_in_memory": in_memory,
             "blocks_on_disk": n_disk,
-            "bytes_on_disk": int(rows_on_disk * row_bytes),
+            "bytes_on_disk": self._plan.bytes_on_disk(self._rows),
             "pass_seconds": seconds,
             "pass_gb_per_s": (nbytes / seconds / 1e9) if seconds else None,
         }

@@ -1,18 +1,26 @@
-"""How much data the workers (or this process) may hold, and which client runs the work.
+"""How much data the workers (or this process) may hold, which client runs the work, and
+where a fit's blocks will live (:func:`plan_storage`).
 
 Shared by the engine (persist, disk or stream the blocks) and the data layer (whether
-persisting a dataset's arrays fits); Dask only, no NumPy math.
+persisting a dataset's arrays fits); Dask only, no NumPy math. Nothing here computes a
+block: the engine persists them as the plan says.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.local
 import dask.threaded
 
-__all__ = ["default_client", "memory_budget"]
+if TYPE_CHECKING:
+    import dask.array as da
+
+__all__ = ["StoragePlan", "default_client", "memory_budget", "plan_storage"]
 
 _LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
 
@@ -67,3 +75,69 @@ def memory_budget(client: Any | None, block_bytes: float = 0) -> float:
     from .cluster import in_process_budget
 
     return in_process_budget()
+
+
+@dataclass(frozen=True)
+class StoragePlan:
+    """Where a fit's blocks will live, decided before any is computed.
+
+    ``storage``: "persist", "disk" or "stream" ("auto", and "disk" without a cluster,
+    resolved); ``per_worker``: one persisted block object per row block on the distributed
+    client (a pass is then one task per worker thread over the blocks it holds);
+    ``on_disk``: per block, whether it goes to its worker's disk rather than its memory
+    (empty unless ``per_worker``); ``row_bytes``: one row of X, y and the weight;
+    ``token``: names the blocks' keys and their files.
+    """
+
+    storage: str
+    per_worker: bool
+    on_disk: tuple[bool, ...]
+    row_bytes: int
+    token: str
+
+    def bytes_on_disk(self, rows: Sequence[float]) -> int:
+        """Bytes of the blocks that go to disk, given every block's row count."""
+        return sum(int(r) * self.row_bytes for r, d in zip(rows, self.on_disk, strict=False) if d)
+
+
+def plan_storage(
+    X: da.Array,
+    *,
+    weighted: bool,
+    storage: str,
+    memory_bytes: float | None,
+    client: Any | None,
+) -> StoragePlan:
+    """The :class:`StoragePlan` for X (and y, and weights when ``weighted``): persist when X
+    fits in ``memory_bytes`` (default :func:`memory_budget`), else the workers' disks on a
+    cluster (the blocks beyond the budget, in block order), else stream from the source."""
+    distributed = client is not None and not getattr(client, "asynchronous", False)
+    largest = max(X.chunks[0], default=0) * X.shape[1] * X.dtype.itemsize
+    budget = memory_bytes if memory_bytes is not None else memory_budget(client, largest)
+    storage = _resolve(storage, fits=X.nbytes <= budget, distributed=distributed)
+    per_worker = distributed and storage in ("persist", "disk")
+    row_bytes = int(X.shape[1] * X.dtype.itemsize + 8 * (2 if weighted else 1))
+    sizes = [int(c) * row_bytes for c in X.chunks[0]] if per_worker else []
+    on_disk = _disk_plan(sizes, budget) if storage == "disk" else [False] * len(sizes)
+    return StoragePlan(storage, per_worker, tuple(on_disk), row_bytes, uuid.uuid4().hex[:12])
+
+
+def _resolve(storage: str, *, fits: bool, distributed: bool) -> str:
+    """The storage that "auto" (persist what fits, else disk) and "disk" mean here: disk
+    blocks live in workers' local directories, so without a cluster they are streamed."""
+    if storage == "auto":
+        storage = "persist" if fits else "disk"
+    return "stream" if storage == "disk" and not distributed else storage
+
+
+def _disk_plan(sizes: Sequence[int], budget: float) -> list[bool]:
+    """Which blocks go to disk: in block order, blocks stay in memory while their running
+    total fits in ``budget``; the rest (and every block after the first that does not fit)
+    are written to disk."""
+    out: list[bool] = []
+    used = 0
+    for size in sizes:
+        fits = used + size <= budget and not any(out)
+        used += size if fits else 0
+        out.append(not fits)
+    return out

@@ -9,7 +9,9 @@ Conventions
 - The solvers optimise θ, which is ``w`` in the optimiser's own coordinates: without an
   intercept θ has length p; with standardisation θ holds the coefficients of the
   standardised features. The map is linear, w = A θ, so the gradient is Aᵀ∇ and the
-  Hessian AᵀHA, and no block is ever copied to standardise it.
+  Hessian AᵀHA, and no block is ever copied to standardise it. A is a diagonal scaling
+  plus the intercept's centring shift: it is applied in O(p) (and AᵀHA by scaling H's rows
+  and columns), never formed, so wide data cost O(p) here, not (p + 1)².
 - The solvers always work in scaled coordinates (features centred and divided by a column
   scale): that is only a preconditioner. Which coefficients the penalty applies to is
   ``penalize``: "w" (the original-unit coefficients, w_coef = Dθ_coef with D = diag(1/scale):
@@ -31,7 +33,7 @@ No Dask and no Prefect here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,16 +55,43 @@ class NonFiniteError(ValueError):
         self.diverged = diverged
 
 
+@runtime_checkable
 class Objective(Protocol):
-    """What a solver may call: the value and gradient, and for Newton the Hessian."""
+    """The solver contract: everything a solver (:mod:`logloss.solvers`) may ask of an
+    objective, and nothing else. θ is a float64 vector of length ``n_params``; the
+    objective is F(θ) = f(θ) + Σ_j λ_j |θ_j|, f smooth (the loss and any L2 part), λ ≥ 0.
 
-    n_params: int
+    - ``n_params``: the length of θ.
+    - ``__call__(θ)``: f(θ) and ∇f(θ), one pass over the data.
+    - ``hessian(θ)``: f, ∇f and the dense Hessian of f, (n_params)²; asked only by Newton,
+      proximal Newton, lbfgs's Newton finish (≤ 1,000 parameters) and the warm start
+      (≤ :data:`logloss.solvers.WARM_HESSIAN_MAX_PARAMS`). A wide objective may raise
+      NotImplementedError here.
+    - ``convergence_norm(g)``: the norm convergence is judged on (max |g| in the
+      parameters of the problem posed) given a gradient (or pseudo-gradient) in θ; a
+      solver has converged exactly when it is ≤ tol.
+    - ``penalty_value(θ)``: what the penalty adds to the value at θ (L2 and L1 parts,
+      0 without one), so that the history can record the loss itself beside F.
+    - ``has_l1``: whether λ has a nonzero entry; then only the proximal solvers apply.
+    - ``l1_weights()``: λ (length ``n_params``, zeros without an L1 part); valid after
+      one evaluation.
+    """
 
-    def convergence_norm(self, grad: Array) -> float: ...
+    @property
+    def n_params(self) -> int: ...
+
+    @property
+    def has_l1(self) -> bool: ...
 
     def __call__(self, theta: Array) -> tuple[float, Array]: ...
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]: ...
+
+    def convergence_norm(self, grad: Array) -> float: ...
+
+    def penalty_value(self, theta: Array) -> float: ...
+
+    def l1_weights(self) -> Array: ...
 
 
 def numpy_sums(
@@ -127,15 +156,15 @@ class LogisticObjective:
         self.fit_intercept = fit_intercept
         self.n_params = n_features + int(fit_intercept)
         p = n_features
-        # w = A θ : (p + 1) × n_params.
-        A = np.zeros((p + 1, self.n_params))
+        # w = A θ, (p + 1) × n_params, never formed: A = [[diag(inv), 0], [shift, 1]]
+        # (the intercept row only with an intercept; no intercept: w's last entry is 0).
         inv = np.ones(p) if scale is None else 1.0 / np.asarray(scale, dtype=np.float64)
-        A[np.arange(p), np.arange(p)] = inv
-        if fit_intercept:
-            A[p, p] = 1.0
-            if mean is not None:
-                A[p, :p] = -np.asarray(mean, dtype=np.float64) * inv
-        self.A = A
+        self._inv = inv
+        self._shift: Array | None = (
+            -np.asarray(mean, dtype=np.float64) * inv
+            if fit_intercept and mean is not None
+            else None
+        )
         self.penalize = penalize
         # Penalty ½α Σ_j d_j θ_j² over the coefficients: d = 1 on θ, D² = 1/scale² on w.
         self._pen_diag = inv**2 if penalize == "w" else np.ones(p)
@@ -181,8 +210,48 @@ class LogisticObjective:
 
     # -- coordinates ---------------------------------------------------------------
     def to_w(self, theta: Array) -> Array:
-        """Full parameter vector (coefficients in original units, then the intercept)."""
-        return self.A @ theta
+        """Full parameter vector w = Aθ (coefficients in original units, then the
+        intercept; 0 without one). O(p): A is a diagonal scaling plus the intercept's
+        centring shift, and is never formed."""
+        theta = np.asarray(theta, dtype=np.float64)
+        p = self.p
+        w = np.zeros(p + 1)
+        w[:p] = self._inv * theta[:p]
+        if self.fit_intercept:
+            w[p] = theta[p]
+            if self._shift is not None:
+                w[p] += float(self._shift @ theta[:p])
+        return w
+
+    def grad_to_theta(self, grad_w: Array) -> Array:
+        """Aᵀg: a gradient with respect to w (length p + 1) as one with respect to θ. O(p)."""
+        g = np.asarray(grad_w, dtype=np.float64)
+        p = self.p
+        out = np.empty(self.n_params)
+        out[:p] = self._inv * g[:p]
+        if self.fit_intercept:
+            out[p] = g[p]
+            if self._shift is not None:
+                out[:p] += self._shift * g[p]
+        return out
+
+    def hessian_to_theta(self, hess_w: Array) -> Array:
+        """AᵀHA: a Hessian with respect to w ((p + 1)²) as one with respect to θ, by scaling
+        its rows and columns and one rank-one update per side; A is never formed."""
+        H = np.asarray(hess_w, dtype=np.float64)
+        p = self.p
+        if not self.fit_intercept:
+            return H[:p, :p] * self._inv[:, None] * self._inv[None, :]
+        M = H.copy()
+        # columns: (HA)[:, j] = H[:, j]·inv_j + H[:, p]·shift_j for j < p; (HA)[:, p] = H[:, p]
+        M[:, :p] *= self._inv
+        if self._shift is not None:
+            M[:, :p] += np.outer(H[:, p], self._shift)
+        # rows: Aᵀ(HA), the same on the other side (row p of HA is unchanged by the scaling)
+        M[:p, :] *= self._inv[:, None]
+        if self._shift is not None:
+            M[:p, :] += np.outer(self._shift, M[p, :])
+        return M
 
     def convergence_norm(self, grad: Array) -> float:
         """max |∇J| over the parameters of the problem posed, given ∇_θ J: the gradient in
@@ -213,8 +282,7 @@ class LogisticObjective:
                 )
             raise NonFiniteError(f"the parameters diverged to {theta.tolist()[:10]}", diverged=True)
         self.total_weight = float(s.weight)
-        A = self.A
-        grad = (A.T @ s.grad) / s.weight
+        grad = self.grad_to_theta(s.grad) / s.weight
         coef = theta[: self.p]
         value = s.loss / s.weight
         d = self._pen_diag
@@ -225,7 +293,8 @@ class LogisticObjective:
         H = None
         if hessian:
             assert s.hess is not None
-            H = (A.T @ s.hess @ A) / s.weight
+            H = self.hessian_to_theta(s.hess)
+            H /= s.weight
             if l2:
                 H[np.arange(self.p), np.arange(self.p)] += l2 * d / s.weight
             if not np.all(np.isfinite(H)):

@@ -81,19 +81,25 @@ def test_the_penalty_stays_on_original_units_without_standardize():
     scaled = LogisticObjective(
         numpy_sums(X, y01), 3, alpha=1.0, mean=mean, scale=scale, penalize="w"
     )
+    # the map w = Aθ written out densely, as a reference for the objective's O(p) one
+    A = np.zeros((4, 4))
+    A[np.arange(3), np.arange(3)] = 1.0 / scale
+    A[3, :3] = -mean / scale
+    A[3, 3] = 1.0
     rng = np.random.default_rng(31)
     for _ in range(3):
         theta = rng.normal(size=4)
         w = scaled.to_w(theta)
+        np.testing.assert_allclose(w, A @ theta, rtol=1e-12, atol=1e-12)
         v1, g1 = scaled(theta)
         v0, g0 = plain(w)  # identity coordinates: θ = w
         assert v1 == pytest.approx(v0, rel=1e-12)
-        np.testing.assert_allclose(g1, scaled.A.T @ g0, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(g1, A.T @ g0, rtol=1e-9, atol=1e-12)
         # convergence_norm maps ∇_θ back to ∇_w
         assert scaled.convergence_norm(g1) == pytest.approx(np.max(np.abs(g0)), rel=1e-9)
         _, _, H1 = scaled.hessian(theta)
         _, _, H0 = plain.hessian(w)
-        np.testing.assert_allclose(H1, scaled.A.T @ H0 @ scaled.A, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(H1, A.T @ H0 @ A, rtol=1e-9, atol=1e-12)
 
 
 def test_standardize_true_keeps_the_penalty_on_standardised_coefficients():

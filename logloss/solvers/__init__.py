@@ -1,16 +1,17 @@
 """Solvers for the log-loss objective; they know nothing of Dask.
 
-Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient[, Hessian])
-and a starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
+Each solver takes an :class:`~logloss.objective.Objective` (θ -> loss, gradient[, Hessian];
+the protocol lists every member a solver may use, and the solvers use no other) and a
+starting :class:`SolverState`, and returns a :class:`SolverResult`. Convergence is
 max |∇J| ≤ ``tol`` at the returned θ and nothing else: ``SolverResult.converged`` is computed
 from the gradient there (never from a solver's own stop test), and ``grad_norm`` holds it.
-``max |∇J|`` is ``objective.convergence_norm(∇_θ J)`` when the objective has it (the
-gradient with respect to the parameters of the problem posed, whatever coordinates θ the
-solver works in), else max |∇_θ J|. History rows record that norm, ``loss`` (the penalised
-objective J), ``log_loss`` (J minus the penalty: the mean training log loss, when the
-objective has ``penalty_value``) and ``step`` = ‖Δθ‖, the length of the iteration's move
-in θ. A solver stops when it has converged, after ``max_iter`` iterations, or when it can
-make no further progress; ``message`` says which.
+``max |∇J|`` is ``objective.convergence_norm(∇_θ J)`` (the gradient with respect to the
+parameters of the problem posed, whatever coordinates θ the solver works in; with an L1
+part, of the pseudo-gradient). History rows record that norm, ``loss`` (the objective J,
+L1 part included), ``log_loss`` (J minus ``objective.penalty_value``: the mean training log
+loss) and ``step`` = ‖Δθ‖, the length of the iteration's move in θ. A solver stops when it
+has converged, after ``max_iter`` iterations, or when it can make no further progress;
+``message`` says which.
 
 After every iteration the solver calls ``callback(state)`` with the new state: the fit
 uses it for progress displays and checkpoints (a state is enough to resume from).
@@ -72,6 +73,11 @@ L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "newton": prox_n
 NEWTON_MAX_FEATURES = 100
 
 
+#: The warm start passes the sample's Hessian (a dense (p + 1)² matrix, and a Cholesky
+#: factorisation in lbfgs) only up to this many parameters.
+WARM_HESSIAN_MAX_PARAMS = 2000
+
+
 def choose_solver(solver: str, n_features: int, l1_ratio: float = 0.0) -> str:
     """The solver that ``solver`` names; "auto": newton for narrow data (and for any data
     with an L1 part: proximal Newton), else lbfgs."""
@@ -98,7 +104,7 @@ def solve(
     **options: Any,
 ) -> SolverResult:
     """Run the solver named ``solver`` ("gd", "lbfgs" or "newton")."""
-    table = L1_SOLVERS if getattr(objective, "has_l1", False) else SOLVERS
+    table = L1_SOLVERS if objective.has_l1 else SOLVERS
     try:
         fn = table[solver]
     except KeyError:
@@ -123,12 +129,16 @@ def warm_start(
     the full solve needs fewer expensive passes; Newton can take its first steps with the
     sample's Hessian and gradient-only passes. The result is the same optimum: the full
     objective alone decides convergence. Returns the start state and the extra solver
-    options (``hessian``) for the full solve.
+    options (``hessian``, up to :data:`WARM_HESSIAN_MAX_PARAMS` parameters) for the full
+    solve.
     """
-    name = "newton" if getattr(sample_objective, "has_l1", False) else "lbfgs"
+    name = "newton" if sample_objective.has_l1 else "lbfgs"
     result = solve(name, sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
+    state = SolverState(result.theta, 0, ())
+    if sample_objective.n_params > WARM_HESSIAN_MAX_PARAMS:
+        return state, {}  # wide data: no (p + 1)² matrix, lbfgs runs unpreconditioned
     hessian = sample_objective.hessian(result.theta)[2]
-    return SolverState(result.theta, 0, ()), {"hessian": hessian}
+    return state, {"hessian": hessian}
 
 
 # ------------------------------------------------------------ why a solve stopped

@@ -38,10 +38,6 @@ class SolverResult(NamedTuple):
 Callback = Callable[[SolverState], None]
 
 
-def grad_norm(g: Array) -> float:
-    return float(np.max(np.abs(g))) if g.size else 0.0
-
-
 class Recorder:
     """Appends history rows and forwards each new state to the callback.
 
@@ -51,10 +47,10 @@ class Recorder:
 
     def __init__(self, objective: Objective, start: SolverState, callback: Callback | None) -> None:
         # The norm that convergence is judged on (max |∇J| in the problem's parameters).
-        self.norm: Callable[[Array], float] = getattr(objective, "convergence_norm", grad_norm)
-        # The penalty's share of the value, when the objective can say (the history then
-        # records the mean log loss itself next to the penalised objective).
-        self.penalty: Callable[[Array], float] | None = getattr(objective, "penalty_value", None)
+        self.norm: Callable[[Array], float] = objective.convergence_norm
+        # The penalty's share of the value (the history records the mean log loss itself
+        # next to the penalised objective).
+        self.penalty: Callable[[Array], float] = objective.penalty_value
         self.history = list(start.history)
         self.n_iter = start.n_iter
         self.resumed = start.n_iter > 0
@@ -68,8 +64,7 @@ class Recorder:
             "iteration": self.n_iter,
             "loss": float(value),
         }
-        if self.penalty is not None:
-            row["log_loss"] = float(value) - self.penalty(theta)
+        row["log_loss"] = float(value) - self.penalty(theta)
         row |= {
             "grad_norm": self.norm(grad),
             "step": float(step),

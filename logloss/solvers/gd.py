@@ -31,8 +31,7 @@ def gd(
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
     value, grad = objective(theta)
-    l1 = getattr(objective, "l1_weights", None)
-    lam = l1() if l1 is not None else np.zeros_like(theta)
+    lam = objective.l1_weights() if objective.has_l1 else np.zeros_like(theta)
     total = value + float(lam @ np.abs(theta))
     while True:
         pg = pseudo_gradient(theta, grad, lam)
@@ -54,5 +53,7 @@ def gd(
             if step < 1e-20:
                 return rec.result(theta, pg, tol, "the line search could not decrease the loss")
         moved = float(np.linalg.norm(trial - theta))  # ‖Δθ‖ of this iteration
+        if moved == 0.0:  # a step too small to change θ: nothing more to gain
+            return rec.result(theta, pg, tol, "no further decrease possible at machine precision")
         theta, value, grad, total = trial, t_value, t_grad, t_total
         rec.record(theta, total, pseudo_gradient(theta, grad, lam), moved)
