@@ -1,4 +1,4 @@
-"""Blocks: which row groups make each block, and reading and validating one block on a worker.
+"""Blocks: reading and validating one block on a worker (planned by :mod:`.spec`).
 
 Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
 :func:`_read_block` with the filesystem, the :class:`BlockSpec` and the column plan.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
@@ -22,80 +22,8 @@ from .arrow import Source, column_numpy, fill_tiles
 from .discovery import _open_parquet
 from .encoding import _Where, block_stats
 from .errors import DataError
-from .footers import _Footer
 from .schema import _Plan
-
-PartitionValue = int | float
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """Where the rows of one block come from.
-
-    ``path`` is a local path or an fsspec URL; ``row_groups`` are consecutive row groups of that
-    file; ``n_rows`` is the number of rows in the block (after dropping invalid rows);
-    ``row_offset`` is the file row index of the first row of ``row_groups[0]``; ``n_source_rows``
-    counts the rows of those row groups before dropping; ``partition`` holds the file's numeric
-    hive partition values; ``keep`` is a packed bit mask (``np.packbits``) over the source rows
-    when rows were dropped, else ``None``.
-    """
-
-    path: str
-    row_groups: tuple[int, ...]
-    n_rows: int
-    row_offset: int = 0
-    n_source_rows: int = -1
-    partition: tuple[tuple[str, PartitionValue], ...] = ()
-    keep: bytes | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.n_source_rows < 0:
-            object.__setattr__(self, "n_source_rows", self.n_rows)
-
-    def keep_mask(self) -> np.ndarray | None:
-        """Boolean mask over the block's source rows (``None`` when no row was dropped)."""
-        if self.keep is None:
-            return None
-        bits = np.unpackbits(np.frombuffer(self.keep, dtype=np.uint8), count=self.n_source_rows)
-        return bits.astype(bool)
-
-    def file_row(self, i: int) -> int:
-        """File row index (0-based) of row ``i`` of the block."""
-        mask = self.keep_mask()
-        if mask is None:
-            return self.row_offset + i
-        return self.row_offset + int(np.flatnonzero(mask)[i])
-
-
-# --------------------------------------------------------------------------------------------
-# Planning (on the client, from the footers)
-
-
-def _plan_blocks(
-    footers: list[_Footer], partition_kinds: dict[str, type], row_bytes: int, block_bytes: int
-) -> list[BlockSpec]:
-    blocks = []
-    for footer in footers:
-        part = tuple(
-            (k, partition_kinds[k](v)) for k, v in footer.file.partition if k in partition_kinds
-        )
-        groups: list[int] = []
-        rows = offset = start = 0
-        for i, n in enumerate(footer.row_group_rows):
-            if groups and (rows + n) * row_bytes > block_bytes:
-                blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
-                groups, rows = [], 0
-            if n == 0:
-                continue
-            if not groups:
-                start = offset
-            groups.append(i)
-            rows += n
-            offset += n
-        if groups:
-            blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
-    return blocks
-
+from .spec import BlockSpec
 
 # --------------------------------------------------------------------------------------------
 # Reading and validating (on a worker)
@@ -120,23 +48,71 @@ def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str])
     # cores are shared with the other workers of its host.
     threads = not _on_worker()
     try:
-        with _open_parquet(fs, spec.path) as pf:
-            table = pf.read_row_groups(
-                list(spec.row_groups), columns=list(columns), use_threads=threads
-            )
+        if spec.row_range is not None:  # a row range of a large row group, in batches
+            with _open_parquet(fs, spec.path, stream=True) as pf:
+                names = list(columns)
+                batch = _batch_rows(len(names), READ_BYTES)
+                parts = list(_range_tables(pf, spec, names, batch, threads))
+                table = pa.concat_tables(parts) if parts else _empty(pf, names)
+        else:
+            with _open_parquet(fs, spec.path) as pf:
+                table = pf.read_row_groups(
+                    list(spec.row_groups), columns=list(columns), use_threads=threads
+                )
     except (OSError, pa.ArrowException, ValueError) as exc:
-        raise DataError(
-            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
-        ) from None
+        raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
     if table.num_rows != spec.n_source_rows:
         raise DataError(
-            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"file {spec.path} changed since it was opened: {_where(spec)} "
             f"hold {table.num_rows} rows, expected {spec.n_source_rows}"
         )
     mask = spec.keep_mask()
     if mask is not None:
         table = table.filter(pa.array(mask))
     return table
+
+
+def _where(spec: BlockSpec) -> str:
+    """The block's rows as a message names them: its row groups, or its row range."""
+    if spec.row_range is None:
+        return f"row groups {list(spec.row_groups)}"
+    lo, hi = spec.row_range
+    return f"rows {lo}:{hi} of row group {spec.row_groups[0]}"
+
+
+def _empty(pf: pq.ParquetFile, columns: list[str]) -> pa.Table:
+    return pf.schema_arrow.empty_table().select(columns)
+
+
+def _batch_rows(n_columns: int, budget: int) -> int:
+    """Rows of a batch of ``n_columns`` columns that fits in ``budget`` bytes while decoded."""
+    return max(1024, budget // (2 * 8 * max(1, n_columns)))
+
+
+def _range_tables(
+    pf: pq.ParquetFile, spec: BlockSpec, columns: list[str], batch_rows: int, threads: bool
+) -> Iterator[pa.Table]:
+    """The rows ``spec.row_range`` of the block's row group, as tables of at most
+    ``batch_rows`` rows. Parquet cannot seek to a row within a row group: the batches before
+    the range are decoded and dropped, one at a time, and the read stops at its end, so it
+    holds a batch of Arrow data at a time whatever the row group's size."""
+    assert spec.row_range is not None
+    lo, hi = spec.row_range
+    (group,) = spec.row_groups
+    if hi > pf.metadata.row_group(group).num_rows:
+        raise ValueError(f"row group {group} holds fewer than {hi} rows")
+    row = 0
+    batches = pf.iter_batches(
+        batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=threads
+    )
+    for batch in batches:
+        a, b = max(lo, row), min(hi, row + batch.num_rows)
+        if b > a:
+            yield pa.Table.from_batches([batch.slice(a - row, b - a)])
+        row += batch.num_rows
+        del batch
+        if row >= hi:
+            break
 
 
 def _first_true(mask: np.ndarray) -> int:
@@ -301,42 +277,70 @@ def _parts(
 ) -> Iterator[tuple[pa.Table, int, bool]]:
     """The block's rows as tables (dropped rows removed): row group after row group, each
     read whole when its columns fit in ``budget`` bytes, else a group of columns at a time
-    (:func:`_column_groups`); with the block row each starts at and whether the table is
-    the first group of its row group. Column chunks are streamed through a small buffer,
-    never loaded whole, so a read holds about ``budget`` of Arrow data besides the block's
-    own arrays, whatever the row groups' size."""
+    (:func:`_column_groups`); a block that is a row range of a row group in batches of rows
+    that fit in ``budget`` (:func:`_range_tables`). With the block row each starts at and
+    whether the table holds the first group of columns of its rows. Column chunks are
+    streamed through a small buffer, never loaded whole, so a read holds about ``budget``
+    of Arrow data besides the block's own arrays, whatever the row groups' size."""
     threads = not _on_worker()
     mask = spec.keep_mask()
-    partition = dict(spec.partition)
-    source = row = 0
+    # block row of each source row: the kept rows before it
+    kept_before = None if mask is None else np.concatenate([[0], np.cumsum(mask)])
+    source = 0
     try:
         with _open_parquet(fs, spec.path, stream=True) as pf:
-            for g in spec.row_groups:
-                n = pf.metadata.row_group(g).num_rows
-                keep = None if mask is None else pa.array(mask[source : source + n])
-                kept = n
-                for i, names in enumerate(_column_groups(plan, partition, n, budget)):
-                    table = pf.read_row_group(g, columns=names, use_threads=threads)
-                    if table.num_rows != n:  # pragma: no cover - a file rewritten meanwhile
-                        raise ValueError(f"row group {g} changed size")
-                    if keep is not None:
-                        table = table.filter(keep)
-                    kept = table.num_rows
-                    yield table, row, i == 0
+            for pieces in _source_pieces(pf, spec, plan, budget, threads):
+                n = 0
+                for table, offset, first in pieces:
+                    at, k = source + offset, table.num_rows
+                    n = max(n, offset + k)
+                    if mask is not None and kept_before is not None:
+                        table = table.filter(pa.array(mask[at : at + k]))
+                    yield table, at if kept_before is None else int(kept_before[at]), first
                     del table
                     if not threads:
                         _release_arrow_memory()
                 source += n
-                row += kept
     except (OSError, pa.ArrowException, ValueError) as exc:
+        raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
+    if source != spec.n_source_rows:
         raise DataError(
-            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
-        ) from None
-    if source != spec.n_source_rows or row != spec.n_rows:
-        raise DataError(
-            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"file {spec.path} changed since it was opened: {_where(spec)} "
             f"hold {source} rows, expected {spec.n_source_rows}"
         )
+
+
+def _source_pieces(
+    pf: pq.ParquetFile, spec: BlockSpec, plan: _Plan, budget: int, threads: bool
+) -> Iterator[Iterator[tuple[pa.Table, int, bool]]]:
+    """Per row group of the block (or its one row range): its tables, each with its first
+    row's offset within that row group's rows and whether it is the first group of columns."""
+    columns = list(plan.file_columns)
+    if spec.row_range is not None:
+        rows = _range_tables(pf, spec, columns, _batch_rows(len(columns), budget), threads)
+        yield _offsets(rows)
+        return
+    partition = dict(spec.partition)
+    for g in spec.row_groups:
+        n = pf.metadata.row_group(g).num_rows
+        yield _column_group_tables(pf, g, n, _column_groups(plan, partition, n, budget), threads)
+
+
+def _offsets(tables: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, int, bool]]:
+    offset = 0
+    for table in tables:
+        yield table, offset, True
+        offset += table.num_rows
+
+
+def _column_group_tables(
+    pf: pq.ParquetFile, g: int, n: int, groups: list[list[str]], threads: bool
+) -> Iterator[tuple[pa.Table, int, bool]]:
+    for i, names in enumerate(groups):
+        table = pf.read_row_group(g, columns=names, use_threads=threads)
+        if table.num_rows != n:  # pragma: no cover - a file rewritten meanwhile
+            raise ValueError(f"row group {g} changed size")
+        yield table, 0, i == 0
 
 
 def _read_block(
@@ -361,8 +365,8 @@ def _read_block(
         k = table.num_rows
         if start + k > n:
             raise DataError(
-                f"file {spec.path} changed since it was opened: row groups "
-                f"{list(spec.row_groups)} hold more than the {n} rows expected"
+                f"file {spec.path} changed since it was opened: {_where(spec)} "
+                f"hold more than the {n} rows expected"
             )
         rows = _Rows(spec, start)
         if plan.encoding is None:

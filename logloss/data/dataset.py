@@ -24,19 +24,13 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
-from .blocks import (
-    BlockSpec,
-    _block_stats,
-    _count_valid,
-    _plan_blocks,
-    _read_block,
-    _read_labels,
-)
+from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
+from .spec import BlockSpec, _plan_blocks
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,9 +282,10 @@ def read_parquet(
     ``*.pq``; hidden and ``_``-prefixed entries are skipped), a glob, a list of those, or any
     fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
     int/float/bool column except the label and weight (they must be in every file).
-    Each block is one row group or several consecutive row groups of one file, holding about
-    ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
-    quarter of a worker's memory limit per thread). With ``drop_invalid=True`` rows with a
+    Each block is one row group or several consecutive row groups of one file, holding at
+    most ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
+    quarter of a worker's memory limit per thread); a larger row group is split into row
+    ranges of at most that size (never under 1 MiB). Block lengths come from the footers. With ``drop_invalid=True`` rows with a
     null, NaN or inf in any used column are dropped (one extra pass over the used columns
     counts them); otherwise such values raise :class:`DataError` when the block is computed.
     ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
