@@ -12,8 +12,9 @@ path may replace).
 
 Exit statuses: 0 success; 2 bad input, usage or an output path that may not be written;
 3 ``train`` did not converge (no model written; ``--allow-unconverged`` writes it and exits
-0); 130 interrupted (Ctrl-C); 1 an unexpected internal error (one line; ``--debug`` for the
-traceback).
+0); 4 the connection to the scheduler was lost mid-run (one line naming its address; nothing
+written: run it again); 130 interrupted (Ctrl-C); 1 an unexpected internal error (one line;
+``--debug`` for the traceback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .status import (
     EXIT_INTERRUPTED,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    EXIT_SCHEDULER_LOST,
 )
 from .train import train_settings
 
@@ -44,6 +46,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
+    "EXIT_SCHEDULER_LOST",
     "Progress",
     "build_parser",
     "main",
@@ -139,6 +142,11 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        from ..cluster import SchedulerLostError
+
+        if isinstance(exc, SchedulerLostError):
+            print(f"logloss: error: {exc}", file=sys.stderr)
+            return EXIT_SCHEDULER_LOST
         if isinstance(exc, _user_errors()):
             _fail(str(exc))
         if isinstance(exc, ValueError | OSError | TimeoutError):  # input or environment
