@@ -119,19 +119,40 @@ def _first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
+def _hints(plan: _Plan, role: str) -> tuple[str, str]:
+    """What ends a value error of a ``role`` column (empty or `` (...)``): for a missing
+    value (null, NaN), and for an inf. The caller's ``invalid_hint`` says how to drop such
+    rows, then after ``", or "`` how to impute feature values: only a feature's missing
+    value can be imputed, so the others get its first part, saying why."""
+    full = plan.invalid_hint
+    if plan.drop_invalid or not full:
+        return "", ""
+    drop = full.split(", or ")[0]
+    inf = f" (inf is not a missing value and cannot be imputed; {drop})"
+    if role == "feature":
+        return ("" if plan.missing == "impute" else f" ({full})"), inf
+    cannot = f" ({'labels' if role == 'label' else 'sample weights'} cannot be imputed; {drop})"
+    return cannot, cannot
+
+
 def _column_values(
-    table: pa.Table, spec: BlockSpec | _Rows, name: str, role: str, rule: str, hint: str = ""
+    table: pa.Table,
+    spec: BlockSpec | _Rows,
+    name: str,
+    role: str,
+    rule: str,
+    hints: tuple[str, str] = ("", ""),
 ) -> np.ndarray:
     """NumPy values of a column, raising on nulls and (for floats) non-finite values.
 
-    ``hint`` (empty or `` (...)``) ends the message.
+    ``hints`` (:func:`_hints`) end the message of a missing value and of an inf.
     """
     col = table.column(name)
     if col.null_count:
         i = _first_true(pc.is_null(col).to_numpy(zero_copy_only=False))
         raise DataError(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
-            f"of file {spec.path}{hint}"
+            f"of file {spec.path}{hints[0]}"
         )
     values = column_numpy(col)
     if values.dtype.kind == "f":
@@ -140,7 +161,7 @@ def _column_values(
             i = _first_true(~finite)
             raise DataError(
                 f"{rule}; got {values[i]} in {role} column {name!r} at row {spec.file_row(i)} "
-                f"of file {spec.path}{hint}"
+                f"of file {spec.path}{hints[0] if np.isnan(values[i]) else hints[1]}"
             )
     return values
 
@@ -150,7 +171,6 @@ def _features(
     spec: BlockSpec | _Rows,
     plan: _Plan,
     partition: dict[str, Any],
-    hint: str,
     out: np.ndarray | None = None,
     constants: bool = True,
 ) -> np.ndarray:
@@ -172,17 +192,17 @@ def _features(
             continue  # read in another group of columns
         col = table.column(name)
         if col.null_count:
-            _feature_fault(table, spec, plan, partition, hint)
+            _feature_fault(table, spec, plan, partition)
         sources.append(("value", j, column_numpy(col)))
     partial = len(sources) < len(plan.features)
     columns = [j for _, j, _ in sources] if partial else None
     if sources and not fill_tiles(X, sources, check_finite=True, columns=columns):
-        _feature_fault(table, spec, plan, partition, hint)
+        _feature_fault(table, spec, plan, partition)
     return X
 
 
 def _feature_fault(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> None:
     """Raise the DataError naming the first column, row and value of a block's features
     that is null, non-finite, or (for float32) out of range."""
@@ -190,7 +210,12 @@ def _feature_fault(
         if name in partition or name not in table.column_names:
             continue
         values = _column_values(
-            table, spec, name, "feature", "feature values must be finite and non-null", hint
+            table,
+            spec,
+            name,
+            "feature",
+            "feature values must be finite and non-null",
+            _hints(plan, "feature"),
         )
         if plan.dtype == "float32" and values.dtype.kind == "f" and values.dtype.itemsize > 4:
             with np.errstate(over="ignore"):
@@ -205,21 +230,22 @@ def _feature_fault(
 
 
 def _labels(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> np.ndarray | None:
     """The block's raw label values (``None`` without a label column)."""
     if plan.label is None:
         return None
     if plan.label in partition:
         return np.full(table.num_rows, partition[plan.label])
-    y = _column_values(table, spec, plan.label, "label", "labels must be finite and non-null", hint)
+    rule = "labels must be finite and non-null"
+    y = _column_values(table, spec, plan.label, "label", rule, _hints(plan, "label"))
     if y.dtype.kind in "OUS":
         y = np.asarray(y, dtype=object)
     return y
 
 
 def _weights(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> np.ndarray | None:
     """The block's sample weights as float64, checked non-negative (``None`` without)."""
     if plan.weight is None:
@@ -228,7 +254,12 @@ def _weights(
         w = np.full(table.num_rows, partition[plan.weight], dtype=np.float64)
     else:
         w = _column_values(
-            table, spec, plan.weight, "weight", "sample weights must be finite and non-null", hint
+            table,
+            spec,
+            plan.weight,
+            "weight",
+            "sample weights must be finite and non-null",
+            _hints(plan, "weight"),
         ).astype(np.float64, copy=False)
     if (w < 0).any():
         i = _first_true(w < 0)
@@ -352,7 +383,6 @@ def _read_block(
     group of columns of one) at a time (:func:`_parts`): the read's peak is the block's
     arrays plus about a quarter of X (at least :data:`READ_BYTES`) in a worker."""
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
     n = spec.n_rows
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = np.empty((n, width), dtype=plan.dtype)
@@ -371,17 +401,17 @@ def _read_block(
         rows = _Rows(spec, start)
         if plan.encoding is None:
             out = X[start : start + k]
-            _features(table, rows, plan, partition, hint, out=out, constants=first)
+            _features(table, rows, plan, partition, out=out, constants=first)
         else:
-            where = _Where(spec.path, rows.file_row, hint)
+            where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
             plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
         if not first:
             continue
-        y = _labels(table, rows, plan, partition, hint)
+        y = _labels(table, rows, plan, partition)
         if y is not None:
             labels.append(y)
-        wk = _weights(table, rows, plan, partition, hint)
+        wk = _weights(table, rows, plan, partition)
         if w is not None and wk is not None:
             w[start : start + k] = wk
     _release_arrow_memory()
@@ -396,16 +426,22 @@ def _read_labels(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> np.nda
     (the label checks), without decoding the features."""
     assert plan.label is not None
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
     if plan.label in partition:
         return np.full(spec.n_rows, partition[plan.label])
     only = dataclasses.replace(plan, file_columns=(plan.label,), encoding=None, weight=None)
     labels = []
     for table, start, _ in _parts(fs, spec, only, READ_BYTES):
-        y = _labels(table, _Rows(spec, start), only, partition, hint)
+        y = _labels(table, _Rows(spec, start), only, partition)
         assert y is not None
         labels.append(y)
     return labels[0] if len(labels) == 1 else np.concatenate(labels)
+
+
+def _where_of(path: str, file_row: Any, plan: _Plan) -> _Where:
+    """Where an encoded block's rows are, for its errors: a missing value's hint, and an
+    inf's (:func:`_hints`)."""
+    missing, inf = _hints(plan, "feature")
+    return _Where(path, file_row, missing, inf_hint=inf)
 
 
 def _release_arrow_memory() -> None:
@@ -432,9 +468,8 @@ def _block_stats(
     columns = [c for c in plan.file_columns if c != plan.label]
     table = _read_table(fs, spec, columns)
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
-    w = _weights(table, spec, plan, partition, hint)
-    where = _Where(spec.path, spec.file_row, hint)
+    w = _weights(table, spec, plan, partition)
+    where = _where_of(spec.path, spec.file_row, plan)
     return block_stats(
         _with_partition(table, plan, partition),
         plan.feature_kinds,
