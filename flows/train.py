@@ -263,6 +263,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     missing: Literal["error", "drop", "impute"] = "error",
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
+    exclude: list[str] | None = None,
     max_categories: int = 100,
     min_frequency: int = 1,
     # cross-validation (training settings too): choose C (and l1_ratio), then refit
@@ -287,6 +288,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
     with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
 
+    ``exclude``: columns left out of the features (default: every usable column is one).
     ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``: how
     string, bool and incomplete columns become features (see ``logloss train --help`` and
     the README's "Columns and missing values"); the levels and means are learned on the
@@ -319,6 +321,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         missing=missing,
         categorical=categorical,
         numeric=numeric,
+        exclude=exclude,
         max_categories=max_categories,
         min_frequency=min_frequency,
         cv=cv,
@@ -340,6 +343,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         "missing": settings.missing,
         "categorical": settings.categorical or (),
         "numeric": settings.numeric or (),
+        "exclude": settings.exclude or (),
         "max_categories": settings.max_categories,
         "min_frequency": settings.min_frequency,
     }

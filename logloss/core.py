@@ -82,7 +82,7 @@ Array = NDArray[np.float64]
 
 _Model = TypeVar("_Model", bound="LogisticCore")
 
-SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS if not s.cv_only)
+SETTING_NAMES = tuple(s.name for s in TRAIN_SETTINGS if not (s.cv_only or s.data_only))
 
 
 class NotFittedError(ValueError, AttributeError):

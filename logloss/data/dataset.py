@@ -289,13 +289,16 @@ def read_parquet(
     max_categories: int = 100,
     min_frequency: int = 1,
     encoding: Encoding | None = None,
+    exclude: Sequence[str] = (),
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
     ``source`` is a file, a directory (searched recursively for ``*.parquet``, ``*.parq``,
     ``*.pq``; hidden and ``_``-prefixed entries are skipped), a glob, a list of those, or any
     fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
-    int/float/bool column except the label and weight (they must be in every file).
+    int/float/bool column except the label and weight (they must be in every file);
+    ``exclude`` leaves columns out of the features either way (each must be a column of some
+    file, and neither the label nor the weight).
     Each block is one row group or several consecutive row groups of one file, holding at
     most ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
     quarter of a worker's memory limit per thread); a larger row group is split into row
@@ -349,6 +352,7 @@ def read_parquet(
         max_categories,
         min_frequency,
         encoding,
+        tuple(exclude or ()),
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
