@@ -116,6 +116,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """The project's own error types (and missing/existing files): bad input, status 2."""
     from ..checkpoint import CheckpointError
     from ..data import DataError
+    from ..diskblocks import DiskSpaceError
     from ..model import ModelFileError
     from ..outputs import OutputPathError
     from ..pipeline import SchedulerUnreachableError
@@ -124,6 +125,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         StoreError,
         DataError,
+        DiskSpaceError,
         ModelFileError,
         CheckpointError,
         OutputPathError,

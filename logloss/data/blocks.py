@@ -19,7 +19,7 @@ from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from .arrow import Source, column_numpy, fill_tiles
-from .discovery import _open_parquet
+from .discovery import _open_parquet, _read_errors
 from .encoding import _Where, block_stats
 from .errors import DataError
 from .schema import _Plan
@@ -59,7 +59,7 @@ def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str])
                 table = pf.read_row_groups(
                     list(spec.row_groups), columns=list(columns), use_threads=threads
                 )
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
     if table.num_rows != spec.n_source_rows:
         raise DataError(
@@ -332,7 +332,7 @@ def _parts(
                     if not threads:
                         _release_arrow_memory()
                 source += n
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
     if source != spec.n_source_rows:
         raise DataError(
@@ -509,7 +509,7 @@ def read_block_columns(
     try:
         with _open_parquet(fs, spec.path) as pf:
             available = pf.schema_arrow.names
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read file {spec.path} as Parquet: {exc}") from None
     for name in names:
         if name not in available:
