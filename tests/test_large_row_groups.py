@@ -155,3 +155,33 @@ def test_one_large_row_group_stays_within_a_real_workers_memory_limit(tmp_path: 
     np.testing.assert_allclose(
         sums, [np.sum(expected.column(j).to_numpy()) for j in range(BIG_FEATURES)], rtol=1e-12
     )
+
+
+def test_categorical_and_imputed_columns_read_from_row_ranges_equal_the_whole_read(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(SEED + 4)
+    n = 120_000
+    a = rng.normal(size=n)
+    a[rng.random(n) < 0.01] = np.nan
+    table = pa.table(
+        {
+            "a": a,
+            "b": rng.normal(size=n),
+            "c": pa.array(rng.choice(["x", "y", "z"], n)),
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    path = tmp_path / "one.parquet"
+    pq.write_table(table, path, row_group_size=n)
+    whole = logloss.read_parquet(path, "y", missing="impute")
+    split = logloss.read_parquet(path, "y", missing="impute", block_bytes=BLOCK)
+    assert len(whole.blocks) == 1 and len(split.blocks) > 1
+    # the same levels, and the same means to rounding (summed block by block)
+    assert split.encoding is not None and whole.encoding is not None
+    assert split.feature_names == whole.feature_names
+    for s, w in zip(split.encoding.columns, whole.encoding.columns, strict=True):
+        assert (s.name, s.kind, s.levels, s.indicator) == (w.name, w.kind, w.levels, w.indicator)
+        assert s.mean == pytest.approx(w.mean, rel=1e-12, abs=1e-15)
+    got, expected = dask.compute(split.X, whole.X, scheduler="sync")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
