@@ -33,9 +33,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _kill_scheduler_when(cluster: ProcessCluster, cmd: list[str], says: str) -> tuple[int, str]:
-    """Run ``cmd``; SIGKILL the scheduler once a stderr line holds ``says``; return the
-    command's exit status and stderr."""
+def _kill_scheduler_when(
+    cluster: ProcessCluster, cmd: list[str], says: str, exists: Path | None = None
+) -> tuple[int, str]:
+    """Run ``cmd``; SIGKILL the scheduler once a stderr line holds ``says`` (and the file
+    ``exists`` exists); return the command's exit status and stderr."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env()
     )
@@ -44,7 +46,7 @@ def _kill_scheduler_when(cluster: ProcessCluster, cmd: list[str], says: str) -> 
     reader.start()
     try:
         deadline = time.monotonic() + 120
-        while not any(says in line for line in lines):
+        while not any(says in line for line in lines) or (exists and not exists.exists()):
             assert proc.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, "".join(lines)
             time.sleep(0.05)
@@ -67,12 +69,12 @@ def _cluster(tmp_path: Path) -> ProcessCluster:
     return cluster
 
 
-def _assert_one_line(rc: int, err: str, address: str) -> None:
+def _assert_one_line(rc: int, err: str, address: str, then: str = "") -> None:
     assert rc == EXIT_SCHEDULER_LOST == 4, err
     expected = (
         f"logloss: error: lost the connection to the scheduler at {address}; nothing was written"
     )
-    assert err.splitlines()[-1] == expected, err
+    assert err.splitlines()[-1] == expected + then, err
     assert "Traceback" not in err and "internal error" not in err, err
 
 
@@ -90,6 +92,27 @@ def test_a_scheduler_killed_mid_fit_ends_train_with_one_line(data: Path, tmp_pat
     finally:
         cluster.close()
     assert not out.exists()
+
+
+def test_with_a_checkpoint_the_line_says_the_command_resumes(data: Path, tmp_path: Path) -> None:
+    out, checkpoint = tmp_path / "model", tmp_path / "ckpt"
+    cmd = [sys.executable, "-m", "logloss.cli", "train", str(data), "--label", LABEL]
+    cmd += ["--solver", "gd", "--learning-rate", "1e-6", "--max-iter", "1000000"]
+    cmd += ["--tol", "1e-12", "--out", str(out), "--checkpoint", str(checkpoint)]
+    cmd += ["--checkpoint-every", "1"]
+    cluster = _cluster(tmp_path)
+    try:
+        rc, err = _kill_scheduler_when(
+            cluster,
+            [*cmd, "--scheduler", cluster.address],
+            "iteration 1/",
+            checkpoint / "checkpoint.json",
+        )
+        then = f" (the checkpoint in {checkpoint} resumes the fit: run the command again)"
+        _assert_one_line(rc, err, cluster.address, then)
+    finally:
+        cluster.close()
+    assert not out.exists() and (checkpoint / "checkpoint.json").exists()
 
 
 def test_a_scheduler_killed_as_predict_scores_ends_with_one_line(

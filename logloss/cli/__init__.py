@@ -147,7 +147,15 @@ def _run(args: argparse.Namespace) -> int:
         from ..cluster import SchedulerLostError
 
         if isinstance(exc, SchedulerLostError):
-            print(f"logloss: error: {exc}", file=sys.stderr)
+            from ..checkpoint import CHECKPOINT_FILE
+
+            checkpoint = getattr(args, "checkpoint", None)
+            resume = (
+                f" (the checkpoint in {checkpoint} resumes the fit: run the command again)"
+                if checkpoint and os.path.exists(os.path.join(checkpoint, CHECKPOINT_FILE))
+                else ""
+            )
+            print(f"logloss: error: {exc}{resume}", file=sys.stderr)
             return EXIT_SCHEDULER_LOST
         if isinstance(exc, _user_errors()):
             _fail(str(exc))
