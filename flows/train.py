@@ -263,6 +263,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     missing: Literal["error", "drop", "impute"] = "error",
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
+    exclude: list[str] | None = None,
     max_categories: int = 100,
     min_frequency: int = 1,
     categorical_coding: Literal["all", "reference"] = "all",
@@ -288,6 +289,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
     the cluster starts). A fit that does not converge (max|gradient| > tol) fails the run
     with the reason and a hint, and ``latest`` is not moved, unless ``allow_unconverged``.
 
+    ``exclude``: columns left out of the features (default: every usable column is one).
     ``missing``, ``categorical``, ``numeric``, ``max_categories``, ``min_frequency``,
     ``categorical_coding``: how string, bool and incomplete columns become features (see
     ``logloss train --help`` and the README's "Columns and missing values"); the levels
@@ -321,6 +323,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         missing=missing,
         categorical=categorical,
         numeric=numeric,
+        exclude=exclude,
         max_categories=max_categories,
         min_frequency=min_frequency,
         categorical_coding=categorical_coding,
@@ -343,6 +346,7 @@ def train(  # noqa: PLR0913 - one parameter per training setting (logloss.settin
         "missing": settings.missing,
         "categorical": settings.categorical or (),
         "numeric": settings.numeric or (),
+        "exclude": settings.exclude or (),
         "max_categories": settings.max_categories,
         "min_frequency": settings.min_frequency,
         "categorical_coding": settings.categorical_coding,

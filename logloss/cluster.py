@@ -11,6 +11,10 @@ Conventions
 - A Ctrl-C stops the local cluster in order (its workers ignore SIGINT); should stopping
   hang, a watchdog ends the process with status 130. Logger levels and the SIGINT handler
   changed on the way are restored when the block ends: nothing outlives the call.
+- A scheduler lost while the block runs (killed, its host gone) ends the block with
+  :class:`SchedulerLostError`, one line naming the address, whatever Dask raised (a
+  cancelled future, a closed comm); the client's reconnection traceback is not logged when
+  ``quiet``. Nothing after the lost computation ran: no output was written.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .address import UnreachableSchedulerError, probe_scheduler
 
 __all__ = [
     "IN_PROCESS_FRACTION",
+    "SchedulerLostError",
     "SchedulerUnreachableError",
     "dask_client",
     "describe",
@@ -53,6 +58,48 @@ def _machine_memory() -> int:
 #: The error :func:`dask_client` raises for a scheduler address nothing listens at (one class
 #: with :class:`logloss.address.UnreachableSchedulerError`, which the CLI probes with first).
 SchedulerUnreachableError = UnreachableSchedulerError
+
+
+class SchedulerLostError(ConnectionError):
+    """The connection to the scheduler was lost while a run used it (the scheduler process
+    died, or its host went away): transient, the run may be retried (from its checkpoint).
+
+    ``address`` is the scheduler's address; the message is one line."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"lost the connection to the scheduler at {address}; nothing was written")
+        self.address = address
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.address,))
+
+
+def _scheduler_lost(client: Any, exc: BaseException) -> bool:
+    """Whether ``exc``, raised while ``client`` was in use, means its scheduler is gone."""
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
+
+    if isinstance(exc, FutureCancelledError):
+        reason = getattr(exc, "reason", None) or str(exc)
+        if "scheduler-connection-lost" in reason:
+            return True
+    if isinstance(exc, CommClosedError):
+        return True
+    transient = (FutureCancelledError, OSError, TimeoutError)
+    return isinstance(exc, transient) and getattr(client, "status", "running") != "running"
+
+
+@contextmanager
+def _lost_scheduler_named(client: Any, address: str) -> Iterator[None]:
+    """Turn what Dask raises when the scheduler goes away into :class:`SchedulerLostError`."""
+    try:
+        yield
+    except SchedulerLostError:
+        raise
+    except Exception as exc:
+        if _scheduler_lost(client, exc):
+            raise SchedulerLostError(address) from exc
+        raise
 
 
 #: Worker preload (code text): the workers of a local cluster ignore SIGINT, so a Ctrl-C in a
@@ -193,7 +240,15 @@ def dask_client(
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     if address:
         probe_scheduler(address)
-        with _connect(address) as client:
+        import distributed  # noqa: F401 - its import sets its loggers' levels: first
+
+        # the client logs a traceback when it fails to reconnect to a lost scheduler
+        quiet_client = logging.CRITICAL + 1 if quiet else None
+        with (
+            _logger_level("distributed.client", quiet_client),
+            _connect(address) as client,
+            _lost_scheduler_named(client, address),
+        ):
             yield client
         return
     n = workers or max(1, os.cpu_count() or 1)

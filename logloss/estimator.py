@@ -37,7 +37,7 @@ def _parameter_constraints() -> dict[str, list[Any]]:
     """scikit-learn's parameter constraints, derived from :data:`TRAIN_SETTINGS`."""
     out: dict[str, list[Any]] = {"penalty": [StrOptions({"l2", "deprecated"}), None]}
     for s in TRAIN_SETTINGS:
-        if s.cv_only:
+        if s.cv_only or s.data_only:
             continue
         rule: list[Any]
         if s.kind == "bool":

@@ -50,7 +50,10 @@ __all__ = ["FitResult", "badly_scaled", "fit_prepared", "fit_params"]
 Array = NDArray[np.float64]
 
 #: The settings of one fit, in ``LogisticCore.get_params()``'s order.
-FIT_SETTING_NAMES = ("penalty", *(s.name for s in TRAIN_SETTINGS if not s.cv_only))
+FIT_SETTING_NAMES = (
+    "penalty",
+    *(s.name for s in TRAIN_SETTINGS if not (s.cv_only or s.data_only)),
+)
 
 
 class FitResult(NamedTuple):

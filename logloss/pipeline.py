@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from dask.core import flatten
 from .cluster import SchedulerUnreachableError, dask_client
 from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
+from .diskblocks import DiskSpaceError
 from .model import ModelFileError, atomic_dir
 from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
 from .progress import RowsReport, compute_rows, local_rows, wait_rows
@@ -383,13 +385,21 @@ def _write_part(
         )
     else:
         columns["prediction"] = pa.array(labels)
-    if is_url(path):  # an fsspec URL (predictions at s3://, memory:// ...)
-        import fsspec
+    try:
+        if is_url(path):  # an fsspec URL (predictions at s3://, memory:// ...)
+            import fsspec
 
-        with fsspec.open(path, "wb") as fh:
-            pq.write_table(pa.table(columns), fh)
-    else:
-        pq.write_table(pa.table(columns), path)
+            with fsspec.open(path, "wb") as fh:
+                pq.write_table(pa.table(columns), fh)
+        else:
+            pq.write_table(pa.table(columns), path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # Arrow names no path: name it
+            raise DiskSpaceError(
+                f"the disk filled up writing predictions part {path}; nothing was written "
+                "(earlier predictions there are kept): free space, or write them elsewhere"
+            ) from None
+        raise
     return n
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "CV_SETTING_NAMES",
+    "DATA_SETTING_NAMES",
     "DEPRECATED_ALIASES",
     "TRAIN_SETTINGS",
     "Setting",
@@ -63,6 +64,9 @@ class Setting:
     # a setting of the search over C (cross-validation), not of one fit: the CLI and the
     # flows take it, LogisticRegressionCV has it, LogisticRegression does not
     cv_only: bool = False
+    # a setting of how the Parquet data are read, not of a fit: the CLI and the flows take
+    # it, the estimators do not (a caller of fit chooses the DataFrame's columns)
+    data_only: bool = False
 
     @property
     def option(self) -> str:
@@ -163,6 +167,15 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         group="columns and missing values",
     ),
     Setting(
+        "exclude",
+        "columns",
+        None,
+        "columns to leave out of the features (by default every usable column but the label "
+        "and weight is one); each must be a column of the data",
+        group="columns and missing values",
+        data_only=True,
+    ),
+    Setting(
         "max_categories",
         "int",
         100,
@@ -233,6 +246,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in TRAIN_SETTINGS}
 #: The settings of the search over C (cross-validation), not of a single fit.
 CV_SETTING_NAMES = frozenset(s.name for s in TRAIN_SETTINGS if s.cv_only)
+#: The settings of how the data are read (:func:`logloss.data.read_parquet`), not of a fit.
+DATA_SETTING_NAMES = frozenset(s.name for s in TRAIN_SETTINGS if s.data_only)
 
 #: Accepted for compatibility, with a FutureWarning, as scikit-learn >= 1.8 does: ``penalty``
 #: ("l2" is the default; None means no penalty, which is ``C=inf``). Not a setting of its own.
@@ -248,8 +263,8 @@ def defaults() -> dict[str, Any]:
 
 def fit_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     """The settings of one fit (LogisticRegression's parameters): ``values`` without the
-    cross-validation settings."""
-    return {k: v for k, v in values.items() if k not in CV_SETTING_NAMES}
+    cross-validation settings and those of how the data are read."""
+    return {k: v for k, v in values.items() if k not in CV_SETTING_NAMES | DATA_SETTING_NAMES}
 
 
 def _describe(s: Setting) -> str:

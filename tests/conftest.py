@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +20,22 @@ import pyarrow.parquet as pq
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Everything the code under test puts in the system's temporary directory (Prefect's home,
+# the flows' checkpoints of models saved to URLs, temporary files) goes into one directory
+# of this run, in this process and in the processes it starts (TMPDIR), removed when the
+# run ends: a test run leaves nothing there. pytest's own tmp_path directories stay where
+# pytest keeps them (it prunes them itself).
+_SYSTEM_TMP = tempfile.gettempdir()
+_RUN_TMP = tempfile.mkdtemp(prefix="logloss-tests-")
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", _SYSTEM_TMP)
+os.environ["TMPDIR"] = tempfile.tempdir = _RUN_TMP
 # Prefect keeps its database and settings under PREFECT_HOME: never the user's own.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="logloss-prefect-home-")
+os.environ["PREFECT_HOME"] = os.path.join(_RUN_TMP, "prefect-home")
+os.makedirs(os.environ["PREFECT_HOME"])
+atexit.register(shutil.rmtree, _RUN_TMP, ignore_errors=True)
 
 
 def make_logistic(

@@ -183,8 +183,11 @@ def test_invalid_value_message_ends_with_the_callers_hint(tmp_path: Path, column
     cols[column][2] = np.nan
     path = write(tmp_path / "a.parquet", pa.table(cols))
     where = f"at row 2 of file {path}"
+    # a feature's missing value may be imputed; a label or a weight cannot: only dropping
+    cannot = {"x": "", "y": "labels cannot be imputed; ", "w": "sample weights cannot be imputed; "}
     default = compute_error(read_parquet(path, "y", features=["x"], weight="w"))
-    assert default.endswith(f"{where} ({DEFAULT_INVALID_HINT})")
+    hint = DEFAULT_INVALID_HINT if column == "x" else DEFAULT_INVALID_HINT.split(", or ")[0]
+    assert default.endswith(f"{where} ({cannot[column]}{hint})")
     cli = compute_error(
         read_parquet(
             path,
@@ -194,7 +197,7 @@ def test_invalid_value_message_ends_with_the_callers_hint(tmp_path: Path, column
             invalid_hint="pass --drop-invalid to drop such rows",
         )
     )
-    assert cli.endswith(f"{where} (pass --drop-invalid to drop such rows)")
+    assert cli.endswith(f"{where} ({cannot[column]}pass --drop-invalid to drop such rows)")
     bare = compute_error(read_parquet(path, "y", features=["x"], weight="w", invalid_hint=None))
     assert bare.endswith(where) and "drop" not in bare
     # dropped rows are dropped: nothing to hint

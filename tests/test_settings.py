@@ -13,6 +13,7 @@ from logloss import LogisticRegression
 from logloss.cli import build_parser, train_settings
 from logloss.settings import (
     CV_SETTING_NAMES,
+    DATA_SETTING_NAMES,
     TRAIN_SETTINGS,
     check_setting,
     defaults,
@@ -40,7 +41,9 @@ def test_the_estimator_has_one_parameter_per_setting_with_its_default():
     params = inspect.signature(LogisticRegression.__init__).parameters
     got = {k: p.default for k, p in params.items() if k not in ("self", "penalty")}
     assert got == fit_settings(defaults())  # the cross-validation settings are not a fit's
-    assert set(defaults()) - set(got) == CV_SETTING_NAMES == {"cv", "Cs", "l1_ratios"}
+    assert CV_SETTING_NAMES == {"cv", "Cs", "l1_ratios"} and DATA_SETTING_NAMES == {"exclude"}
+    # neither the search's settings nor how the data are read are a fit's
+    assert set(defaults()) - set(got) == CV_SETTING_NAMES | DATA_SETTING_NAMES
     assert params["penalty"].default == "deprecated"  # the deprecated alias, as scikit-learn
 
 
@@ -50,7 +53,11 @@ def test_the_cv_estimator_has_the_search_settings_instead_of_c():
     params = inspect.signature(LogisticRegressionCV.__init__).parameters
     got = {k: p.default for k, p in params.items() if k != "self"}
     own = {"Cs", "l1_ratios", "cv", "scoring", "refit"}
-    expected = {k: v for k, v in defaults().items() if k not in ("C", "l1_ratio", "cv")}
+    expected = {
+        k: v
+        for k, v in defaults().items()
+        if k not in ("C", "l1_ratio", "cv") and k not in DATA_SETTING_NAMES
+    }
     assert {k: v for k, v in got.items() if k not in own} == {
         k: v for k, v in expected.items() if k not in own
     }

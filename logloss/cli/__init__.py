@@ -12,8 +12,9 @@ path may replace).
 
 Exit statuses: 0 success; 2 bad input, usage or an output path that may not be written;
 3 ``train`` did not converge (no model written; ``--allow-unconverged`` writes it and exits
-0); 130 interrupted (Ctrl-C); 1 an unexpected internal error (one line; ``--debug`` for the
-traceback).
+0); 4 the connection to the scheduler was lost mid-run (one line naming its address; nothing
+written: run it again); 130 interrupted (Ctrl-C); 1 an unexpected internal error (one line;
+``--debug`` for the traceback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .status import (
     EXIT_INTERRUPTED,
     EXIT_NOT_CONVERGED,
     EXIT_OK,
+    EXIT_SCHEDULER_LOST,
 )
 from .train import train_settings
 
@@ -44,6 +46,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_CONVERGED",
     "EXIT_OK",
+    "EXIT_SCHEDULER_LOST",
     "Progress",
     "build_parser",
     "main",
@@ -113,6 +116,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """The project's own error types (and missing/existing files): bad input, status 2."""
     from ..checkpoint import CheckpointError
     from ..data import DataError
+    from ..diskblocks import DiskSpaceError
     from ..model import ModelFileError
     from ..outputs import OutputPathError
     from ..pipeline import SchedulerUnreachableError
@@ -121,6 +125,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         StoreError,
         DataError,
+        DiskSpaceError,
         ModelFileError,
         CheckpointError,
         OutputPathError,
@@ -139,6 +144,19 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        from ..cluster import SchedulerLostError
+
+        if isinstance(exc, SchedulerLostError):
+            from ..checkpoint import CHECKPOINT_FILE
+
+            checkpoint = getattr(args, "checkpoint", None)
+            resume = (
+                f" (the checkpoint in {checkpoint} resumes the fit: run the command again)"
+                if checkpoint and os.path.exists(os.path.join(checkpoint, CHECKPOINT_FILE))
+                else ""
+            )
+            print(f"logloss: error: {exc}{resume}", file=sys.stderr)
+            return EXIT_SCHEDULER_LOST
         if isinstance(exc, _user_errors()):
             _fail(str(exc))
         if isinstance(exc, ValueError | OSError | TimeoutError):  # input or environment

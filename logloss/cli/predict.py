@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_published(model_path)
 
     def opened(ds: Any) -> None:
+        ds.check_columns(args.keep, "--keep")  # before any block is scored
         phase(
             f"scoring {ds.n_rows:,} rows from {len(ds.files)} file(s) in {len(ds.blocks)} "
             f"block(s), writing {args.out}"

@@ -6,4 +6,7 @@ EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
+#: The connection to the Dask scheduler was lost while the command ran (the scheduler died or
+#: its host went away); nothing was written, and running the command again may succeed.
+EXIT_SCHEDULER_LOST = 4
 EXIT_INTERRUPTED = 130

@@ -325,6 +325,7 @@ def _open(args: argparse.Namespace) -> Any:
         block_bytes=int(args.block_mb * 2**20),
         categorical=args.categorical or (),
         numeric=args.numeric or (),
+        exclude=args.exclude or (),
         missing=args.missing,
         max_categories=args.max_categories,
         min_frequency=args.min_frequency,

@@ -9,7 +9,8 @@ Modules
   type rules.
 - ``encoding``: categorical columns as 0/1 indicators, missing values imputed: learned from
   per-block summaries, applied block by block (pyarrow, NumPy).
-- ``blocks``: :class:`BlockSpec`; planning, reading and validating blocks (pyarrow, NumPy).
+- ``spec``: :class:`BlockSpec`; planning blocks of at most a size from the footers.
+- ``blocks``: reading and validating blocks (pyarrow, NumPy).
 - ``dataset``: :func:`read_parquet`, the Dask arrays, :class:`Dataset`; the only Dask module.
 
 Conventions
@@ -24,7 +25,8 @@ Conventions
   (:meth:`Dataset.check_labels` returns the two distinct values, sorted).
 - ``sample_weight`` is ``(n,)`` ``float64`` or ``None``.
 - Block ``i`` of ``X``/``y``/``sample_weight`` is made of the row groups ``blocks[i].row_groups``
-  of the file ``blocks[i].path``. The three arrays share one read task per block, so computing
+  of the file ``blocks[i].path`` (or, for a row group larger than a block, the row range
+  ``blocks[i].row_range`` of it). The three arrays share one read task per block, so computing
   or persisting them *together* (``dask.persist(X, y, w)`` or :meth:`Dataset.persist`) reads
   each file once.
 - Cheap checks (paths, footers, schemas, column names and types) run eagerly in

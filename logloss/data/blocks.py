@@ -1,4 +1,4 @@
-"""Blocks: which row groups make each block, and reading and validating one block on a worker.
+"""Blocks: reading and validating one block on a worker (planned by :mod:`.spec`).
 
 Everything here runs with pyarrow and NumPy only (no Dask): a block task calls
 :func:`_read_block` with the filesystem, the :class:`BlockSpec` and the column plan.
@@ -9,93 +9,21 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from .arrow import Source, column_numpy, fill_tiles
-from .discovery import _open_parquet
+from .discovery import _open_parquet, _read_errors
 from .encoding import _Where, block_stats
 from .errors import DataError
-from .footers import _Footer
 from .schema import _Plan
-
-PartitionValue = int | float
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """Where the rows of one block come from.
-
-    ``path`` is a local path or an fsspec URL; ``row_groups`` are consecutive row groups of that
-    file; ``n_rows`` is the number of rows in the block (after dropping invalid rows);
-    ``row_offset`` is the file row index of the first row of ``row_groups[0]``; ``n_source_rows``
-    counts the rows of those row groups before dropping; ``partition`` holds the file's numeric
-    hive partition values; ``keep`` is a packed bit mask (``np.packbits``) over the source rows
-    when rows were dropped, else ``None``.
-    """
-
-    path: str
-    row_groups: tuple[int, ...]
-    n_rows: int
-    row_offset: int = 0
-    n_source_rows: int = -1
-    partition: tuple[tuple[str, PartitionValue], ...] = ()
-    keep: bytes | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.n_source_rows < 0:
-            object.__setattr__(self, "n_source_rows", self.n_rows)
-
-    def keep_mask(self) -> np.ndarray | None:
-        """Boolean mask over the block's source rows (``None`` when no row was dropped)."""
-        if self.keep is None:
-            return None
-        bits = np.unpackbits(np.frombuffer(self.keep, dtype=np.uint8), count=self.n_source_rows)
-        return bits.astype(bool)
-
-    def file_row(self, i: int) -> int:
-        """File row index (0-based) of row ``i`` of the block."""
-        mask = self.keep_mask()
-        if mask is None:
-            return self.row_offset + i
-        return self.row_offset + int(np.flatnonzero(mask)[i])
-
-
-# --------------------------------------------------------------------------------------------
-# Planning (on the client, from the footers)
-
-
-def _plan_blocks(
-    footers: list[_Footer], partition_kinds: dict[str, type], row_bytes: int, block_bytes: int
-) -> list[BlockSpec]:
-    blocks = []
-    for footer in footers:
-        part = tuple(
-            (k, partition_kinds[k](v)) for k, v in footer.file.partition if k in partition_kinds
-        )
-        groups: list[int] = []
-        rows = offset = start = 0
-        for i, n in enumerate(footer.row_group_rows):
-            if groups and (rows + n) * row_bytes > block_bytes:
-                blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
-                groups, rows = [], 0
-            if n == 0:
-                continue
-            if not groups:
-                start = offset
-            groups.append(i)
-            rows += n
-            offset += n
-        if groups:
-            blocks.append(BlockSpec(footer.file.path, tuple(groups), rows, start, rows, part))
-    return blocks
-
+from .spec import BlockSpec
 
 # --------------------------------------------------------------------------------------------
 # Reading and validating (on a worker)
@@ -120,17 +48,22 @@ def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str])
     # cores are shared with the other workers of its host.
     threads = not _on_worker()
     try:
-        with _open_parquet(fs, spec.path) as pf:
-            table = pf.read_row_groups(
-                list(spec.row_groups), columns=list(columns), use_threads=threads
-            )
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        raise DataError(
-            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
-        ) from None
+        if spec.row_range is not None:  # a row range of a large row group, in batches
+            with _open_parquet(fs, spec.path, stream=True) as pf:
+                names = list(columns)
+                batch = _batch_rows(len(names), READ_BYTES)
+                parts = list(_range_tables(pf, spec, names, batch, threads))
+                table = pa.concat_tables(parts) if parts else _empty(pf, names)
+        else:
+            with _open_parquet(fs, spec.path) as pf:
+                table = pf.read_row_groups(
+                    list(spec.row_groups), columns=list(columns), use_threads=threads
+                )
+    except _read_errors(fs) as exc:
+        raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
     if table.num_rows != spec.n_source_rows:
         raise DataError(
-            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"file {spec.path} changed since it was opened: {_where(spec)} "
             f"hold {table.num_rows} rows, expected {spec.n_source_rows}"
         )
     mask = spec.keep_mask()
@@ -139,23 +72,87 @@ def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str])
     return table
 
 
+def _where(spec: BlockSpec) -> str:
+    """The block's rows as a message names them: its row groups, or its row range."""
+    if spec.row_range is None:
+        return f"row groups {list(spec.row_groups)}"
+    lo, hi = spec.row_range
+    return f"rows {lo}:{hi} of row group {spec.row_groups[0]}"
+
+
+def _empty(pf: pq.ParquetFile, columns: list[str]) -> pa.Table:
+    return pf.schema_arrow.empty_table().select(columns)
+
+
+def _batch_rows(n_columns: int, budget: int) -> int:
+    """Rows of a batch of ``n_columns`` columns that fits in ``budget`` bytes while decoded."""
+    return max(1024, budget // (2 * 8 * max(1, n_columns)))
+
+
+def _range_tables(
+    pf: pq.ParquetFile, spec: BlockSpec, columns: list[str], batch_rows: int, threads: bool
+) -> Iterator[pa.Table]:
+    """The rows ``spec.row_range`` of the block's row group, as tables of at most
+    ``batch_rows`` rows. Parquet cannot seek to a row within a row group: the batches before
+    the range are decoded and dropped, one at a time, and the read stops at its end, so it
+    holds a batch of Arrow data at a time whatever the row group's size."""
+    assert spec.row_range is not None
+    lo, hi = spec.row_range
+    (group,) = spec.row_groups
+    if hi > pf.metadata.row_group(group).num_rows:
+        raise ValueError(f"row group {group} holds fewer than {hi} rows")
+    row = 0
+    batches = pf.iter_batches(
+        batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=threads
+    )
+    for batch in batches:
+        a, b = max(lo, row), min(hi, row + batch.num_rows)
+        if b > a:
+            yield pa.Table.from_batches([batch.slice(a - row, b - a)])
+        row += batch.num_rows
+        del batch
+        if row >= hi:
+            break
+
+
 def _first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
+def _hints(plan: _Plan, role: str) -> tuple[str, str]:
+    """What ends a value error of a ``role`` column (empty or `` (...)``): for a missing
+    value (null, NaN), and for an inf. The caller's ``invalid_hint`` says how to drop such
+    rows, then after ``", or "`` how to impute feature values: only a feature's missing
+    value can be imputed, so the others get its first part, saying why."""
+    full = plan.invalid_hint
+    if plan.drop_invalid or not full:
+        return "", ""
+    drop = full.split(", or ")[0]
+    inf = f" (inf is not a missing value and cannot be imputed; {drop})"
+    if role == "feature":
+        return ("" if plan.missing == "impute" else f" ({full})"), inf
+    cannot = f" ({'labels' if role == 'label' else 'sample weights'} cannot be imputed; {drop})"
+    return cannot, cannot
+
+
 def _column_values(
-    table: pa.Table, spec: BlockSpec | _Rows, name: str, role: str, rule: str, hint: str = ""
+    table: pa.Table,
+    spec: BlockSpec | _Rows,
+    name: str,
+    role: str,
+    rule: str,
+    hints: tuple[str, str] = ("", ""),
 ) -> np.ndarray:
     """NumPy values of a column, raising on nulls and (for floats) non-finite values.
 
-    ``hint`` (empty or `` (...)``) ends the message.
+    ``hints`` (:func:`_hints`) end the message of a missing value and of an inf.
     """
     col = table.column(name)
     if col.null_count:
         i = _first_true(pc.is_null(col).to_numpy(zero_copy_only=False))
         raise DataError(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
-            f"of file {spec.path}{hint}"
+            f"of file {spec.path}{hints[0]}"
         )
     values = column_numpy(col)
     if values.dtype.kind == "f":
@@ -164,7 +161,7 @@ def _column_values(
             i = _first_true(~finite)
             raise DataError(
                 f"{rule}; got {values[i]} in {role} column {name!r} at row {spec.file_row(i)} "
-                f"of file {spec.path}{hint}"
+                f"of file {spec.path}{hints[0] if np.isnan(values[i]) else hints[1]}"
             )
     return values
 
@@ -174,7 +171,6 @@ def _features(
     spec: BlockSpec | _Rows,
     plan: _Plan,
     partition: dict[str, Any],
-    hint: str,
     out: np.ndarray | None = None,
     constants: bool = True,
 ) -> np.ndarray:
@@ -196,17 +192,17 @@ def _features(
             continue  # read in another group of columns
         col = table.column(name)
         if col.null_count:
-            _feature_fault(table, spec, plan, partition, hint)
+            _feature_fault(table, spec, plan, partition)
         sources.append(("value", j, column_numpy(col)))
     partial = len(sources) < len(plan.features)
     columns = [j for _, j, _ in sources] if partial else None
     if sources and not fill_tiles(X, sources, check_finite=True, columns=columns):
-        _feature_fault(table, spec, plan, partition, hint)
+        _feature_fault(table, spec, plan, partition)
     return X
 
 
 def _feature_fault(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> None:
     """Raise the DataError naming the first column, row and value of a block's features
     that is null, non-finite, or (for float32) out of range."""
@@ -214,7 +210,12 @@ def _feature_fault(
         if name in partition or name not in table.column_names:
             continue
         values = _column_values(
-            table, spec, name, "feature", "feature values must be finite and non-null", hint
+            table,
+            spec,
+            name,
+            "feature",
+            "feature values must be finite and non-null",
+            _hints(plan, "feature"),
         )
         if plan.dtype == "float32" and values.dtype.kind == "f" and values.dtype.itemsize > 4:
             with np.errstate(over="ignore"):
@@ -229,21 +230,22 @@ def _feature_fault(
 
 
 def _labels(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> np.ndarray | None:
     """The block's raw label values (``None`` without a label column)."""
     if plan.label is None:
         return None
     if plan.label in partition:
         return np.full(table.num_rows, partition[plan.label])
-    y = _column_values(table, spec, plan.label, "label", "labels must be finite and non-null", hint)
+    rule = "labels must be finite and non-null"
+    y = _column_values(table, spec, plan.label, "label", rule, _hints(plan, "label"))
     if y.dtype.kind in "OUS":
         y = np.asarray(y, dtype=object)
     return y
 
 
 def _weights(
-    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any], hint: str
+    table: pa.Table, spec: BlockSpec | _Rows, plan: _Plan, partition: dict[str, Any]
 ) -> np.ndarray | None:
     """The block's sample weights as float64, checked non-negative (``None`` without)."""
     if plan.weight is None:
@@ -252,7 +254,12 @@ def _weights(
         w = np.full(table.num_rows, partition[plan.weight], dtype=np.float64)
     else:
         w = _column_values(
-            table, spec, plan.weight, "weight", "sample weights must be finite and non-null", hint
+            table,
+            spec,
+            plan.weight,
+            "weight",
+            "sample weights must be finite and non-null",
+            _hints(plan, "weight"),
         ).astype(np.float64, copy=False)
     if (w < 0).any():
         i = _first_true(w < 0)
@@ -301,42 +308,70 @@ def _parts(
 ) -> Iterator[tuple[pa.Table, int, bool]]:
     """The block's rows as tables (dropped rows removed): row group after row group, each
     read whole when its columns fit in ``budget`` bytes, else a group of columns at a time
-    (:func:`_column_groups`); with the block row each starts at and whether the table is
-    the first group of its row group. Column chunks are streamed through a small buffer,
-    never loaded whole, so a read holds about ``budget`` of Arrow data besides the block's
-    own arrays, whatever the row groups' size."""
+    (:func:`_column_groups`); a block that is a row range of a row group in batches of rows
+    that fit in ``budget`` (:func:`_range_tables`). With the block row each starts at and
+    whether the table holds the first group of columns of its rows. Column chunks are
+    streamed through a small buffer, never loaded whole, so a read holds about ``budget``
+    of Arrow data besides the block's own arrays, whatever the row groups' size."""
     threads = not _on_worker()
     mask = spec.keep_mask()
-    partition = dict(spec.partition)
-    source = row = 0
+    # block row of each source row: the kept rows before it
+    kept_before = None if mask is None else np.concatenate([[0], np.cumsum(mask)])
+    source = 0
     try:
         with _open_parquet(fs, spec.path, stream=True) as pf:
-            for g in spec.row_groups:
-                n = pf.metadata.row_group(g).num_rows
-                keep = None if mask is None else pa.array(mask[source : source + n])
-                kept = n
-                for i, names in enumerate(_column_groups(plan, partition, n, budget)):
-                    table = pf.read_row_group(g, columns=names, use_threads=threads)
-                    if table.num_rows != n:  # pragma: no cover - a file rewritten meanwhile
-                        raise ValueError(f"row group {g} changed size")
-                    if keep is not None:
-                        table = table.filter(keep)
-                    kept = table.num_rows
-                    yield table, row, i == 0
+            for pieces in _source_pieces(pf, spec, plan, budget, threads):
+                n = 0
+                for table, offset, first in pieces:
+                    at, k = source + offset, table.num_rows
+                    n = max(n, offset + k)
+                    if mask is not None and kept_before is not None:
+                        table = table.filter(pa.array(mask[at : at + k]))
+                    yield table, at if kept_before is None else int(kept_before[at]), first
                     del table
                     if not threads:
                         _release_arrow_memory()
                 source += n
-                row += kept
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
+        raise DataError(f"cannot read {_where(spec)} of file {spec.path}: {exc}") from None
+    if source != spec.n_source_rows:
         raise DataError(
-            f"cannot read row groups {list(spec.row_groups)} of file {spec.path}: {exc}"
-        ) from None
-    if source != spec.n_source_rows or row != spec.n_rows:
-        raise DataError(
-            f"file {spec.path} changed since it was opened: row groups {list(spec.row_groups)} "
+            f"file {spec.path} changed since it was opened: {_where(spec)} "
             f"hold {source} rows, expected {spec.n_source_rows}"
         )
+
+
+def _source_pieces(
+    pf: pq.ParquetFile, spec: BlockSpec, plan: _Plan, budget: int, threads: bool
+) -> Iterator[Iterator[tuple[pa.Table, int, bool]]]:
+    """Per row group of the block (or its one row range): its tables, each with its first
+    row's offset within that row group's rows and whether it is the first group of columns."""
+    columns = list(plan.file_columns)
+    if spec.row_range is not None:
+        rows = _range_tables(pf, spec, columns, _batch_rows(len(columns), budget), threads)
+        yield _offsets(rows)
+        return
+    partition = dict(spec.partition)
+    for g in spec.row_groups:
+        n = pf.metadata.row_group(g).num_rows
+        yield _column_group_tables(pf, g, n, _column_groups(plan, partition, n, budget), threads)
+
+
+def _offsets(tables: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, int, bool]]:
+    offset = 0
+    for table in tables:
+        yield table, offset, True
+        offset += table.num_rows
+
+
+def _column_group_tables(
+    pf: pq.ParquetFile, g: int, n: int, groups: list[list[str]], threads: bool
+) -> Iterator[tuple[pa.Table, int, bool]]:
+    for i, names in enumerate(groups):
+        table = pf.read_row_group(g, columns=names, use_threads=threads)
+        if table.num_rows != n:  # pragma: no cover - a file rewritten meanwhile
+            raise ValueError(f"row group {g} changed size")
+        yield table, 0, i == 0
 
 
 def _read_block(
@@ -348,7 +383,6 @@ def _read_block(
     group of columns of one) at a time (:func:`_parts`): the read's peak is the block's
     arrays plus about a quarter of X (at least :data:`READ_BYTES`) in a worker."""
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
     n = spec.n_rows
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = np.empty((n, width), dtype=plan.dtype)
@@ -361,23 +395,23 @@ def _read_block(
         k = table.num_rows
         if start + k > n:
             raise DataError(
-                f"file {spec.path} changed since it was opened: row groups "
-                f"{list(spec.row_groups)} hold more than the {n} rows expected"
+                f"file {spec.path} changed since it was opened: {_where(spec)} "
+                f"hold more than the {n} rows expected"
             )
         rows = _Rows(spec, start)
         if plan.encoding is None:
             out = X[start : start + k]
-            _features(table, rows, plan, partition, hint, out=out, constants=first)
+            _features(table, rows, plan, partition, out=out, constants=first)
         else:
-            where = _Where(spec.path, rows.file_row, hint)
+            where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
             plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
         if not first:
             continue
-        y = _labels(table, rows, plan, partition, hint)
+        y = _labels(table, rows, plan, partition)
         if y is not None:
             labels.append(y)
-        wk = _weights(table, rows, plan, partition, hint)
+        wk = _weights(table, rows, plan, partition)
         if w is not None and wk is not None:
             w[start : start + k] = wk
     _release_arrow_memory()
@@ -392,16 +426,22 @@ def _read_labels(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> np.nda
     (the label checks), without decoding the features."""
     assert plan.label is not None
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
     if plan.label in partition:
         return np.full(spec.n_rows, partition[plan.label])
     only = dataclasses.replace(plan, file_columns=(plan.label,), encoding=None, weight=None)
     labels = []
     for table, start, _ in _parts(fs, spec, only, READ_BYTES):
-        y = _labels(table, _Rows(spec, start), only, partition, hint)
+        y = _labels(table, _Rows(spec, start), only, partition)
         assert y is not None
         labels.append(y)
     return labels[0] if len(labels) == 1 else np.concatenate(labels)
+
+
+def _where_of(path: str, file_row: Any, plan: _Plan) -> _Where:
+    """Where an encoded block's rows are, for its errors: a missing value's hint, and an
+    inf's (:func:`_hints`)."""
+    missing, inf = _hints(plan, "feature")
+    return _Where(path, file_row, missing, inf_hint=inf)
 
 
 def _release_arrow_memory() -> None:
@@ -428,9 +468,8 @@ def _block_stats(
     columns = [c for c in plan.file_columns if c != plan.label]
     table = _read_table(fs, spec, columns)
     partition = dict(spec.partition)
-    hint = "" if plan.drop_invalid or not plan.invalid_hint else f" ({plan.invalid_hint})"
-    w = _weights(table, spec, plan, partition, hint)
-    where = _Where(spec.path, spec.file_row, hint)
+    w = _weights(table, spec, plan, partition)
+    where = _where_of(spec.path, spec.file_row, plan)
     return block_stats(
         _with_partition(table, plan, partition),
         plan.feature_kinds,
@@ -470,7 +509,7 @@ def read_block_columns(
     try:
         with _open_parquet(fs, spec.path) as pf:
             available = pf.schema_arrow.names
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read file {spec.path} as Parquet: {exc}") from None
     for name in names:
         if name not in available:

@@ -24,19 +24,13 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
-from .blocks import (
-    BlockSpec,
-    _block_stats,
-    _count_valid,
-    _plan_blocks,
-    _read_block,
-    _read_labels,
-)
+from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
+from .spec import BlockSpec, _plan_blocks
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +50,8 @@ class Dataset:
     files: tuple[FileIdentity, ...] = ()
     encoding: Encoding | None = None  # categorical/imputed columns: how X was made
     ignored: tuple[tuple[str, str], ...] = ()  # (column, type) left out of automatic features
+    # per file (sorted by path): its path and columns (hive partition keys too), from its footer
+    file_columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def input_columns(self) -> list[str]:
@@ -86,6 +82,18 @@ class Dataset:
             doc["encoding"] = self.encoding.to_json()
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def check_columns(self, names: Sequence[str], role: str = "requested") -> None:
+        """Raise :class:`DataError` naming the first of ``names`` that some file lacks (and
+        that file, and its columns); from the footers, without reading any data."""
+        for path, columns in self.file_columns:
+            for name in names:
+                if name not in columns:
+                    shown = ", ".join(repr(c) for c in columns)
+                    raise DataError(
+                        f"{role} column {name!r} not found in file {path}; available "
+                        f"columns: {shown}"
+                    )
 
     @property
     def n_rows(self) -> int:
@@ -283,21 +291,28 @@ def read_parquet(
     min_frequency: int = 1,
     encoding: Encoding | None = None,
     categorical_coding: str = "all",
+    exclude: Sequence[str] = (),
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
     ``source`` is a file, a directory (searched recursively for ``*.parquet``, ``*.parq``,
     ``*.pq``; hidden and ``_``-prefixed entries are skipped), a glob, a list of those, or any
     fsspec URL (``storage_options`` go to the filesystem). ``features=None`` takes every
-    int/float/bool column except the label and weight (they must be in every file).
-    Each block is one row group or several consecutive row groups of one file, holding about
-    ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
-    quarter of a worker's memory limit per thread). With ``drop_invalid=True`` rows with a
-    null, NaN or inf in any used column are dropped (one extra pass over the used columns
-    counts them); otherwise such values raise :class:`DataError` when the block is computed.
+    int/float/bool column except the label and weight (they must be in every file);
+    ``exclude`` leaves columns out of the features either way (each must be a column of some
+    file, and neither the label nor the weight).
+    Each block is one row group or several consecutive row groups of one file, holding at
+    most ``block_bytes`` of feature data, at most :func:`worker_block_bytes` on a cluster (a
+    quarter of a worker's memory limit per thread); a larger row group is split into row
+    ranges of at most that size (never under 1 MiB). Block lengths come from the footers.
+    With ``drop_invalid=True`` rows with a null, NaN or inf in any used column are dropped
+    (one extra pass over the used columns counts them); otherwise such values raise
+    :class:`DataError` when the block is computed.
     ``label=None`` reads features (and weights) only, for prediction; then ``y`` is None.
     ``invalid_hint`` ends those value errors as `` (<hint>)`` (nothing when ``None``): say how
-    the caller's user drops such rows, or ``None`` where they cannot.
+    the caller's user drops such rows, then after ``", or "`` how they impute feature values
+    (or ``None`` where they cannot); an error about a value that cannot be imputed (an inf, a
+    label, a weight) ends with the part before ``", or "`` and says why.
 
     The columns are decided from all footers, the same way whatever the file order: a used
     column (feature, label, weight; with ``features=None`` every column numeric in some file)
@@ -342,6 +357,7 @@ def read_parquet(
         min_frequency,
         encoding,
         categorical_coding,
+        tuple(exclude or ()),
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
@@ -383,4 +399,8 @@ def read_parquet(
         files=tuple(f.identity for f in footers),
         encoding=plan.encoding,
         ignored=plan.ignored,
+        file_columns=tuple(
+            (f.file.path, (*f.schema.names, *(k for k, _ in f.file.partition)))
+            for f in sorted(footers, key=lambda f: f.file.path)
+        ),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import has_magic, url_to_fs
 from fsspec.spec import AbstractFileSystem
@@ -54,6 +55,19 @@ def _open_parquet(
         opts = {"buffer_size": 2**20} if stream else {}
         with fs.open(path, "rb") as f, pq.ParquetFile(f, **opts) as pf:
             yield pf
+
+
+def _read_errors(fs: AbstractFileSystem) -> tuple[type[Exception], ...]:
+    """What reading ``fs`` raises for an unreadable file or an unreachable store: OSError,
+    Arrow's errors and ValueError on a local disk; any error on a remote store, whose client
+    has its own types (botocore's ``EndpointConnectionError`` is not an OSError)."""
+    return (OSError, pa.ArrowException, ValueError) if _is_local(fs) else (Exception,)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    first = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _hidden(relative: str) -> bool:
@@ -142,7 +156,12 @@ def _resolve(
     seen: set[str] = set()
     for item in items:
         text = os.fspath(item)
-        item_fs, path = url_to_fs(text, **(storage_options or {}))
+        try:  # a remote filesystem may connect to its store here
+            item_fs, path = url_to_fs(text, **(storage_options or {}))
+        except (OSError, ValueError, ImportError) as exc:
+            raise DataError(f"cannot open {text}: {_reason(exc)}") from None
+        except Exception as exc:  # a store client's own error type
+            raise DataError(f"cannot reach the store of {text}: {_reason(exc)}") from None
         if fs is None:
             fs = item_fs
         elif item_fs.protocol != fs.protocol:
@@ -150,7 +169,13 @@ def _resolve(
                 f"all paths must be on one filesystem; got {fs.protocol!r} and "
                 f"{item_fs.protocol!r} (path {text})"
             )
-        for path_, rel in _files_of(item_fs, path, text):
+        try:
+            listed = _files_of(item_fs, path, text)
+        except DataError:
+            raise
+        except _read_errors(item_fs) as exc:
+            raise DataError(f"cannot list {text}: {_reason(exc)}") from None
+        for path_, rel in listed:
             shown = path_ if _is_local(item_fs) else item_fs.unstrip_protocol(path_)
             if shown not in seen:
                 seen.add(shown)

@@ -318,15 +318,18 @@ class _Where:
     file_row: Any  # int -> int: the file's row index of the block's row i
     hint: str = ""
     noun: str = "file"  # what path names: a "file", or a "DataFrame"
+    inf_hint: str | None = None  # the hint of an inf, if not ``hint`` (it cannot be imputed)
 
     @property
     def place(self) -> str:
         return f"{self.noun} {self.path}"
 
-    def fail(self, column: str, what: str, i: int, role: str = "feature") -> None:
+    def fail(
+        self, column: str, what: str, i: int, role: str = "feature", inf: bool = False
+    ) -> None:
+        hint = self.inf_hint if inf and self.inf_hint is not None else self.hint
         raise DataError(
-            f"{what} in {role} column {column!r} at row {self.file_row(i)} of {self.place}"
-            f"{self.hint}"
+            f"{what} in {role} column {column!r} at row {self.file_row(i)} of {self.place}{hint}"
         )
 
 
@@ -353,7 +356,7 @@ def numeric_values(
         inf = np.isinf(values)
         if inf.any():
             i = int(np.argmax(inf))
-            where.fail(name, f"feature values must not be infinite; got {values[i]}", i)
+            where.fail(name, f"feature values must not be infinite; got {values[i]}", i, inf=True)
         mask = nan if nan.any() else None
     else:
         mask = None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from fsspec.spec import AbstractFileSystem
 
-from .discovery import _File, _is_local, _open_parquet
+from .discovery import _File, _is_local, _open_parquet, _read_errors
 from .errors import DataError
 
 
@@ -69,11 +69,11 @@ def _read_footer(fs: AbstractFileSystem, file: _File) -> _Footer:
             meta = pf.metadata
             rows = tuple(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
             schema = pf.schema_arrow
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
     try:
         identity = _identity(fs, file.path, sum(rows))
-    except (OSError, ValueError) as exc:
+    except _read_errors(fs) as exc:
         raise DataError(f"cannot read file {file.path} as Parquet: {exc}") from None
     try:
         key = str(fs.ukey(file.path))

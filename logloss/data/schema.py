@@ -187,22 +187,25 @@ def _check_arguments(
 
 
 def _auto_features(
-    files: _Files, label: str | None, weight: str | None
+    files: _Files, label: str | None, weight: str | None, exclude: Sequence[str] = ()
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Every column of a feature type (numeric or categorical) in at least one file, in order
-    of first appearance by path; and the (column, type) of the others, left out."""
+    of first appearance by path, but the ``exclude`` ones; and the (column, type) of the
+    others, left out."""
     names: list[str] = []
     for cols in files.types:
         names += [n for n in cols if n not in names]
     feats, ignored = [], []
     for n in names:
-        if n in (label, weight):
+        if n in (label, weight) or n in exclude:
             continue
         types = [t for c in files.types for t in c.get(n, [])]
         if any(_feature_type(t) for t in types):
             feats.append(n)
         else:
             ignored.append((n, str(types[0])))
+    if not feats and exclude:
+        raise DataError(f"no feature columns left: every feature column is excluded ({exclude})")
     if not feats:
         reference = files.reference
         raise DataError(
@@ -257,8 +260,8 @@ def _check_in_every_file(files: _Files, name: str, role: str, holders: list[int]
     missing = files.paths(absent)
     first_missing = files.ordered[absent[0]]
     hint = (
-        "; every numeric column is a feature when features are not given: name the "
-        "features explicitly to leave it out"
+        "; every numeric column is a feature when features are not given: exclude it, "
+        "or name the features explicitly, to leave it out"
         if files.auto and role == "feature"
         else ""
     )
@@ -329,6 +332,31 @@ class ColumnOptions:
     min_frequency: int = 1
     encoding: Encoding | None = None
     categorical_coding: str = "all"
+    exclude: tuple[str, ...] = ()
+
+
+def _check_excluded(
+    files: _Files, exclude: Sequence[str], label: str | None, weight: str | None
+) -> None:
+    """Excluded columns must exist (in some file, or as a partition key) and be neither the
+    label nor the weight."""
+    if isinstance(exclude, str):
+        raise TypeError("exclude must be a sequence of column names, not a string")
+    held = {n for cols in files.types for n in cols} | files.partition_keys
+    for name in exclude:
+        for role, column in (("label", label), ("weight", weight)):
+            if name == column:
+                raise DataError(
+                    f"column {name!r} is the {role} column: it cannot be excluded from the features"
+                )
+        if name not in held:
+            reference = files.reference
+            n = len(files.ordered)
+            where = f"file {reference.file.path}" if n == 1 else f"any of {n} files"
+            raise DataError(
+                f"excluded column {name!r} not found in {where}; available columns"
+                f"{'' if n == 1 else ' in ' + reference.file.path}: {_available(reference)}"
+            )
 
 
 def _column_type(files: _Files, name: str) -> pa.DataType | None:
@@ -399,15 +427,22 @@ def _make_plan(
     binary, nested) are left out (``plan.ignored``).
     """
     options = options or ColumnOptions()
+    exclude: Sequence[str] = options.exclude
     if options.encoding is not None:
         features = options.encoding.input_columns
+        exclude = ()  # a trained model's columns, as trained
     asked = _check_arguments(label, features, weight)
     files = _Files.of(footers, auto=features is None)
+    _check_excluded(files, exclude, label, weight)
     ignored: list[tuple[str, str]] = []
     if asked is not None:
-        feats = asked
+        feats = [f for f in asked if f not in exclude]
     else:
-        feats, ignored = _auto_features(files, label, weight)
+        feats, ignored = _auto_features(files, label, weight, exclude)
+    if not feats:
+        raise DataError(
+            f"no feature columns left: every feature column is excluded ({list(exclude)})"
+        )
     for flag, names in (("--categorical", options.categorical), ("--numeric", options.numeric)):
         unknown = [n for n in names if n not in feats]
         if unknown:
