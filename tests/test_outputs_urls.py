@@ -312,8 +312,9 @@ def phase_words(err: str) -> list[str]:
     ("command", "words"),
     [
         ("predict", ["reading", "scoring", "scored", "done"]),
-        ("evaluate", ["reading", "reading", "read", "scoring:", "done"]),
-        ("report", ["reading", "reading", "read", "scoring", "writing", "done"]),
+        # evaluate and report stream the data block by block: no loading phase
+        ("evaluate", ["reading", "scoring", "done"]),
+        ("report", ["reading", "scoring", "writing", "done"]),
     ],
 )
 def test_phases_of_predict_evaluate_report_quiet_and_json(command, words, tmp_path, capsys):
