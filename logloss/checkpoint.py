@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import atomic_write_bytes
+from .storage import atomic_write_bytes
 from .solvers import SolverResult, SolverState
 
 Array = NDArray[np.float64]

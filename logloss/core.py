@@ -32,16 +32,6 @@ from numpy.typing import NDArray
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
 from .engine import BlockData
-from .model import (
-    ModelFileError,
-    encode_labels,
-    estimator_kwargs,
-    fitted_attributes,
-    model_meta,
-    model_vector,
-    read_model_files,
-    write_model_files,
-)
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
 from .predict import (
     lazy_accuracy,
@@ -74,6 +64,14 @@ from .solvers import (
     solver_options,
     stop_reason,
     warm_start,
+)
+from .storage.modelfile import (
+    ModelFileError,
+    encode_labels,
+    estimator_kwargs,
+    fitted_attributes,
+    model_meta,
+    model_vector,
 )
 
 __all__ = ["LogisticCore", "NotFittedError"]
@@ -540,20 +538,25 @@ class LogisticCore:
         metadata: dict[str, Any] | None = None,
         extra: Callable[[Path], None] | None = None,
     ) -> Path | str:
-        """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
+        """Write the fitted model as a new version at location ``path`` (model.json +
+        coef.npy, see docs/model-files.md); returns the version folder.
 
         ``metadata`` (JSON-serialisable: data source, label column, metrics ...) is stored
-        under "training" in model.json; ``extra(tmpdir)`` may add files. The directory is
-        written under a temporary name and renamed into place.
+        under "training" in model.json; ``extra(tmpdir)`` may add files. ``latest`` is
+        moved to the version once it is complete.
         """
+        from .storage.files import save_model
+
         self._check_fitted()
-        return write_model_files(path, model_meta(self, metadata), model_vector(self), extra=extra)
+        return save_model(path, model_meta(self, metadata), model_vector(self), extra=extra)
 
     @classmethod
     def load(cls: type[_Model], path: str | os.PathLike[str]) -> _Model:
-        """A model directory written by :meth:`save`, as an instance of this class (no
-        pickle: model.json and coef.npy, validated)."""
-        meta, vec = read_model_files(path)
+        """A model written by :meth:`save` (a location, a version folder or a plain folder
+        with model.json + coef.npy), as an instance of this class (no pickle, validated)."""
+        from .storage.files import read_model
+
+        meta, vec = read_model(path)
         try:
             est = cls(**estimator_kwargs(meta))
             for name, value in fitted_attributes(meta, vec).items():

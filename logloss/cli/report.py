@@ -37,16 +37,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """The output rule (:mod:`logloss.outputs`) for an explicit ``--out``; the default
+    """The output rule (:mod:`logloss.storage.rules`) for an explicit ``--out``; the default
     (inside the model directory) is checked once the model directory is resolved."""
-    from ..outputs import check_output
+    from ..storage import check_output
 
     if args.out is not None:
         args.out = str(check_output(args.out, "report", inputs=[args.data]))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import check_output
+    from ..storage import check_output
     from ..pipeline import load_published, resolve_model
     from ..report import write_html_report
 
@@ -93,10 +93,10 @@ def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
     ``URL/report.html``) or the page alone at ``--out``."""
     import shutil
 
-    from ..model import atomic_write_bytes
+    from ..storage import atomic_write_bytes
     from ..pipeline import load_published
     from ..report import write_html_report
-    from ..store import copy_model_to_local, is_url, write_bytes_url, write_model_url
+    from ..storage import copy_model_to_local, is_url, save_folder, write_bytes_url
 
     with copy_model_to_local(url) as tmp:
         if args.data:
@@ -112,7 +112,7 @@ def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
             def files(work: Path) -> None:
                 shutil.copytree(tmp, work, dirs_exist_ok=True)
 
-            write_model_url(url, files)
+            save_folder(url, files)
         elif is_url(args.out):
             write_bytes_url(args.out, page.read_bytes())
         else:

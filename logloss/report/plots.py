@@ -6,7 +6,7 @@ worker that unpickles a function of this package).
 
 Pictures are drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas, never
 through ``pyplot``: no display, no global figure registry, safe from worker threads. Every
-file is written atomically (:func:`logloss.model.atomic_write_bytes`).
+file is written atomically (:func:`logloss.storage.atomic_write_bytes`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import metrics
-from ..model import atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .common import PICTURES
 from .convexity import losses_along_line, second_differences
 
