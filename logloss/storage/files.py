@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .modelfile import FORMAT, FORMAT_VERSION, ModelFileError, npy_header, parse_doc, read_coef
+from .modelfile import (
+    FORMAT,
+    FORMAT_VERSION,
+    ModelFileError,
+    check_vector,
+    npy_header,
+    parse_doc,
+    read_coef,
+)
 from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve, staging_dir
 
 PREDICTIONS_MARKER = "_logloss_predictions.json"
@@ -93,8 +102,9 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray
         try:
             return _read_folder(loc)
         except (OSError, ModelFileError) as exc:
-            if attempt + 1 < _ATTEMPTS and resolve(path).path != loc.path:
-                continue  # a save or a clean-up moved `latest` meanwhile: read it again
+            if attempt + 1 < _ATTEMPTS and (resolve(path).path != loc.path or not loc.exists()):
+                time.sleep(0.001 * attempt)  # a save or a clean-up moved `latest`: again
+                continue
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(f"cannot read the model at {loc.shown!r}: {exc}") from None
@@ -124,7 +134,9 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
     except OSError as exc:
         raise ModelFileError(f"cannot read coefficients {coef_shown!r}: {exc}") from None
     with fh:
-        return meta, read_coef(fh, coef_shown, doc)
+        vec = read_coef(fh, coef_shown, doc)
+    check_vector(doc, vec, shown)
+    return meta, vec
 
 
 @contextmanager

@@ -227,12 +227,13 @@ def parse_doc(raw: bytes, shown: str) -> tuple[ModelDoc, dict[str, Any]]:
         return ModelDoc.model_validate(doc), doc
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        field = ".".join(str(x) for x in err["loc"])
+        field = ".".join(str(x) for x in err["loc"] if isinstance(x, str))
+        item = "".join(f" item {x}" for x in err["loc"] if isinstance(x, int))
         if err["type"] == "missing":
             raise ModelFileError(f"{shown!r}: required field {field!r} is missing") from None
         rule = str(err["msg"]).removeprefix("Value error, ")
         raise ModelFileError(
-            f"{shown!r}: field {field!r} {rule}; got {_shown(err['input'])}"
+            f"{shown!r}: field {field!r}{item}: {rule}; got {_shown(err['input'])}"
         ) from None
     except RecursionError:
         raise ModelFileError(f"{shown!r} is corrupt: JSON nested too deeply") from None
@@ -259,6 +260,14 @@ def read_coef(fh: IO[bytes], shown: str, doc: ModelDoc) -> np.ndarray:
     if len(data) != n:
         raise ModelFileError(f"{shown!r} is corrupt: {len(data)} bytes of data, expected {n}")
     vec = np.frombuffer(data, dtype="<f8").copy()
+    if not np.all(np.isfinite(vec)):
+        raise ModelFileError(f"{shown!r}: the coefficients are not all finite")
+    return vec
+
+
+def check_vector(doc: ModelDoc, vec: np.ndarray, shown: str) -> None:
+    """model.json's own copies of the coefficients (0.1's list, the intercept) against
+    coef.npy; ``shown`` names model.json."""
     p = doc.n_features_in
     if doc.coef is not None and not np.array_equal(np.asarray(doc.coef), vec[:p]):
         raise ModelFileError(f"{shown!r}: field 'coef' must list the coefficients of coef.npy")
@@ -267,9 +276,6 @@ def read_coef(fh: IO[bytes], shown: str, doc: ModelDoc) -> np.ndarray:
             f"{shown!r}: field 'intercept' must equal coef.npy's ({vec[p]!r}); "
             f"got {doc.intercept!r}"
         )
-    if not np.all(np.isfinite(vec)):
-        raise ModelFileError(f"{shown!r}: the coefficients are not all finite")
-    return vec
 
 
 def _same(a: float, b: float) -> bool:

@@ -260,23 +260,33 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
     seq = max([_order(n)[0] for n in names(loc)] + [0]) + 1
     name = f"v{seq:06d}-{secrets.token_hex(4)}"
     work = loc.join(f".{name}.tmp" if loc.local else name)
+    fresh = loc.local and not os.path.exists(loc.path)
     try:
         if loc.local:
             os.makedirs(work)
         write(work if loc.local else loc.target(name))
         if loc.local:
             _fsync_tree(work)
-            os.rename(work, loc.join(name))
-            _fsync(loc.path)
-        set_pointer(loc, name, kind)
+            os.rename(work, loc.join(name))  # made durable with the pointer's rename
+        before = pointer(loc)
+        if before is None or _order(before[0]) < _order(name):  # never back past a later save
+            set_pointer(loc, name, kind)
         now = pointer(loc)
     except BaseException as exc:
         _remove(loc, work)
         if (pointer(loc) or ("",))[0] != name:
             _remove(loc, loc.join(name))
+        if fresh:
+            with contextlib.suppress(OSError):
+                os.rmdir(loc.path)
         if isinstance(exc, Exception) and not _ours(exc):
             raise _error(loc, kind, exc, kept) from None
         raise
+    if now is not None and not complete(loc, now[0]):
+        # a concurrent clean-up removed the version just named: name the newest complete one
+        done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
+        set_pointer(loc, max(done, key=_order, default=name), kind)
+        now = pointer(loc)
     if now is None or not complete(loc, now[0]):  # a save returns only what readers get
         msg = f"{loc.shown!r}: 'latest' names no complete version after this save wrote it"
         raise StoreError(loc.shown, "", msg)
