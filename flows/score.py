@@ -14,9 +14,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logloss.core import LogisticCore
-from logloss.storage import check_output
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
-from logloss.storage import is_url
+from logloss.storage import check_output, is_url
 
 from .settings import FlowSettings
 from .train import retry_transient

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .storage import atomic_write_bytes
 from .solvers import SolverResult, SolverState
+from .storage import atomic_write_bytes
 
 Array = NDArray[np.float64]
 

@@ -113,10 +113,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """The project's own error types (and missing/existing files): bad input, status 2."""
     from ..checkpoint import CheckpointError
     from ..data import DataError
-    from ..storage import ModelFileError
-    from ..storage import OutputPathError
     from ..pipeline import SchedulerUnreachableError
-    from ..storage import StoreError
+    from ..storage import ModelFileError, OutputPathError, StoreError
 
     return (
         StoreError,

@@ -86,9 +86,9 @@ def save_model(
         with open(folder / "coef.npy", "wb") as fh:
             fh.write(npy_header(vec.size))
             fh.write(memoryview(vec).cast("B"))
+        (folder / "model.json").write_bytes(text)  # uploaded last to a store
         if extra is not None:
             extra(folder)
-        (folder / "model.json").write_bytes(text)
 
     return save_folder(path, fill)
 
