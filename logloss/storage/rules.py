@@ -64,7 +64,9 @@ def _kind_of(loc: Location, entries: list[str]) -> str | None:
         return found[1]
     if "_logloss_predictions.json" in entries:
         return "predictions"
-    if any(VERSION_RE.match(n) or OLD_VERSION_RE.match(n) for n in entries) or legacy(loc, entries):
+    if "model.json" in entries or any(VERSION_RE.match(n) or OLD_VERSION_RE.match(n) for n in entries):
+        return "model"
+    if legacy(loc, entries):
         return "model"
     return None
 
@@ -76,6 +78,8 @@ def foreign_entry(loc: Location, kind: str, entries: list[str]) -> str | None:
         if n == LATEST and pointer(loc) is not None:
             continue
         if not (VERSION_RE.match(n) or STAGING_RE.match(n) or OLD_VERSION_RE.match(n) or n in old):
+            if n == ".checkpoints":  # the train flow's checkpoints (flows/train.py)
+                continue
             return n
     return None
 
