@@ -24,8 +24,8 @@ from sklearn.metrics import log_loss as sk_log_loss
 
 from logloss import load_model
 from logloss.cli import main
-from logloss.report import PICTURES
 from logloss.pipeline import resolve_model
+from logloss.report import PICTURES
 from logloss.storage.files import predictions_path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,9 +15,9 @@ import pytest
 
 from logloss import LogisticRegression, ModelFileError, load_model
 from logloss.cli import main
+from logloss.pipeline import load_published, publish_model, resolve_model
 from logloss.storage import PREDICTIONS_MARKER, OutputPathError, check_output
 from logloss.storage.files import predictions_path, read_predictions
-from logloss.pipeline import load_published, publish_model, resolve_model
 
 DATA = str(Path(__file__).resolve().parent.parent / "data" / "breast_cancer.parquet")
 TRAIN = ["train", DATA, "--label", "target", "--standardize", "--quiet"]
@@ -215,7 +215,10 @@ def test_cli_train_evaluate_predict_report_at_memory_urls(mem, capsys):
     fs, url, root = mem
     assert main([*TRAIN, "--report", "--out", f"{url}/bc"]) == 0
     (version,) = versions(fs, root)
-    assert sorted(fs.ls(f"{root}/bc", detail=False)) == [f"{root}/bc/latest", f"{root}/bc/{version}"]
+    assert sorted(fs.ls(f"{root}/bc", detail=False)) == [
+        f"{root}/bc/latest",
+        f"{root}/bc/{version}",
+    ]
     assert fs.exists(f"{root}/bc/{version}/report.html")
     model = load_model(f"{url}/bc")
     capsys.readouterr()
