@@ -1,9 +1,8 @@
 """Models and predictions, each written as a version of a location (:mod:`.versions`).
 
-A model version holds ``model.json`` and ``coef.npy`` (:mod:`.modelfile`) and whatever
-``extra(tmpdir)`` adds; a predictions version holds ``part-*.parquet`` and the marker
-:data:`PREDICTIONS_MARKER`. Readers follow ``latest`` and, when a save or a clean-up removes
-the version they were reading, follow it again: they always get one whole model.
+A model version holds ``model.json``, ``coef.npy`` (:mod:`.modelfile`) and what
+``extra(folder)`` adds; a predictions version ``part-*.parquet`` and :data:`PREDICTIONS_MARKER`.
+Readers follow ``latest`` and, when a save or clean-up removed what they were reading, again.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,20 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from .modelfile import (
-    FORMAT,
-    FORMAT_VERSION,
-    ModelFileError,
-    check_vector,
-    npy_header,
-    parse_doc,
-    read_coef,
-)
-from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve, staging_dir
+from . import modelfile as mf
+from .modelfile import ModelFileError
+from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
 
-PREDICTIONS_MARKER = "_logloss_predictions.json"
-PREDICTIONS_FORMAT = "logloss-predictions"
-MAX_META_BYTES = 1 << 26  # a model.json larger than this is refused (64 MiB)
+PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
+MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
 
 
@@ -40,30 +32,25 @@ def _shown(loc: Location) -> Path | str:
     return Path(loc.shown) if loc.local else loc.shown
 
 
-def _upload(loc: Location, local: str, target: str, last: str) -> None:
-    """Upload the files under ``local`` to the version at ``target``, ``last`` at the end."""
-    root = loc.fs._strip_protocol(target)
-    files = sorted(
-        os.path.relpath(os.path.join(d, f), local) for d, _, fs in os.walk(local) for f in fs
-    )
-    for rel in sorted(files, key=lambda r: r == last):
-        loc.fs.put_file(os.path.join(local, rel), posixpath.join(root, *rel.split(os.sep)))
-
-
 def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path | str:
-    """A new model version at ``path`` whose files ``fill(folder)`` writes (model.json
-    among them, written last at a store); the output rule applies. Returns the version."""
+    """A new model version at ``path`` whose files ``fill(folder)`` writes (model.json is
+    uploaded last to a store); the output rule applies. Returns the version's folder."""
     from .rules import check_contents
 
     loc = locate(path)
     check_contents(loc, "model")
 
-    def write(target: str) -> None:
+    def write(where: str) -> None:
         if loc.local:
-            return fill(Path(target))
-        with staging_dir() as tmp:
+            return fill(Path(where))
+        with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
             fill(Path(tmp))
-            _upload(loc, tmp, target, "model.json")
+            files = [
+                os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs
+            ]
+            root = loc.fs._strip_protocol(where)
+            for rel in sorted(files, key=lambda r: (r == "model.json", r)):  # model.json last
+                loc.fs.put_file(os.path.join(tmp, rel), posixpath.join(root, *rel.split(os.sep)))
 
     return _shown(loc.sub(commit(loc, "model", write)))
 
@@ -78,15 +65,13 @@ def save_model(
     """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it."""
     vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
     doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
-    doc.update(format=FORMAT, format_version=FORMAT_VERSION, coef_file="coef.npy")
-    doc["coef_shape"] = [int(vec.size)]
-    text = (json.dumps(doc, indent=2) + "\n").encode()
+    doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
+    text = (json.dumps({**doc, "coef_shape": [int(vec.size)]}, indent=2) + "\n").encode()
 
     def fill(folder: Path) -> None:
         with open(folder / "coef.npy", "wb") as fh:
-            fh.write(npy_header(vec.size))
-            fh.write(memoryview(vec).cast("B"))
-        (folder / "model.json").write_bytes(text)  # uploaded last to a store
+            fh.write(mf.npy_header(vec.size) + memoryview(vec).cast("B"))
+        (folder / "model.json").write_bytes(text)
         if extra is not None:
             extra(folder)
 
@@ -94,9 +79,8 @@ def save_model(
 
 
 def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
-    """(model.json as a dict, coef.npy) of the model at ``path``: a location (follows
-    ``latest``), a version folder, a plain folder with model.json + coef.npy, or 0.1's
-    layouts. :class:`ModelFileError` names the file, field and value of any defect."""
+    """(model.json, coef.npy) of the model at ``path``: a location (follows ``latest``), a
+    version folder, a plain folder with model.json + coef.npy, or 0.1's layouts."""
     for attempt in range(_ATTEMPTS):
         loc = resolve(path)
         try:
@@ -112,39 +96,44 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray
 
 
 def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
-    fs, shown = loc.fs, loc.sub("model.json").shown
+    shown = loc.sub("model.json").shown
     try:
-        with fs.open(loc.join("model.json"), "rb") as fh:
+        with loc.open("model.json") as fh:
             raw = fh.read(MAX_META_BYTES + 1)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        if not fs.exists(loc.path):
+        if not loc.exists():
             raise ModelFileError(f"model directory {loc.shown!r} does not exist") from None
-        for name in (LATEST, OLD_POINTER):
-            if fs.isfile(loc.join(name)):
-                raise ModelFileError(
-                    f"{loc.sub(name).shown!r} is not a logloss model pointer (corrupt file)"
-                ) from None
+        for bad in [n for n in (LATEST, OLD_POINTER) if loc.isfile(n)][:1]:
+            raise ModelFileError(f"{loc.sub(bad).shown!r} is not a logloss model pointer") from None
         raise ModelFileError(f"{loc.shown!r} is not a logloss model: no model.json in it") from None
     if len(raw) > MAX_META_BYTES:
         raise ModelFileError(f"{shown!r} is larger than {MAX_META_BYTES} bytes; not a model file")
-    doc, meta = parse_doc(raw, shown)
-    coef_shown = loc.sub("coef.npy").shown
+    doc, meta = mf.parse_doc(raw, shown)
     try:
-        fh = fs.open(loc.join("coef.npy"), "rb")
+        fh = loc.open("coef.npy")
     except OSError as exc:
-        raise ModelFileError(f"cannot read coefficients {coef_shown!r}: {exc}") from None
+        raise ModelFileError(
+            f"cannot read coefficients {loc.sub('coef.npy').shown!r}: {exc}"
+        ) from None
     with fh:
-        vec = read_coef(fh, coef_shown, doc)
-    check_vector(doc, vec, shown)
+        vec = mf.read_coef(fh, loc.sub("coef.npy").shown, doc)
+    mf.check_vector(doc, vec, shown)
     return meta, vec
+
+
+def model_folder(path: str | os.PathLike[str]) -> Path | str:
+    """The folder of the model in force at ``path`` (following ``latest``)."""
+    loc = resolve(path)
+    if not loc.exists():
+        raise ModelFileError(f"model directory {loc.shown!r} does not exist")
+    return Path(loc.path) if loc.local else loc.shown
 
 
 @contextmanager
 def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """The files of the model version in force at ``path``, copied into a local temporary
-    folder (for code that reads a model's pictures and metrics)."""
+    """The files of the model version in force at ``path``, in a local temporary folder."""
     loc = resolve(path)
-    with staging_dir() as tmp:
+    with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
         try:
             for name in loc.fs.ls(loc.path, detail=False):
                 if loc.fs.isfile(name) and not posixpath.basename(name).startswith("."):
@@ -156,31 +145,26 @@ def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def write_bytes_url(url: str, data: bytes) -> str:
     """One object written in one put (atomic on object stores)."""
-    loc = locate(url)
-    loc.fs.pipe_file(loc.path, data)
+    locate(url).fs.pipe_file(locate(url).path, data)
     return url
 
 
-# ------------------------------------------------------------------ predictions
 def write_predictions(
-    out: str | os.PathLike[str],
-    write_parts: Callable[[str], int],
-    marker: Callable[[int], dict[str, Any]],
+    out: str | os.PathLike[str], write_parts: Callable[[str], int], marker: Callable[[int], dict]
 ) -> tuple[Path | str, int]:
-    """A new predictions version at ``out``: ``write_parts(folder)`` writes the part files
-    (``folder`` is a local path or a URL) and returns the row count; the marker
-    ``marker(rows)`` is written last, then ``latest``. Returns (``out``, rows)."""
+    """A new predictions version at ``out``: ``write_parts(folder)`` (a local path or a URL)
+    writes the parts and returns the rows; the marker ``marker(rows)``, then ``latest``,
+    are written last. Returns (``out``, rows)."""
     from .rules import check_contents
 
-    loc = locate(out)
+    loc, rows = locate(out), [0]
     check_contents(loc, "predictions")
-    rows = [0]
 
-    def write(target: str) -> None:
-        rows[0] = write_parts(target)
+    def write(where: str) -> None:
+        rows[0] = write_parts(where)
         doc = {"format": PREDICTIONS_FORMAT, **marker(rows[0]), "complete": True}
-        data = (json.dumps(doc, indent=2) + "\n").encode()
-        loc.fs.pipe_file(posixpath.join(loc.fs._strip_protocol(target), PREDICTIONS_MARKER), data)
+        target = posixpath.join(loc.fs._strip_protocol(where), PREDICTIONS_MARKER)
+        loc.fs.pipe_file(target, (json.dumps(doc, indent=2) + "\n").encode())
 
     commit(loc, "predictions", write)
     return _shown(loc), rows[0]
@@ -189,7 +173,7 @@ def write_predictions(
 def predictions_path(path: str | os.PathLike[str]) -> Path | str:
     """The folder of the predictions in force at ``path`` (its ``part-*.parquet``)."""
     loc = resolve(path)
-    if not loc.fs.isfile(loc.join(PREDICTIONS_MARKER)):
+    if not loc.isfile(PREDICTIONS_MARKER):
         raise ModelFileError(f"{loc.shown!r} holds no complete predictions of logloss")
     return _shown(loc)
 
@@ -203,15 +187,7 @@ def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = N
         try:
             data = pads.dataset(where.path, filesystem=where.fs, format="parquet")
             return data.to_table(columns=columns)
-        except (OSError, FileNotFoundError):
+        except OSError:
             if attempt + 1 == _ATTEMPTS or resolve(path).path == where.path:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def model_folder(path: str | os.PathLike[str]) -> Path | str:
-    """The folder of the model in force at ``path`` (following ``latest``)."""
-    loc = resolve(path)
-    if not loc.exists():
-        raise ModelFileError(f"model directory {loc.shown!r} does not exist")
-    return Path(loc.path) if loc.local else loc.shown
