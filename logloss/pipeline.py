@@ -408,8 +408,9 @@ def predict_to_parquet(
     (see :func:`logloss.storage.check_output`; ``data`` and ``model_path`` are inputs it
     must not overlap), checked before any data is read. The parts are a new version of
     ``out`` with the marker :data:`~logloss.storage.PREDICTIONS_MARKER` (model, data, row
-    count); ``out/latest`` names it once every part is written (docs/model-files.md). ``opened(ds)`` is called once
-    the dataset's footers are read, ``progress(rows_done)`` as parts are written.
+    count); ``out/latest`` names it once every part is written (docs/model-files.md).
+    ``opened(ds)`` is called once the dataset's footers are read, ``progress(rows_done)``
+    as parts are written.
     """
     out = check_output(out, "predictions", inputs=[data, model_path])
     ds = read_parquet(data, None, invalid_hint=None, **model_columns(model))

@@ -7,6 +7,7 @@ Readers follow ``latest`` and, when a save or clean-up removed what they were re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -70,7 +71,8 @@ def save_model(
 
     def fill(folder: Path) -> None:
         with open(folder / "coef.npy", "wb") as fh:
-            fh.write(mf.npy_header(vec.size) + memoryview(vec).cast("B"))
+            fh.write(mf.npy_header(vec.size))
+            fh.write(vec.data)
         (folder / "model.json").write_bytes(text)
         if extra is not None:
             extra(folder)
@@ -123,8 +125,7 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
 
 def model_folder(path: str | os.PathLike[str]) -> Path | str:
     """The folder of the model in force at ``path`` (following ``latest``)."""
-    loc = resolve(path)
-    if not loc.exists():
+    if not (loc := resolve(path)).exists():
         raise ModelFileError(f"model directory {loc.shown!r} does not exist")
     return Path(loc.path) if loc.local else loc.shown
 
@@ -179,15 +180,13 @@ def predictions_path(path: str | os.PathLike[str]) -> Path | str:
 
 
 def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
-    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order)."""
+    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order);
+    read again from ``latest`` when a later write removed them meanwhile."""
     import pyarrow.dataset as pads
 
-    for attempt in range(_ATTEMPTS):
-        where = locate(predictions_path(path))
-        try:
-            data = pads.dataset(where.path, filesystem=where.fs, format="parquet")
-            return data.to_table(columns=columns)
-        except OSError:
-            if attempt + 1 == _ATTEMPTS or resolve(path).path == where.path:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    for _attempt in range(_ATTEMPTS):
+        with contextlib.suppress(OSError):
+            where = locate(predictions_path(path))
+            return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
+    where = locate(predictions_path(path))
+    return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)

@@ -25,17 +25,17 @@ OutputKind = Literal["model", "predictions", "report", "dataset", "published"]
 OUTPUT_KINDS: tuple[str, ...] = ("model", "predictions", "report", "dataset", "published")
 #: Strings by which an HTML page written by :func:`logloss.report.write_html_report` is known.
 REPORT_MARKERS = ("<meta name='generator' content='logloss", "<title>logloss report: ")
-_WHAT = {
-    "model": "a logloss model directory",
-    "predictions": "a logloss predictions directory",
-    "report": "a report page written by logloss",
-    "dataset": "an empty directory",
-}
+_WHAT = {k: f"a logloss {k} directory" for k in ("model", "predictions")}
+_WHAT.update(report="a report page written by logloss", dataset="an empty directory")
 _OWN = (v.VERSION_RE, v.STAGING_RE, v.OLD_VERSION_RE)
 
 
 class OutputPathError(ValueError):
     """An output path that logloss refuses to write: it would replace something else."""
+
+
+def _no(shown: str, why: str) -> OutputPathError:
+    return OutputPathError(f"output path {shown!r} {why}")
 
 
 def _kind_of(loc: Location, entries: list[str]) -> str | None:
@@ -51,9 +51,8 @@ def _kind_of(loc: Location, entries: list[str]) -> str | None:
 def check_contents(loc: Location, kind: str) -> None:
     """An existing location: only what logloss wrote, of ``kind``; else OutputPathError."""
     kind = "model" if kind == "published" else kind
-    shown = f"output path {loc.shown!r}"
     if (os.path.lexists(loc.path) and not os.path.isdir(loc.path)) if loc.local else loc.isfile():
-        raise OutputPathError(f"{shown} is a file, not {_WHAT[kind]}; not overwriting it")
+        raise _no(loc.shown, f"is a file, not {_WHAT[kind]}; not overwriting it")
     entries = v.names(loc)
     ours = set(v.legacy(loc, entries)) | {".checkpoints"}  # the train flow's checkpoints
     if v.LATEST in entries and v.pointer(loc) is not None:
@@ -66,7 +65,7 @@ def check_contents(loc: Location, kind: str) -> None:
         why = f"it holds {bad[0]!r}, which logloss did not write"
     else:
         return
-    raise OutputPathError(f"{shown} is not empty and not {_WHAT[kind]} ({why}); not replacing it")
+    raise _no(loc.shown, f"is not empty and not {_WHAT[kind]} ({why}); not replacing it")
 
 
 def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
@@ -93,12 +92,9 @@ def _is_report(loc: Location) -> bool:
 
 def _check_report(loc: Location, is_dir: bool) -> None:
     if is_dir:
-        raise OutputPathError(f"output path {loc.shown!r} is a directory; expected an HTML file")
+        raise _no(loc.shown, "is a directory; expected an HTML file path")
     if not _is_report(loc):
-        what = _WHAT["report"]
-        raise OutputPathError(
-            f"output path {loc.shown!r} exists and is not {what}; not overwriting it"
-        )
+        raise _no(loc.shown, f"exists and is not {_WHAT['report']}; not overwriting it")
 
 
 def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath]]:
@@ -137,15 +133,9 @@ def _url_key(url: str) -> PurePosixPath | None:
 
 def _refuse_overlap(shown: str, real: PurePath, inputs: list[tuple[str, PurePath]]) -> None:
     for given, inp in inputs:
-        if real == inp or real.is_relative_to(inp):
-            rel = "is" if real == inp else "is inside"
-            raise OutputPathError(
-                f"output path {shown!r} {rel} the input {given!r}; write the output elsewhere"
-            )
-        if inp.is_relative_to(real):
-            raise OutputPathError(
-                f"output path {shown!r} contains the input {given!r}; write the output elsewhere"
-            )
+        rel = "is" if real == inp else "is inside" if real.is_relative_to(inp) else "contains"
+        if rel != "contains" or inp.is_relative_to(real):
+            raise _no(shown, f"{rel} the input {given!r}; write the output elsewhere")
 
 
 def _probe(p: Path, shown: str, what: str = "output path") -> None:
@@ -169,23 +159,22 @@ def _probe(p: Path, shown: str, what: str = "output path") -> None:
 
 def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
     p, real = Path(os.path.expanduser(_strip(shown))), _real(_strip(shown))
-    for name, special in (
-        ("the current directory", Path.cwd()),
-        ("the home directory", Path.home()),
-    ):
+    for name, special in (("current directory", Path.cwd()), ("home directory", Path.home())):
         if special.resolve().is_relative_to(real):
             rel = "is" if real == special.resolve() else "is an ancestor of"
-            raise OutputPathError(f"output path {shown!r} {rel} {name}; refusing to replace it")
+            raise _no(shown, f"{rel} the {name}; refusing to replace it")
     _refuse_overlap(shown, real, _inputs(inputs, urls=False))
     if p.is_symlink() and not p.exists():
-        raise OutputPathError(f"output path {shown!r} is a dangling symbolic link; not replacing")
+        raise _no(shown, "is a dangling symbolic link; not replacing")
     if kind == "report" and p.exists():
         _check_report(locate(p), p.is_dir())
     elif kind == "dataset" and p.exists() and (not p.is_dir() or any(p.iterdir())):
-        raise OutputPathError(
-            f"output path {shown!r} is a directory that is not empty; not writing into it"
-            if p.is_dir()
-            else f"output path {shown!r} is a file, not {_WHAT[kind]}; not overwriting it"
+        d = p.is_dir()
+        raise _no(
+            shown,
+            "is a directory that is not empty; not writing into it"
+            if d
+            else f"is a file, not {_WHAT[kind]}; not overwriting it",
         )
     elif kind not in ("report", "dataset") and p.exists():
         check_contents(locate(p), kind)
@@ -195,9 +184,7 @@ def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
 
 def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
     if kind == "dataset":
-        raise OutputPathError(
-            f"output path {url!r} must be a local path: generate writes local files only"
-        )
+        raise _no(url, "must be a local path: generate writes local files only")
     try:
         loc = locate(url)
     except StoreError as exc:
@@ -205,7 +192,7 @@ def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
     if (key := _url_key(url)) is not None:
         _refuse_overlap(url, key, _inputs(inputs, urls=True))
         if len(key.parts) == 2 and kind != "report":
-            raise OutputPathError(f"output path {url!r} is the root of its store; name a directory")
+            raise _no(url, "is the root of its store; name a directory")
     try:
         bucket = loc.path.split("/")[0]
         if bucket and not loc.fs.exists(bucket):
