@@ -179,13 +179,13 @@ def complete(loc: Location, version: str) -> bool:
 def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The complete versions at ``path``, oldest first: ``version``, ``path``, ``current``
     (the one ``latest`` names) and ``meta`` (its model.json or predictions marker)."""
-    loc, found = locate(path), []
+    loc = locate(path)
+    now, found = (pointer(loc) or ("",))[0], []
     for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
         docs = [read_json(loc, posixpath.join(name, f), 1 << 24) for f in COMMIT_FILES]
         if meta := next((d for d in docs if isinstance(d, dict)), None):
-            found.append({"version": name, "path": loc.sub(name).shown, "meta": meta})
-    for v in found:
-        v["current"] = v["version"] == (pointer(loc) or ("",))[0]
+            found.append({"version": name, "path": loc.sub(name).shown, "current": name == now})
+            found[-1]["meta"] = meta
     return found
 
 
