@@ -14,9 +14,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logloss.core import LogisticCore
-from logloss.outputs import check_output
 from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
-from logloss.store import is_url
+from logloss.storage import check_output, is_url
 
 from .settings import FlowSettings
 from .train import retry_transient
@@ -59,11 +58,11 @@ def score(
 
     ``model`` is a model directory, or ``latest`` for ``model_dir/name/latest``.
     ``out`` must be absent, empty, or earlier predictions (replaced); anything else fails
-    the run before the cluster starts (see :func:`logloss.outputs.check_output`).
+    the run before the cluster starts (see :func:`logloss.storage.check_output`).
     ``data``, ``out``, ``model_dir`` and ``name`` default to the environment's settings
     (read when the run starts; see ``flows/settings.py``). Returns the output directory.
     ``model``, ``model_dir``, ``data`` and ``out`` may be fsspec URLs (``s3://`` ...): a
-    published ``latest`` there is a pointer file (:mod:`logloss.store`).
+    published ``latest`` there is a pointer file (docs/model-files.md).
     """
     env = FlowSettings()
     data = data or env.data

@@ -30,7 +30,6 @@ from prefect.cache_policies import NO_CACHE
 from logloss.checkpoint import CHECKPOINT_FILE, CheckpointError
 from logloss.core import LogisticCore
 from logloss.data import Dataset, read_parquet
-from logloss.outputs import check_output
 from logloss.pipeline import (
     TrainSettings,
     dask_client,
@@ -44,7 +43,7 @@ from logloss.pipeline import (
 )
 from logloss.report import markdown_report, write_html_report
 from logloss.solvers import SolverState
-from logloss.store import is_url
+from logloss.storage import check_output, is_url
 
 from .settings import FlowSettings
 

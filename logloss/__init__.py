@@ -29,7 +29,7 @@ _LAZY = {
     "LogisticRegression": "estimator",
     "LogisticRegressionCV": "estimator",
     "load_model": "estimator",
-    "ModelFileError": "model",
+    "ModelFileError": "storage",
     "read_parquet": "data",
     "DataError": "data",
     "Dataset": "data",

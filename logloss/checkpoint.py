@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import atomic_write_bytes
 from .objective import Objective
 from .solvers import SolverResult, SolverState
+from .storage import atomic_write_bytes
 
 Array = NDArray[np.float64]
 

@@ -34,15 +34,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
-from .model import (
-    ModelFileError,
-    estimator_kwargs,
-    fitted_attributes,
-    model_meta,
-    model_vector,
-    read_model_files,
-    write_model_files,
-)
 from .predict import (
     lazy_accuracy,
     lazy_labels,
@@ -56,6 +47,13 @@ from .predict import (
 from .prepare import Prepared, dask_array, is_dask, numpy_input, penalty_alpha, prepare
 from .settings import DEPRECATED_ALIASES, TRAIN_SETTINGS, check_setting
 from .solvers import SolverState
+from .storage.modelfile import (
+    ModelFileError,
+    estimator_kwargs,
+    fitted_attributes,
+    model_meta,
+    model_vector,
+)
 
 __all__ = ["FitResult", "LogisticCore", "NotFittedError", "Prepared", "fit_prepared", "prepare"]
 
@@ -392,20 +390,25 @@ class LogisticCore:
         metadata: dict[str, Any] | None = None,
         extra: Callable[[Path], None] | None = None,
     ) -> Path | str:
-        """Write the fitted model as plain files (JSON + .npy) into directory ``path``.
+        """Write the fitted model as a new version at location ``path`` (model.json +
+        coef.npy, see docs/model-files.md); returns the version folder.
 
         ``metadata`` (JSON-serialisable: data source, label column, metrics ...) is stored
-        under "training" in model.json; ``extra(tmpdir)`` may add files. The directory is
-        written under a temporary name and renamed into place.
+        under "training" in model.json; ``extra(tmpdir)`` may add files. ``latest`` is
+        moved to the version once it is complete.
         """
+        from .storage.files import save_model
+
         self._check_fitted()
-        return write_model_files(path, model_meta(self, metadata), model_vector(self), extra=extra)
+        return save_model(path, model_meta(self, metadata), model_vector(self), extra=extra)
 
     @classmethod
     def load(cls: type[_Model], path: str | os.PathLike[str]) -> _Model:
-        """A model directory written by :meth:`save`, as an instance of this class (no
-        pickle: model.json and coef.npy, validated)."""
-        meta, vec = read_model_files(path)
+        """A model written by :meth:`save` (a location, a version folder or a plain folder
+        with model.json + coef.npy), as an instance of this class (no pickle, validated)."""
+        from .storage.files import read_model
+
+        meta, vec = read_model(path)
         try:
             est = cls(**estimator_kwargs(meta))
             for name, value in fitted_attributes(meta, vec).items():

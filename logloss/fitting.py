@@ -29,7 +29,6 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
-from .model import encode_labels
 from .objective import LogisticObjective, NonFiniteError, SumsFn, numpy_sums
 from .prepare import WARM_MIN_ROWS, Prepared, penalty_alpha, take_sample
 from .settings import TRAIN_SETTINGS, defaults
@@ -44,6 +43,7 @@ from .solvers import (
     stop_reason,
     warm_start,
 )
+from .storage.modelfile import encode_labels
 
 __all__ = ["FitResult", "badly_scaled", "fit_prepared", "fit_params"]
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import errno
-import json
 import logging
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,19 +32,10 @@ from .cluster import SchedulerUnreachableError, dask_client
 from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .diskblocks import DiskSpaceError
-from .model import ModelFileError, atomic_dir
-from .outputs import PREDICTIONS_FORMAT, PREDICTIONS_MARKER, check_output
 from .progress import RowsReport, compute_rows, local_rows, wait_rows
 from .settings import fit_settings, normalise
 from .solvers import SolverState
-from .store import (
-    clean_published,
-    is_url,
-    publish_latest,
-    read_latest,
-    read_latest_doc,
-    write_predictions_url,
-)
+from .storage import check_output, is_url
 
 __all__ = [
     "NotConvergedError",
@@ -425,12 +414,13 @@ def predict_to_parquet(
     """Score a Parquet dataset block by block on the cluster into a directory of part files.
 
     Each output row holds the kept columns, ``probability`` (of classes_[1]) and
-    ``prediction``. ``out`` must be absent, empty, or an earlier predictions directory
-    (see :func:`logloss.outputs.check_output`; ``data`` and ``model_path`` are inputs it
-    must not overlap), checked before any data is read. The directory appears only when
-    every part is written, with the marker file :data:`~logloss.outputs.PREDICTIONS_MARKER`
-    (model, data, row count) that lets a later run replace it. ``opened(ds)`` is called once
-    the dataset's footers are read, ``progress(rows_done)`` as parts are written.
+    ``prediction``. ``out`` must be absent, empty, or an earlier predictions location
+    (see :func:`logloss.storage.check_output`; ``data`` and ``model_path`` are inputs it
+    must not overlap), checked before any data is read. The parts are a new version of
+    ``out`` with the marker :data:`~logloss.storage.PREDICTIONS_MARKER` (model, data, row
+    count); ``out/latest`` names it once every part is written (docs/model-files.md).
+    ``opened(ds)`` is called once the dataset's footers are read, ``progress(rows_done)``
+    as parts are written.
     """
     out = check_output(out, "predictions", inputs=[data, model_path])
     ds = read_parquet(data, None, invalid_hint=None, **model_columns(model))
@@ -457,7 +447,6 @@ def predict_to_parquet(
     def marker(n: int) -> dict[str, Any]:
         shown_model = None if model_path is None else os.fspath(model_path)
         return {
-            "format": PREDICTIONS_FORMAT,
             "rows": n,
             "parts": len(blocks),
             "columns": [*keep, "probability", "prediction"],
@@ -467,13 +456,9 @@ def predict_to_parquet(
             "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
-    if isinstance(out, str):  # an fsspec URL: parts beside it, moved in, the marker last
-        n = write_predictions_url(out, write_parts, marker, PREDICTIONS_MARKER)
-        return out, n
-    with atomic_dir(out) as tmp:
-        n = write_parts(str(tmp))
-        (tmp / PREDICTIONS_MARKER).write_text(json.dumps(marker(n), indent=2) + "\n")
-    return out, n
+    from .storage.files import write_predictions
+
+    return write_predictions(out, write_parts, marker)
 
 
 def _resolved(path: str | None) -> str | None:
@@ -528,60 +513,27 @@ def publish_model(
     extra: Callable[[Path], None] | None = None,
     version: str | None = None,
 ) -> Path | str:
-    """Save ``model`` as a new version under ``model_dir/name/`` and then move ``latest``.
+    """Save ``model`` as a new version of the location ``model_dir/name`` (local or an
+    fsspec URL) and then move its ``latest`` (docs/model-files.md); returns the version.
 
-    The version directory is complete (model files plus whatever ``extra`` writes) before
-    the ``latest`` symlink is atomically replaced to point at it, so readers of ``latest``
-    never see a half-written model. ``model_dir/name`` must be absent or hold only
-    published versions (see :func:`logloss.outputs.check_output`, kind ``"published"``).
-    At an fsspec URL ``latest`` is a small pointer file written last (:mod:`logloss.store`).
+    ``model_dir/name`` must be absent or hold only what logloss wrote (see
+    :func:`logloss.storage.check_output`, kind ``"published"``). ``version`` is ignored:
+    versions are numbered by the location (kept for callers of 0.1).
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
-    if version is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        version = f"{stamp}-{os.urandom(3).hex()}"
-    if is_url(model_dir):  # an object store: the version, then the `latest` pointer file
-        url = check_output(f"{os.fspath(model_dir).rstrip('/')}/{name}", "published")
-        model.save(f"{url}/{version}", extra=extra)
-        publish_latest(str(url), version)
-        clean_published(str(url))  # versions a killed publish left without their pointer
-        return f"{url}/{version}"
-    root = Path(check_output(Path(model_dir) / name, "published"))
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / version
-    if target.exists():
-        raise FileExistsError(f"model version {str(target)!r} already exists")
-    model.save(target, extra=extra)
-    link = root / "latest"
-    tmp_link = root / f".latest-{os.getpid()}-{time.monotonic_ns()}"
-    os.symlink(version, tmp_link)
-    os.replace(tmp_link, link)
-    return target
+    url = is_url(model_dir)
+    where = f"{os.fspath(model_dir).rstrip('/')}/{name}" if url else Path(model_dir) / name
+    return model.save(check_output(where, "published"), extra=extra)
 
 
 def resolve_model(path: str | os.PathLike[str]) -> Path | str:
-    """A model directory, following a ``latest`` pointer (a symlink, or a pointer file as
-    written at fsspec URLs); clear error if there is none. URLs stay strings."""
-    text = os.fspath(path)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    if is_url(text):
-        version = read_latest(text)
-        return f"{text.rstrip('/')}/{version}" if version is not None else text
-    p = Path(text)
-    latest = p / "latest"
-    if latest.is_file() and not latest.is_symlink() and not (p / "model.json").exists():
-        version = read_latest_doc(latest.read_bytes())
-        if version is None:
-            raise ModelFileError(f"{str(latest)!r} is not a logloss 'latest' pointer")
-        p = p / version
-    elif latest.exists() and not (p / "model.json").exists():
-        p = latest
-    if not p.exists():
-        raise ModelFileError(f"model directory {str(p)!r} does not exist")
-    return p.resolve()
+    """The folder of the model in force at ``path`` (following ``latest``); URLs stay
+    strings; :class:`ModelFileError` when there is none."""
+    from .storage.files import model_folder
+
+    return model_folder(path)
 
 
 def load_published(path: str | os.PathLike[str]) -> LogisticCore:
-    return LogisticCore.load(resolve_model(path))
+    return LogisticCore.load(path)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from logloss.model import encode_labels, read_model_files, write_model_files
+from logloss.storage import encode_labels, read_model, save_model
 
 P = 6
 EXTRA_NAMES = ("metrics.json", "report.html", "roc.png")
@@ -44,16 +44,41 @@ def save(path: str | Path, tag: int, extras: tuple[str, ...] = ()) -> None:
         for name in extras:
             (d / name).write_text(f"{tag}\n")
 
-    write_model_files(path, meta, vec, extra=extra if extras else None)
+    save_model(path, meta, vec, extra=extra if extras else None)
 
 
 def check(path: str | Path) -> int:
     """Load the model at ``path``; the tag it holds (raises on any inconsistency)."""
-    meta, vec = read_model_files(path)
+    meta, vec = read_model(path)
     tag = meta["training"]["tag"]
     if not (vec == float(tag)).all() or meta["n_iter"] != tag:
         raise AssertionError(f"model mixes versions: tag {tag}, coef {vec.tolist()}")
     return int(tag)
+
+
+def save_01(path: str | Path, tag: int, extras: tuple[str, ...] = ()) -> None:
+    """A model directory as logloss 0.1 wrote it: a hidden version, ``.current`` and
+    relative links through it (format 1: the coefficients listed and hashed in model.json)."""
+    import hashlib
+    import io
+    import json
+
+    meta, vec = model_meta(tag)
+    buf = io.BytesIO()
+    np.save(buf, vec, allow_pickle=False)
+    data = buf.getvalue()
+    meta.update(format="logloss-model", format_version=1, coef_file="coef.npy")
+    meta.update(coef_shape=[P + 1], coef_sha256=hashlib.sha256(data).hexdigest())
+    path = Path(path)
+    version = path / f".v-{1000 + tag}-{os.getpid()}-0123abcd"
+    version.mkdir(parents=True)
+    (version / "coef.npy").write_bytes(data)
+    (version / "model.json").write_text(json.dumps(meta))
+    for name in extras:
+        (version / name).write_text(f"{tag}\n")
+    os.symlink(version.name, path / ".current")
+    for name in ("model.json", "coef.npy", *extras):
+        os.symlink(f".current/{name}", path / name)
 
 
 def saver(path: str, first_tag: int, ready: Any, seed: int) -> None:

@@ -24,7 +24,9 @@ from sklearn.metrics import log_loss as sk_log_loss
 
 from logloss import load_model
 from logloss.cli import main
+from logloss.pipeline import resolve_model
 from logloss.report import PICTURES
+from logloss.storage.files import predictions_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "breast_cancer.parquet"
@@ -93,7 +95,7 @@ def test_train_predict_evaluate_on_the_shipped_dataset_matches_sklearn(tmp_path,
         )
         == 0
     )
-    out = pd.read_parquet(preds)
+    out = pd.read_parquet(predictions_path(preds))  # the version `latest` names
     assert list(out.columns) == ["target", "probability", "prediction"]
     np.testing.assert_allclose(
         out["probability"], model.predict_proba(X.to_numpy())[:, 1], rtol=1e-12
@@ -120,13 +122,14 @@ def test_train_predict_evaluate_on_the_shipped_dataset_matches_sklearn(tmp_path,
     )
 
     assert main(["report", str(model_dir), "--data", str(SHIPPED), "--scheduler", sched]) == 0
-    html = (model_dir / "report.html").read_text()
+    version = resolve_model(model_dir)  # the folder `latest` names
+    html = (version / "report.html").read_text()
     assert f"{metrics['log_loss']:.4f}"[:5] in html
     for png in PICTURES.values():
         if png != "cv.png":  # only for a cross-validated model
-            assert (model_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert (version / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the data given is the training data, and the page says so at its top
-    drawn = json.loads((model_dir / "report.json").read_text())
+    drawn = json.loads((version / "report.json").read_text())
     assert drawn["evaluation"] == {
         "data": str(SHIPPED),
         "rows": len(df),
@@ -525,7 +528,7 @@ def test_predict_writes_what_the_models_own_methods_return(tmp_path, cls):
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data / "p.parquet")
     model = cls().fit(frame[["a", "b"]], frame.y)
     _, written = predict_to_parquet(model, str(data), tmp_path / "preds", keep=["id"])
-    out = pd.read_parquet(tmp_path / "preds").sort_values("id")
+    out = pd.read_parquet(predictions_path(tmp_path / "preds")).sort_values("id")
     assert written == n
     X = frame[["a", "b"]]
     np.testing.assert_array_equal(out.probability.to_numpy(), model.predict_proba(X)[:, 1])
@@ -576,8 +579,8 @@ def test_train_json_prints_one_object_on_stdout_and_phases_go_to_stderr(tmp_path
     seconds = [float(p[1:].split("s]")[0]) for p in phases]
     assert seconds == sorted(seconds)
     # --report writes the whole report: the page too, next to its pictures
-    page = (tmp_path / "m2" / "report.html").read_text()
-    assert "<img" in page and (tmp_path / "m2" / "roc.png").exists()
+    page = (resolve_model(tmp_path / "m2") / "report.html").read_text()
+    assert "<img" in page and (resolve_model(tmp_path / "m2") / "roc.png").exists()
     # titled by the model directory, not the temporary name its new version was written under
     assert "<title>logloss report: m2</title>" in page and ".tmp" not in page.split("</h1>")[0]
     quiet = run_cli(*args, "--quiet", "--out", str(tmp_path / "m3"))

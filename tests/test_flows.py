@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from logloss import load_model
-from logloss.pipeline import TrainSettings, load_dataset, train_model
+from logloss.pipeline import TrainSettings, load_dataset, resolve_model, train_model
 from logloss.report import PICTURES
+from logloss.storage.files import predictions_path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "breast_cancer.parquet"
@@ -70,7 +71,7 @@ def test_train_flow_publishes_a_model_with_report_and_artifacts(
     assert state.is_completed(), state
     version = Path(state.result())
     latest = tmp_path / "bc" / "latest"
-    assert latest.is_symlink() and latest.resolve() == version.resolve()
+    assert latest.is_file() and resolve_model(tmp_path / "bc") == version.resolve()
     assert not (tmp_path / "bc" / ".checkpoints").exists()
     model = load_model(latest)
     assert model.n_features_in_ == 30 and model.converged_
@@ -120,7 +121,7 @@ def test_a_second_run_moves_latest_and_keeps_the_old_version(prefect_api, local_
     first = Path(train(**kw, C=0.1))
     second = Path(train(**kw, C=10.0))
     assert first != second and first.exists() and second.exists()
-    assert (tmp_path / "bc" / "latest").resolve() == second.resolve()
+    assert resolve_model(tmp_path / "bc") == second.resolve()
     assert load_model(first).C == 0.1 and load_model(tmp_path / "bc" / "latest").C == 10.0
 
 
@@ -148,7 +149,7 @@ def test_bad_data_fails_the_flow_without_touching_latest(prefect_api, local_clus
     assert state.is_failed()
     with pytest.raises(Exception, match="no_such_column"):
         state.result()
-    assert (tmp_path / "bc" / "latest").resolve() == good.resolve()
+    assert resolve_model(tmp_path / "bc") == good.resolve()
     assert sorted(
         p.name for p in (tmp_path / "bc").iterdir() if not p.name.startswith(".")
     ) == sorted([good.name, "latest"])
@@ -187,7 +188,7 @@ def test_score_flow_uses_latest_and_writes_parquet(prefect_api, local_cluster, t
         return_state=True,
     )
     assert state.is_completed()
-    preds = pd.read_parquet(out)
+    preds = pd.read_parquet(predictions_path(out))
     model = load_model(tmp_path / "bc" / "latest")
     X = pd.read_parquet(SHIPPED).drop(columns="target").to_numpy()
     np.testing.assert_allclose(preds["probability"], model.predict_proba(X)[:, 1], rtol=1e-12)
@@ -235,7 +236,8 @@ def test_flows_learn_and_apply_categorical_levels_and_imputation(prefect_api, tm
     assert state.is_completed()
     X = read_parquet(data, None, **model_columns(model)).X.compute()
     expected = 1 / (1 + np.exp(-(X @ model.coef_[0] + model.intercept_[0])))
-    np.testing.assert_allclose(pd.read_parquet(out)["probability"], expected, rtol=1e-12)
+    probability = pd.read_parquet(predictions_path(out))["probability"]
+    np.testing.assert_allclose(probability, expected, rtol=1e-12)
 
 
 def _env(prefect_api: str, **extra: str) -> dict[str, str]:
@@ -286,7 +288,7 @@ def test_served_deployments_run_when_triggered_through_the_api(
         )
         assert run.state is not None and run.state.is_completed(), run.state
         latest = tmp_path / "models" / "breast_cancer" / "latest"
-        assert (latest / "model.json").exists()
+        assert (resolve_model(latest) / "model.json").exists()
         scored = run_deployment(
             "score/logloss-score",
             parameters={"out": str(tmp_path / "preds")},
@@ -294,7 +296,7 @@ def test_served_deployments_run_when_triggered_through_the_api(
             poll_interval=1,
         )
         assert scored.state.is_completed(), scored.state
-        assert len(pd.read_parquet(tmp_path / "preds")) == 569
+        assert len(pd.read_parquet(predictions_path(tmp_path / "preds"))) == 569
     finally:
         serve.send_signal(signal.SIGINT)
         try:

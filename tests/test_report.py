@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,8 @@ from sklearn.metrics import log_loss as sk_log_loss
 
 import logloss
 from logloss import engine, loss, metrics, report
-from logloss.model import ModelFileError, encode_labels, write_model_files
-from logloss.outputs import is_logloss_output
+from logloss.storage import ModelFileError, encode_labels, is_logloss_output
+from logloss.storage import save_model as write_model_files
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -154,7 +155,8 @@ def save_model(
     extra: Any = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """A real model directory (logloss.model.write_model_files); returns its metadata."""
+    """A real model (logloss.storage.save_model), as a plain folder: the files of the
+    version it saved, copied into ``directory``; returns its metadata."""
     meta: dict[str, Any] = {
         "library": "logloss",
         "estimator": "LogisticRegression",
@@ -165,7 +167,10 @@ def save_model(
         "converged": True,
         **fields,
     }
-    write_model_files(directory, meta, np.r_[weights, bias], extra=extra)
+    location = directory.with_name(directory.name + "-location")
+    version = write_model_files(location, meta, np.r_[weights, bias], extra=extra)
+    shutil.copytree(version, directory, dirs_exist_ok=True)
+    shutil.rmtree(location)
     return meta
 
 
@@ -262,11 +267,11 @@ def test_html_report_reads_the_model_only_through_the_verified_reader(tmp_path: 
         report.write_html_report(tmp_path)
     assert not (tmp_path / "report.html").exists()
 
-    # coef.npy changed behind model.json's back: the SHA-256 check refuses it.
+    # coef.npy changed behind model.json's back: its header's shape is checked first.
     model = tmp_path / "model"
     save_model(model, np.array([0.25, -3.5]), 1.0)
-    np.save((model / "coef.npy").resolve(), np.array([9.0, 9.0, 9.0]), allow_pickle=False)
-    with pytest.raises(ModelFileError, match="SHA-256"):
+    np.save((model / "coef.npy").resolve(), np.array([9.0, 9.0, 9.0, 9.0]), allow_pickle=False)
+    with pytest.raises(ModelFileError, match="corrupt"):
         report.write_html_report(model, tmp_path / "page.html")
     assert not (tmp_path / "page.html").exists()
 
@@ -569,9 +574,9 @@ def test_page_order_escaping_source_and_history_columns(tmp_path) -> None:
     # every string from the model or the data is escaped
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "a &amp; b" in text and "<b>bold</b>" not in text and "&lt;target&gt;" in text
-    # the pictures come before the tables, the SHA-256 only among the internals
+    # the pictures come before the tables, the file format only among the internals
     assert text.index("<img") < text.index('class="card"') < text.index('class="coefficients"')
-    assert "coef_sha256" in text.split('<section id="internals">')[1]
+    assert "coef_shape" in text.split('<section id="internals">')[1]
     assert "coef_sha256" not in text.split('<section id="internals">')[0]
     # a solver that records no real step (all 0): no step column
     history = text.split('class="history"')[1].split("</table>")[0]

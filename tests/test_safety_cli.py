@@ -24,7 +24,9 @@ from conftest import good_table, interrupt_train, write
 
 from logloss import load_model
 from logloss.cli import EXIT_NOT_CONVERGED, main
-from logloss.outputs import PREDICTIONS_MARKER, OutputPathError, check_output
+from logloss.pipeline import resolve_model
+from logloss.storage import PREDICTIONS_MARKER, OutputPathError, check_output
+from logloss.storage.files import predictions_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,21 +224,21 @@ def test_out_accepts_its_own_kind_and_replaces_it(tmp_path, local_cluster, capsy
     model = tmp_path / "m"
     train = ["train", str(data), "--label", "y", "--features", "a,b,c", "--quiet"]
     assert main([*train, "--out", str(model), "--scheduler", sched]) == 0
-    first = (model / "coef.npy").read_bytes()
+    first = (resolve_model(model) / "coef.npy").read_bytes()
     # an existing logloss model is replaced; an empty directory is accepted
     assert main([*train, "--C", "0.01", "--out", str(model), "--scheduler", sched]) == 0
-    assert (model / "coef.npy").read_bytes() != first
+    assert (resolve_model(model) / "coef.npy").read_bytes() != first
     (tmp_path / "empty").mkdir()
     preds = tmp_path / "empty"
     for _ in range(2):  # the second run replaces the first one's predictions
         assert (
             main(["predict", str(model), str(data), "--out", str(preds), "--scheduler", sched]) == 0
         )
-    marker = json.loads((preds / PREDICTIONS_MARKER).read_text())
+    marker = json.loads((predictions_path(preds) / PREDICTIONS_MARKER).read_text())
     assert marker["format"] == "logloss-predictions" and marker["rows"] == 300
-    assert marker["model"] == str(model.resolve())
+    assert marker["model"] == str(resolve_model(model))  # the version that scored
     # Parquet readers skip the marker
-    assert list(pd.read_parquet(preds).columns) == ["probability", "prediction"]
+    assert list(pd.read_parquet(predictions_path(preds)).columns) == ["probability", "prediction"]
     assert main(["report", str(model), "--out", str(tmp_path / "r.html")]) == 0
     assert main(["report", str(model), "--out", str(tmp_path / "r.html")]) == 0  # its own page
 
@@ -267,7 +269,7 @@ def test_publish_model_refuses_a_foreign_directory(tmp_path):
     assert (tmp_path / "models" / "clicks" / "latest").read_text() == "my own notes"
     good = publish_model(m, tmp_path / "models", "ok")
     second = publish_model(m, tmp_path / "models", "ok")  # a published directory: accepted
-    assert good != second and (tmp_path / "models" / "ok" / "latest").resolve() == second
+    assert good != second and resolve_model(tmp_path / "models" / "ok") == second.resolve()
 
 
 # -------------------------------------------------------------- item 12: option values
@@ -465,7 +467,7 @@ def test_train_flow_does_not_publish_an_unconverged_model(prefect_api, local_clu
         train(**args)
     assert not (tmp_path / "models" / "m" / "latest").exists()
     version = train(**args, allow_unconverged=True)
-    assert (tmp_path / "models" / "m" / "latest").resolve() == Path(version)
+    assert resolve_model(tmp_path / "models" / "m") == Path(version)
     assert load_model(version).converged_ is False
 
 

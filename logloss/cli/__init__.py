@@ -7,7 +7,7 @@ Each command is one module of this package with ``add_parser(sub)`` (its options
 
 Errors in the input print one line naming the culprit (file, column, value) and exit with
 status 2; ``--debug`` shows the traceback instead. Options and output paths are checked
-before any data is read or a cluster started (see :mod:`logloss.outputs` for what an output
+before any data is read or a cluster started (see :mod:`logloss.storage.rules` for what an output
 path may replace).
 
 Exit statuses: 0 success; 2 bad input, usage or an output path that may not be written;
@@ -99,7 +99,7 @@ def _precheck(args: argparse.Namespace) -> None:
     """Output paths and the scheduler address, with the standard library only: a wrong
     path or an address nothing listens at fails before the heavy imports."""
     from ..address import UnreachableSchedulerError, probe_scheduler
-    from ..outputs import OutputPathError
+    from ..storage import OutputPathError
 
     try:
         _MODULES[args.command].check_paths(args)
@@ -117,10 +117,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..checkpoint import CheckpointError
     from ..data import DataError
     from ..diskblocks import DiskSpaceError
-    from ..model import ModelFileError
-    from ..outputs import OutputPathError
     from ..pipeline import SchedulerUnreachableError
-    from ..store import StoreError
+    from ..storage import ModelFileError, OutputPathError, StoreError
 
     return (
         StoreError,

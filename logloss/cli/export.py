@@ -31,8 +31,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    from ..outputs import OutputPathError
-    from ..store import StoreError, is_url, split_url
+    from ..storage import OutputPathError, StoreError, is_url, split_url
 
     if args.out.startswith("file://"):
         args.out = args.out[len("file://") :]
@@ -58,9 +57,8 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import to_onnx
-    from ..model import atomic_write_bytes
     from ..pipeline import load_published
-    from ..store import is_url, write_bytes_url
+    from ..storage import atomic_write_bytes, is_url, write_bytes_url
 
     model = load_published(args.model)
     try:

@@ -35,8 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """The output rule (:mod:`logloss.outputs`) for ``OUT``."""
-    from ..outputs import check_output
+    """The output rule (:mod:`logloss.storage.rules`) for ``OUT``."""
+    from ..storage import check_output
 
     args.out = str(check_output(args.out, "dataset"))  # file:// URLs become paths
 

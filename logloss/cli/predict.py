@@ -49,8 +49,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """The output rule (:mod:`logloss.outputs`) for ``--out``."""
-    from ..outputs import check_output
+    """The output rule (:mod:`logloss.storage.rules`) for ``--out``."""
+    from ..storage import check_output
 
     # a file:// URL becomes its path; other URLs are refused (one line)
     args.out = str(check_output(args.out, "predictions", inputs=[args.data, args.model]))

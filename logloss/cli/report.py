@@ -37,18 +37,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """The output rule (:mod:`logloss.outputs`) for an explicit ``--out``; the default
+    """The output rule (:mod:`logloss.storage.rules`) for an explicit ``--out``; the default
     (inside the model directory) is checked once the model directory is resolved."""
-    from ..outputs import check_output
+    from ..storage import check_output
 
     if args.out is not None:
         args.out = str(check_output(args.out, "report", inputs=[args.data]))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import check_output
     from ..pipeline import load_published, resolve_model
     from ..report import write_html_report
+    from ..storage import check_output
 
     phase = Phases(not args.quiet)
     phase(f"reading the model {args.model}")
@@ -89,30 +89,35 @@ def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
 
 def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
     """A model at an fsspec URL: its files are copied here, the page drawn, then either a
-    new version of the model with the page (the default: all or nothing, and a copy at
-    ``URL/report.html``) or the page alone at ``--out``."""
+    new version of the model with the page (the default: all or nothing) or the page alone
+    at ``--out``."""
     import shutil
 
-    from ..model import atomic_write_bytes
     from ..pipeline import load_published
     from ..report import write_html_report
-    from ..store import copy_model_to_local, is_url, write_bytes_url, write_model_url
+    from ..storage import (
+        atomic_write_bytes,
+        copy_model_to_local,
+        is_url,
+        save_folder,
+        write_bytes_url,
+    )
 
     with copy_model_to_local(url) as tmp:
         if args.data:
             _assets(args, tmp, phase)
         else:
             load_published(tmp)  # validates the model files
-        name = url.rstrip("/").rsplit("/", 1)[-1]
+        name = str(args.model).rstrip("/").rsplit("/", 1)[-1]
         page = write_html_report(tmp, tmp / "report.html", name=name)
-        target = args.out if args.out is not None else f"{url.rstrip('/')}/report.html"
+        target = args.out if args.out is not None else f"a new version of {args.model}"
         phase(f"writing {target}")
         if args.out is None:
 
             def files(work: Path) -> None:
                 shutil.copytree(tmp, work, dirs_exist_ok=True)
 
-            write_model_url(url, files)
+            target = f"{save_folder(args.model, files)}/report.html"  # the model's location
         elif is_url(args.out):
             write_bytes_url(args.out, page.read_bytes())
         else:

@@ -144,14 +144,14 @@ def _add_run_options(t: argparse.ArgumentParser) -> None:
 
 
 def check_paths(args: argparse.Namespace) -> None:
-    """The output rule (:mod:`logloss.outputs`) for ``--out`` and ``--checkpoint``."""
-    from ..outputs import check_output, check_work_dir
+    """The output rule (:mod:`logloss.storage.rules`) for ``--out`` and ``--checkpoint``."""
+    from ..storage import check_output, check_work_dir
 
     # a file:// URL becomes its path; other URLs are refused (one line)
     args.out = str(check_output(args.out, "model", inputs=[args.data, args.checkpoint]))
     if args.checkpoint:
         if getattr(args, "cv", 0):
-            from ..outputs import OutputPathError
+            from ..storage import OutputPathError
 
             raise OutputPathError(
                 "--checkpoint cannot go with --cv: a cross-validation search is not "

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as metrics_mod
-from ..model import atomic_write_bytes
+from ..storage import atomic_write_bytes
 from .coefficients import SORT_NOTES, coefficient_rows, intercept_row
 
 __all__ = ["REPORT_DATA", "write_assets"]

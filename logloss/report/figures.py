@@ -6,7 +6,7 @@ so ``import logloss.report`` stays light (a CLI command that only writes the pag
 worker that unpickles a function of this package). Pictures are drawn on
 ``matplotlib.figure.Figure`` objects with the Agg canvas, never through ``pyplot``: no
 display, no global figure registry, safe from worker threads. Every file is written
-atomically (:func:`logloss.model.atomic_write_bytes`).
+atomically (:func:`logloss.storage.atomic_write_bytes`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from ..model import atomic_write_bytes
+from ..storage import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

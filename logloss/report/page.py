@@ -4,12 +4,12 @@ Order: which data the metrics come from (at the top), the pictures, a short mode
 then details (metrics, coefficients, fit statistics, cross-validation, settings, history),
 and internals (file format, coefficient SHA-256) at the bottom.
 
-The model is read through :func:`logloss.model.read_model_files` (SHA-256 and field checks),
+The model is read through :func:`logloss.storage.read_model` (header and field checks),
 never by opening its files directly. The page is one self-contained file (pictures embedded
 as base64 data URIs, no scripts, no external resources) written atomically; every string
 from the model or the data is HTML-escaped (the template environment autoescapes). Its
 head carries ``<meta name='generator' content='logloss VERSION'>``, by which logloss
-recognises a page it wrote (:data:`logloss.outputs.REPORT_MARKERS`).
+recognises a page it wrote (:data:`logloss.storage.REPORT_MARKERS`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import __version__
-from ..model import atomic_write_bytes, read_model_files
+from ..storage import atomic_write_bytes
+from ..storage.files import read_model as read_model_files
 from .assets import REPORT_DATA
 from .coefficients import SORT_NOTES, coefficient_rows
 from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items, setting_items
@@ -383,9 +384,9 @@ def write_html_report(
     """Write an HTML page about the model saved in ``model_dir``; return its path.
 
     The model (``model.json`` and ``coef.npy``) is read and verified with
-    :func:`logloss.model.read_model_files`: a missing ``model.json`` raises
+    :func:`logloss.storage.read_model`: a missing ``model.json`` raises
     FileNotFoundError, a model that fails the checks (not a logloss model, a coefficient
-    file whose SHA-256 does not match) raises :class:`logloss.model.ModelFileError` and no
+    file whose header does not match) raises :class:`logloss.storage.ModelFileError` and no
     page is written. ``metrics.json``, ``report.json`` (:mod:`logloss.report.assets`) and
     whichever report PNGs exist in ``model_dir`` (embedded as base64 data URIs, so the page
     can be moved alone) are added when present. The iteration history shows the first and

@@ -1,0 +1,192 @@
+"""Models and predictions, each written as a version of a location (:mod:`.versions`).
+
+A model version holds ``model.json``, ``coef.npy`` (:mod:`.modelfile`) and what
+``extra(folder)`` adds; a predictions version ``part-*.parquet`` and :data:`PREDICTIONS_MARKER`.
+Readers follow ``latest`` and, when a save or clean-up removed what they were reading, again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import modelfile as mf
+from .modelfile import ModelFileError
+from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
+
+PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
+MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
+_ATTEMPTS = 20
+
+
+def _shown(loc: Location) -> Path | str:
+    return Path(loc.shown) if loc.local else loc.shown
+
+
+def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path | str:
+    """A new model version at ``path`` whose files ``fill(folder)`` writes (model.json is
+    uploaded last to a store); the output rule applies. Returns the version's folder."""
+    from .rules import check_contents
+
+    loc = locate(path)
+    check_contents(loc, "model")
+
+    def write(where: str) -> None:
+        if loc.local:
+            return fill(Path(where))
+        with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
+            fill(Path(tmp))
+            files = [
+                os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs
+            ]
+            root = loc.fs._strip_protocol(where)
+            for rel in sorted(files, key=lambda r: (r == "model.json", r)):  # model.json last
+                loc.fs.put_file(os.path.join(tmp, rel), posixpath.join(root, *rel.split(os.sep)))
+
+    return _shown(loc.sub(commit(loc, "model", write)))
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    meta: dict[str, Any],
+    vector: np.ndarray,
+    *,
+    extra: Callable[[Path], None] | None = None,
+) -> Path | str:
+    """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it."""
+    vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
+    doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
+    doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
+    text = (json.dumps({**doc, "coef_shape": [int(vec.size)]}, indent=2) + "\n").encode()
+
+    def fill(folder: Path) -> None:
+        with open(folder / "coef.npy", "wb") as fh:
+            fh.write(mf.npy_header(vec.size))
+            fh.write(vec.data)
+        (folder / "model.json").write_bytes(text)
+        if extra is not None:
+            extra(folder)
+
+    return save_folder(path, fill)
+
+
+def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """(model.json, coef.npy) of the model at ``path``: a location (follows ``latest``), a
+    version folder, a plain folder with model.json + coef.npy, or 0.1's layouts."""
+    for attempt in range(_ATTEMPTS):
+        loc = resolve(path)
+        try:
+            return _read_folder(loc)
+        except (OSError, ModelFileError) as exc:
+            if attempt + 1 < _ATTEMPTS and (resolve(path).path != loc.path or not loc.exists()):
+                time.sleep(0.001 * attempt)  # a save or a clean-up moved `latest`: again
+                continue
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"cannot read the model at {loc.shown!r}: {exc}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
+    shown = loc.sub("model.json").shown
+    try:
+        with loc.open("model.json") as fh:
+            raw = fh.read(MAX_META_BYTES + 1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        if not loc.exists():
+            raise ModelFileError(f"model directory {loc.shown!r} does not exist") from None
+        for bad in [n for n in (LATEST, OLD_POINTER) if loc.isfile(n)][:1]:
+            raise ModelFileError(f"{loc.sub(bad).shown!r} is not a logloss model pointer") from None
+        raise ModelFileError(f"{loc.shown!r} is not a logloss model: no model.json in it") from None
+    if len(raw) > MAX_META_BYTES:
+        raise ModelFileError(f"{shown!r} is larger than {MAX_META_BYTES} bytes; not a model file")
+    doc, meta = mf.parse_doc(raw, shown)
+    try:
+        fh = loc.open("coef.npy")
+    except OSError as exc:
+        raise ModelFileError(
+            f"cannot read coefficients {loc.sub('coef.npy').shown!r}: {exc}"
+        ) from None
+    with fh:
+        vec = mf.read_coef(fh, loc.sub("coef.npy").shown, doc)
+    mf.check_vector(doc, vec, shown)
+    return meta, vec
+
+
+def model_folder(path: str | os.PathLike[str]) -> Path | str:
+    """The folder of the model in force at ``path`` (following ``latest``)."""
+    if not (loc := resolve(path)).exists():
+        raise ModelFileError(f"model directory {loc.shown!r} does not exist")
+    return Path(loc.path) if loc.local else loc.shown
+
+
+@contextmanager
+def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """The files of the model version in force at ``path``, in a local temporary folder."""
+    loc = resolve(path)
+    with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
+        try:
+            for name in loc.fs.ls(loc.path, detail=False):
+                if loc.fs.isfile(name) and not posixpath.basename(name).startswith("."):
+                    loc.fs.get_file(name, os.path.join(tmp, posixpath.basename(name)))
+        except OSError as exc:
+            raise ModelFileError(f"cannot read the model at {loc.shown!r}: {exc}") from None
+        yield Path(tmp)
+
+
+def write_bytes_url(url: str, data: bytes) -> str:
+    """One object written in one put (atomic on object stores)."""
+    locate(url).fs.pipe_file(locate(url).path, data)
+    return url
+
+
+def write_predictions(
+    out: str | os.PathLike[str], write_parts: Callable[[str], int], marker: Callable[[int], dict]
+) -> tuple[Path | str, int]:
+    """A new predictions version at ``out``: ``write_parts(folder)`` (a local path or a URL)
+    writes the parts and returns the rows; the marker ``marker(rows)``, then ``latest``,
+    are written last. Returns (``out``, rows)."""
+    from .rules import check_contents
+
+    loc, rows = locate(out), [0]
+    check_contents(loc, "predictions")
+
+    def write(where: str) -> None:
+        rows[0] = write_parts(where)
+        doc = {"format": PREDICTIONS_FORMAT, **marker(rows[0]), "complete": True}
+        target = posixpath.join(loc.fs._strip_protocol(where), PREDICTIONS_MARKER)
+        loc.fs.pipe_file(target, (json.dumps(doc, indent=2) + "\n").encode())
+
+    commit(loc, "predictions", write)
+    return _shown(loc), rows[0]
+
+
+def predictions_path(path: str | os.PathLike[str]) -> Path | str:
+    """The folder of the predictions in force at ``path`` (its ``part-*.parquet``)."""
+    loc = resolve(path)
+    if not loc.isfile(PREDICTIONS_MARKER):
+        raise ModelFileError(f"{loc.shown!r} holds no complete predictions of logloss")
+    return _shown(loc)
+
+
+def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
+    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order);
+    read again from ``latest`` when a later write removed them meanwhile."""
+    import pyarrow.dataset as pads
+
+    for _attempt in range(_ATTEMPTS):
+        with contextlib.suppress(OSError):
+            where = locate(predictions_path(path))
+            return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
+    where = locate(predictions_path(path))
+    return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)

@@ -1,0 +1,236 @@
+"""What an output path may be (docs/guarantees.md), checked before any data is read.
+
+An output is absent (its nearest existing ancestor a directory where a file can be created,
+probed), an empty directory, or: for a model or predictions, a location holding only what
+logloss wrote (version folders, ``latest``, its hidden staging names, 0.1's entries), of the
+same kind; for a report, a page written by logloss. Anything else, the current or home
+directory or their ancestors, and an output equal to, inside or holding an input raise
+:class:`OutputPathError` naming the path and the first foreign entry; nothing is touched.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Literal
+
+from . import versions as v
+from .versions import Location, StoreError, is_url, locate
+
+InputPath = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+OutputKind = Literal["model", "predictions", "report", "dataset", "published"]
+OUTPUT_KINDS: tuple[str, ...] = ("model", "predictions", "report", "dataset", "published")
+#: Strings by which an HTML page written by :func:`logloss.report.write_html_report` is known.
+REPORT_MARKERS = ("<meta name='generator' content='logloss", "<title>logloss report: ")
+_WHAT = {k: f"a logloss {k} directory" for k in ("model", "predictions")}
+_WHAT.update(report="a report page written by logloss", dataset="an empty directory")
+_OWN = (v.VERSION_RE, v.STAGING_RE, v.OLD_VERSION_RE)
+
+
+class OutputPathError(ValueError):
+    """An output path that logloss refuses to write: it would replace something else."""
+
+
+def _no(shown: str, why: str) -> OutputPathError:
+    return OutputPathError(f"output path {shown!r} {why}")
+
+
+def _kind_of(loc: Location, entries: list[str]) -> str | None:
+    """The kind of output logloss wrote at ``loc`` (None: not recognisably logloss's)."""
+    if (found := v.pointer(loc) if v.LATEST in entries else None) is not None:
+        return found[1]
+    if v.COMMIT_FILES[1] in entries:
+        return "predictions"
+    model = any(v.VERSION_RE.match(n) or v.OLD_VERSION_RE.match(n) for n in entries)
+    return "model" if model or "model.json" in entries or v.legacy(loc, entries) else None
+
+
+def check_contents(loc: Location, kind: str) -> None:
+    """An existing location: only what logloss wrote, of ``kind``; else OutputPathError."""
+    kind = "model" if kind == "published" else kind
+    if (os.path.lexists(loc.path) and not os.path.isdir(loc.path)) if loc.local else loc.isfile():
+        raise _no(loc.shown, f"is a file, not {_WHAT[kind]}; not overwriting it")
+    entries = v.names(loc)
+    ours = set(v.legacy(loc, entries)) | {".checkpoints"}  # the train flow's checkpoints
+    if v.LATEST in entries and v.pointer(loc) is not None:
+        ours.add(v.LATEST)
+    bad = [n for n in entries if n not in ours and not any(r.match(n) for r in _OWN)]
+    found = _kind_of(loc, entries) if entries else kind
+    if found not in (None, kind):
+        why = f"it is {_WHAT[found]}"
+    elif bad:
+        why = f"it holds {bad[0]!r}, which logloss did not write"
+    else:
+        return
+    raise _no(loc.shown, f"is not empty and not {_WHAT[kind]} ({why}); not replacing it")
+
+
+def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
+    """True when ``path`` exists and is an output of ``kind`` written by logloss."""
+    try:
+        loc = locate(path)
+        if kind == "report":
+            return _is_report(loc)
+        check_contents(loc, kind)
+        return bool(v.names(loc))
+    except (OutputPathError, OSError, StoreError):
+        return False
+
+
+def _is_report(loc: Location) -> bool:
+    if not loc.isfile():
+        return False
+    with open(loc.path, "rb") if loc.local else loc.fs.open(loc.path, "rb") as fh:
+        head = fh.read(8192).decode("utf-8", errors="replace")
+    return head.lstrip().lower().startswith("<!doctype html") and any(
+        m in head for m in REPORT_MARKERS
+    )
+
+
+def _check_report(loc: Location, is_dir: bool) -> None:
+    if is_dir:
+        raise _no(loc.shown, "is a directory; expected an HTML file path")
+    if not _is_report(loc):
+        raise _no(loc.shown, f"exists and is not {_WHAT['report']}; not overwriting it")
+
+
+def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath]]:
+    """(as given, where) of the local inputs (globs expanded), or of the URL inputs."""
+    found: list[tuple[str, PurePath]] = []
+    for item in inputs:
+        if item is not None and not isinstance(item, str | os.PathLike):
+            found += _inputs(item, urls)
+        elif item is not None and is_url(item) == urls:
+            text = _strip(os.fspath(item))
+            if urls:
+                found += [(text, key) for key in [_url_key(text)] if key is not None]
+            elif glob.has_magic(text):
+                found += [(m, _real(m)) for m in glob.glob(text, recursive=True)]
+            else:
+                found.append((os.fspath(item), _real(text)))
+    return found
+
+
+def _strip(text: str) -> str:
+    return text[len("file://") :] if text.startswith("file://") else text
+
+
+def _real(path: str) -> Path:
+    return Path(os.path.realpath(os.path.expanduser(path)))
+
+
+def _url_key(url: str) -> PurePosixPath | None:
+    try:
+        loc = locate(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL overlaps nothing
+        return None
+    protocol = loc.fs.protocol if isinstance(loc.fs.protocol, str) else loc.fs.protocol[0]
+    return PurePosixPath("/", protocol, loc.path.strip("/"))
+
+
+def _refuse_overlap(shown: str, real: PurePath, inputs: list[tuple[str, PurePath]]) -> None:
+    for given, inp in inputs:
+        rel = "is" if real == inp else "is inside" if real.is_relative_to(inp) else "contains"
+        if rel != "contains" or inp.is_relative_to(real):
+            raise _no(shown, f"{rel} the input {given!r}; write the output elsewhere")
+
+
+def _probe(p: Path, shown: str, what: str = "output path") -> None:
+    """Create and remove a file in ``p`` or its nearest existing ancestor."""
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        state = "a file, not a directory" if p.exists() else "a dangling symbolic link"
+        verb = "created" if what == "output path" else "used"
+        raise OutputPathError(f"{what} {shown!r} cannot be {verb}: {str(p)!r} is {state}")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".logloss-probe-", dir=p)
+    except OSError as exc:
+        raise OutputPathError(
+            f"{what} {shown!r} cannot be written: cannot create files in {str(p)!r} "
+            f"({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
+    p, real = Path(os.path.expanduser(_strip(shown))), _real(_strip(shown))
+    for name, special in (("current directory", Path.cwd()), ("home directory", Path.home())):
+        if special.resolve().is_relative_to(real):
+            rel = "is" if real == special.resolve() else "is an ancestor of"
+            raise _no(shown, f"{rel} the {name}; refusing to replace it")
+    _refuse_overlap(shown, real, _inputs(inputs, urls=False))
+    if p.is_symlink() and not p.exists():
+        raise _no(shown, "is a dangling symbolic link; not replacing")
+    if kind == "report" and p.exists():
+        _check_report(locate(p), p.is_dir())
+    elif kind == "dataset" and p.exists() and (not p.is_dir() or any(p.iterdir())):
+        d = p.is_dir()
+        raise _no(
+            shown,
+            "is a directory that is not empty; not writing into it"
+            if d
+            else f"is a file, not {_WHAT[kind]}; not overwriting it",
+        )
+    elif kind not in ("report", "dataset") and p.exists():
+        check_contents(locate(p), kind)
+    _probe(p if p.is_dir() else p.parent, shown)
+    return p
+
+
+def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
+    if kind == "dataset":
+        raise _no(url, "must be a local path: generate writes local files only")
+    try:
+        loc = locate(url)
+    except StoreError as exc:
+        raise OutputPathError(f"output URL {url!r} cannot be used: {exc.reason}") from None
+    if (key := _url_key(url)) is not None:
+        _refuse_overlap(url, key, _inputs(inputs, urls=True))
+        if len(key.parts) == 2 and kind != "report":
+            raise _no(url, "is the root of its store; name a directory")
+    try:
+        bucket = loc.path.split("/")[0]
+        if bucket and not loc.fs.exists(bucket):
+            raise OutputPathError(
+                f"output URL {url!r} cannot be used: its bucket {bucket!r} does not exist"
+            )
+        if kind == "report" and loc.fs.exists(loc.path):
+            _check_report(loc, not loc.fs.isfile(loc.path))
+        elif kind != "report":
+            check_contents(loc, kind)
+    except OutputPathError:
+        raise
+    except Exception as exc:  # credentials, network: the store's own message
+        raise OutputPathError(
+            f"output URL {url!r} cannot be reached: {type(exc).__name__}: {exc}"
+        ) from None
+    return url
+
+
+def check_output(
+    path: str | os.PathLike[str], kind: OutputKind, *, inputs: Iterable[InputPath] = ()
+) -> Path | str:
+    """Check that ``path`` may be written as an output of ``kind`` (the module's rule);
+    ``inputs`` are the paths the command reads. Returns a local path as a Path
+    (``file://`` stripped), a URL as given; :class:`OutputPathError` otherwise."""
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"output kind must be one of {OUTPUT_KINDS}; got {kind!r}")
+    shown = os.fspath(path)
+    if not shown:
+        raise OutputPathError("output path must not be empty")
+    return _check_url(shown, kind, inputs) if is_url(shown) else _check_local(shown, kind, inputs)
+
+
+def check_work_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """A local directory logloss adds its own files to (e.g. a checkpoint directory)."""
+    shown = os.fspath(path)
+    if not shown or is_url(shown):
+        raise OutputPathError(f"{what} {shown!r} must be a local path")
+    p = Path(os.path.expanduser(_strip(shown)))
+    _probe(p, shown, what)
+    return p

@@ -1,0 +1,311 @@
+"""Locations: immutable version folders and a pointer file ``latest``, written last.
+
+A location (a local path, ``file://`` or any fsspec URL) holds ``latest`` (JSON naming the
+version in force), ``v000007-1a2b3c4d/`` folders (a sequence number, the largest + 1, and a
+random suffix: no clock orders them) and, locally, ``.v000008-....tmp/`` staging folders.
+A save writes its version (locally: staged, fsynced, renamed; on a store: under its prefix,
+its commit file last), replaces ``latest`` (locally: temporary file, fsync, ``os.replace``;
+on a store: one put), re-reads it, then cleans up: versions older than the previous one, and
+staging or unfinished versions untouched for :data:`STALE_AFTER` s by the location's clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+LATEST, LATEST_FORMAT = "latest", "logloss-latest"
+COMMIT_FILES = ("model.json", "_logloss_predictions.json")  # a version is complete with one
+VERSION_RE = re.compile(r"^v(\d{6,})-[0-9a-f]{8}$")
+STAGING_RE = re.compile(r"^\.(v(\d{6,})-[0-9a-f]{8}|latest\.[0-9a-f]{8})\.tmp$")
+OLD_RE = re.compile(r"^(\.current|\.v-\d+-\d+-[0-9a-f]{8}|_logloss_model\.json)$")  # 0.1's
+OLD_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")  # 0.1's published versions
+OLD_POINTER = "_logloss_model.json"
+STALE_AFTER = 600.0
+
+
+class StoreError(ValueError):
+    """A store that cannot be opened or written; the message says what was kept."""
+
+    def __init__(self, url: str, reason: str, message: str = "") -> None:
+        super().__init__(message or f"cannot open {url!r}: {reason}")
+        self.url, self.reason = url, reason
+
+
+def is_url(path: Any) -> bool:
+    """True for an fsspec URL that is not a local file (``file://`` is a local path)."""
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else ""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text)) and text[:7] != "file://"
+
+
+def split_url(url: str) -> tuple[Any, str]:
+    """(filesystem, path inside it); :class:`StoreError` when its store cannot be opened."""
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise StoreError(url, str(exc)) from None
+    return fs, str(path).rstrip("/") or str(path)
+
+
+@dataclass(frozen=True)
+class Location:
+    shown: str  # as the user wrote it
+    store: Any  # the fsspec filesystem (None for a local path: the standard library serves)
+    path: str
+    local: bool
+
+    @property
+    def fs(self) -> Any:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return LocalFileSystem() if self.store is None else self.store
+
+    def join(self, *names: str) -> str:
+        return posixpath.join(self.path, *names)
+
+    def exists(self, *names: str) -> bool:
+        p = self.join(*names)
+        return os.path.exists(p) if self.local else bool(self.fs.exists(p))
+
+    def isfile(self, *names: str) -> bool:
+        p = self.join(*names)
+        return os.path.isfile(p) if self.local else bool(self.fs.isfile(p))
+
+    def open(self, *names: str) -> Any:
+        p = self.join(*names)
+        return open(p, "rb") if self.local else self.fs.open(p, "rb")
+
+    def sub(self, name: str) -> Location:
+        return Location(posixpath.join(self.shown, name), self.store, self.join(name), self.local)
+
+
+def locate(path: str | os.PathLike[str]) -> Location:
+    text = os.fspath(path).rstrip("/") or os.fspath(path)
+    text = text[7:] if text.startswith("file://") else text
+    if is_url(text):
+        return Location(text, *split_url(text), local=False)
+    return Location(text, None, os.path.abspath(os.path.expanduser(text)), True)
+
+
+def names(loc: Location) -> list[str]:
+    """The entries directly under ``loc`` (none when it is absent)."""
+    try:
+        if loc.local:
+            return sorted(os.listdir(loc.path))
+        entries = loc.fs.ls(loc.path, detail=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted({posixpath.basename(str(e).rstrip("/")) for e in entries} - {""})
+
+
+def read_json(loc: Location, name: str, limit: int = 1 << 16) -> Any:
+    try:
+        with loc.open(name) as fh:
+            return json.loads(fh.read(limit).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def pointer(loc: Location) -> tuple[str, str] | None:
+    """(version, kind) that ``loc/latest`` names (0.1's symlink too), or None."""
+    if loc.local and os.path.islink(link := loc.join(LATEST)):
+        return os.path.basename(os.readlink(link).rstrip("/")), "model"
+    doc = read_json(loc, LATEST)
+    if not isinstance(doc, dict) or doc.get("format") != LATEST_FORMAT:
+        return None
+    v = doc.get("version")
+    ok = isinstance(v, str) and v not in ("", ".", "..") and "/" not in v and v[0] != "."
+    return (str(v), str(doc.get("kind", "model"))) if ok else None
+
+
+def set_pointer(loc: Location, version: str, kind: str = "model") -> None:
+    """Point ``loc/latest`` at ``version`` in one atomic step."""
+    data = (json.dumps({"format": LATEST_FORMAT, "kind": kind, "version": version}) + "\n").encode()
+    if not loc.local:
+        return loc.fs.pipe_file(loc.join(LATEST), data)  # type: ignore[no-any-return]
+    atomic_write_bytes(loc.join(LATEST), data, f".latest.{secrets.token_hex(4)}.tmp")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, tmp: str = "") -> Any:
+    """Write a local file through a temporary beside it, fsync and ``os.replace``."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(tmp or f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(staging, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise
+    _fsync(str(path.parent))
+    return path
+
+
+def _fsync(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _order(name: str) -> tuple[int, str]:
+    m = re.match(r"^\.?v(\d{6,})-[0-9a-f]{8}(\.tmp)?$", name)
+    return (int(m[1]), name) if m else (-1, name)
+
+
+def complete(loc: Location, version: str) -> bool:
+    return any(loc.exists(version, f) for f in COMMIT_FILES)
+
+
+def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The complete versions at ``path``, oldest first: ``version``, ``path``, ``current``
+    (the one ``latest`` names) and ``meta`` (its model.json or predictions marker)."""
+    loc = locate(path)
+    now, found = (pointer(loc) or ("",))[0], []
+    for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
+        docs = [read_json(loc, posixpath.join(name, f), 1 << 24) for f in COMMIT_FILES]
+        if meta := next((d for d in docs if isinstance(d, dict)), None):
+            found.append({"version": name, "path": loc.sub(name).shown, "current": name == now})
+            found[-1]["meta"] = meta
+    return found
+
+
+def promote(path: str | os.PathLike[str], version: str) -> None:
+    """Make ``version`` (a complete version at ``path``) the one readers get: a rollback."""
+    loc = locate(path)
+    if not VERSION_RE.match(version) or not complete(loc, version):
+        raise StoreError(loc.shown, "", f"{loc.shown!r} has no complete version {version!r}")
+    set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
+
+
+def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None) -> StoreError:
+    """What a store or disk error stopped (naming the location) and what was kept."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
+    msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
+    return StoreError(loc.shown, why, msg)
+
+
+def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
+    """Write a new version with ``write(where)`` (a local staging folder, or the version's
+    URL at a store: its commit file last), then point ``latest`` at it; returns its name."""
+    kept = pointer(loc)
+    name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
+    work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
+    try:
+        if loc.local:
+            os.makedirs(work)
+        write(work if loc.local else loc.fs.unstrip_protocol(work))
+        if loc.local:
+            _fsync(*[os.path.join(d, f) for d, _, fs in os.walk(work) for f in fs], work)
+            os.rename(work, loc.join(name))  # made durable with the pointer's rename
+        if _order((pointer(loc) or ("",))[0]) < _order(name):  # never back past a later save
+            set_pointer(loc, name, kind)
+    except BaseException as exc:
+        for p in [work] + ([loc.join(name)] if (pointer(loc) or ("",))[0] != name else []):
+            _remove(loc, p)
+        if fresh and loc.local:
+            with contextlib.suppress(OSError):
+                os.rmdir(loc.path)
+        mod = type(exc).__module__.split(".")[0]
+        ours = mod in ("logloss", "builtins", "dask", "distributed") and not isinstance(
+            exc, OSError
+        )
+        if isinstance(exc, Exception) and not ours:  # a store's or the disk's error
+            raise _failed(loc, kind, exc, kept) from None
+        raise
+    if (now := pointer(loc)) is not None and not complete(loc, now[0]):
+        # a concurrent clean-up removed the version just named: name the newest complete one
+        done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
+        set_pointer(loc, max(done, key=_order, default=name), kind)
+    if (now := pointer(loc)) is None or not complete(loc, now[0]):  # success: what readers get
+        raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
+    clean(loc, now[0])
+    return name
+
+
+def _remove(loc: Location, path: str) -> None:
+    with contextlib.suppress(OSError):
+        if not loc.local:
+            loc.fs.rm(path, recursive=True)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def _newest(loc: Location, name: str) -> float:
+    """The latest modification time under ``loc/name``, by the location's clock."""
+    times = []
+    with contextlib.suppress(OSError):
+        for p in [loc.join(name), *loc.fs.find(loc.join(name))]:
+            with contextlib.suppress(OSError, NotImplementedError, ValueError):
+                times.append(loc.fs.modified(p).timestamp())
+    return max(times, default=float("inf"))
+
+
+def legacy(loc: Location, entries: list[str]) -> list[str]:
+    """The entries logloss 0.1 wrote here that this layout no longer needs."""
+    found = {n for n in entries if OLD_RE.match(n)}
+    if loc.local:
+        links = (n for n in entries if os.path.islink(loc.join(n)))
+        found |= {n for n in links if os.readlink(loc.join(n)).startswith(".current/")}
+    if OLD_POINTER in entries and "report.html" in entries:
+        found.add("report.html")  # 0.1's copy of the page at the top of a URL model
+    if COMMIT_FILES[1] in entries:  # a 0.1 predictions directory: the marker and its parts
+        found |= {n for n in entries if n == COMMIT_FILES[1] or re.match(r"^part-\d+\.parquet$", n)}
+    return sorted(found)
+
+
+def clean(loc: Location, current: str) -> None:
+    """Remove complete versions older than the previous one, staging and unfinished
+    versions untouched for :data:`STALE_AFTER` seconds, and what 0.1 left here."""
+    entries = names(loc)
+    older = [n for n in entries if VERSION_RE.match(n) and _order(n) < _order(current)]
+    for n in sorted(filter(lambda n: complete(loc, n), older), key=_order)[:-1]:
+        _remove(loc, loc.join(n))  # the previous version stays, for a rollback
+    with contextlib.suppress(OSError, NotImplementedError, ValueError):
+        now = loc.fs.modified(loc.join(LATEST)).timestamp()
+        for n in entries:
+            unfinished = VERSION_RE.match(n) and n != current and not complete(loc, n)
+            if (unfinished or STAGING_RE.match(n)) and now - _newest(loc, n) > STALE_AFTER:
+                _remove(loc, loc.join(n))
+    for n in legacy(loc, entries):
+        _remove(loc, loc.join(n))
+
+
+def resolve(path: str | os.PathLike[str]) -> Location:
+    """The folder holding the files in force at ``path``: follows ``latest`` (a pointer
+    file, 0.1's symlink), 0.1's ``_logloss_model.json``, and a path to a ``latest`` file."""
+    loc = locate(path)
+    if posixpath.basename(loc.path) == LATEST and loc.isfile():
+        parent = posixpath.dirname(loc.shown) or "."
+        loc = Location(parent, loc.store, posixpath.dirname(loc.path), loc.local)
+    for _ in range(3):
+        if (found := pointer(loc)) is None:
+            doc = read_json(loc, OLD_POINTER)
+            old = doc.get("version") if isinstance(doc, dict) else None
+            if not (isinstance(old, str) and OLD_RE.match(old)):
+                return loc
+            found = old, "model"
+        loc = loc.sub(found[0])
+    return loc
