@@ -22,6 +22,7 @@ import pytest
 from logloss.cli import main
 from logloss.data.encoding import Encoding
 from logloss.estimator import LogisticRegression, load_model
+from logloss.storage.files import model_folder as resolve_model
 
 smf = pytest.importorskip("statsmodels.formula.api")
 STATS = ("coef", "std_err", "z", "p_value", "ci_low", "ci_high")
@@ -227,7 +228,7 @@ def test_cli_reference_coding_summary_equals_statsmodels(tmp_path, capsys):
     args = ["train", str(data), "--label", "survived", "--features", "age,sex,passengerClass"]
     args += ["--C", "inf", "--tol", "1e-10", "--categorical-coding", "reference"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
-    assert json.loads((out / "model.json").read_text())["encoding"]["categorical_coding"] == (
+    assert json.loads((resolve_model(out) / "model.json").read_text())["encoding"]["categorical_coding"] == (
         "reference"
     )
     capsys.readouterr()
@@ -248,8 +249,8 @@ def test_the_report_page_gives_no_per_level_interval_when_only_the_penalty_ident
     out = tmp_path / "m"
     args = ["train", str(data), "--label", "survived", "--features", "age,sex,passengerClass"]
     assert main([*args, "--out", str(out), "--quiet", "--report"]) == 0
-    page = (out / "report.html").read_text()
-    saved = json.loads((out / "report.json").read_text())
+    page = (resolve_model(out) / "report.html").read_text()
+    saved = json.loads((resolve_model(out) / "report.json").read_text())
     rows = {r["feature"]: r for r in saved["coefficients"]["rows"]}
     assert rows["sex=male"]["identified_by"] == "penalty"
     assert rows["sex=male"]["ci_low"] is None and rows["sex=male"]["p_value"] is None
@@ -274,9 +275,9 @@ def test_the_report_table_has_the_intercepts_standard_error(tmp_path, capsys):
     assert main(["summary", str(out), str(data), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     want = next(c for c in doc["coefficients"] if c["feature"] == "intercept")
-    row = json.loads((out / "report.json").read_text())["coefficients"]["intercept_row"]
+    row = json.loads((resolve_model(out) / "report.json").read_text())["coefficients"]["intercept_row"]
     for key in STATS:
         assert row[key] == pytest.approx(want[key], rel=1e-9), key
-    page = (out / "report.html").read_text()
+    page = (resolve_model(out) / "report.html").read_text()
     line = next(t for t in page.split("<tr") if t.startswith("><td>intercept</td>"))
     assert f"{want['std_err']:.4g}" in line and f"{want['p_value']:.4g}" in line

@@ -105,10 +105,10 @@ def test_small_hold_out_says_the_calibration_cannot_be_trusted(model_dir: Path, 
 
 def test_enough_rows_draw_the_calibration(model_dir: Path) -> None:
     assert main(["report", str(model_dir), "--data", str(SHIPPED), "--quiet"]) == 0
-    doc = json.loads((model_dir / "report.json").read_text())
+    doc = json.loads((resolve_model(model_dir) / "report.json").read_text())
     assert doc["calibration"]["drawn"] is True and doc["calibration"]["note"] is None
     assert doc["calibration"]["bins"] >= CALIBRATION_MIN_BINS
-    assert png_size(model_dir / "calibration.png") != (572, 330)
+    assert png_size(resolve_model(model_dir) / "calibration.png") != (572, 330)
     assert "chosen on the same rows" in doc["thresholds"]["best_f1_note"]
     assert doc["curves"]["exact"] is True
 
