@@ -40,7 +40,8 @@ def check_paths(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     phase = Phases(not (args.quiet or args.json))
     phase(f"reading the model {args.model} and the footers of {args.data}")
-    from ..pipeline import evaluate_model, persist_dataset
+    from ..evaluation import evaluate_model
+    from ..loading import persist_dataset
 
     model, ds = model_and_data(args)
     with cluster(args, ds.nbytes, phase):

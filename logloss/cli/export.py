@@ -59,7 +59,7 @@ def check_paths(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..export import to_onnx
     from ..model import atomic_write_bytes
-    from ..pipeline import load_published
+    from ..publishing import load_published
     from ..store import is_url, write_bytes_url
 
     model = load_published(args.model)

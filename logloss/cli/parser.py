@@ -122,7 +122,8 @@ def model_and_data(args: argparse.Namespace, model_dir: Any = None) -> tuple[Any
     trained: its columns and encoding, ``--label`` (default: the model's label) and
     ``--weight`` when the command has it."""
     from ..data import read_parquet
-    from ..pipeline import load_published, model_columns
+    from ..evaluation import model_columns
+    from ..publishing import load_published
 
     model = load_published(model_dir if model_dir is not None else args.model)
     ds = read_parquet(

@@ -47,7 +47,7 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..outputs import check_output
-    from ..pipeline import load_published, resolve_model
+    from ..publishing import load_published, resolve_model
     from ..report import write_html_report
 
     phase = Phases(not args.quiet)
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
     """Evaluate the model on ``--data`` and draw the pictures into ``directory``."""
-    from ..pipeline import persist_dataset, write_report_assets
+    from ..loading import persist_dataset
+    from ..publishing import write_report_assets
 
     model, ds = model_and_data(args, directory)
     with cluster(args, ds.nbytes, phase):
@@ -94,7 +95,7 @@ def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
     import shutil
 
     from ..model import atomic_write_bytes
-    from ..pipeline import load_published
+    from ..publishing import load_published
     from ..report import write_html_report
     from ..store import copy_model_to_local, is_url, write_bytes_url, write_model_url
 

@@ -1,0 +1,126 @@
+"""``python -m flows.train``: the training flow from a shell, with ``logloss train``'s options
+(:mod:`logloss.training.options`, shared) and its manners: bad input is one line
+``error: ...`` and exit status 2 (3: not converged), Ctrl-C one line ``interrupted`` and
+exit status 130 within seconds, and no traceback either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from logloss.remedies import ProblemError
+from logloss.training.options import add_run_options, run_fields
+
+EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED, EXIT_FAILED = 2, 3, 130, 1
+
+#: Seconds the flow has to wind down after Ctrl-C before the process exits anyway (Prefect
+#: would otherwise retry reporting the run's state to a temporary server already stopped).
+INTERRUPT_GRACE = 5.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.train",
+        description="Run the training flow once (defaults: the environment's settings, "
+        "else the bundled sample data, standardized).",
+    )
+    parser.add_argument("--data", help="Parquet dataset (default: env LOGLOSS_DATA)")
+    parser.add_argument("--label", help="label column (default: env LOGLOSS_LABEL)")
+    parser.add_argument("--model-dir", help="(default: env LOGLOSS_MODEL_DIR)")
+    parser.add_argument("--name", help="model name (default: env LOGLOSS_MODEL_NAME)")
+    add_run_options(parser, report_default=True, validation_default=0.2)
+    c = parser.add_argument_group("cluster")
+    c.add_argument("--scheduler-address", help="(default: env DASK_SCHEDULER_ADDRESS)")
+    c.add_argument("--workers", type=int, metavar="N", help="a local cluster of N workers")
+    c.add_argument("--processes", action="store_true", help="a local cluster even for small data")
+    return parser
+
+
+def flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The flow's parameters of parsed options."""
+    fields = run_fields(args)
+    settings = fields.pop("settings")
+    return {
+        **settings,
+        **fields,
+        "data": args.data,
+        "label": args.label,
+        "model_dir": args.model_dir,
+        "name": args.name,
+        "scheduler_address": args.scheduler_address,
+        "workers": args.workers,
+        "processes": args.processes,
+    }
+
+
+def _fail(message: str, status: int = EXIT_BAD_INPUT) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+@contextmanager
+def _quiet_tracebacks() -> Iterator[None]:
+    """Prefect's console logs without tracebacks: the failure is shown as one line here."""
+
+    def strip(record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return "Traceback (most recent call last)" not in record.getMessage()
+
+    handlers = [h for h in logging.getLogger("prefect").handlers if isinstance(h, logging.Handler)]
+    for h in handlers:
+        h.addFilter(strip)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(strip)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: one line, then unwind (the cluster stops); exit 130 if that takes long."""
+    print("interrupted", file=sys.stderr, flush=True)
+    logging.disable(logging.CRITICAL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    timer = threading.Timer(INTERRUPT_GRACE, os._exit, (EXIT_INTERRUPTED,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None, train: Callable[..., Any]) -> str:
+    """Parse ``argv``, check the outputs and settings up front, run ``train`` (the flow)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    kwargs = flow_arguments(args)
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        with _quiet_tracebacks():
+            return str(train(**kwargs))
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except ProblemError as exc:
+        status = EXIT_NOT_CONVERGED if exc.problem.what == "not converged" else EXIT_BAD_INPUT
+        _fail(exc.problem.render(), status)
+    except (ValueError, OSError, TimeoutError) as exc:  # input or environment
+        _fail(str(exc) or type(exc).__name__)
+    except Exception as exc:  # a lost Prefect server, a bug: one line too
+        first = (str(exc).splitlines() or [""])[0]
+        _fail(f"{type(exc).__name__}: {first}", EXIT_FAILED)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def exit_with(run: Callable[[], str]) -> None:
+    """Run ``run()`` as the process's main: print its result; exit with its status."""
+    try:
+        print(run())
+    except KeyboardInterrupt:  # pragma: no cover - between the handler and main's except
+        raise SystemExit(EXIT_INTERRUPTED) from None
