@@ -74,7 +74,8 @@ def _quiet_tracebacks() -> Iterator[None]:
         record.exc_info, record.exc_text = None, None
         return "Traceback (most recent call last)" not in record.getMessage()
 
-    handlers = [h for h in logging.getLogger("prefect").handlers if isinstance(h, logging.Handler)]
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
+    handlers = {h for lg in loggers if lg.name.startswith("prefect") for h in lg.handlers}
     for h in handlers:
         h.addFilter(strip)
     try:
@@ -84,27 +85,57 @@ def _quiet_tracebacks() -> Iterator[None]:
             h.removeFilter(strip)
 
 
-def _on_interrupt(signum: int, frame: Any) -> None:
-    """Ctrl-C: one line, then unwind (the cluster stops); exit 130 if that takes long."""
-    print("interrupted", file=sys.stderr, flush=True)
+#: True while ``python -m flows.train`` runs the flow: :func:`bail` then ends the process.
+ACTIVE = False
+
+
+def bail(status: int, message: str) -> None:
+    """As the command (:data:`ACTIVE`): print ``message``, stop Prefect's temporary server
+    and exit with ``status`` at once, without Prefect reporting the run's state to a server
+    that is gone (it retries for minutes). Otherwise (a library call) return."""
+    if not ACTIVE:
+        return
     logging.disable(logging.CRITICAL)
+    print(message, file=sys.stderr, flush=True)
+    try:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        for server in list(SubprocessASGIServer._instances.values()):
+            server.stop()
+    finally:
+        sys.stdout.flush()
+        os._exit(status)
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: unwind (the flow stops its cluster, then bails); exit 130 anyway if that
+    takes longer than :data:`INTERRUPT_GRACE` seconds."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    timer = threading.Timer(INTERRUPT_GRACE, os._exit, (EXIT_INTERRUPTED,))
+    logging.disable(logging.CRITICAL)
+    timer = threading.Timer(INTERRUPT_GRACE, bail, (EXIT_INTERRUPTED, "interrupted"))
     timer.daemon = True
     timer.start()
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None, train: Callable[..., Any]) -> str:
-    """Parse ``argv``, check the outputs and settings up front, run ``train`` (the flow)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    kwargs = flow_arguments(args)
+def main(
+    argv: list[str] | None,
+    train: Callable[..., Any],
+    precheck: Callable[[dict[str, Any]], None] | None = None,
+) -> str:
+    """Parse ``argv``, ``precheck`` the flow's parameters (bad input: one line, before any
+    Prefect run starts), then run ``train`` (the flow) with them."""
+    global ACTIVE
+    kwargs = flow_arguments(build_parser().parse_args(argv))
     previous = signal.signal(signal.SIGINT, _on_interrupt)
+    ACTIVE = True
     try:
+        if precheck is not None:
+            precheck(kwargs)
         with _quiet_tracebacks():
             return str(train(**kwargs))
     except KeyboardInterrupt:
+        bail(EXIT_INTERRUPTED, "interrupted")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except ProblemError as exc:
         status = EXIT_NOT_CONVERGED if exc.problem.what == "not converged" else EXIT_BAD_INPUT
@@ -115,6 +146,7 @@ def main(argv: list[str] | None, train: Callable[..., Any]) -> str:
         first = (str(exc).splitlines() or [""])[0]
         _fail(f"{type(exc).__name__}: {first}", EXIT_FAILED)
     finally:
+        ACTIVE = False
         signal.signal(signal.SIGINT, previous)
 
 

@@ -20,8 +20,7 @@ from logloss.publishing import load_published, resolve_model
 from logloss.scoring import predict_to_parquet
 from logloss.store import is_url
 
-from .settings import FlowSettings
-from .train import retry_transient
+from .settings import FlowSettings, retry_transient
 
 
 def model_path(model: str, model_dir: str, name: str) -> Path | str:

@@ -1,11 +1,6 @@
-"""The training flow: a face of the training run (:mod:`logloss.training.run`).
-
-Each Prefect task is one step of the run (open, load, hold out, fit, evaluate, publish),
-with its retries and artifacts; no math and no file writing lives here. Progress artifacts
-and logs are best-effort (:mod:`flows.artifacts`): a Prefect server lost mid-flow never
-stops a fit. Run it directly (``python -m flows.train --help``), from ``flows/serve.py``
-on a schedule, or as ``from flows.train import train; train(data=..., label=...)``.
-"""
+"""The training flow, a face of the training run (:mod:`logloss.training.run`): each task
+is one step of the run, with its retries; artifacts are best-effort (:mod:`flows.reporting`).
+Run it as ``python -m flows.train --help``, from ``flows/serve.py``, or ``train(...)``."""
 
 from __future__ import annotations
 
@@ -16,30 +11,15 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from logloss.checkpoint import CheckpointError
 from logloss.data import Dataset
 from logloss.remedies import Problem
-from logloss.settings import TRAIN_SETTINGS
-from logloss.training import TrainPlan, check_outputs
+from logloss.training import TrainPlan
 from logloss.training import run as steps
 from logloss.training.fit import NotConvergedError, not_converged
 
-from .artifacts import Reporter, publish_artifacts
-from .settings import BUNDLED_DATA, FlowSettings
-
-#: The flow's parameters that are training settings (and the deprecated alias).
-SETTING_NAMES = frozenset([*(s.name for s in TRAIN_SETTINGS), "penalty"])
-
-
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry hiccups (I/O, lost workers), never bad input: that fails the same way again."""
-    try:
-        state.result()
-    except (ValueError, TypeError, CheckpointError):  # DataError is a ValueError
-        return False
-    except Exception:
-        return True
-    return False
+from . import reporting
+from .command import EXIT_FAILED, EXIT_INTERRUPTED, bail
+from .settings import plan_of, retry_transient
 
 
 def _note(problem: Problem) -> None:
@@ -59,14 +39,7 @@ def open_data(plan: TrainPlan) -> Dataset:
 def load(ds: Dataset) -> Dataset:
     """Persist the blocks on the cluster and check the labels."""
     ds = steps.persist(ds)
-    get_run_logger().info(
-        "loaded %s: %d rows x %d features in %d blocks; labels %s",
-        ds.source,
-        ds.n_rows,
-        ds.n_features,
-        len(ds.blocks),
-        ds.check_labels(),
-    )
+    reporting.log_loaded(get_run_logger(), ds)
     return ds
 
 
@@ -82,23 +55,9 @@ def fit(plan: TrainPlan, ds: Dataset, checkpoint: str | None) -> steps.Fitted:
     logger = get_run_logger()
     if steps.fit_phase(plan.settings) != "fitting":
         logger.info(steps.fit_phase(plan.settings))
-    with Reporter(plan.settings.max_iter, logger) as reporter:
+    with reporting.Reporter(plan.settings.max_iter, logger) as reporter:
         fitted = steps.fit(plan, ds, checkpoint=checkpoint, callback=reporter)
-    if fitted.resumed:
-        logger.info("resumed from checkpoint %s", checkpoint)
-    for message in fitted.warnings:
-        logger.warning("%s", message)
-    m = fitted.model
-    logger.info(
-        "fit %s: %d iterations, %d passes, loss %.10g, converged=%s",
-        m.solver_,
-        int(m.n_iter_[0]),
-        m.n_passes_,
-        m.history_[-1]["loss"] if m.history_ else float("nan"),
-        m.converged_,
-    )
-    if getattr(m, "cv_", None):
-        logger.info(steps.chosen(m.cv_))
+    reporting.log_fitted(logger, fitted, checkpoint)
     return fitted
 
 
@@ -113,7 +72,7 @@ def evaluate(model: Any, ds: Dataset) -> dict[str, Any]:
 def publish(plan: TrainPlan, model: Any, split: steps.Split, metrics: dict[str, Any]) -> str:
     """A new version with its metrics, pictures and report; then ``latest`` is moved."""
     saved = steps.publish(plan, model, split, metrics)
-    publish_artifacts(plan, model, metrics, saved)
+    reporting.publish_artifacts(plan, model, metrics, saved)
     get_run_logger().info("published %s; latest -> %s", saved.path, saved.version)
     return saved.path
 
@@ -171,71 +130,62 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     ``scheduler_address``: a Dask scheduler (else env DASK_SCHEDULER_ADDRESS, else this
     process when the data fits in memory, a local cluster for this run when it does not).
 
-    ``model_dir/name`` must be absent or hold only published versions (checked before the
-    cluster starts). A run killed part-way resumes from its checkpoint (its own, or
-    ``checkpoint``) when run again with the same parameters on the same data. A fit that
-    does not converge fails the run with the reason and the settings to change, and
-    ``latest`` is not moved, unless ``allow_unconverged``. Returns the version's directory.
+    ``model_dir/name`` must be absent or hold only published versions. A killed run resumes
+    from its checkpoint when run again with the same parameters on the same data. A fit that
+    does not converge fails the run (the reason and the settings to change) without moving
+    ``latest``, unless ``allow_unconverged``. Returns the version's directory.
     """
-    env = FlowSettings()
-    settings = {k: v for k, v in locals().items() if k in SETTING_NAMES}
-    if data is None and env.data == str(BUNDLED_DATA):
-        settings["standardize"] = True  # the sample's features differ in scale by 1e4
-    plan = check_outputs(
-        TrainPlan.create(
-            settings,
-            drop_invalid=drop_invalid,
-            data=data or env.data,
-            label=label or env.label,
-            features=features,
-            weight=weight,
-            dtype=dtype,
-            block_mb=block_mb,
-            validation=validation,
-            model_dir=model_dir or env.model_dir,
-            name=name or env.model_name,
-            report=report,
-            checkpoint=checkpoint,
-            checkpoint_restart=checkpoint_restart,
-            allow_unconverged=allow_unconverged,
-            scheduler=scheduler_address or env.scheduler_address,
-            workers=workers,
-            processes=processes,
-        )
-    )
+    plan = plan_of(dict(locals()))
     for notice in plan.notices:
         _note(notice)
-    with contextlib.ExitStack() as stack:
-        opened = None
-        if not steps.remote(plan):  # opened here, the data's size decides where it runs
-            opened = open_data(plan)
-        stack.enter_context(steps.connect(plan, None if opened is None else _size(plan, opened)))
-        ds = load(opened if opened is not None else open_data(plan))
-        split = hold_out(plan, ds)
-        checkpoint = steps.checkpoint_dir(plan, split.train)
-        fitted = fit(plan, split.train, checkpoint)
-        problem = not_converged(fitted.model, split.train.feature_names)
-        if problem is not None:
-            if not plan.allow_unconverged:
-                raise NotConvergedError(problem)  # latest stays on the last good version
-            get_run_logger().warning(
-                "%s; publishing anyway (allow_unconverged=True)", problem.render()
-            )
-        metrics = evaluate(fitted.model, split.evaluation)
-        version = publish(plan, fitted.model, split, metrics)
+    try:
+        with contextlib.ExitStack() as stack:
+            opened = None
+            if not steps.remote(plan):  # opened here, the data's size decides where it runs
+                opened = open_data(plan)
+            size = None if opened is None else steps.data_bytes(plan, opened)
+            stack.enter_context(steps.connect(plan, size))
+            ds = load(opened if opened is not None else open_data(plan))
+            split = hold_out(plan, ds)
+            checkpoint = steps.checkpoint_dir(plan, split.train)
+            fitted = fit(plan, split.train, checkpoint)
+            verdict(plan, fitted, split)
+            metrics = evaluate(fitted.model, split.evaluation)
+            version = publish(plan, fitted.model, split, metrics)
+    except KeyboardInterrupt:
+        bail(EXIT_INTERRUPTED, "interrupted")  # as a command: the cluster is stopped, exit
+        raise
+    except reporting.ServerLostError as exc:
+        bail(EXIT_FAILED, f"error: {exc}")
+        raise
     steps.finish(plan, checkpoint)
     return version
 
 
-def _size(plan: TrainPlan, ds: Dataset) -> int:
-    return steps.data_bytes(plan, ds)
+def precheck(params: dict[str, Any]) -> None:
+    """Bad input found before the flow starts (outputs, settings, the data's columns)."""
+    plan = plan_of(params)
+    if not steps.remote(plan):
+        steps.open_dataset(plan)
+
+
+def verdict(plan: TrainPlan, fitted: steps.Fitted, split: steps.Split) -> None:
+    """Whether the model may be published: it converged (or ``allow_unconverged``), and the
+    Prefect server that records the run still answers (else nothing is published; the fit's
+    checkpoint is kept, so a run again resumes from it)."""
+    problem = not_converged(fitted.model, split.train.feature_names)
+    if problem is not None:
+        if not plan.allow_unconverged:
+            raise NotConvergedError(problem)  # latest stays on the last good version
+        get_run_logger().warning("%s; publishing anyway (allow_unconverged=True)", problem.render())
+    reporting.check_api()
 
 
 def main(argv: list[str] | None = None) -> str:
     """``python -m flows.train``: run the training flow once; options as ``logloss train``."""
     from .command import main as command
 
-    return command(argv, lambda **kwargs: train(**kwargs))
+    return command(argv, lambda **kwargs: train(**kwargs), precheck)
 
 
 if __name__ == "__main__":  # pragma: no cover

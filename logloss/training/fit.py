@@ -46,7 +46,7 @@ def train_model(
     ds.check_labels()
     model = LogisticCore(**settings.fit())
     if settings.cv:  # choose C (and l1_ratio) by cross-validation, then refit (no checkpoint)
-        from .cv import fit_cv
+        from ..cv import fit_cv
 
         _, model = fit_cv(
             model,
