@@ -123,7 +123,7 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "fit_intercept",
         "bool",
         True,
-        "fit an intercept (default); --no-intercept fits without one",
+        "fit without an intercept (by default one is fitted, never penalised)",
         cli_negated="--no-intercept",
     ),
     Setting(
