@@ -11,7 +11,6 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from logloss.data import Dataset
 from logloss.remedies import Problem
 from logloss.training import TrainPlan
 from logloss.training import run as steps
@@ -27,7 +26,7 @@ def _note(problem: Problem) -> None:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def open_data(plan: TrainPlan) -> Dataset:
+def open_data(plan: TrainPlan) -> steps.Dataset:
     """The dataset's footers (and categorical levels); the columns left out are named."""
     ds = steps.open_dataset(plan)
     for note in steps.notes_of(plan, ds):
@@ -36,7 +35,7 @@ def open_data(plan: TrainPlan) -> Dataset:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def load(ds: Dataset) -> Dataset:
+def load(ds: steps.Dataset) -> steps.Dataset:
     """Persist the blocks on the cluster and check the labels."""
     ds = steps.persist(ds)
     reporting.log_loaded(get_run_logger(), ds)
@@ -44,13 +43,13 @@ def load(ds: Dataset) -> Dataset:
 
 
 @task(cache_policy=NO_CACHE)
-def hold_out(plan: TrainPlan, ds: Dataset) -> steps.Split:
+def hold_out(plan: TrainPlan, ds: steps.Dataset) -> steps.Split:
     """The training and evaluation rows: a random fraction, a second dataset, or none."""
     return steps.hold_out(plan, ds)
 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def fit(plan: TrainPlan, ds: Dataset, checkpoint: str | None) -> steps.Fitted:
+def fit(plan: TrainPlan, ds: steps.Dataset, checkpoint: str | None) -> steps.Fitted:
     """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
     if steps.fit_phase(plan.settings) != "fitting":
@@ -62,7 +61,7 @@ def fit(plan: TrainPlan, ds: Dataset, checkpoint: str | None) -> steps.Fitted:
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate(model: Any, ds: Dataset) -> dict[str, Any]:
+def evaluate(model: Any, ds: steps.Dataset) -> dict[str, Any]:
     metrics = steps.evaluate(model, ds)
     get_run_logger().info("evaluation: %s", json.dumps(metrics))
     return metrics

@@ -115,9 +115,10 @@ def test_a_checkpoint_of_another_fit_names_the_cli_option(tmp_path, capsys):
         3,
     )
     capsys.readouterr()
-    rc = main(["train", str(b), *args, "--out", str(tmp_path / "m2")])
+    with pytest.raises(SystemExit) as exited:  # as every bad input of the CLI
+        main(["train", str(b), *args, "--out", str(tmp_path / "m2")])
     err = capsys.readouterr().err
-    assert rc == 2, err
+    assert exited.value.code == 2, err
     assert "--checkpoint-restart" in err and "checkpoint_restart=True" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m2").exists()
 

@@ -1,8 +1,5 @@
-"""``logloss train``: fit a model on a Parquet dataset and save it.
-
-A face of the training run (:mod:`logloss.training`): it parses the options, calls the run,
-and renders its result (the table, ``--json``) and its problems (settings as options).
-"""
+"""``logloss train``: a face of the training run (:mod:`logloss.training`). It parses the
+options, calls the run, and renders its result (a table, ``--json``) and problems."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ import sys
 from typing import Any
 
 from ..remedies import Problem
-from ..settings import option_name
+from ..settings import option_name, translate_deprecated
 from ..training.options import add_run_options, run_fields
 from .display import Phases, Progress, print_table
 from .parser import add_cluster, add_common, add_data
@@ -68,10 +65,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The training settings of parsed ``train`` arguments (the deprecated ``--penalty``
-    translated: :func:`logloss.settings.translate_deprecated`)."""
-    from ..settings import translate_deprecated
-
+    """The training settings of parsed ``train`` arguments (``--penalty`` translated)."""
     return translate_deprecated(run_fields(args)["settings"])[0]
 
 
@@ -118,15 +112,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with Progress(show, plan.settings.max_iter) as progress:
-            hooks = Hooks(phase, phase.rows, progress, searching, option_name, phase.end_rows)
-            result = run_training(plan, hooks)
+            result = run_training(
+                plan, Hooks(phase, phase.rows, progress, searching, option_name, phase.end_rows)
+            )
     except ProblemError as exc:  # a checkpoint of another fit, conflicting options
         print(f"logloss: error: {exc.problem.render(option_name)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for note in result.notes:
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    notes: list[Problem | str] = [*result.notes, *result.warnings]
+    for note in notes:
         _note(note)
-    for message in result.warnings:
-        print(f"warning: {message}", file=sys.stderr)
     summary = result.summary(plan)
     phase("done")
     if args.json:
@@ -138,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
     return _unconverged(plan, result.problem)
 
 
-def _note(note: Problem) -> None:
-    if note.what == "rows dropped":
+def _note(note: Problem | str) -> None:
+    if isinstance(note, str):  # a warning of the fit
+        print(f"warning: {note}", file=sys.stderr)
+    elif note.what == "rows dropped":
         print(note.why, file=sys.stderr)
     elif note.what == "deprecated":
         print(f"logloss: warning: {note.render(option_name)}", file=sys.stderr)
@@ -164,9 +160,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             ("converged", "yes" if s["converged"] else "NO"),
             ("final loss", s["final_loss"] if s["final_loss"] is not None else "nan"),
             ("gradient norm", f"{s['gradient_norm'] or float('nan'):.3e}"),
-            *_cv_rows(s["cv"]),
-            *_storage_rows(s.get("data_storage")),
-            *[(f"held-out {k}", f"{v:.6g}") for k, v in _headline(s.get("metrics"))],
+            *_more_rows(s),
             ("load seconds", f"{s['load_seconds']:.2f}"),
             ("fit seconds", f"{s['fit_seconds']:.2f}"),
             ("model", s["model"] or "not written"),
@@ -174,45 +168,32 @@ def _print_summary(s: dict[str, Any]) -> None:
     )
 
 
-def _headline(metrics: dict[str, Any] | None) -> list[tuple[str, float]]:
-    return [(k, float(metrics[k])) for k in ("log_loss", "roc_auc") if k in (metrics or {})]
-
-
-def _storage_rows(info: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    """Where the blocks were (memory, the workers' disks) and the speed of a pass."""
-    if not info:
-        return []
-    rows: list[tuple[str, Any]] = [
-        ("blocks", f"{info['blocks_in_memory']} in memory, {info['blocks_on_disk']} on disk")
+def _more_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The search's choice, where the blocks were, the held-out metrics."""
+    rows: list[tuple[str, Any]] = []
+    if cv := s["cv"]:
+        rows.append(("chosen C", f"{cv['C']:.6g}"))
+        if cv["l1_ratios"] is not None:
+            rows.append(("chosen l1_ratio", f"{cv['l1_ratio']:g}"))
+        rows.append(("cross-validation", f"{cv['folds']} folds, {cv['passes']} passes"))
+    if info := s.get("data_storage"):
+        blocks = f"{info['blocks_in_memory']} in memory, {info['blocks_on_disk']} on disk"
+        rows.append(("blocks", blocks))
+        if info.get("pass_gb_per_s"):
+            rows.append(("pass throughput", f"{info['pass_gb_per_s']:.2f} GB/s"))
+    metrics = s.get("metrics") or {}
+    rows += [
+        (f"held-out {k}", f"{metrics[k]:.6g}") for k in ("log_loss", "roc_auc") if k in metrics
     ]
-    if info.get("pass_gb_per_s"):
-        rows.append(("pass throughput", f"{info['pass_gb_per_s']:.2f} GB/s"))
-    return rows
-
-
-def _cv_rows(table: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    if not table:
-        return []
-    rows: list[tuple[str, Any]] = [("chosen C", f"{table['C']:.6g}")]
-    if table["l1_ratios"] is not None:
-        rows.append(("chosen l1_ratio", f"{table['l1_ratio']:g}"))
-    rows.append(("cross-validation", f"{table['folds']} folds, {table['passes']} passes"))
     return rows
 
 
 def _unconverged(plan: Any, problem: Problem) -> int:
+    why, hint = problem.reason(option_name), problem.hint(option_name)
     allow = option_name("allow_unconverged", True)
     if plan.allow_unconverged:
-        print(
-            f"warning: {problem.reason(option_name)}; model written anyway ({allow}); "
-            f"hint: {problem.hint(option_name)}",
-            file=sys.stderr,
-        )
+        print(f"warning: {why}; model written anyway ({allow}); hint: {hint}", file=sys.stderr)
         return EXIT_OK
-    print(
-        f"logloss: error: {problem.reason(option_name)}; no model written to "
-        f"{str(plan.out)!r} ({allow} writes it)",
-        file=sys.stderr,
-    )
-    print(f"logloss: hint: {problem.hint(option_name)}", file=sys.stderr)
+    where = f"no model written to {str(plan.out)!r} ({allow} writes it)"
+    print(f"logloss: error: {why}; {where}\nlogloss: hint: {hint}", file=sys.stderr)
     return EXIT_NOT_CONVERGED
