@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from logloss import load_model
+import flows.train  # noqa: F401 - Prefect's console logging bound to pytest's own stderr,
+from logloss import load_model  # not to a test's capsys stream closed after it
 from logloss.cli import main
 from logloss.remedies import Problem, Remedy
 from logloss.settings import TRAIN_SETTINGS, TrainSettings, defaults, option_name
