@@ -96,7 +96,8 @@ def bail(status: int, message: str) -> None:
     if not ACTIVE:
         return
     logging.disable(logging.CRITICAL)
-    print(message, file=sys.stderr, flush=True)
+    sys.stderr.write(message + "\n")  # not print(): a flow with log_prints logs it instead
+    sys.stderr.flush()
     try:
         from prefect.server.api.server import SubprocessASGIServer
 
