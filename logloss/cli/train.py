@@ -4,6 +4,7 @@ options, calls the run, and renders its result (a table, ``--json``) and problem
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -112,15 +113,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with Progress(show, plan.settings.max_iter) as progress:
-            result = run_training(
-                plan, Hooks(phase, phase.rows, progress, searching, option_name, phase.end_rows)
-            )
+            hooks = Hooks(phase, phase.rows, progress, searching, option_name, phase.end_rows)
+            result = run_training(plan, dataclasses.replace(hooks, note=_note))
     except ProblemError as exc:  # a checkpoint of another fit, conflicting options
         print(f"logloss: error: {exc.problem.render(option_name)}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
-    notes: list[Problem | str] = [*result.notes, *result.warnings]
-    for note in notes:
-        _note(note)
+    for message in result.warnings:
+        _note(message)
     summary = result.summary(plan)
     phase("done")
     if args.json:

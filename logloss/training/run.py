@@ -403,7 +403,9 @@ class TrainResult:
 class Hooks:
     """How a face follows a run: ``phase(message)`` at each step, ``rows(what, total)`` a
     rows-read progress (or None), ``callback`` after each solver iteration,
-    ``cv_progress(pass, running)`` after each pass of a search; ``name`` spells settings."""
+    ``cv_progress(pass, running)`` after each pass of a search; ``name`` spells settings;
+    ``end_rows(message)`` closes a rows-read progress; ``note(problem)`` is told of a note
+    (columns left out, rows dropped, a deprecated setting) when it is found."""
 
     phase: Callable[[str], None] = lambda message: None
     rows: Callable[[str, int], RowsReport | None] = lambda what, total: None
@@ -411,6 +413,7 @@ class Hooks:
     cv_progress: Callable[[int, int], None] | None = None
     name: Namer = python_name
     end_rows: Callable[[str], None] | None = None
+    note: Callable[[Problem], None] | None = None  # told of each note as it is found
 
 
 def fit_phase(settings: Any) -> str:
@@ -473,6 +476,9 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         ds = persist(ds, h.rows("loading", ds.n_rows))
         (h.end_rows or h.phase)(f"loaded {ds.n_rows:,} rows")
         notes = notes_of(plan, ds)
+        tell = h.note or (lambda note: None)
+        for note in notes:
+            tell(note)
         split = hold_out(plan, ds)
         loaded = time.perf_counter()
         h.phase(fit_phase(plan.settings))
@@ -484,8 +490,9 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         if getattr(fitted.model, "cv_", None):
             h.phase(chosen(fitted.model.cv_))
         problem = not_converged(fitted.model, split.train.feature_names)
-        result = TrainResult(fitted.model, ds, split, ran_on, None, problem, None, notes)
-        result.warnings = fitted.warnings
+        result = TrainResult(
+            fitted.model, ds, split, ran_on, problem=problem, notes=notes, warnings=fitted.warnings
+        )
         if problem is None or plan.allow_unconverged:
             h.phase(f"writing the model{' and its report' if plan.report else ''}")
             if split.valid is not None or plan.published:
