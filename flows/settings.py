@@ -73,13 +73,14 @@ def plan_of(params: dict[str, Any]) -> TrainPlan:
     ``data``, ``label``, ``model_dir``, ``name`` and the scheduler default to the env's."""
     env = FlowSettings()
     settings = {k: v for k, v in params.items() if k in SETTING_NAMES}
-    if params.get("data") is None and env.data == str(BUNDLED_DATA):
-        settings["standardize"] = True  # the sample's features differ in scale by 1e4
+    data = params.get("data") or env.data
+    if Path(data).resolve() == BUNDLED_DATA:  # the bundled sample is always standardized:
+        settings["standardize"] = True  # its features differ in scale by 1e4
     return check_outputs(
         TrainPlan.create(
             settings,
             **{k: params[k] for k in RUN_NAMES if k in params},  # the plan's names
-            data=params.get("data") or env.data,
+            data=data,
             label=params.get("label") or env.label,
             model_dir=params.get("model_dir") or env.model_dir,
             name=params.get("name") or env.model_name,

@@ -124,7 +124,8 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     ``--help``): the training settings mean what they mean in ``logloss.LogisticRegression``
     (``C=inf``: no penalty; ``penalty`` is its deprecated alias). ``data``, ``label``,
     ``model_dir``, ``name`` default to the environment's settings (``LOGLOSS_DATA`` ...,
-    read when the run starts; see ``flows/settings.py``). ``validation``: a fraction of
+    read when the run starts; see ``flows/settings.py``; the bundled sample is fitted with
+    ``standardize=True``). ``validation``: a fraction of
     rows to hold out, a second dataset, or None (evaluate on the training rows).
     ``scheduler_address``: a Dask scheduler (else env DASK_SCHEDULER_ADDRESS, else this
     process when the data fits in memory, a local cluster for this run when it does not).
