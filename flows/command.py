@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -96,8 +97,11 @@ def bail(status: int, message: str) -> None:
     if not ACTIVE:
         return
     logging.disable(logging.CRITICAL)
-    sys.stderr.write(message + "\n")  # not print(): a flow with log_prints logs it instead
-    sys.stderr.flush()
+    stream, sys.stderr = sys.stderr, open(os.devnull, "w")  # Prefect's threads: silenced
+    time.sleep(0.1)  # (a write under way ends)
+    start = "" if getattr(stream, "at_line_start", True) else "\n"
+    stream.write(f"{start}{message}\n")  # not print(): with log_prints it is a log record
+    stream.flush()
     try:
         from prefect.server.api.server import SubprocessASGIServer
 
@@ -106,6 +110,23 @@ def bail(status: int, message: str) -> None:
     finally:
         sys.stdout.flush()
         os._exit(status)
+
+
+class _Tracked:
+    """stderr, remembering whether its last write ended a line (Prefect's API log worker
+    writes "All connection attempts failed" without one)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.at_line_start = True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _on_interrupt(signum: int, frame: Any) -> None:
@@ -129,7 +150,8 @@ def main(
     global ACTIVE
     kwargs = flow_arguments(build_parser().parse_args(argv))
     previous = signal.signal(signal.SIGINT, _on_interrupt)
-    ACTIVE = True
+    ACTIVE, stderr = True, sys.stderr
+    sys.stderr = _Tracked(stderr)  # type: ignore[assignment]
     try:
         if precheck is not None:
             precheck(kwargs)
@@ -147,7 +169,7 @@ def main(
         first = (str(exc).splitlines() or [""])[0]
         _fail(f"{type(exc).__name__}: {first}", EXIT_FAILED)
     finally:
-        ACTIVE = False
+        ACTIVE, sys.stderr = False, stderr
         signal.signal(signal.SIGINT, previous)
 
 

@@ -211,9 +211,8 @@ def test_the_cli_and_the_flow_fit_the_same_model_and_spell_remedies_their_own_wa
     assert "--max-iter" in err and "--standardize" in err and "max_iter (" not in err
     with pytest.raises(NotConvergedError) as caught:
         train(data=str(SHIPPED), label="target", max_iter=2, model_dir=str(tmp_path), name="x")
-    text = str(caught.value)
-    assert "increase max_iter (now 2)" in text and "standardize=True" in text
-    assert "--max-iter" not in text
+    text = str(caught.value)  # (the bundled sample is fitted standardized by the flow)
+    assert "increase max_iter (now 2)" in text and "--max-iter" not in text
 
 
 @pytest.mark.prefect
@@ -342,6 +341,7 @@ def test_ctrl_c_in_the_flow_command_prints_one_line_and_exits_130(tmp_path):
         env={
             **{k: v for k, v in _env().items() if k != "PREFECT_API_URL"},
             "PREFECT_HOME": str(tmp_path / "home"),  # a temporary server of its own
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # a busy machine
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
