@@ -2,10 +2,12 @@
 
 Importing this package turns Prefect's server analytics off by default (the temporary
 server Prefect starts for a first ``python -m flows.train`` otherwise reports telemetry and,
-on a fresh machine, prints a "database is locked" traceback); set
-``PREFECT_SERVER_ANALYTICS_ENABLED=true`` to keep them.
+on a fresh machine, prints a "database is locked" traceback), and the client's usage data
+and its notice with them (``DO_NOT_TRACK=1``); set ``PREFECT_SERVER_ANALYTICS_ENABLED=true``
+or ``DO_NOT_TRACK=0`` to keep them.
 """
 
 import os
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")

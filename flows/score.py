@@ -1,6 +1,6 @@
 """The scoring flow: a model (a path, or the published ``latest``) and Parquet in, Parquet out.
 
-Scoring runs block by block on the Dask cluster (see :func:`logloss.pipeline.predict_to_parquet`).
+Scoring runs block by block on the Dask cluster (see :func:`logloss.scoring.predict_to_parquet`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from logloss.cluster import dask_client
 from logloss.core import LogisticCore
-from logloss.pipeline import dask_client, load_published, predict_to_parquet, resolve_model
+from logloss.publishing import load_published, resolve_model
+from logloss.scoring import predict_to_parquet
 from logloss.storage import check_output, is_url
 
-from .settings import FlowSettings
-from .train import retry_transient
+from .settings import FlowSettings, retry_transient
 
 
 def model_path(model: str, model_dir: str, name: str) -> Path | str:

@@ -1,4 +1,5 @@
-"""Settings of the flows, read from the environment in one typed place.
+"""Settings of the flows, read from the environment in one typed place; the train
+flow's parameters as a run's plan (:func:`plan_of`); the flows' retry rule.
 
 | variable                 | default                                   |
 |--------------------------|-------------------------------------------|
@@ -17,6 +18,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from logloss.settings import TRAIN_SETTINGS
+from logloss.training import TrainPlan, check_outputs
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "breast_cancer.parquet"
 
@@ -37,4 +42,48 @@ class FlowSettings:
     score_out: str = field(default_factory=lambda: _env("LOGLOSS_SCORE_OUT", "predictions"))
     scheduler_address: str | None = field(
         default_factory=lambda: os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    )
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """The flows' retry rule: retry hiccups (I/O, lost workers), never bad input (that
+    fails the same way again)."""
+    from logloss.checkpoint import CheckpointError
+
+    try:
+        state.result()
+    except (ValueError, TypeError, CheckpointError):  # DataError is a ValueError
+        return False
+    except Exception:
+        return True
+    return False
+
+
+#: The flow's parameters that are training settings (and the deprecated alias), and those
+#: that are the run's plan (:class:`~logloss.training.TrainPlan`) by the same names.
+SETTING_NAMES = frozenset([*(s.name for s in TRAIN_SETTINGS), "penalty"])
+RUN_NAMES = (
+    *("features", "weight", "dtype", "block_mb", "drop_invalid", "validation", "report"),
+    *("allow_unconverged", "checkpoint", "checkpoint_restart", "workers", "processes"),
+)
+
+
+def plan_of(params: dict[str, Any]) -> TrainPlan:
+    """The run the flow's parameters ask for, its outputs checked (before any data is read);
+    ``data``, ``label``, ``model_dir``, ``name`` and the scheduler default to the env's."""
+    env = FlowSettings()
+    settings = {k: v for k, v in params.items() if k in SETTING_NAMES}
+    data = params.get("data") or env.data
+    if Path(data).resolve() == BUNDLED_DATA:  # the bundled sample is always standardized:
+        settings["standardize"] = True  # its features differ in scale by 1e4
+    return check_outputs(
+        TrainPlan.create(
+            settings,
+            **{k: params[k] for k in RUN_NAMES if k in params},  # the plan's names
+            data=data,
+            label=params.get("label") or env.label,
+            model_dir=params.get("model_dir") or env.model_dir,
+            name=params.get("name") or env.model_name,
+            scheduler=params.get("scheduler_address") or env.scheduler_address,
+        )
     )

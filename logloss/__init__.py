@@ -40,7 +40,7 @@ def load(path: Any) -> Any:
     """A saved model as a :class:`LogisticRegression`: a model directory, or a directory of
     published versions (its ``latest``), at a local path or an fsspec URL (``s3://`` ...)."""
     from .estimator import LogisticRegression
-    from .pipeline import resolve_model
+    from .publishing import resolve_model
 
     return LogisticRegression.load(resolve_model(path))
 

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .objective import Objective
+from .remedies import Problem, ProblemError, Remedy
 from .solvers import SolverResult, SolverState
 from .storage import atomic_write_bytes
 
@@ -44,6 +45,21 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used for this fit."""
+
+
+class CheckpointMismatchError(ProblemError, CheckpointError):
+    """A checkpoint written for another fit (other data or settings); its problem's remedy
+    is ``checkpoint_restart`` (start afresh and overwrite it)."""
+
+    @classmethod
+    def of(cls, why: str) -> CheckpointMismatchError:
+        restart = Remedy(
+            "checkpoint_restart",
+            "remove it, use another checkpoint directory, or pass",
+            True,
+            " to start afresh and overwrite it",
+        )
+        return cls(Problem("checkpoint mismatch", why, (restart,)))
 
 
 class NotACheckpointError(CheckpointError):
@@ -129,10 +145,9 @@ def read_checkpoint(
         raise CheckpointError(f"checkpoint {str(path)!r} is unreadable: {exc}") from None
     if saved != fingerprint:
         diff = describe_difference(saved, fingerprint)
-        raise CheckpointError(
+        raise CheckpointMismatchError.of(
             f"checkpoint {str(path)!r} was written for a different fit; it differs in: "
-            f"{'; '.join(diff)}. Remove it, use another checkpoint directory, or pass "
-            "checkpoint_restart=True to start afresh and overwrite it"
+            f"{'; '.join(diff)}"
         )
     return state, at_theta
 
@@ -229,12 +244,10 @@ class Evaluations:
             and bool(np.all(np.abs(grad - g0) <= 1e-8 * max(1.0, float(np.max(np.abs(g0))))))
         )
         if not same:
-            raise CheckpointError(
+            raise CheckpointMismatchError.of(
                 f"checkpoint {str(path)!r} was written for different data of the same "
                 f"shape: the objective at its saved parameters is {value!r} on these rows "
-                f"but was {v0!r} when it was saved. Remove it, use another checkpoint "
-                "directory, or pass checkpoint_restart=True to start afresh and "
-                "overwrite it"
+                f"but was {v0!r} when it was saved"
             )
 
     def _seen(self, theta: Array, value: float, grad: Array) -> None:

@@ -17,10 +17,13 @@ Conventions
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .remedies import Problem, Remedy
 
 __all__ = [
     "CV_SETTING_NAMES",
@@ -28,12 +31,15 @@ __all__ = [
     "DEPRECATED_ALIASES",
     "TRAIN_SETTINGS",
     "Setting",
+    "TrainSettings",
     "add_cli_options",
     "check_setting",
     "defaults",
     "fit_settings",
     "from_cli",
     "normalise",
+    "option_name",
+    "translate_deprecated",
 ]
 
 
@@ -121,7 +127,7 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "fit_intercept",
         "bool",
         True,
-        "fit an intercept (default); --no-intercept fits without one",
+        "fit without an intercept (by default one is fitted, never penalised)",
         cli_negated="--no-intercept",
     ),
     Setting(
@@ -445,3 +451,99 @@ def add_cli_options(
 def from_cli(args: argparse.Namespace) -> dict[str, Any]:
     """The training settings held in parsed CLI arguments (every one of them)."""
     return {s.name: getattr(args, s.name) for s in TRAIN_SETTINGS if hasattr(args, s.name)}
+
+
+def option_name(setting: str, value: Any = None) -> str:
+    """How the command line spells ``setting`` (a :class:`~logloss.remedies.Namer`): the
+    registry's option (``--max-iter``, ``--C inf``; a switch's own flag, ``--no-intercept``
+    to set ``fit_intercept`` False), or ``--checkpoint-restart`` for a run option."""
+    s = _BY_NAME.get(setting)
+    if s is None:
+        return "--" + setting.replace("_", "-")
+    if s.kind == "bool":
+        return s.cli_negated if (value is False and s.cli_negated) else s.option
+    if value is None:
+        return s.option
+    return f"{s.option} {'inf' if value == math.inf else value}"
+
+
+def translate_deprecated(values: Mapping[str, Any]) -> tuple[dict[str, Any], Problem | None]:
+    """The one place the deprecated ``penalty`` is translated: ``values`` without it (with
+    ``C=inf`` for ``penalty="none"``), and the deprecation notice to show (None when it was
+    not given). ``"l2"`` is the default and changes nothing."""
+    out = dict(values)
+    penalty = out.pop("penalty", None)
+    if penalty is None:
+        return out, None
+    if str(penalty).lower() == "none":
+        out["C"] = math.inf
+    notice = Problem(
+        "deprecated",
+        "penalty is deprecated, as in scikit-learn 1.8",
+        (Remedy("C", "use", math.inf, " for no penalty; l2 is the default"),),
+    )
+    return out, notice
+
+
+_D = defaults()
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training settings of one run: one field per entry of :data:`TRAIN_SETTINGS`, with
+    its default, each checked by :func:`check_setting` (a test holds the fields to the
+    registry). ``TrainSettings.from_values`` also takes the deprecated ``penalty``."""
+
+    solver: str = _D["solver"]
+    C: float = _D["C"]
+    l1_ratio: float = _D["l1_ratio"]
+    max_iter: int = _D["max_iter"]
+    tol: float = _D["tol"]
+    standardize: bool = _D["standardize"]
+    fit_intercept: bool = _D["fit_intercept"]
+    class_weight: str | None = _D["class_weight"]
+    learning_rate: float = _D["learning_rate"]
+    line_search: bool = _D["line_search"]
+    missing: str = _D["missing"]
+    categorical: list[str] | None = _D["categorical"]
+    numeric: list[str] | None = _D["numeric"]
+    exclude: list[str] | None = _D["exclude"]
+    max_categories: int = _D["max_categories"]
+    min_frequency: int = _D["min_frequency"]
+    categorical_coding: str = _D["categorical_coding"]
+    cv: int = _D["cv"]
+    Cs: int | list[float] = _D["Cs"]
+    l1_ratios: list[float] | None = _D["l1_ratios"]
+    checkpoint_every: int = _D["checkpoint_every"]
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, check_setting(f.name, getattr(self, f.name)))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> tuple[TrainSettings, Problem | None]:
+        """The settings of ``values`` (missing ones at their defaults) and the notice of a
+        deprecated alias given (:func:`translate_deprecated`)."""
+        plain, notice = translate_deprecated(values)
+        return cls(**plain), notice
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every setting by name."""
+        return dataclasses.asdict(self)
+
+    def fit(self) -> dict[str, Any]:
+        """The settings of one fit: the estimator's parameters (no cross-validation)."""
+        return fit_settings(self.values)
+
+    def columns(self) -> dict[str, Any]:
+        """How the data's columns become features: the column options of ``read_parquet``."""
+        return {
+            "missing": self.missing,
+            "categorical": self.categorical or (),
+            "numeric": self.numeric or (),
+            "exclude": self.exclude or (),
+            "max_categories": self.max_categories,
+            "min_frequency": self.min_frequency,
+            "categorical_coding": self.categorical_coding,
+        }

@@ -228,9 +228,9 @@ def test_cli_reference_coding_summary_equals_statsmodels(tmp_path, capsys):
     args = ["train", str(data), "--label", "survived", "--features", "age,sex,passengerClass"]
     args += ["--C", "inf", "--tol", "1e-10", "--categorical-coding", "reference"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
-    assert json.loads((resolve_model(out) / "model.json").read_text())["encoding"]["categorical_coding"] == (
-        "reference"
-    )
+    assert json.loads((resolve_model(out) / "model.json").read_text())["encoding"][
+        "categorical_coding"
+    ] == ("reference")
     capsys.readouterr()
     assert main(["summary", str(out), str(data), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -275,7 +275,9 @@ def test_the_report_table_has_the_intercepts_standard_error(tmp_path, capsys):
     assert main(["summary", str(out), str(data), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     want = next(c for c in doc["coefficients"] if c["feature"] == "intercept")
-    row = json.loads((resolve_model(out) / "report.json").read_text())["coefficients"]["intercept_row"]
+    row = json.loads((resolve_model(out) / "report.json").read_text())["coefficients"][
+        "intercept_row"
+    ]
     for key in STATS:
         assert row[key] == pytest.approx(want[key], rel=1e-9), key
     page = (resolve_model(out) / "report.html").read_text()

@@ -267,7 +267,7 @@ def test_cli_refuses_foreign_url_contents_with_one_line(mem, capsys):
 
 
 def test_predictions_failing_mid_write_leave_the_old_ones(mem, monkeypatch, capsys):
-    import logloss.pipeline as pipeline
+    import logloss.scoring as pipeline  # predict_to_parquet and its _write_part live there
 
     fs, url, root = mem
     assert main([*TRAIN, "--out", f"{url}/bc"]) == 0

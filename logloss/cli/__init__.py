@@ -1,6 +1,7 @@
 """The ``logloss`` command line: train, predict, evaluate, generate, report.
 
-Every command calls the library functions of :mod:`logloss.pipeline`; nothing here does math.
+Every command calls the library's functions (``train``: the run of :mod:`logloss.training`);
+nothing here does math.
 Each command is one module of this package with ``add_parser(sub)`` (its options),
 ``check_paths(args)`` (its output paths, checked with the standard library only) and
 ``run(args)`` (the work, importing Dask and the rest only then, so ``logloss --help`` is fast).
@@ -115,9 +116,9 @@ def _precheck(args: argparse.Namespace) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The project's own error types (and missing/existing files): bad input, status 2."""
     from ..checkpoint import CheckpointError
+    from ..cluster import SchedulerUnreachableError
     from ..data import DataError
     from ..diskblocks import DiskSpaceError
-    from ..pipeline import SchedulerUnreachableError
     from ..storage import ModelFileError, OutputPathError, StoreError
 
     return (

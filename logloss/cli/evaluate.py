@@ -58,7 +58,7 @@ def streaming_bytes(ds: Any) -> int:
 def run(args: argparse.Namespace) -> int:
     phase = Phases(not (args.quiet or args.json))
     phase(f"reading the model {args.model} and the footers of {args.data}")
-    from ..pipeline import evaluate_model
+    from ..evaluation import evaluate_model
 
     model, ds = model_and_data(args, block_bytes=STREAM_BLOCK_BYTES)
     with cluster(args, streaming_bytes(ds), phase):

@@ -57,7 +57,7 @@ def check_paths(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import to_onnx
-    from ..pipeline import load_published
+    from ..publishing import load_published
     from ..storage import atomic_write_bytes, is_url, write_bytes_url
 
     model = load_published(args.model)

@@ -6,11 +6,26 @@ Nothing heavy is imported at module level: ``logloss --help`` builds every parse
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
+from ..training.options import columns, positive_float
 
 # ------------------------------------------------------------------ option types
+# (positive_float and columns: shared with the training run's options)
+__all__ = [
+    "add_cluster",
+    "add_common",
+    "add_data",
+    "add_model",
+    "cluster",
+    "columns",
+    "label_for",
+    "model_and_data",
+    "positive_float",
+    "positive_int",
+]
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -19,23 +34,6 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
     return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text}")
-    return value
-
-
-def columns(text: str) -> list[str]:
-    cols = [c.strip() for c in text.split(",") if c.strip()]
-    if not cols:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
-    return cols
 
 
 # ------------------------------------------------------------------ option groups
@@ -124,7 +122,8 @@ def model_and_data(
     trained: its columns and encoding, ``--label`` (default: the model's label) and
     ``--weight`` when the command has it; blocks of at most ``block_bytes`` if given."""
     from ..data import read_parquet
-    from ..pipeline import load_published, model_columns
+    from ..evaluation import model_columns
+    from ..publishing import load_published
 
     model = load_published(model_dir if model_dir is not None else args.model)
     sizing: dict[str, Any] = {} if block_bytes is None else {"block_bytes": block_bytes}

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args)
     phase = Phases(not (args.quiet or args.json))
     phase(f"reading the model {args.model}")
-    from ..pipeline import load_published, predict_to_parquet, resolve_model
+    from ..publishing import load_published, resolve_model
+    from ..scoring import predict_to_parquet
 
     model_path = resolve_model(args.model)
     model = load_published(model_path)

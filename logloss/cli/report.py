@@ -46,7 +46,7 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import load_published, resolve_model
+    from ..publishing import load_published, resolve_model
     from ..report import write_html_report
     from ..storage import check_output
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _assets(args: argparse.Namespace, directory: Any, phase: Phases) -> None:
     """Evaluate the model on ``--data`` and draw the pictures into ``directory``."""
-    from ..pipeline import write_report_assets
+    from ..publishing import write_report_assets
     from .evaluate import STREAM_BLOCK_BYTES, streaming_bytes
 
     model, ds = model_and_data(args, directory, block_bytes=STREAM_BLOCK_BYTES)
@@ -93,7 +93,7 @@ def _run_url(args: argparse.Namespace, url: str, phase: Phases) -> str:
     at ``--out``."""
     import shutil
 
-    from ..pipeline import load_published
+    from ..publishing import load_published
     from ..report import write_html_report
     from ..storage import (
         atomic_write_bytes,

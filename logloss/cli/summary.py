@@ -71,7 +71,7 @@ def _json(v: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import persist_dataset
+    from ..loading import persist_dataset
 
     model, ds = model_and_data(args)
     with cluster(args, ds.nbytes):

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..objective import Objective
+from ..remedies import Remedy
 from .base import Callback, SolverResult, SolverState
 from .gd import gd
 from .lbfgs import lbfgs
@@ -55,6 +56,7 @@ __all__ = [
     "newton",
     "prox_newton",
     "convergence_message",
+    "remedies",
     "non_finite_remedy",
     "solve",
     "solver_options",
@@ -151,40 +153,57 @@ def stop_reason(solver: str, result: SolverResult, tol: float) -> str:
     )
 
 
-def _hints(
-    solver: str, result: SolverResult, params: dict[str, Any], badly: list[str]
-) -> list[str]:
-    hints: list[str] = []
+def remedies(
+    solver: str, n_iter: int, params: dict[str, Any], badly: list[str]
+) -> tuple[Remedy, ...]:
+    """What may make a fit that did not converge converge, by setting name (the one list of
+    these remedies: the estimator's warning and the CLI's and the flows' messages render
+    it). ``params``: the estimator's ``get_params()``; ``badly``: the names of the feature
+    columns far from unit scale."""
+    out: list[Remedy] = []
     if badly:
         more = "" if len(badly) <= 10 else f" (and {len(badly) - 10} more)"
-        hints.append(
-            f"features with values far from unit scale ({', '.join(badly[:10])}{more}) are "
-            "the likely cause: fit with standardize=True"
+        out.append(
+            Remedy(
+                "standardize",
+                "fit with",
+                True,
+                f" (features with values far from unit scale, {', '.join(badly[:10])}{more}, "
+                "are the likely cause)",
+            )
         )
-    if result.n_iter >= params["max_iter"]:
-        hints.append(f"increase max_iter (now {params['max_iter']})")
+    if n_iter >= params["max_iter"]:
+        out.append(Remedy("max_iter", "increase", detail=f" (now {params['max_iter']})"))
     if solver == "gd" and not params["line_search"]:
-        hints.append("set line_search=True or tune learning_rate")
-    if params["penalty"] is None or np.isinf(params["C"]):
-        hints.append(
-            "without a penalty the data may be linearly separable, in which case the "
-            "coefficients keep growing: use a finite C"
+        out.append(Remedy("line_search", "set", True))
+        out.append(Remedy("learning_rate", "tune", detail=f" (now {params['learning_rate']:g})"))
+    if params.get("penalty", "l2") is None or np.isinf(params["C"]):
+        out.append(
+            Remedy(
+                "C",
+                "use a finite",
+                detail=" (without a penalty the data may be linearly separable, in which "
+                "case the coefficients keep growing)",
+            )
         )
-    if not hints:
-        hints.append(f"loosen tol (now {params['tol']:g}) or fit with standardize=True")
-    return hints
+    if not out:
+        out.append(Remedy("tol", "loosen", detail=f" (now {params['tol']:g})"))
+        if not params["standardize"]:
+            out.append(Remedy("standardize", "fit with", True))
+    return tuple(out)
 
 
 def convergence_message(
     solver: str, result: SolverResult, params: dict[str, Any], badly_scaled: list[str]
 ) -> str:
     """The ConvergenceWarning of a fit with the estimator's ``params`` (``get_params()``)
-    that did not converge, with the likely remedies; ``badly_scaled``: the names of the
-    feature columns far from unit scale."""
+    that did not converge, with the likely :func:`remedies`; ``badly_scaled``: the names
+    of the feature columns far from unit scale."""
+    found = remedies(solver, result.n_iter, params, badly_scaled)
     return (
         f"{solver} did not converge: max|gradient| {result.grad_norm:.3g} > tol "
         f"{params['tol']:.3g} after {result.n_iter} iterations ({result.message}). "
-        + "; ".join(_hints(solver, result, params, badly_scaled))
+        + "; or ".join(r.render() for r in found)
         + "."
     )
 

@@ -44,7 +44,9 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
     def write(where: str) -> None:
         if loc.local:
             return fill(Path(where))
-        with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="logloss-") as top:
+            tmp = os.path.join(top, posixpath.basename(where.rstrip("/")))  # named as the version
+            os.mkdir(tmp)
             fill(Path(tmp))
             files = [
                 os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs
@@ -54,6 +56,11 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
                 loc.fs.put_file(os.path.join(tmp, rel), posixpath.join(root, *rel.split(os.sep)))
 
     return _shown(loc.sub(commit(loc, "model", write)))
+
+
+def version_of(folder: str | os.PathLike[str]) -> str:
+    """The name of the version a ``fill(folder)`` of :func:`save_folder` is writing."""
+    return os.path.basename(os.fspath(folder)).removeprefix(".").removesuffix(".tmp")
 
 
 def save_model(

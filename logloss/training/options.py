@@ -1,0 +1,170 @@
+"""The options of a training run on a command line, defined once: ``logloss train`` and
+``python -m flows.train`` both add them (:func:`add_run_options`) and read them back
+(:func:`run_fields`); each face adds only its own (its data and output arguments, display).
+
+The standard library and :mod:`logloss.settings` only: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from ..settings import add_cli_options, from_cli
+
+__all__ = ["add_run_options", "columns", "positive_float", "run_fields", "validation"]
+
+COLUMNS_NOTE = (
+    "Without --features every column except the label and weight is a feature:\n"
+    "numbers are numeric; strings, dictionaries and bools categorical (one 0/1\n"
+    "indicator per level seen in training; a level not seen gives all zeros).\n"
+    "Date and timestamp columns are left out, with a note naming them."
+)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number; got {text}")
+    return value
+
+
+def columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    return cols
+
+
+def validation(text: str) -> float | str | None:
+    """A hold-out fraction (0 < f < 1; 0 or "none": none) or the path of a second dataset."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text  # a dataset
+    if value == 0.0:
+        return None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"validation must be a fraction between 0 and 1 (0: none), or a dataset; got {text}"
+        )
+    return value
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    *,
+    report_default: bool = False,
+    validation_default: float | None = None,
+) -> None:
+    """The options of a run both faces take: features, weight, every training setting (and
+    the deprecated --penalty), the column options, data handling, hold-out, checkpoint,
+    report and the unconverged rule. ``report_default`` True offers ``--no-report``."""
+    parser.add_argument(
+        "--features",
+        type=columns,
+        metavar="A,B,...",
+        help="feature columns (default: every column except label and weight that is "
+        "numeric, a string, a dictionary or a bool; dates and timestamps are left out)",
+    )
+    parser.add_argument("--weight", metavar="COL", help="column of non-negative sample weights")
+    groups = add_cli_options(parser)  # one option per training setting (logloss.settings)
+    groups["model"].add_argument(
+        "--penalty",
+        choices=["l2", "none"],
+        default=None,
+        help="deprecated (as in scikit-learn 1.8): --C inf fits without a penalty; l2 is "
+        "the default",
+    )
+    cols = groups["columns and missing values"]
+    cols.description = COLUMNS_NOTE
+    cols.add_argument("--drop-invalid", action="store_true", help="the same as --missing drop")
+    d = parser.add_argument_group("data handling")
+    d.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="storage type of the features in memory (sums are always float64)",
+    )
+    d.add_argument(
+        "--block-mb",
+        type=positive_float,
+        default=128.0,
+        metavar="MB",
+        help="feature data per block in memory (default 128; on a cluster at most a quarter "
+        "of a worker's memory limit per thread: a block read peaks at about 1.5x this)",
+    )
+    d.add_argument(
+        "--validation",
+        type=validation,
+        default=validation_default,
+        metavar="FRACTION|DATA",
+        help="hold out this fraction of the rows (0 < f < 1), or evaluate on a second "
+        f"dataset, for the metrics and the report (default: {validation_default or 'none'}: "
+        "the training rows)",
+    )
+    _add_checkpoint_and_report(parser, report_default)
+
+
+def _add_checkpoint_and_report(parser: argparse.ArgumentParser, report_default: bool) -> None:
+    r = parser.add_argument_group("checkpoint and output")
+    r.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save the optimiser state here every few iterations; a re-run with the same "
+        "DIR, data and settings resumes from it",
+    )
+    r.add_argument(
+        "--checkpoint-restart",
+        action="store_true",
+        help="start afresh (overwriting the checkpoint) when the checkpoint in DIR belongs to "
+        "other data or settings, instead of failing",
+    )
+    r.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="save the model even if the fit did not converge (max |gradient| > tol) and exit "
+        "0 with a warning; without it no model is written and the exit status is 3",
+    )
+    if report_default:
+        r.add_argument(
+            "--no-report",
+            dest="report",
+            action="store_false",
+            help="publish without the report (report.html, its pictures, metrics.json)",
+        )
+        r.set_defaults(report=True)
+    else:
+        r.add_argument(
+            "--report",
+            action="store_true",
+            help="also write the report (report.html with its pictures, and metrics.json; on "
+            "the hold-out, else the training data) into the model directory",
+        )
+
+
+def run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's options of parsed ``args`` as keyword arguments of both faces' run:
+    ``settings`` (every training setting; ``penalty`` when given) and the rest by name."""
+    settings = from_cli(args)
+    if getattr(args, "penalty", None) is not None:
+        settings["penalty"] = args.penalty
+    return {
+        "settings": settings,
+        "features": args.features,
+        "weight": args.weight,
+        "dtype": args.dtype,
+        "block_mb": args.block_mb,
+        "validation": args.validation,
+        "checkpoint": args.checkpoint,
+        "checkpoint_restart": args.checkpoint_restart,
+        "allow_unconverged": args.allow_unconverged,
+        "report": args.report,
+        "drop_invalid": args.drop_invalid,
+    }

@@ -1,0 +1,159 @@
+"""What one training run is asked to do (:class:`TrainPlan`), and its first step: the output
+rule, checked before any data is read or a cluster started.
+
+Light on purpose (the standard library, the settings and the output rule): the command line
+checks its paths with it before the heavy imports.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..remedies import Problem, ProblemError, Remedy
+from ..settings import TrainSettings
+from ..storage import OutputPathError, check_output, check_work_dir
+
+__all__ = ["OutputRefusedError", "TrainPlan", "check_outputs"]
+
+#: Where a model goes: ``out`` (a model directory, replaced) or ``model_dir`` + ``name``
+#: (a new published version, ``latest`` moved last).
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """One training run: the data, the settings, the hold-out, the output, the cluster.
+
+    ``validation``: a fraction of the rows to hold out (0 < f < 1), a second dataset, or
+    None (evaluate, and report, on the training rows). ``checkpoint``: a directory (None: a
+    published run keeps one of its own under ``model_dir/name/.checkpoints/``, other runs
+    none). ``scheduler`` / ``workers`` / ``processes``: where the tasks run
+    (:func:`logloss.cluster.dask_client`). ``notices``: what the plan's making noticed
+    (a deprecated setting), for the face to show.
+    """
+
+    data: str
+    label: str
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    features: list[str] | None = None
+    weight: str | None = None
+    dtype: str = "float64"
+    block_mb: float = 128.0
+    validation: float | str | None = None
+    out: str | None = None
+    model_dir: str | None = None
+    name: str | None = None
+    report: bool = False
+    checkpoint: str | None = None
+    checkpoint_restart: bool = False
+    allow_unconverged: bool = False
+    scheduler: str | None = None
+    workers: int | None = None
+    processes: bool = False
+    quiet: bool = True
+    notices: tuple[Problem, ...] = ()
+
+    @classmethod
+    def create(
+        cls, settings: dict[str, Any], *, drop_invalid: bool = False, **fields: Any
+    ) -> TrainPlan:
+        """A plan from the training ``settings`` by name (the deprecated ``penalty`` too)
+        and the run's ``fields``; ``drop_invalid`` is ``missing="drop"``."""
+        values = dict(settings)
+        if drop_invalid:
+            if values.get("missing") == "impute":
+                raise ProblemError(
+                    Problem(
+                        "conflicting settings",
+                        "drop_invalid means missing='drop'; it cannot go with missing='impute'",
+                        (Remedy("drop_invalid", "leave out"),),
+                    )
+                )
+            values["missing"] = "drop"
+        train, notice = TrainSettings.from_values(values)
+        validation = fields.pop("validation", None)
+        if isinstance(validation, int | float) and not isinstance(validation, bool):
+            validation = _fraction(float(validation))
+        return cls(
+            settings=train,
+            validation=validation,
+            notices=() if notice is None else (notice,),
+            **fields,
+        )
+
+    @property
+    def published(self) -> bool:
+        return self.out is None
+
+    @property
+    def destination(self) -> str:
+        """The output as the user named it: ``out``, or ``model_dir/name``."""
+        if self.out is not None:
+            return self.out
+        return f"{str(self.model_dir).rstrip('/')}/{self.name}"
+
+    def inputs(self) -> list[str | None]:
+        second = self.validation if isinstance(self.validation, str) else None
+        return [self.data, second]
+
+
+def _fraction(value: float) -> float | None:
+    if value == 0.0:
+        return None
+    if not 0.0 < value < 1.0 or not math.isfinite(value):
+        raise ProblemError(
+            Problem(
+                "bad setting",
+                f"validation must be a fraction between 0 and 1 (0: none), or a dataset; "
+                f"got {value}",
+            )
+        )
+    return value
+
+
+class OutputRefusedError(ProblemError, OutputPathError):
+    """An output (or checkpoint directory) the output rule refuses (logloss.storage.rules)."""
+
+
+def _refused(why: str, setting: str) -> OutputRefusedError:
+    return OutputRefusedError(Problem("output refused", why, (Remedy(setting, "choose another"),)))
+
+
+def check_outputs(plan: TrainPlan) -> TrainPlan:
+    """The output rule for the plan's model output and checkpoint directory; the plan with
+    ``out`` as checked (a ``file://`` URL becomes its path). Raises
+    :class:`OutputRefusedError` naming the setting to change."""
+    try:
+        if plan.out is not None:
+            out = check_output(plan.out, "model", inputs=[*plan.inputs(), plan.checkpoint])
+            plan = replace(plan, out=str(out))
+        else:
+            if not plan.model_dir or not plan.name:
+                raise ValueError("a run needs an output: out, or model_dir and name")
+            target: str | Path = plan.destination
+            if "://" not in plan.model_dir:
+                target = Path(plan.model_dir) / plan.name
+            check_output(target, "published", inputs=plan.inputs())
+    except OutputPathError as exc:
+        raise _refused(str(exc), "out" if plan.out is not None else "name") from None
+    if plan.checkpoint:
+        if plan.settings.cv:
+            raise OutputRefusedError(
+                Problem(
+                    "output refused",
+                    "{0} cannot go with {1}: a cross-validation search is not checkpointed",
+                    (
+                        Remedy("checkpoint", "leave out"),
+                        Remedy("cv", "leave out", detail=" to fit one C"),
+                    ),
+                    names=("checkpoint", "cv"),
+                )
+            )
+        try:
+            check_work_dir(os.fspath(plan.checkpoint), "checkpoint directory")
+        except OutputPathError as exc:
+            raise _refused(str(exc), "checkpoint") from None
+    return plan

@@ -1,0 +1,497 @@
+"""One training run, as a short list of steps; ``logloss train`` and the ``train`` flow are
+faces over it.
+
+The sequence (:func:`run` calls the steps in this order; the flow calls each step from a
+Prefect task of its own):
+
+1. :func:`~logloss.training.plan.check_outputs`: the output rule, before any data is read;
+2. :func:`open_dataset`: the footers (and categorical levels) of the data;
+3. :func:`connect`: this process, a local cluster or a scheduler, sized by :func:`data_bytes`;
+4. :func:`persist`: the blocks read once, on the cluster;
+5. :func:`hold_out`: a fraction of the rows, a second dataset, or none;
+6. :func:`fit`: one fit, or the cross-validation search and its refit;
+7. :func:`~logloss.training.fit.not_converged`: the verdict;
+8. :func:`evaluate` and :func:`save` (a model directory) or :func:`publish` (a new version
+   and ``latest``), with the report assets;
+9. a :class:`TrainResult`: what the faces render.
+
+What goes wrong is a value (:class:`~logloss.remedies.Problem`: what, why, the setting to
+change), never a command-line flag: the faces spell the settings their own way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import CHECKPOINT_FILE
+from ..cluster import dask_client as _dask_client
+from ..cluster import describe, runs_in_process
+from ..core import LogisticCore
+from ..data import Dataset, read_parquet
+from ..evaluation import evaluate_model
+from ..loading import persist_dataset, split_validation
+from ..progress import RowsReport
+from ..publishing import publish_model, write_report_assets
+from ..remedies import Namer, Problem, Remedy, python_name
+from ..solvers import SolverState
+from ..storage import is_url
+from .fit import not_converged, train_model
+from .plan import TrainPlan, check_outputs
+
+__all__ = [
+    "Hooks",
+    "Saved",
+    "Split",
+    "TrainResult",
+    "check_outputs",
+    "chosen",
+    "connect",
+    "data_bytes",
+    "evaluate",
+    "fit",
+    "fit_phase",
+    "hold_out",
+    "left_out",
+    "open_dataset",
+    "persist",
+    "publish",
+    "run",
+    "save",
+]
+
+#: What a value error in the data should suggest: settings of the run.
+MISSING_REMEDIES = (
+    Remedy("missing", "pass", "drop", " to drop such rows"),
+    Remedy("missing", "pass", "impute", " to impute feature values"),
+)
+
+
+# ------------------------------------------------------------------ 2: open
+def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = None) -> Dataset:
+    """The plan's dataset, footers read (and, with categorical columns, their levels counted
+    on the current scheduler). ``encoding``: levels and means already learned (a second
+    dataset, or a retried step). ``name`` spells the remedies of a bad value."""
+    columns: dict[str, Any] = plan.settings.columns() if encoding is None else {}
+    return read_parquet(
+        plan.data,
+        plan.label,
+        features=plan.features,
+        weight=plan.weight,
+        dtype=plan.dtype,
+        block_bytes=int(plan.block_mb * 2**20),
+        encoding=encoding,
+        invalid_hint=", or ".join(r.render(name) for r in MISSING_REMEDIES),
+        **columns,
+    )
+
+
+def left_out(ds: Dataset) -> Problem | None:
+    """The columns left out of the automatic features (dates, timestamps ...), or None."""
+    if not ds.ignored:
+        return None
+    shown = ", ".join(f"{n!r} ({kind})" for n, kind in ds.ignored)
+    return Problem(
+        "columns left out",
+        f"left out column(s) {shown}: neither numeric nor categorical",
+        (Remedy("features", "name the columns to use with"),),
+    )
+
+
+def data_bytes(plan: TrainPlan, ds: Dataset) -> int:
+    """Bytes of the training data (and a second dataset to evaluate on) once read."""
+    size = ds.nbytes
+    if isinstance(plan.validation, str):
+        size += _second(plan, ds).nbytes
+    return size
+
+
+def _second(plan: TrainPlan, ds: Dataset) -> Dataset:
+    assert isinstance(plan.validation, str)
+    return read_parquet(
+        plan.validation,
+        ds.label,
+        features=ds.input_columns,
+        weight=ds.weight,
+        dtype=plan.dtype,
+        block_bytes=int(plan.block_mb * 2**20),
+        encoding=ds.encoding,
+    )
+
+
+# --------------------------------------------------------------- 3: connect
+@contextlib.contextmanager
+def connect(
+    plan: TrainPlan, size: int | None, announce: Callable[[str], None] | None = None
+) -> Iterator[str]:
+    """Where the run's tasks run, for the block (:func:`logloss.cluster.dask_client`):
+    yields its description (``this process``, a scheduler's address ...). ``announce`` is
+    told first when a cluster is started or connected to (that takes seconds)."""
+    local = runs_in_process(
+        plan.scheduler, workers=plan.workers, processes=plan.processes, data_bytes=size
+    )
+    if announce is not None and not local:
+        address = plan.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        n = plan.workers or max(1, os.cpu_count() or 1)
+        announce(
+            f"connecting to the scheduler at {address}"
+            if address
+            else f"starting a local cluster of {n} worker process(es)"
+        )
+    with _dask_client(
+        plan.scheduler,
+        workers=plan.workers,
+        processes=plan.processes,
+        data_bytes=size,
+        quiet=plan.quiet,
+    ) as client:
+        yield describe(client)
+
+
+def remote(plan: TrainPlan) -> bool:
+    """Whether the run connects to a scheduler (then the data is opened on its workers)."""
+    return bool(plan.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+
+
+# --------------------------------------------------------- 4, 5: persist, split
+def persist(ds: Dataset, progress: RowsReport | None = None) -> Dataset:
+    """The blocks read once and kept on the cluster; DataError for a bad value in them."""
+    return persist_dataset(ds, progress=progress)
+
+
+@dataclass(frozen=True)
+class Split:
+    """The rows to fit and the rows to evaluate on (``valid`` None: the training rows);
+    ``note``: how ``valid`` was held out, for the report (None: it was not)."""
+
+    train: Dataset
+    valid: Dataset | None = None
+    note: str | None = None
+
+    @property
+    def evaluation(self) -> Dataset:
+        return self.train if self.valid is None else self.valid
+
+
+def hold_out(plan: TrainPlan, ds: Dataset, progress: RowsReport | None = None) -> Split:
+    """The plan's hold-out of a persisted dataset: a random fraction, a second dataset
+    (read with the training encoding, then persisted), or none."""
+    v = plan.validation
+    if v is None:
+        return Split(ds)
+    if isinstance(v, str):
+        second = persist(_second(plan, ds), progress)
+        return Split(ds, second, f"a separate dataset, {v}, not used in fitting")
+    train, valid = split_validation(ds, v)
+    return Split(train, valid, f"a random {v:.0%} of the rows, not used in fitting")
+
+
+# ------------------------------------------------------------------- 6: fit
+@dataclass
+class Fitted:
+    """A fitted model, the warnings its fit raised (not the convergence one: that is the
+    verdict) and whether it resumed from a checkpoint."""
+
+    model: LogisticCore
+    warnings: list[str] = field(default_factory=list)
+    resumed: bool = False
+
+
+def checkpoint_dir(plan: TrainPlan, ds: Dataset) -> str | None:
+    """The plan's checkpoint directory. A published run without one keeps its own, keyed
+    by the settings and the exact data (files, sizes, mtimes), under
+    ``model_dir/name/.checkpoints/`` (on this machine's temporary disk for an object
+    store); a search (cv) is not checkpointed."""
+    if plan.checkpoint or not plan.published or plan.settings.cv:
+        return plan.checkpoint
+    params = {
+        "settings": plan.settings.values,
+        "validation": plan.validation,
+        "features": plan.features,
+    }
+    blob = json.dumps({"params": params, "data": ds.X.name}, sort_keys=True, default=str)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    assert plan.model_dir is not None and plan.name is not None
+    home = Path(tempfile.gettempdir()) / "logloss-checkpoints"
+    root = home if is_url(plan.model_dir) else Path(plan.model_dir)
+    return str(root / plan.name / ".checkpoints" / key)
+
+
+def fit(
+    plan: TrainPlan,
+    ds: Dataset,
+    *,
+    checkpoint: str | None = None,
+    callback: Callable[[SolverState], None] | None = None,
+    cv_progress: Callable[[int, int], None] | None = None,
+) -> Fitted:
+    """Fit the plan's settings on ``ds`` (a search and its refit with ``cv``), recording
+    the warnings raised; a ``checkpoint`` of another fit raises
+    :class:`~logloss.checkpoint.CheckpointMismatchError` (remedy ``checkpoint_restart``)."""
+    resumed = checkpoint is not None and (Path(checkpoint) / CHECKPOINT_FILE).exists()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train_model(
+            ds,
+            plan.settings,
+            callback=callback,
+            checkpoint=checkpoint,
+            checkpoint_restart=plan.checkpoint_restart,
+            cv_progress=cv_progress,
+        )
+    model.training_["resumed_from_checkpoint"] = resumed
+    return Fitted(model, _shown(caught), resumed)
+
+
+def _shown(caught: list[Any]) -> list[str]:
+    if not caught:
+        return []  # (scikit-learn, for its ConvergenceWarning, is imported only if needed)
+    from sklearn.exceptions import ConvergenceWarning
+
+    return [  # non-convergence is the verdict's, with its remedies
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, UserWarning) and not issubclass(w.category, ConvergenceWarning)
+    ]
+
+
+def finish(plan: TrainPlan, checkpoint: str | None) -> None:
+    """Remove the checkpoint a published run kept of its own (not one the user named)."""
+    if checkpoint is None or plan.checkpoint:
+        return
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        Path(checkpoint).parent.rmdir()  # only when no other run's checkpoint is left
+
+
+# ------------------------------------------------------------ 8: save, publish
+def evaluate(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
+    """The model's metrics on ``ds`` (:func:`logloss.evaluation.evaluate_model`)."""
+    return evaluate_model(model, ds)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Where the model went: ``path`` (the model directory, or the published version),
+    ``version`` (a published one's name) and ``links`` (the report and its pictures)."""
+
+    path: str
+    version: str | None = None
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
+    """Write the model (and with ``report`` its report) to ``plan.out``, replacing it."""
+    assert plan.out is not None
+    extra = None
+    if plan.report:
+
+        def extra(tmp: Path) -> None:
+            from ..report import write_html_report
+
+            write_report_assets(
+                model, split.evaluation, tmp, train=split.train, held_out=split.note
+            )
+            write_html_report(tmp, tmp / "report.html", name=Path(plan.out or "").name)
+
+    model.save(plan.out, extra=extra)
+    return Saved(str(plan.out))
+
+
+def publish(plan: TrainPlan, model: LogisticCore, split: Split, metrics: dict[str, Any]) -> Saved:
+    """A new version of ``model_dir/name`` with its metrics (and with ``report`` the
+    pictures and the page titled with the model's name and version), then ``latest``."""
+    from ..report import write_html_report
+    from ..storage.files import version_of
+
+    assert plan.model_dir is not None and plan.name is not None
+    model.training_["metrics"] = metrics
+    assets: dict[str, Any] = {}
+
+    def extra(tmp: Path) -> None:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if not plan.report:
+            return
+        found = write_report_assets(
+            model, split.evaluation, tmp, metrics=metrics, train=split.train, held_out=split.note
+        )
+        assets.update(found)
+        title = f"{plan.name} version {version_of(tmp)}"
+        write_html_report(tmp, tmp / "report.html", name=title)  # inside the version
+
+    published = publish_model(model, plan.model_dir, plan.name, extra=extra)
+    version = os.path.basename(os.fspath(published).rstrip("/"))
+    if isinstance(published, str):
+        links = {"report": f"{published}/report.html"} if plan.report else {}
+        return Saved(published, version, links)
+    version_dir = Path(published).resolve()
+    links = {}
+    if plan.report:
+        links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
+        links["report"] = (version_dir / "report.html").as_uri()
+    return Saved(str(version_dir), version, links)
+
+
+# --------------------------------------------------------------- 9: the result
+@dataclass
+class TrainResult:
+    """What a run did: the model, where it went (``saved`` None: not written), the verdict
+    (``problem``: not converged), the notes to show (columns left out, deprecations,
+    warnings of the fit) and the timings."""
+
+    model: LogisticCore
+    data: Dataset
+    split: Split
+    ran_on: str
+    saved: Saved | None = None
+    problem: Problem | None = None
+    metrics: dict[str, Any] | None = None
+    notes: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self, plan: TrainPlan) -> dict[str, Any]:
+        """The result as plain values (the CLI's table and ``--json``, the flow's log)."""
+        m, ds = self.model, self.split.train
+        last = m.history_[-1] if m.history_ else {}
+        loss, norm = last.get("loss", math.nan), last.get("grad_norm", math.nan)
+        return {
+            "data": self.data.source,
+            "rows": int(ds.X.shape[0]),
+            "rows_dropped": int(self.data.n_dropped),
+            "features": int(ds.n_features),
+            "input_columns": len(ds.input_columns),
+            "ran_on": self.ran_on,
+            "solver": m.solver_,
+            "solver_setting": plan.settings.solver,
+            "iterations": int(m.n_iter_[0]),
+            "passes": int(m.n_passes_),
+            "converged": bool(m.converged_),
+            "final_loss": float(loss) if math.isfinite(loss) else None,
+            "gradient_norm": float(norm) if math.isfinite(norm) else None,
+            "model": None if self.saved is None else self.saved.path,
+            "report": bool(plan.report and self.saved is not None),
+            "cv": getattr(m, "cv_", None),
+            "data_storage": getattr(m, "data_storage_", None),
+            "metrics": self.metrics,
+            **{f"{k}_seconds": round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+# ------------------------------------------------------------------ the run
+@dataclass
+class Hooks:
+    """How a face follows a run: ``phase(message)`` at each step, ``rows(what, total)`` a
+    rows-read progress (or None), ``callback`` after each solver iteration,
+    ``cv_progress(pass, running)`` after each pass of a search; ``name`` spells settings;
+    ``end_rows(message)`` closes a rows-read progress; ``note(problem)`` is told of a note
+    (columns left out, rows dropped, a deprecated setting) when it is found."""
+
+    phase: Callable[[str], None] = lambda message: None
+    rows: Callable[[str, int], RowsReport | None] = lambda what, total: None
+    callback: Callable[[SolverState], None] | None = None
+    cv_progress: Callable[[int, int], None] | None = None
+    name: Namer = python_name
+    end_rows: Callable[[str], None] | None = None
+    note: Callable[[Problem], None] | None = None  # told of each note as it is found
+
+
+def fit_phase(settings: Any) -> str:
+    """What the fit step does, in one line (the size of a search's grid)."""
+    if not settings.cv:
+        return "fitting"
+    from ..cv import check_grid
+
+    Cs, ratios = check_grid(settings.Cs, settings.l1_ratios)
+    grid = f"{settings.cv} folds x {len(Cs)} C" + (
+        f" x {len(ratios)} l1_ratio" if settings.l1_ratios is not None else ""
+    )
+    models = settings.cv * len(Cs) * len(ratios)
+    return f"cross-validating {models} models ({grid}) in the same passes, then the refit"
+
+
+def chosen(table: dict[str, Any]) -> str:
+    """One line: the (C, l1_ratio) a search chose and its held-out log loss."""
+    i = table["Cs"].index(table["C"])
+    if table["l1_ratios"] is None:
+        mean, choice = table["mean"][i], f"C={table['C']:.4g}"
+    else:
+        mean = table["mean"][table["l1_ratios"].index(table["l1_ratio"])][i]
+        choice = f"C={table['C']:.4g}, l1_ratio={table['l1_ratio']:g}"
+    return (
+        f"chose {choice} by {table['folds']}-fold cross-validation (held-out log loss "
+        f"{-mean:.6g}, {table['passes']} passes for the search); refitted on all rows"
+    )
+
+
+def notes_of(plan: TrainPlan, ds: Dataset) -> list[Problem]:
+    """What to tell the user about the opened data and the plan: a deprecated setting,
+    columns left out, rows dropped."""
+    notes = [n for n in (*plan.notices, left_out(ds)) if n is not None]
+    if ds.n_dropped:
+        notes.append(
+            Problem("rows dropped", f"dropped {ds.n_dropped} invalid row(s) of {ds.source}")
+        )
+    return notes
+
+
+def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
+    """The whole run (the outputs already checked: :func:`check_outputs`). A fit that did
+    not converge is written only with ``allow_unconverged``: ``result.problem`` says why."""
+    h = hooks or Hooks()
+    t0 = time.perf_counter()
+    h.phase(f"reading {plan.data}")
+    with contextlib.ExitStack() as stack:
+        # With a scheduler, the levels of categorical columns are counted on its workers;
+        # without one, footer-level problems fail before a local cluster starts, and the
+        # data's size decides whether one starts at all.
+        ran_on = stack.enter_context(connect(plan, None, h.phase)) if remote(plan) else ""
+        ds = open_dataset(plan, name=h.name)
+        if not ran_on:
+            ran_on = stack.enter_context(connect(plan, data_bytes(plan, ds), h.phase))
+        h.phase(
+            f"loading {ds.n_rows:,} rows x {ds.n_features} features from {len(ds.files)} "
+            f"file(s) in {len(ds.blocks)} block(s) on {ran_on}"
+        )
+        ds = persist(ds, h.rows("loading", ds.n_rows))
+        (h.end_rows or h.phase)(f"loaded {ds.n_rows:,} rows")
+        notes = notes_of(plan, ds)
+        tell = h.note or (lambda note: None)
+        for note in notes:
+            tell(note)
+        split = hold_out(plan, ds)
+        loaded = time.perf_counter()
+        h.phase(fit_phase(plan.settings))
+        checkpoint = checkpoint_dir(plan, split.train)
+        fitted = fit(
+            plan, split.train, checkpoint=checkpoint, callback=h.callback, cv_progress=h.cv_progress
+        )
+        done = time.perf_counter()
+        if getattr(fitted.model, "cv_", None):
+            h.phase(chosen(fitted.model.cv_))
+        problem = not_converged(fitted.model, split.train.feature_names)
+        result = TrainResult(
+            fitted.model, ds, split, ran_on, problem=problem, notes=notes, warnings=fitted.warnings
+        )
+        if problem is None or plan.allow_unconverged:
+            h.phase(f"writing the model{' and its report' if plan.report else ''}")
+            if split.valid is not None or plan.published:
+                result.metrics = evaluate(fitted.model, split.evaluation)
+            if plan.published:
+                result.saved = publish(plan, fitted.model, split, result.metrics or {})
+            else:
+                result.saved = save(plan, fitted.model, split)
+            finish(plan, checkpoint)
+    result.seconds = {"load": loaded - t0, "fit": done - loaded, "save": time.perf_counter() - done}
+    return result
