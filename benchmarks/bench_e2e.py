@@ -84,7 +84,9 @@ FIRST_FIT_SCRIPT = """
 import json, sys, time
 from logloss.cluster import dask_client
 from logloss.data import read_parquet
-from logloss.pipeline import TrainSettings, persist_dataset, train_model
+from logloss.loading import persist_dataset
+from logloss.settings import TrainSettings
+from logloss.training.fit import train_model
 
 ds = read_parquet(sys.argv[1], "y")
 out = {}
@@ -199,7 +201,7 @@ def load_in_process(path: Path, repeats: int) -> tuple[float, float]:
 
     from logloss.cluster import dask_client
     from logloss.data import read_parquet
-    from logloss.pipeline import persist_dataset
+    from logloss.loading import persist_dataset
 
     def ours() -> None:
         ds = read_parquet(str(path), "y")

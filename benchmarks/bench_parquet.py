@@ -4,7 +4,7 @@ Data: 2 000 000 × 20 float64 rows (``--quick``: 200 000) written by ``logloss.g
 as 8 files of 125 000-row row groups. Cluster (and Spark session) start-up is excluded; every
 timing includes reading the Parquet files.
 
-- logloss: ``logloss.pipeline.load_dataset`` + ``train_model`` (what ``logloss train`` runs)
+- logloss: ``logloss.loading.load_dataset`` + ``logloss.training.fit.train_model`` (what ``logloss train`` runs)
   when the pipeline module has them, else ``read_parquet`` -> ``Dataset.persist`` ->
   ``LogisticRegression().fit``. Default solver and settings, and with ``solver="newton"``.
 - dask-ml: ``dask.dataframe.read_parquet`` -> ``to_dask_array(lengths=True)`` -> persist ->
@@ -27,7 +27,9 @@ def logloss_train(path: str, solver: str | None) -> float:
     import logloss
 
     try:
-        from logloss.pipeline import TrainSettings, load_dataset, train_model
+        from logloss.loading import load_dataset
+        from logloss.settings import TrainSettings
+        from logloss.training.fit import train_model
     except ImportError:
         load_dataset = None
     t = time.perf_counter()

@@ -3,7 +3,7 @@
 Conventions
 -----------
 - :func:`dask_client` is the one place a Client or a LocalCluster is made; the CLI and the
-  flows enter it around the steps of :mod:`logloss.pipeline`.
+  flows enter it around the steps of the training run (:mod:`logloss.training`).
 - The embedded default: with no scheduler address and data that fits in memory, the run
   stays in this process on Dask's threaded scheduler (the engine is the same; NumPy
   releases the GIL in the block passes). Worker processes are started only for data that

@@ -24,7 +24,7 @@ from sklearn.metrics import log_loss as sk_log_loss
 
 from logloss import load_model
 from logloss.cli import main
-from logloss.pipeline import resolve_model
+from logloss.publishing import resolve_model
 from logloss.report import PICTURES
 from logloss.storage.files import predictions_path
 
@@ -517,7 +517,7 @@ class _ShiftedModel(LogisticRegression):
 
 @pytest.mark.parametrize("cls", [LogisticRegression, _ShiftedModel])
 def test_predict_writes_what_the_models_own_methods_return(tmp_path, cls):
-    from logloss.pipeline import predict_to_parquet
+    from logloss.scoring import predict_to_parquet
 
     rng = np.random.default_rng(7)
     n = 300
@@ -542,7 +542,7 @@ def test_predict_writes_what_the_models_own_methods_return(tmp_path, cls):
 def test_dask_client_restores_the_distributed_logger_level():
     import logging
 
-    from logloss.pipeline import dask_client
+    from logloss.cluster import dask_client
 
     logger = logging.getLogger("distributed")
     before = logger.level

@@ -23,7 +23,9 @@ from logloss.cli import main
 from logloss.data import DataError, read_parquet
 from logloss.data.encoding import _Where
 from logloss.estimator import LogisticRegression, load_model
-from logloss.pipeline import TrainSettings, model_columns, train_model
+from logloss.evaluation import model_columns
+from logloss.settings import TrainSettings
+from logloss.training.fit import train_model
 
 sklearn_compose = pytest.importorskip("sklearn.compose")
 pytestmark = pytest.mark.filterwarnings("ignore:The .convert_dates. keyword")

@@ -16,9 +16,12 @@ import pandas as pd
 import pytest
 
 from logloss import load_model
-from logloss.pipeline import TrainSettings, load_dataset, resolve_model, train_model
+from logloss.loading import load_dataset
+from logloss.publishing import resolve_model
 from logloss.report import PICTURES
+from logloss.settings import TrainSettings
 from logloss.storage.files import predictions_path
+from logloss.training.fit import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "data" / "breast_cancer.parquet"
@@ -202,7 +205,7 @@ def test_flows_learn_and_apply_categorical_levels_and_imputation(prefect_api, tm
     from flows.score import score
     from flows.train import train
     from logloss.data import read_parquet
-    from logloss.pipeline import model_columns
+    from logloss.evaluation import model_columns
 
     rng = np.random.default_rng(12)
     n = 2000

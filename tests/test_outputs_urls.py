@@ -15,7 +15,7 @@ import pytest
 
 from logloss import LogisticRegression, ModelFileError, load_model
 from logloss.cli import main
-from logloss.pipeline import load_published, publish_model, resolve_model
+from logloss.publishing import load_published, publish_model, resolve_model
 from logloss.storage import PREDICTIONS_MARKER, OutputPathError, check_output
 from logloss.storage.files import predictions_path, read_predictions
 
@@ -380,7 +380,7 @@ def test_row_progress_plain_lines_and_in_place_on_a_terminal(monkeypatch, capsys
 
 def test_persist_reports_rows_as_blocks_are_read():
     from logloss.data import read_parquet
-    from logloss.pipeline import persist_dataset
+    from logloss.loading import persist_dataset
 
     ds = read_parquet(DATA, "target", block_bytes=20_000)
     seen: list[int] = []

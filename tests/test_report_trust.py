@@ -18,13 +18,9 @@ from sklearn import metrics as skm
 from logloss import metrics
 from logloss.cli import main
 from logloss.data import read_parquet
+from logloss.loading import split_validation
 from logloss.metrics.state import max_state_bytes
-from logloss.pipeline import (
-    load_published,
-    resolve_model,
-    split_validation,
-    write_report_assets,
-)
+from logloss.publishing import load_published, resolve_model, write_report_assets
 from logloss.report.assets import _one_pass
 from logloss.report.evaluation_plots import (
     CALIBRATION_MIN_BINS,

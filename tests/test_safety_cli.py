@@ -24,7 +24,7 @@ from conftest import good_table, interrupt_train, write
 
 from logloss import load_model
 from logloss.cli import EXIT_NOT_CONVERGED, main
-from logloss.pipeline import resolve_model
+from logloss.publishing import resolve_model
 from logloss.storage import PREDICTIONS_MARKER, OutputPathError, check_output
 from logloss.storage.files import predictions_path
 
@@ -244,7 +244,7 @@ def test_out_accepts_its_own_kind_and_replaces_it(tmp_path, local_cluster, capsy
 
 
 def test_predict_to_parquet_checks_its_output_for_the_score_flow(tmp_path):
-    from logloss.pipeline import predict_to_parquet
+    from logloss.scoring import predict_to_parquet
 
     data = write(tmp_path / "d" / "p.parquet", good_table(np.random.default_rng(2), n=300))
     before = snapshot(tmp_path)
@@ -256,7 +256,7 @@ def test_predict_to_parquet_checks_its_output_for_the_score_flow(tmp_path):
 
 def test_publish_model_refuses_a_foreign_directory(tmp_path):
     from logloss import LogisticRegression
-    from logloss.pipeline import publish_model
+    from logloss.publishing import publish_model
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(100, 2))
@@ -424,7 +424,7 @@ def test_interrupt_inside_dask_client_stops_the_cluster_and_leaves_the_process_r
     """A Ctrl-C in a library caller (a notebook, a flow) stops the local cluster, restores the
     SIGINT handler and cancels the stuck-shutdown watchdog: the caller's process lives on."""
     psutil = pytest.importorskip("psutil")
-    from logloss.pipeline import dask_client
+    from logloss.cluster import dask_client
 
     handler = signal.getsignal(signal.SIGINT)
     before = set(psutil.Process().children(recursive=True))  # e.g. a session cluster's
@@ -451,7 +451,7 @@ def test_interrupt_inside_dask_client_stops_the_cluster_and_leaves_the_process_r
 @pytest.mark.cluster
 def test_train_flow_does_not_publish_an_unconverged_model(prefect_api, local_cluster, tmp_path):
     from flows.train import train
-    from logloss.pipeline import NotConvergedError
+    from logloss.training.fit import NotConvergedError
 
     data = write(tmp_path / "scaled.parquet", scaled_table(np.random.default_rng(12)))
     args = dict(

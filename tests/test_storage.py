@@ -294,7 +294,7 @@ def test_models_of_0_1_load_local_url_and_published(tmp_path, mem):
     assert check(f"{url}/bc") == 1
     # a new publish over 0.1's published versions: accepted, `latest` becomes a file
     model = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])
-    from logloss.pipeline import publish_model
+    from logloss.publishing import publish_model
 
     new = publish_model(model, tmp_path, "pub")
     assert (tmp_path / "pub" / "latest").is_file() and not (

@@ -22,7 +22,9 @@ from cluster_procs import assert_loopback_only, process_cluster, subprocess_env
 
 from logloss import load_model
 from logloss.generate import LABEL, generate
-from logloss.pipeline import TrainSettings, load_dataset, train_model
+from logloss.loading import load_dataset
+from logloss.settings import TrainSettings
+from logloss.training.fit import train_model
 
 pytestmark = pytest.mark.cluster
 

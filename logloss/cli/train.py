@@ -88,8 +88,8 @@ def plan_of(args: argparse.Namespace) -> Any:
 
 def check_paths(args: argparse.Namespace) -> None:
     """The output rule for ``--out`` and ``--checkpoint`` (standard library only)."""
-    from ..storage import OutputPathError
     from ..remedies import ProblemError
+    from ..storage import OutputPathError
     from ..training import check_outputs
 
     try:
