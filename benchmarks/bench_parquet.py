@@ -4,8 +4,8 @@ Data: 2 000 000 × 20 float64 rows (``--quick``: 200 000) written by ``logloss.g
 as 8 files of 125 000-row row groups. Cluster (and Spark session) start-up is excluded; every
 timing includes reading the Parquet files.
 
-- logloss: ``logloss.loading.load_dataset`` + ``logloss.training.fit.train_model`` (what ``logloss train`` runs)
-  when the pipeline module has them, else ``read_parquet`` -> ``Dataset.persist`` ->
+- logloss: ``logloss.loading.load_dataset`` + ``logloss.training.fit.train_model`` (what
+  ``logloss train`` runs) when those modules exist, else ``read_parquet`` -> ``Dataset.persist`` ->
   ``LogisticRegression().fit``. Default solver and settings, and with ``solver="newton"``.
 - dask-ml: ``dask.dataframe.read_parquet`` -> ``to_dask_array(lengths=True)`` -> persist ->
   ``dask_ml.linear_model.LogisticRegression(solver=...)`` (lbfgs and newton).
