@@ -80,7 +80,7 @@ def _alternated(path: str, limit: int, repeats: int = 5) -> tuple[float, float]:
     """Median seconds of a pass over disk blocks and over the same blocks in memory,
     alternated on one cluster (the machine's load drifts; alternating cancels most of it)."""
     from logloss import read_parquet
-    from logloss.engine import BlockData
+    from logloss.blockdata import BlockData
 
     with local_cluster(memory_limit=limit) as client:  # noqa: F841
         ds = read_parquet(path, "y")

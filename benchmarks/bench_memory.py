@@ -64,7 +64,7 @@ def in_memory(path: str, rows: int) -> tuple[float, float]:
         share = rows * (P + 1) * 8 / len(peak)
         ratios = {a: (peak[a] - idle[a]) / share for a in peak}
         # throughput of in-memory passes
-        from logloss.engine import BlockData
+        from logloss.blockdata import BlockData
 
         data = BlockData(ds.X, (ds.y == 1).astype(np.float64), storage="persist")
         w = np.zeros(P + 1)
@@ -88,7 +88,7 @@ def bigger_than_memory(
     root, limit: int, in_memory_throughput: float, in_memory_pass: float, in_rows: int
 ) -> None:
     from logloss import LogisticRegression, read_parquet
-    from logloss.engine import BlockData
+    from logloss.blockdata import BlockData
 
     rows = int(3 * 2 * limit / (P * 8))
     path = str(parquet_dataset(root, rows, P, files=16, row_group_size=100_000))

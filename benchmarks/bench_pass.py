@@ -34,7 +34,7 @@ def run_case(client, n: int, p: int, chunk: int, dtype: np.dtype, repeats: int) 
     import dask.array as da
     from scipy.special import expit
 
-    from logloss.engine import BlockData
+    from logloss.blockdata import BlockData
     from logloss.loss import block_sums
 
     X, y = make_data(n, p, seed=2, dtype=dtype)

@@ -16,7 +16,7 @@ from common import Table, header, local_cluster, median_time, parser, verdict
 def persisted(n: int, p: int, chunk_rows: int):
     import dask.array as da
 
-    from logloss.engine import BlockData
+    from logloss.blockdata import BlockData
 
     rng = da.random.default_rng(5)
     X = rng.standard_normal((n, p), chunks=(chunk_rows, p))

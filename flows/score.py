@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from logloss.cluster import dask_client
-from logloss.core import LogisticCore
+from logloss.logistic import LogisticCore
 from logloss.publishing import load_published, resolve_model
 from logloss.scoring import predict_to_parquet
 from logloss.storage import check_output, is_url

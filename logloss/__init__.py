@@ -6,12 +6,12 @@ Public API: :class:`LogisticRegression` (scikit-learn compatible),
 :func:`read_parquet` (Parquet -> Dask arrays with known chunks).
 
 Imports are lazy: Dask workers unpickle functions of ``logloss.loss`` and
-``logloss.engine`` and should not pay for scikit-learn and the estimator on start-up.
+``logloss.blockdata`` and should not pay for scikit-learn and the estimator on start-up.
 """
 
 from typing import Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "DataError",

@@ -24,7 +24,7 @@ Conventions
 - With standardize, the mean and scale of the features come from all rows (one pass),
   not from each fold's training rows.
 
-Uses Dask only through :class:`~logloss.engine.BlockData` (one ``map_reduce`` per pass).
+Uses Dask only through :class:`~logloss.blockdata.BlockData` (one ``map_reduce`` per pass).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from .prepare import Prepared, sample_step, take_sample
 from .solvers import SolverState, choose_solver, solve, solver_options, warm_start
 
 if TYPE_CHECKING:
-    from .core import LogisticCore
+    from .logistic import LogisticCore
 
 __all__ = [
     "CVResult",
@@ -398,10 +398,10 @@ def search_cv(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CVResult, FitResult | None]:
     """Cross-validate the grid on ``X``, ``y`` with the settings of ``core`` (a
-    :class:`~logloss.core.LogisticCore`; its ``C`` and ``l1_ratio`` are replaced by the
+    :class:`~logloss.logistic.LogisticCore`; its ``C`` and ``l1_ratio`` are replaced by the
     grid's) and, with ``refit``, fit the chosen (C, l1_ratio) on all rows.
 
-    The data are prepared once (:meth:`~logloss.core.LogisticCore.prepare_data`) and serve
+    The data are prepared once (:meth:`~logloss.logistic.LogisticCore.prepare_data`) and serve
     the search and the refit (:func:`~logloss.fitting.fit_prepared`); ``core`` gets the
     data's attributes (``classes_``, ``n_features_in_``, the feature names, the encoding).
     Returns the :class:`CVResult` and the refit's :class:`~logloss.fitting.FitResult`
@@ -455,10 +455,10 @@ def fit_cv(
     callback: Callable[[SolverState], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[CVResult, Any]:
-    """:func:`search_cv`, then the refitted model as a :class:`~logloss.core.LogisticCore`
+    """:func:`search_cv`, then the refitted model as a :class:`~logloss.logistic.LogisticCore`
     with the chosen C and l1_ratio and ``cv_`` (the search's table, kept in model.json);
     None without ``refit``."""
-    from .core import LogisticCore
+    from .logistic import LogisticCore
 
     result, fit = search_cv(
         core,

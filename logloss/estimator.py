@@ -1,12 +1,12 @@
 """``LogisticRegression``: a scikit-learn compatible estimator trained on Dask or NumPy data.
 
-This module is scikit-learn's API over :class:`logloss.core.LogisticCore` (which fits,
+This module is scikit-learn's API over :class:`logloss.logistic.LogisticCore` (which fits,
 predicts and saves): parameter constraints derived from the settings, input validation,
 tags, ``score``; and :func:`load_model`.
 
 Conventions
 -----------
-- The classes, shapes, units and input kinds are :mod:`logloss.core`'s (its "Conventions").
+- The classes, shapes, units and input kinds are :mod:`logloss.logistic`'s (its "Conventions").
 - Parameter names and meanings follow scikit-learn's LogisticRegression wherever both
   have the parameter; ``penalty`` is "l2" or None, and ``C=np.inf`` also means none.
 """
@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .core import LogisticCore
+from .logistic import LogisticCore
 from .prepare import WARM_MIN_ROWS, is_dask
 from .settings import TRAIN_SETTINGS
 
@@ -143,7 +143,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         return tags
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> LogisticRegression:
-        """:meth:`LogisticCore.fit <logloss.core.LogisticCore.fit>` after scikit-learn's
+        """:meth:`LogisticCore.fit <logloss.logistic.LogisticCore.fit>` after scikit-learn's
         parameter validation."""
         self._validate_params()
         super().fit(X, y, sample_weight, **kwargs)

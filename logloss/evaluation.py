@@ -10,8 +10,8 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .core import LogisticCore
 from .data import DataError, Dataset
+from .logistic import LogisticCore
 
 __all__ = ["check_features", "evaluate_model", "labels01", "model_columns"]
 

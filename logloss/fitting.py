@@ -4,8 +4,8 @@ and checkpoints), and what came out of it as a :class:`FitResult`.
 The seam of the core: :func:`logloss.prepare.prepare` makes the training data ready once;
 :func:`fit_prepared` fits it with a set of settings, as many times as asked (the
 cross-validation refit fits the data its search prepared); a
-:class:`~logloss.core.LogisticCore` takes its fitted attributes from the result
-(:meth:`~logloss.core.LogisticCore.set_fitted`).
+:class:`~logloss.logistic.LogisticCore` takes its fitted attributes from the result
+(:meth:`~logloss.logistic.LogisticCore.set_fitted`).
 
 Conventions
 -----------
@@ -113,7 +113,7 @@ def fit_prepared(
     where the optimiser state is saved every ``checkpoint_every`` iterations, and resumed
     from when it holds a checkpoint of the same problem (settings, shape, classes,
     ``data_fingerprint``, the content of in-memory data; see
-    :meth:`logloss.core.LogisticCore.fit`); ``checkpoint_restart``: start afresh over a
+    :meth:`logloss.logistic.LogisticCore.fit`); ``checkpoint_restart``: start afresh over a
     checkpoint of another problem instead of raising
     :class:`~logloss.checkpoint.CheckpointError`.
     """

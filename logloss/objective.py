@@ -5,7 +5,7 @@ Conventions
 - A *sums function* ``sums(w, hessian) -> packed`` returns the float64 vector of
   :func:`logloss.loss.block_sums` added over every row of the data, for the full
   parameter vector ``w`` of length p + 1 (coefficients, then the intercept). It is where
-  the data live: in memory (:func:`numpy_sums`) or on a Dask cluster (``logloss.engine``).
+  the data live: in memory (:func:`numpy_sums`) or on a Dask cluster (``logloss.blockdata``).
 - The solvers optimise θ, which is ``w`` in the optimiser's own coordinates: without an
   intercept θ has length p; with standardisation θ holds the coefficients of the
   standardised features. The map is linear, w = A θ, so the gradient is Aᵀ∇ and the

@@ -6,10 +6,10 @@ Conventions
 - One set of rules for NumPy and Dask data: the same label checks (:func:`check_classes`),
   class weights (:func:`class_weights`), weight checks (:func:`block_weight_check`, a
   block function) and coordinates (:func:`mean_scale` from :func:`logloss.loss.block_moments`).
-  In-memory data is a single block; Dask data is many, reduced by :mod:`logloss.engine`.
+  In-memory data is a single block; Dask data is many, reduced by :mod:`logloss.blockdata`.
 - Uses Dask: yes, for Dask input only (validating the collections' shapes, reading the
   distinct labels, building the 0/1 label and weight columns lazily before
-  :class:`~logloss.engine.BlockData` persists them). NumPy input never touches Dask.
+  :class:`~logloss.blockdata.BlockData` persists them). NumPy input never touches Dask.
 - Error messages are part of the interface (tests check them word for word).
 """
 
@@ -24,7 +24,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
 
-from .engine import BlockData
+from .blockdata import BlockData
 from .loss import block_moments, combine_moments
 from .objective import numpy_sums
 

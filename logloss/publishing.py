@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .core import LogisticCore
 from .data import DataError, Dataset
 from .evaluation import check_features, labels01
+from .logistic import LogisticCore
 from .storage import check_output, is_url
 
 __all__ = ["load_published", "publish_model", "resolve_model", "write_report_assets"]

@@ -14,10 +14,10 @@ from typing import Any
 import dask
 import numpy as np
 
-from .core import LogisticCore
 from .data import DataError, Dataset, read_block_columns, read_parquet
 from .diskblocks import DiskSpaceError
 from .evaluation import model_columns
+from .logistic import LogisticCore
 from .progress import RowsReport, compute_rows
 from .storage import check_output, is_url
 

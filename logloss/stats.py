@@ -70,7 +70,7 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
     if is_dask(X) or is_dask(y):
         import dask.array as da
 
-        from .engine import BlockData
+        from .blockdata import BlockData
 
         Xd = _dask_X(X)
         yd = _dask_y(y, Xd)
@@ -208,7 +208,7 @@ def _null_log_likelihood(model: Any, pos: float, total: float) -> float:
 def coefficient_summary(
     model: Any, X: Any, y: Any, sample_weight: Any = None
 ) -> tuple[Any, dict[str, Any]]:
-    """(table, info): see :meth:`logloss.core.LogisticCore.summary`."""
+    """(table, info): see :meth:`logloss.logistic.LogisticCore.summary`."""
     import pandas as pd
 
     p = int(model.n_features_in_)

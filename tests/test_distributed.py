@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logloss import LogisticRegression
-from logloss.engine import BlockData
+from logloss.blockdata import BlockData
 from logloss.loss import block_sums
 
 TIGHT = dict(tol=1e-10, max_iter=1000)

@@ -8,7 +8,7 @@ import dask.array as da
 import pytest
 from conftest import make_logistic
 
-from logloss import LogisticRegression, engine
+from logloss import LogisticRegression, blockdata
 
 pytestmark = pytest.mark.cluster
 
@@ -34,4 +34,4 @@ def test_each_worker_caps_blas_at_its_share_of_the_host(client):
 
 
 def test_the_engine_keeps_no_module_level_blas_state():
-    assert not hasattr(engine, "_blas_threads")
+    assert not hasattr(blockdata, "_blas_threads")

@@ -11,7 +11,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from logloss.engine import BlockData
+from logloss.blockdata import BlockData
 from logloss.loss import block_sums
 
 

@@ -1,4 +1,4 @@
-"""Where a fit's blocks live (logloss.memory.plan_storage), decided before any block is
+"""Where a fit's blocks live (logloss.placement.plan_storage), decided before any block is
 computed: persist what fits, the workers' disks for the rest on a cluster, else stream."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import dask.array as da
 import pytest
 from distributed import Client
 
-from logloss.memory import StoragePlan, _disk_plan, plan_storage
+from logloss.placement import StoragePlan, _disk_plan, plan_storage
 
 
 def _X(rows: int = 1000, p: int = 4, chunk: int = 250) -> da.Array:
@@ -52,7 +52,7 @@ def test_on_a_cluster_the_blocks_beyond_the_budget_go_to_disk():
 
 
 def test_a_pass_groups_the_blocks_by_the_worker_holding_them():
-    from logloss.engine import worker_groups
+    from logloss.blockdata import worker_groups
 
     keys = ["b0", "b1", "b2", "b3", "b4"]
     who = {"b0": ["w1"], "b1": ["w2"], "b2": ["w2", "w1"], "b3": ["w1"]}  # b4: held by none

@@ -14,9 +14,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLR
 
 from logloss import LogisticRegression
-from logloss.core import LogisticCore
 from logloss.fitting import FitResult, fit_prepared
 from logloss.lockstep import Lockstep
+from logloss.logistic import LogisticCore
 from logloss.loss import (
     Folds,
     block_sums,

@@ -38,7 +38,7 @@ def test_in_process_block_has_no_client_no_children_and_restores_dask_config():
     import dask.array as da
     from threadpoolctl import threadpool_info
 
-    from logloss.engine import default_client
+    from logloss.blockdata import default_client
 
     before = dask.config.get("scheduler", None)
     blas_before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]

@@ -90,7 +90,7 @@ def test_data_beyond_the_workers_memory_go_to_disk_once_and_reach_the_in_memory_
 def test_all_blocks_on_disk_when_the_budget_is_zero_and_a_fit_that_fails_removes_them(
     client, tmp_path: Path
 ) -> None:
-    from logloss.engine import BlockData
+    from logloss.blockdata import BlockData
 
     rng = np.random.default_rng(SEED)
     X = rng.normal(size=(20_000, 5))

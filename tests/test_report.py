@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss as sk_log_loss
 
 import logloss
-from logloss import engine, loss, metrics, report
+from logloss import blockdata, loss, metrics, report
 from logloss.storage import ModelFileError, encode_labels, is_logloss_output
 from logloss.storage import save_model as write_model_files
 
@@ -306,7 +306,7 @@ def test_log_loss_is_written_once() -> None:
     np.testing.assert_allclose(
         metrics.row_log_loss(y.astype(float), p), -(y * np.log(p) + (1 - y) * np.log(1 - p))
     )
-    assert metrics._add is engine._add
+    assert metrics._add is blockdata._add
     package = Path(report.__file__).parent
     sources = [*package.glob("*.py"), Path(metrics.__file__)]
     for src in sources:

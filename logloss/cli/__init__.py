@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from .. import __version__
+from ..version import __version__
 from . import evaluate, export, generate, predict, report, summary, train
 from .display import Progress
 from .status import (

@@ -89,8 +89,7 @@ def plan_of(args: argparse.Namespace) -> Any:
 def check_paths(args: argparse.Namespace) -> None:
     """The output rule for ``--out`` and ``--checkpoint`` (standard library only)."""
     from ..remedies import ProblemError
-    from ..storage import OutputPathError
-    from ..training import check_outputs
+    from ..training import OutputPathError, check_outputs
 
     try:
         args.plan = check_outputs(plan_of(args))

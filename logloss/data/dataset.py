@@ -113,11 +113,11 @@ class Dataset:
     def persist(self) -> Dataset:
         """Persist ``X``, ``y`` and ``sample_weight`` together, reading each block once.
 
-        On a cluster whose workers' memory budget (:func:`logloss.memory.memory_budget`)
+        On a cluster whose workers' memory budget (:func:`logloss.placement.memory_budget`)
         the data exceed, nothing is persisted and the dataset is returned as it is: the fit
         reads each block once and writes those that do not fit in memory to the workers'
-        disks (:class:`logloss.engine.BlockData`)."""
-        from ..memory import default_client, memory_budget
+        disks (:class:`logloss.blockdata.BlockData`)."""
+        from ..placement import default_client, memory_budget
 
         client = default_client()
         largest = max(self.X.chunks[0], default=0) * self.X.shape[1] * self.X.dtype.itemsize

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engine import _add
+from ..blockdata import _add
 from . import curves as _curves
 from .curves import CalibrationBins, wilson_interval
 from .inputs import SPLIT_EVERY, Array, ArrayIn, compute, map_reduce, reduce_blocks

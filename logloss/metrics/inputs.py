@@ -18,7 +18,7 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
-from ..engine import tree_reduce
+from ..blockdata import tree_reduce
 
 __all__ = [
     "Array",

@@ -6,7 +6,7 @@ curve and the confusion counts: :func:`logloss.metrics.metrics_state`, bounded w
 the rows) computed together with the row sample of the convexity picture and the training
 columns' standard deviations, so one read of each block serves the three; then the
 coefficient statistics (the observed information at the fitted coefficients on the
-training data: :meth:`logloss.core.LogisticCore.summary`, streamed by its engine).
+training data: :meth:`logloss.logistic.LogisticCore.summary`, streamed by its engine).
 
 ``report.json`` (written next to model.json) holds what the page needs besides model.json
 and metrics.json: which data the metrics come from, the thresholds, the coefficient rows

@@ -73,7 +73,7 @@ def coefficient_rows(
     """(rows, sorted_by): one row per feature, sorted as :data:`SORT_NOTES` says.
 
     ``statistics`` maps a feature name to its ``std_err``, ``z``, ``p_value``, ``ci_low``,
-    ``ci_high`` (a row of :meth:`logloss.core.LogisticCore.summary`); with it rows are
+    ``ci_high`` (a row of :meth:`logloss.logistic.LogisticCore.summary`); with it rows are
     sorted by |z|, without it by the standardised size (``column_std`` given) or by the
     coefficient's size. With ``l1`` only the non-zero coefficients get rows.
     """

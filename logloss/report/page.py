@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import __version__
 from ..storage import atomic_write_bytes
 from ..storage.files import read_model as read_model_files
+from ..version import __version__
 from .assets import REPORT_DATA
 from .coefficients import SORT_NOTES, coefficient_rows
 from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items, setting_items

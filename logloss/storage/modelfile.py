@@ -314,7 +314,7 @@ def decode_labels(spec: dict[str, Any]) -> np.ndarray:
 
 def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model.json document of a fitted estimator (JSON only; no coefficient list)."""
-    from .. import __version__
+    from ..version import __version__
 
     params = est.get_params()
     if isinstance(params.get("class_weight"), dict):

@@ -12,6 +12,8 @@ output rule, the settings): the heavy steps load with :mod:`.run`.
 
 from __future__ import annotations
 
-from .plan import OutputRefusedError, TrainPlan, check_outputs
+from .plan import OutputPathError, OutputRefusedError, TrainPlan, check_outputs
 
-__all__ = ["OutputRefusedError", "TrainPlan", "check_outputs"]
+# OutputPathError: the type of every refused output (the storage layer's); a face that
+# re-spells a refusal in its own option names raises it (cli/train.py).
+__all__ = ["OutputPathError", "OutputRefusedError", "TrainPlan", "check_outputs"]

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ..core import LogisticCore
 from ..data import DataError, Dataset
+from ..logistic import LogisticCore
 from ..remedies import Problem, ProblemError
 from ..settings import TrainSettings
 from ..solvers import SolverState, remedies

@@ -38,10 +38,10 @@ from typing import Any
 from ..checkpoint import CHECKPOINT_FILE
 from ..cluster import dask_client as _dask_client
 from ..cluster import describe, runs_in_process
-from ..core import LogisticCore
 from ..data import Dataset, read_parquet
 from ..evaluation import evaluate_model
 from ..loading import persist_dataset, split_validation
+from ..logistic import LogisticCore
 from ..progress import RowsReport
 from ..publishing import publish_model, write_report_assets
 from ..remedies import Namer, Problem, Remedy, python_name

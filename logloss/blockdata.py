@@ -1,7 +1,7 @@
 """The solver's Dask layer: persisted row blocks, per-block sums, tree reduction.
 
 The only module that talks to Dask for a fit's blocks: persisting them where
-:func:`~logloss.memory.plan_storage` says, and every pass the objective makes over them.
+:func:`~logloss.placement.plan_storage` says, and every pass the objective makes over them.
 Below it all is NumPy.
 
 Conventions
@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .loss import block_sums
-from .memory import StoragePlan, default_client, plan_storage
+from .placement import StoragePlan, default_client, plan_storage
 
 __all__ = ["BlockData", "default_client", "tree_reduce", "worker_groups"]
 
@@ -334,7 +334,7 @@ class BlockData:
     ``memory_bytes`` (default: the workers' headroom, what is left below 60% of each
     worker's memory limit after what it already holds; half the free RAM without a
     cluster), else uses the disk on a cluster and streams without one
-    (:func:`~logloss.memory.plan_storage`).
+    (:func:`~logloss.placement.plan_storage`).
 
     On a distributed client, a pass over persisted blocks is one task per worker thread:
     the blocks are grouped by the worker holding them (``Client.who_has``) and each task
