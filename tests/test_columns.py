@@ -25,6 +25,7 @@ from logloss.data.encoding import _Where
 from logloss.estimator import LogisticRegression, load_model
 from logloss.evaluation import model_columns
 from logloss.settings import TrainSettings
+from logloss.storage.files import predictions_path
 from logloss.training.fit import train_model
 
 sklearn_compose = pytest.importorskip("sklearn.compose")
@@ -306,7 +307,7 @@ def test_saved_model_applies_its_encoding_to_new_data(tmp_path, capsys):
     )
     preds = tmp_path / "p"
     assert main(["predict", str(out), str(new), "--out", str(preds)]) == 0
-    got = pq.read_table(preds).column("probability").to_numpy()
+    got = pq.read_table(predictions_path(preds)).column("probability").to_numpy()
     z = X @ model.coef_[0] + model.intercept_[0]
     np.testing.assert_allclose(got, 1 / (1 + np.exp(-z)), rtol=1e-12)
 

@@ -14,6 +14,7 @@ import pytest
 import logloss
 from logloss.cli import EXIT_BAD_INPUT
 from logloss.cli import main as cli_main
+from logloss.storage.files import model_folder
 
 SEED = 22_105
 
@@ -70,7 +71,7 @@ def test_the_cli_option_comes_from_the_settings(
     out = tmp_path / "model"
     rc = main(["train", str(path), "--label", "y", "--exclude", "id,ts", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
-    meta = json.loads((out / "model.json").read_text())
+    meta = json.loads((model_folder(out) / "model.json").read_text())
     assert "id" not in json.dumps(meta.get("features", meta))
     model = logloss.load_model(out)
     assert list(model.feature_names_in_) == ["a", "b", "c"]

@@ -95,8 +95,10 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray
         try:
             return _read_folder(loc)
         except (OSError, ModelFileError) as exc:
-            if attempt + 1 < _ATTEMPTS and (resolve(path).path != loc.path or not loc.exists()):
-                time.sleep(0.001 * attempt)  # a save or a clean-up moved `latest`: again
+            moved = resolve(path).path != loc.path  # a save or a clean-up moved `latest`
+            going = not loc.exists() or not loc.isfile("model.json")  # a clean-up under way
+            if attempt + 1 < _ATTEMPTS and (moved or going):
+                time.sleep(0.001 * attempt)  # then read `latest` again
                 continue
             if isinstance(exc, ModelFileError):
                 raise

@@ -233,10 +233,13 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if isinstance(exc, Exception) and not ours:  # a store's or the disk's error
             raise _failed(loc, kind, exc, kept) from None
         raise
-    if (now := pointer(loc)) is not None and not complete(loc, now[0]):
-        # a concurrent clean-up removed the version just named: name the newest complete one
-        done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
-        set_pointer(loc, max(done, key=_order, default=name), kind)
+    now = pointer(loc)
+    ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
+    best = max((n for n in ours if complete(loc, n)), key=_order, default=name)
+    if now is None or not complete(loc, now[0]) or _order(now[0]) < _order(best):
+        # a concurrent save moved `latest` back past this one (or past a newer complete one),
+        # or a concurrent clean-up removed the version it names: the newest complete one
+        set_pointer(loc, best, kind)
     if (now := pointer(loc)) is None or not complete(loc, now[0]):  # success: what readers get
         raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
     clean(loc, now[0])
@@ -280,6 +283,8 @@ def clean(loc: Location, current: str) -> None:
     """Remove complete versions older than the previous one, staging and unfinished
     versions untouched for :data:`STALE_AFTER` seconds, and what 0.1 left here."""
     entries = names(loc)
+    now = pointer(loc)  # read again: a concurrent save may have moved it since
+    current = min(current, now[0] if now else current, key=_order)
     older = [n for n in entries if VERSION_RE.match(n) and _order(n) < _order(current)]
     for n in sorted(filter(lambda n: complete(loc, n), older), key=_order)[:-1]:
         _remove(loc, loc.join(n))  # the previous version stays, for a rollback
