@@ -23,15 +23,17 @@ class Progress:
         self._tty = sys.stderr.isatty()
 
     def __enter__(self) -> Progress:
-        if self.enabled and self._tty:
-            from rich.console import Console
-            from rich.live import Live
+        return self  # the live table starts with the first iteration (see _start)
 
-            self._live = Live(
-                self._render(None), console=Console(stderr=True), refresh_per_second=8
-            )
-            self._live.__enter__()
-        return self
+    def _start(self) -> None:
+        """The live table, from the first iteration on: the phases before it (reading,
+        loading rows, updated in place) print as plain lines, not through the live display."""
+        from rich.console import Console
+        from rich.live import Live
+
+        self.t0 = time.perf_counter()
+        self._live = Live(self._render(None), console=Console(stderr=True), refresh_per_second=8)
+        self._live.__enter__()
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
@@ -56,6 +58,8 @@ class Progress:
         if not self.enabled or not state.history:
             return
         row = state.history[-1]
+        if self._live is None and self._tty:
+            self._start()
         if self._live is not None:
             self._live.update(self._render(row))
             return
