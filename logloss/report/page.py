@@ -363,8 +363,8 @@ def _trust_notes(report: Mapping[str, Any]) -> list[str]:
     notes = []
     for key in ("calibration", "curves"):
         part = report.get(key)
-        if isinstance(part, dict) and part.get("note"):
-            notes.append(str(part["note"]))
+        if isinstance(part, dict) and part.get("note") and part.get("exact") is not True:
+            notes.append(str(part["note"]))  # (exact curves need no warning)
     return notes
 
 
