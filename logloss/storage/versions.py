@@ -226,11 +226,9 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if fresh and loc.local:
             with contextlib.suppress(OSError):
                 os.rmdir(loc.path)
-        mod = type(exc).__module__.split(".")[0]
-        ours = mod in ("logloss", "builtins", "dask", "distributed") and not isinstance(
-            exc, OSError
-        )
-        if isinstance(exc, Exception) and not ours:  # a store's or the disk's error
+        mod = type(exc).__module__.split(".")[0]  # logloss's own errors name what they stopped
+        plain = mod in ("builtins", "dask", "distributed") and not isinstance(exc, OSError)
+        if isinstance(exc, Exception) and mod != "logloss" and not plain:  # a store's, a disk's
             raise _failed(loc, kind, exc, kept) from None
         raise
     if (now := pointer(loc)) is not None and not complete(loc, now[0]):
