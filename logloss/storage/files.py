@@ -7,7 +7,6 @@ Readers follow ``latest`` and, when a save or clean-up removed what they were re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import posixpath
@@ -16,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
+T = TypeVar("T")
 
 
 def _shown(loc: Location) -> Path | str:
@@ -45,15 +45,12 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
         if loc.local:
             return fill(Path(where))
         with tempfile.TemporaryDirectory(prefix="logloss-") as top:
-            tmp = os.path.join(top, posixpath.basename(where.rstrip("/")))  # named as the version
-            os.mkdir(tmp)
-            fill(Path(tmp))
-            files = [
-                os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs
-            ]
-            root = loc.fs._strip_protocol(where)
+            tmp = Path(top, posixpath.basename(where))  # named as the version
+            tmp.mkdir()
+            fill(tmp)
+            files = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
             for rel in sorted(files, key=lambda r: (r == "model.json", r)):  # model.json last
-                loc.fs.put_file(os.path.join(tmp, rel), posixpath.join(root, *rel.split(os.sep)))
+                loc.fs.put_file(str(tmp / rel), posixpath.join(loc.fs._strip_protocol(where), rel))
 
     return _shown(loc.sub(commit(loc, "model", write)))
 
@@ -87,32 +84,37 @@ def save_model(
     return save_folder(path, fill)
 
 
+def _again(path: str | os.PathLike[str], read: Callable[[Location], T]) -> T:
+    """``read`` the folder in force at ``path``; again when a save or clean-up moved it."""
+    for attempt in range(_ATTEMPTS - 1):
+        loc = resolve(path)
+        try:
+            return read(loc)
+        except (OSError, ModelFileError):
+            if resolve(path).path == loc.path and loc.exists():
+                raise
+            time.sleep(0.001 * attempt)
+    return read(resolve(path))
+
+
 def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
     """(model.json, coef.npy) of the model at ``path``: a location (follows ``latest``), a
     version folder, a plain folder with model.json + coef.npy, or 0.1's layouts."""
-    for attempt in range(_ATTEMPTS):
-        loc = resolve(path)
-        try:
-            return _read_folder(loc)
-        except (OSError, ModelFileError) as exc:
-            if attempt + 1 < _ATTEMPTS and (resolve(path).path != loc.path or not loc.exists()):
-                time.sleep(0.001 * attempt)  # a save or a clean-up moved `latest`: again
-                continue
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(f"cannot read the model at {loc.shown!r}: {exc}") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return _again(path, _read_folder)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model at {resolve(path).shown!r}: {exc}") from None
 
 
 def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
-    shown = loc.sub("model.json").shown
+    shown, coef = loc.sub("model.json").shown, loc.sub("coef.npy").shown
     try:
         with loc.open("model.json") as fh:
             raw = fh.read(MAX_META_BYTES + 1)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         if not loc.exists():
             raise ModelFileError(f"model directory {loc.shown!r} does not exist") from None
-        for bad in [n for n in (LATEST, OLD_POINTER) if loc.isfile(n)][:1]:
+        if bad := next((n for n in (LATEST, OLD_POINTER) if loc.isfile(n)), None):
             raise ModelFileError(f"{loc.sub(bad).shown!r} is not a logloss model pointer") from None
         raise ModelFileError(f"{loc.shown!r} is not a logloss model: no model.json in it") from None
     if len(raw) > MAX_META_BYTES:
@@ -121,11 +123,9 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
     try:
         fh = loc.open("coef.npy")
     except OSError as exc:
-        raise ModelFileError(
-            f"cannot read coefficients {loc.sub('coef.npy').shown!r}: {exc}"
-        ) from None
+        raise ModelFileError(f"cannot read coefficients {coef!r}: {exc}") from None
     with fh:
-        vec = mf.read_coef(fh, loc.sub("coef.npy").shown, doc)
+        vec = mf.read_coef(fh, coef, doc)
     mf.check_vector(doc, vec, shown)
     return meta, vec
 
@@ -153,7 +153,7 @@ def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def write_bytes_url(url: str, data: bytes) -> str:
     """One object written in one put (atomic on object stores)."""
-    locate(url).fs.pipe_file(locate(url).path, data)
+    (loc := locate(url)).fs.pipe_file(loc.path, data)
     return url
 
 
@@ -180,10 +180,13 @@ def write_predictions(
 
 def predictions_path(path: str | os.PathLike[str]) -> Path | str:
     """The folder of the predictions in force at ``path`` (its ``part-*.parquet``)."""
-    loc = resolve(path)
+    return _shown(_predictions(resolve(path)))
+
+
+def _predictions(loc: Location) -> Location:
     if not loc.isfile(PREDICTIONS_MARKER):
         raise ModelFileError(f"{loc.shown!r} holds no complete predictions of logloss")
-    return _shown(loc)
+    return loc
 
 
 def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
@@ -191,9 +194,7 @@ def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = N
     read again from ``latest`` when a later write removed them meanwhile."""
     import pyarrow.dataset as pads
 
-    for _attempt in range(_ATTEMPTS):
-        with contextlib.suppress(OSError):
-            where = locate(predictions_path(path))
-            return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
-    where = locate(predictions_path(path))
-    return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
+    def read(loc: Location) -> Any:
+        return pads.dataset(_predictions(loc).path, filesystem=loc.fs).to_table(columns=columns)
+
+    return _again(path, read)

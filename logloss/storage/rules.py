@@ -15,14 +15,14 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Literal
+from typing import Literal, get_args
 
 from . import versions as v
 from .versions import Location, StoreError, is_url, locate
 
 InputPath = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 OutputKind = Literal["model", "predictions", "report", "dataset", "published"]
-OUTPUT_KINDS: tuple[str, ...] = ("model", "predictions", "report", "dataset", "published")
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 #: Strings by which an HTML page written by :func:`logloss.report.write_html_report` is known.
 REPORT_MARKERS = ("<meta name='generator' content='logloss", "<title>logloss report: ")
 _WHAT = {k: f"a logloss {k} directory" for k in ("model", "predictions")}
@@ -83,7 +83,7 @@ def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
 def _is_report(loc: Location) -> bool:
     if not loc.isfile():
         return False
-    with open(loc.path, "rb") if loc.local else loc.fs.open(loc.path, "rb") as fh:
+    with loc.open() as fh:
         head = fh.read(8192).decode("utf-8", errors="replace")
     return head.lstrip().lower().startswith("<!doctype html") and any(
         m in head for m in REPORT_MARKERS
@@ -104,7 +104,7 @@ def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath
         if item is not None and not isinstance(item, str | os.PathLike):
             found += _inputs(item, urls)
         elif item is not None and is_url(item) == urls:
-            text = _strip(os.fspath(item))
+            text = os.fspath(item).removeprefix("file://")
             if urls:
                 found += [(text, key) for key in [_url_key(text)] if key is not None]
             elif glob.has_magic(text):
@@ -112,10 +112,6 @@ def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath
             else:
                 found.append((os.fspath(item), _real(text)))
     return found
-
-
-def _strip(text: str) -> str:
-    return text[len("file://") :] if text.startswith("file://") else text
 
 
 def _real(path: str) -> Path:
@@ -158,7 +154,8 @@ def _probe(p: Path, shown: str, what: str = "output path") -> None:
 
 
 def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
-    p, real = Path(os.path.expanduser(_strip(shown))), _real(_strip(shown))
+    p = Path(os.path.expanduser(shown.removeprefix("file://")))
+    real = _real(str(p))
     for name, special in (("current directory", Path.cwd()), ("home directory", Path.home())):
         if special.resolve().is_relative_to(real):
             rel = "is" if real == special.resolve() else "is an ancestor of"
@@ -168,16 +165,10 @@ def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
         raise _no(shown, "is a dangling symbolic link; not replacing")
     if kind == "report" and p.exists():
         _check_report(locate(p), p.is_dir())
-    elif kind == "dataset" and p.exists() and (not p.is_dir() or any(p.iterdir())):
-        d = p.is_dir()
-        raise _no(
-            shown,
-            "is a directory that is not empty; not writing into it"
-            if d
-            else f"is a file, not {_WHAT[kind]}; not overwriting it",
-        )
-    elif kind not in ("report", "dataset") and p.exists():
-        check_contents(locate(p), kind)
+    elif kind == "dataset" and p.is_dir() and any(p.iterdir()):
+        raise _no(shown, "is a directory that is not empty; not writing into it")
+    elif kind != "report" and p.exists():
+        check_contents(locate(p), kind)  # a dataset's: a file, or an empty directory
     _probe(p if p.is_dir() else p.parent, shown)
     return p
 
@@ -231,6 +222,6 @@ def check_work_dir(path: str | os.PathLike[str], what: str) -> Path:
     shown = os.fspath(path)
     if not shown or is_url(shown):
         raise OutputPathError(f"{what} {shown!r} must be a local path")
-    p = Path(os.path.expanduser(_strip(shown)))
+    p = Path(os.path.expanduser(shown.removeprefix("file://")))
     _probe(p, shown, what)
     return p

@@ -17,9 +17,9 @@ import os
 import posixpath
 import re
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 LATEST, LATEST_FORMAT = "latest", "logloss-latest"
@@ -60,41 +60,33 @@ def split_url(url: str) -> tuple[Any, str]:
 @dataclass(frozen=True)
 class Location:
     shown: str  # as the user wrote it
-    store: Any  # the fsspec filesystem (None for a local path: the standard library serves)
+    fs: Any  # the fsspec filesystem (a LocalFileSystem for a local path)
     path: str
     local: bool
-
-    @property
-    def fs(self) -> Any:
-        from fsspec.implementations.local import LocalFileSystem
-
-        return LocalFileSystem() if self.store is None else self.store
 
     def join(self, *names: str) -> str:
         return posixpath.join(self.path, *names)
 
     def exists(self, *names: str) -> bool:
-        p = self.join(*names)
-        return os.path.exists(p) if self.local else bool(self.fs.exists(p))
+        return bool(self.fs.exists(self.join(*names)))
 
     def isfile(self, *names: str) -> bool:
-        p = self.join(*names)
-        return os.path.isfile(p) if self.local else bool(self.fs.isfile(p))
+        return bool(self.fs.isfile(self.join(*names)))
 
     def open(self, *names: str) -> Any:
-        p = self.join(*names)
-        return open(p, "rb") if self.local else self.fs.open(p, "rb")
+        return self.fs.open(self.join(*names), "rb")
 
     def sub(self, name: str) -> Location:
-        return Location(posixpath.join(self.shown, name), self.store, self.join(name), self.local)
+        return Location(posixpath.join(self.shown, name), self.fs, self.join(name), self.local)
 
 
 def locate(path: str | os.PathLike[str]) -> Location:
-    text = os.fspath(path).rstrip("/") or os.fspath(path)
-    text = text[7:] if text.startswith("file://") else text
+    text = (os.fspath(path).rstrip("/") or os.fspath(path)).removeprefix("file://")
     if is_url(text):
         return Location(text, *split_url(text), local=False)
-    return Location(text, None, os.path.abspath(os.path.expanduser(text)), True)
+    from fsspec.implementations.local import LocalFileSystem
+
+    return Location(text, LocalFileSystem(), os.path.abspath(os.path.expanduser(text)), True)
 
 
 def names(loc: Location) -> list[str]:
@@ -131,15 +123,14 @@ def pointer(loc: Location) -> tuple[str, str] | None:
 def set_pointer(loc: Location, version: str, kind: str = "model") -> None:
     """Point ``loc/latest`` at ``version`` in one atomic step."""
     data = (json.dumps({"format": LATEST_FORMAT, "kind": kind, "version": version}) + "\n").encode()
-    if not loc.local:
-        return loc.fs.pipe_file(loc.join(LATEST), data)  # type: ignore[no-any-return]
-    atomic_write_bytes(loc.join(LATEST), data, f".latest.{secrets.token_hex(4)}.tmp")
+    if loc.local:
+        atomic_write_bytes(loc.join(LATEST), data, f".latest.{secrets.token_hex(4)}.tmp")
+    else:
+        loc.fs.pipe_file(loc.join(LATEST), data)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, tmp: str = "") -> Any:
     """Write a local file through a temporary beside it, fsync and ``os.replace``."""
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(tmp or f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -176,11 +167,16 @@ def complete(loc: Location, version: str) -> bool:
     return any(loc.exists(version, f) for f in COMMIT_FILES)
 
 
+def current(loc: Location) -> str:
+    """The version ``loc/latest`` names ("" when none)."""
+    return (pointer(loc) or ("",))[0]
+
+
 def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The complete versions at ``path``, oldest first: ``version``, ``path``, ``current``
     (the one ``latest`` names) and ``meta`` (its model.json or predictions marker)."""
     loc = locate(path)
-    now, found = (pointer(loc) or ("",))[0], []
+    now, found = current(loc), []
     for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
         docs = [read_json(loc, posixpath.join(name, f), 1 << 24) for f in COMMIT_FILES]
         if meta := next((d for d in docs if isinstance(d, dict)), None):
@@ -198,7 +194,6 @@ def promote(path: str | os.PathLike[str], version: str) -> None:
 
 
 def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None) -> StoreError:
-    """What a store or disk error stopped (naming the location) and what was kept."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
     msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
@@ -218,10 +213,10 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if loc.local:
             _fsync(*[os.path.join(d, f) for d, _, fs in os.walk(work) for f in fs], work)
             os.rename(work, loc.join(name))  # made durable with the pointer's rename
-        if _order((pointer(loc) or ("",))[0]) < _order(name):  # never back past a later save
+        if _order(current(loc)) < _order(name):  # never back past a later save
             set_pointer(loc, name, kind)
     except BaseException as exc:
-        for p in [work] + ([loc.join(name)] if (pointer(loc) or ("",))[0] != name else []):
+        for p in [work] + ([loc.join(name)] if current(loc) != name else []):
             _remove(loc, p)
         if fresh and loc.local:
             with contextlib.suppress(OSError):
@@ -242,13 +237,8 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
 
 
 def _remove(loc: Location, path: str) -> None:
-    with contextlib.suppress(OSError):
-        if not loc.local:
-            loc.fs.rm(path, recursive=True)
-        elif os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
+    with contextlib.suppress(OSError, ValueError):  # a symbolic link itself, never its target
+        loc.fs.rm(path, recursive=True)
 
 
 def _newest(loc: Location, name: str) -> float:
@@ -297,7 +287,7 @@ def resolve(path: str | os.PathLike[str]) -> Location:
     loc = locate(path)
     if posixpath.basename(loc.path) == LATEST and loc.isfile():
         parent = posixpath.dirname(loc.shown) or "."
-        loc = Location(parent, loc.store, posixpath.dirname(loc.path), loc.local)
+        loc = Location(parent, loc.fs, posixpath.dirname(loc.path), loc.local)
     for _ in range(3):
         if (found := pointer(loc)) is None:
             doc = read_json(loc, OLD_POINTER)
