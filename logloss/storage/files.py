@@ -21,23 +21,22 @@ import numpy as np
 
 from . import modelfile as mf
 from .modelfile import ModelFileError
-from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
+from .rules import check_contents
+from .versions import LATEST, OLD_POINTER, Location, StrPath, commit, locate, resolve
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
 T = TypeVar("T")
+Fill = Callable[[Path], None]  # writes a version's files into a local folder
 
 
 def _shown(loc: Location) -> Path | str:
     return Path(loc.shown) if loc.local else loc.shown
 
 
-def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path | str:
-    """A new model version at ``path`` whose files ``fill(folder)`` writes (model.json is
-    uploaded last to a store); the output rule applies. Returns the version's folder."""
-    from .rules import check_contents
-
+def save_folder(path: StrPath, fill: Fill) -> Path | str:
+    """A new model version at ``path`` whose files ``fill(folder)`` writes; returns it."""
     loc = locate(path)
     check_contents(loc, "model")
 
@@ -55,17 +54,13 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
     return _shown(loc.sub(commit(loc, "model", write)))
 
 
-def version_of(folder: str | os.PathLike[str]) -> str:
+def version_of(folder: StrPath) -> str:
     """The name of the version a ``fill(folder)`` of :func:`save_folder` is writing."""
     return os.path.basename(os.fspath(folder)).removeprefix(".").removesuffix(".tmp")
 
 
 def save_model(
-    path: str | os.PathLike[str],
-    meta: dict[str, Any],
-    vector: np.ndarray,
-    *,
-    extra: Callable[[Path], None] | None = None,
+    path: StrPath, meta: dict[str, Any], vector: np.ndarray, *, extra: Fill | None = None
 ) -> Path | str:
     """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it."""
     vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
@@ -84,7 +79,7 @@ def save_model(
     return save_folder(path, fill)
 
 
-def _again(path: str | os.PathLike[str], read: Callable[[Location], T]) -> T:
+def _again(path: StrPath, read: Callable[[Location], T]) -> T:
     """``read`` the folder in force at ``path``; again when a save or clean-up moved it."""
     for attempt in range(_ATTEMPTS - 1):
         loc = resolve(path)
@@ -97,9 +92,8 @@ def _again(path: str | os.PathLike[str], read: Callable[[Location], T]) -> T:
     return read(resolve(path))
 
 
-def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
-    """(model.json, coef.npy) of the model at ``path``: a location (follows ``latest``), a
-    version folder, a plain folder with model.json + coef.npy, or 0.1's layouts."""
+def read_model(path: StrPath) -> tuple[dict[str, Any], np.ndarray]:
+    """(model.json, coef.npy) at ``path``: a location, a version or plain folder, 0.1's layout."""
     try:
         return _again(path, _read_folder)
     except OSError as exc:
@@ -130,7 +124,7 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
     return meta, vec
 
 
-def model_folder(path: str | os.PathLike[str]) -> Path | str:
+def model_folder(path: StrPath) -> Path | str:
     """The folder of the model in force at ``path`` (following ``latest``)."""
     if not (loc := resolve(path)).exists():
         raise ModelFileError(f"model directory {loc.shown!r} does not exist")
@@ -138,7 +132,7 @@ def model_folder(path: str | os.PathLike[str]) -> Path | str:
 
 
 @contextmanager
-def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
+def copy_model_to_local(path: StrPath) -> Iterator[Path]:
     """The files of the model version in force at ``path``, in a local temporary folder."""
     loc = resolve(path)
     with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
@@ -158,13 +152,10 @@ def write_bytes_url(url: str, data: bytes) -> str:
 
 
 def write_predictions(
-    out: str | os.PathLike[str], write_parts: Callable[[str], int], marker: Callable[[int], dict]
+    out: StrPath, write_parts: Callable[[str], int], marker: Callable[[int], dict]
 ) -> tuple[Path | str, int]:
-    """A new predictions version at ``out``: ``write_parts(folder)`` (a local path or a URL)
-    writes the parts and returns the rows; the marker ``marker(rows)``, then ``latest``,
-    are written last. Returns (``out``, rows)."""
-    from .rules import check_contents
-
+    """A new predictions version at ``out`` whose parts ``write_parts(folder or URL)`` writes
+    (returning the rows), then the marker ``marker(rows)``; returns (``out``, rows)."""
     loc, rows = locate(out), [0]
     check_contents(loc, "predictions")
 
@@ -178,7 +169,7 @@ def write_predictions(
     return _shown(loc), rows[0]
 
 
-def predictions_path(path: str | os.PathLike[str]) -> Path | str:
+def predictions_path(path: StrPath) -> Path | str:
     """The folder of the predictions in force at ``path`` (its ``part-*.parquet``)."""
     return _shown(_predictions(resolve(path)))
 
@@ -189,9 +180,8 @@ def _predictions(loc: Location) -> Location:
     return loc
 
 
-def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
-    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order);
-    read again from ``latest`` when a later write removed them meanwhile."""
+def read_predictions(path: StrPath, columns: list[str] | None = None) -> Any:
+    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order)."""
     import pyarrow.dataset as pads
 
     def read(loc: Location) -> Any:

@@ -30,14 +30,15 @@ OLD_RE = re.compile(r"^(\.current|\.v-\d+-\d+-[0-9a-f]{8}|_logloss_model\.json)$
 OLD_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")  # 0.1's published versions
 OLD_POINTER = "_logloss_model.json"
 STALE_AFTER = 600.0
+StrPath = str | os.PathLike[str]  # a local path or a URL
 
 
 class StoreError(ValueError):
     """A store that cannot be opened or written; the message says what was kept."""
 
-    def __init__(self, url: str, reason: str, message: str = "") -> None:
-        super().__init__(message or f"cannot open {url!r}: {reason}")
-        self.url, self.reason = url, reason
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # the store's own words
 
 
 def is_url(path: Any) -> bool:
@@ -53,7 +54,7 @@ def split_url(url: str) -> tuple[Any, str]:
     try:
         fs, path = url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        raise StoreError(url, str(exc)) from None
+        raise StoreError(f"cannot open {url!r}: {exc}", str(exc)) from None
     return fs, str(path).rstrip("/") or str(path)
 
 
@@ -80,7 +81,7 @@ class Location:
         return Location(posixpath.join(self.shown, name), self.fs, self.join(name), self.local)
 
 
-def locate(path: str | os.PathLike[str]) -> Location:
+def locate(path: StrPath) -> Location:
     text = (os.fspath(path).rstrip("/") or os.fspath(path)).removeprefix("file://")
     if is_url(text):
         return Location(text, *split_url(text), local=False)
@@ -92,8 +93,6 @@ def locate(path: str | os.PathLike[str]) -> Location:
 def names(loc: Location) -> list[str]:
     """The entries directly under ``loc`` (none when it is absent)."""
     try:
-        if loc.local:
-            return sorted(os.listdir(loc.path))
         entries = loc.fs.ls(loc.path, detail=False)
     except (FileNotFoundError, NotADirectoryError):
         return []
@@ -124,16 +123,16 @@ def set_pointer(loc: Location, version: str, kind: str = "model") -> None:
     """Point ``loc/latest`` at ``version`` in one atomic step."""
     data = (json.dumps({"format": LATEST_FORMAT, "kind": kind, "version": version}) + "\n").encode()
     if loc.local:
-        atomic_write_bytes(loc.join(LATEST), data, f".latest.{secrets.token_hex(4)}.tmp")
+        atomic_write_bytes(loc.join(LATEST), data)  # staged as .latest.<random>.tmp
     else:
         loc.fs.pipe_file(loc.join(LATEST), data)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, tmp: str = "") -> Any:
+def atomic_write_bytes(path: StrPath, data: bytes) -> Any:
     """Write a local file through a temporary beside it, fsync and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(tmp or f".{path.name}.{secrets.token_hex(4)}.tmp")
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(staging, "xb") as fh:
             fh.write(data)
@@ -172,9 +171,8 @@ def current(loc: Location) -> str:
     return (pointer(loc) or ("",))[0]
 
 
-def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The complete versions at ``path``, oldest first: ``version``, ``path``, ``current``
-    (the one ``latest`` names) and ``meta`` (its model.json or predictions marker)."""
+def list_versions(path: StrPath) -> list[dict[str, Any]]:
+    """The complete versions at ``path``, oldest first: version, path, current, meta."""
     loc = locate(path)
     now, found = current(loc), []
     for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
@@ -185,11 +183,11 @@ def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return found
 
 
-def promote(path: str | os.PathLike[str], version: str) -> None:
+def promote(path: StrPath, version: str) -> None:
     """Make ``version`` (a complete version at ``path``) the one readers get: a rollback."""
     loc = locate(path)
     if not VERSION_RE.match(version) or not complete(loc, version):
-        raise StoreError(loc.shown, "", f"{loc.shown!r} has no complete version {version!r}")
+        raise StoreError(f"{loc.shown!r} has no complete version {version!r}")
     set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
 
 
@@ -197,12 +195,11 @@ def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | No
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
     msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
-    return StoreError(loc.shown, why, msg)
+    return StoreError(msg, why)
 
 
 def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
-    """Write a new version with ``write(where)`` (a local staging folder, or the version's
-    URL at a store: its commit file last), then point ``latest`` at it; returns its name."""
+    """A new version written by ``write(staging folder or URL)``, then named by ``latest``."""
     kept = pointer(loc)
     name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
     work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
@@ -226,13 +223,12 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if isinstance(exc, Exception) and mod != "logloss" and not plain:  # a store's, a disk's
             raise _failed(loc, kind, exc, kept) from None
         raise
-    if (now := pointer(loc)) is not None and not complete(loc, now[0]):
-        # a concurrent clean-up removed the version just named: name the newest complete one
+    if (now := current(loc)) and not complete(loc, now):  # a concurrent clean-up removed it:
         done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
-        set_pointer(loc, max(done, key=_order, default=name), kind)
-    if (now := pointer(loc)) is None or not complete(loc, now[0]):  # success: what readers get
-        raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
-    clean(loc, now[0])
+        set_pointer(loc, max(done, key=_order, default=name), kind)  # the newest complete one
+    if not (now := current(loc)) or not complete(loc, now):  # success: what readers get
+        raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
+    clean(loc, now)
     return name
 
 
@@ -265,8 +261,7 @@ def legacy(loc: Location, entries: list[str]) -> list[str]:
 
 
 def clean(loc: Location, current: str) -> None:
-    """Remove complete versions older than the previous one, staging and unfinished
-    versions untouched for :data:`STALE_AFTER` seconds, and what 0.1 left here."""
+    """Remove all but the current and previous versions, stale staging, and 0.1's entries."""
     entries = names(loc)
     older = [n for n in entries if VERSION_RE.match(n) and _order(n) < _order(current)]
     for n in sorted(filter(lambda n: complete(loc, n), older), key=_order)[:-1]:
@@ -281,9 +276,8 @@ def clean(loc: Location, current: str) -> None:
         _remove(loc, loc.join(n))
 
 
-def resolve(path: str | os.PathLike[str]) -> Location:
-    """The folder holding the files in force at ``path``: follows ``latest`` (a pointer
-    file, 0.1's symlink), 0.1's ``_logloss_model.json``, and a path to a ``latest`` file."""
+def resolve(path: StrPath) -> Location:
+    """The folder in force at ``path``, following ``latest`` (or 0.1's pointers) from it."""
     loc = locate(path)
     if posixpath.basename(loc.path) == LATEST and loc.isfile():
         parent = posixpath.dirname(loc.shown) or "."
