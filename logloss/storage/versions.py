@@ -115,7 +115,7 @@ def pointer(loc: Location) -> tuple[str, str] | None:
     if not isinstance(doc, dict) or doc.get("format") != LATEST_FORMAT:
         return None
     v = doc.get("version")
-    ok = isinstance(v, str) and v not in ("", ".", "..") and "/" not in v and v[0] != "."
+    ok = isinstance(v, str) and v[:1] not in ("", ".") and "/" not in v  # a name here
     return (str(v), str(doc.get("kind", "model"))) if ok else None
 
 
@@ -175,11 +175,10 @@ def list_versions(path: StrPath) -> list[dict[str, Any]]:
     """The complete versions at ``path``, oldest first: version, path, current, meta."""
     loc = locate(path)
     now, found = current(loc), []
-    for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
-        docs = [read_json(loc, posixpath.join(name, f), 1 << 24) for f in COMMIT_FILES]
+    for n in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
+        docs = [read_json(loc, posixpath.join(n, f), 1 << 24) for f in COMMIT_FILES]
         if meta := next((d for d in docs if isinstance(d, dict)), None):
-            found.append({"version": name, "path": loc.sub(name).shown, "current": name == now})
-            found[-1]["meta"] = meta
+            found.append(dict(version=n, path=loc.sub(n).shown, current=n == now, meta=meta))
     return found
 
 
