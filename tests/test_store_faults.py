@@ -21,6 +21,7 @@ from cluster_procs import free_port
 
 import logloss
 from logloss.generate import LABEL, generate
+from logloss.storage import PREDICTIONS_MARKER
 from logloss.storage.files import predictions_path
 
 
@@ -68,6 +69,11 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _files(top: Path) -> dict[str, bytes]:
+    """Every file under ``top`` (its versions and ``latest``) with its bytes."""
+    return {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*") if p.is_file()}
+
+
 def test_a_full_disk_while_writing_predictions_names_the_path_and_keeps_the_old_ones(
     tmp_path: Path, small_disk: Path
 ) -> None:
@@ -78,22 +84,17 @@ def test_a_full_disk_while_writing_predictions_names_the_path_and_keeps_the_old_
     out = small_disk / "preds"
     first = _cli("predict", str(model), str(small), "--out", str(out))
     assert first.returncode == 0, first.stderr
-
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-    before = files(out)
+    before = _files(out)
 
     done = _cli("predict", str(model), str(big), "--out", str(out))
     assert done.returncode == 2, done.stderr
     line = done.stderr.splitlines()[-1]
-    # the output named, the part being written, and the version kept in force
-    assert line.startswith(f"logloss: error: cannot write the predictions to '{out}'"), line
-    assert "the disk filled up writing predictions part" in line and "part-0000" in line
-    assert "kept" in line and "the predictions in force" in line
+    assert line.startswith(
+        f"logloss: error: the disk filled up writing predictions part {small_disk}/"
+    )
+    assert "part-0000" in line and "earlier predictions there are kept" in line
     assert "Traceback" not in done.stderr
     # the earlier predictions are whole, and nothing else is left on the disk
-    assert files(out) == before
-    marker = predictions_path(out) / "_logloss_predictions.json"
-    assert json.loads(Path(marker).read_text())["rows"] == 1_000
+    assert _files(out) == before
+    assert json.loads((predictions_path(out) / PREDICTIONS_MARKER).read_text())["rows"] == 1_000
     assert sorted(p.name for p in small_disk.iterdir()) == ["preds"]

@@ -5,6 +5,7 @@ models and predictions as versions; :mod:`.modelfile`: model.json's schema; :mod
 what an output may be. Imports are lazy: the path rule needs only the standard library.
 """
 
+import importlib
 from typing import Any
 
 _LAZY = {
@@ -23,7 +24,5 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        import importlib
-
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,6 @@ Readers follow ``latest`` and, when a save or clean-up removed what they were re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import posixpath
@@ -16,28 +15,28 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import modelfile as mf
 from .modelfile import ModelFileError
-from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
+from .rules import check_contents
+from .versions import COMMIT_FILES, LATEST, OLD_POINTER, Location, StrPath, commit, locate, resolve
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
+T = TypeVar("T")
+Fill = Callable[[Path], None]  # writes a version's files into a local folder
 
 
 def _shown(loc: Location) -> Path | str:
     return Path(loc.shown) if loc.local else loc.shown
 
 
-def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> Path | str:
-    """A new model version at ``path`` whose files ``fill(folder)`` writes (model.json is
-    uploaded last to a store); the output rule applies. Returns the version's folder."""
-    from .rules import check_contents
-
+def save_folder(path: StrPath, fill: Fill) -> Path | str:
+    """A new model version at ``path`` whose files ``fill(folder)`` writes; returns it."""
     loc = locate(path)
     check_contents(loc, "model")
 
@@ -45,30 +44,23 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
         if loc.local:
             return fill(Path(where))
         with tempfile.TemporaryDirectory(prefix="logloss-") as top:
-            tmp = os.path.join(top, posixpath.basename(where.rstrip("/")))  # named as the version
-            os.mkdir(tmp)
-            fill(Path(tmp))
-            files = [
-                os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs
-            ]
-            root = loc.fs._strip_protocol(where)
+            tmp = Path(top, posixpath.basename(where))  # named as the version
+            tmp.mkdir()
+            fill(tmp)
+            files = [p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()]
             for rel in sorted(files, key=lambda r: (r == "model.json", r)):  # model.json last
-                loc.fs.put_file(os.path.join(tmp, rel), posixpath.join(root, *rel.split(os.sep)))
+                loc.fs.put_file(str(tmp / rel), posixpath.join(loc.fs._strip_protocol(where), rel))
 
     return _shown(loc.sub(commit(loc, "model", write)))
 
 
-def version_of(folder: str | os.PathLike[str]) -> str:
+def version_of(folder: StrPath) -> str:
     """The name of the version a ``fill(folder)`` of :func:`save_folder` is writing."""
     return os.path.basename(os.fspath(folder)).removeprefix(".").removesuffix(".tmp")
 
 
 def save_model(
-    path: str | os.PathLike[str],
-    meta: dict[str, Any],
-    vector: np.ndarray,
-    *,
-    extra: Callable[[Path], None] | None = None,
+    path: StrPath, meta: dict[str, Any], vector: np.ndarray, *, extra: Fill | None = None
 ) -> Path | str:
     """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it."""
     vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
@@ -87,34 +79,38 @@ def save_model(
     return save_folder(path, fill)
 
 
-def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], np.ndarray]:
-    """(model.json, coef.npy) of the model at ``path``: a location (follows ``latest``), a
-    version folder, a plain folder with model.json + coef.npy, or 0.1's layouts."""
-    for attempt in range(_ATTEMPTS):
+def _again(path: StrPath, read: Callable[[Location], T]) -> T:
+    """``read`` the folder in force at ``path``; again when a save or clean-up moved it."""
+    for attempt in range(_ATTEMPTS - 1):
         loc = resolve(path)
         try:
-            return _read_folder(loc)
-        except (OSError, ModelFileError) as exc:
+            return read(loc)
+        except (OSError, ModelFileError):
             moved = resolve(path).path != loc.path  # a save or a clean-up moved `latest`
-            going = not loc.exists() or not loc.isfile("model.json")  # a clean-up under way
-            if attempt + 1 < _ATTEMPTS and (moved or going):
-                time.sleep(0.001 * attempt)  # then read `latest` again
-                continue
-            if isinstance(exc, ModelFileError):
+            going = not loc.exists() or not any(loc.isfile(f) for f in COMMIT_FILES)
+            if not (moved or going):  # (going: a clean-up is removing the folder)
                 raise
-            raise ModelFileError(f"cannot read the model at {loc.shown!r}: {exc}") from None
-    raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(0.001 * attempt)
+    return read(resolve(path))
+
+
+def read_model(path: StrPath) -> tuple[dict[str, Any], np.ndarray]:
+    """(model.json, coef.npy) at ``path``: a location, a version or plain folder, 0.1's layout."""
+    try:
+        return _again(path, _read_folder)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model at {resolve(path).shown!r}: {exc}") from None
 
 
 def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
-    shown = loc.sub("model.json").shown
+    shown, coef = loc.sub("model.json").shown, loc.sub("coef.npy").shown
     try:
         with loc.open("model.json") as fh:
             raw = fh.read(MAX_META_BYTES + 1)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         if not loc.exists():
             raise ModelFileError(f"model directory {loc.shown!r} does not exist") from None
-        for bad in [n for n in (LATEST, OLD_POINTER) if loc.isfile(n)][:1]:
+        if bad := next((n for n in (LATEST, OLD_POINTER) if loc.isfile(n)), None):
             raise ModelFileError(f"{loc.sub(bad).shown!r} is not a logloss model pointer") from None
         raise ModelFileError(f"{loc.shown!r} is not a logloss model: no model.json in it") from None
     if len(raw) > MAX_META_BYTES:
@@ -123,16 +119,14 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
     try:
         fh = loc.open("coef.npy")
     except OSError as exc:
-        raise ModelFileError(
-            f"cannot read coefficients {loc.sub('coef.npy').shown!r}: {exc}"
-        ) from None
+        raise ModelFileError(f"cannot read coefficients {coef!r}: {exc}") from None
     with fh:
-        vec = mf.read_coef(fh, loc.sub("coef.npy").shown, doc)
+        vec = mf.read_coef(fh, coef, doc)
     mf.check_vector(doc, vec, shown)
     return meta, vec
 
 
-def model_folder(path: str | os.PathLike[str]) -> Path | str:
+def model_folder(path: StrPath) -> Path | str:
     """The folder of the model in force at ``path`` (following ``latest``)."""
     if not (loc := resolve(path)).exists():
         raise ModelFileError(f"model directory {loc.shown!r} does not exist")
@@ -140,7 +134,7 @@ def model_folder(path: str | os.PathLike[str]) -> Path | str:
 
 
 @contextmanager
-def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
+def copy_model_to_local(path: StrPath) -> Iterator[Path]:
     """The files of the model version in force at ``path``, in a local temporary folder."""
     loc = resolve(path)
     with tempfile.TemporaryDirectory(prefix="logloss-") as tmp:
@@ -155,18 +149,15 @@ def copy_model_to_local(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def write_bytes_url(url: str, data: bytes) -> str:
     """One object written in one put (atomic on object stores)."""
-    locate(url).fs.pipe_file(locate(url).path, data)
+    (loc := locate(url)).fs.pipe_file(loc.path, data)
     return url
 
 
 def write_predictions(
-    out: str | os.PathLike[str], write_parts: Callable[[str], int], marker: Callable[[int], dict]
+    out: StrPath, write_parts: Callable[[str], int], marker: Callable[[int], dict]
 ) -> tuple[Path | str, int]:
-    """A new predictions version at ``out``: ``write_parts(folder)`` (a local path or a URL)
-    writes the parts and returns the rows; the marker ``marker(rows)``, then ``latest``,
-    are written last. Returns (``out``, rows)."""
-    from .rules import check_contents
-
+    """A new predictions version at ``out`` whose parts ``write_parts(folder or URL)`` writes
+    (returning the rows), then the marker ``marker(rows)``; returns (``out``, rows)."""
     loc, rows = locate(out), [0]
     check_contents(loc, "predictions")
 
@@ -180,22 +171,22 @@ def write_predictions(
     return _shown(loc), rows[0]
 
 
-def predictions_path(path: str | os.PathLike[str]) -> Path | str:
+def predictions_path(path: StrPath) -> Path | str:
     """The folder of the predictions in force at ``path`` (its ``part-*.parquet``)."""
-    loc = resolve(path)
+    return _shown(_predictions(resolve(path)))
+
+
+def _predictions(loc: Location) -> Location:
     if not loc.isfile(PREDICTIONS_MARKER):
         raise ModelFileError(f"{loc.shown!r} holds no complete predictions of logloss")
-    return _shown(loc)
+    return loc
 
 
-def read_predictions(path: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
-    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order);
-    read again from ``latest`` when a later write removed them meanwhile."""
+def read_predictions(path: StrPath, columns: list[str] | None = None) -> Any:
+    """The predictions in force at ``path`` as one ``pyarrow.Table`` (all parts, in order)."""
     import pyarrow.dataset as pads
 
-    for _attempt in range(_ATTEMPTS):
-        with contextlib.suppress(OSError):
-            where = locate(predictions_path(path))
-            return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
-    where = locate(predictions_path(path))
-    return pads.dataset(where.path, filesystem=where.fs).to_table(columns=columns)
+    def read(loc: Location) -> Any:
+        return pads.dataset(_predictions(loc).path, filesystem=loc.fs).to_table(columns=columns)
+
+    return _again(path, read)

@@ -15,14 +15,14 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Literal
+from typing import Literal, get_args
 
 from . import versions as v
-from .versions import Location, StoreError, is_url, locate
+from .versions import Location, StoreError, StrPath, is_url, locate
 
-InputPath = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+InputPath = StrPath | Sequence[StrPath] | None
 OutputKind = Literal["model", "predictions", "report", "dataset", "published"]
-OUTPUT_KINDS: tuple[str, ...] = ("model", "predictions", "report", "dataset", "published")
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 #: Strings by which an HTML page written by :func:`logloss.report.write_html_report` is known.
 REPORT_MARKERS = ("<meta name='generator' content='logloss", "<title>logloss report: ")
 _WHAT = {k: f"a logloss {k} directory" for k in ("model", "predictions")}
@@ -34,18 +34,16 @@ class OutputPathError(ValueError):
     """An output path that logloss refuses to write: it would replace something else."""
 
 
-def _no(shown: str, why: str) -> OutputPathError:
-    return OutputPathError(f"output path {shown!r} {why}")
+def _no(shown: str, why: str, what: str = "output path") -> OutputPathError:
+    return OutputPathError(f"{what} {shown!r} {why}")
 
 
-def _kind_of(loc: Location, entries: list[str]) -> str | None:
-    """The kind of output logloss wrote at ``loc`` (None: not recognisably logloss's)."""
-    if (found := v.pointer(loc) if v.LATEST in entries else None) is not None:
-        return found[1]
-    if v.COMMIT_FILES[1] in entries:
-        return "predictions"
+def _kind_of(entries: list[str], latest: tuple[str, str] | None, old: list[str]) -> str | None:
+    """The kind of output logloss wrote there (None: not recognisably logloss's)."""
+    if latest or v.COMMIT_FILES[1] in entries:
+        return latest[1] if latest else "predictions"
     model = any(v.VERSION_RE.match(n) or v.OLD_VERSION_RE.match(n) for n in entries)
-    return "model" if model or "model.json" in entries or v.legacy(loc, entries) else None
+    return "model" if model or "model.json" in entries or old else None
 
 
 def check_contents(loc: Location, kind: str) -> None:
@@ -54,11 +52,10 @@ def check_contents(loc: Location, kind: str) -> None:
     if (os.path.lexists(loc.path) and not os.path.isdir(loc.path)) if loc.local else loc.isfile():
         raise _no(loc.shown, f"is a file, not {_WHAT[kind]}; not overwriting it")
     entries = v.names(loc)
-    ours = set(v.legacy(loc, entries)) | {".checkpoints"}  # the train flow's checkpoints
-    if v.LATEST in entries and v.pointer(loc) is not None:
-        ours.add(v.LATEST)
+    latest, old = v.pointer(loc) if v.LATEST in entries else None, v.legacy(loc, entries)
+    ours = {*old, ".checkpoints"} | ({v.LATEST} if latest else set())  # + the flow's checkpoints
     bad = [n for n in entries if n not in ours and not any(r.match(n) for r in _OWN)]
-    found = _kind_of(loc, entries) if entries else kind
+    found = _kind_of(entries, latest, old) if entries else kind
     if found not in (None, kind):
         why = f"it is {_WHAT[found]}"
     elif bad:
@@ -68,7 +65,7 @@ def check_contents(loc: Location, kind: str) -> None:
     raise _no(loc.shown, f"is not empty and not {_WHAT[kind]} ({why}); not replacing it")
 
 
-def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
+def is_logloss_output(path: StrPath, kind: str) -> bool:
     """True when ``path`` exists and is an output of ``kind`` written by logloss."""
     try:
         loc = locate(path)
@@ -83,17 +80,18 @@ def is_logloss_output(path: str | os.PathLike[str], kind: str) -> bool:
 def _is_report(loc: Location) -> bool:
     if not loc.isfile():
         return False
-    with open(loc.path, "rb") if loc.local else loc.fs.open(loc.path, "rb") as fh:
+    with loc.open() as fh:
         head = fh.read(8192).decode("utf-8", errors="replace")
-    return head.lstrip().lower().startswith("<!doctype html") and any(
-        m in head for m in REPORT_MARKERS
-    )
+    html = head.lstrip().lower().startswith("<!doctype html")
+    return html and any(m in head for m in REPORT_MARKERS)
 
 
-def _check_report(loc: Location, is_dir: bool) -> None:
-    if is_dir:
+def _check_existing(loc: Location, kind: str) -> None:
+    if kind != "report":
+        check_contents(loc, kind)  # a dataset's: absent, a file, or an empty directory
+    elif loc.fs.isdir(loc.path):
         raise _no(loc.shown, "is a directory; expected an HTML file path")
-    if not _is_report(loc):
+    elif loc.exists() and not _is_report(loc):
         raise _no(loc.shown, f"exists and is not {_WHAT['report']}; not overwriting it")
 
 
@@ -104,7 +102,7 @@ def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath
         if item is not None and not isinstance(item, str | os.PathLike):
             found += _inputs(item, urls)
         elif item is not None and is_url(item) == urls:
-            text = _strip(os.fspath(item))
+            text = os.fspath(item).removeprefix("file://")
             if urls:
                 found += [(text, key) for key in [_url_key(text)] if key is not None]
             elif glob.has_magic(text):
@@ -112,10 +110,6 @@ def _inputs(inputs: Iterable[InputPath], urls: bool) -> list[tuple[str, PurePath
             else:
                 found.append((os.fspath(item), _real(text)))
     return found
-
-
-def _strip(text: str) -> str:
-    return text[len("file://") :] if text.startswith("file://") else text
 
 
 def _real(path: str) -> Path:
@@ -145,20 +139,17 @@ def _probe(p: Path, shown: str, what: str = "output path") -> None:
     if not p.is_dir():
         state = "a file, not a directory" if p.exists() else "a dangling symbolic link"
         verb = "created" if what == "output path" else "used"
-        raise OutputPathError(f"{what} {shown!r} cannot be {verb}: {str(p)!r} is {state}")
+        raise _no(shown, f"cannot be {verb}: {str(p)!r} is {state}", what)
     try:
-        fd, name = tempfile.mkstemp(prefix=".logloss-probe-", dir=p)
+        tempfile.TemporaryFile(prefix=".logloss-probe-", dir=p).close()
     except OSError as exc:
-        raise OutputPathError(
-            f"{what} {shown!r} cannot be written: cannot create files in {str(p)!r} "
-            f"({exc.strerror or exc})"
-        ) from None
-    os.close(fd)
-    os.unlink(name)
+        why = f"cannot be written: cannot create files in {str(p)!r} ({exc.strerror or exc})"
+        raise _no(shown, why, what) from None
 
 
 def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
-    p, real = Path(os.path.expanduser(_strip(shown))), _real(_strip(shown))
+    p = Path(os.path.expanduser(shown.removeprefix("file://")))
+    real = _real(str(p))
     for name, special in (("current directory", Path.cwd()), ("home directory", Path.home())):
         if special.resolve().is_relative_to(real):
             rel = "is" if real == special.resolve() else "is an ancestor of"
@@ -166,18 +157,9 @@ def _check_local(shown: str, kind: str, inputs: Iterable[InputPath]) -> Path:
     _refuse_overlap(shown, real, _inputs(inputs, urls=False))
     if p.is_symlink() and not p.exists():
         raise _no(shown, "is a dangling symbolic link; not replacing")
-    if kind == "report" and p.exists():
-        _check_report(locate(p), p.is_dir())
-    elif kind == "dataset" and p.exists() and (not p.is_dir() or any(p.iterdir())):
-        d = p.is_dir()
-        raise _no(
-            shown,
-            "is a directory that is not empty; not writing into it"
-            if d
-            else f"is a file, not {_WHAT[kind]}; not overwriting it",
-        )
-    elif kind not in ("report", "dataset") and p.exists():
-        check_contents(locate(p), kind)
+    if kind == "dataset" and p.is_dir() and any(p.iterdir()):
+        raise _no(shown, "is a directory that is not empty; not writing into it")
+    _check_existing(locate(p), kind)
     _probe(p if p.is_dir() else p.parent, shown)
     return p
 
@@ -188,36 +170,27 @@ def _check_url(url: str, kind: str, inputs: Iterable[InputPath]) -> str:
     try:
         loc = locate(url)
     except StoreError as exc:
-        raise OutputPathError(f"output URL {url!r} cannot be used: {exc.reason}") from None
+        raise _no(url, f"cannot be used: {exc.reason}", "output URL") from None
     if (key := _url_key(url)) is not None:
         _refuse_overlap(url, key, _inputs(inputs, urls=True))
         if len(key.parts) == 2 and kind != "report":
             raise _no(url, "is the root of its store; name a directory")
     try:
-        bucket = loc.path.split("/")[0]
-        if bucket and not loc.fs.exists(bucket):
-            raise OutputPathError(
-                f"output URL {url!r} cannot be used: its bucket {bucket!r} does not exist"
-            )
-        if kind == "report" and loc.fs.exists(loc.path):
-            _check_report(loc, not loc.fs.isfile(loc.path))
-        elif kind != "report":
-            check_contents(loc, kind)
+        if (bucket := loc.path.split("/")[0]) and not loc.fs.exists(bucket):
+            raise _no(url, f"cannot be used: its bucket {bucket!r} does not exist", "output URL")
+        _check_existing(loc, kind)
     except OutputPathError:
         raise
     except Exception as exc:  # credentials, network: the store's own message
-        raise OutputPathError(
-            f"output URL {url!r} cannot be reached: {type(exc).__name__}: {exc}"
-        ) from None
+        raise _no(url, f"cannot be reached: {type(exc).__name__}: {exc}", "output URL") from None
     return url
 
 
 def check_output(
-    path: str | os.PathLike[str], kind: OutputKind, *, inputs: Iterable[InputPath] = ()
+    path: StrPath, kind: OutputKind, *, inputs: Iterable[InputPath] = ()
 ) -> Path | str:
-    """Check that ``path`` may be written as an output of ``kind`` (the module's rule);
-    ``inputs`` are the paths the command reads. Returns a local path as a Path
-    (``file://`` stripped), a URL as given; :class:`OutputPathError` otherwise."""
+    """``path`` as a Path (local) or the URL, when the rule lets it be an output of ``kind``
+    for a command reading ``inputs``; :class:`OutputPathError` otherwise."""
     if kind not in OUTPUT_KINDS:
         raise ValueError(f"output kind must be one of {OUTPUT_KINDS}; got {kind!r}")
     shown = os.fspath(path)
@@ -226,11 +199,11 @@ def check_output(
     return _check_url(shown, kind, inputs) if is_url(shown) else _check_local(shown, kind, inputs)
 
 
-def check_work_dir(path: str | os.PathLike[str], what: str) -> Path:
+def check_work_dir(path: StrPath, what: str) -> Path:
     """A local directory logloss adds its own files to (e.g. a checkpoint directory)."""
     shown = os.fspath(path)
     if not shown or is_url(shown):
-        raise OutputPathError(f"{what} {shown!r} must be a local path")
-    p = Path(os.path.expanduser(_strip(shown)))
+        raise _no(shown, "must be a local path", what)
+    p = Path(os.path.expanduser(shown.removeprefix("file://")))
     _probe(p, shown, what)
     return p

@@ -17,9 +17,9 @@ import os
 import posixpath
 import re
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 LATEST, LATEST_FORMAT = "latest", "logloss-latest"
@@ -30,14 +30,15 @@ OLD_RE = re.compile(r"^(\.current|\.v-\d+-\d+-[0-9a-f]{8}|_logloss_model\.json)$
 OLD_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")  # 0.1's published versions
 OLD_POINTER = "_logloss_model.json"
 STALE_AFTER = 600.0
+StrPath = str | os.PathLike[str]  # a local path or a URL
 
 
 class StoreError(ValueError):
     """A store that cannot be opened or written; the message says what was kept."""
 
-    def __init__(self, url: str, reason: str, message: str = "") -> None:
-        super().__init__(message or f"cannot open {url!r}: {reason}")
-        self.url, self.reason = url, reason
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason  # the store's own words
 
 
 def is_url(path: Any) -> bool:
@@ -53,55 +54,45 @@ def split_url(url: str) -> tuple[Any, str]:
     try:
         fs, path = url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        raise StoreError(url, str(exc)) from None
+        raise StoreError(f"cannot open {url!r}: {exc}", str(exc)) from None
     return fs, str(path).rstrip("/") or str(path)
 
 
 @dataclass(frozen=True)
 class Location:
     shown: str  # as the user wrote it
-    store: Any  # the fsspec filesystem (None for a local path: the standard library serves)
+    fs: Any  # the fsspec filesystem (a LocalFileSystem for a local path)
     path: str
     local: bool
-
-    @property
-    def fs(self) -> Any:
-        from fsspec.implementations.local import LocalFileSystem
-
-        return LocalFileSystem() if self.store is None else self.store
 
     def join(self, *names: str) -> str:
         return posixpath.join(self.path, *names)
 
     def exists(self, *names: str) -> bool:
-        p = self.join(*names)
-        return os.path.exists(p) if self.local else bool(self.fs.exists(p))
+        return bool(self.fs.exists(self.join(*names)))
 
     def isfile(self, *names: str) -> bool:
-        p = self.join(*names)
-        return os.path.isfile(p) if self.local else bool(self.fs.isfile(p))
+        return bool(self.fs.isfile(self.join(*names)))
 
     def open(self, *names: str) -> Any:
-        p = self.join(*names)
-        return open(p, "rb") if self.local else self.fs.open(p, "rb")
+        return self.fs.open(self.join(*names), "rb")
 
     def sub(self, name: str) -> Location:
-        return Location(posixpath.join(self.shown, name), self.store, self.join(name), self.local)
+        return Location(posixpath.join(self.shown, name), self.fs, self.join(name), self.local)
 
 
-def locate(path: str | os.PathLike[str]) -> Location:
-    text = os.fspath(path).rstrip("/") or os.fspath(path)
-    text = text[7:] if text.startswith("file://") else text
+def locate(path: StrPath) -> Location:
+    text = (os.fspath(path).rstrip("/") or os.fspath(path)).removeprefix("file://")
     if is_url(text):
         return Location(text, *split_url(text), local=False)
-    return Location(text, None, os.path.abspath(os.path.expanduser(text)), True)
+    from fsspec.implementations.local import LocalFileSystem
+
+    return Location(text, LocalFileSystem(), os.path.abspath(os.path.expanduser(text)), True)
 
 
 def names(loc: Location) -> list[str]:
     """The entries directly under ``loc`` (none when it is absent)."""
     try:
-        if loc.local:
-            return sorted(os.listdir(loc.path))
         entries = loc.fs.ls(loc.path, detail=False)
     except (FileNotFoundError, NotADirectoryError):
         return []
@@ -124,25 +115,24 @@ def pointer(loc: Location) -> tuple[str, str] | None:
     if not isinstance(doc, dict) or doc.get("format") != LATEST_FORMAT:
         return None
     v = doc.get("version")
-    ok = isinstance(v, str) and v not in ("", ".", "..") and "/" not in v and v[0] != "."
+    ok = isinstance(v, str) and v[:1] not in ("", ".") and "/" not in v  # a name here
     return (str(v), str(doc.get("kind", "model"))) if ok else None
 
 
 def set_pointer(loc: Location, version: str, kind: str = "model") -> None:
     """Point ``loc/latest`` at ``version`` in one atomic step."""
     data = (json.dumps({"format": LATEST_FORMAT, "kind": kind, "version": version}) + "\n").encode()
-    if not loc.local:
-        return loc.fs.pipe_file(loc.join(LATEST), data)  # type: ignore[no-any-return]
-    atomic_write_bytes(loc.join(LATEST), data, f".latest.{secrets.token_hex(4)}.tmp")
+    if loc.local:
+        atomic_write_bytes(loc.join(LATEST), data)  # staged as .latest.<random>.tmp
+    else:
+        loc.fs.pipe_file(loc.join(LATEST), data)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, tmp: str = "") -> Any:
+def atomic_write_bytes(path: StrPath, data: bytes) -> Any:
     """Write a local file through a temporary beside it, fsync and ``os.replace``."""
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(tmp or f".{path.name}.{secrets.token_hex(4)}.tmp")
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(staging, "xb") as fh:
             fh.write(data)
@@ -176,38 +166,39 @@ def complete(loc: Location, version: str) -> bool:
     return any(loc.exists(version, f) for f in COMMIT_FILES)
 
 
-def list_versions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The complete versions at ``path``, oldest first: ``version``, ``path``, ``current``
-    (the one ``latest`` names) and ``meta`` (its model.json or predictions marker)."""
+def current(loc: Location) -> str:
+    """The version ``loc/latest`` names ("" when none)."""
+    return (pointer(loc) or ("",))[0]
+
+
+def list_versions(path: StrPath) -> list[dict[str, Any]]:
+    """The complete versions at ``path``, oldest first: version, path, current, meta."""
     loc = locate(path)
-    now, found = (pointer(loc) or ("",))[0], []
-    for name in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
-        docs = [read_json(loc, posixpath.join(name, f), 1 << 24) for f in COMMIT_FILES]
+    now, found = current(loc), []
+    for n in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
+        docs = [read_json(loc, posixpath.join(n, f), 1 << 24) for f in COMMIT_FILES]
         if meta := next((d for d in docs if isinstance(d, dict)), None):
-            found.append({"version": name, "path": loc.sub(name).shown, "current": name == now})
-            found[-1]["meta"] = meta
+            found.append(dict(version=n, path=loc.sub(n).shown, current=n == now, meta=meta))
     return found
 
 
-def promote(path: str | os.PathLike[str], version: str) -> None:
+def promote(path: StrPath, version: str) -> None:
     """Make ``version`` (a complete version at ``path``) the one readers get: a rollback."""
     loc = locate(path)
     if not VERSION_RE.match(version) or not complete(loc, version):
-        raise StoreError(loc.shown, "", f"{loc.shown!r} has no complete version {version!r}")
+        raise StoreError(f"{loc.shown!r} has no complete version {version!r}")
     set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
 
 
 def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None) -> StoreError:
-    """What a store or disk error stopped (naming the location) and what was kept."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
     msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
-    return StoreError(loc.shown, why, msg)
+    return StoreError(msg, why)
 
 
 def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
-    """Write a new version with ``write(where)`` (a local staging folder, or the version's
-    URL at a store: its commit file last), then point ``latest`` at it; returns its name."""
+    """A new version written by ``write(staging folder or URL)``, then named by ``latest``."""
     kept = pointer(loc)
     name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
     work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
@@ -218,42 +209,35 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if loc.local:
             _fsync(*[os.path.join(d, f) for d, _, fs in os.walk(work) for f in fs], work)
             os.rename(work, loc.join(name))  # made durable with the pointer's rename
-        if _order((pointer(loc) or ("",))[0]) < _order(name):  # never back past a later save
+        if _order(current(loc)) < _order(name):  # never back past a later save
             set_pointer(loc, name, kind)
     except BaseException as exc:
-        for p in [work] + ([loc.join(name)] if (pointer(loc) or ("",))[0] != name else []):
+        for p in [work] + ([loc.join(name)] if current(loc) != name else []):
             _remove(loc, p)
         if fresh and loc.local:
             with contextlib.suppress(OSError):
                 os.rmdir(loc.path)
-        mod = type(exc).__module__.split(".")[0]
-        ours = mod in ("logloss", "builtins", "dask", "distributed") and not isinstance(
-            exc, OSError
-        )
-        if isinstance(exc, Exception) and not ours:  # a store's or the disk's error
+        mod = type(exc).__module__.split(".")[0]  # logloss's own errors name what they stopped
+        plain = mod in ("builtins", "dask", "distributed") and not isinstance(exc, OSError)
+        if isinstance(exc, Exception) and mod != "logloss" and not plain:  # a store's, a disk's
             raise _failed(loc, kind, exc, kept) from None
         raise
-    now = pointer(loc)
+    now = current(loc)
     ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
     best = max((n for n in ours if complete(loc, n)), key=_order, default=name)
-    if now is None or not complete(loc, now[0]) or _order(now[0]) < _order(best):
-        # a concurrent save moved `latest` back past this one (or past a newer complete one),
-        # or a concurrent clean-up removed the version it names: the newest complete one
+    if not now or not complete(loc, now) or _order(now) < _order(best):
+        # a concurrent save moved `latest` back past this one (or a newer complete one), or
+        # a concurrent clean-up removed the version it names: the newest complete one
         set_pointer(loc, best, kind)
-    if (now := pointer(loc)) is None or not complete(loc, now[0]):  # success: what readers get
-        raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
-    clean(loc, now[0])
+    if not (now := current(loc)) or not complete(loc, now):  # success: what readers get
+        raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
+    clean(loc, now)
     return name
 
 
 def _remove(loc: Location, path: str) -> None:
-    with contextlib.suppress(OSError):
-        if not loc.local:
-            loc.fs.rm(path, recursive=True)
-        elif os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
+    with contextlib.suppress(OSError, ValueError):  # a symbolic link itself, never its target
+        loc.fs.rm(path, recursive=True)
 
 
 def _newest(loc: Location, name: str) -> float:
@@ -280,8 +264,7 @@ def legacy(loc: Location, entries: list[str]) -> list[str]:
 
 
 def clean(loc: Location, current: str) -> None:
-    """Remove complete versions older than the previous one, staging and unfinished
-    versions untouched for :data:`STALE_AFTER` seconds, and what 0.1 left here."""
+    """Remove all but the current and previous versions, stale staging, and 0.1's entries."""
     entries = names(loc)
     now = pointer(loc)  # read again: a concurrent save may have moved it since
     current = min(current, now[0] if now else current, key=_order)
@@ -298,13 +281,12 @@ def clean(loc: Location, current: str) -> None:
         _remove(loc, loc.join(n))
 
 
-def resolve(path: str | os.PathLike[str]) -> Location:
-    """The folder holding the files in force at ``path``: follows ``latest`` (a pointer
-    file, 0.1's symlink), 0.1's ``_logloss_model.json``, and a path to a ``latest`` file."""
+def resolve(path: StrPath) -> Location:
+    """The folder in force at ``path``, following ``latest`` (or 0.1's pointers) from it."""
     loc = locate(path)
     if posixpath.basename(loc.path) == LATEST and loc.isfile():
         parent = posixpath.dirname(loc.shown) or "."
-        loc = Location(parent, loc.store, posixpath.dirname(loc.path), loc.local)
+        loc = Location(parent, loc.fs, posixpath.dirname(loc.path), loc.local)
     for _ in range(3):
         if (found := pointer(loc)) is None:
             doc = read_json(loc, OLD_POINTER)
