@@ -92,7 +92,7 @@ def test_summary_to_a_file_holds_whole_values_and_names(model_and_data, tmp_path
 def test_summary_csv_is_the_table_in_full(model_and_data):
     model, data = model_and_data
     text = run("summary", str(model), str(data), "--csv")
-    table = pd.read_csv(io.StringIO(text), index_col="feature")
+    table = pd.read_csv(io.StringIO(text), index_col="feature", float_precision="round_trip")
     doc = json.loads(run("summary", str(model), str(data), "--json"))
     assert list(table.index) == [c["feature"] for c in doc["coefficients"]]
     for c in doc["coefficients"]:
