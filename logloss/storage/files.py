@@ -22,7 +22,7 @@ import numpy as np
 
 from . import modelfile as mf
 from .modelfile import ModelFileError
-from .versions import LATEST, OLD_POINTER, Location, commit, locate, resolve
+from .versions import LATEST, OLD_POINTER, Location, commit, locate, reaching, resolve
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
@@ -39,7 +39,8 @@ def save_folder(path: str | os.PathLike[str], fill: Callable[[Path], None]) -> P
     from .rules import check_contents
 
     loc = locate(path)
-    check_contents(loc, "model")
+    with reaching(loc, "model"):
+        check_contents(loc, "model")
 
     def write(where: str) -> None:
         if loc.local:
@@ -166,7 +167,8 @@ def write_predictions(
     from .rules import check_contents
 
     loc, rows = locate(out), [0]
-    check_contents(loc, "predictions")
+    with reaching(loc, "predictions"):
+        check_contents(loc, "predictions")
 
     def write(where: str) -> None:
         rows[0] = write_parts(where)

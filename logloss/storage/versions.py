@@ -18,7 +18,7 @@ import posixpath
 import re
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,20 +197,45 @@ def promote(path: str | os.PathLike[str], version: str) -> None:
     set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
 
 
-def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None) -> StoreError:
+def _failed(
+    loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None, keep: str = ""
+) -> StoreError:
     """What a store or disk error stopped (naming the location) and what was kept."""
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
+    keep = keep or (
+        f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
+    )
     msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
     return StoreError(loc.shown, why, msg)
+
+
+def _ours(exc: BaseException) -> bool:
+    """logloss's own errors, bugs and interrupts (raised as they are), not a store's or disk's."""
+    mod = type(exc).__module__.split(".")[0]
+    ours = mod in ("logloss", "builtins", "dask", "distributed") and not isinstance(exc, OSError)
+    return ours or not isinstance(exc, Exception)
+
+
+@contextlib.contextmanager
+def reaching(
+    loc: Location, what: str, kept: tuple[str, str] | None = None, keep: str = ""
+) -> Iterator[None]:
+    """A store's or the disk's error in the block: a :class:`StoreError` naming ``loc``."""
+    try:
+        yield
+    except Exception as exc:
+        if _ours(exc):
+            raise
+        raise _failed(loc, what, exc, kept, keep) from None
 
 
 def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
     """Write a new version with ``write(where)`` (a local staging folder, or the version's
     URL at a store: its commit file last), then point ``latest`` at it; returns its name."""
-    kept = pointer(loc)
-    name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
-    work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
+    with reaching(loc, kind):  # a store lost before anything is written
+        kept = pointer(loc)
+        name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
+        work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
     try:
         if loc.local:
             os.makedirs(work)
@@ -221,25 +246,27 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if _order((pointer(loc) or ("",))[0]) < _order(name):  # never back past a later save
             set_pointer(loc, name, kind)
     except BaseException as exc:
-        for p in [work] + ([loc.join(name)] if (pointer(loc) or ("",))[0] != name else []):
-            _remove(loc, p)
+        with contextlib.suppress(Exception):  # a store that cannot be read: nothing removed
+            for p in [work] + ([loc.join(name)] if (pointer(loc) or ("",))[0] != name else []):
+                _remove(loc, p)
         if fresh and loc.local:
             with contextlib.suppress(OSError):
                 os.rmdir(loc.path)
-        mod = type(exc).__module__.split(".")[0]
-        ours = mod in ("logloss", "builtins", "dask", "distributed") and not isinstance(
-            exc, OSError
-        )
-        if isinstance(exc, Exception) and not ours:  # a store's or the disk's error
+        if isinstance(exc, Exception) and not _ours(exc):  # a store's or the disk's error
             raise _failed(loc, kind, exc, kept) from None
         raise
-    if (now := pointer(loc)) is not None and not complete(loc, now[0]):
-        # a concurrent clean-up removed the version just named: name the newest complete one
-        done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
-        set_pointer(loc, max(done, key=_order, default=name), kind)
-    if (now := pointer(loc)) is None or not complete(loc, now[0]):  # success: what readers get
-        raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
-    clean(loc, now[0])
+    was = f"{loc.sub(kept[0]).shown!r}" if kept else "nothing"
+    unsure = f"wrote {loc.sub(name).shown!r}; 'latest' names it or {was}"
+    with reaching(loc, kind, keep=unsure):  # a store lost after `latest` was replaced
+        if (now := pointer(loc)) is not None and not complete(loc, now[0]):
+            # a concurrent clean-up removed the version just named: name the newest complete one
+            done = [n for n in names(loc) if VERSION_RE.match(n) and complete(loc, n)]
+            set_pointer(loc, max(done, key=_order, default=name), kind)
+        now = pointer(loc)
+        if now is None or not complete(loc, now[0]):  # success: what readers get
+            raise StoreError(loc.shown, "", f"{loc.shown!r}: 'latest' names no complete version")
+    with contextlib.suppress(StoreError), reaching(loc, kind):  # clean-up is best-effort
+        clean(loc, now[0])
     return name
 
 
