@@ -131,9 +131,14 @@ def test_train_twice_evaluate_load_and_roll_back_at_an_s3_url(moto, bucket):
     _ok(*TRAIN, "--out", url)
     second = logloss.load(url)
     assert second.n_iter_ > first.n_iter_ == 3
-    done = _ok("evaluate", url, DATA, "--json")
-    assert done.stdout.strip()
-    assert f"{url}" in done.stdout or "roc_auc" in done.stdout
+    metrics = json.loads(_ok("evaluate", url, DATA, "--json").stdout)
+    table = pq.read_table(DATA).to_pandas()
+    X, y = table[second.feature_names_in_].to_numpy(), table["target"].to_numpy()
+    from sklearn.metrics import log_loss
+
+    ours, theirs = (log_loss(y, m.predict_proba(X)[:, 1]) for m in (second, first))
+    assert metrics["n"] == 569 and metrics["log_loss"] == pytest.approx(ours, rel=1e-9)
+    assert abs(metrics["log_loss"] - theirs) > 1e-3  # the second model, not the first
     versions = list_versions(url)
     assert [v["current"] for v in versions] == [False, True]
     assert [v["meta"]["n_iter"] for v in versions] == [3, second.n_iter_]
