@@ -133,7 +133,7 @@ def test_train_twice_evaluate_load_and_roll_back_at_an_s3_url(moto, bucket):
     assert second.n_iter_ > first.n_iter_ == 3
     metrics = json.loads(_ok("evaluate", url, DATA, "--json").stdout)
     table = pq.read_table(DATA).to_pandas()
-    X, y = table[second.feature_names_in_].to_numpy(), table["target"].to_numpy()
+    X, y = table[list(second.feature_names_in_)], table["target"].to_numpy()
     from sklearn.metrics import log_loss
 
     ours, theirs = (log_loss(y, m.predict_proba(X)[:, 1]) for m in (second, first))
