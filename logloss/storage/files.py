@@ -22,7 +22,17 @@ import numpy as np
 from . import modelfile as mf
 from .modelfile import ModelFileError
 from .rules import check_contents
-from .versions import COMMIT_FILES, LATEST, OLD_POINTER, Location, StrPath, commit, locate, resolve
+from .versions import (
+    COMMIT_FILES,
+    LATEST,
+    OLD_POINTER,
+    Location,
+    StrPath,
+    commit,
+    locate,
+    reaching,
+    resolve,
+)
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
@@ -38,7 +48,8 @@ def _shown(loc: Location) -> Path | str:
 def save_folder(path: StrPath, fill: Fill) -> Path | str:
     """A new model version at ``path`` whose files ``fill(folder)`` writes; returns it."""
     loc = locate(path)
-    check_contents(loc, "model")
+    with reaching(loc, "model"):
+        check_contents(loc, "model")
 
     def write(where: str) -> None:
         if loc.local:
@@ -159,7 +170,8 @@ def write_predictions(
     """A new predictions version at ``out`` whose parts ``write_parts(folder or URL)`` writes
     (returning the rows), then the marker ``marker(rows)``; returns (``out``, rows)."""
     loc, rows = locate(out), [0]
-    check_contents(loc, "predictions")
+    with reaching(loc, "predictions"):
+        check_contents(loc, "predictions")
 
     def write(where: str) -> None:
         rows[0] = write_parts(where)

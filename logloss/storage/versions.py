@@ -17,7 +17,7 @@ import os
 import posixpath
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,18 +190,44 @@ def promote(path: StrPath, version: str) -> None:
     set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
 
 
-def _failed(loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None) -> StoreError:
+def _failed(
+    loc: Location, what: str, exc: Exception, kept: tuple[str, str] | None, keep: str = ""
+) -> StoreError:
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    keep = f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
+    keep = keep or (
+        f"kept {loc.sub(kept[0]).shown!r}, the {what} in force" if kept else "nothing written"
+    )
     msg = f"cannot write the {what} to {loc.shown!r}: {type(exc).__name__}: {why}; {keep}"
     return StoreError(msg, why)
 
 
+def _ours(exc: BaseException) -> bool:
+    """logloss's own errors (they name what they stopped), bugs and interrupts: raised as
+    they are; anything else is a store's or the disk's."""
+    mod = type(exc).__module__.split(".")[0]
+    plain = mod in ("builtins", "dask", "distributed") and not isinstance(exc, OSError)
+    return mod == "logloss" or plain or not isinstance(exc, Exception)
+
+
+@contextlib.contextmanager
+def reaching(
+    loc: Location, what: str, kept: tuple[str, str] | None = None, keep: str = ""
+) -> Iterator[None]:
+    """A store's or the disk's error in the block: a :class:`StoreError` naming ``loc``."""
+    try:
+        yield
+    except Exception as exc:
+        if _ours(exc):
+            raise
+        raise _failed(loc, what, exc, kept, keep) from None
+
+
 def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
     """A new version written by ``write(staging folder or URL)``, then named by ``latest``."""
-    kept = pointer(loc)
-    name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
-    work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
+    with reaching(loc, kind):  # a store lost before anything is written
+        kept = pointer(loc)
+        name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
+        work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
     try:
         if loc.local:
             os.makedirs(work)
@@ -212,26 +238,28 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         if _order(current(loc)) < _order(name):  # never back past a later save
             set_pointer(loc, name, kind)
     except BaseException as exc:
-        for p in [work] + ([loc.join(name)] if current(loc) != name else []):
-            _remove(loc, p)
+        with contextlib.suppress(Exception):  # a store that cannot be read: nothing removed
+            for p in [work] + ([loc.join(name)] if current(loc) != name else []):
+                _remove(loc, p)
         if fresh and loc.local:
             with contextlib.suppress(OSError):
                 os.rmdir(loc.path)
-        mod = type(exc).__module__.split(".")[0]  # logloss's own errors name what they stopped
-        plain = mod in ("builtins", "dask", "distributed") and not isinstance(exc, OSError)
-        if isinstance(exc, Exception) and mod != "logloss" and not plain:  # a store's, a disk's
+        if isinstance(exc, Exception) and not _ours(exc):  # a store's or the disk's error
             raise _failed(loc, kind, exc, kept) from None
         raise
-    now = current(loc)
-    ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
-    best = max((n for n in ours if complete(loc, n)), key=_order, default=name)
-    if not now or not complete(loc, now) or _order(now) < _order(best):
-        # a concurrent save moved `latest` back past this one (or a newer complete one), or
-        # a concurrent clean-up removed the version it names: the newest complete one
-        set_pointer(loc, best, kind)
-    if not (now := current(loc)) or not complete(loc, now):  # success: what readers get
-        raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
-    clean(loc, now)
+    was = f"{loc.sub(kept[0]).shown!r}" if kept else "nothing"
+    with reaching(loc, kind, keep=f"wrote {loc.sub(name).shown!r}; 'latest' names it or {was}"):
+        now = current(loc)
+        ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
+        best = max((n for n in ours if complete(loc, n)), key=_order, default=name)
+        if not now or not complete(loc, now) or _order(now) < _order(best):
+            # a concurrent save moved `latest` back past this one (or a newer complete one),
+            # or a concurrent clean-up removed the version it names: the newest complete one
+            set_pointer(loc, best, kind)
+        if not (now := current(loc)) or not complete(loc, now):  # success: what readers get
+            raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
+    with contextlib.suppress(StoreError), reaching(loc, kind):  # clean-up is best-effort
+        clean(loc, now)
     return name
 
 
