@@ -8,6 +8,9 @@ or ``DO_NOT_TRACK=0`` to keep them.
 """
 
 import os
+import warnings
 
+# pydantic-settings before 2.10 warns about a key of Prefect's own settings at every import
+warnings.filterwarnings("ignore", message="Config key `pyproject_toml_table_header`")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

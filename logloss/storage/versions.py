@@ -264,8 +264,11 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
 
 
 def _remove(loc: Location, path: str) -> None:
-    with contextlib.suppress(OSError, ValueError):  # a symbolic link itself, never its target
-        loc.fs.rm(path, recursive=True)
+    with contextlib.suppress(OSError, ValueError):
+        if loc.local and os.path.islink(path):  # the link itself (dangling too), never its target
+            os.unlink(path)
+        else:
+            loc.fs.rm(path, recursive=True)
 
 
 def _newest(loc: Location, name: str) -> float:
