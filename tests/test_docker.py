@@ -165,14 +165,21 @@ def _check_model(meta: dict[str, Any], vec: np.ndarray, n_features: int) -> None
     assert meta["converged"] is True
 
 
+def _version(path: Path) -> Path:
+    """The version folder a model location's ``latest`` names (docs/model-files.md)."""
+    return path / json.loads((path / "latest").read_text())["version"]
+
+
 def _read_model(path: Path) -> tuple[dict[str, Any], np.ndarray]:
+    path = _version(path)
     meta = json.loads((path / "model.json").read_text())
     return meta, np.load(path / meta.get("coef_file", "coef.npy"), allow_pickle=False)
 
 
 READ_MODEL = """
-import json, sys, numpy as np
+import json, os, sys, numpy as np
 d = sys.argv[1]
+d = os.path.join(d, json.load(open(os.path.join(d, "latest")))["version"])  # plain tools
 meta = json.load(open(f"{d}/model.json"))
 vec = np.load(f"{d}/{meta.get('coef_file', 'coef.npy')}", allow_pickle=False)
 print(json.dumps({"meta": meta, "vec": vec.tolist()}))
@@ -331,7 +338,7 @@ def test_published_ports_listen_on_loopback_only(stack: dict[str, dict[str, Any]
 
 def test_readme_training_from_the_host_wrote_its_model(stack: dict[str, dict[str, Any]]) -> None:
     """`logloss train data/breast_cancer.parquet ... --out models/bc` of the README's recipe."""
-    assert (README_MODEL / "model.json").is_file(), "the README's recipe wrote no models/bc"
+    assert (README_MODEL / "latest").is_file(), "the README's recipe wrote no models/bc"
     _check_model(*_read_model(README_MODEL), N_FEATURES)
 
 
@@ -351,7 +358,7 @@ def test_readme_deployment_run_completed_and_published(stack: dict[str, dict[str
     runs = [r for r in _runs_of("train/logloss-train") if DATA_PREFIX not in str(r["parameters"])]
     assert runs, "no run of train/logloss-train but the data-directory test's"
     assert runs[0]["state"]["type"] == "COMPLETED", runs[0]["state"]
-    meta, vec = _read_model_in_flows("/models/breast_cancer/latest")
+    meta, vec = _read_model_in_flows("/models/breast_cancer")
     _check_model(meta, vec, N_FEATURES)
 
 
@@ -397,7 +404,7 @@ def test_a_dataset_put_in_data_is_trained_on_through_the_scheduler(
         )
         elapsed = time.monotonic() - started
         print(f"the train flow on /data/{name}: {elapsed:.0f} s", file=sys.stderr)
-        meta, vec = _read_model_in_flows(f"/models/{model_name}/latest")
+        meta, vec = _read_model_in_flows(f"/models/{model_name}")
         _check_model(meta, vec, coef.size)
         assert meta["feature_names"] == ["x0", "x1", "x2"], meta["feature_names"]
     finally:
