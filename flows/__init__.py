@@ -12,8 +12,8 @@ short for a busy 2-core machine).
 import os
 import warnings
 
-# pydantic-settings before 2.10 warns about a key of Prefect's own settings at every import
-warnings.filterwarnings("ignore", message="Config key `pyproject_toml_table_header`")
+# older pydantic-settings warn about keys of Prefect's own settings at every import
+warnings.filterwarnings("ignore", message=r"Config key `\w+` is set in model_config")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 # the temporary server of a first run may take longer than Prefect's 20 s on a busy machine

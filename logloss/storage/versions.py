@@ -68,14 +68,22 @@ class Location:
     def join(self, *names: str) -> str:
         return posixpath.join(self.path, *names)
 
+    def fresh(self, *names: str) -> str:
+        """The path of ``names``, with what a store's client cached of it forgotten (older
+        s3fs serve a file's old size, or an old listing, after another process wrote it)."""
+        p = self.join(*names)
+        if not self.local:
+            self.fs.invalidate_cache(p)
+        return p
+
     def exists(self, *names: str) -> bool:
-        return bool(self.fs.exists(self.join(*names)))
+        return bool(self.fs.exists(self.fresh(*names)))
 
     def isfile(self, *names: str) -> bool:
-        return bool(self.fs.isfile(self.join(*names)))
+        return bool(self.fs.isfile(self.fresh(*names)))
 
     def open(self, *names: str) -> Any:
-        return self.fs.open(self.join(*names), "rb")
+        return self.fs.open(self.fresh(*names), "rb")
 
     def sub(self, name: str) -> Location:
         return Location(posixpath.join(self.shown, name), self.fs, self.join(name), self.local)
@@ -93,7 +101,7 @@ def locate(path: StrPath) -> Location:
 def names(loc: Location) -> list[str]:
     """The entries directly under ``loc`` (none when it is absent)."""
     try:
-        entries = loc.fs.ls(loc.path, detail=False)
+        entries = loc.fs.ls(loc.fresh(), detail=False)
     except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted({posixpath.basename(str(e).rstrip("/")) for e in entries} - {""})
