@@ -157,6 +157,15 @@ def _available_memory() -> int:
         return 2 * 2**30
 
 
+def starting_line(scheduler: str | None, workers: int | None) -> str:
+    """What a run that does not stay in this process says before it connects or starts."""
+    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    n = workers or max(1, os.cpu_count() or 1)
+    if address:
+        return f"connecting to the scheduler at {address}"
+    return f"starting a local cluster of {n} worker process(es)"
+
+
 def runs_in_process(
     scheduler: str | None = None,
     *,

@@ -92,20 +92,13 @@ def cluster(args: argparse.Namespace, data_bytes: int | None, phase: Any = None)
     a local cluster (``--workers``, ``--processes``, or data of ``data_bytes`` that does not
     fit in memory; None: unknown), else this process. ``phase(message)`` is told when a
     cluster is connected to or started (they take seconds)."""
-    import os
 
-    from ..cluster import dask_client, runs_in_process
+    from ..cluster import dask_client, runs_in_process, starting_line
 
     if phase is not None and not runs_in_process(
         args.scheduler, workers=args.workers, processes=args.processes, data_bytes=data_bytes
     ):
-        address = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-        n = args.workers or max(1, os.cpu_count() or 1)
-        phase(
-            f"connecting to the scheduler at {address}"
-            if address
-            else f"starting a local cluster of {n} worker process(es)"
-        )
+        phase(starting_line(args.scheduler, args.workers))
     return dask_client(
         args.scheduler,
         workers=args.workers,

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..checkpoint import CHECKPOINT_FILE
 from ..cluster import dask_client as _dask_client
-from ..cluster import describe, runs_in_process
+from ..cluster import describe, runs_in_process, starting_line
 from ..data import Dataset, read_parquet
 from ..evaluation import evaluate_model
 from ..loading import persist_dataset, split_validation
@@ -142,13 +142,7 @@ def connect(
         plan.scheduler, workers=plan.workers, processes=plan.processes, data_bytes=size
     )
     if announce is not None and not local:
-        address = plan.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-        n = plan.workers or max(1, os.cpu_count() or 1)
-        announce(
-            f"connecting to the scheduler at {address}"
-            if address
-            else f"starting a local cluster of {n} worker process(es)"
-        )
+        announce(starting_line(plan.scheduler, plan.workers))
     with _dask_client(
         plan.scheduler,
         workers=plan.workers,
