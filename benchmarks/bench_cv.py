@@ -29,6 +29,8 @@ from typing import Any
 from bench_e2e import LOGLOSS, run
 from common import Table, data_dir, header, parquet_dataset, parser, verdict
 
+from logloss.storage.files import read_model
+
 SKLEARN_CV_SCRIPT = """
 import json, sys
 import numpy as np
@@ -80,7 +82,7 @@ def main() -> None:
             + ["--tol", "1e-6", "--quiet", "--out", str(cv_dir)]
         )
         times["logloss train --cv 5 --Cs 10"].append(seconds)
-        meta = json.loads((cv_dir / "model.json").read_text())
+        meta, _ = read_model(cv_dir)  # follows the location's 'latest' pointer
         table = meta["cv"]
         best = table["Cs"].index(table["C"])
         chosen["logloss"] = (table["C"], -table["mean"][best], table["passes"])

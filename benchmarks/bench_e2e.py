@@ -154,8 +154,10 @@ def mean_log_loss(path: Path, coef: np.ndarray, intercept: float) -> float:
 
 
 def model_coef(model_dir: Path) -> tuple[np.ndarray, float]:
-    meta = json.loads((model_dir / "model.json").read_text())
-    return np.asarray(meta["coef"]), float(meta["intercept"])
+    from logloss.storage.files import read_model  # follows the location's 'latest' pointer
+
+    _, vec = read_model(model_dir)
+    return vec[:-1], float(vec[-1])
 
 
 def whole_process(path: Path, work: Path, repeats: int, with_dask_ml: bool) -> dict[str, Any]:

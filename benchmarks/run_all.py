@@ -38,11 +38,12 @@ def main() -> int:
         proc = subprocess.run(
             [sys.executable, str(HERE / script), *extra],
             cwd=HERE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,
             text=True,
         )
         sys.stdout.write(proc.stdout)
+        if proc.returncode:  # the end of its error output: why it crashed
+            sys.stdout.write("".join(proc.stderr.splitlines(keepends=True)[-15:]))
         print(f"[{script}: {time.perf_counter() - t:.0f} s, exit {proc.returncode}]\n", flush=True)
         verdicts += [line for line in proc.stdout.splitlines() if line.startswith(("PASS", "MISS"))]
         if proc.returncode:
