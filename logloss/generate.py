@@ -12,27 +12,107 @@ Conventions
   ``intercept``, not on how they are split into files and row groups.
 - The output ``out/part-00000.parquet ...`` and ``out/true_weights.json`` are written into a
   temporary sibling directory, renamed into place at the end.
+- With ``days=D`` the rows go into hive partitions ``out/date=YYYY-MM-DD/part-*.parquet``: D
+  consecutive days ending at ``end_date`` (default: today, UTC), the rows split evenly in
+  order (the oldest day first), ``files`` part files per day. The rows are the same as
+  without ``days``.
+
+The Criteo-shaped click-log kind is :mod:`logloss.generate_ctr`; it shares the layout
+(:func:`partition_layout`) and the staging (:func:`staged`) of this module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.special import expit
 
-__all__ = ["CHUNK_ROWS", "COEF_NORM", "generate", "true_coefficients"]
+__all__ = [
+    "CHUNK_ROWS",
+    "COEF_NORM",
+    "Part",
+    "generate",
+    "partition_layout",
+    "staged",
+    "true_coefficients",
+]
 
 CHUNK_ROWS = 16_384
 COEF_NORM = 2.0
 LABEL = "y"
+
+
+class Part(NamedTuple):
+    """One output file: its path relative to the dataset's root and its rows [start, stop)."""
+
+    path: str
+    start: int
+    stop: int
+
+
+def partition_layout(
+    rows: int, files: int, days: int | None = None, end_date: dt.date | None = None
+) -> list[Part]:
+    """The part files of a dataset of ``rows`` rows, in row order.
+
+    Without ``days``: ``part-00000.parquet ...``, ``files`` of them. With ``days``: ``files``
+    per day under ``date=YYYY-MM-DD/``, the ``days`` consecutive days ending at ``end_date``
+    (default: today in UTC), the oldest first; the rows are split evenly over the days, then
+    over each day's files.
+    """
+    if rows < 1 or files < 1:
+        raise ValueError(f"rows and files must be positive; got {rows}, {files}")
+    if days is not None and days < 1:
+        raise ValueError(f"days must be positive; got {days}")
+    n_days = 1 if days is None else days
+    if files * n_days > rows:
+        per_day = f" ({files} a day for {n_days} days)" if days is not None else ""
+        raise ValueError(
+            f"files must not exceed rows; got {files * n_days} files{per_day} for {rows} rows"
+        )
+    last = end_date or dt.datetime.now(dt.UTC).date()
+    parts: list[Part] = []
+    for d in range(n_days):
+        lo, hi = d * rows // n_days, (d + 1) * rows // n_days
+        prefix = "" if days is None else f"date={last - dt.timedelta(days=n_days - 1 - d)}/"
+        for f in range(files):
+            start, stop = lo + f * (hi - lo) // files, lo + (f + 1) * (hi - lo) // files
+            parts.append(Part(f"{prefix}part-{f:05d}.parquet", start, stop))
+    return parts
+
+
+@contextlib.contextmanager
+def staged(out: str | Path) -> Iterator[Path]:
+    """A temporary sibling directory of ``out``, renamed to ``out`` when the block succeeds and
+    removed when it fails: ``out`` is written whole or not at all.
+
+    Raises ``FileExistsError`` if ``out`` exists and is not an empty directory.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"output path {out} already exists and is not empty; not overwriting")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()  # empty directory, checked above
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def true_coefficients(features: int, seed: int = 0) -> tuple[np.ndarray, float]:
@@ -80,26 +160,25 @@ def generate(
     dtype: str = "float64",
     intercept: float | None = None,
     progress: Callable[[int], None] | None = None,
+    days: int | None = None,
+    end_date: dt.date | None = None,
 ) -> Path:
     """Write ``rows`` synthetic rows over ``files`` Parquet files under ``out``; return ``out``.
 
     Memory stays around one row group (``row_group_size`` rows). ``progress`` is called with
-    the number of rows written so far after each row group. Raises ``FileExistsError`` if
-    ``out`` exists and is not an empty directory.
+    the number of rows written so far after each row group. ``days``: ``files`` files a day in
+    ``date=YYYY-MM-DD`` partitions ending at ``end_date`` (:func:`partition_layout`). Raises
+    ``FileExistsError`` if ``out`` exists and is not an empty directory.
     """
     if rows < 1 or features < 1 or files < 1:
         raise ValueError(
             f"rows, features and files must be positive; got {rows}, {features}, {files}"
         )
-    if files > rows:
-        raise ValueError(f"files must not exceed rows; got {files} files for {rows} rows")
+    layout = partition_layout(rows, files, days, end_date)
     if row_group_size < 1:
         raise ValueError(f"row_group_size must be positive; got {row_group_size}")
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"output path {out} already exists and is not empty; not overwriting")
 
     coef, drawn = true_coefficients(features, seed)
     b = drawn if intercept is None else float(intercept)
@@ -110,16 +189,13 @@ def generate(
         + [pa.field(LABEL, pa.int8(), nullable=False)]
     )
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
+    with staged(out) as tmp:
         written = 0
-        for f in range(files):
-            start, stop = f * rows // files, (f + 1) * rows // files
-            with pq.ParquetWriter(tmp / f"part-{f:05d}.parquet", schema) as writer:
-                for lo in range(start, stop, row_group_size):
-                    hi = min(lo + row_group_size, stop)
+        for part in layout:
+            (tmp / part.path).parent.mkdir(parents=True, exist_ok=True)
+            with pq.ParquetWriter(tmp / part.path, schema) as writer:
+                for lo in range(part.start, part.stop, row_group_size):
+                    hi = min(lo + row_group_size, part.stop)
                     xt = np.empty((features, hi - lo), dtype=np_dtype)
                     y = np.empty(hi - lo, dtype=np.int8)
                     at = 0
@@ -144,11 +220,7 @@ def generate(
             "label": LABEL,
             "feature_names": names,
         }
+        if days is not None:
+            meta["days"] = days
         (tmp / "true_weights.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()  # empty directory, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
