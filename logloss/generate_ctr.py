@@ -275,11 +275,26 @@ def _dictionary(j: int, codes: np.ndarray, levels: int) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(indices, level_strings(j, used))
 
 
-def _row_group(lo: int, hi: int, truth: CtrTruth, schema: pa.Schema) -> pa.Table:
+class _Chunks:
+    """Chunks by number, the last one kept: row groups smaller than a chunk draw it once."""
+
+    def __init__(self, truth: CtrTruth) -> None:
+        self.truth = truth
+        self.last: tuple[int, Any] = (-1, None)
+
+    def __call__(self, k: int) -> tuple[list, list, np.ndarray]:
+        if self.last[0] != k:
+            self.last = (-1, None)  # free the old chunk before drawing the next
+            self.last = (k, _chunk(k, self.truth))
+        return self.last[1]
+
+
+def _row_group(lo: int, hi: int, chunks: _Chunks, schema: pa.Schema) -> pa.Table:
+    truth = chunks.truth
     pieces = []
     k = lo // CHUNK_ROWS
     while lo < hi:
-        ints, cats, y = _chunk(k, truth)
+        ints, cats, y = chunks(k)
         a, b = lo - k * CHUNK_ROWS, min(hi - k * CHUNK_ROWS, CHUNK_ROWS)
         pieces.append(([(v[a:b], m[a:b]) for v, m in ints], [c[a:b] for c in cats], y[a:b]))
         lo, k = k * CHUNK_ROWS + b, k + 1
@@ -319,6 +334,7 @@ def generate_ctr(
     layout = partition_layout(rows, files, days, end_date)
     truth = ctr_truth(rows, seed)
     schema = _schema()
+    chunks = _Chunks(truth)
     with staged(out) as tmp:
         written = 0
         for part in layout:
@@ -332,7 +348,8 @@ def generate_ctr(
             ) as writer:
                 for lo in range(part.start, part.stop, row_group_size):
                     hi = min(lo + row_group_size, part.stop)
-                    writer.write_table(_row_group(lo, hi, truth, schema), row_group_size=hi - lo)
+                    table = _row_group(lo, hi, chunks, schema)
+                    writer.write_table(table, row_group_size=hi - lo)
                     written += hi - lo
                     if progress is not None:
                         progress(written)
