@@ -30,17 +30,24 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import Table, data_dir, have, header, parquet_dataset, parser, verdict
+from common import (
+    Table,
+    data_dir,
+    have,
+    header,
+    parquet_dataset,
+    parser,
+    run_process,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # the console script users run (as installed by pip), else the module
@@ -100,44 +107,12 @@ print(json.dumps(out))
 """
 
 
-def _tree_rss(pid: int) -> int:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def run(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS of the process tree, stdout) of one whole process."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
-            done.wait(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - t
-    done.set()
-    sampler.join()
+    proc = run_process(cmd, cwd=cwd)
     if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return seconds, peak[0], out
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc.seconds, proc.peak, proc.stdout
 
 
 def mean_log_loss(path: Path, coef: np.ndarray, intercept: float) -> float:

@@ -11,14 +11,16 @@ import contextlib
 import gc
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -120,6 +122,78 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+class Proc(NamedTuple):
+    """One whole process: wall seconds, peak RSS of its process tree (bytes), its output."""
+
+    seconds: float
+    peak: int
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def tree_rss(pid: int) -> int:
+    """RSS summed over a process and its descendants (0 once it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_process(
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    address_space: int | None = None,
+) -> Proc:
+    """Run ``cmd`` as a whole process; its wall time and the peak RSS of its process tree
+    (sampled every 10 ms). ``address_space``: a limit in bytes (RLIMIT_AS) for the process and
+    its children, so a run that would swamp the machine fails with a MemoryError instead.
+    Never raises on a non-zero exit: the caller reads ``returncode``."""
+
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit if address_space else None,
+    )
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t
+    done.set()
+    sampler.join()
+    return Proc(seconds, peak[0], out, err, proc.returncode)
 
 
 def mean_log_loss(X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: float) -> float:
