@@ -26,6 +26,7 @@ SCRIPTS = [
     "bench_memory.py",
     "bench_shape.py",
     "bench_wide.py",
+    "bench_ctr.py",
 ]
 
 
