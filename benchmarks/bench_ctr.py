@@ -1,4 +1,4 @@
-"""Benchmark 12: Criteo-shaped click logs, whole processes, against VW, scikit-learn, Spark.
+"""Benchmark: Criteo-shaped click logs, whole processes, against VW, scikit-learn, Spark.
 
 Data: ``logloss.generate_ctr.generate_ctr`` (13 counts with nulls, 26 string columns with
 Criteo's cardinalities scaled to the rows, Zipf levels), in 10 files (20 at 10 M); the older
