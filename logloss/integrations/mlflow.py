@@ -147,13 +147,22 @@ def _mlflow(uri: str) -> Any:
     return mlflow
 
 
-def _not_answering(uri: str, reason: object) -> TrackingError:
-    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0][:200]
+def _not_recorded(uri: str, reason: object, *, answered: bool = False) -> TrackingError:
+    """The one line of a run not recorded: the server did not answer, or it (or MLflow's
+    client) refused what the run sent."""
+    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0][:300]
+    how = "refused the run" if answered else "did not answer"
     why = (
-        f"MLflow at {uri} did not answer ({first}): this run is not recorded there; "
+        f"MLflow at {uri} {how} ({first}): this run is not recorded there; "
         "the model is published all the same"
     )
     return TrackingError(Problem("not tracked", why, (Remedy("mlflow_tracking_uri", "check"),)))
+
+
+def _lost(exc: BaseException) -> bool:
+    """Whether an error of MLflow's client is a server that went away (its retries ran out)."""
+    text = str(exc)
+    return isinstance(exc, OSError) or "Max retries exceeded" in text or "Connection" in text
 
 
 def _probe(uri: str) -> None:
@@ -170,9 +179,9 @@ def _probe(uri: str) -> None:
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):
             return  # certificates are MLflow's settings (MLFLOW_TRACKING_INSECURE_TLS ...)
-        raise _not_answering(uri, exc.reason) from None
+        raise _not_recorded(uri, exc.reason) from None
     except (OSError, ValueError) as exc:
-        raise _not_answering(uri, exc) from None
+        raise _not_recorded(uri, exc) from None
 
 
 #: MLflow's settings while recording, unless the environment sets them: few HTTP retries
@@ -224,21 +233,25 @@ def _metrics(model: Any, metrics: Mapping[str, Any] | None) -> dict[str, float]:
 
 def _sklearn_flavour(model: Any, folder: Path) -> None:
     """The scikit-learn export saved in MLflow's sklearn flavour into ``folder``: skops
-    format where this MLflow offers it; the requirements named, not inferred (inference
-    loads the model in a subprocess)."""
+    format where this MLflow offers it, trusting the types skops does not know by default
+    that the export itself put in (``numpy.dtype`` of an encoder); the requirements named,
+    not inferred (inference loads the model in a subprocess)."""
     import mlflow.sklearn
     import sklearn
 
+    estimator = model.to_sklearn()
     kwargs: dict[str, Any] = {}
     requirements = [f"scikit-learn=={sklearn.__version__}"]
     if hasattr(mlflow.sklearn, "SERIALIZATION_FORMAT_SKOPS"):
         import skops
+        import skops.io
 
         kwargs["serialization_format"] = mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+        if untrusted:
+            kwargs["skops_trusted_types"] = untrusted
         requirements.append(f"skops=={skops.__version__}")
-    mlflow.sklearn.save_model(
-        model.to_sklearn(), str(folder), pip_requirements=requirements, **kwargs
-    )
+    mlflow.sklearn.save_model(estimator, str(folder), pip_requirements=requirements, **kwargs)
 
 
 def _registered(client: Any, mlflow: Any, name: str) -> None:
@@ -290,7 +303,7 @@ def record(
                 {k: str(v) for k, v in (tags or {}).items() if v is not None}, verdict, run_name,
             )  # fmt: skip
     except (mlflow.exceptions.MlflowException, OSError) as exc:
-        raise _not_answering(tracking_uri, exc) from None
+        raise _not_recorded(tracking_uri, exc, answered=not _lost(exc)) from None
 
 
 def _record(
