@@ -146,8 +146,8 @@ def test_a_run_logs_its_settings_metrics_and_a_model_that_predicts_the_same(
     assert result.saved is not None and result.metrics is not None
     (version,) = client.search_model_versions("name='penguins'")
     assert version.tags["verdict"] == "promoted"
-    assert version.tags["logloss.version"] == result.saved.version
-    assert version.tags["logloss.location"] == result.saved.path
+    assert version.tags["logloss_version"] == result.saved.version
+    assert version.tags["logloss_location"] == result.saved.path
     assert _champion(client, "penguins") == version.version
 
     logged = client.get_run(version.run_id)
@@ -192,7 +192,7 @@ def test_the_champion_alias_follows_promotions_and_a_rejected_version_leaves_it(
     assert os.environ["MLFLOW_TRACKING_URI"] == mlflow_server.url
     plan = _plan(tmp_path, None, "bc", settings={"standardize": True, "C": 0.5})
     second = run(plan)
-    versions = {v.tags["logloss.version"]: v for v in client.search_model_versions("name='bc'")}
+    versions = {v.tags["logloss_version"]: v for v in client.search_model_versions("name='bc'")}
     assert set(versions) == {first.saved.version, second.saved.version}
     assert _champion(client, "bc") == versions[second.saved.version].version
     assert client.get_run(versions[second.saved.version].run_id).data.params["C"] == "0.5"
@@ -250,16 +250,14 @@ def test_a_server_that_does_not_answer_is_one_warning_and_the_model_is_written(t
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     out = tmp_path / "m"
     args = ["train", CANCER, "--label", "target", "--standardize", "--out", str(out)]
-    started = time.monotonic()
     assert main([*args, "--mlflow-tracking-uri", down, "--quiet"]) == 0
-    took = time.monotonic() - started
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert err[0].startswith(f"logloss: warning: MLflow at {down} did not answer (")
     assert "the model is published all the same" in err[0]
     assert "check --mlflow-tracking-uri" in err[0]
+    assert "Connection refused" in err[0]  # found by the probe, not after MLflow's retries
     assert logloss.load(out).n_features_in_ == 30
-    assert took < 120  # the probe, not MLflow's minutes of retries (a loose bound, not timing)
 
     plan = _plan(tmp_path, down, "bc")
     with pytest.warns(RuntimeWarning, match="did not answer"):
@@ -285,7 +283,7 @@ def test_the_train_flow_records_each_run_and_warns_when_the_server_is_down(
         state = train(**common, C=C, mlflow_tracking_uri=mlflow_server.url, return_state=True)
         assert state.is_completed(), state
         versions.append(Path(state.result()).name)
-    found = {v.tags["logloss.version"]: v.version for v in client.search_model_versions(
+    found = {v.tags["logloss_version"]: v.version for v in client.search_model_versions(
         "name='flowbc'")}  # fmt: skip
     assert set(found) == set(versions)
     assert _champion(client, "flowbc") == found[versions[1]]

@@ -19,9 +19,9 @@ Conventions
   reads), and ``logloss``, the model's own plain files (model.json + coef.npy, what
   ``logloss.load`` reads).
 - A model version of the registered model (default name: the output location's last part,
-  else ``logloss``) per run, tagged ``verdict`` (``promoted`` | ``rejected``) and
-  ``logloss.location``; a promoted version gets the alias ``champion``, a rejected one
-  leaves it where it was.
+  else ``logloss``) per run, tagged ``verdict`` (``promoted`` | ``rejected``),
+  ``logloss_version`` and ``logloss_location``; a promoted version gets the alias
+  ``champion``, a rejected one leaves it where it was.
 - A tracking server that does not answer never fails a training run: the model is published
   all the same, and :func:`record_run` tells one line (a :class:`~logloss.remedies.Problem`,
   ``what`` "not tracked") to the face, which shows it as a warning. :func:`record` raises
@@ -384,7 +384,7 @@ def record_run(
             model_name=plan.mlflow_model_name or default_model_name(plan.destination),
             metrics=metrics,
             params=params,
-            tags={"logloss.location": location, "logloss.version": version},
+            tags={"logloss_location": location, "logloss_version": version},
             verdict=verdict,
             run_name=version,
         )

@@ -22,6 +22,13 @@ COLUMNS_NOTE = (
     "Date and timestamp columns are left out, with a note naming them."
 )
 
+MLFLOW_NOTE = (
+    "With a tracking URI the run is also recorded in MLflow: its settings, its metrics,\n"
+    "the model (scikit-learn flavour, and model.json + coef.npy) and a new version of a\n"
+    "registered model, which gets the alias 'champion'. A server that does not answer\n"
+    "is a one-line warning: the model is written all the same."
+)
+
 
 def positive_float(text: str) -> float:
     try:
@@ -114,13 +121,7 @@ def add_run_options(
 
 
 def _add_mlflow(parser: argparse.ArgumentParser) -> None:
-    m = parser.add_argument_group(
-        "MLflow (pip install 'logloss[mlflow]')",
-        "With a tracking URI the run is also recorded in MLflow: its settings as parameters, "
-        "its metrics, the model (scikit-learn flavour, and model.json + coef.npy) and a new "
-        "version of a registered model, which gets the alias 'champion'. A server that does "
-        "not answer is a one-line warning: the model is written all the same.",
-    )
+    m = parser.add_argument_group("MLflow (pip install 'logloss[mlflow]')", MLFLOW_NOTE)
     m.add_argument(
         "--mlflow-tracking-uri",
         metavar="URI",
