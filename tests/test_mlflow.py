@@ -242,6 +242,32 @@ def test_logloss_train_records_a_model_directory_under_its_name(
     assert rc == 0 and len(client.search_model_versions("name='cancer'")) == 1
 
 
+@needs_mlflow
+@slow  # a fresh SQLite store's migrations, in this process
+def test_a_store_without_a_server_records_an_estimator_too(tmp_path, monkeypatch):
+    """A SQLite tracking URI (no server, artifacts under the working directory's mlruns/)
+    and a logloss.LogisticRegression fitted in memory."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_breast_cancer
+
+    from logloss import LogisticRegression
+    from logloss.settings import TrainSettings
+
+    monkeypatch.chdir(tmp_path)
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(C=0.5, tol=1e-8, max_iter=500).fit(X, y)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    settings, _ = TrainSettings.from_values({"C": 0.5, "tol": 1e-8, "max_iter": 500})
+    first = tracking.record(model, settings, tracking_uri=uri, model_name="mem")
+    second = tracking.record(model, settings, tracking_uri=uri, model_name="mem")
+    assert (first.version, second.version, second.champion) == ("1", "2", "2")
+    assert first.line().endswith("mem version 1 (promoted; champion -> version 1)")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the loader's store
+    loaded = mlflow.sklearn.load_model(f"runs:/{second.run_id}/model")
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=0, atol=1e-10)
+    assert (tmp_path / "mlruns").is_dir()
+
+
 # ------------------------------------------------------------------ the server down
 @needs_mlflow
 def test_a_server_that_does_not_answer_is_one_warning_and_the_model_is_written(tmp_path, capsys):

@@ -347,8 +347,10 @@ def _record(
     finally:
         with contextlib.suppress(mlflow.exceptions.MlflowException, OSError):
             client.set_terminated(run_id, status)
-    champion = client.get_registered_model(name).aliases.get(ALIAS)
-    return Recorded(uri, run_id, name, str(version), verdict, champion)
+    champion = client.get_registered_model(name).aliases.get(ALIAS)  # (an int in SQL stores)
+    return Recorded(
+        uri, run_id, name, str(version), verdict, None if champion is None else str(champion)
+    )
 
 
 def record_run(
