@@ -378,6 +378,13 @@ def test_the_flow_refuses_a_tracking_uri_without_mlflow(tmp_path, monkeypatch):
         plan_of({"model_dir": str(tmp_path), "mlflow_tracking_uri": "sqlite:///x.db"})
 
 
+def test_messages_show_a_tracking_uri_without_its_password():
+    assert tracking.shown("https://me:secret@mlflow.example:8443/x") == (
+        "https://me:***@mlflow.example:8443/x"
+    )
+    assert tracking.shown("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+
+
 def test_the_registered_model_is_named_after_the_output():
     assert tracking.default_model_name("models/bc") == "bc"
     assert tracking.default_model_name("s3://bucket/models/clicks/") == "clicks"

@@ -38,6 +38,7 @@ import os
 import ssl
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,7 @@ __all__ = [
     "default_model_name",
     "record",
     "record_run",
+    "shown",
     "tracking_uri",
 ]
 
@@ -111,8 +113,8 @@ class Recorded:
     def line(self) -> str:
         alias = f"{ALIAS} -> version {self.champion}" if self.champion else f"no {ALIAS}"
         return (
-            f"recorded in MLflow ({self.tracking_uri}): run {self.run_id}, {self.model_name} "
-            f"version {self.version} ({self.verdict}; {alias})"
+            f"recorded in MLflow ({shown(self.tracking_uri)}): run {self.run_id}, "
+            f"{self.model_name} version {self.version} ({self.verdict}; {alias})"
         )
 
 
@@ -135,7 +137,7 @@ def check_available(uri: str | None) -> None:
 
 
 def _missing(uri: str) -> Problem:
-    why = f"tracking runs in MLflow ({uri}) needs mlflow, which is not installed: {EXTRA}"
+    why = f"tracking runs in MLflow ({shown(uri)}) needs mlflow, which is not installed: {EXTRA}"
     return Problem("missing extra", why, (LEAVE_OUT,))
 
 
@@ -147,13 +149,22 @@ def _mlflow(uri: str) -> Any:
     return mlflow
 
 
+def shown(uri: str) -> str:
+    """``uri`` as messages show it: without a password (``http://user:***@host``)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def _not_recorded(uri: str, reason: object, *, answered: bool = False) -> TrackingError:
     """The one line of a run not recorded: the server did not answer, or it (or MLflow's
     client) refused what the run sent."""
     first = (str(reason).strip().splitlines() or [type(reason).__name__])[0][:300]
     how = "refused the run" if answered else "did not answer"
     why = (
-        f"MLflow at {uri} {how} ({first}): this run is not recorded there; "
+        f"MLflow at {shown(uri)} {how} ({first}): this run is not recorded there; "
         "the model is published all the same"
     )
     return TrackingError(Problem("not tracked", why, (Remedy("mlflow_tracking_uri", "check"),)))
