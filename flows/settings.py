@@ -11,6 +11,7 @@ flow's parameters as a run's plan (:func:`plan_of`); the flows' retry rule.
 | LOGLOSS_TIMEZONE         | UTC                                       |
 | LOGLOSS_SCORE_OUT        | predictions                               |
 | DASK_SCHEDULER_ADDRESS   | (unset: this process, or a local cluster) |
+| MLFLOW_TRACKING_URI      | (unset: no MLflow, see mlflow_tracking_uri) |
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ SETTING_NAMES = frozenset([*(s.name for s in TRAIN_SETTINGS), "penalty"])
 RUN_NAMES = (
     *("features", "weight", "dtype", "block_mb", "drop_invalid", "validation", "report"),
     *("allow_unconverged", "checkpoint", "checkpoint_restart", "workers", "processes"),
+    *("mlflow_tracking_uri", "mlflow_model_name"),
 )
 
 

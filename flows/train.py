@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from logloss.integrations.mlflow import record_run, tracking_uri
 from logloss.remedies import Problem
 from logloss.training import TrainPlan
 from logloss.training import run as steps
@@ -76,6 +78,16 @@ def publish(plan: TrainPlan, model: Any, split: steps.Split, metrics: dict[str, 
     return saved.path
 
 
+@task(cache_policy=NO_CACHE)
+def track(plan: TrainPlan, model: Any, metrics: dict[str, Any], location: str) -> None:
+    """The run in MLflow when a tracking URI is given (:mod:`logloss.integrations.mlflow`);
+    a server that does not answer is a warning: the model is published all the same."""
+    version = os.path.basename(location.rstrip("/"))
+    recorded = record_run(plan, model, metrics, location=location, version=version, note=_note)
+    if recorded is not None:
+        get_run_logger().info("%s", recorded.line())
+
+
 @flow(name="train", log_prints=True)
 def train(  # noqa: PLR0913 - one parameter per option of logloss train
     data: str | None = None,
@@ -119,6 +131,9 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     scheduler_address: str | None = None,
     workers: int | None = None,
     processes: bool = False,
+    # MLflow (logloss.integrations.mlflow): None is env MLFLOW_TRACKING_URI, else no MLflow
+    mlflow_tracking_uri: str | None = None,
+    mlflow_model_name: str | None = None,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
@@ -136,6 +151,11 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     from its checkpoint when run again with the same parameters on the same data. A fit that
     does not converge fails the run (the reason and the settings to change) without moving
     ``latest``, unless ``allow_unconverged``. Returns the version's directory.
+
+    ``mlflow_tracking_uri`` (else env ``MLFLOW_TRACKING_URI``): the run is also recorded in
+    MLflow, its model registered as a version of ``mlflow_model_name`` (default ``name``)
+    with the alias ``champion`` (``pip install 'logloss[mlflow]'``); a server that does not
+    answer is a warning, the run completes (docs/flows.md, "MLflow").
     """
     plan = plan_of(dict(locals()))
     for notice in plan.notices:
@@ -161,6 +181,8 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
         bail(EXIT_FAILED, f"error: {exc}")
         raise
     steps.finish(plan, checkpoint)
+    if tracking_uri(plan.mlflow_tracking_uri):  # MLflow (logloss.integrations.mlflow)
+        track(plan, fitted.model, metrics, version)
     return version
 
 

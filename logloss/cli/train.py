@@ -135,7 +135,7 @@ def _note(note: Problem | str) -> None:
         print(f"warning: {note}", file=sys.stderr)
     elif note.what == "rows dropped":
         print(note.why, file=sys.stderr)
-    elif note.what == "deprecated":
+    elif note.what in ("deprecated", "not tracked"):  # not tracked: MLflow did not answer
         print(f"logloss: warning: {note.render(option_name)}", file=sys.stderr)
     else:
         print(f"note: {note.reason(option_name)} ({note.hint(option_name)})", file=sys.stderr)

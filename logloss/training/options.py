@@ -22,6 +22,13 @@ COLUMNS_NOTE = (
     "Date and timestamp columns are left out, with a note naming them."
 )
 
+MLFLOW_NOTE = (
+    "With a tracking URI the run is also recorded in MLflow: its settings, its metrics,\n"
+    "the model (scikit-learn flavour, and model.json + coef.npy) and a new version of a\n"
+    "registered model, which gets the alias 'champion'. A server that does not answer\n"
+    "is a one-line warning: the model is written all the same."
+)
+
 
 def positive_float(text: str) -> float:
     try:
@@ -65,7 +72,7 @@ def add_run_options(
 ) -> None:
     """The options of a run both faces take: features, weight, every training setting (and
     the deprecated --penalty), the column options, data handling, hold-out, checkpoint,
-    report and the unconverged rule. ``report_default`` True offers ``--no-report``."""
+    report, the unconverged rule and MLflow. ``report_default`` True offers ``--no-report``."""
     parser.add_argument(
         "--features",
         type=columns,
@@ -110,6 +117,22 @@ def add_run_options(
         "the training rows)",
     )
     _add_checkpoint_and_report(parser, report_default)
+    _add_mlflow(parser)
+
+
+def _add_mlflow(parser: argparse.ArgumentParser) -> None:
+    m = parser.add_argument_group("MLflow (pip install 'logloss[mlflow]')", MLFLOW_NOTE)
+    m.add_argument(
+        "--mlflow-tracking-uri",
+        metavar="URI",
+        help="MLflow tracking server or store (http://host:5000, sqlite:///mlflow.db ...; "
+        "default: env MLFLOW_TRACKING_URI, else no MLflow)",
+    )
+    m.add_argument(
+        "--mlflow-model-name",
+        metavar="NAME",
+        help="the registered model's name (default: the output's last part, else 'logloss')",
+    )
 
 
 def _add_checkpoint_and_report(parser: argparse.ArgumentParser, report_default: bool) -> None:
@@ -167,4 +190,6 @@ def run_fields(args: argparse.Namespace) -> dict[str, Any]:
         "allow_unconverged": args.allow_unconverged,
         "report": args.report,
         "drop_invalid": args.drop_invalid,
+        "mlflow_tracking_uri": args.mlflow_tracking_uri,
+        "mlflow_model_name": args.mlflow_model_name,
     }

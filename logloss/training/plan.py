@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..integrations.mlflow import check_available, tracking_uri
 from ..remedies import Problem, ProblemError, Remedy
 from ..settings import TrainSettings
 from ..storage import OutputPathError, check_output, check_work_dir
@@ -32,7 +33,8 @@ class TrainPlan:
     published run keeps one of its own under ``model_dir/name/.checkpoints/``, other runs
     none). ``scheduler`` / ``workers`` / ``processes``: where the tasks run
     (:func:`logloss.cluster.dask_client`). ``notices``: what the plan's making noticed
-    (a deprecated setting), for the face to show.
+    (a deprecated setting), for the face to show. ``mlflow_tracking_uri`` /
+    ``mlflow_model_name``: where the run is also recorded (:mod:`logloss.integrations.mlflow`).
     """
 
     data: str
@@ -50,6 +52,10 @@ class TrainPlan:
     checkpoint: str | None = None
     checkpoint_restart: bool = False
     allow_unconverged: bool = False
+    # MLflow (logloss.integrations.mlflow): a tracking URI (None: env MLFLOW_TRACKING_URI, else
+    # none) and the registered model's name (None: the output's last part)
+    mlflow_tracking_uri: str | None = None
+    mlflow_model_name: str | None = None
     scheduler: str | None = None
     workers: int | None = None
     processes: bool = False
@@ -156,4 +162,5 @@ def check_outputs(plan: TrainPlan) -> TrainPlan:
             check_work_dir(os.fspath(plan.checkpoint), "checkpoint directory")
         except OutputPathError as exc:
             raise _refused(str(exc), "checkpoint") from None
+    check_available(tracking_uri(plan.mlflow_tracking_uri))  # MLflow: its extra installed
     return plan

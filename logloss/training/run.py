@@ -40,6 +40,7 @@ from ..cluster import dask_client as _dask_client
 from ..cluster import describe, runs_in_process, starting_line
 from ..data import Dataset, read_parquet
 from ..evaluation import evaluate_model
+from ..integrations.mlflow import record_run
 from ..loading import persist_dataset, split_validation
 from ..logistic import LogisticCore
 from ..progress import RowsReport
@@ -488,4 +489,14 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
                 result.saved = save(plan, fitted.model, split)
             finish(plan, checkpoint)
     result.seconds = {"load": loaded - t0, "fit": done - loaded, "save": time.perf_counter() - done}
+    if result.saved is not None:  # MLflow, with a tracking URI; a server down is only a note
+        saved = result.saved
+        record_run(
+            plan,
+            result.model,
+            result.metrics,
+            location=saved.path,
+            version=saved.version,
+            note=h.note,
+        )
     return result
