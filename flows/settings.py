@@ -22,6 +22,7 @@ from typing import Any
 
 from logloss.settings import TRAIN_SETTINGS
 from logloss.training import TrainPlan, check_outputs
+from logloss.training.plan import RULE_NAMES
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "breast_cancer.parquet"
 
@@ -65,6 +66,7 @@ SETTING_NAMES = frozenset([*(s.name for s in TRAIN_SETTINGS), "penalty"])
 RUN_NAMES = (
     *("features", "weight", "dtype", "block_mb", "drop_invalid", "validation", "report"),
     *("allow_unconverged", "checkpoint", "checkpoint_restart", "workers", "processes"),
+    *("warm_start", *RULE_NAMES),  # the warm start, the promotion gate, the data checks
 )
 
 

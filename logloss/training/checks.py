@@ -25,7 +25,7 @@ from ..metrics.profile import decile_edges, profile_pass, psi
 from .champion import Champion, columns_of, data_columns
 from .gate import Check, CheckRules
 
-__all__ = ["CheckRules", "DataChecks", "all_null", "data_checks", "schema_problem"]
+__all__ = ["CheckRules", "DataChecks", "data_checks", "footer_checks", "schema_problem"]
 
 #: PSI above which a column is flagged even without ``drift_max_psi`` (a customary level).
 PSI_WARN = 0.2
@@ -72,41 +72,76 @@ def schema_problem(champion: Champion | None, ds: Dataset) -> DataError | None:
     return None
 
 
-def all_null(
-    data: str, label: str, features: list[str] | None, exclude: Any = ()
+def _kind(t: Any) -> str:
+    """The kind logloss gives an Arrow type: numeric, categorical, or the type's name."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numeric"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t):
+        return "categorical"
+    return "categorical" if pa.types.is_dictionary(t) else str(t)
+
+
+def footer_checks(
+    data: str,
+    features: list[str] | None,
+    skip: set[Any],
+    champion: dict[str, str] | None = None,
+    forced: dict[str, str] | None = None,
 ) -> DataError | None:
-    """A DataError naming the first feature column whose every row is null in the Parquet
-    footers' statistics of ``data`` (no data read), or None (also when the footers do not
-    say: the data layer refuses such a column when it reads it)."""
+    """From the Parquet footers of ``data`` only (no data read): a DataError naming the
+    first column of the ``champion`` (its columns and kinds) gone or of another kind
+    (``forced``: kinds the settings give columns), or the first feature column whose every
+    row is null by the footers' statistics (``skip``: label, weight, excluded); else None,
+    also when the footers cannot be read here (the data layer then reads and refuses)."""
     import pyarrow.dataset as pads
     from fsspec.core import url_to_fs
 
     try:
         fs, path = url_to_fs(data)
         found = pads.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
-        skip = {label, *(exclude or ())}
-        names = [n for n in features or found.schema.names if n not in skip]
-        nulls, rows = dict.fromkeys(names, 0), 0
-        for fragment in found.get_fragments():
-            meta = fragment.metadata
-            index = {meta.schema.column(j).name: j for j in range(meta.num_columns)}
-            for g in range(meta.num_row_groups):
-                group = meta.row_group(g)
-                rows += group.num_rows
-                for n in names:
-                    stats = group.column(index[n]).statistics if n in index else None
-                    if stats is None or not stats.has_null_count:
-                        nulls[n] = -(1 << 62)  # not recorded: not known to be all null
-                    else:
-                        nulls[n] += stats.null_count
+        schema = found.schema
+        names = [n for n in features or schema.names if n not in skip]
+        nulls, rows = _nulls(found, names)
     except Exception:  # the data layer reads (and refuses) what this cannot
         return None
-    if gone := [n for n in names if rows and nulls[n] == rows]:
+    for c, kind in (champion or {}).items():
+        if c not in schema.names:
+            return DataError(
+                f"schema change: column {c!r} of the champion is gone from {data}: refused "
+                "before fitting"
+            )
+        now = (forced or {}).get(c) or _kind(schema.field(c).type)
+        if now != kind and c in names:
+            return DataError(
+                f"schema change: column {c!r} was {kind} in the champion, is {now} "
+                f"({schema.field(c).type}) in {data}: refused before fitting"
+            )
+    if gone := [n for n in names if rows and nulls.get(n) == rows]:
         return DataError(
             f"column {gone[0]!r} arrives all null ({rows:,} of {rows:,} rows of {data}): "
             f"refused before fitting"
         )
     return None
+
+
+def _nulls(found: Any, names: list[str]) -> tuple[dict[str, int], int]:
+    """Null counts of ``names`` and the rows, by the footers' statistics (-1: not known)."""
+    nulls, rows = dict.fromkeys(names, 0), 0
+    for fragment in found.get_fragments():
+        meta = fragment.metadata
+        index = {meta.schema.column(j).name: j for j in range(meta.num_columns)}
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            rows += group.num_rows
+            for n in names:
+                stats = group.column(index[n]).statistics if n in index else None
+                if stats is None or not stats.has_null_count or nulls[n] < 0:
+                    nulls[n] = -1  # not recorded (or a partition key): not known
+                else:
+                    nulls[n] += stats.null_count
+    return nulls, rows
 
 
 def _numeric(ds: Dataset) -> list[tuple[str, int]]:

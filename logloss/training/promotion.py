@@ -11,12 +11,12 @@ from typing import Any
 from ..data import Dataset
 from ..evaluation import evaluate_model, evaluate_models
 from ..logistic import LogisticCore
-from .champion import Champion, Start, load_champion, scorer, start_from
-from .checks import DataChecks, data_checks, schema_problem
+from .champion import Champion, Start, columns_of, load_champion, scorer, start_from
+from .checks import DataChecks, data_checks, footer_checks, schema_problem
 from .gate import Verdict, judge
 from .plan import TrainPlan
 
-__all__ = ["champion", "checks", "evaluate", "gate", "start"]
+__all__ = ["champion", "checks", "evaluate", "footers", "gate", "start"]
 
 
 def champion(plan: TrainPlan) -> Champion | None:
@@ -68,3 +68,12 @@ def gate(
         champion_version=None if old is None else old.version,
         checks=() if found is None else found.checks,
     )
+
+
+def footers(plan: TrainPlan, columns: dict[str, Any]) -> Exception | None:
+    """The data checks the footers answer: the champion's columns, columns all null."""
+    old = champion(plan)
+    forced = {c: k for k in ("categorical", "numeric") for c in columns.get(k) or ()}
+    skip = {plan.label, plan.weight, *columns.get("exclude", ())}
+    theirs = None if old is None else columns_of(old.model)
+    return footer_checks(plan.data, plan.features, skip, theirs, forced)

@@ -50,11 +50,11 @@ from ..remedies import Namer, Problem, Remedy, python_name
 from ..solvers import SolverState
 from ..storage import is_url
 from .champion import Start, started
-from .checks import DataChecks, all_null
+from .checks import DataChecks
 from .fit import not_converged, train_model
 from .gate import RejectedError, Verdict
 from .plan import TrainPlan, check_outputs
-from .promotion import champion, checks, evaluate, gate, start
+from .promotion import champion, checks, evaluate, footers, gate, start
 
 __all__ = [
     "Hooks",
@@ -95,10 +95,8 @@ def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = 
     on the current scheduler). ``encoding``: levels and means already learned (a second
     dataset, or a retried step). ``name`` spells the remedies of a bad value."""
     columns: dict[str, Any] = plan.settings.columns() if encoding is None else {}
-    if encoding is None:  # a column all null: refused from the footers, no data read
-        empty = all_null(plan.data, plan.label, plan.features, columns["exclude"])
-        if empty is not None:
-            raise empty
+    if encoding is None and (refused := footers(plan, columns)) is not None:
+        raise refused  # a champion's column gone or retyped, a column all null
     return read_parquet(
         plan.data,
         plan.label,
