@@ -237,9 +237,29 @@ def test_the_flow_of_a_rejected_run_ends_failed_with_the_reason(prefect_api, tmp
     champion = latest(tmp_path)
     state = flow(data=write(tmp_path / "d2.parquet", day(2, flip=0.3)), **kw, return_state=True)
     assert state.is_failed()
-    assert "rejected: log loss " in state.message and "gate_max_log_loss_increase" in state.message
+    assert state.message.startswith(
+        "Flow run encountered an exception: RejectedError: rejected: log loss "
+    ), state.message
+    assert "> gate_max_log_loss_increase 0.002 (version v" in state.message
     assert "\n" not in state.message
     assert latest(tmp_path) == champion
     kept = [p.name for p in (tmp_path / "models" / "m").iterdir() if p.name.startswith("v")]
     rejected = [v for v in kept if meta(tmp_path, v).get("verdict") == "rejected"]
     assert len(rejected) == 1 and rejected[0] != champion
+
+
+@pytest.mark.prefect
+def test_the_documented_automation_is_accepted_by_the_server(prefect_api) -> None:
+    """docs/flows.md's automation on the train flow's Failed runs, created for real."""
+    import re
+
+    from prefect.automations import Automation
+
+    text = (REPO / "docs" / "flows.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "Automation(" in b)
+    exec(compile(code, "docs/flows.md", "exec"), {})
+    found = Automation.read(name="train rejected or failed")
+    assert found.trigger.expect == {"prefect.flow-run.Failed"}
+    assert found.actions[0].type == "send-notification"
+    assert "flow_run.state.message" in found.actions[0].body
+    found.delete()
