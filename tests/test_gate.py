@@ -189,8 +189,11 @@ def test_a_mean_shift_is_promoted_with_its_psi_flagged(tmp_path) -> None:
     )
     assert shifted.verdict is not None and shifted.verdict.promoted
     assert latest(tmp_path) == shifted.saved.version
-    found = {c["column"]: c for c in meta(tmp_path, latest(tmp_path))["data_checks"]["checks"]
-             if c["name"] == "psi"}
+    found = {
+        c["column"]: c
+        for c in meta(tmp_path, latest(tmp_path))["data_checks"]["checks"]
+        if c["name"] == "psi"
+    }
     assert found["x1"]["flagged"] and found["x1"]["value"] > 0.5
     assert all(found[c]["value"] < 0.05 and not found[c]["flagged"] for c in ("x0", "x2", "x3"))
     assert shifted.verdict.flagged == (
@@ -204,9 +207,7 @@ def test_a_mean_shift_is_promoted_with_its_psi_flagged(tmp_path) -> None:
     p, q = np.maximum(e / e.sum(), 1e-4), np.maximum(a / a.sum(), 1e-4)
     assert found["x1"]["value"] == pytest.approx(np.sum((q - p) * np.log(q / p)), rel=1e-9)
     # with a blocking threshold the same drift rejects
-    blocked = train(
-        tmp_path, write(tmp_path / "d3.parquet", day(3, shift=2.0)), drift_max_psi=0.5
-    )
+    blocked = train(tmp_path, write(tmp_path / "d3.parquet", day(3, shift=2.0)), drift_max_psi=0.5)
     assert not blocked.verdict.promoted and "drift_max_psi 0.5" in blocked.verdict.reason
 
 
