@@ -562,8 +562,8 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         found = checks(plan, ds, old)  # the schema first: before any fit
         split = hold_out(plan, ds)
         loaded = time.perf_counter()
-        begin = start(plan, split.train, old)
-        h.phase(begin.line)
+        if (begin := start(plan, split.train, old)).version:  # a champion: how the fit starts
+            h.phase(begin.line)
         h.phase(fit_phase(plan.settings))
         checkpoint = checkpoint_dir(plan, split.train)
         fitted = fit(
