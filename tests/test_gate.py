@@ -186,6 +186,7 @@ def test_a_mean_shift_is_promoted_with_its_psi_flagged(tmp_path) -> None:
         tmp_path,
         write(tmp_path / "d2.parquet", day(2, shift=1.0)),
         gate_max_log_loss_increase=0.002,
+        report=True,
     )
     assert shifted.verdict is not None and shifted.verdict.promoted
     assert latest(tmp_path) == shifted.saved.version
@@ -199,6 +200,12 @@ def test_a_mean_shift_is_promoted_with_its_psi_flagged(tmp_path) -> None:
     assert shifted.verdict.flagged == (
         f"psi of column 'x1' {found['x1']['value']:.4g} > 0.2 (flagged, not blocking)",
     )
+    # the report page: the gate's section, the checks' table and their picture
+    page = (Path(shifted.saved.path) / "report.html").read_text()
+    gate = page.split('<section id="promotion-gate">')[1].split("</section>")[0]
+    assert "<b>promoted</b> against the champion" in gate and "flagged: psi of column" in gate
+    assert gate.count("<td>psi</td>") == 4 and 'id="fig-drift"' in gate
+    assert "data:image/png;base64," in gate
     # the stored PSI is the NumPy reference's: the champion's stored deciles, the new rows
     old = meta(tmp_path, shifted.verdict.champion_version)["profile"]["numeric"]["x1"]
     x1 = pq.read_table(tmp_path / "d2.parquet").column("x1").to_numpy()

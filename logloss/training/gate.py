@@ -136,7 +136,9 @@ class Verdict:
 def _numbers(metrics: dict[str, Any] | None) -> dict[str, float | None] | None:
     if metrics is None:
         return None
-    return {k: _num(metrics.get(k)) for k in ("log_loss", "roc_auc", "n")}
+    out = {k: _num(metrics.get(k)) for k in ("log_loss", "roc_auc")}
+    n = metrics.get("n")
+    return {**out, "n": int(n) if isinstance(n, int | float) else None}
 
 
 def _num(v: Any) -> float | None:
