@@ -254,6 +254,25 @@ def test_the_flow_of_a_rejected_run_ends_failed_with_the_reason(prefect_api, tmp
     kept = [p.name for p in (tmp_path / "models" / "m").iterdir() if p.name.startswith("v")]
     rejected = [v for v in kept if meta(tmp_path, v).get("verdict") == "rejected"]
     assert len(rejected) == 1 and rejected[0] != champion
+    # the verdict and its numbers head the run's report artifact; the checks are a table
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def artifacts():
+        async with get_client() as client:
+            run_id = ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=run_id))
+
+    found = {a.key: a for a in asyncio.run(artifacts())}
+    report = found["training-report"].data
+    assert report.startswith("## Promotion gate\n\n**rejected: log loss ")
+    assert (
+        f"| log_loss | {meta(tmp_path, rejected[0])['gate']['challenger']['log_loss']:.6g} |"
+        in (report)
+    )
+    assert "data-checks" in found
 
 
 @pytest.mark.prefect
