@@ -290,3 +290,33 @@ def test_the_documented_automation_is_accepted_by_the_server(prefect_api) -> Non
     assert found.actions[0].type == "send-notification"
     assert "flow_run.state.message" in found.actions[0].body
     found.delete()
+
+
+def test_null_unseen_and_label_rates_against_the_champion(tmp_path) -> None:
+    settings = {"missing": "impute"}
+    train(tmp_path, write(tmp_path / "d1.parquet", day(1)), settings=settings)
+    t = day(2)
+    rng = np.random.default_rng(5)
+    x2 = t.column("x2").to_numpy().copy()
+    nulls = rng.random(len(x2)) < 0.1
+    cat = np.asarray(t.column("cat").to_pylist(), dtype=object)
+    new = rng.random(len(cat)) < 0.07
+    cat[new] = "d"  # a level the champion never saw
+    t = t.set_column(2, "x2", pa.array(np.where(nulls, None, x2).tolist(), pa.float64()))
+    t = t.set_column(4, "cat", pa.array(cat.tolist()))
+    rules = {"check_max_null_rate": 0.05, "check_max_unseen_rate": 0.05}
+    second = train(tmp_path, write(tmp_path / "d2.parquet", t), settings=settings, **rules)
+    found = {(c.name, c.column): c.value for c in second.checks.checks}
+    assert found[("null_rate", "x2")] == pytest.approx(nulls.mean(), abs=1e-12)
+    assert found[("null_rate", "x1")] == 0.0
+    assert found[("unseen_levels", "cat")] == pytest.approx(new.mean(), abs=1e-12)
+    y1 = pq.read_table(tmp_path / "d1.parquet").column("y").to_numpy()
+    y2 = t.column("y").to_numpy()
+    assert found[("label_rate_change", None)] == pytest.approx(abs(y2.mean() - y1.mean()))
+    assert not second.verdict.promoted
+    assert [r.split(" > ")[1] for r in second.verdict.reasons] == [
+        "check_max_null_rate 0.05",
+        "check_max_unseen_rate 0.05",
+    ]
+    # the new level starts at 0: the fit is warm all the same
+    assert second.model.training_["start"]["warm"]
