@@ -31,7 +31,7 @@ def _bars(ax: Any, checks: list[Mapping[str, Any]], title: str, empty: str) -> N
         str(c.get("column") or "all rows") + (f" ({c['name']})" if "_" in c["name"] else "")
         for c in checks
     ]
-    values = [float(c["value"]) if c.get("value") == c.get("value") else 0.0 for c in checks]
+    values = [float(c["value"]) if c.get("value") is not None else 0.0 for c in checks]
     y = list(range(len(checks)))
     ax.barh(y, values, color=[_colour(c) for c in checks])
     ax.set_yticks(y, labels)

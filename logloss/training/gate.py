@@ -89,7 +89,9 @@ class Check:
         return f"{self.name}{where} {self.value:.4g} > {self.warn:g} (flagged, not blocking)"
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "flagged": self.flagged, "blocking": self.blocking}
+        """Plain JSON (an undefined value, e.g. PSI of an empty column, is None)."""
+        value = self.value if math.isfinite(self.value) else None
+        return {**asdict(self), "value": value, "flagged": self.flagged, "blocking": self.blocking}
 
 
 def _over(value: float, limit: float | None) -> bool:
