@@ -6,6 +6,9 @@ A model fits the data when it has the same input columns of the same kinds, the 
 categorical coding (and, with reference coding, the same reference levels) and the same
 labels. Its coefficients map by feature name: a level new in the data gets 0 (as the
 champion itself scores an unseen level: all-zero indicators), a level gone is dropped.
+Scored that way the champion's margins are its own on the same rows, except with
+``missing="impute"``, where a missing value is filled with the new data's mean rather than
+the champion's.
 """
 
 from __future__ import annotations
