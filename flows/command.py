@@ -1,7 +1,7 @@
 """``python -m flows.train``: the training flow from a shell, with ``logloss train``'s options
 (:mod:`logloss.training.options`, shared) and its manners: bad input is one line
-``error: ...`` and exit status 2 (3: not converged), Ctrl-C one line ``interrupted`` and
-exit status 130 within seconds, and no traceback either way.
+``error: ...`` and exit status 2 (3: not converged; 5: rejected by the promotion gate),
+Ctrl-C one line ``interrupted`` and exit status 130 within seconds, and no traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from logloss.remedies import ProblemError
 from logloss.training.options import add_run_options, run_fields
 
 EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_INTERRUPTED, EXIT_FAILED = 2, 3, 130, 1
+EXIT_REJECTED = 5  # the promotion gate rejected the model: a version kept, latest unchanged
+_STATUS = {"not converged": EXIT_NOT_CONVERGED, "rejected": EXIT_REJECTED}
 
 #: Seconds the flow has to wind down after Ctrl-C before the process exits anyway (Prefect
 #: would otherwise retry reporting the run's state to a temporary server already stopped).
@@ -161,8 +163,7 @@ def main(
         bail(EXIT_INTERRUPTED, "interrupted")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except ProblemError as exc:
-        status = EXIT_NOT_CONVERGED if exc.problem.what == "not converged" else EXIT_BAD_INPUT
-        _fail(exc.problem.render(), status)
+        _fail(exc.problem.render(), _STATUS.get(exc.problem.what, EXIT_BAD_INPUT))
     except (ValueError, OSError, TimeoutError) as exc:  # input or environment
         _fail(str(exc) or type(exc).__name__)
     except Exception as exc:  # a lost Prefect server, a bug: one line too

@@ -28,6 +28,7 @@ __all__ = [
     "best_effort",
     "log_fitted",
     "log_loaded",
+    "gate_markdown",
     "publish_artifacts",
 ]
 
@@ -147,24 +148,70 @@ class Reporter:
                 self._pending.wait(TIMEOUT)
 
 
-def publish_artifacts(plan: Any, model: Any, metrics: dict[str, Any], saved: Any) -> None:
-    """The report (metrics, settings, pictures) and the iteration history as artifacts."""
+def publish_artifacts(
+    plan: Any,
+    model: Any,
+    metrics: dict[str, Any],
+    saved: Any,
+    decision: Any = None,
+    found: Any = None,
+) -> None:
+    """The report (metrics, settings, pictures, the promotion gate's verdict) and the
+    iteration history as artifacts; the data checks as a table."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     from logloss.report import markdown_report
 
+    body = markdown_report(metrics, model.get_params(), saved.links)
+    if decision is not None:
+        body = gate_markdown(decision, model) + "\n" + body
     best_effort(
         create_markdown_artifact,
-        markdown_report(metrics, model.get_params(), saved.links),
+        body,
         key="training-report",
-        description=f"model {plan.name} version {saved.version}",
+        description=f"model {plan.name} version {saved.version}"
+        + ("" if decision is None else f": {decision.status}"),
     )
+    if found is not None and found.checks:
+        best_effort(
+            create_table_artifact,
+            [c.to_json() for c in found.checks],
+            key="data-checks",
+            description=f"the data checks against {found.champion_version or 'no champion'}",
+        )
     best_effort(
         create_table_artifact,
         [dict(h) for h in model.history_],
         key="iteration-history",
         description="per iteration",
     )
+
+
+def gate_markdown(decision: Any, model: Any) -> str:
+    """The promotion gate's section of the report artifact: the verdict, both models'
+    numbers on the same hold-out, the rules, how the fit started and the flagged checks."""
+    new, old = decision.challenger, decision.champion or {}
+    lines = [
+        "## Promotion gate",
+        "",
+        f"**{decision.line()}**",
+        "",
+        "| on the same hold-out | challenger | champion |",
+        "| --- | --- | --- |",
+    ]
+    for key in ("log_loss", "roc_auc", "n"):
+        lines.append(f"| {key} | {_cell(new.get(key))} | {_cell(old.get(key))} |")
+    rules = ", ".join(f"gate_{k}={v}" for k, v in decision.rules.items() if v is not None)
+    lines += ["", f"Rules: {rules or 'none'}."]
+    start = (getattr(model, "training_", None) or {}).get("start") or {}
+    if start.get("line"):
+        lines.append(f"Fit: {start['line']}.")
+    lines += [f"- flagged: {f}" for f in decision.flagged]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v: Any) -> str:
+    return "" if v is None else f"{v:.6g}"
 
 
 def log_loaded(logger: Any, ds: Any) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from logloss.settings import TRAIN_SETTINGS
 from logloss.training import TrainPlan, check_outputs
+from logloss.training.plan import RULE_NAMES
 
 BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "breast_cancer.parquet"
 
@@ -67,6 +68,7 @@ RUN_NAMES = (
     *("features", "weight", "dtype", "block_mb", "drop_invalid", "validation", "report"),
     *("allow_unconverged", "checkpoint", "checkpoint_restart", "workers", "processes"),
     *("mlflow_tracking_uri", "mlflow_model_name"),
+    *("warm_start", *RULE_NAMES),  # the warm start, the promotion gate, the data checks
 )
 
 

@@ -17,6 +17,7 @@ from logloss.remedies import Problem
 from logloss.training import TrainPlan
 from logloss.training import run as steps
 from logloss.training.fit import NotConvergedError, not_converged
+from logloss.training.gate import RejectedError
 
 from . import reporting
 from .command import EXIT_FAILED, EXIT_INTERRUPTED, bail
@@ -50,40 +51,73 @@ def hold_out(plan: TrainPlan, ds: steps.Dataset) -> steps.Split:
     return steps.hold_out(plan, ds)
 
 
+@task(cache_policy=NO_CACHE)
+def check_data(plan: TrainPlan, ds: steps.Dataset) -> tuple[Any, Any]:
+    """The champion (the model ``latest`` names) and the data checks against it: a schema
+    change fails here, before any fit."""
+    old = steps.champion(plan)
+    found = steps.checks(plan, ds, old)
+    for check in found.checks:
+        if check.flagged:
+            get_run_logger().warning("data check: %s", check.line())
+    return old, found
+
+
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def fit(plan: TrainPlan, ds: steps.Dataset, checkpoint: str | None) -> steps.Fitted:
-    """Fit on the cluster, checkpointing the optimiser state; a retry resumes from it."""
+def fit(plan: TrainPlan, ds: steps.Dataset, checkpoint: str | None, old: Any) -> steps.Fitted:
+    """Fit on the cluster (from the champion's coefficients when it fits the data),
+    checkpointing the optimiser state; a retry resumes from it."""
     logger = get_run_logger()
+    begin = steps.start(plan, ds, old)
+    logger.info(begin.line)
     if steps.fit_phase(plan.settings) != "fitting":
         logger.info(steps.fit_phase(plan.settings))
     with reporting.Reporter(plan.settings.max_iter, logger) as reporter:
-        fitted = steps.fit(plan, ds, checkpoint=checkpoint, callback=reporter)
+        fitted = steps.fit(plan, ds, checkpoint=checkpoint, callback=reporter, begin=begin)
     reporting.log_fitted(logger, fitted, checkpoint)
     return fitted
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate(model: Any, ds: steps.Dataset) -> dict[str, Any]:
-    metrics = steps.evaluate(model, ds)
+def evaluate(model: Any, ds: steps.Dataset, old: Any) -> tuple[dict[str, Any], Any]:
+    """The model's metrics on the hold-out, and the champion's on the same rows."""
+    metrics, rival = steps.evaluate(model, ds, old)
     get_run_logger().info("evaluation: %s", json.dumps(metrics))
-    return metrics
+    if rival is not None:
+        get_run_logger().info("the champion on the same rows: %s", json.dumps(rival))
+    return metrics, rival
 
 
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
-def publish(plan: TrainPlan, model: Any, split: steps.Split, metrics: dict[str, Any]) -> str:
-    """A new version with its metrics, pictures and report; then ``latest`` is moved."""
-    saved = steps.publish(plan, model, split, metrics)
-    reporting.publish_artifacts(plan, model, metrics, saved)
-    get_run_logger().info("published %s; latest -> %s", saved.path, saved.version)
-    return saved.path
+def publish(
+    plan: TrainPlan,
+    model: Any,
+    split: steps.Split,
+    metrics: dict[str, Any],
+    decision: Any = None,
+    found: Any = None,
+) -> steps.Saved:
+    """A new version with its metrics, verdict, data checks, pictures and report; then
+    ``latest`` is moved, when the gate promoted it."""
+    saved = steps.publish(plan, model, split, metrics, decision, found)
+    reporting.publish_artifacts(plan, model, metrics, saved, decision, found)
+    if decision is None or decision.promoted:
+        get_run_logger().info("published %s; latest -> %s", saved.path, saved.version)
+    else:
+        get_run_logger().error("kept %s as rejected; latest unchanged", saved.path)
+    return saved
 
 
 @task(cache_policy=NO_CACHE)
-def track(plan: TrainPlan, model: Any, metrics: dict[str, Any], location: str) -> None:
+def track(
+    plan: TrainPlan, model: Any, metrics: dict[str, Any], location: str, verdict: str
+) -> None:
     """The run in MLflow when a tracking URI is given (:mod:`logloss.integrations.mlflow`);
     a server that does not answer is a warning: the model is published all the same."""
     version = os.path.basename(location.rstrip("/"))
-    recorded = record_run(plan, model, metrics, location=location, version=version, note=_note)
+    recorded = record_run(
+        plan, model, metrics, location=location, version=version, verdict=verdict, note=_note
+    )
     if recorded is not None:
         get_run_logger().info("%s", recorded.line())
 
@@ -134,6 +168,16 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     # MLflow (logloss.integrations.mlflow): None is env MLFLOW_TRACKING_URI, else no MLflow
     mlflow_tracking_uri: str | None = None,
     mlflow_model_name: str | None = None,
+    # warm start, promotion gate and data checks (each rule off when None)
+    warm_start: bool = True,
+    gate_max_log_loss: float | None = None,
+    gate_min_auc: float | None = None,
+    gate_max_log_loss_increase: float | None = None,
+    gate_max_auc_drop: float | None = None,
+    drift_max_psi: float | None = None,
+    check_max_null_rate: float | None = None,
+    check_label_rate_change: float | None = None,
+    check_max_unseen_rate: float | None = None,
 ) -> str:
     """Train a model on a Parquet dataset and publish it as ``model_dir/name/latest``.
 
@@ -156,6 +200,12 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     MLflow, its model registered as a version of ``mlflow_model_name`` (default ``name``)
     with the alias ``champion`` (``pip install 'logloss[mlflow]'``); a server that does not
     answer is a warning, the run completes (docs/flows.md, "MLflow").
+    ``warm_start``: the fit starts from the champion's coefficients (the model ``latest``
+    names) when it fits the data. The promotion gate (``gate_*``: absolute, and relative to
+    the champion scored on the same hold-out) and the data checks' thresholds
+    (``drift_max_psi``, ``check_*``) are off unless given; a rejected model is published as
+    a version marked rejected, ``latest`` stays, and the run ends Failed with the reason.
+    A champion's column gone or of another type fails the run before fitting.
     """
     plan = plan_of(dict(locals()))
     for notice in plan.notices:
@@ -168,12 +218,14 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
             size = None if opened is None else steps.data_bytes(plan, opened)
             stack.enter_context(steps.connect(plan, size))
             ds = load(opened if opened is not None else open_data(plan))
+            old, found = check_data(plan, ds)
             split = hold_out(plan, ds)
             checkpoint = steps.checkpoint_dir(plan, split.train)
-            fitted = fit(plan, split.train, checkpoint)
+            fitted = fit(plan, split.train, checkpoint, old)
             verdict(plan, fitted, split)
-            metrics = evaluate(fitted.model, split.evaluation)
-            version = publish(plan, fitted.model, split, metrics)
+            metrics, rival = evaluate(fitted.model, split.evaluation, old)
+            decision = steps.gate(plan, metrics, rival, old, found)
+            saved = publish(plan, fitted.model, split, metrics, decision, found)
     except KeyboardInterrupt:
         bail(EXIT_INTERRUPTED, "interrupted")  # as a command: the cluster is stopped, exit
         raise
@@ -182,8 +234,10 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
         raise
     steps.finish(plan, checkpoint)
     if tracking_uri(plan.mlflow_tracking_uri):  # MLflow (logloss.integrations.mlflow)
-        track(plan, fitted.model, metrics, version)
-    return version
+        track(plan, fitted.model, metrics, saved.path, decision.status)
+    if not decision.promoted:  # after the version and the artifact: a Failed run says why
+        raise RejectedError(decision, saved.version)
+    return saved.path
 
 
 def precheck(params: dict[str, Any]) -> None:

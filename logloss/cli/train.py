@@ -14,7 +14,7 @@ from ..settings import option_name, translate_deprecated
 from ..training.options import add_run_options, run_fields
 from .display import Phases, Progress, print_table
 from .parser import add_cluster, add_common, add_data
-from .status import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK
+from .status import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_REJECTED
 
 HELP = "fit a model on a Parquet dataset and save it"
 
@@ -125,9 +125,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         _print_summary(summary)
-    if result.problem is None:
-        return EXIT_OK
-    return _unconverged(plan, result.problem)
+    if result.problem is not None:
+        return _unconverged(plan, result.problem)
+    if result.rejected:
+        assert result.verdict is not None
+        print(f"logloss: error: {result.verdict.line()}; latest unchanged", file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK
 
 
 def _note(note: Problem | str) -> None:
@@ -183,6 +187,26 @@ def _more_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
     rows += [
         (f"held-out {k}", f"{metrics[k]:.6g}") for k in ("log_loss", "roc_auc") if k in metrics
     ]
+    return rows + _gate_rows(s)
+
+
+def _gate_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
+    """How the fit started (both pass counts), the promotion gate, the flagged checks."""
+    rows: list[tuple[str, Any]] = []
+    start = s.get("start") or {}
+    if start.get("line"):
+        theirs = start.get("champion_passes")
+        rows.append(
+            ("start", start["line"] + (f" (the champion's fit: {theirs})" if theirs else ""))
+        )
+    verdict = s.get("verdict")
+    if verdict:
+        champion = verdict.get("champion") or {}
+        line = verdict["status"] + (f": {verdict['reason']}" if verdict["reason"] else "")
+        rows.append(("promotion gate", line))
+        if champion.get("log_loss") is not None:
+            rows.append(("champion log_loss", f"{champion['log_loss']:.6g} (same hold-out)"))
+        rows += [("flagged", f) for f in verdict.get("flagged") or [] if f not in verdict["reason"]]
     return rows
 
 

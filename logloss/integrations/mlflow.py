@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..remedies import Problem, ProblemError, Remedy
 
@@ -64,7 +64,7 @@ __all__ = [
 EXTRA = "pip install 'logloss[mlflow]'"
 #: The alias of the registered model's served version.
 ALIAS = "champion"
-Verdict = Literal["promoted", "rejected"]
+Verdict = str  # "promoted" or "rejected" (logloss.training.gate)
 VERDICTS = ("promoted", "rejected")
 #: Seconds the server has to answer the probe before a run (``/health``).
 PROBE_SECONDS = 5.0

@@ -38,7 +38,8 @@ GENERATOR = f"logloss {__version__}"
 """The content of the page's ``<meta name='generator'>`` tag."""
 
 SECTIONS = ("evaluated-on", "pictures", "model-card", "details", "internals")
-"""The ids of the page's sections, in page order."""
+"""The ids of the page's sections, in page order (a published run's model also has
+``promotion-gate``, after ``evaluated-on``)."""
 
 PathLike = str | os.PathLike[str]
 
@@ -143,6 +144,7 @@ def _figures(mdir: Path) -> list[dict[str, Any]]:
     """The report pictures in their order, then any other PNG in ``mdir``, embedded."""
     pictures = [(name, mdir / fname) for name, fname in PICTURES.items()]
     known = {p for _, p in pictures}
+    known.add(mdir / "drift.png")  # drawn in the promotion gate's section
     pictures += [(p.stem, p) for p in sorted(mdir.glob("*.png")) if p not in known]
     return [
         {
@@ -155,6 +157,36 @@ def _figures(mdir: Path) -> list[dict[str, Any]]:
         for name, png in pictures
         if png.is_file()
     ]
+
+
+def _gate(model: Mapping[str, Any], mdir: Path) -> dict[str, Any] | None:
+    """The "Promotion gate" section: the verdict, both models' numbers on the hold-out,
+    the rules, the data checks (a table) and their picture; None for a model without."""
+    training = model.get("training") or {}
+    verdict, found = training.get("gate"), training.get("data_checks")
+    if not isinstance(verdict, dict):
+        return None
+    new, old = verdict.get("challenger") or {}, verdict.get("champion")
+    rows = []
+    for label, key in (("log loss", "log_loss"), ("ROC AUC", "roc_auc"), ("rows", "n")):
+        a, b = new.get(key), (old or {}).get(key)
+        delta = a - b if isinstance(a, float) and isinstance(b, float) else None
+        rows.append((label, a, b, delta))
+    checks = (found or {}).get("checks") or [] if isinstance(found, dict) else []
+    drift = mdir / "drift.png"
+    return {
+        "status": verdict.get("status"),
+        "reasons": verdict.get("reasons") or [],
+        "flagged": verdict.get("flagged") or [],
+        "champion_version": verdict.get("champion_version"),
+        "rows": rows,
+        "rules": [(f"gate_{k}", v) for k, v in (verdict.get("rules") or {}).items()],
+        "start": (training.get("start") or {}).get("line"),
+        "checks": checks,
+        "picture": base64.b64encode(drift.read_bytes()).decode("ascii")
+        if drift.is_file()
+        else None,
+    }
 
 
 def _history(history: Any, limit: int) -> dict[str, Any] | None:
@@ -422,6 +454,7 @@ def write_html_report(
         "generator": GENERATOR,
         "name": name or mdir.resolve().name,
         "evaluation": _evaluation(report, model),
+        "gate": _gate(model, mdir),
         "headline": headline,
         "figures": figures,
         "card": _card(model, report, int(coef.shape[0])),

@@ -29,6 +29,7 @@ def train_model(
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_restart: bool = False,
     cv_progress: Callable[[int, int], None] | None = None,
+    init: np.ndarray | None = None,
 ) -> LogisticCore:
     """Fit on a (persisted) dataset; the model remembers its features, label and source.
 
@@ -39,7 +40,9 @@ def train_model(
     A ``checkpoint`` records the data's fingerprint (files, sizes, modification times,
     row counts): resuming it on other data or settings raises
     :class:`~logloss.checkpoint.CheckpointError`, or with ``checkpoint_restart`` starts
-    afresh. The fit may end unconverged: see :func:`not_converged`.
+    afresh. The fit may end unconverged: see :func:`not_converged`. ``init``: the
+    coefficients (then the intercept) to start from, e.g. the champion's
+    (:func:`logloss.training.champion.start_from`); not with ``cv``.
     """
     if ds.y is None:
         raise DataError(f"dataset {ds.source} was read without a label column")
@@ -60,6 +63,8 @@ def train_model(
             callback=callback,
             progress=cv_progress,
         )
+    elif init is not None:
+        _fit_from(model, ds, init, callback, checkpoint, checkpoint_restart)
     else:
         model.fit(
             ds.X,
@@ -82,6 +87,34 @@ def train_model(
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return model
+
+
+def _fit_from(
+    model: LogisticCore,
+    ds: Dataset,
+    init: np.ndarray,
+    callback: Callable[[SolverState], None] | None,
+    checkpoint: str | os.PathLike[str] | None,
+    checkpoint_restart: bool,
+) -> None:
+    """:meth:`LogisticCore.fit` started from ``init`` (:func:`logloss.fitting.fit_prepared`)."""
+    from ..fitting import fit_prepared
+
+    model._check_settings()
+    prepared = model.prepare_data(ds.X, ds.y, ds.sample_weight, encoding=ds.encoding)
+    try:
+        result = fit_prepared(
+            prepared,
+            model.get_params(),
+            init=init,
+            callback=callback,
+            checkpoint=checkpoint,
+            data_fingerprint=ds.fingerprint(),
+            checkpoint_restart=checkpoint_restart,
+        )
+    finally:
+        prepared.release()
+    model.set_fitted(result)
 
 
 class NotConvergedError(ProblemError):

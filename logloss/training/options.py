@@ -133,6 +133,82 @@ def _add_mlflow(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the registered model's name (default: the output's last part, else 'logloss')",
     )
+    _add_gate(parser)
+
+
+#: The promotion gate's and the data checks' options: (flag, setting, help).
+GATE_OPTIONS = (
+    (
+        "--gate-max-log-loss",
+        "gate_max_log_loss",
+        "reject the new model when its held-out log loss is above X",
+    ),
+    ("--gate-min-auc", "gate_min_auc", "reject it when its held-out ROC AUC is below X"),
+    (
+        "--gate-max-log-loss-increase",
+        "gate_max_log_loss_increase",
+        "reject it when its "
+        "log loss exceeds the champion's on the same hold-out by more than X (e.g. 0.002)",
+    ),
+    (
+        "--gate-max-auc-drop",
+        "gate_max_auc_drop",
+        "reject it when its ROC AUC is more than X below the champion's on the same hold-out",
+    ),
+    (
+        "--drift-max-psi",
+        "drift_max_psi",
+        "reject it when a numeric column's PSI between "
+        "the champion's training data and this data is above X (above 0.2 it is flagged)",
+    ),
+    (
+        "--check-max-null-rate",
+        "check_max_null_rate",
+        "reject it when a column's share of null values is above X",
+    ),
+    (
+        "--check-label-rate-change",
+        "check_label_rate_change",
+        "reject it when the share of "
+        "positive labels differs from the champion's training data by more than X",
+    ),
+    (
+        "--check-max-unseen-rate",
+        "check_max_unseen_rate",
+        "reject it when a categorical "
+        "column's share of rows with a level the champion never saw is above X",
+    ),
+)
+
+GATE_NOTE = (
+    "The champion is the model 'latest' names at the output. Each rule is off unless\n"
+    "given; a rejected model is written as a version marked 'rejected', 'latest' stays\n"
+    "on the champion and the exit status is 5. A champion column gone from the data,\n"
+    "or of another type, fails the run before fitting (exit status 2)."
+)
+
+
+def _add_gate(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("warm start and promotion gate", GATE_NOTE)
+    g.add_argument(
+        "--warm-start",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the fit from the champion's coefficients when it fits the data (the "
+        "same input columns and encoding; new levels start at 0); default: on",
+    )
+    for flag, dest, text in GATE_OPTIONS:
+        g.add_argument(flag, dest=dest, type=non_negative, metavar="X", help=text)
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text}")
+    return value
 
 
 def _add_checkpoint_and_report(parser: argparse.ArgumentParser, report_default: bool) -> None:
@@ -192,4 +268,6 @@ def run_fields(args: argparse.Namespace) -> dict[str, Any]:
         "drop_invalid": args.drop_invalid,
         "mlflow_tracking_uri": args.mlflow_tracking_uri,
         "mlflow_model_name": args.mlflow_model_name,
+        "warm_start": getattr(args, "warm_start", True),
+        **{dest: getattr(args, dest, None) for _, dest, _ in GATE_OPTIONS},
     }

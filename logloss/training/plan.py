@@ -17,6 +17,7 @@ from ..integrations.mlflow import check_available, tracking_uri
 from ..remedies import Problem, ProblemError, Remedy
 from ..settings import TrainSettings
 from ..storage import OutputPathError, check_output, check_work_dir
+from .gate import CheckRules, GateRules
 
 __all__ = ["OutputRefusedError", "TrainPlan", "check_outputs"]
 
@@ -35,6 +36,10 @@ class TrainPlan:
     (:func:`logloss.cluster.dask_client`). ``notices``: what the plan's making noticed
     (a deprecated setting), for the face to show. ``mlflow_tracking_uri`` /
     ``mlflow_model_name``: where the run is also recorded (:mod:`logloss.integrations.mlflow`).
+    ``warm_start``: start the fit from the
+    champion's coefficients when it fits the data; ``gate`` and ``checks``: the promotion
+    gate's rules and the data checks' thresholds (:mod:`logloss.training.gate`), given to
+    :meth:`create` by their flat names (``gate_max_log_loss``, ``drift_max_psi`` ...).
     """
 
     data: str
@@ -61,6 +66,9 @@ class TrainPlan:
     processes: bool = False
     quiet: bool = True
     notices: tuple[Problem, ...] = ()
+    warm_start: bool = True
+    gate: GateRules = field(default_factory=GateRules)
+    checks: CheckRules = field(default_factory=CheckRules)
 
     @classmethod
     def create(
@@ -80,6 +88,7 @@ class TrainPlan:
                 )
             values["missing"] = "drop"
         train, notice = TrainSettings.from_values(values)
+        fields.update(_rules(fields))
         validation = fields.pop("validation", None)
         if isinstance(validation, int | float) and not isinstance(validation, bool):
             validation = _fraction(float(validation))
@@ -104,6 +113,32 @@ class TrainPlan:
     def inputs(self) -> list[str | None]:
         second = self.validation if isinstance(self.validation, str) else None
         return [self.data, second]
+
+
+#: The flat names of the gate's rules and the data checks' thresholds (flow parameters and
+#: command-line options) and the plan's field each belongs to.
+RULE_NAMES = {
+    **{f"gate_{f}": "gate" for f in GateRules.__dataclass_fields__},
+    **{f: "checks" for f in CheckRules.__dataclass_fields__},
+}
+
+
+def _rules(fields: dict[str, Any]) -> dict[str, Any]:
+    """``gate`` and ``checks`` of the flat rule names in ``fields`` (removed from it)."""
+    given = {name: fields.pop(name) for name in list(fields) if name in RULE_NAMES}
+    for name, value in given.items():
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise ProblemError(Problem("bad setting", f"{name} must be a number; got {value!r}"))
+        if value is not None and value < 0:
+            raise ProblemError(Problem("bad setting", f"{name} must be >= 0; got {value}"))
+    gate = {k.removeprefix("gate_"): v for k, v in given.items() if RULE_NAMES[k] == "gate"}
+    checks = {k: v for k, v in given.items() if RULE_NAMES[k] == "checks"}
+    out: dict[str, Any] = {}
+    if gate:
+        out["gate"] = GateRules(**gate)
+    if checks:
+        out["checks"] = CheckRules(**checks)
+    return out
 
 
 def _fraction(value: float) -> float | None:

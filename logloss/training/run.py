@@ -9,10 +9,13 @@ Prefect task of its own):
 3. :func:`connect`: this process, a local cluster or a scheduler, sized by :func:`data_bytes`;
 4. :func:`persist`: the blocks read once, on the cluster;
 5. :func:`hold_out`: a fraction of the rows, a second dataset, or none;
+   With a champion (:func:`champion`, the model ``latest`` names): the schema and data
+   checks (:func:`checks`, before fitting) and :func:`start` (warm from its coefficients);
 6. :func:`fit`: one fit, or the cross-validation search and its refit;
 7. :func:`~logloss.training.fit.not_converged`: the verdict;
-8. :func:`evaluate` and :func:`save` (a model directory) or :func:`publish` (a new version
-   and ``latest``), with the report assets;
+8. :func:`evaluate` (the challenger and the champion on the same hold-out, one pass), the
+   promotion gate (:func:`gate`), and :func:`save` (a model directory) or :func:`publish`
+   (a new version; ``latest`` moved only when promoted), with the report assets;
 9. a :class:`TrainResult`: what the faces render.
 
 What goes wrong is a value (:class:`~logloss.remedies.Problem`: what, why, the setting to
@@ -39,7 +42,6 @@ from ..checkpoint import CHECKPOINT_FILE
 from ..cluster import dask_client as _dask_client
 from ..cluster import describe, runs_in_process, starting_line
 from ..data import Dataset, read_parquet
-from ..evaluation import evaluate_model
 from ..integrations.mlflow import record_run
 from ..loading import persist_dataset, split_validation
 from ..logistic import LogisticCore
@@ -48,21 +50,29 @@ from ..publishing import publish_model, write_report_assets
 from ..remedies import Namer, Problem, Remedy, python_name
 from ..solvers import SolverState
 from ..storage import is_url
+from .champion import Start, started
+from .checks import DataChecks
 from .fit import not_converged, train_model
+from .gate import RejectedError, Verdict
 from .plan import TrainPlan, check_outputs
+from .promotion import champion, checks, evaluate, footers, gate, start
 
 __all__ = [
     "Hooks",
+    "RejectedError",
     "Saved",
     "Split",
     "TrainResult",
+    "champion",
     "check_outputs",
+    "checks",
     "chosen",
     "connect",
     "data_bytes",
     "evaluate",
     "fit",
     "fit_phase",
+    "gate",
     "hold_out",
     "left_out",
     "open_dataset",
@@ -70,6 +80,7 @@ __all__ = [
     "publish",
     "run",
     "save",
+    "start",
 ]
 
 #: What a value error in the data should suggest: settings of the run.
@@ -85,6 +96,8 @@ def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = 
     on the current scheduler). ``encoding``: levels and means already learned (a second
     dataset, or a retried step). ``name`` spells the remedies of a bad value."""
     columns: dict[str, Any] = plan.settings.columns() if encoding is None else {}
+    if encoding is None and (refused := footers(plan, columns)) is not None:
+        raise refused  # a champion's column gone or retyped, a column all null
     return read_parquet(
         plan.data,
         plan.label,
@@ -230,10 +243,13 @@ def fit(
     checkpoint: str | None = None,
     callback: Callable[[SolverState], None] | None = None,
     cv_progress: Callable[[int, int], None] | None = None,
+    begin: Start | None = None,
 ) -> Fitted:
     """Fit the plan's settings on ``ds`` (a search and its refit with ``cv``), recording
     the warnings raised; a ``checkpoint`` of another fit raises
-    :class:`~logloss.checkpoint.CheckpointMismatchError` (remedy ``checkpoint_restart``)."""
+    :class:`~logloss.checkpoint.CheckpointMismatchError` (remedy ``checkpoint_restart``).
+    ``begin``: where the fit starts (:func:`start`; None: cold), recorded with the model
+    (``training_["start"]``: warm, from, passes, the line)."""
     resumed = checkpoint is not None and (Path(checkpoint) / CHECKPOINT_FILE).exists()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -244,8 +260,10 @@ def fit(
             checkpoint=checkpoint,
             checkpoint_restart=plan.checkpoint_restart,
             cv_progress=cv_progress,
+            init=None if begin is None else begin.init,
         )
     model.training_["resumed_from_checkpoint"] = resumed
+    model.training_["start"] = started(begin, model)
     return Fitted(model, _shown(caught), resumed)
 
 
@@ -271,11 +289,6 @@ def finish(plan: TrainPlan, checkpoint: str | None) -> None:
 
 
 # ------------------------------------------------------------ 8: save, publish
-def evaluate(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
-    """The model's metrics on ``ds`` (:func:`logloss.evaluation.evaluate_model`)."""
-    return evaluate_model(model, ds)
-
-
 @dataclass(frozen=True)
 class Saved:
     """Where the model went: ``path`` (the model directory, or the published version),
@@ -286,9 +299,17 @@ class Saved:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
-    """Write the model (and with ``report`` its report) to ``plan.out``, replacing it."""
+def save(
+    plan: TrainPlan,
+    model: LogisticCore,
+    split: Split,
+    verdict: Verdict | None = None,
+    found: DataChecks | None = None,
+) -> Saved:
+    """Write the model (and with ``report`` its report) to ``plan.out`` as a new version,
+    with the gate's ``verdict`` and the data checks in its metadata (see :func:`publish`)."""
     assert plan.out is not None
+    record(model, verdict, found)
     extra = None
     if plan.report:
 
@@ -298,34 +319,64 @@ def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
             write_report_assets(
                 model, split.evaluation, tmp, train=split.train, held_out=split.note
             )
+            _drift(tmp, found)
             write_html_report(tmp, tmp / "report.html", name=Path(plan.out or "").name)
 
-    model.save(plan.out, extra=extra)
+    commit_version(plan, model, extra, verdict)
     return Saved(str(plan.out))
 
 
-def publish(plan: TrainPlan, model: LogisticCore, split: Split, metrics: dict[str, Any]) -> Saved:
-    """A new version of ``model_dir/name`` with its metrics (and with ``report`` the
-    pictures and the page titled with the model's name and version), then ``latest``."""
+def record(model: LogisticCore, verdict: Verdict | None, found: DataChecks | None) -> None:
+    """The verdict (``verdict``: promoted | rejected, ``reason``, ``gate``), the data checks
+    and ``profile`` (what the next run compares with) in the model's training metadata."""
+    if verdict is not None:
+        model.training_.update(
+            verdict=verdict.status, reason=verdict.reason, gate=verdict.to_json()
+        )
+    if found is not None:
+        model.training_.update(profile=found.profile, data_checks=found.to_json())
+
+
+def _drift(tmp: Path, found: DataChecks | None) -> None:
+    if found is not None and found.checks:
+        from ..report.drift import drift_figure
+
+        drift_figure(found.to_json()["checks"], tmp / "drift.png")
+
+
+def publish(
+    plan: TrainPlan,
+    model: LogisticCore,
+    split: Split,
+    metrics: dict[str, Any],
+    verdict: Verdict | None = None,
+    found: DataChecks | None = None,
+) -> Saved:
+    """A new version of ``model_dir/name`` with its metrics, the gate's ``verdict`` and the
+    data checks ``found`` in its metadata (and with ``report`` the pictures and the page
+    titled with the model's name and version); ``latest`` moves to it only when promoted
+    (no verdict: promoted)."""
     from ..report import write_html_report
     from ..storage.files import version_of
 
     assert plan.model_dir is not None and plan.name is not None
     model.training_["metrics"] = metrics
+    record(model, verdict, found)
     assets: dict[str, Any] = {}
 
     def extra(tmp: Path) -> None:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         if not plan.report:
             return
-        found = write_report_assets(
+        found_assets = write_report_assets(
             model, split.evaluation, tmp, metrics=metrics, train=split.train, held_out=split.note
         )
-        assets.update(found)
+        assets.update(found_assets)
+        _drift(tmp, found)
         title = f"{plan.name} version {version_of(tmp)}"
         write_html_report(tmp, tmp / "report.html", name=title)  # inside the version
 
-    published = publish_model(model, plan.model_dir, plan.name, extra=extra)
+    published = commit_version(plan, model, extra, verdict)
     version = os.path.basename(os.fspath(published).rstrip("/"))
     if isinstance(published, str):
         links = {"report": f"{published}/report.html"} if plan.report else {}
@@ -336,6 +387,39 @@ def publish(plan: TrainPlan, model: LogisticCore, split: Split, metrics: dict[st
         links = {k: (version_dir / v).as_uri() for k, v in assets["pictures"].items()}
         links["report"] = (version_dir / "report.html").as_uri()
     return Saved(str(version_dir), version, links)
+
+
+def commit_version(
+    plan: TrainPlan,
+    model: LogisticCore,
+    extra: Callable[[Path], None] | None,
+    verdict: Verdict | None,
+) -> Path | str:
+    """The one place a run writes a model version (``model_dir/name``, or ``out``):
+    promoted (or no verdict), a new version then ``latest``; rejected, a new version marked
+    so in its metadata (:func:`record`) with ``latest`` left where it was.
+
+    Until the storage layer commits a version without moving ``latest``, a rejected one is
+    committed and ``latest`` put back on the champion at once (or removed on a first run)."""
+
+    def write() -> Path | str:
+        if plan.out is not None:
+            return model.save(plan.out, extra=extra)
+        assert plan.model_dir is not None and plan.name is not None
+        return publish_model(model, plan.model_dir, plan.name, extra=extra)
+
+    if verdict is None or verdict.promoted:
+        return write()
+    from ..storage.versions import LATEST, current, locate, promote
+
+    loc = locate(plan.destination)
+    kept = current(loc) if loc.exists() else ""
+    published = write()
+    if kept:
+        promote(plan.destination, kept)
+    else:
+        loc.fs.rm(loc.join(LATEST))
+    return published
 
 
 # --------------------------------------------------------------- 9: the result
@@ -355,6 +439,13 @@ class TrainResult:
     notes: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    verdict: Verdict | None = None
+    checks: DataChecks | None = None
+    champion_passes: int | None = None
+
+    @property
+    def rejected(self) -> bool:  # by the promotion gate: latest was not moved
+        return self.verdict is not None and not self.verdict.promoted
 
     def summary(self, plan: TrainPlan) -> dict[str, Any]:
         """The result as plain values (the CLI's table and ``--json``, the flow's log)."""
@@ -380,6 +471,9 @@ class TrainResult:
             "cv": getattr(m, "cv_", None),
             "data_storage": getattr(m, "data_storage_", None),
             "metrics": self.metrics,
+            "start": {**m.training_.get("start", {}), "champion_passes": self.champion_passes},
+            "verdict": None if self.verdict is None else self.verdict.to_json(),
+            "data_checks": None if self.checks is None else self.checks.to_json()["checks"],
             **{f"{k}_seconds": round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -465,12 +559,21 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         tell = h.note or (lambda note: None)
         for note in notes:
             tell(note)
+        old = champion(plan)
+        found = checks(plan, ds, old)  # the schema first: before any fit
         split = hold_out(plan, ds)
         loaded = time.perf_counter()
+        if (begin := start(plan, split.train, old)).version:  # a champion: how the fit starts
+            h.phase(begin.line)
         h.phase(fit_phase(plan.settings))
         checkpoint = checkpoint_dir(plan, split.train)
         fitted = fit(
-            plan, split.train, checkpoint=checkpoint, callback=h.callback, cv_progress=h.cv_progress
+            plan,
+            split.train,
+            checkpoint=checkpoint,
+            callback=h.callback,
+            cv_progress=h.cv_progress,
+            begin=begin,
         )
         done = time.perf_counter()
         if getattr(fitted.model, "cv_", None):
@@ -479,24 +582,23 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         result = TrainResult(
             fitted.model, ds, split, ran_on, problem=problem, notes=notes, warnings=fitted.warnings
         )
+        result.checks, result.champion_passes = found, None if old is None else old.passes
         if problem is None or plan.allow_unconverged:
             h.phase(f"writing the model{' and its report' if plan.report else ''}")
-            if split.valid is not None or plan.published:
-                result.metrics = evaluate(fitted.model, split.evaluation)
+            rival = None
+            if split.valid is not None or plan.published or old is not None or plan.gate.any:
+                result.metrics, rival = evaluate(fitted.model, split.evaluation, old)
+            result.verdict = gate(plan, result.metrics or {}, rival, old, found)
             if plan.published:
-                result.saved = publish(plan, fitted.model, split, result.metrics or {})
+                result.saved = publish(
+                    plan, fitted.model, split, result.metrics or {}, result.verdict, found
+                )
             else:
-                result.saved = save(plan, fitted.model, split)
+                result.saved = save(plan, fitted.model, split, result.verdict, found)
             finish(plan, checkpoint)
     result.seconds = {"load": loaded - t0, "fit": done - loaded, "save": time.perf_counter() - done}
-    if result.saved is not None:  # MLflow, with a tracking URI; a server down is only a note
-        saved = result.saved
-        record_run(
-            plan,
-            result.model,
-            result.metrics,
-            location=saved.path,
-            version=saved.version,
-            note=h.note,
-        )
+    if (saved := result.saved) is not None:  # MLflow, with a tracking URI; down: only a note
+        status = "promoted" if result.verdict is None else result.verdict.status
+        where = {"location": saved.path, "version": saved.version}
+        record_run(plan, result.model, result.metrics, **where, verdict=status, note=h.note)
     return result
