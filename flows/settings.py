@@ -10,12 +10,14 @@ flow's parameters as a run's plan (:func:`plan_of`); the flows' retry rule.
 | LOGLOSS_TRAIN_CRON       | 0 2 * * *   (nightly at 02:00)            |
 | LOGLOSS_TIMEZONE         | UTC                                       |
 | LOGLOSS_SCORE_OUT        | predictions                               |
+| LOGLOSS_TRAIN_PARAMETERS | {}  (more parameters of the train deployment, JSON) |
 | DASK_SCHEDULER_ADDRESS   | (unset: this process, or a local cluster) |
 | MLFLOW_TRACKING_URI      | (unset: no MLflow, see mlflow_tracking_uri) |
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,27 @@ class FlowSettings:
     scheduler_address: str | None = field(
         default_factory=lambda: os.environ.get("DASK_SCHEDULER_ADDRESS") or None
     )
+    train_parameters: dict[str, Any] = field(default_factory=lambda: _json_env(TRAIN_PARAMETERS))
+
+
+#: The variable holding more parameters of the served train deployment, as a JSON object:
+#: e.g. '{"window": "30d", "holdout": "1d", "gate_max_log_loss_increase": 0.002}'.
+TRAIN_PARAMETERS = "LOGLOSS_TRAIN_PARAMETERS"
+
+
+def _json_env(name: str) -> dict[str, Any]:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{name} is not JSON ({exc.msg} at character {exc.pos}): {text!r}"
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object of train parameters; got {text!r}")
+    return value
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
