@@ -161,11 +161,11 @@ def test_bad_data_fails_the_flow_without_touching_latest(prefect_api, local_clus
 def test_served_train_deployment_takes_more_parameters_from_the_environment(monkeypatch):
     from flows.serve import deployments, main
 
-    rules = {"window": "30d", "holdout": "1d", "gate_max_log_loss_increase": 0.002}
+    rules = {"warm_start": False, "gate_max_log_loss_increase": 0.002}
     monkeypatch.setenv("LOGLOSS_TRAIN_PARAMETERS", json.dumps(rules))
     train_dep, score_dep = deployments(cron="0 3 * * *")
     assert rules.items() <= train_dep.parameters.items()
-    assert "window" not in score_dep.parameters
+    assert "warm_start" not in score_dep.parameters
     monkeypatch.setenv("LOGLOSS_TRAIN_PARAMETERS", '{"windw": "30d"}')
     with pytest.raises(SystemExit) as stop:
         main([])
