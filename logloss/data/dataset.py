@@ -24,6 +24,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
+from ..coded import array_nbytes, block_row_bytes, note_coded
+from . import codes
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
@@ -103,8 +105,8 @@ class Dataset:
     @property
     def nbytes(self) -> int:
         """Bytes of X, y and the weights once read (what persisting them takes)."""
-        arrays = (self.X, self.y, self.sample_weight)
-        return int(sum(a.nbytes for a in arrays if a is not None))
+        arrays = (self.y, self.sample_weight)
+        return array_nbytes(self.X) + int(sum(a.nbytes for a in arrays if a is not None))
 
     @property
     def n_features(self) -> int:
@@ -120,7 +122,7 @@ class Dataset:
         from ..placement import default_client, memory_budget
 
         client = default_client()
-        largest = max(self.X.chunks[0], default=0) * self.X.shape[1] * self.X.dtype.itemsize
+        largest = max(self.X.chunks[0], default=0) * block_row_bytes(self.X)
         if client is not None and self.nbytes > memory_budget(client, largest):
             return self
         names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
@@ -239,6 +241,10 @@ def _build_arrays(
 
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = array("X", 0, (rows, (width,)), np.dtype(plan.dtype))
+    if plan.encoding is not None and plan.encoding.coded:
+        enc = plan.encoding
+        k = len(codes.code_columns(enc))
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + 4 * k)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a

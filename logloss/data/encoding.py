@@ -48,6 +48,9 @@ CATEGORICAL = "categorical"
 
 Level = str | int | bool | None
 
+#: Encodings with more categorical features than this are read as codes, not indicators.
+CODES_ABOVE = 64
+
 
 def level_key(v: Level) -> tuple[int, Any]:
     """Sort key of levels: values in their natural order, the null level last."""
@@ -84,6 +87,18 @@ class Encoding:
     missing: str = "error"
     #: "all": one indicator per level; "reference": the first one of each column dropped
     categorical_coding: str = "all"
+    #: blocks as dense part + int32 codes (:mod:`logloss.coded`): True, False, or None for
+    #: :data:`CODES_ABOVE` (a choice of representation, not of the model: not saved)
+    codes: bool | None = None
+
+    @property
+    def coded(self) -> bool:
+        """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
+        if not self.categorical:
+            return False
+        if self.codes is not None:
+            return self.codes
+        return self.width - self.dense_width > CODES_ABOVE
 
     @property
     def reference(self) -> bool:
@@ -204,6 +219,27 @@ class Encoding:
         else:
             X = out
             X.fill(0)
+        sources, k = self.dense_sources(table, dtype, where)
+        for c in self.categorical:
+            codes = self._codes(table, c, where)
+            if self.reference:
+                codes = codes - 1  # the reference level (code 0) -> -1: all-zero indicators
+                codes[codes < -1] = -1
+            sources.append(("code", k, codes))
+            k += self.column_width(c)
+        fill_tiles(X, sources)
+        return X
+
+    @property
+    def dense_width(self) -> int:
+        """The numeric features and missing indicators: the features before the categorical."""
+        return len(self.numeric) + len(self.indicators)
+
+    def dense_sources(
+        self, table: pa.Table, dtype: str, where: _Where
+    ) -> tuple[list[Source], int]:
+        """The fill sources of the numeric columns (imputed) and missing indicators, and
+        their count of features."""
         numeric = self.numeric
         sources: list[Source] = []
         indicators: list[Source] = []
@@ -219,16 +255,7 @@ class Encoding:
                 if missing is not None:
                     indicators.append(("flag", k, missing))
                 k += 1
-        sources += indicators
-        for c in self.categorical:
-            codes = self._codes(table, c, where)
-            if self.reference:
-                codes = codes - 1  # the reference level (code 0) -> -1: all-zero indicators
-                codes[codes < -1] = -1
-            sources.append(("code", k, codes))
-            k += self.column_width(c)
-        fill_tiles(X, sources)
-        return X
+        return sources + indicators, k
 
     def _codes(self, table: pa.Table, c: ColumnCode, where: _Where) -> np.ndarray:
         """Per row: the index of its indicator within the column's, or -1 (unseen level).

@@ -31,6 +31,7 @@ def lbfgs(
     callback: Callback | None = None,
     memory: int = 10,
     hessian: Array | None = None,
+    diagonal: bool = False,
 ) -> SolverResult:
     """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation.
 
@@ -43,11 +44,19 @@ def lbfgs(
     line search, typical of badly scaled features), the search restarts from where it
     stopped with a fresh memory while that still makes progress; then, for up to
     1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
+
+    ``diagonal`` (wide data, without ``hessian``): the preconditioner is the Hessian's
+    diagonal D at the start (one pass of the objective's ``hessian_diag``, O(p)): the search
+    runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal.
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
-    chol = None
-    if hessian is not None:
+    chol: Array | None = None
+    if hessian is None and diagonal:
+        hessian = _start_diagonal(objective, theta)
+    if hessian is not None and np.ndim(hessian) == 1:
+        chol = _safe_diagonal(np.asarray(hessian, dtype=np.float64))
+    elif hessian is not None:
         try:
             chol = scipy.linalg.cholesky(hessian, lower=True)
         except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
@@ -87,6 +96,25 @@ def lbfgs(
     return rec.result(theta, grad, tol, message)
 
 
+def _start_diagonal(objective: Objective, theta: Array) -> Array | None:
+    """The Hessian's diagonal at θ, or None when the objective cannot give it."""
+    fn = getattr(objective, "hessian_diag", None)
+    if fn is None:
+        return None
+    try:
+        return np.asarray(fn(theta), dtype=np.float64)
+    except (TypeError, NotImplementedError):
+        return None
+
+
+def _safe_diagonal(d: Array) -> Array:
+    """√D with entries that are not positive and finite (features never seen) set to 1."""
+    ok = np.isfinite(d) & (d > 0)
+    out = np.ones_like(d)
+    out[ok] = np.sqrt(d[ok])
+    return out
+
+
 def _lbfgs_round(
     evaluate: Callable[[Array], tuple[float, Array]],
     theta0: Array,
@@ -101,12 +129,16 @@ def _lbfgs_round(
     def to_theta(u: Array) -> Array:
         if chol is None:
             return u
+        if chol.ndim == 1:
+            return theta0 + u / chol
         return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
 
     def fun(u: Array) -> tuple[float, Array]:
         value, grad = evaluate(to_theta(u))
         if chol is None:
             return value, grad
+        if chol.ndim == 1:
+            return value, grad / chol
         return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
 
     prev = [theta0]
