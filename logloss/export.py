@@ -7,7 +7,7 @@ Conventions
   ``coef_``, ``intercept_`` and ``classes_`` (and ``feature_names_in_`` when known).
 - Models with an encoding (categorical or imputed columns) become a ``Pipeline`` of a
   ``ColumnTransformer`` (``SimpleImputer(strategy="mean", add_indicator=True)`` on the numeric
-  columns, ``OneHotEncoder(handle_unknown="ignore", min_frequency=K)`` on the categorical
+  columns, ``OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=K)`` on the categorical
   ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
   With ``categorical_coding="reference"`` the encoder drops each column's reference level
   (``OneHotEncoder(drop=[first level of each column])``, the level's value itself).
@@ -115,7 +115,7 @@ def to_sklearn(model: Any) -> Any:
         parts.append(("num", SimpleImputer(strategy="mean", add_indicator=True), numeric))
     if categorical:
         encoder = OneHotEncoder(
-            handle_unknown="ignore",
+            handle_unknown="infrequent_if_exist" if k > 1 else "ignore",
             min_frequency=k if k > 1 else None,
             drop=_dropped(encoding),
         )

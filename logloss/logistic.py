@@ -126,7 +126,7 @@ class LogisticCore:
         missing: str = "error",
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
-        max_categories: int = 100,
+        max_categories: int | None = None,
         min_frequency: int = 1,
         categorical_coding: str = "all",
     ) -> None:

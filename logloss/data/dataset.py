@@ -293,11 +293,12 @@ def read_parquet(
     categorical: Sequence[str] = (),
     numeric: Sequence[str] = (),
     missing: str | None = None,
-    max_categories: int = 100,
+    max_categories: int | None = None,
     min_frequency: int = 1,
     encoding: Encoding | None = None,
     categorical_coding: str = "all",
     exclude: Sequence[str] = (),
+    codes: bool | None = None,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -335,7 +336,13 @@ def read_parquet(
     same as ``drop_invalid=True``) or "impute" (a missing numeric value becomes the training
     mean, plus a "missing" indicator; a null categorical value is its own level).
     ``max_categories`` bounds the levels of a column (more is an error: it may be an
-    identifier); ``min_frequency`` folds rarer levels into one "infrequent" indicator.
+    identifier; None: no bound but memory, :data:`~logloss.data.encoding.VOCABULARY_MAX_LEVELS`);
+    ``min_frequency`` folds rarer levels into one "infrequent" indicator (and the levels
+    unseen in training go there too, as scikit-learn's
+    ``OneHotEncoder(handle_unknown="infrequent_if_exist")``). An encoding of more than
+    :data:`~logloss.data.encoding.CODES_ABOVE` indicator features is read as int32 codes
+    (:class:`~logloss.coded.CodedMatrix` blocks), never as dense indicators; ``codes``
+    forces that choice (True / False).
     ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
     as sorted of each column gets none: treatment coding).
     ``encoding`` (a trained model's) decides the columns and how they are encoded instead;
@@ -352,7 +359,7 @@ def read_parquet(
         raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
     if drop_invalid and missing not in (None, "drop"):
         raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
-    if max_categories < 1 or min_frequency < 1:
+    if (max_categories is not None and max_categories < 1) or min_frequency < 1:
         raise ValueError("max_categories and min_frequency must be at least 1")
     drop_invalid = drop_invalid or missing == "drop"
     options = ColumnOptions(
@@ -386,6 +393,8 @@ def read_parquet(
             )
     if plan.encoding is None and plan.needs_encoding:
         plan = dataclasses.replace(plan, encoding=_learn_encoding(fs, blocks, plan, options, shown))
+    if plan.encoding is not None and codes is not None:
+        plan = dataclasses.replace(plan, encoding=dataclasses.replace(plan.encoding, codes=codes))
     y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
     token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
     X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)
