@@ -108,6 +108,8 @@ def to_sklearn(model: Any) -> Any:
     from sklearn.preprocessing import OneHotEncoder
 
     k = int(getattr(model, "min_frequency", 1) or 1)
+    if k == 1 and any(c.infrequent for c in encoding.categorical):
+        k = 2  # the synthetic rows: k of each level, one of each infrequent one
     numeric = [c.name for c in encoding.numeric]
     categorical = [c.name for c in encoding.categorical]
     parts = []

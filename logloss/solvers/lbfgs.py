@@ -88,6 +88,9 @@ def lbfgs(
         restarts += 1
         if not progress or restarts > _MAX_RESTARTS:
             break
+        if diagonal and chol is not None and chol.ndim == 1:  # the diagonal where it is now
+            fresh = _start_diagonal(objective, theta)
+            chol = chol if fresh is None else _safe_diagonal(fresh)
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
             objective, rec, theta, max_iter=max_iter, tol=tol, start=(value, grad)
