@@ -113,6 +113,12 @@ def _limit_blas(host_threads: int | None) -> None:
     worker._logloss_blas_threads = threads
 
 
+def _own_columns(a: NDArray[Any]) -> NDArray[Any]:
+    if a.flags.f_contiguous and a.flags.aligned:
+        return a
+    return np.asfortranarray(a).copy(order="F")
+
+
 class _Block:
     """One row block held on a worker: X, y (float64) and weights, aligned and co-located."""
 
@@ -127,10 +133,9 @@ class _Block:
 
     @staticmethod
     def _own(a: Any) -> Any:
-        if isinstance(a, CodedMatrix):
-            own = _Block._own
-            vals = None if a.vals is None else own(a.vals)
-            return CodedMatrix(own(a.dense), own(a.codes), a.bounds, vals)
+        if isinstance(a, CodedMatrix):  # codes and vals column-major (see logloss.coded)
+            vals = None if a.vals is None else _own_columns(a.vals)
+            return CodedMatrix(_Block._own(a.dense), _own_columns(a.codes), a.bounds, vals)
         # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
         # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
         if a.flags.c_contiguous and a.flags.aligned:
@@ -225,8 +230,8 @@ def _subsample_block(block: _Block, step: int) -> _Block:
     s = None if block.s is None else block.s[::step].copy()
     X = block.X[::step]
     if isinstance(X, CodedMatrix):
-        vals = None if X.vals is None else np.ascontiguousarray(X.vals)
-        X = CodedMatrix(np.ascontiguousarray(X.dense), np.ascontiguousarray(X.codes), X.bounds, vals)
+        vals = None if X.vals is None else _own_columns(X.vals)
+        X = CodedMatrix(np.ascontiguousarray(X.dense), _own_columns(X.codes), X.bounds, vals)
     else:
         X = np.ascontiguousarray(X)
     return _Block(X, block.y[::step].copy(), s)

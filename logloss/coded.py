@@ -3,7 +3,8 @@
 Conventions
 -----------
 - A coded block of n rows and p features is a dense part ``dense`` (n, d) float (the numeric
-  columns and missing indicators: features 0..d-1) and ``codes`` (n, k) int32, one column per
+  columns and missing indicators: features 0..d-1) and ``codes`` (n, k) int32 (column-major:
+  each code column contiguous), one column per
   categorical input column: the absolute index in w of the row's one nonzero feature of that
   column (its offset plus its level's code), d <= code < p. ``vals`` (n, k) float32, optional:
   the value at that index (0 for "no feature": an unseen level, a reference level; ±1 for
@@ -115,7 +116,9 @@ def concat(parts: Sequence[CodedMatrix]) -> CodedMatrix:
     else:
         vals = None
     dense = np.concatenate([p.dense for p in parts])
-    return CodedMatrix(dense, np.concatenate([p.codes for p in parts]), parts[0].bounds, vals)
+    codes = np.asfortranarray(np.concatenate([p.codes for p in parts]))
+    vals = None if vals is None else np.asfortranarray(vals)
+    return CodedMatrix(dense, codes, parts[0].bounds, vals)
 
 
 #: Categorical columns read as codes stop cross-validation; this many indicator features
@@ -135,10 +138,11 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
     n = len(X)
     z = np.asarray(X.dense, dtype=np.float64) @ coef[:d] if d else np.zeros(n)
     z = z + b
+    g = np.empty(n)
     for j in range(X.codes.shape[1]):
-        g = coef[X.codes[:, j]]
+        np.take(coef, X.codes[:, j], out=g)
         if X.vals is not None:
-            g = g * X.vals[:, j]
+            g *= X.vals[:, j]
         z += g
     return z
 

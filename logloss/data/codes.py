@@ -35,7 +35,9 @@ def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
     k = len(code_columns(enc))
     return CodedMatrix(
-        np.zeros((n, enc.dense_width), dtype=dtype), np.empty((n, k), np.int32), bounds(enc)
+        np.zeros((n, enc.dense_width), dtype=dtype),
+        np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
+        bounds(enc),
     )
 
 
@@ -57,6 +59,6 @@ def encode_into(
         if none.any():
             codes = np.where(none, 0, codes)
             if block.vals is None:
-                block.vals = np.ones(block.codes.shape, dtype=np.float32)
+                block.vals = np.ones(block.codes.shape, dtype=np.float32, order="F")
             block.vals[start:stop, j] = np.where(none, 0.0, 1.0)
         block.codes[start:stop, j] = codes + offset

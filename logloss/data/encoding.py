@@ -235,6 +235,16 @@ class Encoding:
         fill_tiles(X, sources)
         return X
 
+    def describe_categorical(self) -> list[str]:
+        """What each categorical column became, one line each (the train summary):
+        "dest: vocabulary of 104 levels + (infrequent) for 3 rarer ones, int32 codes"."""
+        how = "int32 codes" if self.coded else "0/1 indicators"
+        out = []
+        for c in self.categorical:
+            rare = f" + (infrequent) for {len(c.infrequent):,} rarer" if c.infrequent else ""
+            out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
+        return out
+
     @property
     def dense_width(self) -> int:
         """The numeric features and missing indicators: the features before the categorical."""
