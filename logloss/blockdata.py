@@ -35,8 +35,8 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
-from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .coded import CodedMatrix, any_concat, any_sums, block_row_bytes
+from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .placement import StoragePlan, default_client, plan_storage
 
 __all__ = ["BlockData", "default_client", "tree_reduce", "worker_groups"]

@@ -88,7 +88,8 @@ class CodedMatrix:
 
     def __repr__(self) -> str:
         n, p = self.shape
-        return f"CodedMatrix(rows={n}, dense={self.dense.shape[1]}, codes={self.codes.shape[1]}, p={p})"
+        d, k = self.dense.shape[1], self.codes.shape[1]
+        return f"CodedMatrix(rows={n}, dense={d}, codes={k}, p={p})"
 
     def toarray(self, dtype: Any = np.float64) -> NDArray[np.floating]:
         """The dense (n, p) matrix (for small p: tests, a Hessian of narrow data)."""
@@ -155,9 +156,7 @@ def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
     for j in range(X.codes.shape[1]):
         lo, hi = X.bounds[j], X.bounds[j + 1]
         weights = r if X.vals is None else r * X.vals[:, j]
-        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[
-            : hi - lo
-        ]
+        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
 
 
 def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
@@ -169,9 +168,7 @@ def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
     for j in range(X.codes.shape[1]):
         lo, hi = X.bounds[j], X.bounds[j + 1]
         weights = dvec if X.vals is None else dvec * np.square(X.vals[:, j], dtype=np.float64)
-        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[
-            : hi - lo
-        ]
+        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
 
 
 def diag_pack_size(p: int) -> int:

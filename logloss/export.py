@@ -7,8 +7,8 @@ Conventions
   ``coef_``, ``intercept_`` and ``classes_`` (and ``feature_names_in_`` when known).
 - Models with an encoding (categorical or imputed columns) become a ``Pipeline`` of a
   ``ColumnTransformer`` (``SimpleImputer(strategy="mean", add_indicator=True)`` on the numeric
-  columns, ``OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=K)`` on the categorical
-  ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
+  columns, ``OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=K)`` on the
+  categorical ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
   With ``categorical_coding="reference"`` the encoder drops each column's reference level
   (``OneHotEncoder(drop=[first level of each column])``, the level's value itself).
   The transformers are fitted on a few synthetic rows built so that they learn exactly the

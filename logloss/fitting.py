@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
+from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .objective import LogisticObjective, NonFiniteError, SumsFn, numpy_sums
 from .prepare import WARM_MIN_ROWS, Prepared, penalty_alpha, take_sample
 from .settings import TRAIN_SETTINGS, defaults

@@ -84,7 +84,15 @@ def lazy_margin(
         Xd = Xd.rechunk({1: -1})
     # blockwise without concatenation: the blocks may be coded (logloss.coded), not arrays
     return da.blockwise(
-        margin_blocks, "i", Xd, "ij", coef.copy(), None, b, None, dtype=np.float64,
+        margin_blocks,
+        "i",
+        Xd,
+        "ij",
+        coef.copy(),
+        None,
+        b,
+        None,
+        dtype=np.float64,
         concatenate=False,
     )
 

@@ -142,9 +142,7 @@ def reference(numeric: list[str], categorical: list[str], k: int, C: float):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    enc = OneHotEncoder(
-        min_frequency=k, handle_unknown="infrequent_if_exist", sparse_output=True
-    )
+    enc = OneHotEncoder(min_frequency=k, handle_unknown="infrequent_if_exist", sparse_output=True)
     parts = [("cat", enc, categorical)]
     if numeric:
         parts.insert(0, ("num", StandardScaler(), numeric))
@@ -155,9 +153,7 @@ def reference(numeric: list[str], categorical: list[str], k: int, C: float):
 def fit_both(df, numeric, categorical, label, path, *, k, C=1.0, standardize=True, **read):
     ds = read_parquet(path, label, min_frequency=k, block_bytes=1, **read)
     assert ds.encoding.coded  # the wide columns are codes, never dense indicators
-    settings = TrainSettings(
-        C=C, tol=1e-8, max_iter=3000, standardize=standardize, min_frequency=k
-    )
+    settings = TrainSettings(C=C, tol=1e-8, max_iter=3000, standardize=standardize, min_frequency=k)
     model = train_model(ds.persist(), settings)
     assert model.converged_
     ref = reference(numeric, categorical, k, C)
@@ -233,9 +229,7 @@ def test_dictionaries_that_differ_between_files_and_row_groups_code_alike(tmp_pa
     assert coded.encoding.coded and not dense.encoding.coded
     blocks = [x.compute() for x in coded.X.to_delayed().ravel()]
     assert all(isinstance(x, CodedMatrix) for x in blocks)
-    np.testing.assert_array_equal(
-        np.concatenate([x.toarray() for x in blocks]), dense.X.compute()
-    )
+    np.testing.assert_array_equal(np.concatenate([x.toarray() for x in blocks]), dense.X.compute())
 
 
 def test_newton_on_wide_codes_is_refused_naming_the_solver_setting(tmp_path):

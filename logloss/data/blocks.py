@@ -387,8 +387,11 @@ def _read_block(
     partition = dict(spec.partition)
     n = spec.n_rows
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
-    coded = plan.encoding is not None and plan.encoding.coded
-    X: Any = codes.empty(plan.encoding, n, plan.dtype) if coded else np.empty((n, width), plan.dtype)
+    enc = plan.encoding
+    coded = enc is not None and enc.coded
+    X: Any = codes.empty(enc, n, plan.dtype) if enc is not None and coded else None
+    if X is None:
+        X = np.empty((n, width), plan.dtype)
     w = None if plan.weight is None else np.empty(n, dtype=np.float64)
     labels: list[np.ndarray] = []
     # in a worker, within its memory limit; in the client's process (threads, data that
@@ -408,8 +411,8 @@ def _read_block(
         else:
             where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
-            if coded:
-                codes.encode_into(plan.encoding, part, plan.dtype, where, X, start)
+            if enc is not None and coded:
+                codes.encode_into(enc, part, plan.dtype, where, X, start)
             else:
                 plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
         if not first:

@@ -250,9 +250,7 @@ class Encoding:
         """The numeric features and missing indicators: the features before the categorical."""
         return len(self.numeric) + len(self.indicators)
 
-    def dense_sources(
-        self, table: pa.Table, dtype: str, where: _Where
-    ) -> tuple[list[Source], int]:
+    def dense_sources(self, table: pa.Table, dtype: str, where: _Where) -> tuple[list[Source], int]:
         """The fill sources of the numeric columns (imputed) and missing indicators, and
         their count of features."""
         numeric = self.numeric

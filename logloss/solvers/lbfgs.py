@@ -51,16 +51,7 @@ def lbfgs(
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
-    chol: Array | None = None
-    if hessian is None and diagonal:
-        hessian = _start_diagonal(objective, theta)
-    if hessian is not None and np.ndim(hessian) == 1:
-        chol = _safe_diagonal(np.asarray(hessian, dtype=np.float64))
-    elif hessian is not None:
-        try:
-            chol = scipy.linalg.cholesky(hessian, lower=True)
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
-            chol = None
+    chol = _preconditioner(objective, theta, hessian, diagonal)
 
     last: dict[str, Any] = {}
 
@@ -89,14 +80,31 @@ def lbfgs(
         if not progress or restarts > _MAX_RESTARTS:
             break
         if diagonal and chol is not None and chol.ndim == 1:  # the diagonal where it is now
-            fresh = _start_diagonal(objective, theta)
-            chol = chol if fresh is None else _safe_diagonal(fresh)
+            fresh = _preconditioner(objective, theta, None, True)
+            chol = chol if fresh is None else fresh
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
             objective, rec, theta, max_iter=max_iter, tol=tol, start=(value, grad)
         )
         message = f"{message}; then Newton steps: {why}"
     return rec.result(theta, grad, tol, message)
+
+
+def _preconditioner(
+    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool
+) -> Array | None:
+    """L with LLᵀ = ``hessian`` (a Cholesky factor), or √D (1-D) for a diagonal D: given,
+    or with ``diagonal`` the objective's Hessian diagonal at θ; None without."""
+    if hessian is None and diagonal:
+        hessian = _start_diagonal(objective, theta)
+    if hessian is None:
+        return None
+    if np.ndim(hessian) == 1:
+        return _safe_diagonal(np.asarray(hessian, dtype=np.float64))
+    try:
+        return np.asarray(scipy.linalg.cholesky(hessian, lower=True))
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
+        return None
 
 
 def _start_diagonal(objective: Objective, theta: Array) -> Array | None:
