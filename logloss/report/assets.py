@@ -126,7 +126,8 @@ def _coded_lazy(X: Any, X_train: Any, rows: Any, y_true: Any, coef: Any) -> tupl
             z = dask.delayed(_sample_margins)(block, local, c)
             parts.append(da.from_delayed(z, shape=(local.size, 1), dtype=np.float64))
     moments = [dask.delayed(any_moments)(b) for b in X_train.to_delayed().ravel()]
-    std = dask.delayed(_std_of)(*moments)
+    p = int(X_train.shape[1])
+    std = da.from_delayed(dask.delayed(_std_of)(*moments), shape=(p,), dtype=np.float64)
     return da.concatenate(parts), y_true[rows], std
 
 
