@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .coded import CodedMatrix
 from .logistic import LogisticCore
 from .prepare import WARM_MIN_ROWS, is_dask
 from .settings import TRAIN_SETTINGS
@@ -157,6 +158,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         return X, y
 
     def _numpy_features(self, X: Any) -> NDArray[np.floating]:
+        if isinstance(X, CodedMatrix):  # a block of categorical codes (logloss.coded)
+            return LogisticCore._numpy_features(self, X)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _check_fitted(self) -> None:

@@ -239,3 +239,33 @@ def test_newton_on_wide_codes_is_refused_naming_the_solver_setting(tmp_path):
     assert ds.n_features > 4096
     with pytest.raises(ValueError, match="solver='lbfgs'"):
         train_model(ds, TrainSettings(solver="newton"))
+
+
+def test_cli_train_predict_evaluate_a_coded_model(tmp_path, capsys):
+    """The saved model carries its levels (model.json) and its coefficients (coef.npy);
+    predict and evaluate apply them to new files, unseen levels included."""
+    from logloss.cli import main
+    from logloss.estimator import load_model
+    from logloss.storage.files import predictions_path
+
+    df, numeric, categorical = flights(5000)
+    train = write_blocks(df.iloc[:4000], tmp_path / "train.parquet", 2)
+    new = write_blocks(df.iloc[4000:], tmp_path / "new.parquet", 1)
+    out = tmp_path / "m"
+    args = ["train", str(train), "--label", "late", "--standardize", "--out", str(out)]
+    assert main([*args, "--tol", "1e-6", "--max-iter", "1000"]) == 0
+    summary = capsys.readouterr().out
+    assert "tailnum: vocabulary of" in summary and "int32 codes" in summary
+    model = load_model(out)
+    preds = tmp_path / "p"
+    assert main(["predict", str(out), str(new), "--out", str(preds), "--quiet"]) == 0
+    got = pq.read_table(predictions_path(preds)).column("probability").to_numpy()
+    data = read_parquet(new, "late", encoding=model.encoding_)
+    assert data.encoding.coded
+    expected = np.asarray(model.predict_proba(data.X)[:, 1].compute())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert main(["evaluate", str(out), str(new)]) == 0
+    from sklearn.metrics import log_loss
+
+    shown = float(capsys.readouterr().out.split("log_loss")[1].split()[0])
+    assert shown == pytest.approx(log_loss(df.late.iloc[4000:], expected), rel=1e-9)
