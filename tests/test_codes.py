@@ -269,3 +269,37 @@ def test_cli_train_predict_evaluate_a_coded_model(tmp_path, capsys):
 
     shown = float(capsys.readouterr().out.split("log_loss")[1].split()[0])
     assert shown == pytest.approx(log_loss(df.late.iloc[4000:], expected), rel=1e-9)
+
+
+def test_disk_blocks_keep_the_codes(tmp_path):
+    from logloss.diskblocks import write_block
+
+    rng = np.random.default_rng(7)
+    X = random_coded(rng, 200, True)
+    y = rng.integers(0, 2, 200).astype(np.float64)
+    block = write_block(str(tmp_path), "t", 0, X, y, None, X.nbytes + y.nbytes)
+    back = block.X
+    assert isinstance(back, CodedMatrix) and back.bounds == X.bounds
+    np.testing.assert_array_equal(back.toarray(), X.toarray())
+    w = rng.normal(size=X.shape[1] + 1)
+    np.testing.assert_allclose(coded_sums(back, block.y, w), coded_sums(X, y, w))
+
+
+def test_the_row_sample_warm_start_of_coded_blocks_reaches_the_same_optimum(tmp_path, monkeypatch):
+    """On large data the fit first solves on a row sample (every 16th row of each block,
+    brought to the client as one CodedMatrix); the optimum is the one without it."""
+    import logloss.fitting
+
+    df, numeric, categorical = flights(4000)
+    path = write_blocks(df, tmp_path / "f.parquet", 4)
+    ds = read_parquet(path, "late", block_bytes=1).persist()
+    settings = TrainSettings(tol=1e-8, max_iter=3000, standardize=True)
+    cold = train_model(ds, settings)
+    monkeypatch.setattr(logloss.fitting, "WARM_MIN_ROWS", 1000)
+    warm = train_model(ds, settings)
+    assert warm.n_sample_passes_ > 0 and warm.converged_ and cold.converged_
+    np.testing.assert_allclose(
+        np.asarray(warm.predict_proba(ds.X)[:, 1].compute()),
+        np.asarray(cold.predict_proba(ds.X)[:, 1].compute()),
+        atol=1e-5,
+    )
