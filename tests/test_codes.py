@@ -303,3 +303,37 @@ def test_the_row_sample_warm_start_of_coded_blocks_reaches_the_same_optimum(tmp_
         np.asarray(cold.predict_proba(ds.X)[:, 1].compute()),
         atol=1e-5,
     )
+
+
+def test_coded_blocks_per_worker_in_memory_and_on_disk_give_the_same_sums(tmp_path):
+    """On a distributed client, coded blocks persisted per worker and written to the
+    workers' disks (a zero memory budget) give the same sums, and the same row sample."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from logloss.blockdata import BlockData
+
+    df, numeric, categorical = flights(6000)
+    path = write_blocks(df, tmp_path / "f.parquet", 5)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
+        ds = read_parquet(path, "late", block_bytes=1)
+        y = (ds.y == 1).astype(float)
+        ref = BlockData(ds.X, y, storage="persist")
+        with dask.config.set({"logloss.memory-budget": 0}):
+            data = BlockData(ds.X, y)
+        assert data.storage == "disk" and data.storage_info()["blocks_on_disk"] == 5
+        w = np.random.default_rng(0).normal(scale=0.1, size=ds.n_features + 1)
+        for diag in (False, True):
+            np.testing.assert_allclose(
+                data.sums(w, False, diag), ref.sums(w, False, diag), rtol=1e-9
+            )
+        a, b = data.sample(4), ref.sample(4)
+        assert isinstance(a[0], CodedMatrix) and a[0].shape == b[0].shape
+        np.testing.assert_array_equal(a[0].codes, b[0].codes)
+        data.release()
+        ref.release()
