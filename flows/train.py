@@ -144,7 +144,7 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     categorical: list[str] | None = None,
     numeric: list[str] | None = None,
     exclude: list[str] | None = None,
-    max_categories: int = 100,
+    max_categories: int | None = None,
     min_frequency: int = 1,
     categorical_coding: Literal["all", "reference"] = "all",
     cv: int = 0,

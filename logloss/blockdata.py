@@ -35,8 +35,8 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
+from .coded import CodedMatrix, any_concat, any_sums, block_row_bytes
 from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
-from .loss import block_sums
 from .placement import StoragePlan, default_client, plan_storage
 
 __all__ = ["BlockData", "default_client", "tree_reduce", "worker_groups"]
@@ -83,8 +83,9 @@ def _sums_task(
     s: NDArray[np.floating] | None,
     w: Array,
     hessian: bool,
+    diag: bool = False,
 ) -> Array:
-    return block_sums(X, y, w, s, hessian=hessian)
+    return any_sums(X, y, w, s, hessian=hessian, diag=diag)
 
 
 def _limit_blas(host_threads: int | None) -> None:
@@ -112,6 +113,12 @@ def _limit_blas(host_threads: int | None) -> None:
     worker._logloss_blas_threads = threads
 
 
+def _own_columns(a: NDArray[Any]) -> NDArray[Any]:
+    if a.flags.f_contiguous and a.flags.aligned:
+        return a
+    return np.asfortranarray(a).copy(order="F")
+
+
 class _Block:
     """One row block held on a worker: X, y (float64) and weights, aligned and co-located."""
 
@@ -125,7 +132,10 @@ class _Block:
         self.s = None if s is None else self._own(np.asarray(s, dtype=np.float64))
 
     @staticmethod
-    def _own(a: NDArray[Any]) -> NDArray[Any]:
+    def _own(a: Any) -> Any:
+        if isinstance(a, CodedMatrix):  # codes and vals column-major (see logloss.coded)
+            vals = None if a.vals is None else _own_columns(a.vals)
+            return CodedMatrix(_Block._own(a.dense), _own_columns(a.codes), a.bounds, vals)
         # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
         # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
         if a.flags.c_contiguous and a.flags.aligned:
@@ -218,7 +228,13 @@ def _release_disk_blocks(client: Any, token: str) -> None:
 
 def _subsample_block(block: _Block, step: int) -> _Block:
     s = None if block.s is None else block.s[::step].copy()
-    return _Block(np.ascontiguousarray(block.X[::step]), block.y[::step].copy(), s)
+    X = block.X[::step]
+    if isinstance(X, CodedMatrix):
+        vals = None if X.vals is None else _own_columns(X.vals)
+        X = CodedMatrix(np.ascontiguousarray(X.dense), _own_columns(X.codes), X.bounds, vals)
+    else:
+        X = np.ascontiguousarray(X)
+    return _Block(X, block.y[::step].copy(), s)
 
 
 def _host(address: str) -> str:
@@ -506,20 +522,26 @@ class BlockData:
             futures = self._client.map(_subsample_block, self._blocks, step=step, pure=False)
             parts = self._client.gather(futures)
             del futures
-            X = np.concatenate([b.X for b in parts])
+            X = any_concat([b.X for b in parts])
             y = np.concatenate([b.y for b in parts])
             s = None if parts[0].s is None else np.concatenate([b.s for b in parts])
             return X, y, s
         sw = None if self.sample_weight is None else self.sample_weight[::step]
+        if block_row_bytes(self.X) != self.n_features * self.X.dtype.itemsize:
+            parts = self.X[::step].to_delayed().ravel().tolist()
+            xs, ys_, ss_ = dask.compute(parts, self.y[::step], sw)
+            return any_concat(xs), np.asarray(ys_, dtype=np.float64), ss_
         X, y, s = dask.compute(self.X[::step], self.y[::step], sw)
         return X, np.asarray(y, dtype=np.float64), s
 
-    def sums(self, w: Array, hessian: bool = False) -> Array:
-        """Packed Σ over all rows of :func:`logloss.loss.block_sums` at ``w`` (one pass)."""
+    def sums(self, w: Array, hessian: bool = False, diag: bool = False) -> Array:
+        """Packed Σ over all rows of :func:`logloss.coded.any_sums` at ``w`` (one pass):
+        :func:`logloss.loss.block_sums`' layout, or with ``diag`` the Hessian's diagonal
+        and intercept column after the gradient."""
         start = time.perf_counter()
         out = np.asarray(
             self.map_reduce(
-                _sums_task, np.asarray(w, dtype=np.float64), hessian, name="logloss-sums"
+                _sums_task, np.asarray(w, dtype=np.float64), hessian, diag, name="logloss-sums"
             )
         )
         if not hessian:
@@ -533,7 +555,7 @@ class BlockData:
         n_disk = sum(self._plan.on_disk)
         in_memory = 0 if self.storage == "stream" else self.n_blocks - n_disk
         seconds = float(np.median(self._pass_seconds)) if self._pass_seconds else None
-        nbytes = self.n_rows * self.n_features * self.X.dtype.itemsize
+        nbytes = self.n_rows * block_row_bytes(self.X)
         return {
             "storage": self.storage,
             "blocks": self.n_blocks,

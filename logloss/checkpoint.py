@@ -223,6 +223,8 @@ class Evaluations:
         self.penalty_value = objective.penalty_value
         self.has_l1 = objective.has_l1
         self.l1_weights = objective.l1_weights
+        if hasattr(objective, "hessian_diag"):  # wide data's preconditioner (lbfgs)
+            self.hessian_diag = objective.hessian_diag
         self._recent: dict[bytes, tuple[float, Array]] = {}
         self._expect: tuple[bytes, float, Array, Path] | None = None
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .coded import CODES_MAX_CV
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .lockstep import FoldPasses, Lockstep
 from .loss import Folds, cv_block_sums, hashed_folds
@@ -240,6 +241,12 @@ def cross_validate(
     running)`` after every pass (progress displays).
     """
     F, nC, nL = folds.n_folds, len(Cs), len(l1_ratios)
+    if getattr(prep.encoding, "coded", False):
+        raise ValueError(
+            f"cross-validation over categorical codes (more than {CODES_MAX_CV} indicator "
+            f"features; this data has {prep.n_features:,} features) is not supported yet: "
+            f"train one C without --cv, or leave the widest categorical columns out"
+        )
     if not folds.explicit:
         smallest = min(_class_counts(prep))
         if F > smallest:

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .coded import CodedMatrix
+
 __all__ = ["DiskBlock", "DiskSpaceError", "remove_stale", "remove_token", "write_block"]
 
 SUBDIR = "logloss-blocks"
@@ -59,7 +61,16 @@ class DiskBlock:
     exist only on the host that wrote them.
     """
 
-    __slots__ = ("directory", "index", "rows", "n_features", "dtype", "weighted", "nbytes")
+    __slots__ = (
+        "directory",
+        "index",
+        "rows",
+        "n_features",
+        "dtype",
+        "weighted",
+        "nbytes",
+        "coded",
+    )
 
     def __init__(
         self,
@@ -70,7 +81,9 @@ class DiskBlock:
         dtype: str,
         weighted: bool,
         nbytes: int,
+        coded: tuple[tuple[int, ...], bool] | None = None,
     ) -> None:
+        self.coded = coded  # a CodedMatrix's (bounds, has vals), or None for a dense X
         self.directory = directory
         self.index = index
         self.rows = rows
@@ -90,6 +103,7 @@ class DiskBlock:
                 self.dtype,
                 self.weighted,
                 self.nbytes,
+                self.coded,
             ),
         )
 
@@ -106,7 +120,11 @@ class DiskBlock:
             ) from None
 
     @property
-    def X(self) -> NDArray[np.floating]:
+    def X(self) -> Any:
+        if self.coded is not None:
+            bounds, has_vals = self.coded
+            vals = self._load("Xv") if has_vals else None
+            return CodedMatrix(self._load("Xd"), self._load("Xc"), bounds, vals)
         return self._load("X")
 
     @property
@@ -171,7 +189,7 @@ def write_block(
     root: str,
     token: str,
     index: int,
-    X: NDArray[np.floating],
+    X: Any,
     y: NDArray[np.floating],
     s: NDArray[np.floating] | None,
     total: int,
@@ -184,10 +202,22 @@ def write_block(
     s = None if s is None else np.asarray(s, dtype=np.float64)
     nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
     _check_space(directory, nbytes, total)
+    coded = None
+    parts: list[tuple[str, Any]] = [("X", X)]
+    if isinstance(X, CodedMatrix):
+        coded = (X.bounds, X.vals is not None)
+        parts = [("Xd", X.dense), ("Xc", X.codes), ("Xv", X.vals)]
     block = DiskBlock(
-        directory, index, int(X.shape[0]), int(X.shape[1]), str(X.dtype), s is not None, nbytes
+        directory,
+        index,
+        int(X.shape[0]),
+        int(X.shape[1]),
+        str(X.dtype),
+        s is not None,
+        nbytes,
+        coded,
     )
-    for part, array in (("X", X), ("y", y), ("s", s)):
+    for part, array in (*parts, ("y", y), ("s", s)):
         if array is not None:
             _save(block._path(part), array, directory, total)
     return block

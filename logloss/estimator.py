@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .coded import CodedMatrix
 from .logistic import LogisticCore
 from .prepare import WARM_MIN_ROWS, is_dask
 from .settings import TRAIN_SETTINGS
@@ -55,6 +56,7 @@ def _parameter_constraints() -> dict[str, list[Any]]:
             if s.maximum is not None:
                 closed = "both" if not s.strict else "right"
             rule = [Interval(kind, s.minimum, s.maximum, closed=closed)]
+            rule += [None] if s.default is None else []  # None: no limit
         out[s.name] = rule
     return out
 
@@ -109,8 +111,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         String, object, category and bool columns of a DataFrame are categorical: one 0/1
         indicator per level seen in ``fit`` (a level unseen later gives all zeros), as
         scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``.
-    max_categories : int, default=100
-        A categorical column with more distinct values is an error (an identifier?).
+    max_categories : int or None, default=None
+        A categorical column with more distinct values is an error; None: no limit for
+        Parquet data (read as codes), 100 for in-memory DataFrames (one-hot in memory).
     min_frequency : int, default=1
         Levels seen fewer times share one ``COL=(infrequent)`` indicator.
     categorical_coding : {"all", "reference"}, default="all"
@@ -155,6 +158,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         return X, y
 
     def _numpy_features(self, X: Any) -> NDArray[np.floating]:
+        if isinstance(X, CodedMatrix):  # a block of categorical codes (logloss.coded)
+            return LogisticCore._numpy_features(self, X)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _check_fitted(self) -> None:
@@ -228,7 +233,7 @@ class LogisticRegressionCV(LogisticRegression):
         missing: str = "error",
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
-        max_categories: int = 100,
+        max_categories: int | None = None,
         min_frequency: int = 1,
         categorical_coding: str = "all",
     ) -> None:

@@ -7,8 +7,8 @@ Conventions
   ``coef_``, ``intercept_`` and ``classes_`` (and ``feature_names_in_`` when known).
 - Models with an encoding (categorical or imputed columns) become a ``Pipeline`` of a
   ``ColumnTransformer`` (``SimpleImputer(strategy="mean", add_indicator=True)`` on the numeric
-  columns, ``OneHotEncoder(handle_unknown="ignore", min_frequency=K)`` on the categorical
-  ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
+  columns, ``OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=K)`` on the
+  categorical ones) and that LogisticRegression; it takes a pandas DataFrame of the input columns.
   With ``categorical_coding="reference"`` the encoder drops each column's reference level
   (``OneHotEncoder(drop=[first level of each column])``, the level's value itself).
   The transformers are fitted on a few synthetic rows built so that they learn exactly the
@@ -108,6 +108,8 @@ def to_sklearn(model: Any) -> Any:
     from sklearn.preprocessing import OneHotEncoder
 
     k = int(getattr(model, "min_frequency", 1) or 1)
+    if k == 1 and any(c.infrequent for c in encoding.categorical):
+        k = 2  # the synthetic rows: k of each level, one of each infrequent one
     numeric = [c.name for c in encoding.numeric]
     categorical = [c.name for c in encoding.categorical]
     parts = []
@@ -115,7 +117,7 @@ def to_sklearn(model: Any) -> Any:
         parts.append(("num", SimpleImputer(strategy="mean", add_indicator=True), numeric))
     if categorical:
         encoder = OneHotEncoder(
-            handle_unknown="ignore",
+            handle_unknown="infrequent_if_exist" if k > 1 else "ignore",
             min_frequency=k if k > 1 else None,
             drop=_dropped(encoding),
         )

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
+from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .objective import LogisticObjective, NonFiniteError, SumsFn, numpy_sums
 from .prepare import WARM_MIN_ROWS, Prepared, penalty_alpha, take_sample
 from .settings import TRAIN_SETTINGS, defaults
@@ -121,13 +122,21 @@ def fit_prepared(
     alpha = penalty_alpha(params)
     p = prepared.n_features
     solver = choose_solver(params["solver"], p, params["l1_ratio"] if alpha else 0.0)
+    coded = bool(getattr(prepared.encoding, "coded", False))
+    if coded and solver == "newton" and not hessian_fits(p):
+        raise ValueError(
+            f"solver 'newton' needs the full Hessian of {p:,} features "
+            f"({(p + 1) ** 2 * 8 / 2**30:.1f} GiB), which is not formed for categorical "
+            f"codes (at most {FULL_HESSIAN_MAX_FEATURES:,} features): use solver='lbfgs' "
+            f"(--solver lbfgs, the default for wide data)"
+        )
     objective = _objective(prepared, prepared.sums, alpha, params)
     arrays = None if checkpoint is None else prepared.arrays
     content = {} if arrays is None else content_hash(*arrays)
     classes = encode_labels(prepared.classes)["values"]
     fingerprint = fit_fingerprint(params, classes, prepared.n_rows, p, data_fingerprint, content)
     theta0 = None if init is None else _theta_of(init, prepared, params)
-    run = _Run(prepared, params, solver, theta0, sample_warm_start)
+    run = _Run(prepared, params, solver, theta0, sample_warm_start, coded)
     try:
         result, resumed = run_checkpointed(
             objective,
@@ -226,7 +235,9 @@ class _Run:
         solver: str,
         theta0: Array | None,
         sample_warm_start: bool,
+        coded: bool = False,
     ) -> None:
+        self.coded = coded  # categorical codes: lbfgs preconditioned by the diagonal
         self.prep, self.params, self.solver = prep, params, solver
         self.theta0, self.sample_warm_start = theta0, sample_warm_start
         self.n_sample_passes = 0
@@ -247,6 +258,8 @@ class _Run:
         if self.solver != "gd" and self.prep.data is not None and start.n_iter == 0:
             if self.sample_warm_start:
                 start, options = self._warm_start(start)
+        if self.coded and self.solver == "lbfgs" and "hessian" not in options:
+            options = {**options, "diagonal": True}
         return solve(
             self.solver,
             objective,

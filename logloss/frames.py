@@ -29,6 +29,9 @@ from .data.encoding import Encoding, _Where, block_stats, learn, merge
 from .data.errors import DataError
 from .data.schema import _feature_type, column_kind
 
+#: max_categories of an in-memory DataFrame when none is given: its indicators are dense.
+FRAME_MAX_CATEGORIES = 100
+
 __all__ = ["encode_frame", "is_frame", "learn_frame", "needs_encoding"]
 
 
@@ -98,6 +101,8 @@ def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding
     categorical = options.get("categorical") or ()
     numeric = options.get("numeric") or ()
     limit = options["max_categories"]
+    if limit is None:  # in memory the indicators are dense: the old bound stays
+        limit = FRAME_MAX_CATEGORIES
     if _is_dask(X):
         import dask
 

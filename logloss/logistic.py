@@ -33,6 +33,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
 
+from .coded import CodedMatrix
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .predict import (
     lazy_accuracy,
@@ -126,7 +127,7 @@ class LogisticCore:
         missing: str = "error",
         categorical: list[str] | None = None,
         numeric: list[str] | None = None,
-        max_categories: int = 100,
+        max_categories: int | None = None,
         min_frequency: int = 1,
         categorical_coding: str = "all",
     ) -> None:
@@ -280,6 +281,13 @@ class LogisticCore:
 
     def _numpy_features(self, X: Any) -> NDArray[np.floating]:
         """In-memory features to predict on (the estimator adds scikit-learn's validation)."""
+        if isinstance(X, CodedMatrix):  # a coded block (logloss.coded): its shape is (n, p)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the model is fitted for "
+                    f"{self.n_features_in_}"
+                )
+            return X  # type: ignore[return-value]
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(

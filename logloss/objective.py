@@ -38,12 +38,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from .loss import block_sums, unpack
+from .coded import any_sums
+from .loss import unpack
 
 __all__ = ["LogisticObjective", "NonFiniteError", "Objective", "SumsFn", "numpy_sums"]
 
 Array = NDArray[np.float64]
-SumsFn = Callable[[Array, bool], Array]
+SumsFn = Callable[..., Array]  # (w, hessian[, diag]) -> packed sums
 
 
 class NonFiniteError(ValueError):
@@ -105,16 +106,17 @@ def numpy_sums(
     n = X.shape[0]
     starts = range(0, max(n, 1), rows_per_block)
 
-    def sums(w: Array, hessian: bool) -> Array:
+    def sums(w: Array, hessian: bool, diag: bool = False) -> Array:
         total: Array | None = None
         for a in starts:
             b = min(a + rows_per_block, n)
-            part = block_sums(
+            part = any_sums(
                 X[a:b],
                 y01[a:b],
                 w,
                 None if sample_weight is None else sample_weight[a:b],
                 hessian=hessian,
+                diag=diag,
             )
             total = part if total is None else total + part
         assert total is not None
@@ -308,6 +310,29 @@ class LogisticObjective:
     def __call__(self, theta: Array) -> tuple[float, Array]:
         value, grad, _ = self._evaluate(theta, False)
         return value, grad
+
+    def hessian_diag(self, theta: Array) -> Array:
+        """The diagonal of the Hessian in θ (length ``n_params``), from one pass of the
+        same scatter-adds as the gradient: O(p) memory, whatever p (a preconditioner for
+        wide data). Raises TypeError when the sums function cannot give it."""
+        theta = np.asarray(theta, dtype=np.float64)
+        packed = self._sums(self.to_w(theta), False, True)  # type: ignore[call-arg]
+        self.evaluations += 1
+        p = self.p
+        weight = float(packed[1])
+        hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 :]
+        inv = self._inv
+        out = np.empty(self.n_params)
+        out[:p] = inv**2 * hd[:p]
+        if self._shift is not None:
+            out[:p] += 2.0 * inv * self._shift * hc[:p] + self._shift**2 * hd[p]
+        if self.fit_intercept:
+            out[p] = hd[p]
+        out /= max(weight, 1e-300)
+        l2 = self.alpha * (1.0 - self.l1_ratio)
+        if l2 and weight > 0:
+            out[:p] += l2 * self._pen_diag / weight
+        return out
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]:
         value, grad, H = self._evaluate(theta, True)

@@ -17,6 +17,8 @@ import dask
 import dask.local
 import dask.threaded
 
+from .coded import array_nbytes, block_row_bytes
+
 if TYPE_CHECKING:
     import dask.array as da
 
@@ -112,11 +114,12 @@ def plan_storage(
     fits in ``memory_bytes`` (default :func:`memory_budget`), else the workers' disks on a
     cluster (the blocks beyond the budget, in block order), else stream from the source."""
     distributed = client is not None and not getattr(client, "asynchronous", False)
-    largest = max(X.chunks[0], default=0) * X.shape[1] * X.dtype.itemsize
+    x_row = block_row_bytes(X)
+    largest = max(X.chunks[0], default=0) * x_row
     budget = memory_bytes if memory_bytes is not None else memory_budget(client, largest)
-    storage = _resolve(storage, fits=X.nbytes <= budget, distributed=distributed)
+    storage = _resolve(storage, fits=array_nbytes(X) <= budget, distributed=distributed)
     per_worker = distributed and storage in ("persist", "disk")
-    row_bytes = int(X.shape[1] * X.dtype.itemsize + 8 * (2 if weighted else 1))
+    row_bytes = int(x_row + 8 * (2 if weighted else 1))
     sizes = [int(c) * row_bytes for c in X.chunks[0]] if per_worker else []
     on_disk = _disk_plan(sizes, budget) if storage == "disk" else [False] * len(sizes)
     return StoragePlan(storage, per_worker, tuple(on_disk), row_bytes, uuid.uuid4().hex[:12])

@@ -20,6 +20,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
 
+from .coded import any_margin, margin_blocks
 from .loss import sigmoid
 
 __all__ = [
@@ -38,8 +39,7 @@ Array = NDArray[np.float64]
 
 
 def margin(X: NDArray[np.floating], coef: Array, b: float) -> Array:
-    z: Array = np.asarray(X, dtype=np.float64) @ coef + b if len(X) else np.zeros(0)
-    return z
+    return any_margin(X, coef, b)
 
 
 def proba2(z: Array) -> Array:
@@ -82,7 +82,19 @@ def lazy_margin(
         )
     if Xd.numblocks[1] != 1:
         Xd = Xd.rechunk({1: -1})
-    return Xd.map_blocks(margin, coef.copy(), b, drop_axis=1, dtype=np.float64)
+    # blockwise without concatenation: the blocks may be coded (logloss.coded), not arrays
+    return da.blockwise(
+        margin_blocks,
+        "i",
+        Xd,
+        "ij",
+        coef.copy(),
+        None,
+        b,
+        None,
+        dtype=np.float64,
+        concatenate=False,
+    )
 
 
 def lazy_proba2(z: da.Array) -> da.Array:

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .blockdata import BlockData
+from .coded import CodedMatrix, any_moments, block_row_bytes, coded_max_abs
 from .loss import block_moments, combine_moments
 from .objective import numpy_sums
 
@@ -247,10 +248,12 @@ def sample_step(n_rows: int, n_features: int) -> int:
 def take_sample(data: BlockData) -> Sample | None:
     """Every 16th row or sparser (at most 32 MiB) of the blocks, brought here; None when
     the blocks are streamed from source."""
-    return data.sample(sample_step(data.n_rows, data.n_features))
+    return data.sample(sample_step(data.n_rows, block_row_bytes(data.X) // 8))
 
 
 def _block_max_abs(X: Any, y: Any = None, s: Any = None) -> Array:
+    if isinstance(X, CodedMatrix):
+        return coded_max_abs(X)
     if len(X) == 0:
         return np.zeros(X.shape[1])
     return np.asarray(np.max(np.abs(X), axis=0), dtype=np.float64)
@@ -387,8 +390,8 @@ def _dask_moments(data: BlockData, how: Scaling) -> tuple[Array, Sample | None]:
     if not how.standardize and data.n_rows >= WARM_MIN_ROWS:
         sample = take_sample(data)
     if sample is not None:
-        return block_moments(sample[0]), sample
-    moments = data.map_reduce(block_moments, combine=combine_moments, name="logloss-moments")
+        return any_moments(sample[0]), sample
+    moments = data.map_reduce(any_moments, combine=combine_moments, name="logloss-moments")
     return moments, None
 
 

@@ -184,8 +184,11 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_categories",
         "int",
-        100,
-        "a categorical column with more distinct values is an error (default 100)",
+        None,
+        "a categorical column with more distinct values is an error (default: none, every "
+        "column gets a vocabulary: each level seen --min-frequency times a coefficient, the "
+        "rarer and unseen ones one shared '(infrequent)' coefficient; wide columns are kept "
+        "as int32 codes, never as dense indicators)",
         minimum=1,
         group="columns and missing values",
     ),
@@ -377,6 +380,8 @@ def _check_choice(s: Setting, value: Any) -> tuple[bool, Any]:
 
 
 def _check_number(s: Setting, value: Any) -> tuple[bool, Any]:
+    if s.default is None and (value is None or str(value).lower() == "none"):
+        return True, None  # a number setting whose default is None: no limit
     if isinstance(value, bool):
         return False, None
     try:
@@ -508,7 +513,7 @@ class TrainSettings:
     categorical: list[str] | None = _D["categorical"]
     numeric: list[str] | None = _D["numeric"]
     exclude: list[str] | None = _D["exclude"]
-    max_categories: int = _D["max_categories"]
+    max_categories: int | None = _D["max_categories"]
     min_frequency: int = _D["min_frequency"]
     categorical_coding: str = _D["categorical_coding"]
     cv: int = _D["cv"]

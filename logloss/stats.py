@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtr
 from scipy.stats import chi2
 
+from .coded import FULL_HESSIAN_MAX_FEATURES, any_moments, coded_row_bytes, hessian_fits
 from .loss import block_moments, combine_moments, unpack
 from .objective import numpy_sums
 
@@ -73,6 +74,13 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
         from .blockdata import BlockData
 
         Xd = _dask_X(X)
+        if coded_row_bytes(Xd) is not None and not hessian_fits(int(Xd.shape[1])):
+            raise ValueError(
+                f"summary covers models of up to {FULL_HESSIAN_MAX_FEATURES:,} features (the "
+                f"numeric and vocabulary ones: their (p + 1)² information matrix); this one "
+                f"has {int(Xd.shape[1]):,}: raise --min-frequency to fold rare levels into "
+                f"'(infrequent)', or leave the widest columns out"
+            )
         yd = _dask_y(y, Xd)
         unknown = [v for v in np.unique(da.unique(yd).compute()).tolist() if v not in classes]
         if unknown:
@@ -84,7 +92,7 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
         pos = float((y01 if sw is None else y01 * sw).sum().compute())
         moments = None
         if _needs_moments(model):
-            moments = data.map_reduce(block_moments, combine=combine_moments, name="moments")
+            moments = data.map_reduce(any_moments, combine=combine_moments, name="moments")
         return (packed, moments), pos, float(unpack(packed, Xd.shape[1]).weight), int(Xd.shape[0])
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.asarray(y)

@@ -215,11 +215,14 @@ def test_too_many_levels_names_the_column_its_count_and_the_remedy(tmp_path):
         tmp_path / "1.parquet", id=[f"u{i}" for i in range(150)], a=np.ones(150), y=[0, 1] * 75
     )
     with pytest.raises(DataError) as info:
-        read_parquet(path, "y")
+        read_parquet(path, "y", max_categories=100)
     msg = str(info.value)
     assert "'id' has 150 distinct values" in msg and "--max-categories 100" in msg
     assert "leave it out" in msg
     assert read_parquet(path, "y", max_categories=150).n_features == 151
+    # without --max-categories every column gets its vocabulary (here read as codes)
+    ds = read_parquet(path, "y")
+    assert ds.n_features == 151 and ds.encoding.coded
 
 
 def test_an_all_null_categorical_column_is_an_error(tmp_path):
@@ -331,7 +334,7 @@ def test_cli_too_many_levels_exits_2_with_one_line_and_writes_nothing(tmp_path, 
     )
     out = tmp_path / "m"
     with pytest.raises(SystemExit) as info:
-        main(["train", str(path), "--label", "y", "--out", str(out)])
+        main(["train", str(path), "--label", "y", "--out", str(out), "--max-categories", "100"])
     assert info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     err = [line for line in lines if not line.startswith("[")]  # after the phase lines

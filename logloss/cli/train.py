@@ -155,6 +155,10 @@ def _print_summary(s: dict[str, Any]) -> None:
             ("data", s["data"]),
             ("rows", f"{s['rows']:,}"),
             ("features", features),
+            *[
+                ("categorical" if i == 0 else "", c)
+                for i, c in enumerate(s.get("categorical") or [])
+            ],
             ("ran on", s["ran_on"]),
             ("solver", s["solver"] + (" (auto)" if s["solver_setting"] == "auto" else "")),
             ("iterations", s["iterations"]),

@@ -9,6 +9,7 @@ Modules
   type rules.
 - ``encoding``: categorical columns as 0/1 indicators, missing values imputed: learned from
   per-block summaries, applied block by block (pyarrow, NumPy).
+- ``codes``: the same encoding applied as int32 codes (wide categorical columns).
 - ``spec``: :class:`BlockSpec`; planning blocks of at most a size from the footers.
 - ``blocks``: reading and validating blocks (pyarrow, NumPy).
 - ``dataset``: :func:`read_parquet`, the Dask arrays, :class:`Dataset`; the only Dask module.
@@ -20,6 +21,10 @@ Conventions
   footers (row-group metadata), so they are known without reading any data. With categorical
   columns (or ``missing="impute"``) ``p`` is the width of the encoding, learned in one pass
   over the features when the dataset is opened; ``feature_names`` are then the encoded names.
+  An encoding of more than ``encoding.CODES_ABOVE`` indicator features is read as codes: each
+  block of ``X`` is then a :class:`logloss.coded.CodedMatrix` (the numeric part dense, one
+  int32 code column per categorical column), never a dense one-hot matrix; ``X`` keeps the
+  shape (n, p) and its blocks are computed with ``to_delayed()`` (Dask cannot concatenate them).
 - ``y`` holds the raw label values, ``(n,)``, same row chunks as ``X``: the column's own numeric
   dtype, ``bool``, or ``object`` for strings. Mapping labels to 0/1 is the caller's business
   (:meth:`Dataset.check_labels` returns the two distinct values, sorted).

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
+from . import codes
 from .arrow import Source, column_numpy, fill_tiles
 from .discovery import _open_parquet, _read_errors
 from .encoding import _Where, block_stats
@@ -376,8 +377,9 @@ def _column_group_tables(
 
 def _read_block(
     fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label).
+) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+    """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label); X
+    is a :class:`~logloss.coded.CodedMatrix` when the encoding is coded.
 
     X, y and w are allocated once at their final size and filled from one row group (or
     group of columns of one) at a time (:func:`_parts`): the read's peak is the block's
@@ -385,7 +387,11 @@ def _read_block(
     partition = dict(spec.partition)
     n = spec.n_rows
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
-    X = np.empty((n, width), dtype=plan.dtype)
+    enc = plan.encoding
+    coded = enc is not None and enc.coded
+    X: Any = codes.empty(enc, n, plan.dtype) if enc is not None and coded else None
+    if X is None:
+        X = np.empty((n, width), plan.dtype)
     w = None if plan.weight is None else np.empty(n, dtype=np.float64)
     labels: list[np.ndarray] = []
     # in a worker, within its memory limit; in the client's process (threads, data that
@@ -405,7 +411,10 @@ def _read_block(
         else:
             where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
-            plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
+            if enc is not None and coded:
+                codes.encode_into(enc, part, plan.dtype, where, X, start)
+            else:
+                plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
         if not first:
             continue
         y = _labels(table, rows, plan, partition)

@@ -24,6 +24,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
+from ..coded import array_nbytes, block_row_bytes, note_coded
+from . import codes
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
@@ -103,8 +105,8 @@ class Dataset:
     @property
     def nbytes(self) -> int:
         """Bytes of X, y and the weights once read (what persisting them takes)."""
-        arrays = (self.X, self.y, self.sample_weight)
-        return int(sum(a.nbytes for a in arrays if a is not None))
+        arrays = (self.y, self.sample_weight)
+        return array_nbytes(self.X) + int(sum(a.nbytes for a in arrays if a is not None))
 
     @property
     def n_features(self) -> int:
@@ -120,7 +122,7 @@ class Dataset:
         from ..placement import default_client, memory_budget
 
         client = default_client()
-        largest = max(self.X.chunks[0], default=0) * self.X.shape[1] * self.X.dtype.itemsize
+        largest = max(self.X.chunks[0], default=0) * block_row_bytes(self.X)
         if client is not None and self.nbytes > memory_budget(client, largest):
             return self
         names = [k for k in ("X", "y", "sample_weight") if getattr(self, k) is not None]
@@ -239,6 +241,10 @@ def _build_arrays(
 
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = array("X", 0, (rows, (width,)), np.dtype(plan.dtype))
+    if plan.encoding is not None and plan.encoding.coded:
+        enc = plan.encoding
+        k = len(codes.code_columns(enc))
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + 4 * k)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
@@ -287,11 +293,12 @@ def read_parquet(
     categorical: Sequence[str] = (),
     numeric: Sequence[str] = (),
     missing: str | None = None,
-    max_categories: int = 100,
+    max_categories: int | None = None,
     min_frequency: int = 1,
     encoding: Encoding | None = None,
     categorical_coding: str = "all",
     exclude: Sequence[str] = (),
+    codes: bool | None = None,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -329,7 +336,13 @@ def read_parquet(
     same as ``drop_invalid=True``) or "impute" (a missing numeric value becomes the training
     mean, plus a "missing" indicator; a null categorical value is its own level).
     ``max_categories`` bounds the levels of a column (more is an error: it may be an
-    identifier); ``min_frequency`` folds rarer levels into one "infrequent" indicator.
+    identifier; None: no bound but memory, :data:`~logloss.data.encoding.VOCABULARY_MAX_LEVELS`);
+    ``min_frequency`` folds rarer levels into one "infrequent" indicator (and the levels
+    unseen in training go there too, as scikit-learn's
+    ``OneHotEncoder(handle_unknown="infrequent_if_exist")``). An encoding of more than
+    :data:`~logloss.data.encoding.CODES_ABOVE` indicator features is read as int32 codes
+    (:class:`~logloss.coded.CodedMatrix` blocks), never as dense indicators; ``codes``
+    forces that choice (True / False).
     ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
     as sorted of each column gets none: treatment coding).
     ``encoding`` (a trained model's) decides the columns and how they are encoded instead;
@@ -346,7 +359,7 @@ def read_parquet(
         raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
     if drop_invalid and missing not in (None, "drop"):
         raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
-    if max_categories < 1 or min_frequency < 1:
+    if (max_categories is not None and max_categories < 1) or min_frequency < 1:
         raise ValueError("max_categories and min_frequency must be at least 1")
     drop_invalid = drop_invalid or missing == "drop"
     options = ColumnOptions(
@@ -380,6 +393,8 @@ def read_parquet(
             )
     if plan.encoding is None and plan.needs_encoding:
         plan = dataclasses.replace(plan, encoding=_learn_encoding(fs, blocks, plan, options, shown))
+    if plan.encoding is not None and codes is not None:
+        plan = dataclasses.replace(plan, encoding=dataclasses.replace(plan.encoding, codes=codes))
     y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
     token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
     X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)

@@ -13,8 +13,10 @@ Conventions
   its own level with ``missing="impute"``) after them, and one ``name=(infrequent)``
   indicator for the levels seen fewer than ``min_frequency`` times. This is scikit-learn's
   ``ColumnTransformer([("num", SimpleImputer(strategy="mean", add_indicator=True), numeric),
-  ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=K), categorical)])``: a level
-  not seen in training gives all-zero indicators.
+  ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=K),
+  categorical)])``: a level not seen in training goes to "(infrequent)" when the column has
+  one, else gives all-zero indicators. Wide encodings are applied as int32 codes instead of
+  indicators (:mod:`.codes`, :data:`CODES_ABOVE`): the same features.
 - ``categorical_coding="reference"`` (treatment coding, as statsmodels/patsy's default
   ``C(col)``) drops each categorical column's first indicator: the first level as sorted
   (not the most frequent; the "(infrequent)" indicator only when every level is
@@ -47,6 +49,12 @@ NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 
 Level = str | int | bool | None
+
+#: Encodings with more categorical features than this are read as codes, not indicators.
+CODES_ABOVE = 64
+#: Without --max-categories, the most levels one column's vocabulary may hold (counted per
+#: block and merged on the client: about 100 bytes a level); more cannot fit memory here.
+VOCABULARY_MAX_LEVELS = 5_000_000
 
 
 def level_key(v: Level) -> tuple[int, Any]:
@@ -84,6 +92,18 @@ class Encoding:
     missing: str = "error"
     #: "all": one indicator per level; "reference": the first one of each column dropped
     categorical_coding: str = "all"
+    #: blocks as dense part + int32 codes (:mod:`logloss.coded`): True, False, or None for
+    #: :data:`CODES_ABOVE` (a choice of representation, not of the model: not saved)
+    codes: bool | None = None
+
+    @property
+    def coded(self) -> bool:
+        """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
+        if not self.categorical:
+            return False
+        if self.codes is not None:
+            return self.codes
+        return self.width - self.dense_width > CODES_ABOVE
 
     @property
     def reference(self) -> bool:
@@ -204,6 +224,35 @@ class Encoding:
         else:
             X = out
             X.fill(0)
+        sources, k = self.dense_sources(table, dtype, where)
+        for c in self.categorical:
+            codes = self._codes(table, c, where)
+            if self.reference:
+                codes = codes - 1  # the reference level (code 0) -> -1: all-zero indicators
+                codes[codes < -1] = -1
+            sources.append(("code", k, codes))
+            k += self.column_width(c)
+        fill_tiles(X, sources)
+        return X
+
+    def describe_categorical(self) -> list[str]:
+        """What each categorical column became, one line each (the train summary):
+        "dest: vocabulary of 104 levels + (infrequent) for 3 rarer ones, int32 codes"."""
+        how = "int32 codes" if self.coded else "0/1 indicators"
+        out = []
+        for c in self.categorical:
+            rare = f" + (infrequent) for {len(c.infrequent):,} rarer" if c.infrequent else ""
+            out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
+        return out
+
+    @property
+    def dense_width(self) -> int:
+        """The numeric features and missing indicators: the features before the categorical."""
+        return len(self.numeric) + len(self.indicators)
+
+    def dense_sources(self, table: pa.Table, dtype: str, where: _Where) -> tuple[list[Source], int]:
+        """The fill sources of the numeric columns (imputed) and missing indicators, and
+        their count of features."""
         numeric = self.numeric
         sources: list[Source] = []
         indicators: list[Source] = []
@@ -219,24 +268,15 @@ class Encoding:
                 if missing is not None:
                     indicators.append(("flag", k, missing))
                 k += 1
-        sources += indicators
-        for c in self.categorical:
-            codes = self._codes(table, c, where)
-            if self.reference:
-                codes = codes - 1  # the reference level (code 0) -> -1: all-zero indicators
-                codes[codes < -1] = -1
-            sources.append(("code", k, codes))
-            k += self.column_width(c)
-        fill_tiles(X, sources)
-        return X
+        return sources + indicators, k
 
     def _codes(self, table: pa.Table, c: ColumnCode, where: _Where) -> np.ndarray:
         """Per row: the index of its indicator within the column's, or -1 (unseen level).
         Dictionary-encoded strings are looked up once per dictionary entry."""
-        null_code = -1
+        null_code = -1  # a null not seen in training: "(infrequent)" if any, else nothing
         if None in c.levels:
             null_code = c.levels.index(None)
-        elif None in c.infrequent:
+        elif c.infrequent:
             null_code = len(c.levels)
         col = table.column(c.name)
         if _string_dictionary(col.type):
@@ -269,14 +309,16 @@ def _string_dictionary(t: pa.DataType) -> bool:
 
 def _lookup(c: ColumnCode, values: pa.Array) -> np.ndarray:
     """Per value: its indicator's index within column ``c``'s (infrequent levels share the
-    last), or -1 for a level not seen in training (and for a null)."""
+    last, and so do the levels not seen in training when there is one: scikit-learn's
+    ``handle_unknown="infrequent_if_exist"``), else -1 for an unseen level (and a null)."""
     frequent = [v for v in c.levels if v is not None]
     rare = [v for v in c.infrequent if v is not None]
+    unseen = len(c.levels) if c.infrequent else -1
     if not frequent and not rare:
-        return np.full(len(values), -1, dtype=np.int64)
+        return np.full(len(values), unseen, dtype=np.int64)
     index = pc.index_in(values, value_set=pa.array(frequent + rare, type=values.type))
     idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    lut = np.asarray([*range(len(frequent)), *[len(c.levels)] * len(rare), -1], dtype=np.int64)
+    lut = np.asarray([*range(len(frequent)), *[len(c.levels)] * len(rare), unseen], dtype=np.int64)
     return lut[idx]
 
 
@@ -404,12 +446,14 @@ def block_stats(
     weight: np.ndarray | None,
     where: _Where,
     missing: str,
-    max_categories: int,
+    max_categories: int | None,
 ) -> dict[str, Any]:
     """One block's summary: per categorical column its level counts (or the number of
     distinct values when over ``max_categories``), per numeric column the missing count and
     the (weighted) sum and weight of the present values."""
     out: dict[str, Any] = {}
+    if max_categories is None:
+        max_categories = VOCABULARY_MAX_LEVELS
     for name, kind in kinds:
         if kind == CATEGORICAL and _string_dictionary(table.column(name).type):
             if table.column(name).null_count and missing != "impute":
@@ -485,7 +529,7 @@ def learn(
     stats: dict[str, Any],
     *,
     missing: str,
-    max_categories: int,
+    max_categories: int | None,
     min_frequency: int,
     source: str,
     categorical_coding: str = "all",
@@ -510,9 +554,16 @@ def learn(
             mean = total / wsum if wsum > 0 else 0.0
             cols.append(ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0))
             continue
-        if s[0] == "many" or len(s[1]) > max_categories:
+        limit = VOCABULARY_MAX_LEVELS if max_categories is None else max_categories
+        if s[0] == "many" or len(s[1]) > limit:
             count = s[1] if s[0] == "many" else len(s[1])
             at_least = "at least " if s[0] == "many" and not s[2] else ""
+            if max_categories is None:
+                raise DataError(
+                    f"categorical column {name!r} has {at_least}{count:,} distinct values, "
+                    f"more than a vocabulary holds in memory ({limit:,} levels): leave it "
+                    f"out of the features"
+                )
             raise DataError(
                 f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "

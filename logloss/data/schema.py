@@ -328,7 +328,7 @@ class ColumnOptions:
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     missing: str = "error"
-    max_categories: int = 100
+    max_categories: int | None = None
     min_frequency: int = 1
     encoding: Encoding | None = None
     categorical_coding: str = "all"

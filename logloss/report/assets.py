@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as metrics_mod
+from ..coded import any_margin, any_moments, coded_row_bytes
+from ..loss import combine_moments
 from ..storage import atomic_write_bytes
-from .coefficients import SORT_NOTES, coefficient_rows, intercept_row
+from .coefficients import SORT_NOTES, TABLE_ROWS, coefficient_rows, intercept_row, shown_rows
 
 __all__ = ["REPORT_DATA", "write_assets"]
 
@@ -85,22 +87,58 @@ def _one_pass(
     *,
     sample_rows: int,
     seed: int,
+    coef: Any = None,
 ) -> tuple[metrics_mod.MetricsState, Any, Any, Any]:
     """The metrics state, the row sample of the convexity picture and the training columns'
     standard deviations, in one ``dask.compute`` on Dask data: each block is read once
     and only bounded results reach this process (the state, ``sample_rows`` rows, one
-    number per column), never the rows themselves."""
+    number per column), never the rows themselves. Coded data (categorical codes, given
+    ``coef``): the sample is its rows' margins without the intercept, one column (what the
+    convexity picture draws along), and the standard deviations come from the codes'
+    counts."""
     import dask
 
     root = metrics_mod.metrics_state(y_true, proba, sample_weight)
     n = int(X.shape[0])
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(n, sample_rows), replace=False))
-    lazy = (X[rows], y_true[rows], X_train.std(axis=0))
+    if coef is not None and coded_row_bytes(X) is not None:
+        lazy = _coded_lazy(X, X_train, rows, y_true, coef)
+    else:
+        lazy = (X[rows], y_true[rows], X_train.std(axis=0))
     if isinstance(root, metrics_mod.MetricsState):  # in-memory data: nothing to share
         return (root, *dask.compute(*lazy))
     state, *rest = dask.compute(root, *lazy)
     return (state, *rest)
+
+
+def _coded_lazy(X: Any, X_train: Any, rows: Any, y_true: Any, coef: Any) -> tuple[Any, ...]:
+    """The lazy (margin sample, y sample, column std) of coded blocks."""
+    import dask
+    import dask.array as da
+
+    starts = np.cumsum([0, *X.chunks[0]])
+    c = np.asarray(coef, dtype=np.float64)
+    parts = []
+    for i, block in enumerate(X.to_delayed().ravel()):
+        local = rows[(rows >= starts[i]) & (rows < starts[i + 1])] - starts[i]
+        if local.size:
+            z = dask.delayed(_sample_margins)(block, local, c)
+            parts.append(da.from_delayed(z, shape=(local.size, 1), dtype=np.float64))
+    moments = [dask.delayed(any_moments)(b) for b in X_train.to_delayed().ravel()]
+    p = int(X_train.shape[1])
+    std = da.from_delayed(dask.delayed(_std_of)(*moments), shape=(p,), dtype=np.float64)
+    return da.concatenate(parts), y_true[rows], std
+
+
+def _sample_margins(block: Any, local: Any, coef: Any) -> Any:
+    return any_margin(block[local], coef, 0.0)[:, None]
+
+
+def _std_of(*moments: Any) -> Any:
+    total = combine_moments(*moments)
+    p = (total.size - 1) // 2
+    return np.sqrt(total[p + 1 :] / max(total[0], 1.0))
 
 
 def _best_f1_note(curves: metrics_mod.ReportCurves, evaluation: Mapping[str, Any]) -> str | None:
@@ -173,8 +211,17 @@ def write_assets(
     from .plots import make_pictures
 
     directory = Path(directory)
+    coef = np.asarray(model.coef_[0], dtype=np.float64)
+    coded = coded_row_bytes(X) is not None
     state, X_sample, y_sample, column_std = _one_pass(
-        y_true, proba, sample_weight, X, train[0], sample_rows=sample_rows, seed=seed
+        y_true,
+        proba,
+        sample_weight,
+        X,
+        train[0],
+        sample_rows=sample_rows,
+        seed=seed,
+        coef=coef if coded else None,
     )
     weighted = sample_weight is not None
     curves = metrics_mod.curves_from_state(state, weighted=weighted)
@@ -196,7 +243,7 @@ def write_assets(
         proba=proba,
         X_sample=np.asarray(X_sample),
         y_sample=np.asarray(y_sample),
-        coef=coef,
+        coef=np.ones(1) if coded else coef,  # coded: the sample is the margins
         intercept=model.intercept_[0],
         curves=curves,
         coefficients=(rows_, sorted_by),
@@ -217,12 +264,12 @@ def write_assets(
         "calibration": _calibration_doc(curves),
         "curves": _curves_doc(curves),
         "coefficients": {
-            "rows": rows_,
+            "rows": rows_[:TABLE_ROWS],
             "sorted_by": sorted_by,
             "sort_note": SORT_NOTES[sorted_by],
             "approximate": bool(info.get("approximate")),
             "l1": l1,
-            "note": note,
+            "note": shown_rows(rows_, note)[1],
             "intercept": float(model.intercept_[0]),
             "intercept_row": intercept_row(float(model.intercept_[0]), stats),
         },

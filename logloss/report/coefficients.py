@@ -22,7 +22,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["SORT_NOTES", "coefficient_rows", "intercept_row"]
+__all__ = ["SORT_NOTES", "TABLE_ROWS", "coefficient_rows", "intercept_row", "shown_rows"]
+
+#: The report lists at most this many coefficients (the first in the rows' order: the
+#: largest); a wide model's other coefficients are in its coef.npy.
+TABLE_ROWS = 200
+
+
+def shown_rows(rows: list[dict[str, Any]], note: str) -> tuple[list[dict[str, Any]], str]:
+    """The first :data:`TABLE_ROWS` rows, and ``note`` saying so when rows were left out."""
+    if len(rows) <= TABLE_ROWS:
+        return rows, note
+    more = f"The {TABLE_ROWS} largest of {len(rows):,} coefficients are listed."
+    return rows[:TABLE_ROWS], f"{note} {more}".strip()
+
 
 SORT_NOTES = {
     "z": "sorted by |z| (coefficient / standard error), largest first",

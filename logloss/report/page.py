@@ -29,7 +29,7 @@ from ..storage import atomic_write_bytes
 from ..storage.files import read_model as read_model_files
 from ..version import __version__
 from .assets import REPORT_DATA
-from .coefficients import SORT_NOTES, coefficient_rows
+from .coefficients import SORT_NOTES, coefficient_rows, shown_rows
 from .common import METRIC_ORDER, PICTURES, TITLES, fmt, ordered_items, setting_items
 
 __all__ = ["CAPTIONS", "GENERATOR", "SECTIONS", "write_html_report"]
@@ -357,12 +357,16 @@ def _coefficients(
         C = params.get("C", 1.0)
         l1 = bool(params.get("l1_ratio")) and C is not None and math.isfinite(float(C))
         rows, sorted_by = coefficient_rows(names[: coef.shape[0]], coef, l1=l1)
+        rows, note = shown_rows(
+            rows,
+            "No statistics and no standardised units: they need data "
+            "(logloss report MODEL --data DATA).",
+        )
         out = {
             "rows": rows,
             "sorted_by": sorted_by,
             "sort_note": SORT_NOTES[sorted_by],
-            "note": "No statistics and no standardised units: they need data "
-            "(logloss report MODEL --data DATA).",
+            "note": note,
             "l1": l1,
         }
     rows = out["rows"]

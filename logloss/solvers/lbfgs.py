@@ -31,6 +31,7 @@ def lbfgs(
     callback: Callback | None = None,
     memory: int = 10,
     hessian: Array | None = None,
+    diagonal: bool = False,
 ) -> SolverResult:
     """scipy's L-BFGS-B with scikit-learn's settings; one data pass per evaluation.
 
@@ -43,15 +44,14 @@ def lbfgs(
     line search, typical of badly scaled features), the search restarts from where it
     stopped with a fresh memory while that still makes progress; then, for up to
     1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
+
+    ``diagonal`` (wide data, without ``hessian``): the preconditioner is the Hessian's
+    diagonal D at the start (one pass of the objective's ``hessian_diag``, O(p)): the search
+    runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal.
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
-    chol = None
-    if hessian is not None:
-        try:
-            chol = scipy.linalg.cholesky(hessian, lower=True)
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
-            chol = None
+    chol = _preconditioner(objective, theta, hessian, diagonal)
 
     last: dict[str, Any] = {}
 
@@ -79,12 +79,51 @@ def lbfgs(
         restarts += 1
         if not progress or restarts > _MAX_RESTARTS:
             break
+        if diagonal and chol is not None and chol.ndim == 1:  # the diagonal where it is now
+            fresh = _preconditioner(objective, theta, None, True)
+            chol = chol if fresh is None else fresh
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
             objective, rec, theta, max_iter=max_iter, tol=tol, start=(value, grad)
         )
         message = f"{message}; then Newton steps: {why}"
     return rec.result(theta, grad, tol, message)
+
+
+def _preconditioner(
+    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool
+) -> Array | None:
+    """L with LLᵀ = ``hessian`` (a Cholesky factor), or √D (1-D) for a diagonal D: given,
+    or with ``diagonal`` the objective's Hessian diagonal at θ; None without."""
+    if hessian is None and diagonal:
+        hessian = _start_diagonal(objective, theta)
+    if hessian is None:
+        return None
+    if np.ndim(hessian) == 1:
+        return _safe_diagonal(np.asarray(hessian, dtype=np.float64))
+    try:
+        return np.asarray(scipy.linalg.cholesky(hessian, lower=True))
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError, ValueError):
+        return None
+
+
+def _start_diagonal(objective: Objective, theta: Array) -> Array | None:
+    """The Hessian's diagonal at θ, or None when the objective cannot give it."""
+    fn = getattr(objective, "hessian_diag", None)
+    if fn is None:
+        return None
+    try:
+        return np.asarray(fn(theta), dtype=np.float64)
+    except (TypeError, NotImplementedError):
+        return None
+
+
+def _safe_diagonal(d: Array) -> Array:
+    """√D with entries that are not positive and finite (features never seen) set to 1."""
+    ok = np.isfinite(d) & (d > 0)
+    out = np.ones_like(d)
+    out[ok] = np.sqrt(d[ok])
+    return out
 
 
 def _lbfgs_round(
@@ -101,12 +140,16 @@ def _lbfgs_round(
     def to_theta(u: Array) -> Array:
         if chol is None:
             return u
+        if chol.ndim == 1:
+            return theta0 + u / chol
         return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
 
     def fun(u: Array) -> tuple[float, Array]:
         value, grad = evaluate(to_theta(u))
         if chol is None:
             return value, grad
+        if chol.ndim == 1:
+            return value, grad / chol
         return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
 
     prev = [theta0]

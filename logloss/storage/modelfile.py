@@ -57,6 +57,8 @@ def _param_rule(name: str) -> Callable[[Any], Any]:
             ):
                 raise ValueError("must be null, 'balanced' or a list of [label, weight >= 0] pairs")
             return value
+        if value is None and next(s.default for s in TRAIN_SETTINGS if s.name == name) is None:
+            return value  # a number setting whose default is None (no limit)
         if kind in ("int", "float") and not (_number(value) or (name == "C" and value == "inf")):
             raise ValueError("must be a number" + (" or 'inf'" if name == "C" else ""))
         if (kind == "bool" and type(value) is not bool) or (

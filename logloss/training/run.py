@@ -458,6 +458,7 @@ class TrainResult:
             "rows_dropped": int(self.data.n_dropped),
             "features": int(ds.n_features),
             "input_columns": len(ds.input_columns),
+            "categorical": [] if ds.encoding is None else ds.encoding.describe_categorical(),
             "ran_on": self.ran_on,
             "solver": m.solver_,
             "solver_setting": plan.settings.solver,

