@@ -279,6 +279,14 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
     return out
 
 
+def column_sums(X: Any) -> Array:
+    """Σ over rows of each feature of a block, dense or coded (a coded feature's count, or
+    the sum of its values), in float64."""
+    if not is_coded(X):
+        return np.asarray(X).sum(axis=0, dtype=np.float64)
+    return coded_moments(X)[1 : X.shape[1] + 1] * X.shape[0]
+
+
 def coded_max_abs(X: CodedMatrix) -> Array:
     """Per feature max |x| of a coded block (1 for every coded feature seen, or its |val|)."""
     n, p = X.shape

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..blockdata import tree_reduce
+from ..coded import column_sums, is_coded
 
 __all__ = ["PSI_FLOOR", "Profile", "bin_counts", "decile_edges", "profile_pass", "psi"]
 
@@ -74,7 +75,7 @@ def psi(expected: Sequence[float] | NDArray[Any], actual: Sequence[float] | NDAr
 
 
 def _block(
-    X: NDArray[Any],
+    X: Any,
     y: NDArray[Any] | None,
     *,
     positive: Any,
@@ -84,9 +85,9 @@ def _block(
     seed: int,
     edges: list[Array] | None,
 ) -> Profile:
-    X = np.asarray(X)
+    sums = column_sums(X)  # the numeric columns come first: the dense part of a coded block
+    X = X.dense if is_coded(X) else np.asarray(X)
     n = X.shape[0]
-    sums = X.sum(axis=0, dtype=np.float64)
     pos = 0 if y is None else int(np.count_nonzero(np.asarray(y) == positive))
     rows = np.empty(0, dtype=np.intp)
     if take:

@@ -161,7 +161,7 @@ def _positive(ds: Dataset) -> Any:
 
 def _rates(ds: Dataset, sums: np.ndarray, rows: int) -> tuple[dict[str, float], dict[str, Any]]:
     """Null rates per input column, and level counts per categorical column, from the sums
-    of X's indicator columns (dense one-hot X only)."""
+    of X's indicator columns (a coded block's from its codes' counts)."""
     names = [str(n) for n in ds.feature_names]
     null = dict.fromkeys(ds.input_columns, 0.0)
     levels: dict[str, dict[str, float]] = {}
