@@ -93,6 +93,7 @@ def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = 
         block_bytes=int(plan.block_mb * 2**20),
         encoding=encoding,
         invalid_hint=", or ".join(r.render(name) for r in MISSING_REMEDIES),
+        window=plan.train_window(),  # less a time hold-out
         **columns,
     )
 
@@ -112,16 +113,19 @@ def left_out(ds: Dataset) -> Problem | None:
 def data_bytes(plan: TrainPlan, ds: Dataset) -> int:
     """Bytes of the training data (and a second dataset to evaluate on) once read."""
     size = ds.nbytes
-    if isinstance(plan.validation, str):
+    if isinstance(plan.validation, str) or plan.holdout is not None:
         size += _second(plan, ds).nbytes
     return size
 
 
 def _second(plan: TrainPlan, ds: Dataset) -> Dataset:
-    assert isinstance(plan.validation, str)
+    """The second dataset, or the time hold-out: read with the training encoding."""
+    held = plan.holdout_window()
+    assert isinstance(plan.validation, str) or held is not None
     return read_parquet(
-        plan.validation,
+        plan.data if held is not None else str(plan.validation),
         ds.label,
+        window=held,
         features=ds.input_columns,
         weight=ds.weight,
         dtype=plan.dtype,
@@ -179,9 +183,13 @@ class Split:
 
 
 def hold_out(plan: TrainPlan, ds: Dataset, progress: RowsReport | None = None) -> Split:
-    """The plan's hold-out of a persisted dataset: a random fraction, a second dataset
-    (read with the training encoding, then persisted), or none."""
+    """The plan's hold-out of a persisted dataset: the newest ``holdout`` of the window, a
+    random fraction, a second dataset (both read with the training encoding, then
+    persisted), or none."""
     v = plan.validation
+    if plan.holdout is not None:
+        second = persist(_second(plan, ds), progress)
+        return Split(ds, second, f"the newest {plan.holdout} of the window, not used in fitting")
     if v is None:
         return Split(ds)
     if isinstance(v, str):
