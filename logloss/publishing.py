@@ -19,6 +19,7 @@ __all__ = [
     "publish_model",
     "publish_refused",
     "resolve_model",
+    "save_version",
     "write_report_assets",
 ]
 
@@ -94,17 +95,28 @@ def publish_model(
     (see :func:`logloss.storage.check_output`, kind ``"published"``). ``version`` is ignored:
     versions are numbered by the location (kept for callers of 0.1).
     """
+    how: dict[str, Any] = dict(
+        promote=promote, verdict=verdict, reason=reason, record=record, keep=keep
+    )
+    return save_version(model, _where(model_dir, name), extra=extra, **how)
+
+
+def save_version(
+    model: LogisticCore,
+    path: str | os.PathLike[str],
+    *,
+    extra: Callable[[Path], None] | None = None,
+    **how: Any,
+) -> Path | str:
+    """``model`` as a new version of the location ``path`` (as :meth:`LogisticCore.save`),
+    with ``how``: ``promote``, ``verdict``, ``reason``, ``record``, ``keep`` (as
+    :func:`publish_model`)."""
     from .storage import model_meta, model_vector, save_model
 
     best = getattr(model, "best_estimator", None)  # a search saves its refitted model
     model = best() if callable(best) else model
     model._check_fitted()
-    how: dict[str, Any] = dict(
-        promote=promote, verdict=verdict, reason=reason, record=record, keep=keep
-    )
-    where = _where(model_dir, name)
-    meta, vector = model_meta(model), model_vector(model)
-    return save_model(where, meta, vector, extra=extra, **how)
+    return save_model(path, model_meta(model), model_vector(model), extra=extra, **how)
 
 
 def publish_refused(

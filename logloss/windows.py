@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["PARTITION_KEY", "Window", "WindowError", "parse_as_of", "parse_duration"]
+__all__ = [
+    "PARTITION_KEY",
+    "Window",
+    "WindowError",
+    "days_of",
+    "parse_as_of",
+    "parse_duration",
+]
 
 PARTITION_KEY = "date"
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -122,3 +129,9 @@ class Window:
         """Whether the partition of ``day`` is in the window (its 00:00 UTC is)."""
         t = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
         return self.start <= t < self.end
+
+
+def days_of(paths: Any, key: str = PARTITION_KEY) -> list[str]:
+    """The ``key=`` partition values on the way to ``paths``, sorted (for a version's record)."""
+    found = re.compile(rf"(?:^|/){re.escape(key)}=([^/]+)/")
+    return sorted({m[1] for p in paths if (m := found.search(str(p).replace("\\", "/")))})

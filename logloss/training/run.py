@@ -43,7 +43,7 @@ from ..evaluation import evaluate_model
 from ..loading import persist_dataset, split_validation
 from ..logistic import LogisticCore
 from ..progress import RowsReport
-from ..publishing import publish_model, write_report_assets
+from ..publishing import publish_model, save_version, write_report_assets
 from ..remedies import Namer, Problem, Remedy, python_name
 from ..solvers import SolverState
 from ..storage import is_url
@@ -283,6 +283,33 @@ def evaluate(model: LogisticCore, ds: Dataset) -> dict[str, Any]:
     return evaluate_model(model, ds)
 
 
+def window_record(plan: TrainPlan, split: Split) -> dict[str, Any] | None:
+    """The data window a version records: as_of, the window, its range and the partitions
+    (days) or the time column it took; with a time hold-out, that too."""
+    from ..windows import days_of
+
+    window = plan.data_window()
+    if window is None:
+        return None
+    doc = window.to_json()
+    if plan.holdout is not None:
+        doc["holdout"] = plan.holdout
+    if window.column is None:
+        doc["partitions"] = days_of((b.path for b in split.train.blocks), window.key)
+        if plan.holdout is not None and split.valid is not None:
+            doc["holdout_partitions"] = days_of((b.path for b in split.valid.blocks), window.key)
+    return doc
+
+
+def version_fields(plan: TrainPlan, split: Split, metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """What a version of this run records besides its model (its ``_version.json``: the
+    window and the metrics) and the retention it asks for: keywords of
+    :func:`~logloss.publishing.publish_model` (a gate adds ``promote``, ``verdict``,
+    ``reason`` and its numbers to ``record``)."""
+    record = {"window": window_record(plan, split), "metrics": metrics or {}}
+    return {"record": record, "keep": plan.keep_versions}
+
+
 @dataclass(frozen=True)
 class Saved:
     """Where the model went: ``path`` (the model directory, or the published version),
@@ -307,7 +334,7 @@ def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
             )
             write_html_report(tmp, tmp / "report.html", name=Path(plan.out or "").name)
 
-    model.save(plan.out, extra=extra)
+    save_version(model, plan.out, extra=extra, **version_fields(plan, split, None))
     return Saved(str(plan.out))
 
 
@@ -332,7 +359,8 @@ def publish(plan: TrainPlan, model: LogisticCore, split: Split, metrics: dict[st
         title = f"{plan.name} version {version_of(tmp)}"
         write_html_report(tmp, tmp / "report.html", name=title)  # inside the version
 
-    published = publish_model(model, plan.model_dir, plan.name, extra=extra)
+    how = version_fields(plan, split, metrics)
+    published = publish_model(model, plan.model_dir, plan.name, extra=extra, **how)
     version = os.path.basename(os.fspath(published).rstrip("/"))
     if isinstance(published, str):
         links = {"report": f"{published}/report.html"} if plan.report else {}
