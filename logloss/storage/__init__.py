@@ -17,7 +17,8 @@ _LAZY = {
     "fitted_attributes model_meta model_vector",
     "rules": "OUTPUT_KINDS REPORT_MARKERS OutputPathError check_output check_work_dir "
     "is_logloss_output",
-    "versions": "KEEP_VERSIONS VERDICTS StoreError atomic_write_bytes is_url list_versions promote "
+    "versions": "KEEP_VERSIONS VERDICTS StoreError atomic_write_bytes describe_versions is_url "
+    "list_versions promote "
     "retain split_url",
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names.split()}

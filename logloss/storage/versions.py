@@ -233,6 +233,33 @@ def list_versions(path: StrPath) -> list[dict[str, Any]]:
     return found
 
 
+def describe_versions(path: StrPath) -> list[dict[str, Any]]:
+    """Every version at ``path``, oldest first, as ``logloss versions --json`` shows it:
+    ``version``, ``created`` (ISO, UTC; None for a version older than its record),
+    ``window`` (the data window it was trained on, or None), ``metrics``, ``verdict``
+    (:data:`VERDICTS`), ``reason`` and ``latest`` (True for the one served)."""
+    loc = locate(path)
+    with reaching(loc, "versions", keep="nothing changed"):
+        if not loc.exists():
+            raise StoreError(f"{loc.shown!r} does not exist")
+    out = []
+    for v in list_versions(path):
+        record, meta = v["record"] or {}, v["meta"] or {}
+        training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+        out.append(
+            {
+                "version": v["version"],
+                "created": record.get("created") or (training or {}).get("trained_at"),
+                "window": record.get("window"),
+                "metrics": record.get("metrics") or (training or {}).get("metrics") or {},
+                "verdict": record.get("verdict", "promoted"),
+                "reason": record.get("reason", ""),
+                "latest": bool(v["current"]),
+            }
+        )
+    return out
+
+
 def promote(path: StrPath, version: str) -> None:
     """Make ``version`` (a complete, servable version at ``path``) the one readers get: a
     rollback too. :class:`StoreError` (one line) for a version that is not there, is not

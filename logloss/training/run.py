@@ -320,8 +320,11 @@ class Saved:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
-    """Write the model (and with ``report`` its report) to ``plan.out``, replacing it."""
+def save(
+    plan: TrainPlan, model: LogisticCore, split: Split, metrics: dict[str, Any] | None = None
+) -> Saved:
+    """Write the model (and with ``report`` its report) to ``plan.out`` as a new version
+    (recording its window and ``metrics``)."""
     assert plan.out is not None
     extra = None
     if plan.report:
@@ -334,7 +337,7 @@ def save(plan: TrainPlan, model: LogisticCore, split: Split) -> Saved:
             )
             write_html_report(tmp, tmp / "report.html", name=Path(plan.out or "").name)
 
-    save_version(model, plan.out, extra=extra, **version_fields(plan, split, None))
+    save_version(model, plan.out, extra=extra, **version_fields(plan, split, metrics))
     return Saved(str(plan.out))
 
 
@@ -521,7 +524,7 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
             if plan.published:
                 result.saved = publish(plan, fitted.model, split, result.metrics or {})
             else:
-                result.saved = save(plan, fitted.model, split)
+                result.saved = save(plan, fitted.model, split, result.metrics)
             finish(plan, checkpoint)
     result.seconds = {"load": loaded - t0, "fit": done - loaded, "save": time.perf_counter() - done}
     return result
