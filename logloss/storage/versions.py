@@ -362,7 +362,8 @@ def commit(
             os.makedirs(work)
             Path(work, RECORD_FILE).write_bytes(doc)
         else:
-            loc.fs.makedirs(work, exist_ok=True)  # (a no-op on object stores)
+            if "local" in _protocols(loc.fs):  # local:// (a store's way, on a disk)
+                loc.fs.makedirs(work, exist_ok=True)
             loc.fs.pipe_file(posixpath.join(work, RECORD_FILE), doc)
         write(work if loc.local else loc.fs.unstrip_protocol(work))
         if loc.local:
@@ -386,6 +387,10 @@ def commit(
     with contextlib.suppress(StoreError), reaching(loc, kind):  # clean-up is best-effort
         clean(loc, now or name, keep=keep)
     return name
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
 
 
 def _heal(loc: Location, kind: str, name: str, promote: bool) -> str:
