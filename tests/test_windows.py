@@ -187,3 +187,113 @@ def test_a_time_hold_out_is_exactly_the_newest_day_of_the_window(tmp_path, capsy
         f"date=2024-03-0{d}" for d in (3, 4, 5, 6)
     }
     assert "newest 1d" in (split.note or "")
+
+
+def test_a_time_hold_out_over_a_time_column_is_the_rows_of_the_newest_day(tmp_path):
+    from logloss.training import TrainPlan
+    from logloss.training import run as steps
+
+    table = write_stamped(tmp_path / "t.parquet", 6)
+    plan = TrainPlan.create(
+        {},
+        data=str(tmp_path / "t.parquet"),
+        label="y",
+        features=["a", "b", "c"],
+        out="x",
+        window="4d",
+        as_of="2024-03-06T12:00:00",
+        time_column="ts",
+        holdout="1d",
+    )
+    split = steps.hold_out(plan, steps.persist(steps.open_dataset(plan)))
+    ts = table["ts"].to_numpy()
+    cut, end = np.datetime64("2024-03-05T12:00:00", "us"), np.datetime64("2024-03-06T12:00", "us")
+    held = (ts >= cut) & (ts < end)
+    kept = (ts >= np.datetime64("2024-03-02T12:00", "us")) & (ts < cut)
+    assert split.valid is not None
+    np.testing.assert_array_equal(split.valid.X.compute()[:, 0], table["a"].to_numpy()[held])
+    np.testing.assert_array_equal(split.train.X.compute()[:, 0], table["a"].to_numpy()[kept])
+
+
+def test_a_time_window_and_dropped_rows_combine(tmp_path):
+    path = tmp_path / "t.parquet"
+    table = write_stamped(path, 3)
+    a = table["a"].to_numpy().copy()
+    a[[5, 150, 250]] = np.nan  # day 1 (outside), day 2 (straddling: inside), day 3
+    table = table.set_column(0, "a", pa.array(a))
+    pq.write_table(table, path, row_group_size=100)
+    window = Window.of("1d", "2024-03-03T12:00:00", "ts")  # straddles days 2 and 3
+    ds = read_parquet(path, "y", features=["a", "b", "c"], window=window, missing="drop")
+    ts = table["ts"].to_numpy()
+    inside = (ts >= np.datetime64("2024-03-02T12:00", "us")) & (
+        ts < np.datetime64("2024-03-03T12:00", "us")
+    )
+    want = a[inside & ~np.isnan(a)]
+    assert ds.n_rows == want.size and {g for b in ds.blocks for g in b.row_groups} == {1, 2}
+    np.testing.assert_array_equal(ds.X.compute()[:, 0], want)
+
+
+def test_a_partition_window_at_an_fsspec_url(tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/w{np.random.default_rng().integers(1 << 40):x}"
+    write_days(tmp_path / "data", 4)
+    fs.put(str(tmp_path / "data"), root, recursive=True)
+    try:
+        fs.pipe_file(f"{root}/date=2024-03-01/part-9.parquet", b"not parquet")
+        ds = read_parquet(
+            f"memory://{root}", "y", features=["a"], window=Window.of("2d", "2024-03-05")
+        )
+        assert ds.n_rows == 400
+        assert {b.path.split("/")[-2] for b in ds.blocks} == {"date=2024-03-03", "date=2024-03-04"}
+    finally:
+        fs.rm(root, recursive=True)
+
+
+# ------------------------------------------------------------ the train flow
+@pytest.mark.prefect
+def test_the_flow_windows_end_at_the_runs_scheduled_start_by_default(prefect_api, tmp_path):
+    from flows.train import train
+    from logloss.storage import describe_versions
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    rng = np.random.default_rng(3)
+    for d in range(-5, 2):
+        day = today + dt.timedelta(days=d)
+        part = tmp_path / "data" / f"date={day.isoformat()}"
+        part.mkdir(parents=True)
+        pq.write_table(pa.table(_frame(rng, 100, day)), part / "part-0.parquet")
+    state = train(
+        data=str(tmp_path / "data"),
+        label="y",
+        features=["a", "b", "c"],
+        model_dir=str(tmp_path / "models"),
+        name="w",
+        window="3d",
+        holdout="1d",
+        report=False,
+        return_state=True,
+    )
+    assert state.is_completed()
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_run(state.state_details.flow_run_id)
+
+    import asyncio
+
+    run = asyncio.run(read())
+    (version,) = describe_versions(tmp_path / "models" / "w")
+    window = version["window"]
+    as_of = parse_as_of(window["as_of"])
+    assert abs((as_of - run.expected_start_time).total_seconds()) < 1
+    start = as_of - dt.timedelta(days=3)
+    wanted = [
+        (today + dt.timedelta(days=d)).isoformat()
+        for d in range(-5, 2)
+        if start <= parse_as_of(today + dt.timedelta(days=d)) < as_of
+    ]
+    assert window["partitions"] + window["holdout_partitions"] == wanted
+    assert len(window["holdout_partitions"]) == 1 and version["latest"]
