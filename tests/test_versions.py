@@ -173,3 +173,21 @@ def test_promote_refuses_an_incomplete_version(tmp_path, capsys):
         promote(path, "v000009-0123abcd")
     code, _, err = cli(["versions", str(tmp_path / "absent")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_train_records_its_window_and_keeps_the_versions_asked_for(tmp_path, capsys):
+    from test_windows import write_days
+
+    write_days(tmp_path / "data", 6)
+    out = str(tmp_path / "m")
+    for day in ("2024-03-04", "2024-03-05", "2024-03-06"):
+        argv = ["train", str(tmp_path / "data"), "--label", "y", "--out", out, "--quiet"]
+        argv += ["--window", "3d", "--as-of", day, "--holdout", "1d", "--keep-versions", "1"]
+        assert main(argv) == 0
+    code, text, _ = cli(["versions", out, "--json"], capsys)
+    rows = json.loads(text)
+    assert code == 0 and [r["latest"] for r in rows] == [False, True]  # latest + the champion
+    assert [r["window"]["as_of"] for r in rows] == ["2024-03-05T00:00:00Z", "2024-03-06T00:00:00Z"]
+    assert rows[-1]["window"]["partitions"] == ["2024-03-03", "2024-03-04"]
+    assert rows[-1]["window"]["holdout_partitions"] == ["2024-03-05"]
+    assert 0 < rows[-1]["metrics"]["log_loss"] < 1 and rows[-1]["metrics"]["n"] == 200
