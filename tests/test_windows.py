@@ -251,6 +251,30 @@ def test_a_partition_window_at_an_fsspec_url(tmp_path):
         fs.rm(root, recursive=True)
 
 
+def test_a_time_hold_out_drops_invalid_rows_as_the_training_rows_do(tmp_path):
+    from logloss.training import TrainPlan
+    from logloss.training import run as steps
+
+    write_days(tmp_path / "data", 3)
+    newest = tmp_path / "data" / "date=2024-03-03" / "part-0.parquet"
+    table = pq.read_table(newest)
+    a = table["a"].to_numpy().copy()
+    a[7] = np.nan
+    pq.write_table(table.set_column(0, "a", pa.array(a)), newest)
+    plan = TrainPlan.create(
+        {"missing": "drop"},
+        data=str(tmp_path / "data"),
+        label="y",
+        features=["a", "b", "c"],
+        out="x",
+        window="3d",
+        as_of="2024-03-04",
+        holdout="1d",
+    )
+    split = steps.hold_out(plan, steps.persist(steps.open_dataset(plan)))
+    assert split.valid is not None and split.valid.n_rows == 199 and split.train.n_rows == 400
+
+
 # ------------------------------------------------------------ the train flow
 @pytest.mark.prefect
 def test_the_flow_windows_end_at_the_runs_scheduled_start_by_default(prefect_api, tmp_path):

@@ -126,6 +126,7 @@ def _second(plan: TrainPlan, ds: Dataset) -> Dataset:
         plan.data if held is not None else str(plan.validation),
         ds.label,
         window=held,
+        drop_invalid=held is not None and ds.drop_invalid,  # the hold-out: as the training rows
         features=ds.input_columns,
         weight=ds.weight,
         dtype=plan.dtype,
