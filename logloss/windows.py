@@ -3,7 +3,8 @@ timestamp column (the standard library only: the command line parses them before
 imports; :mod:`logloss.data.windowing` applies them to the files and row groups).
 
 A window over the hive partition key ``date`` (``date=YYYY-MM-DD`` directories) takes whole
-partitions: a partition is in the window when its day's start (00:00 UTC) is. A window over a
+partitions: the days that end in ``(start, end]`` (UTC), so a run at 02:00 takes the days before
+it, never today's unfinished one; at midnight, the days of the window. A window over a
 timestamp (or date) column takes the rows whose value is in it; times without a zone are UTC.
 """
 
@@ -126,9 +127,10 @@ class Window:
         return doc
 
     def holds_day(self, day: date) -> bool:
-        """Whether the partition of ``day`` is in the window (its 00:00 UTC is)."""
-        t = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        return self.start <= t < self.end
+        """Whether the partition of ``day`` is in the window: the day (UTC) ends in
+        ``(start, end]`` (it is over by ``end``, and ended after ``start``)."""
+        t = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+        return self.start < t <= self.end
 
 
 def days_of(paths: Any, key: str = PARTITION_KEY) -> list[str]:

@@ -87,6 +87,9 @@ def test_a_partition_window_selects_whole_days_and_never_opens_files_outside(tmp
     days = {Path(b.path).parent.name for b in ds.blocks}
     assert days == {"date=2024-03-05", "date=2024-03-06", "date=2024-03-07"}
     assert ds.n_rows == 600
+    # a run at 02:00 takes the three days over by then, not the unfinished one
+    late = read_parquet(tmp_path / "data", "y", window=Window.of("3d", "2024-03-08T02:00"))
+    assert {b.path for b in late.blocks} == {b.path for b in ds.blocks}
     # the whole data: the corrupt file is read and named
     with pytest.raises(DataError, match="part-9.parquet"):
         read_parquet(tmp_path / "data", "y", features=["a", "b", "c"])
@@ -317,7 +320,7 @@ def test_the_flow_windows_end_at_the_runs_scheduled_start_by_default(prefect_api
     wanted = [
         (today + dt.timedelta(days=d)).isoformat()
         for d in range(-5, 2)
-        if start <= parse_as_of(today + dt.timedelta(days=d)) < as_of
+        if start < parse_as_of(today + dt.timedelta(days=d + 1)) <= as_of  # days over by as_of
     ]
     assert window["partitions"] + window["holdout_partitions"] == wanted
     assert len(window["holdout_partitions"]) == 1 and version["latest"]

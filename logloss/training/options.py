@@ -170,10 +170,11 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     """The training window, the time-based hold-out and retention (docs/cli.md)."""
     w = parser.add_argument_group(
         "training window and versions",
-        "Train on the rows of [AS_OF - WINDOW, AS_OF): whole date=YYYY-MM-DD partitions\n"
-        "(a partition is in when its 00:00 UTC is; the files of the others are never\n"
-        "opened), or with --time-column the rows whose timestamp is in it (row groups\n"
-        "wholly outside, by their Parquet statistics, are never read).",
+        "Train on the rows of [AS_OF - WINDOW, AS_OF): whole date=YYYY-MM-DD partitions,\n"
+        "the days (UTC) that end in (AS_OF - WINDOW, AS_OF], never one unfinished at AS_OF\n"
+        "(the files of the others are never opened); or with --time-column the rows whose\n"
+        "timestamp is in it (row groups wholly outside, by their Parquet statistics, are\n"
+        "never read).",
     )
     w.add_argument(
         "--window",
