@@ -92,7 +92,23 @@ RUN_NAMES = (
     *("allow_unconverged", "checkpoint", "checkpoint_restart", "workers", "processes"),
     *("mlflow_tracking_uri", "mlflow_model_name"),
     *("warm_start", *RULE_NAMES),  # the warm start, the promotion gate, the data checks
+    *("window", "as_of", "time_column", "holdout", "keep_versions"),
 )
+
+
+def scheduled_start() -> str | None:
+    """The flow run's scheduled start time (ISO, UTC), the default ``as_of`` of a window:
+    a scheduled run trains on the window before its slot, and a backfill is a parameter.
+    None outside a flow run."""
+    try:
+        from prefect.runtime import flow_run
+
+        if flow_run.get_id() is None:
+            return None
+        start = flow_run.scheduled_start_time
+    except Exception:  # no run context: the plan takes now
+        return None
+    return None if start is None else start.isoformat()
 
 
 def plan_of(params: dict[str, Any]) -> TrainPlan:
@@ -101,6 +117,8 @@ def plan_of(params: dict[str, Any]) -> TrainPlan:
     env = FlowSettings()
     settings = {k: v for k, v in params.items() if k in SETTING_NAMES}
     data = params.get("data") or env.data
+    if params.get("window") and not params.get("as_of"):
+        params = {**params, "as_of": scheduled_start()}
     if Path(data).resolve() == BUNDLED_DATA:  # the bundled sample is always standardized:
         settings["standardize"] = True  # its features differ in scale by 1e4
     return check_outputs(

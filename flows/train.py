@@ -156,6 +156,11 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     block_mb: float = 128.0,
     drop_invalid: bool = False,
     validation: float | str | None = 0.2,
+    window: str | None = None,
+    as_of: str | None = None,
+    time_column: str | None = None,
+    holdout: float | str | None = None,
+    keep_versions: int | None = None,
     model_dir: str | None = None,
     name: str | None = None,
     report: bool = True,
@@ -188,6 +193,11 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     read when the run starts; see ``flows/settings.py``; the bundled sample is fitted with
     ``standardize=True``). ``validation``: a fraction of
     rows to hold out, a second dataset, or None (evaluate on the training rows).
+    ``window`` (``"30d"``) trains on ``[as_of - window, as_of)`` of ``date=`` partitions (or
+    of ``time_column``); ``as_of`` defaults to the run's scheduled start time (a backfill is
+    a parameter); ``holdout``: the newest part of the window (``"1d"``) held out, or a
+    fraction (a random split). ``keep_versions``: retention (default 2; ``latest`` and the
+    previous champion are never removed).
     ``scheduler_address``: a Dask scheduler (else env DASK_SCHEDULER_ADDRESS, else this
     process when the data fits in memory, a local cluster for this run when it does not).
 

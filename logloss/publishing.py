@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,14 @@ from .evaluation import check_features, labels01
 from .logistic import LogisticCore
 from .storage import check_output, is_url
 
-__all__ = ["load_published", "publish_model", "resolve_model", "write_report_assets"]
+__all__ = [
+    "load_published",
+    "publish_model",
+    "publish_refused",
+    "resolve_model",
+    "save_version",
+    "write_report_assets",
+]
 
 
 def write_report_assets(
@@ -56,6 +63,14 @@ def write_report_assets(
     )
 
 
+def _where(model_dir: str | os.PathLike[str], name: str) -> Path | str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    url = is_url(model_dir)
+    where = f"{os.fspath(model_dir).rstrip('/')}/{name}" if url else Path(model_dir) / name
+    return check_output(where, "published")
+
+
 def publish_model(
     model: LogisticCore,
     model_dir: str | os.PathLike[str],
@@ -63,19 +78,60 @@ def publish_model(
     *,
     extra: Callable[[Path], None] | None = None,
     version: str | None = None,
+    promote: bool = True,
+    verdict: str | None = None,
+    reason: str = "",
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
 ) -> Path | str:
     """Save ``model`` as a new version of the location ``model_dir/name`` (local or an
     fsspec URL) and then move its ``latest`` (docs/model-files.md); returns the version.
 
-    ``model_dir/name`` must be absent or hold only what logloss wrote (see
-    :func:`logloss.storage.check_output`, kind ``"published"``). ``version`` is ignored:
+    ``promote`` False: the version is written and kept, marked ``verdict`` (default
+    ``rejected``) with ``reason``, but ``latest`` stays where it is and it is never served.
+    ``record``: what else its ``_version.json`` keeps (``window``, ``metrics``, a gate's
+    numbers ...). ``keep``: how many versions retention keeps (``latest`` and the previous
+    champion always). ``model_dir/name`` must be absent or hold only what logloss wrote
+    (see :func:`logloss.storage.check_output`, kind ``"published"``). ``version`` is ignored:
     versions are numbered by the location (kept for callers of 0.1).
     """
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(f"model name must be letters, digits, '.', '_' or '-'; got {name!r}")
-    url = is_url(model_dir)
-    where = f"{os.fspath(model_dir).rstrip('/')}/{name}" if url else Path(model_dir) / name
-    return model.save(check_output(where, "published"), extra=extra)
+    how: dict[str, Any] = dict(
+        promote=promote, verdict=verdict, reason=reason, record=record, keep=keep
+    )
+    return save_version(model, _where(model_dir, name), extra=extra, **how)
+
+
+def save_version(
+    model: LogisticCore,
+    path: str | os.PathLike[str],
+    *,
+    extra: Callable[[Path], None] | None = None,
+    **how: Any,
+) -> Path | str:
+    """``model`` as a new version of the location ``path`` (as :meth:`LogisticCore.save`),
+    with ``how``: ``promote``, ``verdict``, ``reason``, ``record``, ``keep`` (as
+    :func:`publish_model`)."""
+    from .storage import model_meta, model_vector, save_model
+
+    best = getattr(model, "best_estimator", None)  # a search saves its refitted model
+    model = best() if callable(best) else model
+    model._check_fitted()
+    return save_model(path, model_meta(model), model_vector(model), extra=extra, **how)
+
+
+def publish_refused(
+    model_dir: str | os.PathLike[str],
+    name: str,
+    reason: str,
+    *,
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
+) -> Path | str:
+    """A version of ``model_dir/name`` that records a refused run (no model: the data
+    checks failed before any fit), with ``reason``; ``latest`` is not moved."""
+    from .storage import save_refused
+
+    return save_refused(_where(model_dir, name), reason, record=record, keep=keep)
 
 
 def resolve_model(path: str | os.PathLike[str]) -> Path | str:

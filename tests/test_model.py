@@ -33,7 +33,7 @@ def test_save_load_round_trip_reproduces_predict_proba_exactly(tmp_path, labels)
     meta = json.loads((path / "model.json").read_text())
     assert meta["format"] == "logloss-model" and meta["version"]
     visible = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
-    assert visible == ["coef.npy", "model.json"]
+    assert visible == ["_version.json", "coef.npy", "model.json"]
 
 
 def test_infinite_C_and_dict_class_weight_survive_json(tmp_path):

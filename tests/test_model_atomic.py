@@ -99,6 +99,7 @@ def _kill_loop(tmp_path: Path, kills: int, budget: float, n_readers: int = 2) ->
     assert check(path) == 7
     assert _leftovers(path) == []
     assert sorted(p.name for p in _pointed(path).iterdir()) == [
+        "_version.json",
         "coef.npy",
         "metrics.json",
         "model.json",

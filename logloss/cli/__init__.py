@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from ..version import __version__
-from . import evaluate, export, generate, predict, report, summary, train
+from . import evaluate, export, generate, predict, promote, report, summary, train, versions
 from .display import Progress
 from .status import (
     EXIT_BAD_INPUT,
@@ -63,6 +63,8 @@ _MODULES = {
     "export": export,
     "generate": generate,
     "report": report,
+    "versions": versions,
+    "promote": promote,
 }
 
 #: Command name -> the function that runs it (returns the exit status).

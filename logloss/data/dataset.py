@@ -25,7 +25,8 @@ from dask.highlevelgraph import HighLevelGraph
 from fsspec.spec import AbstractFileSystem
 
 from ..coded import array_nbytes, block_row_bytes, note_coded
-from . import codes
+from ..windows import Window
+from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
@@ -299,6 +300,7 @@ def read_parquet(
     categorical_coding: str = "all",
     exclude: Sequence[str] = (),
     codes: bool | None = None,
+    window: Window | None = None,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -345,6 +347,9 @@ def read_parquet(
     forces that choice (True / False).
     ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
     as sorted of each column gets none: treatment coding).
+    ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
+    partitions' files never opened) or by a timestamp column (row groups outside it, by
+    their statistics, never read); see :mod:`logloss.data.windowing`.
     ``encoding`` (a trained model's) decides the columns and how they are encoded instead;
     then no pass is made. ``feature_names`` are the encoded features' names
     (``name=level``, ``name__missing``); ``input_columns`` the columns they come from.
@@ -374,13 +379,16 @@ def read_parquet(
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
+    files = windowing.select_files(files, window, shown)  # partitions outside: never opened
     footers = _read_footers(fs, files)
     plan, partition_kinds = _make_plan(
         footers, label, features, weight, dtype, drop_invalid, invalid_hint, options
     )
     row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
     block_bytes = min(block_bytes, worker_block_bytes() or block_bytes)
-    blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes)
+    groups = windowing.row_groups(fs, footers, window)  # row groups outside: never read
+    blocks = _plan_blocks(footers, partition_kinds, row_bytes, block_bytes, windowing.only(groups))
+    windowing.check_blocks(blocks, window, groups, shown)
     if not blocks:
         raise DataError(f"dataset {shown} has no rows ({len(files)} file(s), all empty)")
     n_dropped = 0
@@ -391,6 +399,7 @@ def read_parquet(
                 f"dataset {shown} has no valid rows: all {n_dropped} rows hold a null, NaN or "
                 f"inf in a used column"
             )
+    blocks = windowing.filter_rows(fs, blocks, window, groups, shown)  # straddling row groups
     if plan.encoding is None and plan.needs_encoding:
         plan = dataclasses.replace(plan, encoding=_learn_encoding(fs, blocks, plan, options, shown))
     if plan.encoding is not None and codes is not None:

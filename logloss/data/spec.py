@@ -7,6 +7,7 @@ blocks of at most a given size. No data is read here.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,11 +69,16 @@ MIN_SPLIT_BYTES = 2**20
 
 
 def _plan_blocks(
-    footers: list[_Footer], partition_kinds: dict[str, type], row_bytes: int, block_bytes: int
+    footers: list[_Footer],
+    partition_kinds: dict[str, type],
+    row_bytes: int,
+    block_bytes: int,
+    only: Mapping[str, Collection[int]] | None = None,
 ) -> list[BlockSpec]:
     """Blocks of at most ``block_bytes`` (``row_bytes`` per row): consecutive row groups of a
     file together while they fit, and a row group larger than a block (and than
-    :data:`MIN_SPLIT_BYTES`) as row ranges of it. Lengths come from the footers only."""
+    :data:`MIN_SPLIT_BYTES`) as row ranges of it. Lengths come from the footers only.
+    ``only``: per file path, the row groups to read (a window's); the others never are."""
     per_block = max(1, max(block_bytes, MIN_SPLIT_BYTES) // row_bytes)
     blocks = []
     for footer in footers:
@@ -82,7 +88,14 @@ def _plan_blocks(
         path = footer.file.path
         groups: list[int] = []
         rows = offset = start = 0
+        wanted = None if only is None else set(only.get(path, ()))
         for i, n in enumerate(footer.row_group_rows):
+            if wanted is not None and i not in wanted:  # a block holds consecutive groups
+                if groups:
+                    blocks.append(BlockSpec(path, tuple(groups), rows, start, rows, part))
+                    groups, rows = [], 0
+                offset += n
+                continue
             if groups and (n > per_block or (rows + n) * row_bytes > block_bytes):
                 blocks.append(BlockSpec(path, tuple(groups), rows, start, rows, part))
                 groups, rows = [], 0

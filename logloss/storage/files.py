@@ -12,7 +12,7 @@ import os
 import posixpath
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,8 +45,22 @@ def _shown(loc: Location) -> Path | str:
     return Path(loc.shown) if loc.local else loc.shown
 
 
-def save_folder(path: StrPath, fill: Fill) -> Path | str:
-    """A new model version at ``path`` whose files ``fill(folder)`` writes; returns it."""
+def save_folder(
+    path: StrPath,
+    fill: Fill,
+    *,
+    promote: bool = True,
+    verdict: str | None = None,
+    reason: str = "",
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
+) -> Path | str:
+    """A new model version at ``path`` whose files ``fill(folder)`` writes; returns it.
+
+    ``promote`` False: the version is written and kept (verdict ``rejected`` by default)
+    but ``latest`` is not moved and it is never served. ``verdict``, ``reason`` and
+    ``record`` (``window``, ``metrics``, anything else to keep) go into its
+    ``_version.json``; ``keep``: retention (:func:`~logloss.storage.versions.commit`)."""
     loc = locate(path)
     with reaching(loc, "model"):
         check_contents(loc, "model")
@@ -62,7 +76,28 @@ def save_folder(path: StrPath, fill: Fill) -> Path | str:
             for rel in sorted(files, key=lambda r: (r == "model.json", r)):  # model.json last
                 loc.fs.put_file(str(tmp / rel), posixpath.join(loc.fs._strip_protocol(where), rel))
 
-    return _shown(loc.sub(commit(loc, "model", write)))
+    how: dict[str, Any] = dict(
+        promote=promote, verdict=verdict, reason=reason, record=record, keep=keep
+    )
+    return _shown(loc.sub(commit(loc, "model", write, **how)))
+
+
+def save_refused(
+    path: StrPath,
+    reason: str,
+    *,
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
+) -> Path | str:
+    """A version at ``path`` that is a record only (verdict ``refused``: no model was fitted,
+    e.g. the data checks failed): listed by ``logloss versions``, never served."""
+    loc = locate(path)
+    with reaching(loc, "model"):
+        check_contents(loc, "model")
+    how: dict[str, Any] = dict(
+        promote=False, verdict="refused", reason=reason, record=record, keep=keep
+    )
+    return _shown(loc.sub(commit(loc, "model", lambda where: None, **how)))
 
 
 def version_of(folder: StrPath) -> str:
@@ -71,9 +106,19 @@ def version_of(folder: StrPath) -> str:
 
 
 def save_model(
-    path: StrPath, meta: dict[str, Any], vector: np.ndarray, *, extra: Fill | None = None
+    path: StrPath,
+    meta: dict[str, Any],
+    vector: np.ndarray,
+    *,
+    extra: Fill | None = None,
+    promote: bool = True,
+    verdict: str | None = None,
+    reason: str = "",
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
 ) -> Path | str:
-    """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it."""
+    """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it.
+    ``promote``, ``verdict``, ``reason``, ``record``, ``keep``: as :func:`save_folder`."""
     vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
     doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
     doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
@@ -87,7 +132,10 @@ def save_model(
         if extra is not None:
             extra(folder)
 
-    return save_folder(path, fill)
+    how: dict[str, Any] = dict(
+        promote=promote, verdict=verdict, reason=reason, record=record, keep=keep
+    )
+    return save_folder(path, fill, **how)
 
 
 def _again(path: StrPath, read: Callable[[Location], T]) -> T:

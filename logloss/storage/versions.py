@@ -7,6 +7,13 @@ A save writes its version (locally: staged, fsynced, renamed; on a store: under 
 its commit file last), replaces ``latest`` (locally: temporary file, fsync, ``os.replace``;
 on a store: one put), re-reads it, then cleans up: versions older than the previous one, and
 staging or unfinished versions untouched for :data:`STALE_AFTER` s by the location's clock.
+
+Each version written by :func:`commit` also holds ``_version.json`` (:data:`RECORD_FILE`,
+written before anything else of it): when it was made, its data window, its metrics and its
+verdict (:data:`VERDICTS`) with the reason. A ``rejected`` version is kept but ``latest`` is
+never moved to it; a ``refused`` one is a record only (no model). Neither is ever served:
+``latest`` heals to the newest *servable* version, and :func:`promote` refuses them.
+Retention keeps the last ``keep`` versions, ``latest`` and the previous champion.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import os
 import posixpath
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,9 @@ OLD_RE = re.compile(r"^(\.current|\.v-\d+-\d+-[0-9a-f]{8}|_logloss_model\.json)$
 OLD_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z(-[0-9a-f]{6})?$")  # 0.1's published versions
 OLD_POINTER = "_logloss_model.json"
 STALE_AFTER = 600.0
+RECORD_FILE, RECORD_FORMAT = "_version.json", "logloss-version"
+VERDICTS = ("promoted", "rejected", "refused")  # only a promoted (or 0.2's) version is served
+KEEP_VERSIONS = 2  # retention's default: the version in force and the one before it
 StrPath = str | os.PathLike[str]  # a local path or a URL
 
 
@@ -170,8 +181,30 @@ def _order(name: str) -> tuple[int, str]:
     return (int(m[1]), name) if m else (-1, name)
 
 
-def complete(loc: Location, version: str) -> bool:
+def has_data(loc: Location, version: str) -> bool:
+    """Whether ``version`` holds its model (or predictions): its commit file is there."""
     return any(loc.exists(version, f) for f in COMMIT_FILES)
+
+
+def record_of(loc: Location, version: str) -> dict[str, Any] | None:
+    """The version's ``_version.json`` (None: absent, unreadable, or of an older version)."""
+    doc = read_json(loc, posixpath.join(version, RECORD_FILE), 1 << 24)
+    return doc if isinstance(doc, dict) and doc.get("format") == RECORD_FORMAT else None
+
+
+def verdict_of(loc: Location, version: str) -> str:
+    """The version's verdict: its record's, ``promoted`` for a version without one."""
+    return str((record_of(loc, version) or {}).get("verdict", "promoted"))
+
+
+def complete(loc: Location, version: str) -> bool:
+    """Whether ``version`` is whole: its commit file is there, or it is a refused record."""
+    return has_data(loc, version) or verdict_of(loc, version) == "refused"
+
+
+def servable(loc: Location, version: str) -> bool:
+    """Whether readers may get ``version``: complete and neither rejected nor refused."""
+    return has_data(loc, version) and verdict_of(loc, version) not in ("rejected", "refused")
 
 
 def current(loc: Location) -> str:
@@ -180,22 +213,86 @@ def current(loc: Location) -> str:
 
 
 def list_versions(path: StrPath) -> list[dict[str, Any]]:
-    """The complete versions at ``path``, oldest first: version, path, current, meta."""
+    """The complete versions at ``path``, oldest first: version, path, current, meta (its
+    model.json or predictions marker; ``{}`` for a refused record) and record (its
+    ``_version.json``, None for older versions)."""
     loc = locate(path)
-    now, found = current(loc), []
-    for n in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
-        docs = [read_json(loc, posixpath.join(n, f), 1 << 24) for f in COMMIT_FILES]
-        if meta := next((d for d in docs if isinstance(d, dict)), None):
-            found.append(dict(version=n, path=loc.sub(n).shown, current=n == now, meta=meta))
+    with reaching(loc, "versions", keep="nothing changed"):
+        now, found = current(loc), []
+        for n in sorted(filter(VERSION_RE.match, names(loc)), key=_order):
+            docs = [read_json(loc, posixpath.join(n, f), 1 << 24) for f in COMMIT_FILES]
+            meta = next((d for d in docs if isinstance(d, dict)), None)
+            record = record_of(loc, n)
+            if meta is None and (record or {}).get("verdict") == "refused":
+                meta = {}
+            if meta is not None:
+                shown = loc.sub(n).shown
+                found.append(
+                    dict(version=n, path=shown, current=n == now, meta=meta, record=record)
+                )
     return found
 
 
-def promote(path: StrPath, version: str) -> None:
-    """Make ``version`` (a complete version at ``path``) the one readers get: a rollback."""
+def describe_versions(path: StrPath) -> list[dict[str, Any]]:
+    """Every version at ``path``, oldest first, as ``logloss versions --json`` shows it:
+    ``version``, ``created`` (ISO, UTC; None for a version older than its record),
+    ``window`` (the data window it was trained on, or None), ``metrics``, ``verdict``
+    (:data:`VERDICTS`), ``reason`` and ``latest`` (True for the one served)."""
     loc = locate(path)
-    if not VERSION_RE.match(version) or not complete(loc, version):
-        raise StoreError(f"{loc.shown!r} has no complete version {version!r}")
-    set_pointer(loc, version, "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model")
+    with reaching(loc, "versions", keep="nothing changed"):
+        if not loc.exists():
+            raise StoreError(f"{loc.shown!r} does not exist")
+    out = []
+    for v in list_versions(path):
+        record, meta = v["record"] or {}, v["meta"] or {}
+        training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+        out.append(
+            {
+                "version": v["version"],
+                "created": record.get("created") or (training or {}).get("trained_at"),
+                "window": record.get("window"),
+                "metrics": record.get("metrics") or (training or {}).get("metrics") or {},
+                "verdict": record.get("verdict", "promoted"),
+                "reason": record.get("reason", ""),
+                "latest": bool(v["current"]),
+            }
+        )
+    return out
+
+
+def promote(path: StrPath, version: str) -> None:
+    """Make ``version`` (a complete, servable version at ``path``) the one readers get: a
+    rollback too. :class:`StoreError` (one line) for a version that is not there, is not
+    complete, or was rejected or refused (never served)."""
+    loc = locate(path)
+    with reaching(loc, "pointer", keep="'latest' unchanged"):
+        if not VERSION_RE.match(version) or not loc.exists(version):
+            raise StoreError(f"{loc.shown!r} has no complete version {version!r}")
+        if not complete(loc, version):
+            raise StoreError(f"{loc.sub(version).shown!r} is not a complete version")
+        if (verdict := verdict_of(loc, version)) in ("rejected", "refused"):
+            why = (record_of(loc, version) or {}).get("reason") or "no reason recorded"
+            raise StoreError(f"{loc.sub(version).shown!r} was {verdict} ({why}): never served")
+        kind = "predictions" if loc.exists(version, COMMIT_FILES[1]) else "model"
+        set_pointer(loc, version, kind)
+
+
+def make_record(
+    version: str,
+    *,
+    verdict: str,
+    reason: str = "",
+    record: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``_version.json`` of ``version``: ``record``'s fields (``window``, ``metrics`` and
+    any others: a gate's numbers, data checks), the verdict, the reason, the time (UTC)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}; got {verdict!r}")
+    doc = {"window": None, "metrics": {}, **dict(record or {})}
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    doc.update(format=RECORD_FORMAT, version=version, created=created)
+    doc.update(verdict=verdict, reason=str(reason))
+    return doc
 
 
 def _failed(
@@ -230,20 +327,49 @@ def reaching(
         raise _failed(loc, what, exc, kept, keep) from None
 
 
-def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
-    """A new version written by ``write(staging folder or URL)``, then named by ``latest``."""
+def commit(
+    loc: Location,
+    kind: str,
+    write: Callable[[str], None],
+    *,
+    promote: bool = True,
+    verdict: str | None = None,
+    reason: str = "",
+    record: Mapping[str, Any] | None = None,
+    keep: int | None = None,
+) -> str:
+    """A new version written by ``write(staging folder or URL)``, then (``promote``) named
+    by ``latest``; returns its name.
+
+    Its ``_version.json`` (:func:`make_record`: ``record``, ``verdict``, default
+    ``promoted`` with ``promote`` else ``rejected``, and ``reason``) is written first.
+    Without ``promote`` the version is kept but ``latest`` stays where it is (healed to the
+    newest servable version when what it names is gone). ``keep``: the versions retention
+    keeps (:func:`clean`; default :data:`KEEP_VERSIONS`)."""
+    verdict = verdict or ("promoted" if promote else "rejected")
+    if promote and verdict != "promoted":
+        raise ValueError(f"a {verdict} version cannot be promoted")
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep_versions must be at least 1; got {keep}")
     with reaching(loc, kind):  # a store lost before anything is written
         kept = pointer(loc)
         name = f"v{max([_order(n)[0] for n in names(loc)] + [0]) + 1:06d}-{secrets.token_hex(4)}"
         work, fresh = loc.join(f".{name}.tmp" if loc.local else name), not loc.exists()
+    made = make_record(name, verdict=verdict, reason=reason, record=record)
+    doc = (json.dumps(made, indent=2, default=str) + "\n").encode()
     try:
         if loc.local:
             os.makedirs(work)
+            Path(work, RECORD_FILE).write_bytes(doc)
+        else:
+            if "local" in _protocols(loc.fs):  # local:// (a store's way, on a disk)
+                loc.fs.makedirs(work, exist_ok=True)
+            loc.fs.pipe_file(posixpath.join(work, RECORD_FILE), doc)
         write(work if loc.local else loc.fs.unstrip_protocol(work))
         if loc.local:
             _fsync(*[os.path.join(d, f) for d, _, fs in os.walk(work) for f in fs], work)
             os.rename(work, loc.join(name))  # made durable with the pointer's rename
-        if _order(current(loc)) < _order(name):  # never back past a later save
+        if promote and _order(current(loc)) < _order(name):  # never back past a later save
             set_pointer(loc, name, kind)
     except BaseException as exc:
         with contextlib.suppress(Exception):  # a store that cannot be read: nothing removed
@@ -257,18 +383,31 @@ def commit(loc: Location, kind: str, write: Callable[[str], None]) -> str:
         raise
     was = f"{loc.sub(kept[0]).shown!r}" if kept else "nothing"
     with reaching(loc, kind, keep=f"wrote {loc.sub(name).shown!r}; 'latest' names it or {was}"):
-        now = current(loc)
-        ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
-        best = max((n for n in ours if complete(loc, n)), key=_order, default=name)
-        if not now or not complete(loc, now) or _order(now) < _order(best):
-            # a concurrent save moved `latest` back past this one (or a newer complete one),
-            # or a concurrent clean-up removed the version it names: the newest complete one
-            set_pointer(loc, best, kind)
-        if not (now := current(loc)) or not complete(loc, now):  # success: what readers get
-            raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
+        now = _heal(loc, kind, name, promote)
     with contextlib.suppress(StoreError), reaching(loc, kind):  # clean-up is best-effort
-        clean(loc, now)
+        clean(loc, now or name, keep=keep)
     return name
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+
+
+def _heal(loc: Location, kind: str, name: str, promote: bool) -> str:
+    """``latest`` after saving ``name``: moved on to the newest servable version when a
+    concurrent save moved it back past this one, or a clean-up removed what it names.
+    Returns what it names ("" only when no version is servable and none was promoted)."""
+    now = current(loc)
+    ours = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) >= _order(name)]
+    if not promote:  # only a broken pointer is mended, never moved past the champion
+        ours = [n for n in names(loc) if VERSION_RE.match(n)] if now else []
+    best = max((n for n in ours if servable(loc, n)), key=_order, default="")
+    if best and (not now or not servable(loc, now) or (promote and _order(now) < _order(best))):
+        set_pointer(loc, best, kind)
+    now = current(loc)
+    if (now or promote) and (not now or not servable(loc, now)):  # success: what readers get
+        raise StoreError(f"{loc.shown!r}: 'latest' names no complete version")
+    return now
 
 
 def _remove(loc: Location, path: str) -> None:
@@ -302,22 +441,51 @@ def legacy(loc: Location, entries: list[str]) -> list[str]:
     return sorted(found)
 
 
-def clean(loc: Location, current: str) -> None:
-    """Remove all but the current and previous versions, stale staging, and 0.1's entries."""
+def champions(loc: Location, now: str) -> list[str]:
+    """The versions retention never removes besides the last ones: ``now`` (what ``latest``
+    names) and the previous champion (the newest servable version before it)."""
+    older = [n for n in names(loc) if VERSION_RE.match(n) and _order(n) < _order(now)]
+    previous = max((n for n in older if servable(loc, n)), key=_order, default="")
+    return [n for n in (now, previous) if n]
+
+
+def clean(loc: Location, current: str, *, keep: int | None = None) -> list[str]:
+    """Remove complete versions but the last ``keep`` (default :data:`KEEP_VERSIONS`),
+    ``latest`` and the previous champion; stale staging; 0.1's entries. Returns the versions
+    removed."""
+    keep = KEEP_VERSIONS if keep is None else keep
     entries = names(loc)
     now = pointer(loc)  # read again: a concurrent save may have moved it since
-    current = min(current, now[0] if now else current, key=_order)
-    older = [n for n in entries if VERSION_RE.match(n) and _order(n) < _order(current)]
-    for n in sorted(filter(lambda n: complete(loc, n), older), key=_order)[:-1]:
-        _remove(loc, loc.join(n))  # the previous version stays, for a rollback
+    protected = {current, *(now[:1] if now else ())}
+    for n in list(protected):
+        protected |= set(champions(loc, n))
+    whole = sorted((n for n in entries if VERSION_RE.match(n) and complete(loc, n)), key=_order)
+    newest, oldest = whole[-keep:], min(protected, key=_order)
+    # a servable version newer than what `latest` names may be a concurrent save's, about
+    # to be named: left alone (a rejected or refused one is never named)
+    gone = [n for n in whole if _order(n) < _order(oldest) or not servable(loc, n)]
+    removed = [n for n in gone if n not in protected and n not in newest]
+    for n in removed:
+        _remove(loc, loc.join(n))
     with contextlib.suppress(OSError, NotImplementedError, ValueError):
-        now = loc.fs.modified(loc.join(LATEST)).timestamp()
+        stamp = loc.fs.modified(loc.join(LATEST)).timestamp()
         for n in entries:
-            unfinished = VERSION_RE.match(n) and n != current and not complete(loc, n)
-            if (unfinished or STAGING_RE.match(n)) and now - _newest(loc, n) > STALE_AFTER:
+            unfinished = VERSION_RE.match(n) and n not in protected and not complete(loc, n)
+            if (unfinished or STAGING_RE.match(n)) and stamp - _newest(loc, n) > STALE_AFTER:
                 _remove(loc, loc.join(n))
     for n in legacy(loc, entries):
         _remove(loc, loc.join(n))
+    return removed
+
+
+def retain(path: StrPath, keep: int) -> list[str]:
+    """Retention at ``path`` now: the last ``keep`` versions, ``latest`` and the previous
+    champion stay; returns the versions removed."""
+    if keep < 1:
+        raise ValueError(f"keep_versions must be at least 1; got {keep}")
+    loc = locate(path)
+    with reaching(loc, "versions", keep="nothing removed"):
+        return clean(loc, current(loc), keep=keep)
 
 
 def resolve(path: StrPath) -> Location:

@@ -12,8 +12,17 @@ import math
 from typing import Any
 
 from ..settings import add_cli_options, from_cli
+from ..windows import WindowError, parse_as_of, parse_duration
 
-__all__ = ["add_run_options", "columns", "positive_float", "run_fields", "validation"]
+__all__ = [
+    "add_run_options",
+    "add_window_options",
+    "columns",
+    "holdout",
+    "positive_float",
+    "run_fields",
+    "validation",
+]
 
 COLUMNS_NOTE = (
     "Without --features every column except the label and weight is a feature:\n"
@@ -116,6 +125,7 @@ def add_run_options(
         f"dataset, for the metrics and the report (default: {validation_default or 'none'}: "
         "the training rows)",
     )
+    add_window_options(parser)
     _add_checkpoint_and_report(parser, report_default)
     _add_mlflow(parser)
 
@@ -211,6 +221,95 @@ def non_negative(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> str:
+    try:
+        parse_duration(text)
+    except WindowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def _as_of(text: str) -> str:
+    try:
+        parse_as_of(text)
+    except WindowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def holdout(text: str) -> float | str | None:
+    """A duration (the newest part of the window held out) or a fraction (a random split)."""
+    try:
+        return _duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        value = validation(text)
+    except argparse.ArgumentTypeError:
+        value = text
+    if isinstance(value, str):
+        raise argparse.ArgumentTypeError(
+            f"holdout must be a duration such as 1d or 12h (the newest part of the window), "
+            f"or a fraction between 0 and 1 (a random split); got {text!r}"
+        )
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1; got {text!r}")
+    return value
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """The training window, the time-based hold-out and retention (docs/cli.md)."""
+    w = parser.add_argument_group(
+        "training window and versions",
+        "Train on the rows of [AS_OF - WINDOW, AS_OF): whole date=YYYY-MM-DD partitions,\n"
+        "the days (UTC) that end in (AS_OF - WINDOW, AS_OF], never one unfinished at AS_OF\n"
+        "(the files of the others are never opened); or with --time-column the rows whose\n"
+        "timestamp is in it (row groups wholly outside, by their Parquet statistics, are\n"
+        "never read).",
+    )
+    w.add_argument(
+        "--window",
+        type=_duration,
+        metavar="DURATION",
+        help="train on this much of the newest data before --as-of: 30d, 12h, 2w, 90m "
+        "(default: all the data)",
+    )
+    w.add_argument(
+        "--as-of",
+        type=_as_of,
+        metavar="TIME",
+        help="the end of the window (excluded): an ISO date or time, UTC unless it names a "
+        "zone, e.g. 2024-03-01 or 2024-03-01T06:00:00Z (default: now)",
+    )
+    w.add_argument(
+        "--time-column",
+        metavar="COL",
+        help="window over this timestamp (or date) column instead of date= partitions",
+    )
+    w.add_argument(
+        "--holdout",
+        type=holdout,
+        metavar="DURATION|FRACTION",
+        help="evaluate on the newest DURATION of the window (1d: its last day; needs "
+        "--window), or on a random FRACTION of the rows (as --validation)",
+    )
+    w.add_argument(
+        "--keep-versions",
+        type=positive_int,
+        metavar="N",
+        help="retention: keep the last N versions of the model (default 2); 'latest' and "
+        "the previous champion are never removed",
+    )
+
+
 def _add_checkpoint_and_report(parser: argparse.ArgumentParser, report_default: bool) -> None:
     r = parser.add_argument_group("checkpoint and output")
     r.add_argument(
@@ -270,4 +369,9 @@ def run_fields(args: argparse.Namespace) -> dict[str, Any]:
         "mlflow_model_name": args.mlflow_model_name,
         "warm_start": getattr(args, "warm_start", True),
         **{dest: getattr(args, dest, None) for _, dest, _ in GATE_OPTIONS},
+        "window": args.window,
+        "as_of": args.as_of,
+        "time_column": args.time_column,
+        "holdout": args.holdout,
+        "keep_versions": args.keep_versions,
     }

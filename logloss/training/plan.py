@@ -17,6 +17,7 @@ from ..integrations.mlflow import check_available, tracking_uri
 from ..remedies import Problem, ProblemError, Remedy
 from ..settings import TrainSettings
 from ..storage import OutputPathError, check_output, check_work_dir
+from ..windows import Window, WindowError, parse_as_of
 from .gate import CheckRules, GateRules
 
 __all__ = ["OutputRefusedError", "TrainPlan", "check_outputs"]
@@ -30,9 +31,13 @@ class TrainPlan:
     """One training run: the data, the settings, the hold-out, the output, the cluster.
 
     ``validation``: a fraction of the rows to hold out (0 < f < 1), a second dataset, or
-    None (evaluate, and report, on the training rows). ``checkpoint``: a directory (None: a
-    published run keeps one of its own under ``model_dir/name/.checkpoints/``, other runs
-    none). ``scheduler`` / ``workers`` / ``processes``: where the tasks run
+    None (evaluate, and report, on the training rows). ``window`` (a duration, ``"30d"``),
+    ``as_of`` (ISO; fixed to now when not given) and ``time_column``: train on the rows of
+    ``[as_of - window, as_of)`` (:mod:`logloss.windows`); ``holdout``: a duration, the newest
+    part of the window held out instead of ``validation``. ``keep_versions``: retention.
+    ``checkpoint``: a directory (None: a published run keeps one of its own under
+    ``model_dir/name/.checkpoints/``, other runs none). ``scheduler`` / ``workers`` /
+    ``processes``: where the tasks run
     (:func:`logloss.cluster.dask_client`). ``notices``: what the plan's making noticed
     (a deprecated setting), for the face to show. ``mlflow_tracking_uri`` /
     ``mlflow_model_name``: where the run is also recorded (:mod:`logloss.integrations.mlflow`).
@@ -69,6 +74,11 @@ class TrainPlan:
     warm_start: bool = True
     gate: GateRules = field(default_factory=GateRules)
     checks: CheckRules = field(default_factory=CheckRules)
+    window: str | None = None
+    as_of: str | None = None
+    time_column: str | None = None
+    holdout: str | None = None
+    keep_versions: int | None = None
 
     @classmethod
     def create(
@@ -90,14 +100,21 @@ class TrainPlan:
         train, notice = TrainSettings.from_values(values)
         fields.update(_rules(fields))
         validation = fields.pop("validation", None)
+        held = fields.pop("holdout", None)
+        if held is not None and not _is_duration(held):  # a fraction: the random split
+            validation, held = held, None
+        if isinstance(validation, str) and _number(validation) is not None:
+            validation = _number(validation)
         if isinstance(validation, int | float) and not isinstance(validation, bool):
             validation = _fraction(float(validation))
-        return cls(
+        plan = cls(
             settings=train,
-            validation=validation,
+            validation=None if held else validation,
+            holdout=held,
             notices=() if notice is None else (notice,),
             **fields,
         )
+        return _windowed(plan)
 
     @property
     def published(self) -> bool:
@@ -109,6 +126,26 @@ class TrainPlan:
         if self.out is not None:
             return self.out
         return f"{str(self.model_dir).rstrip('/')}/{self.name}"
+
+    def data_window(self) -> Window | None:
+        """The run's whole window (None: all the data)."""
+        if self.window is None:
+            return None
+        return Window.of(self.window, self.as_of, self.time_column)
+
+    def train_window(self) -> Window | None:
+        """The window of the training rows: the whole window less a time hold-out."""
+        window = self.data_window()
+        if window is None or self.holdout is None:
+            return window
+        return window.split(self.holdout)[0]
+
+    def holdout_window(self) -> Window | None:
+        """The window of a time hold-out (its newest ``holdout``), or None."""
+        window = self.data_window()
+        if window is None or self.holdout is None:
+            return None
+        return window.split(self.holdout)[1]
 
     def inputs(self) -> list[str | None]:
         second = self.validation if isinstance(self.validation, str) else None
@@ -139,6 +176,41 @@ def _rules(fields: dict[str, Any]) -> dict[str, Any]:
     if checks:
         out["checks"] = CheckRules(**checks)
     return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_duration(value: Any) -> bool:
+    return isinstance(value, str) and _number(value) is None
+
+
+def _bad(why: str, setting: str) -> ProblemError:
+    return ProblemError(Problem("bad setting", why, (Remedy(setting, "change"),)))
+
+
+def _windowed(plan: TrainPlan) -> TrainPlan:
+    """The plan with its window checked and ``as_of`` fixed (now, when not given: the whole
+    run uses one); a hold-out duration needs a window shorter than it."""
+    if plan.window is None:
+        if plan.holdout is not None:
+            raise _bad(f"holdout {plan.holdout!r} (a duration) needs a window", "window")
+        if plan.time_column is not None:
+            raise _bad(f"time_column {plan.time_column!r} needs a window", "window")
+        return plan
+    try:
+        as_of = parse_as_of(plan.as_of).isoformat().replace("+00:00", "Z")
+        plan = replace(plan, as_of=as_of)
+        window = plan.data_window()
+        if window is not None and plan.holdout is not None:
+            window.split(plan.holdout)
+    except WindowError as exc:
+        raise _bad(str(exc), "window") from None
+    return plan
 
 
 def _fraction(value: float) -> float | None:

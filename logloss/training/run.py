@@ -46,7 +46,7 @@ from ..integrations.mlflow import record_run
 from ..loading import persist_dataset, split_validation
 from ..logistic import LogisticCore
 from ..progress import RowsReport
-from ..publishing import publish_model, write_report_assets
+from ..publishing import publish_model, save_version, write_report_assets
 from ..remedies import Namer, Problem, Remedy, python_name
 from ..solvers import SolverState
 from ..storage import is_url
@@ -107,6 +107,7 @@ def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = 
         block_bytes=int(plan.block_mb * 2**20),
         encoding=encoding,
         invalid_hint=", or ".join(r.render(name) for r in MISSING_REMEDIES),
+        window=plan.train_window(),  # less a time hold-out
         **columns,
     )
 
@@ -126,16 +127,20 @@ def left_out(ds: Dataset) -> Problem | None:
 def data_bytes(plan: TrainPlan, ds: Dataset) -> int:
     """Bytes of the training data (and a second dataset to evaluate on) once read."""
     size = ds.nbytes
-    if isinstance(plan.validation, str):
+    if isinstance(plan.validation, str) or plan.holdout is not None:
         size += _second(plan, ds).nbytes
     return size
 
 
 def _second(plan: TrainPlan, ds: Dataset) -> Dataset:
-    assert isinstance(plan.validation, str)
+    """The second dataset, or the time hold-out: read with the training encoding."""
+    held = plan.holdout_window()
+    assert isinstance(plan.validation, str) or held is not None
     return read_parquet(
-        plan.validation,
+        plan.data if held is not None else str(plan.validation),
         ds.label,
+        window=held,
+        drop_invalid=held is not None and ds.drop_invalid,  # the hold-out: as the training rows
         features=ds.input_columns,
         weight=ds.weight,
         dtype=plan.dtype,
@@ -193,9 +198,13 @@ class Split:
 
 
 def hold_out(plan: TrainPlan, ds: Dataset, progress: RowsReport | None = None) -> Split:
-    """The plan's hold-out of a persisted dataset: a random fraction, a second dataset
-    (read with the training encoding, then persisted), or none."""
+    """The plan's hold-out of a persisted dataset: the newest ``holdout`` of the window, a
+    random fraction, a second dataset (both read with the training encoding, then
+    persisted), or none."""
     v = plan.validation
+    if plan.holdout is not None:
+        second = persist(_second(plan, ds), progress)
+        return Split(ds, second, f"the newest {plan.holdout} of the window, not used in fitting")
     if v is None:
         return Split(ds)
     if isinstance(v, str):
@@ -289,6 +298,33 @@ def finish(plan: TrainPlan, checkpoint: str | None) -> None:
 
 
 # ------------------------------------------------------------ 8: save, publish
+def window_record(plan: TrainPlan, split: Split) -> dict[str, Any] | None:
+    """The data window a version records: as_of, the window, its range and the partitions
+    (days) or the time column it took; with a time hold-out, that too."""
+    from ..windows import days_of
+
+    window = plan.data_window()
+    if window is None:
+        return None
+    doc = window.to_json()
+    if plan.holdout is not None:
+        doc["holdout"] = plan.holdout
+    if window.column is None:
+        doc["partitions"] = days_of((b.path for b in split.train.blocks), window.key)
+        if plan.holdout is not None and split.valid is not None:
+            doc["holdout_partitions"] = days_of((b.path for b in split.valid.blocks), window.key)
+    return doc
+
+
+def version_fields(plan: TrainPlan, split: Split, metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """What a version of this run records besides its model (its ``_version.json``: the
+    window and the metrics) and the retention it asks for: keywords of
+    :func:`~logloss.publishing.publish_model` (a gate adds ``promote``, ``verdict``,
+    ``reason`` and its numbers to ``record``)."""
+    record = {"window": window_record(plan, split), "metrics": metrics or {}}
+    return {"record": record, "keep": plan.keep_versions}
+
+
 @dataclass(frozen=True)
 class Saved:
     """Where the model went: ``path`` (the model directory, or the published version),
@@ -303,11 +339,13 @@ def save(
     plan: TrainPlan,
     model: LogisticCore,
     split: Split,
+    metrics: dict[str, Any] | None = None,
     verdict: Verdict | None = None,
     found: DataChecks | None = None,
 ) -> Saved:
     """Write the model (and with ``report`` its report) to ``plan.out`` as a new version,
-    with the gate's ``verdict`` and the data checks in its metadata (see :func:`publish`)."""
+    recording its window and ``metrics``, with the gate's ``verdict`` and the data checks in
+    its metadata (see :func:`publish`)."""
     assert plan.out is not None
     record(model, verdict, found)
     extra = None
@@ -322,7 +360,7 @@ def save(
             _drift(tmp, found)
             write_html_report(tmp, tmp / "report.html", name=Path(plan.out or "").name)
 
-    commit_version(plan, model, extra, verdict)
+    commit_version(plan, model, extra, verdict, version_fields(plan, split, metrics))
     return Saved(str(plan.out))
 
 
@@ -376,7 +414,7 @@ def publish(
         title = f"{plan.name} version {version_of(tmp)}"
         write_html_report(tmp, tmp / "report.html", name=title)  # inside the version
 
-    published = commit_version(plan, model, extra, verdict)
+    published = commit_version(plan, model, extra, verdict, version_fields(plan, split, metrics))
     version = os.path.basename(os.fspath(published).rstrip("/"))
     if isinstance(published, str):
         links = {"report": f"{published}/report.html"} if plan.report else {}
@@ -394,32 +432,21 @@ def commit_version(
     model: LogisticCore,
     extra: Callable[[Path], None] | None,
     verdict: Verdict | None,
+    how: dict[str, Any],
 ) -> Path | str:
-    """The one place a run writes a model version (``model_dir/name``, or ``out``):
-    promoted (or no verdict), a new version then ``latest``; rejected, a new version marked
-    so in its metadata (:func:`record`) with ``latest`` left where it was.
-
-    Until the storage layer commits a version without moving ``latest``, a rejected one is
-    committed and ``latest`` put back on the champion at once (or removed on a first run)."""
-
-    def write() -> Path | str:
-        if plan.out is not None:
-            return model.save(plan.out, extra=extra)
-        assert plan.model_dir is not None and plan.name is not None
-        return publish_model(model, plan.model_dir, plan.name, extra=extra)
-
-    if verdict is None or verdict.promoted:
-        return write()
-    from ..storage.versions import LATEST, current, locate, promote
-
-    loc = locate(plan.destination)
-    kept = current(loc) if loc.exists() else ""
-    published = write()
-    if kept:
-        promote(plan.destination, kept)
-    else:
-        loc.fs.rm(loc.join(LATEST))
-    return published
+    """The one place a run writes a model version (``model_dir/name``, or ``out``) with
+    what it records (``how``: :func:`version_fields`): promoted (or no verdict), a new
+    version then ``latest``; rejected, a new version marked so, with its reason, and
+    ``latest`` left where it was (the storage layer never serves it)."""
+    promoted = verdict is None or verdict.promoted
+    how = {**how, "promote": promoted, "verdict": "promoted" if promoted else "rejected"}
+    if verdict is not None:
+        how["reason"] = verdict.reason
+        how["record"] = {**how["record"], "gate": verdict.to_json()}
+    if plan.out is not None:
+        return save_version(model, plan.out, extra=extra, **how)
+    assert plan.model_dir is not None and plan.name is not None
+    return publish_model(model, plan.model_dir, plan.name, extra=extra, **how)
 
 
 # --------------------------------------------------------------- 9: the result
@@ -595,7 +622,9 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
                     plan, fitted.model, split, result.metrics or {}, result.verdict, found
                 )
             else:
-                result.saved = save(plan, fitted.model, split, result.verdict, found)
+                result.saved = save(
+                    plan, fitted.model, split, result.metrics, result.verdict, found
+                )
             finish(plan, checkpoint)
     result.seconds = {"load": loaded - t0, "fit": done - loaded, "save": time.perf_counter() - done}
     if (saved := result.saved) is not None:  # MLflow, with a tracking URI; down: only a note
