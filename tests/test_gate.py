@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from logloss.data import DataError
 from logloss.metrics.profile import bin_counts, decile_edges, profile_pass, psi
+from logloss.storage.versions import describe_versions
 from logloss.training import TrainPlan, check_outputs
 from logloss.training.gate import Check, GateRules, judge
 from logloss.training.run import run
@@ -170,14 +172,34 @@ def test_labels_flipped_on_day_two_are_rejected_and_latest_stays(tmp_path) -> No
 
 def test_a_column_all_null_is_refused_before_fitting(tmp_path) -> None:
     train(tmp_path, write(tmp_path / "d1.parquet", day(1)))
-    before = sorted(os.listdir(tmp_path / "models" / "m"))
+    champion = latest(tmp_path)
     t = day(2)
     t = t.set_column(2, "x2", pa.nulls(t.num_rows, pa.float64()))
     bad = write(tmp_path / "d2.parquet", t)
     for missing in ("error", "drop", "impute"):
         with pytest.raises(DataError, match=r"column 'x2' arrives all null .* before fitting"):
-            train(tmp_path, bad, settings={"missing": missing})
-    assert sorted(os.listdir(tmp_path / "models" / "m")) == before
+            train(tmp_path, bad, settings={"missing": missing}, keep_versions=10)
+    assert latest(tmp_path) == champion
+    _only_refusals_after(tmp_path, champion, r"column 'x2' arrives all null", 3)
+
+
+def test_a_first_run_refused_writes_nothing(tmp_path) -> None:
+    t = day(2)
+    bad = write(tmp_path / "d2.parquet", t.set_column(2, "x2", pa.nulls(t.num_rows, pa.float64())))
+    with pytest.raises(DataError, match=r"column 'x2' arrives all null"):
+        train(tmp_path, bad)
+    assert not (tmp_path / "models" / "m").exists()
+
+
+def _only_refusals_after(tmp: Path, champion: str, reason: str, count: int) -> None:
+    """The versions after ``champion`` are ``count`` refused records naming ``reason``; the
+    champion is the one served, and a refused record is no model."""
+    listed = describe_versions(tmp / "models" / "m")
+    assert [v["version"] for v in listed][0] == champion
+    assert [v["latest"] for v in listed] == [True] + [False] * count
+    for v in listed[1:]:
+        assert v["verdict"] == "refused" and re.search(reason, v["reason"]), v
+        assert not (tmp / "models" / "m" / v["version"] / "model.json").exists()
 
 
 def test_a_mean_shift_is_promoted_with_its_psi_flagged(tmp_path) -> None:
@@ -229,9 +251,7 @@ def test_a_schema_change_fails_before_fitting_naming_the_column(tmp_path) -> Non
     with pytest.raises(DataError, match=r"column 'x3' was numeric .* is categorical"):
         train(tmp_path, write(tmp_path / "d3.parquet", typed))
     assert latest(tmp_path) == champion
-    assert sorted(p.name for p in (tmp_path / "models" / "m").iterdir() if p.name != "latest") == [
-        champion
-    ]
+    _only_refusals_after(tmp_path, champion, r"column 'x3'", 2)
 
 
 @pytest.mark.prefect

@@ -15,13 +15,16 @@ promotion (:class:`~logloss.training.gate.Check`); PSI over 0.2 is flagged witho
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
 
 from ..data import DataError, Dataset
 from ..metrics.profile import decile_edges, profile_pass, psi
+from ..windows import Window
 from .champion import Champion, columns_of, data_columns
 from .gate import Check, CheckRules
 
@@ -89,12 +92,14 @@ def footer_checks(
     skip: set[Any],
     champion: dict[str, str] | None = None,
     forced: dict[str, str] | None = None,
+    window: Window | None = None,
 ) -> DataError | None:
     """From the Parquet footers of ``data`` only (no data read): a DataError naming the
     first column of the ``champion`` (its columns and kinds) gone or of another kind
     (``forced``: kinds the settings give columns), or the first feature column whose every
     row is null by the footers' statistics (``skip``: label, weight, excluded); else None,
-    also when the footers cannot be read here (the data layer then reads and refuses)."""
+    also when the footers cannot be read here (the data layer then reads and refuses).
+    With a ``window`` over partitions, only its partitions' files are opened and counted."""
     import pyarrow.dataset as pads
     from fsspec.core import url_to_fs
 
@@ -103,7 +108,7 @@ def footer_checks(
         found = pads.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
         schema = found.schema
         names = [n for n in features or schema.names if n not in skip]
-        nulls, rows = _nulls(found, names)
+        nulls, rows = _nulls(found, names, window)
     except Exception:  # the data layer reads (and refuses) what this cannot
         return None
     for c, kind in (champion or {}).items():
@@ -126,10 +131,20 @@ def footer_checks(
     return None
 
 
-def _nulls(found: Any, names: list[str]) -> tuple[dict[str, int], int]:
+def _in_window(path: str, window: Window | None) -> bool:
+    """Whether the file at ``path`` is in a window over partitions (by its path only)."""
+    if window is None or window.column is not None:
+        return True
+    found = re.search(rf"(?:^|/){re.escape(window.key)}=(\d{{4}}-\d{{2}}-\d{{2}})", path)
+    return found is not None and window.holds_day(date.fromisoformat(found.group(1)))
+
+
+def _nulls(found: Any, names: list[str], window: Window | None) -> tuple[dict[str, int], int]:
     """Null counts of ``names`` and the rows, by the footers' statistics (-1: not known)."""
     nulls, rows = dict.fromkeys(names, 0), 0
     for fragment in found.get_fragments():
+        if not _in_window(fragment.path, window):
+            continue
         meta = fragment.metadata
         index = {meta.schema.column(j).name: j for j in range(meta.num_columns)}
         for g in range(meta.num_row_groups):

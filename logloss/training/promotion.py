@@ -16,7 +16,7 @@ from .checks import DataChecks, data_checks, footer_checks, schema_problem
 from .gate import Verdict, judge
 from .plan import TrainPlan
 
-__all__ = ["champion", "checks", "evaluate", "footers", "gate", "start"]
+__all__ = ["champion", "checks", "evaluate", "footers", "gate", "refuse", "start"]
 
 
 def champion(plan: TrainPlan) -> Champion | None:
@@ -29,7 +29,7 @@ def checks(plan: TrainPlan, ds: Dataset, old: Champion | None) -> DataChecks:
     checks of ``ds`` against the champion's training data (two passes over the blocks)."""
     problem = schema_problem(old, ds)
     if problem is not None:
-        raise problem
+        raise refuse(plan, problem)
     return data_checks(plan.checks, ds, old)
 
 
@@ -76,4 +76,23 @@ def footers(plan: TrainPlan, columns: dict[str, Any]) -> Exception | None:
     forced = {c: k for k in ("categorical", "numeric") for c in columns.get(k) or ()}
     skip = {plan.label, plan.weight, *columns.get("exclude", ())}
     theirs = None if old is None else columns_of(old.model)
-    return footer_checks(plan.data, plan.features, skip, theirs, forced)
+    return footer_checks(plan.data, plan.features, skip, theirs, forced, plan.data_window())
+
+
+def refuse(plan: TrainPlan, exc: Exception) -> Exception:
+    """``exc`` (a data check that refused the run before any fit), recorded first as a
+    version of verdict ``refused`` with the reason, when the run's location already holds
+    versions (a deployment's history: ``logloss versions`` shows the night it refused); a
+    first run writes nothing. ``latest`` never moves to it. Returns ``exc``, to raise."""
+    from ..storage import save_refused
+    from ..storage.versions import list_versions
+
+    try:
+        if not list_versions(plan.destination):
+            return exc
+        window = plan.data_window()
+        record = {"window": None if window is None else window.to_json(), "metrics": {}}
+        save_refused(plan.destination, str(exc), record=record, keep=plan.keep_versions)
+    except Exception as failed:  # the refusal is the news; a record that fails is a note
+        exc.add_note(f"(its refusal could not be recorded at {plan.destination}: {failed})")
+    return exc

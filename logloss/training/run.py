@@ -55,7 +55,7 @@ from .checks import DataChecks
 from .fit import not_converged, train_model
 from .gate import RejectedError, Verdict
 from .plan import TrainPlan, check_outputs
-from .promotion import champion, checks, evaluate, footers, gate, start
+from .promotion import champion, checks, evaluate, footers, gate, refuse, start
 
 __all__ = [
     "Hooks",
@@ -97,7 +97,7 @@ def open_dataset(plan: TrainPlan, *, name: Namer = python_name, encoding: Any = 
     dataset, or a retried step). ``name`` spells the remedies of a bad value."""
     columns: dict[str, Any] = plan.settings.columns() if encoding is None else {}
     if encoding is None and (refused := footers(plan, columns)) is not None:
-        raise refused  # a champion's column gone or retyped, a column all null
+        raise refuse(plan, refused)  # a champion's column gone or retyped, a column all null
     return read_parquet(
         plan.data,
         plan.label,
