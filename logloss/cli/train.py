@@ -146,7 +146,7 @@ def _note(note: Problem | str) -> None:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    features = str(s["features"])
+    features = f"{s['features']:,}"
     if s["input_columns"] != s["features"]:
         features += f" (from {s['input_columns']} columns)"
     print_table(
