@@ -77,12 +77,22 @@ class MotoServer:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        _forget_filesystems()
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 
 
+def _forget_filesystems() -> None:
+    """Drop fsspec's cached S3 file systems: one made for an earlier module's server (its
+    endpoint read from the environment then) would keep calling that server's port."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
 @pytest.fixture(scope="module")
 def moto():
+    _forget_filesystems()
     server = MotoServer()
     saved = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)  # this process's readers, and the CLI processes

@@ -32,8 +32,9 @@ WINDOW = {"as_of": "2024-03-08T00:00:00Z", "window": "7d", "partitions": ["2024-
 @pytest.fixture(scope="module")
 def moto():
     pytest.importorskip("s3fs")
-    from test_s3 import MotoServer
+    from test_s3 import MotoServer, _forget_filesystems
 
+    _forget_filesystems()
     server = MotoServer()
     saved = {k: os.environ.get(k) for k in server.env}
     os.environ.update(server.env)

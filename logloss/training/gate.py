@@ -59,6 +59,10 @@ class CheckRules:
     check_label_rate_change: float | None = None
     check_max_unseen_rate: float | None = None
 
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in asdict(self).values())
+
 
 @dataclass(frozen=True)
 class Check:

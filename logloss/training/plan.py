@@ -121,6 +121,13 @@ class TrainPlan:
         return self.out is None
 
     @property
+    def guarded(self) -> bool:
+        """Whether the run is a retraining whose data must keep the champion's schema (a
+        column gone or retyped refuses it): a published run, or one with a window or a
+        gate rule or check threshold. A plain ``--out`` run may change its columns freely."""
+        return self.published or self.window is not None or self.gate.any or self.checks.any
+
+    @property
     def destination(self) -> str:
         """The output as the user named it: ``out``, or ``model_dir/name``."""
         if self.out is not None:

@@ -27,7 +27,7 @@ def champion(plan: TrainPlan) -> Champion | None:
 def checks(plan: TrainPlan, ds: Dataset, old: Champion | None) -> DataChecks:
     """The schema check (a DataError naming the column, before fitting), then the data
     checks of ``ds`` against the champion's training data (two passes over the blocks)."""
-    problem = schema_problem(old, ds)
+    problem = schema_problem(old, ds) if plan.guarded else None
     if problem is not None:
         raise refuse(plan, problem)
     return data_checks(plan.checks, ds, old)
@@ -75,7 +75,7 @@ def footers(plan: TrainPlan, columns: dict[str, Any]) -> Exception | None:
     old = champion(plan)
     forced = {c: k for k in ("categorical", "numeric") for c in columns.get(k) or ()}
     skip = {plan.label, plan.weight, *columns.get("exclude", ())}
-    theirs = None if old is None else columns_of(old.model)
+    theirs = None if old is None or not plan.guarded else columns_of(old.model)
     return footer_checks(plan.data, plan.features, skip, theirs, forced, plan.data_window())
 
 
