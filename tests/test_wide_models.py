@@ -98,3 +98,79 @@ def test_wide_coef_file_cut_short_or_padded_is_refused(tmp_path):
         LogisticRegression.load(version)
     coef.write_bytes(data)
     np.testing.assert_array_equal(LogisticRegression.load(version).coef_, model.coef_)
+
+
+# ------------------------------------------------------------------ the reduction
+def _id_parquet(path, levels: int, repeat: int, files: int, seed: int = 0):
+    """A click-log-like table: one id column of ``levels`` distinct strings (each ``repeat``
+    times), one numeric column, a label; in ``files`` files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(np.repeat(np.arange(levels), repeat))
+    n = len(ids)
+    x = rng.normal(size=n)
+    y = (rng.random(n) < expit(0.5 * x + np.where(ids % 3 == 0, 1.0, -1.0))).astype(np.int8)
+    path.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(n), files)):
+        table = pa.table(
+            {"user": pa.array([f"u{v}" for v in ids[rows]]), "x": x[rows], "label": y[rows]}
+        )
+        pq.write_table(table, path / f"part-{i}.parquet", row_group_size=len(rows) // 2 + 1)
+    return path
+
+
+def _reference_sums(ds, w):
+    """Loss sum, weight sum and gradient by scipy.sparse over the whole one-hot matrix."""
+    import scipy.sparse as sp
+
+    from logloss.coded import concat
+
+    X = concat([b for b in ds.X.to_delayed().ravel().tolist() for b in [b.compute()]])
+    y = np.asarray(ds.y.compute() == 1, dtype=np.float64)
+    n, p = X.shape
+    rows = np.repeat(np.arange(n), X.codes.shape[1])
+    v = np.ones(X.codes.size) if X.vals is None else X.vals.ravel().astype(np.float64)
+    onehot = sp.csr_matrix((v, (rows, X.codes.ravel())), shape=(n, p)).tolil()
+    onehot[:, : X.dense.shape[1]] = X.dense
+    onehot = onehot.tocsr()
+    z = onehot @ w[:p] + w[p]
+    r = expit(z) - y
+    loss = float(np.sum(np.logaddexp(0, z) - y * z))
+    return np.concatenate([[loss, n], onehot.T @ r, [r.sum()]])
+
+
+@pytest.mark.parametrize("levels", [2**16 + 500, 300])
+def test_one_partial_per_worker_reaches_the_client(tmp_path, levels):
+    """A pass over coded blocks on a 2-worker, 2-thread cluster: one task per worker thread,
+    each accumulating its blocks into one vector; from 2^16 features on the client receives
+    one partial per worker (combined on the worker), below it one per task. The sums equal
+    a scipy.sparse reference."""
+    from distributed import Client, LocalCluster
+
+    from logloss.blockdata import WORKER_COMBINE_FEATURES, BlockData
+    from logloss.data import read_parquet
+
+    path = _id_parquet(tmp_path / "clicks", levels, 2, 4)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        ds = read_parquet(path, "label", block_bytes=1)
+        p = ds.n_features
+        assert ds.X.numblocks[0] == 8 and (p >= WORKER_COMBINE_FEATURES) == (levels > 2**16)
+        data = BlockData(ds.X, (ds.y == 1).astype(float), storage="persist")
+        w = np.random.default_rng(1).normal(scale=0.1, size=p + 1)
+        got = data.sums(w)
+        tasks, partials = data.last_pass["tasks"], data.last_pass["partials"]
+        workers = data.last_pass["workers"]  # the workers the tasks went to
+        print(f"\np = {p:,}: {tasks} tasks, {partials} partials, {data.last_pass['bytes']:,} bytes")
+        assert len(client.has_what()) == workers == 2
+        assert workers <= tasks <= 4  # at most one per worker thread
+        assert partials == (workers if p >= WORKER_COMBINE_FEATURES else tasks)
+        assert data.last_pass["bytes"] == partials * (p + 3) * 8 <= 2 * workers * (p + 3) * 8
+        np.testing.assert_allclose(got, _reference_sums(ds, w), rtol=1e-9, atol=1e-9)
+        data.release()

@@ -258,7 +258,7 @@ def read_coef(fh: IO[bytes], shown: str, doc: ModelDoc) -> np.ndarray:
             f"float64 of shape {want}"
         )
     vec = np.empty(int(np.prod(want)), dtype="<f8")
-    n, got = vec.nbytes, _read_into(fh, memoryview(vec).cast("B"))
+    n, got = vec.nbytes, _read_into(fh, memoryview(vec.data).cast("B"))
     if got == n:
         got += len(fh.read(1))  # nothing may follow
     if got != n:
