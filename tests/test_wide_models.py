@@ -174,3 +174,52 @@ def test_one_partial_per_worker_reaches_the_client(tmp_path, levels):
         assert data.last_pass["bytes"] == partials * (p + 3) * 8 <= 2 * workers * (p + 3) * 8
         np.testing.assert_allclose(got, _reference_sums(ds, w), rtol=1e-9, atol=1e-9)
         data.release()
+
+
+def test_a_vocabulary_of_200k_levels_saves_loads_and_serves(tmp_path):
+    """An encoded model (two numeric columns, an id column of 200,000 levels and an
+    "(infrequent)" one): model.json is written on one line (json's C encoder) above
+    COMPACT_FEATURES coefficients; the loaded model predicts as the saved one on a frame."""
+    import pandas as pd
+
+    from logloss.data.encoding import CATEGORICAL, NUMERIC, ColumnCode, Encoding
+    from logloss.storage.files import COMPACT_FEATURES
+
+    levels = tuple(f"u{i:07d}" for i in range(200_000))
+    enc = Encoding(
+        (
+            ColumnCode("a", NUMERIC, mean=0.5),
+            ColumnCode("b", NUMERIC, mean=1.0, indicator=True),
+            ColumnCode("user", CATEGORICAL, levels, ("rare",)),
+        ),
+        "impute",
+    )
+    p = enc.width
+    model = _wide_model(p)
+    model.set_features(model.classes_, p, np.asarray(enc.feature_names, dtype=object), enc)
+    t = time.perf_counter()
+    version = model.save(tmp_path / "m")
+    saved = time.perf_counter() - t
+    t = time.perf_counter()
+    back = LogisticRegression.load(tmp_path / "m")
+    loaded = time.perf_counter() - t
+    text = (version / "model.json").read_bytes()
+    print(
+        f"\n{p:,} coefficients, vocabulary of {len(levels):,}: saved in {saved:.3f} s, "
+        f"loaded in {loaded:.3f} s; model.json {len(text) / 2**20:.1f} MiB, coef.npy "
+        f"{(version / 'coef.npy').stat().st_size / 2**20:.1f} MiB"
+    )
+    assert p > COMPACT_FEATURES and text.count(b"\n") == 1
+    assert list(back.feature_names_in_) == enc.feature_names
+    frame = pd.DataFrame(
+        {"a": [0.1, -1.0, 2.0], "b": [1.0, np.nan, 0.0], "user": ["u0000007", "zzz", "u0199999"]}
+    )
+    np.testing.assert_array_equal(back.predict_proba(frame), model.predict_proba(frame))
+    j = [enc.feature_names.index(f"user={u}") for u in ("u0000007", "u0199999")]
+    w, b = model.coef_[0], model.intercept_[0]
+    want = [  # by hand: a, b (imputed 1.0 and its indicator), the user's coefficient
+        0.1 * w[0] + 1.0 * w[1] + w[j[0]] + b,
+        -1.0 * w[0] + 1.0 * w[1] + w[2] + w[p - 1] + b,  # unseen -> (infrequent)
+        2.0 * w[0] + w[j[1]] + b,
+    ]
+    np.testing.assert_allclose(back.decision_function(frame), want, rtol=1e-12)

@@ -35,6 +35,7 @@ from .versions import (
 )
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
+COMPACT_FEATURES = 100_000  # model.json of a model with more coefficients is written compact
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
 T = TypeVar("T")
@@ -126,7 +127,10 @@ def save_model(
     size = sum(int(v.size) for v in parts)
     doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
     doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
-    text = (json.dumps({**doc, "coef_shape": [size]}, indent=2) + "\n").encode()
+    # Indented for a reader up to COMPACT_FEATURES; beyond, one line: json's C encoder (an
+    # indented dump runs the pure-Python one, ~7 s for a vocabulary of a million levels).
+    indent = 2 if size <= COMPACT_FEATURES else None
+    text = (json.dumps({**doc, "coef_shape": [size]}, indent=indent) + "\n").encode()
 
     def fill(folder: Path) -> None:
         with open(folder / "coef.npy", "wb") as fh:
