@@ -22,8 +22,11 @@ started from a shell, once:
   ``FeatureHasher(numFeatures=2**20)`` + ``LogisticRegression(regParam=1/(C n),
   standardization=False)``, the same objective; ``maxIter`` 10 (quick) or 100.
 - logloss: ``logloss train TRAIN --label label --C 0.05 --missing impute --max-categories
-  10000000 --min-frequency 10`` (and ``--hash-bits 20`` when ``logloss train --help`` has it),
-  then ``logloss evaluate``. Run with an address-space limit (``--logloss-memory-gb``, default
+  10000000 --min-frequency 10 --standardize`` (and ``--hash-bits 20`` when ``logloss train
+  --help`` has it), then ``logloss evaluate``. ``--standardize`` is what its user adds: without
+  it the raw counts' scales stop L-BFGS at ``--max-iter`` and the command exits 3, with that
+  remedy in its hint (the penalty then applies to standardised coefficients).
+  Run with an address-space limit (``--logloss-memory-gb``, default
   4 in quick mode, 60 % of the memory otherwise): a dense one-hot that cannot fit fails instead
   of swamping the machine. When it fails, the table says ``cannot: <its error>``.
 
@@ -291,7 +294,13 @@ def spark_reason() -> str | None:
 def logloss_rows(work: Path, train: Path, test: Path, rows: int, limit: int) -> list[Row]:
     help_text = run_process([*LOGLOSS, "train", "--help"]).stdout
     variants = {
-        "logloss train (vocabulary)": ["--max-categories", "10000000", "--min-frequency", "10"]
+        "logloss train (vocabulary)": [
+            "--max-categories",
+            "10000000",
+            "--min-frequency",
+            "10",
+            "--standardize",  # its not-converged hint's remedy for the raw counts' scales
+        ]
     }
     if "--hash-bits" in help_text:
         variants["logloss train (--hash-bits 20)"] = ["--hash-bits", "20"]

@@ -20,11 +20,10 @@ Conventions
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dask
@@ -35,9 +34,16 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
-from .coded import CodedMatrix, any_concat, any_sums, block_row_bytes
+from .coded import CodedMatrix, any_concat, any_sums, block_row_bytes, coded_sums
 from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
-from .placement import StoragePlan, default_client, plan_storage
+from .placement import (
+    StoragePlan,
+    default_client,
+    host_of,
+    limit_blas,
+    plan_storage,
+    worker_groups,
+)
 
 __all__ = ["BlockData", "default_client", "tree_reduce", "worker_groups"]
 
@@ -84,33 +90,17 @@ def _sums_task(
     w: Array,
     hessian: bool,
     diag: bool = False,
+    out: Array | None = None,
 ) -> Array:
-    return any_sums(X, y, w, s, hessian=hessian, diag=diag)
-
-
-def _limit_blas(host_threads: int | None) -> None:
-    """Cap BLAS threads in this worker process: its host's cores (counted here, on the
-    worker) shared by the ``host_threads`` worker threads on that host. Done once per
-    worker process and value (remembered on the Worker object, not in a module global)."""
-    if host_threads is None:
-        return
-    try:
-        from distributed import get_worker
-
-        worker: Any = get_worker()
-    except (ImportError, ValueError):  # not inside a distributed worker
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, (cores or 1) // max(host_threads, 1))
-    if getattr(worker, "_logloss_blas_threads", None) == threads:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=threads, user_api="blas")
-    except Exception:  # pragma: no cover - threadpoolctl missing or a BLAS it cannot drive
-        pass
-    worker._logloss_blas_threads = threads
+    """A block's packed sums; with ``out``, added into ``out`` in place (a coded block's
+    scatter-adds go straight into it: no packed vector per block) and ``out`` returned."""
+    if out is not None and isinstance(X, CodedMatrix) and not hessian:
+        return coded_sums(X, y, w, s, diag=diag, out=out)
+    part = any_sums(X, y, w, s, hessian=hessian, diag=diag)
+    if out is None:
+        return part
+    out += part
+    return out
 
 
 def _own_columns(a: NDArray[Any]) -> NDArray[Any]:
@@ -174,14 +164,27 @@ def _group_task(
     offsets: Sequence[int] | None,
     *args: Any,
 ) -> Any:
-    """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies);
-    with ``offsets``, each block's first global row is passed after its weights."""
-    _limit_blas(host_threads)
-    if offsets is None:
-        parts = [block_fn(b.X, b.y, b.s, *args) for b in blocks]
-    else:
-        parts = [block_fn(b.X, b.y, b.s, o, *args) for b, o in zip(blocks, offsets, strict=True)]
-    return parts[0] if len(parts) == 1 else combine(*parts)
+    """``combine`` of ``block_fn`` over the blocks a worker already holds (one task, no copies
+    of the blocks); with ``offsets``, each block's first global row is passed after its
+    weights. One partial is kept and accumulated block after block: the passes' sums are
+    added into it in place (:func:`_sums_task`'s ``out``), other results combined two at a
+    time (in place for the default addition): never one result per block held at once."""
+    limit_blas(host_threads)
+    acc: Any = None
+    for i, b in enumerate(blocks):
+        head = (b.X, b.y, b.s) if offsets is None else (b.X, b.y, b.s, offsets[i])
+        if acc is not None and block_fn is _sums_task and offsets is None:
+            w, hessian, *rest = args
+            acc = _sums_task(b.X, b.y, b.s, w, hessian, bool(rest and rest[0]), out=acc)
+            continue
+        part = block_fn(*head, *args)
+        if acc is None:
+            acc = part
+        elif combine is _add and isinstance(acc, np.ndarray) and acc.flags.writeable:
+            acc += part
+        else:
+            acc = combine(acc, part)
+    return acc
 
 
 def _disk_pack(
@@ -235,25 +238,6 @@ def _subsample_block(block: _Block, step: int) -> _Block:
     else:
         X = np.ascontiguousarray(X)
     return _Block(X, block.y[::step].copy(), s)
-
-
-def _host(address: str) -> str:
-    return address.split("://")[-1].rsplit(":", 1)[0]
-
-
-def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int]]:
-    """Split block indices (in order) into at most ``groups`` runs of about equal rows."""
-    groups = max(1, min(groups, len(items)))
-    if groups == 1:
-        return [items]
-    total = sum(sizes[i] for i in items)
-    out: list[list[int]] = [[] for _ in range(groups)]
-    acc = 0
-    for i in items:
-        g = min(groups - 1, int(acc * groups / total)) if total else 0
-        out[g].append(i)
-        acc += sizes[i]
-    return [g for g in out if g]
 
 
 def _aligned(
@@ -313,29 +297,34 @@ def _persist_local(
     return X, y01, (rest[0] if rest else None)
 
 
-def worker_groups(
-    keys: Sequence[Any],
-    who_has: Mapping[Any, Sequence[str]],
-    workers: Mapping[str, Mapping[str, Any]],
-    rows: Sequence[int],
-) -> list[tuple[str, list[int]]]:
-    """(worker address, block indices) per task of a pass, in block order: each block with
-    the first worker holding it (``who_has``: key -> addresses; "" when none does), each
-    worker's blocks split into one run of about equal rows per thread of it (``workers``:
-    the scheduler's worker info)."""
-    by_worker: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        holders = sorted(who_has.get(key, ()))
-        by_worker.setdefault(holders[0] if holders else "", []).append(i)
-    groups: list[tuple[str, list[int]]] = []
-    for addr, items in by_worker.items():
-        nthreads = int(workers.get(addr, {}).get("nthreads", 1))
-        groups.extend((addr, g) for g in _split(items, rows, nthreads))
-    groups.sort(key=lambda g: g[1][0])
-    return groups
-
-
 _REGROUP_EVERY = 25
+
+#: From this many features on, a pass's partials are combined on each worker first: the
+#: client receives one vector per worker (at p = 2^24 one is 128 MB), not one per thread.
+WORKER_COMBINE_FEATURES = 2**16
+
+
+def _per_worker(
+    client: Any,
+    combine: Callable[..., Any],
+    groups: Sequence[tuple[str, list[int]]],
+    futures: Sequence[Any],
+    tag: str,
+) -> list[Any]:
+    """The futures of one ``combine`` task per worker over its thread tasks' futures (run
+    on that worker: its inputs are already there), in the order of the workers' first
+    blocks; a worker with one task keeps it."""
+    by_worker: dict[str, list[Any]] = {}
+    for (addr, _), f in zip(groups, futures, strict=True):
+        by_worker.setdefault(addr, []).append(f)
+    out = []
+    for j, (addr, fs) in enumerate(by_worker.items()):
+        if len(fs) == 1:
+            out.append(fs[0])
+            continue
+        where = {"workers": [addr], "allow_other_workers": True} if addr else {}
+        out.append(client.submit(combine, *fs, key=f"{tag}-c{j}", pure=False, **where))
+    return out
 
 
 class BlockData:
@@ -354,8 +343,12 @@ class BlockData:
 
     On a distributed client, a pass over persisted blocks is one task per worker thread:
     the blocks are grouped by the worker holding them (``Client.who_has``) and each task
-    loops over its blocks and returns one packed vector; the client adds these in block
-    order. Elsewhere (threaded scheduler, streaming) it is one task per block and a tree sum.
+    loops over its blocks, accumulating one packed vector in place. From
+    :data:`WORKER_COMBINE_FEATURES` features on, each worker's task vectors are added on
+    that worker, so the client receives one vector per worker (p × 8 bytes each; at
+    p = 2^24, 128 MB); below, one per task. The client adds them in order; ``last_pass``
+    counts them. Elsewhere (threaded scheduler, streaming) it is one task per block and a
+    tree sum.
     """
 
     def __init__(
@@ -406,6 +399,10 @@ class BlockData:
         self._groups: list[tuple[str, list[int]]] | None = None
         self._blas: dict[str, int] = {}
         self._passes = 0
+        #: the last per-worker pass: its ``tasks``, the ``workers`` they were sent to, the
+        #: ``partials`` the client received and their ``bytes`` (empty before one, and
+        #: without a distributed client)
+        self.last_pass: dict[str, int] = {}
 
     @property
     def n_blocks(self) -> int:
@@ -434,7 +431,7 @@ class BlockData:
 
     def _host_threads(self) -> dict[str, int]:
         """Worker address -> the number of worker threads on its host (from the scheduler);
-        each worker divides its own core count by this (see :func:`_limit_blas`)."""
+        each worker divides its own core count by this (:func:`~logloss.placement.limit_blas`)."""
         client = self._client
         if client is None:
             return {}
@@ -444,8 +441,8 @@ class BlockData:
             return {}
         per_host: dict[str, int] = {}
         for addr, w in info.items():
-            per_host[_host(addr)] = per_host.get(_host(addr), 0) + int(w.get("nthreads", 1))
-        return {addr: per_host[_host(addr)] for addr in info}
+            per_host[host_of(addr)] = per_host.get(host_of(addr), 0) + int(w.get("nthreads", 1))
+        return {addr: per_host[host_of(addr)] for addr in info}
 
     def map_reduce(
         self,
@@ -501,8 +498,24 @@ class BlockData:
                     **({"workers": [addr], "allow_other_workers": True} if addr else {}),
                 )
             )
+        if self.n_features >= WORKER_COMBINE_FEATURES:
+            futures = _per_worker(client, combine, groups, futures, tag)
         parts = client.gather(futures)
-        return parts[0] if len(parts) == 1 else combine(*parts)
+        del futures
+        self.last_pass = {
+            "tasks": len(groups),
+            "workers": len({addr for addr, _ in groups}),
+            "partials": len(parts),
+            "bytes": int(sum(getattr(p, "nbytes", 0) for p in parts)),
+        }
+        if len(parts) == 1:
+            return parts[0]
+        if combine is _add and all(isinstance(p, np.ndarray) for p in parts):
+            total = parts[0] if parts[0].flags.writeable else parts[0].copy()
+            for p in parts[1:]:
+                total += p
+            return total
+        return combine(*parts)
 
     def offsets(self) -> list[int]:
         """The global position of each block's first row, in block order."""

@@ -1,5 +1,6 @@
-"""How much data the workers (or this process) may hold, which client runs the work, and
-where a fit's blocks will live (:func:`plan_storage`).
+"""How much data the workers (or this process) may hold, which client runs the work,
+where a fit's blocks will live (:func:`plan_storage`), and which worker thread sums which
+blocks in a pass (:func:`worker_groups`; BLAS threads per worker: :func:`limit_blas`).
 
 Shared by the engine (persist, disk or stream the blocks) and the data layer (whether
 persisting a dataset's arrays fits); Dask only, no NumPy math. Nothing here computes a
@@ -8,8 +9,9 @@ block: the engine persists them as the plan says.
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,15 @@ from .coded import array_nbytes, block_row_bytes
 if TYPE_CHECKING:
     import dask.array as da
 
-__all__ = ["StoragePlan", "default_client", "memory_budget", "plan_storage"]
+__all__ = [
+    "StoragePlan",
+    "default_client",
+    "host_of",
+    "limit_blas",
+    "memory_budget",
+    "plan_storage",
+    "worker_groups",
+]
 
 _LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
 
@@ -144,3 +154,69 @@ def _disk_plan(sizes: Sequence[int], budget: float) -> list[bool]:
         used += size if fits else 0
         out.append(not fits)
     return out
+
+
+def limit_blas(host_threads: int | None) -> None:
+    """Cap BLAS threads in this worker process: its host's cores (counted here, on the
+    worker) shared by the ``host_threads`` worker threads on that host. Done once per
+    worker process and value (remembered on the Worker object, not in a module global)."""
+    if host_threads is None:
+        return
+    try:
+        from distributed import get_worker
+
+        worker: Any = get_worker()
+    except (ImportError, ValueError):  # not inside a distributed worker
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // max(host_threads, 1))
+    if getattr(worker, "_logloss_blas_threads", None) == threads:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+    except Exception:  # pragma: no cover - threadpoolctl missing or a BLAS it cannot drive
+        pass
+    worker._logloss_blas_threads = threads
+
+
+def host_of(address: str) -> str:
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def _split(items: list[int], sizes: Sequence[int], groups: int) -> list[list[int]]:
+    """Split block indices (in order) into at most ``groups`` runs of about equal rows."""
+    groups = max(1, min(groups, len(items)))
+    if groups == 1:
+        return [items]
+    total = sum(sizes[i] for i in items)
+    out: list[list[int]] = [[] for _ in range(groups)]
+    acc = 0
+    for i in items:
+        g = min(groups - 1, int(acc * groups / total)) if total else 0
+        out[g].append(i)
+        acc += sizes[i]
+    return [g for g in out if g]
+
+
+def worker_groups(
+    keys: Sequence[Any],
+    who_has: Mapping[Any, Sequence[str]],
+    workers: Mapping[str, Mapping[str, Any]],
+    rows: Sequence[int],
+) -> list[tuple[str, list[int]]]:
+    """(worker address, block indices) per task of a pass, in block order: each block with
+    the first worker holding it (``who_has``: key -> addresses; "" when none does), each
+    worker's blocks split into one run of about equal rows per thread of it (``workers``:
+    the scheduler's worker info)."""
+    by_worker: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        holders = sorted(who_has.get(key, ()))
+        by_worker.setdefault(holders[0] if holders else "", []).append(i)
+    groups: list[tuple[str, list[int]]] = []
+    for addr, items in by_worker.items():
+        nthreads = int(workers.get(addr, {}).get("nthreads", 1))
+        groups.extend((addr, g) for g in _split(items, rows, nthreads))
+    groups.sort(key=lambda g: g[1][0])
+    return groups

@@ -12,7 +12,7 @@ import os
 import posixpath
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from .versions import (
 )
 
 PREDICTIONS_MARKER, PREDICTIONS_FORMAT = "_logloss_predictions.json", "logloss-predictions"
+COMPACT_FEATURES = 100_000  # model.json of a model with more coefficients is written compact
 MAX_META_BYTES = 1 << 26  # a model.json larger than this (64 MiB) is refused unread
 _ATTEMPTS = 20
 T = TypeVar("T")
@@ -108,7 +109,7 @@ def version_of(folder: StrPath) -> str:
 def save_model(
     path: StrPath,
     meta: dict[str, Any],
-    vector: np.ndarray,
+    vector: np.ndarray | Sequence[np.ndarray],
     *,
     extra: Fill | None = None,
     promote: bool = True,
@@ -118,16 +119,24 @@ def save_model(
     keep: int | None = None,
 ) -> Path | str:
     """Save ``meta`` (model.json) and ``vector`` (coef.npy) as a new version; returns it.
-    ``promote``, ``verdict``, ``reason``, ``record``, ``keep``: as :func:`save_folder`."""
-    vec = np.ascontiguousarray(vector, dtype="<f8").ravel()
+    ``vector``: one array, or its parts (e.g. :func:`~logloss.storage.modelfile.model_vector`'s
+    coefficients and intercept) written one after the other. ``promote``, ``verdict``,
+    ``reason``, ``record``, ``keep``: as :func:`save_folder`."""
+    vectors = [vector] if isinstance(vector, np.ndarray) else list(vector)
+    parts = [np.ascontiguousarray(v, dtype="<f8").ravel() for v in vectors]
+    size = sum(int(v.size) for v in parts)
     doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
     doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
-    text = (json.dumps({**doc, "coef_shape": [int(vec.size)]}, indent=2) + "\n").encode()
+    # Indented for a reader up to COMPACT_FEATURES; beyond, one line: json's C encoder (an
+    # indented dump runs the pure-Python one, ~7 s for a vocabulary of a million levels).
+    indent = 2 if size <= COMPACT_FEATURES else None
+    text = (json.dumps({**doc, "coef_shape": [size]}, indent=indent) + "\n").encode()
 
     def fill(folder: Path) -> None:
         with open(folder / "coef.npy", "wb") as fh:
-            fh.write(mf.npy_header(vec.size))
-            fh.write(vec.data)
+            fh.write(mf.npy_header(size))
+            for v in parts:
+                fh.write(v.data)
         (folder / "model.json").write_bytes(text)
         if extra is not None:
             extra(folder)

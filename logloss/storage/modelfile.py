@@ -257,14 +257,33 @@ def read_coef(fh: IO[bytes], shown: str, doc: ModelDoc) -> np.ndarray:
             f"{shown!r} is corrupt: it holds {dtype} of shape {shape}; model.json says "
             f"float64 of shape {want}"
         )
-    n = 8 * int(np.prod(want))
-    data = fh.read(n + 1)
-    if len(data) != n:
-        raise ModelFileError(f"{shown!r} is corrupt: {len(data)} bytes of data, expected {n}")
-    vec = np.frombuffer(data, dtype="<f8").copy()
-    if not np.all(np.isfinite(vec)):
+    vec = np.empty(int(np.prod(want)), dtype="<f8")
+    n, got = vec.nbytes, _read_into(fh, memoryview(vec.data).cast("B"))
+    if got == n:
+        got += len(fh.read(1))  # nothing may follow
+    if got != n:
+        raise ModelFileError(f"{shown!r} is corrupt: {got} bytes of data, expected {n}")
+    if not np.isfinite(vec).all():
         raise ModelFileError(f"{shown!r}: the coefficients are not all finite")
     return vec
+
+
+def _read_into(fh: IO[bytes], buf: memoryview) -> int:
+    """Fill ``buf`` from ``fh`` (read straight into the array: no copy of 128 MB at 2^24
+    coefficients); the number of bytes read (fewer at the end of the file)."""
+    done = 0
+    readinto = getattr(fh, "readinto", None)
+    while done < len(buf):
+        if readinto is not None:
+            k = readinto(buf[done:])
+        else:
+            chunk = fh.read(len(buf) - done)
+            k = len(chunk)
+            buf[done : done + k] = chunk
+        if not k:
+            break
+        done += k
+    return done
 
 
 def check_vector(doc: ModelDoc, vec: np.ndarray, shown: str) -> None:
@@ -344,9 +363,11 @@ def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, An
     }
 
 
-def model_vector(est: Any) -> np.ndarray:
-    """The coefficients then the intercept: the content of coef.npy."""
-    return np.concatenate([est.coef_[0], est.intercept_])
+def model_vector(est: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The content of coef.npy as its two parts, the coefficients then the intercept:
+    :func:`~logloss.storage.files.save_model` writes them one after the other (never
+    concatenated: 2^24 coefficients are 128 MB)."""
+    return np.asarray(est.coef_[0], dtype=np.float64), np.asarray(est.intercept_, np.float64)
 
 
 def estimator_kwargs(meta: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +385,7 @@ def fitted_attributes(meta: dict[str, Any], vec: np.ndarray) -> dict[str, Any]:
     p = int(meta["n_features_in"])
     out: dict[str, Any] = {
         "classes_": decode_labels(meta["classes"]),
-        "coef_": vec[:p].reshape(1, p).copy(),
+        "coef_": vec[:p].reshape(1, p),  # a view: coef.npy's vector is read for the model
         "intercept_": vec[p:].copy(),
         "n_features_in_": p,
         "n_iter_": np.array([int(meta["n_iter"])], dtype=np.int32),
