@@ -30,6 +30,7 @@ from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
+from .hashing import HASH_ABOVE, MAX_HASH_BITS
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
@@ -203,9 +204,19 @@ def _learn_encoding(
 ) -> Encoding:
     """One pass over the features (and weights): per-block level counts and numeric sums,
     merged here into the encoding."""
-    parts = dask.compute(
-        *[dask.delayed(_block_stats)(fs, b, plan, options.max_categories) for b in blocks]
-    )
+    limit = options.max_categories
+    counted = plan
+    if options.hash_bits:
+        limit = limit or HASH_ABOVE  # a column over it is hashed: no need to count further
+        named = set(options.hash_columns or ())  # hashed whatever their size: not counted
+        keep = [(f, k) for f, k in plan.feature_kinds if f not in named]
+        counted = dataclasses.replace(
+            plan,
+            features=tuple(f for f, _ in keep),
+            kinds=tuple(k for _, k in keep),
+            file_columns=tuple(c for c in plan.file_columns if c not in named),
+        )
+    parts = dask.compute(*[dask.delayed(_block_stats)(fs, b, counted, limit) for b in blocks])
     return learn(
         plan.feature_kinds,
         merge(parts),
@@ -214,6 +225,8 @@ def _learn_encoding(
         min_frequency=options.min_frequency,
         source=source,
         categorical_coding=options.categorical_coding,
+        hash_bits=options.hash_bits,
+        hash_columns=options.hash_columns,
     )
 
 
@@ -245,7 +258,8 @@ def _build_arrays(
     if plan.encoding is not None and plan.encoding.coded:
         enc = plan.encoding
         k = len(codes.code_columns(enc))
-        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + 4 * k)
+        per_code = 8 if enc.hashed else 4  # hashed: a float32 sign beside each code
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
@@ -301,6 +315,8 @@ def read_parquet(
     exclude: Sequence[str] = (),
     codes: bool | None = None,
     window: Window | None = None,
+    hash_bits: int | None = None,
+    hash_columns: Sequence[str] | None = None,
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -347,6 +363,12 @@ def read_parquet(
     forces that choice (True / False).
     ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
     as sorted of each column gets none: treatment coding).
+    ``hash_bits`` B: categorical columns are hashed into 2^B shared buckets exactly as
+    scikit-learn's ``FeatureHasher(2**B, input_type="string", alternate_sign=True)`` does
+    with the tokens ``column=value`` (:mod:`logloss.data.hashing`): the columns
+    ``hash_columns`` (integer ones become categorical), by default every categorical column
+    with more distinct values than ``max_categories``, or than
+    :data:`~logloss.data.hashing.HASH_ABOVE` without it; the features ``hash[i]``.
     ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
     partitions' files never opened) or by a timestamp column (row groups outside it, by
     their statistics, never read); see :mod:`logloss.data.windowing`.
@@ -366,6 +388,10 @@ def read_parquet(
         raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
     if (max_categories is not None and max_categories < 1) or min_frequency < 1:
         raise ValueError("max_categories and min_frequency must be at least 1")
+    if hash_bits is not None and not 1 <= hash_bits <= MAX_HASH_BITS:
+        raise ValueError(f"hash_bits must be in [1, {MAX_HASH_BITS}]; got {hash_bits!r}")
+    if hash_columns is not None and not hash_bits:
+        raise ValueError("hash_columns needs hash_bits")
     drop_invalid = drop_invalid or missing == "drop"
     options = ColumnOptions(
         tuple(categorical),
@@ -376,6 +402,8 @@ def read_parquet(
         encoding,
         categorical_coding,
         tuple(exclude or ()),
+        hash_bits or None,
+        None if hash_columns is None else tuple(hash_columns),
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)
