@@ -139,8 +139,8 @@ def _group_bincount(
         else:
             v = X.vals[:, j0:j1].astype(np.float64)
             wts = ((v * v if square else v) * weights[:, None]).ravel(order="F")
-    out: Array = np.bincount(codes - lo, weights=wts, minlength=hi - lo)[: hi - lo]
-    return out
+    out = np.bincount(codes - lo, weights=wts, minlength=hi - lo)[: hi - lo]
+    return np.asarray(out, dtype=np.float64)
 
 
 def is_coded(X: Any) -> bool:

@@ -129,6 +129,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         FeatureHasher. Not for in-memory DataFrames.
     hash_columns : list of column names, default=None
         The columns to hash; None: those with more levels than ``max_categories`` (or 1000).
+    interactions : list of "A:B" strings, default=None
+        Crosses of two categorical columns, hashed into the same buckets (the token
+        ``A=a^B=b``; Vowpal Wabbit's ``-q``).
 
     Attributes
     ----------
@@ -245,6 +248,7 @@ class LogisticRegressionCV(LogisticRegression):
         categorical_coding: str = "all",
         hash_bits: int | None = None,
         hash_columns: list[str] | None = None,
+        interactions: list[str] | None = None,
     ) -> None:
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -268,6 +272,7 @@ class LogisticRegressionCV(LogisticRegression):
         self.categorical_coding = categorical_coding
         self.hash_bits = hash_bits
         self.hash_columns = hash_columns
+        self.interactions = interactions
 
     _parameter_constraints: dict[str, list[Any]] = {
         **{

@@ -18,7 +18,8 @@ Conventions
   ColumnTransformer: a ``FunctionTransformer`` making each row's tokens ``column=value``
   (:func:`logloss.data.hashing.row_tokens`: a null is ``column=(null)``, an integer-valued
   float an integer) and ``FeatureHasher(n_features=2**B, input_type="string",
-  alternate_sign=True)``: the model's shared block of 2^B features, last.
+  alternate_sign=True)``: the model's shared block of 2^B features, last; the crosses'
+  tokens ``A=a^B=b`` join each row's list.
 """
 
 from __future__ import annotations
@@ -109,10 +110,9 @@ def _hasher(encoding: Encoding) -> Any:
     from .data.hashing import row_tokens
 
     names = [c.name for c in encoding.hashed]
-    tokens = FunctionTransformer(row_tokens, kw_args={"columns": names})
-    hasher = FeatureHasher(
-        n_features=encoding.hash_width, input_type="string", alternate_sign=True
-    )
+    pairs = [list(p) for p in encoding.interactions]
+    tokens = FunctionTransformer(row_tokens, kw_args={"columns": names, "interactions": pairs})
+    hasher = FeatureHasher(n_features=encoding.hash_width, input_type="string", alternate_sign=True)
     return Pipeline([("tokens", tokens), ("hasher", hasher)])
 
 
@@ -145,8 +145,10 @@ def to_sklearn(model: Any) -> Any:
             drop=_dropped(encoding),
         )
         parts.append(("cat", encoder, categorical))
-    if encoding.hashed:
-        parts.append(("hash", _hasher(encoding), [c.name for c in encoding.hashed]))
+    if encoding.hash_width:
+        used = [c.name for c in encoding.hashed]
+        used += [c for pair in encoding.interactions for c in pair]
+        parts.append(("hash", _hasher(encoding), list(dict.fromkeys(used))))
     columns = ColumnTransformer(parts)
     columns.fit(_synthetic_rows(encoding, k))
     width = int(columns.transform(_synthetic_rows(encoding, k).iloc[:1]).shape[1])

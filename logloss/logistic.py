@@ -132,6 +132,7 @@ class LogisticCore:
         categorical_coding: str = "all",
         hash_bits: int | None = None,
         hash_columns: list[str] | None = None,
+        interactions: list[str] | None = None,
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -153,6 +154,7 @@ class LogisticCore:
         self.categorical_coding = categorical_coding
         self.hash_bits = hash_bits
         self.hash_columns = hash_columns
+        self.interactions = interactions
 
     def _check_settings(self) -> None:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the

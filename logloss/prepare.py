@@ -454,6 +454,7 @@ _COLUMN_OPTIONS = (
     "categorical_coding",
     "hash_bits",
     "hash_columns",
+    "interactions",
 )
 
 

@@ -185,7 +185,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "max_categories",
         "int",
         None,
-        "a categorical column with more distinct values is an error (default: none, every "
+        "a categorical column with more distinct values is an error, or hashed with "
+        "--hash-bits (default: none, every "
         "column gets a vocabulary: each level seen --min-frequency times a coefficient, the "
         "rarer and unseen ones one shared '(infrequent)' coefficient; wide columns are kept "
         "as int32 codes, never as dense indicators)",
@@ -232,6 +233,15 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         None,
         "with --hash-bits: the columns to hash, whatever their size (integer columns become "
         "categorical); default: by size, see --hash-bits",
+        group="columns and missing values",
+    ),
+    Setting(
+        "interactions",
+        "columns",
+        None,
+        "with --hash-bits: crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's "
+        "-q): each row's token 'A=a^B=b' of the two raw values hashed into the same 2^B "
+        "buckets (from the pairs of distinct values of a block, never a string per row)",
         group="columns and missing values",
     ),
     # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows
@@ -541,6 +551,7 @@ class TrainSettings:
     categorical_coding: str = _D["categorical_coding"]
     hash_bits: int | None = _D["hash_bits"]
     hash_columns: list[str] | None = _D["hash_columns"]
+    interactions: list[str] | None = _D["interactions"]
     cv: int = _D["cv"]
     Cs: int | list[float] = _D["Cs"]
     l1_ratios: list[float] | None = _D["l1_ratios"]
@@ -578,4 +589,5 @@ class TrainSettings:
             "categorical_coding": self.categorical_coding,
             "hash_bits": self.hash_bits,
             "hash_columns": self.hash_columns,
+            "interactions": self.interactions or (),
         }

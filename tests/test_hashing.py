@@ -107,9 +107,9 @@ def test_kernel_with_shared_ranges_equals_a_sparse_reference():
     codes = np.column_stack(
         [rng.integers(2, 7, n), *[rng.integers(7, 23, n) for _ in range(3)]]
     ).astype(np.int32)
-    vals = np.column_stack(
-        [np.ones(n), *[rng.choice([-1.0, 1.0], n) for _ in range(3)]]
-    ).astype(np.float32)
+    vals = np.column_stack([np.ones(n), *[rng.choice([-1.0, 1.0], n) for _ in range(3)]]).astype(
+        np.float32
+    )
     X = CodedMatrix(rng.normal(size=(n, d)), np.asfortranarray(codes), (2, 7, 7, 7, 23))
     X.vals = np.asfortranarray(vals)
     A = X.toarray()
@@ -164,8 +164,10 @@ def sklearn_pipeline(numeric: list[str], vocab: list[str], hashed: list[str], bi
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
     def tokens(X: pd.DataFrame) -> list[list[str]]:
-        return [[f"{c}={'(null)' if v is None else v}" for c, v in zip(hashed, row, strict=True)]
-                for row in X[hashed].itertuples(index=False)]
+        return [
+            [f"{c}={'(null)' if v is None else v}" for c, v in zip(hashed, row, strict=True)]
+            for row in X[hashed].itertuples(index=False)
+        ]
 
     hasher = Pipeline(
         [
@@ -240,7 +242,7 @@ def test_cli_saves_the_hashing_spec_and_predicts_new_files(tmp_path, capsys):
     (saved,) = out.glob("v*/model.json")
     doc = json.loads(saved.read_text())
     enc = doc["encoding"]
-    assert enc["hashing"] == {"bits": 10, "alternate_sign": True}
+    assert enc["hashing"] == {"bits": 10, "alternate_sign": True, "interactions": []}
     assert [c["name"] for c in enc["columns"] if c["kind"] == "hashed"] == FLIGHT_HASHED
     model = load_model(out)
     data = read_parquet(new, None, encoding=model.encoding_)
@@ -264,3 +266,55 @@ def test_bad_hash_settings_are_one_clear_error(tmp_path):
         read_parquet(path, "late", hash_bits=8, hash_columns=["nope"])
     with pytest.raises(ValueError, match="hash_bits must be in"):
         read_parquet(path, "late", hash_bits=40)
+
+
+# ------------------------------------------------------------------ crosses
+def test_crosses_hash_the_token_of_the_pair_as_feature_hasher(tmp_path):
+    """A cross A:B gives each row the token A=a^B=b (raw values, nulls as (null)), from the
+    distinct pairs of a block: the same matrix as FeatureHasher over per-row tokens."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    a = [None if i % 50 == 0 else f"a{int(v)}" for i, v in enumerate(rng.integers(0, 30, n))]
+    b = rng.integers(0, 40, n)
+    d = pa.array([f"d{int(v)}" for v in rng.integers(0, 9, n)]).dictionary_encode()
+    table = pa.table({"a": a, "b": b, "d": d, "y": rng.integers(0, 2, n)})
+    pq.write_table(table, tmp_path / "x.parquet", row_group_size=600)
+    ds = read_parquet(
+        tmp_path / "x.parquet",
+        "y",
+        hash_bits=9,
+        hash_columns=["a"],
+        interactions=["a:b", ("d", "a")],
+        missing="impute",
+        block_bytes=1,
+    )
+    enc = ds.encoding
+    assert enc.interactions == (("a", "b"), ("d", "a"))
+    assert "a:b: cross, hashed into 2^9 buckets" in enc.describe_categorical()
+    blocks = [x.compute() for x in ds.X.to_delayed().ravel()]
+    X = np.concatenate([x.toarray() for x in blocks])
+    start = ds.n_features - 2**9
+    df = table.to_pandas()
+    df["d"] = df["d"].astype(object)
+    own = {c: [f"{c}={'(null)' if pd.isna(v) else v}" for v in df[c]] for c in "abd"}
+    toks = [
+        [own["a"][i], f"{own['a'][i]}^{own['b'][i]}", f"{own['d'][i]}^{own['a'][i]}"]
+        for i in range(n)
+    ]
+    np.testing.assert_array_equal(X[:, start:], reference_hash(toks, 9).toarray())
+    assert row_tokens(df, ["a"], [("a", "b"), ("d", "a")]) == toks
+
+
+def test_flights_with_crosses_export_equal(tmp_path):
+    df = flights(6000)
+    path = write_blocks(df, tmp_path / "flights.parquet", 3)
+    ds, model = fit_hashed(
+        path, "late", 12, 0.5, hash_columns=FLIGHT_HASHED, interactions=["origin:dest"]
+    )
+    got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    features = FLIGHT_NUMERIC + FLIGHT_VOCAB + FLIGHT_HASHED
+    pipe = model.to_sklearn()
+    np.testing.assert_allclose(pipe.predict_proba(df[features])[:, 1], got, rtol=0, atol=1e-9)
+    # the cross changes the model (its tokens are features)
+    plain = fit_hashed(path, "late", 12, 0.5, hash_columns=FLIGHT_HASHED)[1]
+    assert np.abs(plain.coef_ - model.coef_).max() > 1e-3

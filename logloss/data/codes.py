@@ -18,7 +18,7 @@ import pyarrow as pa
 from ..coded import CodedMatrix
 from .arrow import fill_tiles
 from .encoding import CATEGORICAL, Encoding, _Where, categorical_values
-from .hashing import column_hashes
+from .hashing import column_hashes, cross_hashes
 
 
 def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
@@ -28,9 +28,9 @@ def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
         if sl.stop > sl.start:
             out.append((name, sl.start, sl.stop - sl.start))
     start = enc.width - enc.hash_width
-    hashed = enc.hashed
-    for i, c in enumerate(hashed):
-        out.append((c.name, start, enc.hash_width if i == len(hashed) - 1 else 0))
+    hashed = [c.name for c in enc.hashed] + [f"{a}^{b}" for a, b in enc.interactions]
+    for i, name in enumerate(hashed):
+        out.append((name, start, enc.hash_width if i == len(hashed) - 1 else 0))
     return out
 
 
@@ -42,7 +42,7 @@ def bounds(enc: Encoding) -> tuple[int, ...]:
 def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
     k = len(code_columns(enc))
-    vals = np.ones((n, k), np.float32, order="F") if enc.hashed else None  # the signs
+    vals = np.ones((n, k), np.float32, order="F") if enc.hash_width else None  # the signs
     return CodedMatrix(
         np.zeros((n, enc.dense_width), dtype=dtype),
         np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
@@ -61,11 +61,17 @@ def encode_into(
     if sources:
         fill_tiles(block.dense[start:stop], sources)
     by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}
-    for j, (name, offset, _) in enumerate(code_columns(enc)):
-        if name not in by_name:  # hashed
+    columns = code_columns(enc)
+    first_cross = len(columns) - len(enc.interactions)  # the crosses' code columns come last
+    for j, (name, offset, _) in enumerate(columns):
+        if name not in by_name:  # hashed, or a cross
             assert block.vals is not None
             values = lambda n=name: categorical_values(table, n, where, enc.missing)  # noqa: E731
-            idx, sign = column_hashes(table, name, enc.hash_bits, values)
+            if j >= first_cross:
+                pair = enc.interactions[j - first_cross]
+                idx, sign = cross_hashes(table, pair, enc.hash_bits, values)
+            else:
+                idx, sign = column_hashes(table, name, enc.hash_bits, values)
             block.codes[start:stop, j] = idx + offset
             block.vals[start:stop, j] = sign
             continue

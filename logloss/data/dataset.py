@@ -30,9 +30,9 @@ from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
-from .hashing import HASH_ABOVE, MAX_HASH_BITS
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
+from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions
 from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
 from .spec import BlockSpec, _plan_blocks
 
@@ -227,6 +227,7 @@ def _learn_encoding(
         categorical_coding=options.categorical_coding,
         hash_bits=options.hash_bits,
         hash_columns=options.hash_columns,
+        interactions=options.interactions,
     )
 
 
@@ -294,6 +295,34 @@ def worker_block_bytes() -> int | None:
     return max(2**20, min(sizes)) if sizes else None
 
 
+def _check_read_arguments(
+    invalid_hint: Any, dtype: str, block_bytes: int, missing: str | None, drop_invalid: bool
+) -> None:
+    if invalid_hint is not None and not isinstance(invalid_hint, str):
+        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
+    if block_bytes <= 0:
+        raise ValueError(f"block_bytes must be positive; got {block_bytes}")
+    if missing is not None and missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
+    if drop_invalid and missing not in (None, "drop"):
+        raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
+
+
+def _check_hashing(
+    hash_bits: int | None,
+    hash_columns: Sequence[str] | None,
+    interactions: Sequence[str | tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    """The hashing options checked; the interactions as pairs."""
+    if hash_bits is not None and not 1 <= hash_bits <= MAX_HASH_BITS:
+        raise ValueError(f"hash_bits must be in [1, {MAX_HASH_BITS}]; got {hash_bits!r}")
+    if (hash_columns is not None or interactions) and not hash_bits:
+        raise ValueError("hash_columns and interactions need hash_bits (--hash-bits)")
+    return parse_interactions(interactions)
+
+
 def read_parquet(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     label: str | None,
@@ -317,6 +346,7 @@ def read_parquet(
     window: Window | None = None,
     hash_bits: int | None = None,
     hash_columns: Sequence[str] | None = None,
+    interactions: Sequence[str | tuple[str, str]] = (),
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -369,6 +399,8 @@ def read_parquet(
     ``hash_columns`` (integer ones become categorical), by default every categorical column
     with more distinct values than ``max_categories``, or than
     :data:`~logloss.data.hashing.HASH_ABOVE` without it; the features ``hash[i]``.
+    ``interactions`` ("A:B" or (A, B) each; needs ``hash_bits``): crosses of two categorical
+    columns, the token ``A=a^B=b`` hashed into the same block (Vowpal Wabbit's ``-q``).
     ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
     partitions' files never opened) or by a timestamp column (row groups outside it, by
     their statistics, never read); see :mod:`logloss.data.windowing`.
@@ -376,22 +408,10 @@ def read_parquet(
     then no pass is made. ``feature_names`` are the encoded features' names
     (``name=level``, ``name__missing``); ``input_columns`` the columns they come from.
     """
-    if invalid_hint is not None and not isinstance(invalid_hint, str):
-        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
-    if block_bytes <= 0:
-        raise ValueError(f"block_bytes must be positive; got {block_bytes}")
-    if missing is not None and missing not in MISSING_MODES:
-        raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
-    if drop_invalid and missing not in (None, "drop"):
-        raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
+    _check_read_arguments(invalid_hint, dtype, block_bytes, missing, drop_invalid)
     if (max_categories is not None and max_categories < 1) or min_frequency < 1:
         raise ValueError("max_categories and min_frequency must be at least 1")
-    if hash_bits is not None and not 1 <= hash_bits <= MAX_HASH_BITS:
-        raise ValueError(f"hash_bits must be in [1, {MAX_HASH_BITS}]; got {hash_bits!r}")
-    if hash_columns is not None and not hash_bits:
-        raise ValueError("hash_columns needs hash_bits")
+    pairs = _check_hashing(hash_bits, hash_columns, interactions)
     drop_invalid = drop_invalid or missing == "drop"
     options = ColumnOptions(
         tuple(categorical),
@@ -404,6 +424,7 @@ def read_parquet(
         tuple(exclude or ()),
         hash_bits or None,
         None if hash_columns is None else tuple(hash_columns),
+        pairs,
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)

@@ -104,6 +104,8 @@ class Encoding:
     codes: bool | None = None
     #: B of the hashed columns' shared block of 2^B features (0: no hashed columns)
     hash_bits: int = 0
+    #: crosses (A, B) of categorical columns, hashed into the shared block (:mod:`.hashing`)
+    interactions: tuple[tuple[str, str], ...] = ()
 
     @property
     def hashed(self) -> list[ColumnCode]:
@@ -112,12 +114,12 @@ class Encoding:
     @property
     def hash_width(self) -> int:
         """The features of the hashed columns' shared block: 2^hash_bits, or 0 without."""
-        return 2**self.hash_bits if self.hashed else 0
+        return 2**self.hash_bits if self.hashed or self.interactions else 0
 
     @property
     def coded(self) -> bool:
         """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
-        if self.hashed:
+        if self.hash_width:
             return True
         if not self.categorical:
             return False
@@ -196,11 +198,12 @@ class Encoding:
 
     # ------------------------------------------------------------------ model.json
     def to_json(self) -> dict[str, Any]:
-        hashing = {"bits": self.hash_bits, "alternate_sign": True}
+        hashing: dict[str, Any] = {"bits": self.hash_bits, "alternate_sign": True}
+        hashing["interactions"] = [list(p) for p in self.interactions]
         return {
             "missing": self.missing,
             "categorical_coding": self.categorical_coding,
-            **({"hashing": hashing} if self.hashed else {}),
+            **({"hashing": hashing} if self.hash_width else {}),
             "columns": [
                 {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
                 if c.kind == NUMERIC
@@ -231,15 +234,22 @@ class Encoding:
         names = [c.name for c in out]
         if len(set(names)) != len(names):
             raise ValueError("column names must be distinct")
-        bits = 0
-        if any(c.kind == HASHED for c in out):
-            h = doc.get("hashing")
+        bits: Any = 0
+        pairs: tuple[tuple[str, str], ...] = ()
+        h = doc.get("hashing")
+        if h is not None or any(c.kind == HASHED for c in out):
             if not isinstance(h, dict) or h.get("alternate_sign") is not True:
                 raise ValueError("hashed columns need hashing: {bits, alternate_sign: true}")
             bits = h.get("bits")
             if type(bits) is not int or not 1 <= bits <= 30:
                 raise ValueError(f"hashing bits must be an integer in [1, 30]; got {bits!r}")
-        return cls(tuple(out), doc["missing"], coding, hash_bits=bits)
+            given = h.get("interactions", [])
+            if not isinstance(given, list) or any(
+                not isinstance(p, list) or len(p) != 2 or not set(p) <= set(names) for p in given
+            ):
+                raise ValueError(f"interactions must be pairs of columns; got {given!r}")
+            pairs = tuple((p[0], p[1]) for p in given)
+        return cls(tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs)
 
     # ------------------------------------------------------------------ applying it
     def encode(
@@ -276,7 +286,8 @@ class Encoding:
             rare = f" + (infrequent) for {len(c.infrequent):,} rarer" if c.infrequent else ""
             out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
         bits = self.hash_bits
-        return out + [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
+        out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
+        return out + [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
 
     @property
     def dense_width(self) -> int:
@@ -483,6 +494,7 @@ def learn(
     categorical_coding: str = "all",
     hash_bits: int | None = None,
     hash_columns: Sequence[str] | None = None,
+    interactions: Sequence[tuple[str, str]] = (),
 ) -> Encoding:
     """The encoding of merged statistics; DataError for too many levels or an all-null
     categorical column. ``categorical_coding``: "all" or "reference" (see the module's
@@ -494,7 +506,7 @@ def learn(
         )
     cols = []
     for name, kind in kinds:
-        s = stats.get(name)
+        s: Any = stats.get(name)
         if kind == NUMERIC:
             _, n_missing, total, wsum = s
             if wsum <= 0 and n_missing:
@@ -515,13 +527,13 @@ def learn(
             if max_categories is None:
                 raise DataError(
                     f"categorical column {name!r} has {at_least}{count:,} distinct values, "
-                    f"more than a vocabulary holds in memory ({limit:,} levels): leave it "
-                    f"out of the features"
+                    f"more than a vocabulary holds in memory ({limit:,} levels): hash it "
+                    f"(--hash-bits), or leave it out of the features"
                 )
             raise DataError(
                 f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "
-                f"out of the features, or raise --max-categories"
+                f"out of the features, hash it (--hash-bits), or raise --max-categories"
             )
         counts: dict[Level, int] = s[1]
         if not counts or list(counts) == [None]:
@@ -533,7 +545,10 @@ def learn(
         frequent = tuple(v for v in levels if counts[v] >= min_frequency)
         rare = tuple(v for v in levels if counts[v] < min_frequency)
         cols.append(ColumnCode(name, CATEGORICAL, frequent, rare))
-    return Encoding(tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0)
+    pairs = tuple((a, b) for a, b in interactions)
+    return Encoding(
+        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs
+    )
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:

@@ -14,6 +14,12 @@ Conventions
 - Every hashed column of a model shares ONE block of 2^B features after the vocabulary
   features (as ``FeatureHasher`` over all hashed columns); two tokens of a row in one
   bucket add (opposite signs cancel), as in ``FeatureHasher``.
+- Crosses (``interactions``, Vowpal Wabbit's ``-q``): the pair of columns (A, B) gives each
+  row the token ``f"{A}={a}^{B}={b}"`` of its two raw values (a null as above; a column's
+  vocabulary plays no part: an infrequent level keeps its own value), hashed into the same
+  shared block. A block never builds a string per row: it pairs the two columns' indices
+  into their distinct values (``ia * len(B's values) + ib``), takes the distinct pairs
+  (``np.unique``) and hashes only their tokens (:func:`cross_hashes`).
 - Which columns are hashed (:func:`hashed_by_default`): the ones named, else every
   categorical column with more distinct values than ``max_categories`` when that is
   given, else more than :data:`HASH_ABOVE`.
@@ -99,6 +105,55 @@ def column_hashes(
     return idx_out, sign_out
 
 
+def _distinct(column: str, table: pa.Table, values: Any) -> tuple[list[Any], np.ndarray]:
+    """A column's distinct values (None for a null, last) and each row's index into them."""
+    col = table.column(column)
+    if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+        if col.null_count:
+            values()  # raises when a null is an error
+        chunks = list(col.chunks)  # each chunk's dictionary: an entry may repeat, harmless
+    else:
+        chunks = [values().dictionary_encode()]
+    distinct: list[Any] = []
+    parts = []
+    for chunk in chunks:
+        parts.append(pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) + 0)
+        parts[-1] = np.where(parts[-1] < 0, -1, parts[-1] + len(distinct))
+        distinct += chunk.dictionary.to_pylist()
+    codes = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+    codes[codes < 0] = len(distinct)
+    return [*distinct, None], codes
+
+
+def cross_hashes(
+    table: pa.Table, pair: tuple[str, str], bits: int, values: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the bucket and sign of the cross token ``A=a^B=b`` of ``pair`` = (A, B),
+    hashing each distinct pair of the block once. ``values(name)``: as in
+    :func:`column_hashes`, for either column."""
+    a, b = pair
+    va, ia = _distinct(a, table, lambda: values(a))
+    vb, ib = _distinct(b, table, lambda: values(b))
+    pairs, inverse = np.unique(ia * len(vb) + ib, return_inverse=True)
+    ta = tokens(a, [va[i] for i in (pairs // len(vb)).tolist()])
+    tb = tokens(b, [vb[i] for i in (pairs % len(vb)).tolist()])
+    idx, sign = hash_tokens([f"{x}^{y}" for x, y in zip(ta, tb, strict=True)], bits)
+    return idx[inverse.ravel()], sign[inverse.ravel()]
+
+
+def parse_interactions(given: Sequence[Any]) -> tuple[tuple[str, str], ...]:
+    """Crosses as pairs of column names: "A:B" strings or (A, B) pairs; ValueError else."""
+    if isinstance(given, str):
+        given = given.split(",")
+    out = []
+    for item in given or ():
+        pair = tuple(item.split(":")) if isinstance(item, str) else tuple(item)
+        if len(pair) != 2 or not all(isinstance(c, str) and c for c in pair) or pair[0] == pair[1]:
+            raise ValueError(f"an interaction is two different columns A:B; got {item!r}")
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
 def _token_value(v: Any) -> str:
     """A DataFrame cell as a token's value, as logloss reads it from Parquet: a null (None,
     NaN, pandas' NA) is "(null)", an integer-valued float an integer."""
@@ -118,9 +173,17 @@ def _token_value(v: Any) -> str:
     return str(v)
 
 
-def row_tokens(X: Any, columns: Sequence[str]) -> list[list[str]]:
+def row_tokens(
+    X: Any, columns: Sequence[str], interactions: Sequence[Sequence[str]] = ()
+) -> list[list[str]]:
     """The token lists of a pandas DataFrame's rows (``columns``: the hashed columns, in
-    the model's order): the input of ``FeatureHasher(input_type="string")`` in
+    the model's order; ``interactions``: the crosses' pairs of columns, whose tokens
+    ``A=a^B=b`` follow): the input of ``FeatureHasher(input_type="string")`` in
     :func:`logloss.export.to_sklearn`'s pipeline."""
-    cols = [[f"{c}={_token_value(v)}" for v in X[c].tolist()] for c in columns]
+    own = {
+        c: [f"{c}={_token_value(v)}" for v in X[c].tolist()]
+        for c in {*columns, *(c for pair in interactions for c in pair)}
+    }
+    cols = [own[c] for c in columns]
+    cols += [[f"{x}^{y}" for x, y in zip(own[a], own[b], strict=True)] for a, b in interactions]
     return [list(row) for row in zip(*cols, strict=True)] if cols else [[] for _ in range(len(X))]

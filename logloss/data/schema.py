@@ -335,6 +335,7 @@ class ColumnOptions:
     exclude: tuple[str, ...] = ()
     hash_bits: int | None = None  # hash categorical columns into 2^hash_bits buckets
     hash_columns: tuple[str, ...] | None = None  # those (categorical); None: by size
+    interactions: tuple[tuple[str, str], ...] = ()  # crosses, hashed (categorical)
 
 
 def _check_excluded(
@@ -445,11 +446,13 @@ def _make_plan(
         raise DataError(
             f"no feature columns left: every feature column is excluded ({list(exclude)})"
         )
-    hashed = options.hash_columns or ()
+    crossed = tuple(c for pair in options.interactions for c in pair)
+    hashed = (*(options.hash_columns or ()), *crossed)
     for flag, names in (
         ("--categorical", options.categorical),
         ("--numeric", options.numeric),
-        ("--hash-columns", hashed),
+        ("--hash-columns", options.hash_columns or ()),
+        ("--interactions", crossed),
     ):
         unknown = [n for n in names if n not in feats]
         if unknown:
@@ -462,7 +465,9 @@ def _make_plan(
             file_columns.append(name)
     if options.encoding is not None:
         _check_model_kinds(files, options.encoding)
-        kinds = tuple(CATEGORICAL if c.kind == "hashed" else c.kind for c in options.encoding.columns)
+        kinds = tuple(
+            CATEGORICAL if c.kind == "hashed" else c.kind for c in options.encoding.columns
+        )
         # applied as trained: imputed if it imputed, else a missing value is an error
         # (rows are dropped only when the caller asks: predictions keep every row)
         impute = options.encoding.missing == "impute"
