@@ -212,6 +212,7 @@ def test_flights_hashed_equal_scikit_learns_feature_hasher_pipeline(tmp_path, bl
     np.testing.assert_allclose(pipe.predict_proba(df[features])[:, 1], got, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow  # ~40 s: 52,000 rows, scikit-learn to tol 1e-12
 def test_seattlepets_hashed_names_with_nulls_export_equal(tmp_path):
     df = seattlepets()
     path = write_blocks(df, tmp_path / "pets.parquet", 7)
@@ -318,3 +319,44 @@ def test_flights_with_crosses_export_equal(tmp_path):
     # the cross changes the model (its tokens are features)
     plain = fit_hashed(path, "late", 12, 0.5, hash_columns=FLIGHT_HASHED)[1]
     assert np.abs(plain.coef_ - model.coef_).max() > 1e-3
+
+
+def test_by_size_max_categories_decides_and_the_spec_round_trips(tmp_path):
+    from logloss.data.encoding import Encoding
+
+    df = flights(3000)
+    path = write_blocks(df, tmp_path / "f.parquet", 2)
+    ds = read_parquet(
+        path,
+        "late",
+        hash_bits=8,
+        max_categories=50,
+        categorical=["flight"],
+        interactions=["origin:carrier"],
+    )
+    enc = ds.encoding
+    assert {c.name for c in enc.hashed} == {"dest", "tailnum", "flight"}  # > 50 levels
+    assert {c.name for c in enc.categorical} == {"carrier", "origin"}
+    back = Encoding.from_json(json.loads(json.dumps(enc.to_json())))
+    assert back == enc and back.feature_names[-1] == "hash[255]"
+    with pytest.raises(ValueError, match="interactions must be pairs"):
+        doc = enc.to_json()
+        doc["hashing"]["interactions"] = [["origin", "nope"]]
+        Encoding.from_json(doc)
+
+
+def test_disk_blocks_keep_the_shared_ranges(tmp_path):
+    from logloss.diskblocks import write_block
+
+    df = flights(2000)
+    path = write_blocks(df, tmp_path / "f.parquet", 1)
+    ds = read_parquet(path, "late", hash_bits=10, hash_columns=FLIGHT_HASHED)
+    X = ds.X.blocks[0].compute()
+    y = df.late.to_numpy(np.float64)
+    block = write_block(str(tmp_path / "b"), "t", 0, X, y, None, X.nbytes + y.nbytes)
+    back = block.X
+    assert back.bounds == X.bounds and ranges(back.bounds)[-1][2:] == (3, 5)
+    w = np.random.default_rng(3).normal(size=X.shape[1] + 1)
+    np.testing.assert_allclose(
+        coded_sums(back, block.y, w, diag=True), coded_sums(X, y, w, diag=True)
+    )
