@@ -35,7 +35,10 @@ FULL_HESSIAN_MAX_FEATURES = 4096
 class CodedMatrix:
     """A block's features as a dense part and int32 codes (see the module's conventions).
 
-    ``bounds`` (k + 1 ints): code column j's indices lie in ``[bounds[j], bounds[j + 1])``.
+    ``bounds`` (k + 1 ints, non-decreasing): code column j's indices lie in
+    ``[bounds[j], bounds[j + 1])``; a column whose range is empty shares the range of the
+    next column with a nonempty one (the hashed columns: one block of 2^B for all of them,
+    as scikit-learn's ``FeatureHasher``). See :func:`ranges`.
     Quacks like a 2-D array of shape (n, p) where the plumbing needs it: ``shape``, ``ndim``,
     ``dtype``, ``nbytes`` (what it really holds), ``len``, row indexing."""
 
@@ -104,6 +107,42 @@ class CodedMatrix:
         return out
 
 
+def ranges(bounds: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """The code columns' ranges of w: (lo, hi, j0, j1) for each nonempty range [lo, hi),
+    shared by the code columns j0..j1-1 (the columns of empty range before a nonempty one
+    share it)."""
+    out = []
+    start = 0
+    for j in range(len(bounds) - 1):
+        lo, hi = bounds[j], bounds[j + 1]
+        if hi > lo:
+            out.append((bounds[start], hi, start, j + 1))
+            start = j + 1
+    return out
+
+
+def _group_bincount(
+    X: CodedMatrix, weights: Array, lo: int, hi: int, j0: int, j1: int, square: bool = False
+) -> Array:
+    """Σ over rows and the code columns j0..j1-1 of ``weights`` · val (val² with ``square``)
+    at each index of [lo, hi): one bincount of the group's codes."""
+    if j1 - j0 == 1:
+        codes = X.codes[:, j0]
+        wts = weights
+        if X.vals is not None:
+            v = X.vals[:, j0].astype(np.float64)
+            wts = weights * (v * v if square else v)
+    else:
+        codes = X.codes[:, j0:j1].ravel(order="F")
+        if X.vals is None:
+            wts = np.tile(weights, j1 - j0)
+        else:
+            v = X.vals[:, j0:j1].astype(np.float64)
+            wts = ((v * v if square else v) * weights[:, None]).ravel(order="F")
+    out = np.bincount(codes - lo, weights=wts, minlength=hi - lo)[: hi - lo]
+    return np.asarray(out, dtype=np.float64)
+
+
 def is_coded(X: Any) -> bool:
     return isinstance(X, CodedMatrix)
 
@@ -149,26 +188,23 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
 
 
 def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
-    """out[:p] += Xᵀr by scatter-adds (one bincount per code column, over its own range)."""
+    """out[:p] += Xᵀr by scatter-adds (one bincount per range of w: see :func:`ranges`)."""
     d = X.dense.shape[1]
     if d:
         out[:d] += r @ np.asarray(X.dense, dtype=np.float64)
-    for j in range(X.codes.shape[1]):
-        lo, hi = X.bounds[j], X.bounds[j + 1]
-        weights = r if X.vals is None else r * X.vals[:, j]
-        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
+    for lo, hi, j0, j1 in ranges(X.bounds):
+        out[lo:hi] += _group_bincount(X, r, lo, hi, j0, j1)
 
 
 def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
-    """out[:p] += diag(Xᵀ D X) (D = diag(dvec))."""
+    """out[:p] += diag(Xᵀ D X) (D = diag(dvec)); for hashed columns whose tokens collide
+    within a row, the Σ of the squares of their values (not the square of their sum)."""
     d = X.dense.shape[1]
     if d:
         Xd = np.asarray(X.dense, dtype=np.float64)
         out[:d] += dvec @ (Xd * Xd)
-    for j in range(X.codes.shape[1]):
-        lo, hi = X.bounds[j], X.bounds[j + 1]
-        weights = dvec if X.vals is None else dvec * np.square(X.vals[:, j], dtype=np.float64)
-        out[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=weights, minlength=hi - lo)[: hi - lo]
+    for lo, hi, j0, j1 in ranges(X.bounds):
+        out[lo:hi] += _group_bincount(X, dvec, lo, hi, j0, j1, square=True)
 
 
 def diag_pack_size(p: int) -> int:
@@ -267,12 +303,10 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
         out[1 : d + 1] = dm[1 : d + 1]
         out[p + 1 : p + 1 + d] = dm[d + 1 :]
     s1, s2 = np.zeros(p), np.zeros(p)
-    for j in range(X.codes.shape[1]):
-        lo, hi = X.bounds[j], X.bounds[j + 1]
-        v = None if X.vals is None else X.vals[:, j].astype(np.float64)
-        s1[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=v, minlength=hi - lo)[: hi - lo]
-        v2 = None if v is None else v * v
-        s2[lo:hi] += np.bincount(X.codes[:, j] - lo, weights=v2, minlength=hi - lo)[: hi - lo]
+    ones = np.ones(n)
+    for lo, hi, j0, j1 in ranges(X.bounds):
+        s1[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1)
+        s2[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1, square=True)
     mean = s1[d:] / n
     out[d + 1 : p + 1] = mean
     out[p + 1 + d :] = np.maximum(s2[d:] - n * mean * mean, 0.0)

@@ -122,6 +122,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         instead of per-level tests); "reference": the first level as sorted gets none
         (treatment coding, as statsmodels' ``C(col)``), each coefficient is the difference
         from it and ``summary`` equals statsmodels' ``Logit``.
+    hash_bits : int or None, default=None
+        Parquet data (``read_parquet``): hash categorical columns into 2^hash_bits shared
+        buckets as scikit-learn's ``FeatureHasher(input_type="string")`` does with the tokens
+        ``column=value`` (see :mod:`logloss.data.hashing`); ``to_sklearn()`` then holds that
+        FeatureHasher. Not for in-memory DataFrames.
+    hash_columns : list of column names, default=None
+        The columns to hash; None: those with more levels than ``max_categories`` (or 1000).
+    interactions : list of "A:B" strings, default=None
+        Crosses of two categorical columns, hashed into the same buckets (the token
+        ``A=a^B=b``; Vowpal Wabbit's ``-q``).
 
     Attributes
     ----------
@@ -236,6 +246,9 @@ class LogisticRegressionCV(LogisticRegression):
         max_categories: int | None = None,
         min_frequency: int = 1,
         categorical_coding: str = "all",
+        hash_bits: int | None = None,
+        hash_columns: list[str] | None = None,
+        interactions: list[str] | None = None,
     ) -> None:
         self.Cs = Cs
         self.l1_ratios = l1_ratios
@@ -257,6 +270,9 @@ class LogisticRegressionCV(LogisticRegression):
         self.max_categories = max_categories
         self.min_frequency = min_frequency
         self.categorical_coding = categorical_coding
+        self.hash_bits = hash_bits
+        self.hash_columns = hash_columns
+        self.interactions = interactions
 
     _parameter_constraints: dict[str, list[Any]] = {
         **{

@@ -14,6 +14,12 @@ Conventions
   The transformers are fitted on a few synthetic rows built so that they learn exactly the
   model's means, missing indicators, levels and infrequent levels; the result's
   ``predict_proba`` equals logloss's (the tests check 1e-12).
+- Hashed columns (:mod:`logloss.data.hashing`) become a third part of the
+  ColumnTransformer: a ``FunctionTransformer`` making each row's tokens ``column=value``
+  (:func:`logloss.data.hashing.row_tokens`: a null is ``column=(null)``, an integer-valued
+  float an integer) and ``FeatureHasher(n_features=2**B, input_type="string",
+  alternate_sign=True)``: the model's shared block of 2^B features, last; the crosses'
+  tokens ``A=a^B=b`` join each row's list.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     for c in encoding.columns:
         if c.kind == "numeric":
             columns[c.name] = [c.mean] + ([np.nan] if c.indicator else [])
+        elif c.kind == "hashed":
+            columns[c.name] = ["x"]  # hashing learns nothing
         else:
             if not c.levels:
                 raise NotImplementedError(
@@ -70,7 +78,7 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     out = {}
     for c in encoding.columns:
         values = columns[c.name]
-        pad = c.mean if c.kind == "numeric" else c.levels[0]
+        pad = c.mean if c.kind == "numeric" else "x" if c.kind == "hashed" else c.levels[0]
         out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
         if c.kind == "numeric":
             out[c.name] = out[c.name].astype(np.float64)
@@ -91,6 +99,21 @@ def _dropped(encoding: Encoding) -> list[Any] | None:
             )
         out.append(c.levels[0])
     return out
+
+
+def _hasher(encoding: Encoding) -> Any:
+    """The hashed columns' scikit-learn part: their tokens, then ``FeatureHasher``."""
+    from sklearn.feature_extraction import FeatureHasher
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .data.hashing import row_tokens
+
+    names = [c.name for c in encoding.hashed]
+    pairs = [list(p) for p in encoding.interactions]
+    tokens = FunctionTransformer(row_tokens, kw_args={"columns": names, "interactions": pairs})
+    hasher = FeatureHasher(n_features=encoding.hash_width, input_type="string", alternate_sign=True)
+    return Pipeline([("tokens", tokens), ("hasher", hasher)])
 
 
 def to_sklearn(model: Any) -> Any:
@@ -122,6 +145,10 @@ def to_sklearn(model: Any) -> Any:
             drop=_dropped(encoding),
         )
         parts.append(("cat", encoder, categorical))
+    if encoding.hash_width:
+        used = [c.name for c in encoding.hashed]
+        used += [c for pair in encoding.interactions for c in pair]
+        parts.append(("hash", _hasher(encoding), list(dict.fromkeys(used))))
     columns = ColumnTransformer(parts)
     columns.fit(_synthetic_rows(encoding, k))
     width = int(columns.transform(_synthetic_rows(encoding, k).iloc[:1]).shape[1])

@@ -97,6 +97,11 @@ def _stats(part: Any, weight: Any, kinds: Kinds, missing: str, limit: int) -> di
 
 def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding:
     """The encoding of DataFrame ``X`` (levels and means; weighted means with weights)."""
+    if options.get("hash_bits"):
+        raise ValueError(
+            "hash_bits hashes Parquet data (logloss.read_parquet(..., hash_bits=B)); the "
+            "categorical columns of an in-memory DataFrame are one-hot encoded"
+        )
     missing = options["missing"]
     categorical = options.get("categorical") or ()
     numeric = options.get("numeric") or ()

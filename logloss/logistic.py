@@ -130,6 +130,9 @@ class LogisticCore:
         max_categories: int | None = None,
         min_frequency: int = 1,
         categorical_coding: str = "all",
+        hash_bits: int | None = None,
+        hash_columns: list[str] | None = None,
+        interactions: list[str] | None = None,
     ) -> None:
         self.penalty = penalty
         self.C = C
@@ -149,6 +152,9 @@ class LogisticCore:
         self.max_categories = max_categories
         self.min_frequency = min_frequency
         self.categorical_coding = categorical_coding
+        self.hash_bits = hash_bits
+        self.hash_columns = hash_columns
+        self.interactions = interactions
 
     def _check_settings(self) -> None:
         """The rules scikit-learn's constraints cannot state (finite numbers), and the

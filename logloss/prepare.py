@@ -452,6 +452,9 @@ _COLUMN_OPTIONS = (
     "max_categories",
     "min_frequency",
     "categorical_coding",
+    "hash_bits",
+    "hash_columns",
+    "interactions",
 )
 
 

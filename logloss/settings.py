@@ -185,7 +185,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "max_categories",
         "int",
         None,
-        "a categorical column with more distinct values is an error (default: none, every "
+        "a categorical column with more distinct values is an error, or hashed with "
+        "--hash-bits (default: none, every "
         "column gets a vocabulary: each level seen --min-frequency times a coefficient, the "
         "rarer and unseen ones one shared '(infrequent)' coefficient; wide columns are kept "
         "as int32 codes, never as dense indicators)",
@@ -209,6 +210,38 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "sorted is the reference and gets none (treatment coding, as statsmodels), so each "
         "coefficient is the difference from it",
         choices=("all", "reference"),
+        group="columns and missing values",
+    ),
+    Setting(
+        "hash_bits",
+        "int",
+        None,
+        "hash categorical columns into 2^B shared buckets (B from 1 to 24; default: none "
+        "hashed), each value's token 'column=value' exactly as scikit-learn's "
+        "FeatureHasher(n_features=2**B, input_type='string', alternate_sign=True) puts it (a "
+        "null: 'column=(null)'); which columns: --hash-columns, else every categorical column "
+        "with more distinct values than --max-categories, or than 1000 without it (the "
+        "others get a vocabulary). The summary says what each column became "
+        "('tailnum: hashed into 2^18 buckets'); the coefficients are named hash[i]",
+        minimum=1,
+        maximum=24,
+        group="columns and missing values",
+    ),
+    Setting(
+        "hash_columns",
+        "columns",
+        None,
+        "with --hash-bits: the columns to hash, whatever their size (integer columns become "
+        "categorical); default: by size, see --hash-bits",
+        group="columns and missing values",
+    ),
+    Setting(
+        "interactions",
+        "columns",
+        None,
+        "with --hash-bits: crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's "
+        "-q): each row's token 'A=a^B=b' of the two raw values hashed into the same 2^B "
+        "buckets (from the pairs of distinct values of a block, never a string per row)",
         group="columns and missing values",
     ),
     # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows
@@ -516,6 +549,9 @@ class TrainSettings:
     max_categories: int | None = _D["max_categories"]
     min_frequency: int = _D["min_frequency"]
     categorical_coding: str = _D["categorical_coding"]
+    hash_bits: int | None = _D["hash_bits"]
+    hash_columns: list[str] | None = _D["hash_columns"]
+    interactions: list[str] | None = _D["interactions"]
     cv: int = _D["cv"]
     Cs: int | list[float] = _D["Cs"]
     l1_ratios: list[float] | None = _D["l1_ratios"]
@@ -551,4 +587,7 @@ class TrainSettings:
             "max_categories": self.max_categories,
             "min_frequency": self.min_frequency,
             "categorical_coding": self.categorical_coding,
+            "hash_bits": self.hash_bits,
+            "hash_columns": self.hash_columns,
+            "interactions": self.interactions or (),
         }

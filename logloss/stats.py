@@ -79,7 +79,8 @@ def _pass(model: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, float, f
                 f"summary covers models of up to {FULL_HESSIAN_MAX_FEATURES:,} features (the "
                 f"numeric and vocabulary ones: their (p + 1)² information matrix); this one "
                 f"has {int(Xd.shape[1]):,}: raise --min-frequency to fold rare levels into "
-                f"'(infrequent)', or leave the widest columns out"
+                f"'(infrequent)', hash fewer columns or into fewer --hash-bits, or leave the "
+                f"widest columns out"
             )
         yd = _dask_y(y, Xd)
         unknown = [v for v in np.unique(da.unique(yd).compute()).tolist() if v not in classes]

@@ -4,7 +4,10 @@ a block as a dense part and one code column per categorical column (pyarrow, Num
 See :mod:`logloss.coded` for the layout: code column j holds the absolute index in w of its
 row's feature (the column's offset plus the level's index among the column's features); a
 row with no feature in that column (a level unseen in training without an "(infrequent)"
-feature, or the reference level) points at the column's first index with value 0.
+feature, or the reference level) points at the column's first index with value 0. The
+hashed columns come last: each one's code is its token's bucket in the shared block of
+2^B features, its value the sign (:mod:`.hashing`); all but the last have an empty range in
+``bounds`` (they share the last one's, see :func:`logloss.coded.ranges`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import pyarrow as pa
 
 from ..coded import CodedMatrix
 from .arrow import fill_tiles
-from .encoding import CATEGORICAL, Encoding, _Where
+from .encoding import CATEGORICAL, Encoding, _Where, categorical_values
+from .hashing import column_hashes, cross_hashes
 
 
 def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
@@ -23,6 +27,10 @@ def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
     for name, sl in enc.categorical_slices():
         if sl.stop > sl.start:
             out.append((name, sl.start, sl.stop - sl.start))
+    start = enc.width - enc.hash_width
+    hashed = [c.name for c in enc.hashed] + [f"{a}^{b}" for a, b in enc.interactions]
+    for i, name in enumerate(hashed):
+        out.append((name, start, enc.hash_width if i == len(hashed) - 1 else 0))
     return out
 
 
@@ -34,10 +42,12 @@ def bounds(enc: Encoding) -> tuple[int, ...]:
 def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
     k = len(code_columns(enc))
+    vals = np.ones((n, k), np.float32, order="F") if enc.hash_width else None  # the signs
     return CodedMatrix(
         np.zeros((n, enc.dense_width), dtype=dtype),
         np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
         bounds(enc),
+        vals,
     )
 
 
@@ -51,7 +61,20 @@ def encode_into(
     if sources:
         fill_tiles(block.dense[start:stop], sources)
     by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}
-    for j, (name, offset, _) in enumerate(code_columns(enc)):
+    columns = code_columns(enc)
+    first_cross = len(columns) - len(enc.interactions)  # the crosses' code columns come last
+    for j, (name, offset, _) in enumerate(columns):
+        if name not in by_name:  # hashed, or a cross
+            assert block.vals is not None
+            values = lambda n=name: categorical_values(table, n, where, enc.missing)  # noqa: E731
+            if j >= first_cross:
+                pair = enc.interactions[j - first_cross]
+                idx, sign = cross_hashes(table, pair, enc.hash_bits, values)
+            else:
+                idx, sign = column_hashes(table, name, enc.hash_bits, values)
+            block.codes[start:stop, j] = idx + offset
+            block.vals[start:stop, j] = sign
+            continue
         codes = enc._codes(table, by_name[name], where)
         if enc.reference:
             codes = codes - 1

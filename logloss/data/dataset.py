@@ -32,6 +32,7 @@ from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
+from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions
 from .schema import _DTYPES, ColumnOptions, _label_dtype, _make_plan, _Plan
 from .spec import BlockSpec, _plan_blocks
 
@@ -203,9 +204,19 @@ def _learn_encoding(
 ) -> Encoding:
     """One pass over the features (and weights): per-block level counts and numeric sums,
     merged here into the encoding."""
-    parts = dask.compute(
-        *[dask.delayed(_block_stats)(fs, b, plan, options.max_categories) for b in blocks]
-    )
+    limit = options.max_categories
+    counted = plan
+    if options.hash_bits:
+        limit = limit or HASH_ABOVE  # a column over it is hashed: no need to count further
+        named = set(options.hash_columns or ())  # hashed whatever their size: not counted
+        keep = [(f, k) for f, k in plan.feature_kinds if f not in named]
+        counted = dataclasses.replace(
+            plan,
+            features=tuple(f for f, _ in keep),
+            kinds=tuple(k for _, k in keep),
+            file_columns=tuple(c for c in plan.file_columns if c not in named),
+        )
+    parts = dask.compute(*[dask.delayed(_block_stats)(fs, b, counted, limit) for b in blocks])
     return learn(
         plan.feature_kinds,
         merge(parts),
@@ -214,6 +225,9 @@ def _learn_encoding(
         min_frequency=options.min_frequency,
         source=source,
         categorical_coding=options.categorical_coding,
+        hash_bits=options.hash_bits,
+        hash_columns=options.hash_columns,
+        interactions=options.interactions,
     )
 
 
@@ -245,7 +259,8 @@ def _build_arrays(
     if plan.encoding is not None and plan.encoding.coded:
         enc = plan.encoding
         k = len(codes.code_columns(enc))
-        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + 4 * k)
+        per_code = 8 if enc.hashed else 4  # hashed: a float32 sign beside each code
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
@@ -280,6 +295,34 @@ def worker_block_bytes() -> int | None:
     return max(2**20, min(sizes)) if sizes else None
 
 
+def _check_read_arguments(
+    invalid_hint: Any, dtype: str, block_bytes: int, missing: str | None, drop_invalid: bool
+) -> None:
+    if invalid_hint is not None and not isinstance(invalid_hint, str):
+        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
+    if block_bytes <= 0:
+        raise ValueError(f"block_bytes must be positive; got {block_bytes}")
+    if missing is not None and missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
+    if drop_invalid and missing not in (None, "drop"):
+        raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
+
+
+def _check_hashing(
+    hash_bits: int | None,
+    hash_columns: Sequence[str] | None,
+    interactions: Sequence[str | tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    """The hashing options checked; the interactions as pairs."""
+    if hash_bits is not None and not 1 <= hash_bits <= MAX_HASH_BITS:
+        raise ValueError(f"hash_bits must be in [1, {MAX_HASH_BITS}]; got {hash_bits!r}")
+    if (hash_columns is not None or interactions) and not hash_bits:
+        raise ValueError("hash_columns and interactions need hash_bits (--hash-bits)")
+    return parse_interactions(interactions)
+
+
 def read_parquet(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     label: str | None,
@@ -301,6 +344,9 @@ def read_parquet(
     exclude: Sequence[str] = (),
     codes: bool | None = None,
     window: Window | None = None,
+    hash_bits: int | None = None,
+    hash_columns: Sequence[str] | None = None,
+    interactions: Sequence[str | tuple[str, str]] = (),
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -347,6 +393,14 @@ def read_parquet(
     forces that choice (True / False).
     ``categorical_coding``: "all" (an indicator per level) or "reference" (the first level
     as sorted of each column gets none: treatment coding).
+    ``hash_bits`` B: categorical columns are hashed into 2^B shared buckets exactly as
+    scikit-learn's ``FeatureHasher(2**B, input_type="string", alternate_sign=True)`` does
+    with the tokens ``column=value`` (:mod:`logloss.data.hashing`): the columns
+    ``hash_columns`` (integer ones become categorical), by default every categorical column
+    with more distinct values than ``max_categories``, or than
+    :data:`~logloss.data.hashing.HASH_ABOVE` without it; the features ``hash[i]``.
+    ``interactions`` ("A:B" or (A, B) each; needs ``hash_bits``): crosses of two categorical
+    columns, the token ``A=a^B=b`` hashed into the same block (Vowpal Wabbit's ``-q``).
     ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
     partitions' files never opened) or by a timestamp column (row groups outside it, by
     their statistics, never read); see :mod:`logloss.data.windowing`.
@@ -354,18 +408,10 @@ def read_parquet(
     then no pass is made. ``feature_names`` are the encoded features' names
     (``name=level``, ``name__missing``); ``input_columns`` the columns they come from.
     """
-    if invalid_hint is not None and not isinstance(invalid_hint, str):
-        raise TypeError(f"invalid_hint must be a string or None; got {invalid_hint!r}")
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
-    if block_bytes <= 0:
-        raise ValueError(f"block_bytes must be positive; got {block_bytes}")
-    if missing is not None and missing not in MISSING_MODES:
-        raise ValueError(f"missing must be one of {MISSING_MODES}; got {missing!r}")
-    if drop_invalid and missing not in (None, "drop"):
-        raise ValueError(f"drop_invalid=True is missing='drop'; got missing={missing!r} too")
+    _check_read_arguments(invalid_hint, dtype, block_bytes, missing, drop_invalid)
     if (max_categories is not None and max_categories < 1) or min_frequency < 1:
         raise ValueError("max_categories and min_frequency must be at least 1")
+    pairs = _check_hashing(hash_bits, hash_columns, interactions)
     drop_invalid = drop_invalid or missing == "drop"
     options = ColumnOptions(
         tuple(categorical),
@@ -376,6 +422,9 @@ def read_parquet(
         encoding,
         categorical_coding,
         tuple(exclude or ()),
+        hash_bits or None,
+        None if hash_columns is None else tuple(hash_columns),
+        pairs,
     )
     shown = _describe(source)
     fs, files = _resolve(source, storage_options)

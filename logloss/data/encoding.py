@@ -26,6 +26,9 @@ Conventions
   indicator; with an intercept the coefficients are then identified only by the penalty.
 - Means are weighted by the sample weights when there are any; level counts are row counts.
 - ±inf is an error in every mode; so is a missing value with ``missing="error"``.
+- Hashed columns (``hash_bits`` B; :mod:`.hashing`) have no levels: all of them share one
+  block of 2^B features ``hash[i]`` after the vocabulary features, as scikit-learn's
+  ``FeatureHasher(n_features=2**B, input_type="string", alternate_sign=True)``.
 - An Encoding is plain data: :meth:`Encoding.to_json` / :meth:`Encoding.from_json` (model.json).
 """
 
@@ -40,13 +43,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import Source, column_numpy, fill_tiles
+from .arrow import Source, fill_tiles
 from .errors import DataError
+from .values import _Where, categorical_values, numeric_values
+
+__all__ = ["Encoding", "ColumnCode", "_Where", "categorical_values", "numeric_values"]
 
 MISSING_MODES = ("error", "drop", "impute")
 CODINGS = ("all", "reference")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+HASHED = "hashed"
 
 Level = str | int | bool | None
 
@@ -71,7 +78,7 @@ class ColumnCode:
     """How one input column becomes output features."""
 
     name: str
-    kind: str  # NUMERIC or CATEGORICAL
+    kind: str  # NUMERIC, CATEGORICAL or HASHED (a categorical column hashed)
     levels: tuple[Level, ...] = ()  # categorical: one indicator each, sorted, null last
     infrequent: tuple[Level, ...] = ()  # categorical: folded into one "(infrequent)" indicator
     mean: float = 0.0  # numeric: what a missing value becomes (impute)
@@ -79,8 +86,8 @@ class ColumnCode:
 
     @property
     def width(self) -> int:
-        if self.kind == NUMERIC:
-            return 1
+        if self.kind != CATEGORICAL:
+            return 1 if self.kind == NUMERIC else 0  # hashed: the shared block, counted once
         return len(self.levels) + (1 if self.infrequent else 0)
 
 
@@ -95,10 +102,25 @@ class Encoding:
     #: blocks as dense part + int32 codes (:mod:`logloss.coded`): True, False, or None for
     #: :data:`CODES_ABOVE` (a choice of representation, not of the model: not saved)
     codes: bool | None = None
+    #: B of the hashed columns' shared block of 2^B features (0: no hashed columns)
+    hash_bits: int = 0
+    #: crosses (A, B) of categorical columns, hashed into the shared block (:mod:`.hashing`)
+    interactions: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def hashed(self) -> list[ColumnCode]:
+        return [c for c in self.columns if c.kind == HASHED]
+
+    @property
+    def hash_width(self) -> int:
+        """The features of the hashed columns' shared block: 2^hash_bits, or 0 without."""
+        return 2**self.hash_bits if self.hashed or self.interactions else 0
 
     @property
     def coded(self) -> bool:
         """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
+        if self.hash_width:
+            return True
         if not self.categorical:
             return False
         if self.codes is not None:
@@ -161,12 +183,12 @@ class Encoding:
         names += [f"{c.name}__missing" for c in self.indicators]
         for c in self.categorical:
             names += self._indicator_names(c)
-        return names
+        return names + [f"hash[{i}]" for i in range(self.hash_width)]
 
     @property
     def width(self) -> int:
         cat = sum(self.column_width(c) for c in self.categorical)
-        return len(self.numeric) + len(self.indicators) + cat
+        return len(self.numeric) + len(self.indicators) + cat + self.hash_width
 
     def raw_features(self) -> np.ndarray:
         """True for the 0/1 indicator features (kept in their units by ``standardize``)."""
@@ -176,12 +198,17 @@ class Encoding:
 
     # ------------------------------------------------------------------ model.json
     def to_json(self) -> dict[str, Any]:
+        hashing: dict[str, Any] = {"bits": self.hash_bits, "alternate_sign": True}
+        hashing["interactions"] = [list(p) for p in self.interactions]
         return {
             "missing": self.missing,
             "categorical_coding": self.categorical_coding,
+            **({"hashing": hashing} if self.hash_width else {}),
             "columns": [
                 {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
                 if c.kind == NUMERIC
+                else {"name": c.name, "kind": c.kind}
+                if c.kind == HASHED
                 else {
                     "name": c.name,
                     "kind": c.kind,
@@ -207,7 +234,22 @@ class Encoding:
         names = [c.name for c in out]
         if len(set(names)) != len(names):
             raise ValueError("column names must be distinct")
-        return cls(tuple(out), doc["missing"], coding)
+        bits: Any = 0
+        pairs: tuple[tuple[str, str], ...] = ()
+        h = doc.get("hashing")
+        if h is not None or any(c.kind == HASHED for c in out):
+            if not isinstance(h, dict) or h.get("alternate_sign") is not True:
+                raise ValueError("hashed columns need hashing: {bits, alternate_sign: true}")
+            bits = h.get("bits")
+            if type(bits) is not int or not 1 <= bits <= 30:
+                raise ValueError(f"hashing bits must be an integer in [1, 30]; got {bits!r}")
+            given = h.get("interactions", [])
+            if not isinstance(given, list) or any(
+                not isinstance(p, list) or len(p) != 2 or not set(p) <= set(names) for p in given
+            ):
+                raise ValueError(f"interactions must be pairs of columns; got {given!r}")
+            pairs = tuple((p[0], p[1]) for p in given)
+        return cls(tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs)
 
     # ------------------------------------------------------------------ applying it
     def encode(
@@ -243,7 +285,9 @@ class Encoding:
         for c in self.categorical:
             rare = f" + (infrequent) for {len(c.infrequent):,} rarer" if c.infrequent else ""
             out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
-        return out
+        bits = self.hash_bits
+        out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
+        return out + [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
 
     @property
     def dense_width(self) -> int:
@@ -341,8 +385,10 @@ def _column_from_json(c: Any) -> ColumnCode:
         if type(c.get("indicator")) is not bool:
             raise ValueError(f"column {name!r}: indicator must be true or false")
         return ColumnCode(name, NUMERIC, mean=float(mean), indicator=c["indicator"])
+    if c.get("kind") == HASHED:
+        return ColumnCode(name, HASHED)
     if c.get("kind") != CATEGORICAL:
-        raise ValueError(f"column {name!r}: kind must be numeric or categorical")
+        raise ValueError(f"column {name!r}: kind must be numeric, categorical or hashed")
     levels, rare = c.get("levels"), c.get("infrequent")
     if not isinstance(levels, list) or not isinstance(rare, list):
         raise ValueError(f"column {name!r}: levels must be lists")
@@ -350,93 +396,6 @@ def _column_from_json(c: Any) -> ColumnCode:
         if v is not None and type(v) not in (str, int, bool):
             raise ValueError(f"column {name!r}: bad level {v!r}")
     return ColumnCode(name, CATEGORICAL, tuple(levels), tuple(rare))
-
-
-@dataclass(frozen=True)
-class _Where:
-    """Names a block's rows in errors: file, first row, dropped rows, and the hint."""
-
-    path: str
-    file_row: Any  # int -> int: the file's row index of the block's row i
-    hint: str = ""
-    noun: str = "file"  # what path names: a "file", or a "DataFrame"
-    inf_hint: str | None = None  # the hint of an inf, if not ``hint`` (it cannot be imputed)
-
-    @property
-    def place(self) -> str:
-        return f"{self.noun} {self.path}"
-
-    def fail(
-        self, column: str, what: str, i: int, role: str = "feature", inf: bool = False
-    ) -> None:
-        hint = self.inf_hint if inf and self.inf_hint is not None else self.hint
-        raise DataError(
-            f"{what} in {role} column {column!r} at row {self.file_row(i)} of {self.place}{hint}"
-        )
-
-
-def _as_numeric_array(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
-    if pa.types.is_decimal(t) or pa.types.is_boolean(t):
-        col = col.cast(pa.float64())
-    return col
-
-
-def numeric_values(
-    table: pa.Table, name: str, where: _Where, missing: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A numeric column's values (float where nulls became NaN) and its missing mask (None
-    when nothing is missing). A missing value is an error unless ``missing="impute"``;
-    ±inf always is."""
-    col = _as_numeric_array(table.column(name))
-    values = column_numpy(col)
-    if values.dtype.kind == "f":
-        nan = np.isnan(values)
-        inf = np.isinf(values)
-        if inf.any():
-            i = int(np.argmax(inf))
-            where.fail(name, f"feature values must not be infinite; got {values[i]}", i, inf=True)
-        mask = nan if nan.any() else None
-    else:
-        mask = None
-    if mask is not None and missing != "impute":
-        i = int(np.argmax(mask))
-        shown = "null" if col.null_count and not col[i].is_valid else "nan"
-        where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
-    return values, mask
-
-
-def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) -> pa.Array:
-    """A categorical column as one Arrow array of its level values (dictionaries decoded;
-    integer-valued floats as int64); a null is an error unless ``missing="impute"``."""
-    col = table.column(name)
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
-    if pa.types.is_large_string(t):
-        col = col.cast(pa.string())
-    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = col.to_numpy() if not col.null_count else col.fill_null(0).to_numpy()
-        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
-        if frac.size:
-            i = int(frac[0])
-            raise DataError(
-                f"a categorical column must hold integers or strings; got {values[i]} in "
-                f"column {name!r} at row {where.file_row(i)} of {where.place} "
-                f"(leave it out of --categorical to use it as numeric)"
-            )
-        col = col.cast(pa.int64())
-    elif pa.types.is_integer(t):
-        col = col.cast(pa.int64())
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if arr.null_count and missing != "impute":
-        i = int(np.argmax(~arr.is_valid().to_numpy(zero_copy_only=False)))
-        where.fail(name, "feature values must be finite and non-null; got null", i)
-    return arr
 
 
 # ---------------------------------------------------------------------- learning it
@@ -533,17 +492,21 @@ def learn(
     min_frequency: int,
     source: str,
     categorical_coding: str = "all",
+    hash_bits: int | None = None,
+    hash_columns: Sequence[str] | None = None,
+    interactions: Sequence[tuple[str, str]] = (),
 ) -> Encoding:
     """The encoding of merged statistics; DataError for too many levels or an all-null
     categorical column. ``categorical_coding``: "all" or "reference" (see the module's
-    conventions)."""
+    conventions). ``hash_bits``: the columns ``hash_columns`` (default: those over
+    :func:`.hashing.hashed_by_default`'s size) are hashed into 2^hash_bits buckets."""
     if categorical_coding not in CODINGS:
         raise ValueError(
             f"categorical_coding must be one of {list(CODINGS)}; got {categorical_coding!r}"
         )
     cols = []
     for name, kind in kinds:
-        s = stats[name]
+        s: Any = stats.get(name)
         if kind == NUMERIC:
             _, n_missing, total, wsum = s
             if wsum <= 0 and n_missing:
@@ -555,19 +518,22 @@ def learn(
             cols.append(ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0))
             continue
         limit = VOCABULARY_MAX_LEVELS if max_categories is None else max_categories
+        if hash_bits and _hashed(name, s, max_categories, hash_columns):
+            cols.append(ColumnCode(name, HASHED))
+            continue
         if s[0] == "many" or len(s[1]) > limit:
             count = s[1] if s[0] == "many" else len(s[1])
             at_least = "at least " if s[0] == "many" and not s[2] else ""
             if max_categories is None:
                 raise DataError(
                     f"categorical column {name!r} has {at_least}{count:,} distinct values, "
-                    f"more than a vocabulary holds in memory ({limit:,} levels): leave it "
-                    f"out of the features"
+                    f"more than a vocabulary holds in memory ({limit:,} levels): hash it "
+                    f"(--hash-bits), or leave it out of the features"
                 )
             raise DataError(
                 f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "
-                f"out of the features, or raise --max-categories"
+                f"out of the features, hash it (--hash-bits), or raise --max-categories"
             )
         counts: dict[Level, int] = s[1]
         if not counts or list(counts) == [None]:
@@ -579,4 +545,15 @@ def learn(
         frequent = tuple(v for v in levels if counts[v] >= min_frequency)
         rare = tuple(v for v in levels if counts[v] < min_frequency)
         cols.append(ColumnCode(name, CATEGORICAL, frequent, rare))
-    return Encoding(tuple(cols), missing, categorical_coding)
+    pairs = tuple((a, b) for a, b in interactions)
+    return Encoding(
+        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs
+    )
+
+
+def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:
+    from .hashing import hashed_by_default
+
+    if named is not None:
+        return name in named
+    return s is None or s[0] == "many" or hashed_by_default(len(s[1]), max_categories)

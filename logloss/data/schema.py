@@ -333,6 +333,9 @@ class ColumnOptions:
     encoding: Encoding | None = None
     categorical_coding: str = "all"
     exclude: tuple[str, ...] = ()
+    hash_bits: int | None = None  # hash categorical columns into 2^hash_bits buckets
+    hash_columns: tuple[str, ...] | None = None  # those (categorical); None: by size
+    interactions: tuple[tuple[str, str], ...] = ()  # crosses, hashed (categorical)
 
 
 def _check_excluded(
@@ -443,7 +446,14 @@ def _make_plan(
         raise DataError(
             f"no feature columns left: every feature column is excluded ({list(exclude)})"
         )
-    for flag, names in (("--categorical", options.categorical), ("--numeric", options.numeric)):
+    crossed = tuple(c for pair in options.interactions for c in pair)
+    hashed = (*(options.hash_columns or ()), *crossed)
+    for flag, names in (
+        ("--categorical", options.categorical),
+        ("--numeric", options.numeric),
+        ("--hash-columns", options.hash_columns or ()),
+        ("--interactions", crossed),
+    ):
         unknown = [n for n in names if n not in feats]
         if unknown:
             raise DataError(f"{flag} names column(s) that are not features: {unknown}")
@@ -455,14 +465,16 @@ def _make_plan(
             file_columns.append(name)
     if options.encoding is not None:
         _check_model_kinds(files, options.encoding)
-        kinds = tuple(c.kind for c in options.encoding.columns)
+        kinds = tuple(
+            CATEGORICAL if c.kind == "hashed" else c.kind for c in options.encoding.columns
+        )
         # applied as trained: imputed if it imputed, else a missing value is an error
         # (rows are dropped only when the caller asks: predictions keep every row)
         impute = options.encoding.missing == "impute"
         missing = "impute" if impute else "drop" if drop_invalid else "error"
     else:
         kinds = tuple(
-            column_kind(n, _column_type(files, n), options.categorical, options.numeric)
+            column_kind(n, _column_type(files, n), (*options.categorical, *hashed), options.numeric)
             for n in feats
         )
         missing = "drop" if drop_invalid else options.missing

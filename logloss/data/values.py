@@ -1,0 +1,100 @@
+"""Column values of an Arrow table as NumPy/Arrow arrays, checked (nulls, inf, non-integer
+categories), and :class:`_Where`, which names a block's rows in those errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .arrow import column_numpy
+from .errors import DataError
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Names a block's rows in errors: file, first row, dropped rows, and the hint."""
+
+    path: str
+    file_row: Any  # int -> int: the file's row index of the block's row i
+    hint: str = ""
+    noun: str = "file"  # what path names: a "file", or a "DataFrame"
+    inf_hint: str | None = None  # the hint of an inf, if not ``hint`` (it cannot be imputed)
+
+    @property
+    def place(self) -> str:
+        return f"{self.noun} {self.path}"
+
+    def fail(
+        self, column: str, what: str, i: int, role: str = "feature", inf: bool = False
+    ) -> None:
+        hint = self.inf_hint if inf and self.inf_hint is not None else self.hint
+        raise DataError(
+            f"{what} in {role} column {column!r} at row {self.file_row(i)} of {self.place}{hint}"
+        )
+
+
+def _as_numeric_array(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_decimal(t) or pa.types.is_boolean(t):
+        col = col.cast(pa.float64())
+    return col
+
+
+def numeric_values(
+    table: pa.Table, name: str, where: _Where, missing: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric column's values (float where nulls became NaN) and its missing mask (None
+    when nothing is missing). A missing value is an error unless ``missing="impute"``;
+    ±inf always is."""
+    col = _as_numeric_array(table.column(name))
+    values = column_numpy(col)
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        inf = np.isinf(values)
+        if inf.any():
+            i = int(np.argmax(inf))
+            where.fail(name, f"feature values must not be infinite; got {values[i]}", i, inf=True)
+        mask = nan if nan.any() else None
+    else:
+        mask = None
+    if mask is not None and missing != "impute":
+        i = int(np.argmax(mask))
+        shown = "null" if col.null_count and not col[i].is_valid else "nan"
+        where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
+    return values, mask
+
+
+def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) -> pa.Array:
+    """A categorical column as one Arrow array of its level values (dictionaries decoded;
+    integer-valued floats as int64); a null is an error unless ``missing="impute"``."""
+    col = table.column(name)
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_large_string(t):
+        col = col.cast(pa.string())
+    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
+        values = col.to_numpy() if not col.null_count else col.fill_null(0).to_numpy()
+        frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if frac.size:
+            i = int(frac[0])
+            raise DataError(
+                f"a categorical column must hold integers or strings; got {values[i]} in "
+                f"column {name!r} at row {where.file_row(i)} of {where.place} "
+                f"(leave it out of --categorical to use it as numeric)"
+            )
+        col = col.cast(pa.int64())
+    elif pa.types.is_integer(t):
+        col = col.cast(pa.int64())
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if arr.null_count and missing != "impute":
+        i = int(np.argmax(~arr.is_valid().to_numpy(zero_copy_only=False)))
+        where.fail(name, "feature values must be finite and non-null; got null", i)
+    return arr
