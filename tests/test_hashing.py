@@ -360,3 +360,20 @@ def test_disk_blocks_keep_the_shared_ranges(tmp_path):
     np.testing.assert_allclose(
         coded_sums(back, block.y, w, diag=True), coded_sums(X, y, w, diag=True)
     )
+
+
+def test_a_champion_hashed_otherwise_starts_the_next_fit_cold(tmp_path, capsys):
+    """A warm start maps coefficients by name: hash[i] of 2^10 buckets is another feature
+    than hash[i] of 2^12, so a change of the hashing starts cold, saying why."""
+    from logloss.cli import main
+
+    train = write_blocks(flights(3000), tmp_path / "train.parquet", 2)
+    args = ["train", str(train), "--label", "late", "--out", str(tmp_path / "m"), "--json"]
+    hashed = ["--hash-columns", "tailnum,flight", "--max-iter", "500", "--quiet"]
+    starts = []
+    for bits in ("10", "10", "12"):
+        assert main([*args, *hashed, "--hash-bits", bits]) == 0
+        starts.append(json.loads(capsys.readouterr().out)["start"])
+    assert not starts[0]["warm"] and starts[1]["warm"], starts
+    assert not starts[2]["warm"], starts
+    assert "cold start: the hashing changed (10 -> 12 bits" in starts[2]["line"], starts

@@ -96,6 +96,11 @@ def misfit(champion: Champion, ds: Dataset, labels: list[Any]) -> str | None:
     if a is not None and b is not None:
         if a.categorical_coding != b.categorical_coding:
             return f"categorical_coding changed ({a.categorical_coding} -> {b.categorical_coding})"
+        if (a.hash_bits, tuple(a.interactions)) != (b.hash_bits, tuple(b.interactions)):
+            return (
+                f"the hashing changed ({a.hash_bits} -> {b.hash_bits} bits, interactions "
+                f"{list(a.interactions)} -> {list(b.interactions)})"
+            )
         refs = [(c.name, a.reference_level(c), b.reference_level(d)) for c, d in _pairs(a, b)]
         if moved := [name for name, x, y in refs if x != y]:
             return f"the reference level of column {moved[0]!r} changed"
