@@ -7,6 +7,9 @@ venv="${LOWER_BOUNDS_VENV:-$(mktemp -d)/venv}"
 python -m venv "$venv"
 constraints="$(dirname "$venv")/constraints.txt"
 python ci/lower_bounds.py > "$constraints"
+# Prefect 3.4.0's notification blocks fail on apprise >= 1.9.4 (NOTIFY_TYPES became a frozenset;
+# fixed in Prefect by PrefectHQ/prefect#18697): its users pin apprise below it, and so does this
+echo "apprise<1.9.4" >> "$constraints"
 echo "lower bounds:"; sed 's/^/  /' "$constraints"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -c "$constraints" -e ".[test]"

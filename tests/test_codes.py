@@ -150,10 +150,12 @@ def reference(numeric: list[str], categorical: list[str], k: int, C: float):
     return Pipeline([("columns", ColumnTransformer(parts)), ("lr", lr)])
 
 
-def fit_both(df, numeric, categorical, label, path, *, k, C=1.0, standardize=True, **read):
+def fit_both(
+    df, numeric, categorical, label, path, *, k, C=1.0, standardize=True, tol=1e-8, **read
+):
     ds = read_parquet(path, label, min_frequency=k, block_bytes=1, **read)
     assert ds.encoding.coded  # the wide columns are codes, never dense indicators
-    settings = TrainSettings(C=C, tol=1e-8, max_iter=3000, standardize=standardize, min_frequency=k)
+    settings = TrainSettings(C=C, tol=tol, max_iter=3000, standardize=standardize, min_frequency=k)
     model = train_model(ds.persist(), settings)
     assert model.converged_
     ref = reference(numeric, categorical, k, C)
@@ -186,7 +188,9 @@ def test_seattlepets_with_null_names_equal_scikit_learn(tmp_path):
     assert "animal_name=(null)" in ds.feature_names  # a null is its own level
     expected = ref.predict_proba(df[categorical])[:, 1]
     got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    # 1e-5 with current scipy; with scipy 1.11 (the lower bound) scikit-learn's L-BFGS stops
+    # earlier and one of the 52,519 probabilities differs by 1.1e-5 (logloss at tol 1e-10 too)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5)
     # to_sklearn: a Pipeline with a OneHotEncoder giving the same probabilities
     pipe = model.to_sklearn()
     np.testing.assert_allclose(pipe.predict_proba(df[categorical])[:, 1], got, atol=1e-9)

@@ -168,7 +168,10 @@ def test_one_partial_per_worker_reaches_the_client(tmp_path, levels):
         tasks, partials = data.last_pass["tasks"], data.last_pass["partials"]
         workers = data.last_pass["workers"]  # the workers the tasks went to
         print(f"\np = {p:,}: {tasks} tasks, {partials} partials, {data.last_pass['bytes']:,} bytes")
-        assert len(client.has_what()) == workers == 2
+        holding = [
+            a for a, keys in client.has_what().items() if any("block" in str(k) for k in keys)
+        ]
+        assert workers == len(holding) and 1 <= workers <= 2  # where the blocks were persisted
         assert workers <= tasks <= 4  # at most one per worker thread
         assert partials == (workers if p >= WORKER_COMBINE_FEATURES else tasks)
         assert data.last_pass["bytes"] == partials * (p + 3) * 8 <= 2 * workers * (p + 3) * 8
