@@ -35,11 +35,8 @@ import importlib.util
 import logging
 import math
 import os
-import ssl
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -182,6 +179,10 @@ def _probe(uri: str) -> None:
     MLflow's client has the last word); other URIs (a database, a folder) are not probed."""
     if not uri.startswith(("http://", "https://")):
         return
+    import ssl  # here: the command line imports this module, and these cost 40 ms
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_SECONDS):
             pass
