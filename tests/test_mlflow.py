@@ -176,7 +176,11 @@ def test_a_run_logs_its_settings_metrics_and_a_model_that_predicts_the_same(
         run_id=version.run_id, artifact_path="logloss", dst_path=str(tmp_path / "dl"),
         tracking_uri=mlflow_server.url,
     )  # fmt: skip
-    assert sorted(p.name for p in Path(folder).iterdir()) == ["coef.npy", "model.json"]
+    assert sorted(p.name for p in Path(folder).iterdir()) == [
+        "_version.json",
+        "coef.npy",
+        "model.json",
+    ]
     back = logloss.load(folder)
     np.testing.assert_array_equal(back.coef_, model.coef_)
     np.testing.assert_array_equal(back.intercept_, model.intercept_)
