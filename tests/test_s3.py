@@ -8,6 +8,7 @@ as a user's would, through the standard variables ``AWS_ENDPOINT_URL`` and dummy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,19 +91,29 @@ def _forget_filesystems() -> None:
     s3fs.S3FileSystem.clear_instance_cache()
 
 
-@pytest.fixture(scope="module")
-def moto():
+@contextlib.contextmanager
+def running_moto():
+    """A moto server, its endpoint and keys in this process's environment (its readers, and
+    the CLI processes) until it stops; fsspec's cached S3 file systems forgotten around it."""
     _forget_filesystems()
     server = MotoServer()
     saved = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)  # this process's readers, and the CLI processes
-    yield server
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    os.environ.update(server.env)
+    try:
+        yield server
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def moto():
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture

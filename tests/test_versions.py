@@ -32,19 +32,10 @@ WINDOW = {"as_of": "2024-03-08T00:00:00Z", "window": "7d", "partitions": ["2024-
 @pytest.fixture(scope="module")
 def moto():
     pytest.importorskip("s3fs")
-    from test_s3 import MotoServer, _forget_filesystems
+    from test_s3 import running_moto
 
-    _forget_filesystems()
-    server = MotoServer()
-    saved = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)
-    yield server
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with running_moto() as server:
+        yield server
 
 
 @pytest.fixture(params=["local", "memory", "s3"])

@@ -92,13 +92,8 @@ def save_refused(
 ) -> Path | str:
     """A version at ``path`` that is a record only (verdict ``refused``: no model was fitted,
     e.g. the data checks failed): listed by ``logloss versions``, never served."""
-    loc = locate(path)
-    with reaching(loc, "model"):
-        check_contents(loc, "model")
-    how: dict[str, Any] = dict(
-        promote=False, verdict="refused", reason=reason, record=record, keep=keep
-    )
-    return _shown(loc.sub(commit(loc, "model", lambda where: None, **how)))
+    how: dict[str, Any] = dict(reason=reason, record=record, keep=keep)
+    return save_folder(path, lambda folder: None, promote=False, verdict="refused", **how)
 
 
 def version_of(folder: StrPath) -> str:
