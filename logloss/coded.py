@@ -313,12 +313,38 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
     return out
 
 
-def column_sums(X: Any) -> Array:
-    """Σ over rows of each feature of a block, dense or coded (a coded feature's count, or
-    the sum of its values), in float64."""
+def dense_moments(X: Any, *_: object) -> Array:
+    """:func:`logloss.loss.block_moments` of a block for the solver's coordinates: a coded
+    block's dense part only, zeros for its coded features (which are neither centred nor
+    scaled, see :func:`logloss.prepare.mean_scale`): O(n·d), nothing of size p but the
+    result."""
+    if not isinstance(X, CodedMatrix):
+        return block_moments(X)
+    n, p = X.shape
+    d = X.dense.shape[1]
+    out = np.zeros(1 + 2 * p)
+    out[0] = n
+    if n and d:
+        dm = block_moments(np.asarray(X.dense))
+        out[1 : d + 1] = dm[1 : d + 1]
+        out[p + 1 : p + 1 + d] = dm[d + 1 :]
+    return out
+
+
+def column_sums(X: Any, stop: int | None = None) -> Array:
+    """Σ over rows of each feature [0, ``stop``) of a block, dense or coded (a coded
+    feature's count, or the sum of its values), in float64 (``stop``: default all p)."""
     if not is_coded(X):
-        return np.asarray(X).sum(axis=0, dtype=np.float64)
-    return coded_moments(X)[1 : X.shape[1] + 1] * X.shape[0]
+        return np.asarray(X)[:, :stop].sum(axis=0, dtype=np.float64)
+    p = X.shape[1] if stop is None else int(stop)
+    d = X.dense.shape[1]
+    out = np.zeros(p)
+    out[: min(d, p)] = np.asarray(X.dense[:, :p]).sum(axis=0, dtype=np.float64)
+    ones = np.ones(len(X))
+    for lo, hi, j0, j1 in ranges(X.bounds):
+        if lo < p:
+            out[lo : min(hi, p)] += _group_bincount(X, ones, lo, hi, j0, j1)[: p - lo]
+    return out
 
 
 def coded_max_abs(X: CodedMatrix) -> Array:

@@ -84,8 +84,10 @@ def _block(
     take: int,
     seed: int,
     edges: list[Array] | None,
+    sums: int | None = None,
 ) -> Profile:
-    sums = column_sums(X)  # the numeric columns come first: the dense part of a coded block
+    # the numeric columns come first: the dense part of a coded block
+    sums_ = column_sums(X, sums)
     X = X.dense if is_coded(X) else np.asarray(X)
     n = X.shape[0]
     pos = 0 if y is None else int(np.count_nonzero(np.asarray(y) == positive))
@@ -96,7 +98,7 @@ def _block(
     counts = None
     if edges is not None:
         counts = [bin_counts(X[:, j], e) for j, e in zip(binned, edges, strict=True)]
-    return Profile(n, pos, sums, sample, counts)
+    return Profile(n, pos, sums_, sample, counts)
 
 
 def _merge(*parts: Profile) -> Profile:
@@ -122,12 +124,15 @@ def profile_pass(
     edges: list[Array] | None = None,
     sample: bool = True,
     seed: int = 0,
+    sums: int | None = None,
 ) -> Profile:
     """One pass over the row blocks of ``X`` (and ``y``), NumPy or Dask: a
     :class:`Profile` with a row sample of the columns ``cols`` (when ``sample``) and, given
-    ``edges`` (one array per column of ``binned``), the rows in their bins."""
+    ``edges`` (one array per column of ``binned``), the rows in their bins; the column sums
+    of the first ``sums`` features (default all)."""
     idx = np.asarray(cols, dtype=np.intp)
-    kw = {"positive": positive, "cols": idx, "binned": np.asarray(binned, dtype=np.intp)}
+    kw: dict[str, Any] = {"positive": positive, "cols": idx, "sums": sums}
+    kw["binned"] = np.asarray(binned, dtype=np.intp)
     if edges is not None and len(edges) != len(binned):
         raise ValueError(f"edges must be one array per binned column; got {len(edges)}")
     if not isinstance(X, da.Array):

@@ -1,4 +1,6 @@
-"""``lbfgs``: scipy's L-BFGS-B; each evaluation is one pass over the data. When scipy stops
+"""``lbfgs``: scipy's L-BFGS-B (above :data:`.twoloop.MIN_PARAMS` parameters the two-loop
+recursion of :mod:`.twoloop`, which has no per-iteration cost of its own beyond O(m·p));
+each evaluation is one pass over the data. When scipy stops
 above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted from
 that point with a fresh memory, and if that makes no progress (and θ is small enough for a
 Hessian) Newton steps finish the fit, all within ``max_iter``."""
@@ -13,6 +15,7 @@ import scipy.linalg
 import scipy.optimize
 
 from ..objective import Objective
+from . import twoloop
 from .base import Array, Callback, Recorder, SolverResult, SolverState
 from .newton import newton_loop
 
@@ -20,6 +23,7 @@ from .newton import newton_loop
 # up to which Newton steps (p×p Hessian) finish a search that scipy ended above tol.
 _MAX_RESTARTS = 20
 _NEWTON_FINISH_MAX_PARAMS = 1000
+_FTOL = 64 * np.finfo(float).eps
 
 
 def lbfgs(
@@ -166,6 +170,16 @@ def _lbfgs_round(
             raise StopIteration
 
     u0 = theta0 if chol is None else np.zeros_like(theta0)
+    if theta0.size > twoloop.MIN_PARAMS:
+        u, why = twoloop.minimize(
+            fun,
+            u0,
+            callback=lambda u: on_iteration(scipy.optimize.OptimizeResult(x=u)),
+            max_iter=max_iter - rec.n_iter,
+            memory=memory,
+            ftol=_FTOL,
+        )
+        return to_theta(u), why
     res = scipy.optimize.minimize(
         fun,
         u0,
@@ -178,7 +192,7 @@ def _lbfgs_round(
             "maxcor": memory,
             # The gradient test is made on the gradient in θ (above), never on scipy's.
             "gtol": 0.0,
-            "ftol": 64 * np.finfo(float).eps,
+            "ftol": _FTOL,
         },
     )
     theta = to_theta(np.asarray(res.x, dtype=np.float64))

@@ -176,24 +176,34 @@ def _positive(ds: Dataset) -> Any:
 
 def _rates(ds: Dataset, sums: np.ndarray, rows: int) -> tuple[dict[str, float], dict[str, Any]]:
     """Null rates per input column, and level counts per categorical column, from the sums
-    of X's indicator columns (a coded block's from its codes' counts)."""
-    names = [str(n) for n in ds.feature_names]
+    of X's indicator columns (a coded block's from its codes' counts; the hashed features
+    have no sums here, see :func:`_sums_stop`)."""
     null = dict.fromkeys(ds.input_columns, 0.0)
     levels: dict[str, dict[str, float]] = {}
-    if ds.encoding is None or len(sums) != len(names) or not rows:
+    enc = ds.encoding
+    if enc is None or len(sums) != _sums_stop(ds) or not rows:
         return null, levels
-    index = {n: j for j, n in enumerate(names)}
-    for c in ds.encoding.indicators:
-        null[c.name] = float(sums[index[f"{c.name}__missing"]]) / rows
-    for name, sl in ds.encoding.categorical_slices():
-        counts = {names[j].split("=", 1)[1]: float(sums[j]) for j in range(sl.start, sl.stop)}
-        col = next(c for c in ds.encoding.categorical if c.name == name)
-        ref = ds.encoding.reference_level(col)
+    first = len(enc.numeric)
+    for i, c in enumerate(enc.indicators):
+        null[c.name] = float(sums[first + i]) / rows
+    by_name = {c.name: c for c in enc.categorical}
+    for name, sl in enc.categorical_slices():
+        col = by_name[name]
+        names = [n.split("=", 1)[1] for n in enc._indicator_names(col)]
+        counts = dict(zip(names, sums[sl].tolist(), strict=True))
+        ref = enc.reference_level(col)
         if ref is not None:
             counts[ref.split("=", 1)[1]] = rows - float(sums[sl].sum())
         levels[name] = counts
         null[name] = counts.get("(null)", 0.0) / rows
     return null, levels
+
+
+def _sums_stop(ds: Dataset) -> int:
+    """How many of X's features the profile sums: all but the hashed ones (whose counts no
+    check reads: 2^B buckets per block would cost O(2^B) each)."""
+    enc = ds.encoding
+    return ds.n_features if enc is None else enc.width - enc.hash_width
 
 
 def _unseen(champion: Champion, levels: dict[str, dict[str, float]], rows: int) -> list[Check]:
@@ -227,11 +237,12 @@ def data_checks(rules: CheckRules, ds: Dataset, champion: Champion | None) -> Da
         cols=cols,
         binned=[j for _, j, _, _ in binned],
         edges=[e for _, _, e, _ in binned] if binned else None,
+        sums=_sums_stop(ds),
     )
     sample = first.sample
     edges = [decile_edges(sample[:, i]) for i in range(len(cols))]
     own = profile_pass(
-        ds.X, None, positive=positive, cols=[], binned=cols, edges=edges, sample=False
+        ds.X, None, positive=positive, cols=[], binned=cols, edges=edges, sample=False, sums=0
     )
     rows = first.rows
     rate = first.positives / rows if rows else None
