@@ -187,13 +187,34 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
     return z
 
 
+#: A range of w wider than this many times its codes is scatter-added in place
+#: (``np.add.at``, O(codes)) instead of bincounted (O(codes + range), and a range-sized
+#: temporary): the shared 2^B block of the hashed columns, on blocks of fewer rows than 2^B.
+_IN_PLACE_RATIO = 2
+
+
+def _scatter_ranges(X: CodedMatrix, weights: Array, out: Array, square: bool) -> None:
+    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range."""
+    n = len(X)
+    for lo, hi, j0, j1 in ranges(X.bounds):
+        if hi - lo <= _IN_PLACE_RATIO * n * (j1 - j0):
+            out[lo:hi] += _group_bincount(X, weights, lo, hi, j0, j1, square)
+            continue
+        for j in range(j0, j1):
+            wts = weights
+            if X.vals is not None:
+                v = X.vals[:, j]
+                wts = weights * (v * v if square else v)
+            np.add.at(out, X.codes[:, j], wts)
+
+
 def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
-    """out[:p] += Xᵀr by scatter-adds (one bincount per range of w: see :func:`ranges`)."""
+    """out[:p] += Xᵀr by scatter-adds (one bincount per range of w, see :func:`ranges`, or
+    an in-place scatter-add for a range much wider than its codes)."""
     d = X.dense.shape[1]
     if d:
         out[:d] += r @ np.asarray(X.dense, dtype=np.float64)
-    for lo, hi, j0, j1 in ranges(X.bounds):
-        out[lo:hi] += _group_bincount(X, r, lo, hi, j0, j1)
+    _scatter_ranges(X, r, out, False)
 
 
 def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
@@ -203,8 +224,7 @@ def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
     if d:
         Xd = np.asarray(X.dense, dtype=np.float64)
         out[:d] += dvec @ (Xd * Xd)
-    for lo, hi, j0, j1 in ranges(X.bounds):
-        out[lo:hi] += _group_bincount(X, dvec, lo, hi, j0, j1, square=True)
+    _scatter_ranges(X, dvec, out, True)
 
 
 def diag_pack_size(p: int) -> int:
