@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .murmur import feature_hasher_buckets, murmurhash3_strings
+
 #: With hash_bits and neither hash_columns nor max_categories: the categorical columns with
 #: more distinct values than this are hashed, the others get a vocabulary.
 HASH_ABOVE = 1000
@@ -67,11 +69,23 @@ def hash_tokens(toks: Sequence[str], bits: int) -> tuple[np.ndarray, np.ndarray]
     return X.indices.astype(np.int64), X.data.astype(np.float32)
 
 
+def hash_values(column: str, values: pa.Array, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hash_tokens` of the tokens ``column=value`` of ``values`` (an Arrow array; a
+    null's token is ``column=(null)``): a string array's in NumPy (:mod:`.murmur`, bit for
+    bit scikit-learn's hash), others' through their Python values."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return hash_tokens(tokens(column, values.to_pylist()), bits)
+    if values.null_count:
+        values = pc.fill_null(values, NULL_TOKEN)
+    toks = pc.binary_join_element_wise(pa.scalar(f"{column}=", values.type), values, "")
+    return feature_hasher_buckets(murmurhash3_strings(toks), 2**bits)
+
+
 def _per_entry(
     column: str, dictionary: pa.Array, bits: int, null: tuple[int, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bucket and sign of each dictionary entry, then of the null (last)."""
-    idx, sign = hash_tokens(tokens(column, dictionary.to_pylist()), bits)
+    idx, sign = hash_values(column, dictionary, bits)
     return np.append(idx, null[0]), np.append(sign, np.float32(null[1]))
 
 

@@ -1,0 +1,71 @@
+"""The NumPy MurmurHash3 equals scikit-learn's, and the hashed buckets FeatureHasher's."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.utils import murmurhash3_32
+
+from logloss.data.hashing import hash_tokens, hash_values, tokens
+from logloss.data.murmur import MAX_VECTOR_BYTES, murmurhash3_strings
+
+ALPHABET = string.ascii_letters + string.digits + "é漢字🙂=^ \t"
+LENGTHS = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    7,
+    8,
+    9,
+    15,
+    16,
+    17,
+    31,
+    63,
+    MAX_VECTOR_BYTES,
+    MAX_VECTOR_BYTES + 1,
+    999,
+]
+
+
+def _strings(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(ALPHABET) for _ in range(rng.choice(LENGTHS))) for _ in range(n)]
+
+
+def test_hash_equals_scikit_learns_on_random_and_unicode_strings() -> None:
+    strs = _strings(5000)
+    want = np.array([murmurhash3_32(s, seed=0) for s in strs], dtype=np.int32)
+    np.testing.assert_array_equal(murmurhash3_strings(pa.array(strs)), want)
+    # a slice of an array (its offsets start inside the buffers) and a large_string array
+    np.testing.assert_array_equal(
+        murmurhash3_strings(pa.array(strs).slice(123, 777)), want[123:900]
+    )
+    large = pa.array(strs, type=pa.large_string())
+    np.testing.assert_array_equal(murmurhash3_strings(large), want)
+
+
+@pytest.mark.parametrize("bits", [1, 4, 18, 24])
+def test_buckets_and_signs_equal_feature_hashers(bits: int) -> None:
+    values = _strings(3000, seed=bits)
+    values[7] = None  # type: ignore[call-overload]
+    got_idx, got_sign = hash_values("col", pa.array(values), bits)
+    X = FeatureHasher(2**bits, input_type="string", alternate_sign=True).transform(
+        [[t] for t in tokens("col", values)]
+    )
+    X = X.tocsr()
+    want = np.zeros((len(values), 2**bits))
+    want[np.arange(len(values)), got_idx] = got_sign
+    nonzero = np.asarray(X.sum(axis=1)).ravel() != 0  # a row whose entry is its own
+    np.testing.assert_array_equal(X.toarray()[nonzero], want[nonzero])
+    ref_idx, ref_sign = hash_tokens(tokens("col", values), bits)
+    np.testing.assert_array_equal(got_idx, ref_idx)
+    np.testing.assert_array_equal(got_sign, ref_sign)
