@@ -322,32 +322,15 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
         dm = block_moments(np.asarray(X.dense))
         out[1 : d + 1] = dm[1 : d + 1]
         out[p + 1 : p + 1 + d] = dm[d + 1 :]
-    s1, s2 = np.zeros(p), np.zeros(p)
     ones = np.ones(n)
-    for lo, hi, j0, j1 in ranges(X.bounds):
-        s1[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1)
-        s2[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1, square=True)
-    mean = s1[d:] / n
-    out[d + 1 : p + 1] = mean
-    out[p + 1 + d :] = np.maximum(s2[d:] - n * mean * mean, 0.0)
-    return out
-
-
-def dense_moments(X: Any, *_: object) -> Array:
-    """:func:`logloss.loss.block_moments` of a block for the solver's coordinates: a coded
-    block's dense part only, zeros for its coded features (which are neither centred nor
-    scaled, see :func:`logloss.prepare.mean_scale`): O(n·d), nothing of size p but the
-    result."""
-    if not isinstance(X, CodedMatrix):
-        return block_moments(X)
-    n, p = X.shape
-    d = X.dense.shape[1]
-    out = np.zeros(1 + 2 * p)
-    out[0] = n
-    if n and d:
-        dm = block_moments(np.asarray(X.dense))
-        out[1 : d + 1] = dm[1 : d + 1]
-        out[p + 1 : p + 1 + d] = dm[d + 1 :]
+    s1 = out[1 : p + 1]
+    s2 = out[p + 1 :]
+    _scatter_ranges(X, ones, s1, False)  # the code features' counts (Σ val), then Σ val²
+    _scatter_ranges(X, ones, s2, True)
+    mean = s1[d:]
+    mean /= n
+    s2[d:] -= n * mean * mean
+    np.maximum(s2[d:], 0.0, out=s2[d:])
     return out
 
 

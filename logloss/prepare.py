@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .blockdata import BlockData
-from .coded import CodedMatrix, block_row_bytes, coded_max_abs, dense_moments
+from .coded import CodedMatrix, any_moments, block_row_bytes, coded_max_abs
 from .loss import block_moments, combine_moments
 from .objective import numpy_sums
 
@@ -73,9 +73,6 @@ class Scaling:
     alpha: float
     # 0/1 indicator features (an encoding's): standardize leaves them in their units
     raw: np.ndarray | None = field(default=None, compare=False)
-    # categorical codes: the features from this index on are neither centred nor scaled
-    # (their moments are not computed: a code feature is x_j ∈ {0, ±1}, of any number)
-    coded_from: int | None = None
 
 
 @dataclass
@@ -235,25 +232,11 @@ def mean_scale(moments: Array, p: int, n_rows: float, how: Scaling) -> tuple[Arr
         std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         if how.raw is not None:
             std[how.raw] = 1.0  # indicators: the penalty applies to their own coefficients
-        return _uncoded(kept_mean, std, how.coded_from)
+        return kept_mean, std
     with np.errstate(over="ignore", invalid="ignore"):
         second = var if how.fit_intercept else var + mean**2
         scale = np.sqrt(second + 4.0 * how.alpha / max(n_rows, 1.0))
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return _uncoded(kept_mean, scale, how.coded_from)
-
-
-def _uncoded(
-    mean: Array | None, scale: Array, coded_from: int | None
-) -> tuple[Array | None, Array]:
-    """The coordinates with the code features (from ``coded_from`` on) left as they are:
-    mean 0, scale 1 (lbfgs is preconditioned by the Hessian's diagonal for coded data)."""
-    if coded_from is not None:
-        scale[coded_from:] = 1.0
-        if mean is not None:
-            mean = mean.copy()
-            mean[coded_from:] = 0.0
-    return mean, scale
+    return kept_mean, np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
 
 def sample_step(n_rows: int, n_features: int) -> int:
@@ -407,8 +390,8 @@ def _dask_moments(data: BlockData, how: Scaling) -> tuple[Array, Sample | None]:
     if not how.standardize and data.n_rows >= WARM_MIN_ROWS:
         sample = take_sample(data)
     if sample is not None:
-        return dense_moments(sample[0]), sample
-    moments = data.map_reduce(dense_moments, combine=combine_moments, name="logloss-moments")
+        return any_moments(sample[0]), sample
+    moments = data.map_reduce(any_moments, combine=combine_moments, name="logloss-moments")
     return moments, None
 
 
@@ -506,10 +489,7 @@ def prepare(
     if alpha is None:
         alpha = penalty_alpha(values)
     raw = None if encoding is None else encoding.raw_features()
-    coded_from = encoding.dense_width if encoding is not None and encoding.coded else None
-    how = Scaling(
-        bool(values["standardize"]), bool(values["fit_intercept"]), alpha, raw, coded_from
-    )
+    how = Scaling(bool(values["standardize"]), bool(values["fit_intercept"]), alpha, raw)
     cw = values["class_weight"]
     if is_dask(X) or is_dask(y) or is_dask(sample_weight):
         prep = prepare_dask(X, y, sample_weight, cw, how)
