@@ -214,6 +214,8 @@ class Evaluations:
     the saved θ against the values saved with it: different rows give different values."""
 
     _KEEP = 8
+    #: Above this many parameters only the last 2 are kept (each a copy of θ and ∇J).
+    _WIDE = 1 << 16
 
     def __init__(self, objective: Objective) -> None:
         self._objective = objective
@@ -226,6 +228,7 @@ class Evaluations:
         if hasattr(objective, "hessian_diag"):  # wide data's preconditioner (lbfgs)
             self.hessian_diag = objective.hessian_diag
         self._recent: dict[bytes, tuple[float, Array]] = {}
+        self._keep = self._KEEP if self.n_params <= self._WIDE else 2
         self._expect: tuple[bytes, float, Array, Path] | None = None
 
     def expect(self, theta: Array, at_theta: tuple[float, Array], path: Path) -> None:
@@ -255,7 +258,7 @@ class Evaluations:
     def _seen(self, theta: Array, value: float, grad: Array) -> None:
         key = np.asarray(theta, np.float64).tobytes()
         self._recent[key] = (value, grad.copy())
-        while len(self._recent) > self._KEEP:
+        while len(self._recent) > self._keep:
             del self._recent[next(iter(self._recent))]
         self._check_expected(key, value, grad)
 
