@@ -175,6 +175,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # dask.array registers pydata/sparse's array type when that package is installed, and
+    # importing it imports numba (0.4 s of every command); no command gets such arrays.
+    sys.modules.setdefault("sparse", None)  # type: ignore[arg-type]
     if not args.debug:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
         os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "critical")
