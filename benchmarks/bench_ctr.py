@@ -302,8 +302,14 @@ def logloss_rows(work: Path, train: Path, test: Path, rows: int, limit: int) -> 
             "--standardize",  # its not-converged hint's remedy for the raw counts' scales
         ]
     }
-    if "--hash-bits" in help_text:
-        variants["logloss train (--hash-bits 20)"] = ["--hash-bits", "20"]
+    if "--hash-bits" in help_text:  # the columns above 1,000 levels hashed, the others not
+        variants["logloss train (--hash-bits 20)"] = [
+            "--hash-bits",
+            "20",
+            "--min-frequency",
+            "10",
+            "--standardize",
+        ]
     out = []
     for i, (name, extra) in enumerate(variants.items()):
         model = work / f"logloss-model-{i}"
@@ -450,7 +456,10 @@ def bench_size(rows: int, files: int, root: Path, args: Any) -> None:
         max_iter = 50 if args.quick else 500
         spark_iter = 10 if args.quick else 100  # each Spark iteration costs seconds here
         results: list[Row] = []
-        if have("vowpalwabbit"):
+        only = set(args.only.split(",")) if args.only else {"vw", "sklearn", "spark", "logloss"}
+        if "vw" not in only:
+            pass
+        elif have("vowpalwabbit"):
             results += vowpal_wabbit(work, train, test, n_train)
         else:
             print(
@@ -458,14 +467,20 @@ def bench_size(rows: int, files: int, root: Path, args: Any) -> None:
             )
         sk = script(work, "sklearn_script.py", SKLEARN)
         for name, encoding in (
-            ("scikit-learn OneHotEncoder", "onehot"),
-            ("scikit-learn FeatureHasher", "hasher"),
+            (
+                ("scikit-learn OneHotEncoder", "onehot"),
+                ("scikit-learn FeatureHasher", "hasher"),
+            )
+            if "sklearn" in only
+            else ()
         ):
             cmd = [sys.executable, str(sk), str(train), str(test), encoding, str(C), str(max_iter)]
             results.append(scripted(name, cmd, work))
         reason = spark_reason()
         if args.quick and not args.spark:
             reason = "not in quick mode (pass --spark): its JVM start and iterations take minutes"
+        if "spark" not in only:
+            reason = "not in --only"
         if reason:
             print(f"Spark local[2]: skipped: {reason}")
         else:
@@ -473,7 +488,8 @@ def bench_size(rows: int, files: int, root: Path, args: Any) -> None:
             cmd = [sys.executable, str(sp), str(train), str(test), str(C), str(spark_iter)]
             results.append(scripted("Spark local[2] FeatureHasher", cmd, work))
         limit = int(args.logloss_memory_gb * 2**30)
-        results += logloss_rows(work, train, test, n_train, limit)
+        if "logloss" in only:
+            results += logloss_rows(work, train, test, n_train, limit)
         done = show(rows, results, true_log_loss(test, rows))
         verdicts(rows, done, results, args.quick)
         passes_table(rows, pass_limit(train), done)
@@ -495,6 +511,12 @@ def main() -> None:
         "60 %% of the memory)",
     )
     p.add_argument("--spark", action="store_true", help="run the Spark peer in quick mode too")
+    p.add_argument(
+        "--rows", type=int, default=None, help="one size of this many rows (in 10 files)"
+    )
+    p.add_argument(
+        "--only", default=None, help="the tools to run, of vw,sklearn,spark,logloss (default all)"
+    )
     args = p.parse_args()
     if args.logloss_memory_gb is None:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -502,6 +524,8 @@ def main() -> None:
     header("bench_ctr: click logs, whole processes", args.quick)
     root = data_dir(args.data_dir)
     sizes = [(200_000, 10)] if args.quick else [(2_000_000, 10), (10_000_000, 20)]
+    if args.rows:
+        sizes = [(args.rows, 10 if args.rows <= 2_000_000 else 20)]
     for rows, files in sizes:
         bench_size(rows, files, root, args)
 
