@@ -411,6 +411,48 @@ def test_a_dataset_put_in_data_is_trained_on_through_the_scheduler(
         path.unlink(missing_ok=True)
 
 
+def test_a_click_log_trains_as_categorical_codes_through_the_scheduler(
+    stack: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A Criteo-shaped click log put in ./data (`logloss generate ctr`): string columns as
+    int32 codes, the large ones hashed (--hash-bits 16), trained on the compose cluster's
+    workers: the same model as an in-process fit, and it predicts."""
+    name = f"{DATA_PREFIX}ctr-{uuid.uuid4().hex[:8]}"
+    path = ROOT / "data" / name
+    env = _env(PYTHONWARNINGS="ignore")
+    logloss = [sys.executable, "-m", "logloss.cli"]
+    try:
+        _run(
+            [*logloss, "generate", "ctr", f"data/{name}", "--rows", "20000", "--files", "2"],
+            env=env,
+        )
+        path.chmod(0o755)  # the containers run as uid 1000
+        for f in path.iterdir():
+            f.chmod(0o644)
+        before = _worker_transitions()
+        train = [*logloss, "train", f"data/{name}", "--label", "label", "--missing", "impute"]
+        train += ["--hash-bits", "16", "--standardize"]
+        _run([*train, "--scheduler", SCHEDULER, "--out", str(tmp_path / "m")], env=env)
+        after = _worker_transitions()
+        assert [w for w in after if after[w] > before.get(w, 0)], f"{before} -> {after}"
+        meta, vec = _read_model(tmp_path / "m")
+        assert meta["converged"] is True
+        enc = meta["encoding"]
+        assert enc["hashing"]["bits"] == 16, enc["hashing"]
+        kinds = {c["name"]: c["kind"] for c in enc["columns"]}
+        assert "hashed" in kinds.values() and "categorical" in kinds.values(), kinds
+        assert vec.shape[0] > 2**16 and np.all(np.isfinite(vec))
+        _run([*train, "--out", str(tmp_path / "local")], env=env)
+        np.testing.assert_allclose(vec, _read_model(tmp_path / "local")[1], rtol=1e-6, atol=1e-8)
+        preds = tmp_path / "preds"
+        _run(
+            [*logloss, "predict", str(tmp_path / "m"), f"data/{name}", "--out", str(preds)], env=env
+        )
+        assert pq.ParquetDataset(preds).read().num_rows == 20000
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def test_image_holds_no_data(stack: dict[str, dict[str, Any]]) -> None:
     """No Parquet file or sample dataset outside the virtual environment, no /app/data."""
     script = (
