@@ -19,6 +19,7 @@ from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from . import codes
+from .bags import is_list
 from .arrow import Source, column_numpy, fill_tiles
 from .discovery import _open_parquet, _read_errors
 from .encoding import _Where, block_stats
@@ -495,7 +496,7 @@ def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes 
     keep = np.ones(table.num_rows, dtype=bool)
     for name in plan.file_columns:
         col = table.column(name)
-        if col.null_count:
+        if col.null_count and not is_list(col.type):  # a null list: an empty bag
             keep &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
         if pa.types.is_floating(col.type):
             keep &= pc.is_finite(col).fill_null(False).to_numpy(zero_copy_only=False)

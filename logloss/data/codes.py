@@ -7,7 +7,9 @@ row with no feature in that column (a level unseen in training without an "(infr
 feature, or the reference level) points at the column's first index with value 0. The
 hashed columns come last: each one's code is its token's bucket in the shared block of
 2^B features, its value the sign (:mod:`.hashing`); all but the last have an empty range in
-``bounds`` (they share the last one's, see :func:`logloss.coded.ranges`).
+``bounds`` (they share the last one's, see :func:`logloss.coded.ranges`). Multi-valued
+(bag) columns are the block's ragged part (:class:`logloss.bags.Bags`, :mod:`.bags`): its
+indices lie in [the hashed block's start (or the bags' vocabulary features'), width).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ..bags import Bags
 from ..coded import CodedMatrix
+from . import bags
 from .arrow import fill_tiles
 from .encoding import CATEGORICAL, Encoding, _Where, categorical_values
 from .hashing import column_hashes, cross_hashes
@@ -39,6 +43,31 @@ def bounds(enc: Encoding) -> tuple[int, ...]:
     return (enc.dense_width, *(o + w for _, o, w in code_columns(enc)))
 
 
+def bag_range(enc: Encoding) -> tuple[int, int]:
+    """[lo, hi) of the bags' indices in w: from the hashed block (when a bag is hashed) or
+    the bags' vocabulary features, to the end."""
+    hashed = any(c.kind == bags.HASHED_BAG for c in enc.bags)
+    start = enc.width - enc.bag_width
+    return (start - enc.hash_width if hashed else start), enc.width
+
+
+def bag_entries(
+    enc: Encoding, table: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A table's bag entries: per-row counts, absolute codes and values (see
+    :func:`.bags.assemble`)."""
+    vocab, hashed = [], []
+    offset = enc.width - enc.bag_width
+    for c in enc.bags:
+        if c.kind == bags.HASHED_BAG:
+            start = enc.width - enc.bag_width - enc.hash_width
+            hashed.append(bags.hashed_entries(table, c.name, enc.hash_bits, start))
+            continue
+        vocab.append(bags.vocabulary_entries(table, c.name, c.levels, bool(c.infrequent), offset))  # type: ignore[arg-type]
+        offset += c.width
+    return bags.assemble(table.num_rows, vocab, hashed, enc.width)
+
+
 def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
     k = len(code_columns(enc))
@@ -48,6 +77,7 @@ def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
         np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
         bounds(enc),
         vals,
+        Bags.open(n, *bag_range(enc)) if enc.bags else None,
     )
 
 
@@ -55,8 +85,13 @@ def encode_into(
     enc: Encoding, table: pa.Table, dtype: str, where: _Where, block: CodedMatrix, start: int
 ) -> None:
     """Write ``table``'s rows into rows ``start:`` of ``block`` (a block's :func:`empty`);
-    ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none."""
+    ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none.
+    The bags' entries are added to ``block.bags``, joined when the block's last row is in."""
     stop = start + table.num_rows
+    if block.bags is not None:  # multi-valued columns: the ragged part
+        block.bags.add(start, *bag_entries(enc, table))
+        if stop == len(block):
+            block.bags.close()
     sources, _ = enc.dense_sources(table, dtype, where)
     if sources:
         fill_tiles(block.dense[start:stop], sources)

@@ -260,7 +260,8 @@ def _build_arrays(
         enc = plan.encoding
         k = len(codes.code_columns(enc))
         per_code = 8 if enc.hashed else 4  # hashed: a float32 sign beside each code
-        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k)
+        per_bag = 8 + 8 * len(enc.bags) if enc.bags else 0  # a row pointer, ~1 entry a bag
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k + per_bag)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
