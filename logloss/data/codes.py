@@ -31,7 +31,7 @@ def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
     for name, sl in enc.categorical_slices():
         if sl.stop > sl.start:
             out.append((name, sl.start, sl.stop - sl.start))
-    start = enc.width - enc.hash_width
+    start = enc.width - enc.bag_width - enc.hash_width  # the hashed block, then the bags
     hashed = [c.name for c in enc.hashed] + [f"{a}^{b}" for a, b in enc.interactions]
     for i, name in enumerate(hashed):
         out.append((name, start, enc.hash_width if i == len(hashed) - 1 else 0))
