@@ -147,6 +147,13 @@ def bags_scatter(bags: Bags, weights: Array, out: Array, square: bool = False) -
     out[lo:hi] += np.bincount(bags.codes - lo, weights=wts, minlength=hi - lo)[: hi - lo]
 
 
+def bags_moments(bags: Bags, s1: Array, s2: Array) -> None:
+    """s1 += Σ over rows of each bag feature, s2 += Σ of its squares, in place."""
+    ones = np.ones(bags.n_rows)
+    bags_scatter(bags, ones, s1)
+    bags_scatter(bags, ones, s2, square=True)
+
+
 def bags_max_abs(bags: Bags, out: Array) -> None:
     """out[j] = max(out[j], max |x_j|) over the bag entries, in place."""
     v = np.ones(len(bags.codes)) if bags.vals is None else np.abs(bags.vals).astype(np.float64)

@@ -324,7 +324,7 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
         s1[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1)
         s2[lo:hi] += _group_bincount(X, ones, lo, hi, j0, j1, square=True)
     if X.bags is not None:
-        _bags.bags_scatter(X.bags, ones, s1), _bags.bags_scatter(X.bags, ones, s2, square=True)
+        _bags.bags_moments(X.bags, s1, s2)
     mean = s1[d:] / n
     out[d + 1 : p + 1] = mean
     out[p + 1 + d :] = np.maximum(s2[d:] - n * mean * mean, 0.0)

@@ -209,7 +209,7 @@ def write_block(
     s = None if s is None else np.asarray(s, dtype=np.float64)
     nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
     _check_space(directory, nbytes, total)
-    coded = None
+    coded: tuple[Any, ...] | None = None
     parts: list[tuple[str, Any]] = [("X", X)]
     if isinstance(X, CodedMatrix):
         coded = (X.bounds, X.vals is not None)

@@ -140,7 +140,9 @@ def _bag_vectorizer(encoding: Encoding, c: Any) -> Any:
     kw = {"column": c.name, "levels": list(c.levels), "infrequent": bool(c.infrequent)}
     names = encoding._indicator_names(c, drop=False)
     vectorizer = CountVectorizer(analyzer=as_tokens, binary=True, vocabulary=names, lowercase=False)
-    return Pipeline([("tokens", FunctionTransformer(bag_documents, kw_args=kw)), ("count", vectorizer)])
+    return Pipeline(
+        [("tokens", FunctionTransformer(bag_documents, kw_args=kw)), ("count", vectorizer)]
+    )
 
 
 def to_sklearn(model: Any) -> Any:

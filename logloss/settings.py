@@ -162,7 +162,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "categorical",
         "columns",
         None,
-        "integer columns to treat as categorical (strings, dictionaries and bools are)",
+        "integer columns to treat as categorical (strings, dictionaries and bools are; a "
+        "list of strings or integers is a bag of tokens: a 0/1 feature 'column=token' each)",
         group="columns and missing values",
     ),
     Setting(
@@ -232,7 +233,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "columns",
         None,
         "with --hash-bits: the columns to hash, whatever their size (integer columns become "
-        "categorical); default: by size, see --hash-bits",
+        "categorical; a list column's elements are each a token 'column=token', repeats "
+        "adding, as FeatureHasher does); default: by size, see --hash-bits",
         group="columns and missing values",
     ),
     Setting(

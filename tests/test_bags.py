@@ -74,9 +74,7 @@ def frame(n: int, seed: int = 0, vocab: list[str] = VOCAB) -> pd.DataFrame:
 
 def write(df: pd.DataFrame, path: Path, blocks: int, tag_type: pa.DataType | None = None) -> Path:
     tag_type = tag_type or pa.list_(pa.string())
-    cols = {
-        c: pa.array(df[c].tolist(), type=tag_type if c == "tags" else None) for c in df.columns
-    }
+    cols = {c: pa.array(df[c].tolist(), type=tag_type if c == "tags" else None) for c in df.columns}
     table = pa.table(cols)
     pq.write_table(table, path, row_group_size=-(-table.num_rows // blocks))
     assert pq.ParquetFile(path).num_row_groups == blocks
@@ -156,7 +154,10 @@ def test_vocabulary_bags_equal_multilabelbinarizer_and_export(tmp_path, blocks):
     kept = {n.split("=", 1)[1] for n in names[:-1]}
     mlb = MultiLabelBinarizer(classes=[n.split("=", 1)[1] for n in names])
     X_new = np.hstack(
-        [new[["x"]].to_numpy(), mlb.fit_transform([{t if t in kept else "(infrequent)" for t in r} for r in rows])]
+        [
+            new[["x"]].to_numpy(),
+            mlb.fit_transform([{t if t in kept else "(infrequent)" for t in r} for r in rows]),
+        ]
     )
     np.testing.assert_allclose(got_new, ref.predict_proba(X_new)[:, 1], rtol=0, atol=1e-5)
 
@@ -266,7 +267,9 @@ def test_integer_lists_are_tokens_and_dictionaries_may_differ_per_row_group(tmp_
     n = 900
     ints = [None if i % 31 == 0 else [int(v) for v in rng.integers(0, 9, i % 4)] for i in range(n)]
     y = rng.integers(0, 2, n)
-    pq.write_table(pa.table({"codes": pa.array(ints, pa.list_(pa.int64())), "y": y}), tmp_path / "i.parquet")
+    pq.write_table(
+        pa.table({"codes": pa.array(ints, pa.list_(pa.int64())), "y": y}), tmp_path / "i.parquet"
+    )
     ds = read_parquet(tmp_path / "i.parquet", "y")
     assert ds.feature_names == [f"codes={v}" for v in range(9)]
     # list<dictionary> written in two files whose dictionaries differ
@@ -277,7 +280,9 @@ def test_integer_lists_are_tokens_and_dictionaries_may_differ_per_row_group(tmp_
     ds = read_parquet([tmp_path / "d1.parquet", tmp_path / "d2.parquet"], "y")
     assert ds.feature_names == ["t=a", "t=b", "t=c", "t=z"]
     X = np.concatenate([x.toarray() for x in blocks_of(ds)])
-    np.testing.assert_array_equal(X, [[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        X, [[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]]
+    )
 
 
 @pytest.mark.parametrize(
@@ -291,7 +296,11 @@ def test_integer_lists_are_tokens_and_dictionaries_may_differ_per_row_group(tmp_
 def test_lists_of_other_types_are_refused_naming_file_and_column(tmp_path, values, type_):
     path = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"v": pa.array(values, type_), "x": [1.0, 2.0], "y": [0, 1]}), path)
-    with pytest.raises(DataError, match=r"multi-valued feature column 'v' must be a list of strings or integers; got type .* in file .*bad.parquet"):
+    with pytest.raises(
+        DataError,
+        match=r"multi-valued feature column 'v' must be a list of strings or integers; "
+        r"got type .* in file .*bad.parquet",
+    ):
         read_parquet(path, "y", features=["v", "x"])
     # without named features, such a column is left out, as other nested types are
     ds = read_parquet(path, "y")

@@ -170,9 +170,7 @@ def _cells(X: Any, column: str) -> list[Any]:
     return list(X[column] if hasattr(X, "columns") else X)
 
 
-def bag_documents(
-    X: Any, column: str, levels: Sequence[str], infrequent: bool
-) -> list[list[str]]:
+def bag_documents(X: Any, column: str, levels: Sequence[str], infrequent: bool) -> list[list[str]]:
     """Each row of a vocabulary bag column as its feature names ``column=token`` (a token
     outside ``levels`` is ``column=(infrequent)`` when ``infrequent``, else left out): the
     documents of :func:`logloss.export.to_sklearn`'s ``CountVectorizer``."""

@@ -19,8 +19,8 @@ from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from . import codes
-from .bags import is_list
 from .arrow import Source, column_numpy, fill_tiles
+from .bags import is_list
 from .discovery import _open_parquet, _read_errors
 from .encoding import _Where, block_stats
 from .errors import DataError

@@ -51,9 +51,7 @@ def bag_range(enc: Encoding) -> tuple[int, int]:
     return (start - enc.hash_width if hashed else start), enc.width
 
 
-def bag_entries(
-    enc: Encoding, table: pa.Table
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def bag_entries(enc: Encoding, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A table's bag entries: per-row counts, absolute codes and values (see
     :func:`.bags.assemble`)."""
     vocab, hashed = [], []

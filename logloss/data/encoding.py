@@ -304,7 +304,9 @@ class Encoding:
         bits = self.hash_bits
         out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
         out += [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
-        return out + [bag_describe(c.name, c.kind, len(c.levels), len(c.infrequent), bits) for c in self.bags]
+        return out + [
+            bag_describe(c.name, c.kind, len(c.levels), len(c.infrequent), bits) for c in self.bags
+        ]
 
     @property
     def dense_width(self) -> int:

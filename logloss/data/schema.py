@@ -71,7 +71,9 @@ class _Plan:
     @property
     def needs_encoding(self) -> bool:
         bags = BAG in self.kinds
-        return CATEGORICAL in self.kinds or bags or (self.missing == "impute" and bool(self.features))
+        return (
+            CATEGORICAL in self.kinds or bags or (self.missing == "impute" and bool(self.features))
+        )
 
     @property
     def feature_kinds(self) -> list[tuple[str, str]]:
@@ -407,8 +409,10 @@ def _check_model_kinds(files: _Files, encoding: Encoding) -> None:
         if t is None:
             continue
         string = _stringy(t) or pa.types.is_dictionary(t)
-        if (c.kind in BAG_KINDS) != is_bag_type(t) or (c.kind == NUMERIC and string) or (
-            c.kind == CATEGORICAL and _level_family(c) == "str" and not string
+        if (
+            (c.kind in BAG_KINDS) != is_bag_type(t)
+            or (c.kind == NUMERIC and string)
+            or (c.kind == CATEGORICAL and _level_family(c) == "str" and not string)
         ):
             holders = [i for i, cols in enumerate(files.types) if c.name in cols]
             raise DataError(
@@ -490,6 +494,12 @@ def _make_plan(
             for n in feats
         )
         missing = "drop" if drop_invalid else options.missing
+        bagged = [n for n, k in zip(feats, kinds, strict=True) if k == BAG and n in crossed]
+        if bagged:
+            raise DataError(
+                f"--interactions names multi-valued (list) column(s) {bagged}: a cross takes "
+                f"two single-valued categorical columns"
+            )
     plan = _Plan(
         tuple(feats),
         label,
