@@ -25,7 +25,10 @@ Conventions
   hashed block, a ``FunctionTransformer`` mapping each row's list to its feature names
   (:func:`logloss.data.bags.bag_documents`: a token outside the vocabulary is
   ``column=(infrequent)``) and ``CountVectorizer(analyzer=as_tokens, binary=True,
-  vocabulary=the model's names)``: binary features, as logloss's.
+  vocabulary=the model's names)``: binary features, as logloss's. A cross with a
+  vocabulary (:mod:`logloss.data.crosses`) is the same pair after the categorical part:
+  :func:`logloss.data.crosses.cross_documents` (each row's ``A=a^B=b``, or
+  ``A^B=(infrequent)``) and that ``CountVectorizer`` over the cross's names.
 """
 
 from __future__ import annotations
@@ -145,6 +148,23 @@ def _bag_vectorizer(encoding: Encoding, c: Any) -> Any:
     )
 
 
+def _cross_vectorizer(x: Any) -> Any:
+    """A cross's scikit-learn part: each row's feature name, then a ``CountVectorizer``."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .data.bags import as_tokens
+    from .data.crosses import cross_documents
+
+    names = x.feature_names()
+    kept = names[: len(x.levels)]
+    kw = {"pair": list(x.pair), "levels": kept, "infrequent": bool(x.infrequent)}
+    vectorizer = CountVectorizer(analyzer=as_tokens, binary=True, vocabulary=names)
+    tokens = FunctionTransformer(cross_documents, kw_args=kw)
+    return Pipeline([("tokens", tokens), ("count", vectorizer)])
+
+
 def to_sklearn(model: Any) -> Any:
     """The fitted scikit-learn equivalent of ``model`` (see the module's conventions)."""
     lr = _logistic_regression(model)
@@ -174,6 +194,8 @@ def to_sklearn(model: Any) -> Any:
             drop=_dropped(encoding),
         )
         parts.append(("cat", encoder, categorical))
+    for x in encoding.crosses:  # crosses with a vocabulary, after the categorical part
+        parts.append((f"cross_{x.name}", _cross_vectorizer(x), list(x.pair)))
     if encoding.hash_width:
         used = [c.name for c in encoding.hashed]
         used += [c for pair in encoding.interactions for c in pair]

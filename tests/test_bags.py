@@ -335,3 +335,89 @@ def test_cli_trains_summarises_and_predicts_with_unseen_tokens(tmp_path, capsys)
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and "multi-valued feature column 'v'" in errors[0]
     assert not (tmp_path / "b").exists()
+
+
+# ------------------------------------------------------------------ crosses with a vocabulary
+def cross_frame(n: int, seed: int, a_levels: int = 15) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ranks = np.minimum(rng.zipf(1.6, size=n), a_levels) - 1
+    a = [None if i % 37 == 0 else f"a{int(r)}" for i, r in enumerate(ranks)]
+    b = rng.integers(0, 8, n)
+    x = rng.normal(size=n)
+    effect = rng.normal(0, 1.0, (a_levels + 1, 8))
+    ia = np.array([a_levels if v is None else int(v[1:]) for v in a])  # None: the last row
+    z = 0.4 * x + effect[np.minimum(ia, a_levels), b]
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+    return pd.DataFrame({"x": x, "a": a, "b": b, "y": y})
+
+
+def explicit_cross(df: pd.DataFrame) -> pd.DataFrame:
+    """The cross as a scikit-learn user writes it: one string column a^b."""
+    a = df.a.map(lambda v: v if isinstance(v, str) else "(null)")
+    b = df.b.astype(str)
+    return pd.DataFrame({"x": df.x, "a": a, "b": b, "ab": a + "^" + b})
+
+
+def sklearn_input(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns as to_sklearn()'s pipeline takes them: objects, a null as None."""
+    out = df[["x", "a", "b"]].astype({"a": object, "b": object})
+    out["a"] = pd.Series([v if isinstance(v, str) else None for v in out.a], out.index, object)
+    return out
+
+
+def cross_reference(C: float, k: int):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    onehot = OneHotEncoder(min_frequency=k, handle_unknown="infrequent_if_exist")
+    columns = ColumnTransformer([("num", "passthrough", ["x"]), ("cat", onehot, ["a", "b", "ab"])])
+    lr = LogisticRegression(C=C, tol=1e-12, max_iter=20_000)
+    return Pipeline([("columns", columns), ("lr", lr)])
+
+
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_vocabulary_cross_equals_onehot_of_the_explicit_cross_column(tmp_path, blocks):
+    df = cross_frame(4000, seed=1)
+    path = tmp_path / "c.parquet"
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, row_group_size=-(-len(df) // blocks))
+    read = dict(categorical=["b"], interactions=["a:b"], missing="impute", min_frequency=6)
+    ds, model = fit(path, 0.7, **read)
+    enc = ds.encoding
+    assert enc.interactions == () and [x.pair for x in enc.crosses] == [("a", "b")]
+    (line,) = [s for s in enc.describe_categorical() if s.startswith("a:b")]
+    assert line.startswith("a:b: cross, vocabulary of") and "(infrequent)" in line
+    assert "a=a0^b=3" in ds.feature_names and "a^b=(infrequent)" in ds.feature_names
+    ref = cross_reference(0.7, 6).fit(explicit_cross(df), df.y)
+    width = ref[0].transform(explicit_cross(df).iloc[:1]).shape[1]
+    assert ds.n_features == width
+    got = probabilities(model, ds.X)
+    np.testing.assert_allclose(got, ref.predict_proba(explicit_cross(df))[:, 1], atol=1e-5)
+    pipe = model.to_sklearn()
+    np.testing.assert_allclose(pipe.predict_proba(sklearn_input(df))[:, 1], got, atol=1e-8)
+    # new data: pairs never seen (and a level of a never seen) go to a^b=(infrequent)
+    new = cross_frame(600, seed=5, a_levels=18)
+    new_path = tmp_path / "new.parquet"
+    pq.write_table(pa.Table.from_pandas(new, preserve_index=False), new_path)
+    data = read_parquet(new_path, None, encoding=model.encoding_)
+    got_new = probabilities(model, data.X)
+    expected = ref.predict_proba(explicit_cross(new))[:, 1]
+    np.testing.assert_allclose(got_new, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(pipe.predict_proba(sklearn_input(new))[:, 1], got_new, atol=1e-8)
+    # the saved model keeps the cross's vocabulary
+    from logloss.data.encoding import Encoding
+
+    back = Encoding.from_json(model.encoding_.to_json())
+    assert back == model.encoding_
+
+
+def test_a_cross_past_the_bound_is_hashed_or_refused(tmp_path):
+    df = cross_frame(1500, seed=2)
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    read = dict(categorical=["b"], interactions=["a:b"], missing="impute", max_categories=40)
+    ds = read_parquet(path, "y", hash_bits=8, **read)
+    assert ds.encoding.interactions == (("a", "b"),) and not ds.encoding.crosses
+    with pytest.raises(DataError, match=r"the cross a:b cannot have a vocabulary \(1.. pairs"):
+        read_parquet(path, "y", **read)

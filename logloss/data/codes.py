@@ -14,6 +14,8 @@ indices lie in [the hashed block's start (or the bags' vocabulary features'), wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
@@ -21,6 +23,7 @@ from ..bags import Bags
 from ..coded import CodedMatrix
 from . import bags
 from .arrow import fill_tiles
+from .crosses import CrossCode, cross_codes
 from .encoding import CATEGORICAL, Encoding, _Where, categorical_values
 from .hashing import column_hashes, cross_hashes
 
@@ -31,11 +34,19 @@ def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
     for name, sl in enc.categorical_slices():
         if sl.stop > sl.start:
             out.append((name, sl.start, sl.stop - sl.start))
+    k = out[-1][1] + out[-1][2] if out else enc.dense_width
+    for x in _vocabulary_crosses(enc):  # crosses with a vocabulary (.crosses)
+        out.append((x.name, k, x.width))
+        k += x.width
     start = enc.width - enc.bag_width - enc.hash_width  # the hashed block, then the bags
     hashed = [c.name for c in enc.hashed] + [f"{a}^{b}" for a, b in enc.interactions]
     for i, name in enumerate(hashed):
         out.append((name, start, enc.hash_width if i == len(hashed) - 1 else 0))
     return out
+
+
+def _vocabulary_crosses(enc: Encoding) -> list[CrossCode]:
+    return [x for x in enc.crosses if x.width]
 
 
 def bounds(enc: Encoding) -> tuple[int, ...]:
@@ -79,6 +90,10 @@ def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     )
 
 
+def _values_of(table: pa.Table, where: _Where, missing: str) -> Callable[[str], pa.Array]:
+    return lambda name: categorical_values(table, name, where, missing)
+
+
 def encode_into(
     enc: Encoding, table: pa.Table, dtype: str, where: _Where, block: CodedMatrix, start: int
 ) -> None:
@@ -96,8 +111,14 @@ def encode_into(
     by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}
     columns = code_columns(enc)
     first_cross = len(columns) - len(enc.interactions)  # the crosses' code columns come last
+    crosses = _vocabulary_crosses(enc)
+    first_vc = first_cross - len(enc.hashed) - len(crosses)  # the vocabulary crosses' first
     for j, (name, offset, _) in enumerate(columns):
-        if name not in by_name:  # hashed, or a cross
+        if first_vc <= j < first_vc + len(crosses):  # a cross with a vocabulary
+            x = crosses[j - first_vc]
+            sides = (by_name[x.pair[0]], by_name[x.pair[1]])
+            codes = cross_codes(table, x, sides, _values_of(table, where, enc.missing))
+        elif name not in by_name:  # hashed, or a cross
             assert block.vals is not None
             values = lambda n=name: categorical_values(table, n, where, enc.missing)  # noqa: E731
             if j >= first_cross:
@@ -108,9 +129,10 @@ def encode_into(
             block.codes[start:stop, j] = idx + offset
             block.vals[start:stop, j] = sign
             continue
-        codes = enc._codes(table, by_name[name], where)
-        if enc.reference:
-            codes = codes - 1
+        else:
+            codes = enc._codes(table, by_name[name], where)
+            if enc.reference:
+                codes = codes - 1
         none = codes < 0
         if none.any():
             codes = np.where(none, 0, codes)

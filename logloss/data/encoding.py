@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 
 from .arrow import Source, fill_tiles
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, bag_describe, column_noun
+from .crosses import CrossCode, learn_crosses
 from .errors import DataError
 from .values import _Where, categorical_values, numeric_values
 
@@ -110,6 +111,8 @@ class Encoding:
     hash_bits: int = 0
     #: crosses (A, B) of categorical columns, hashed into the shared block (:mod:`.hashing`)
     interactions: tuple[tuple[str, str], ...] = ()
+    #: crosses with a vocabulary (:mod:`.crosses`): their features follow the categorical ones
+    crosses: tuple[CrossCode, ...] = ()
 
     @property
     def hashed(self) -> list[ColumnCode]:
@@ -134,7 +137,7 @@ class Encoding:
     @property
     def coded(self) -> bool:
         """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
-        if self.hash_width or self.bags:  # bags live in the coded block's ragged part
+        if self.hash_width or self.bags or self.crosses:  # applied as codes only
             return True
         if not self.categorical:
             return False
@@ -198,12 +201,15 @@ class Encoding:
         names += [f"{c.name}__missing" for c in self.indicators]
         for c in self.categorical:
             names += self._indicator_names(c)
+        names += [n for x in self.crosses for n in x.feature_names()]
         names += [f"hash[{i}]" for i in range(self.hash_width)]
         return names + [n for c in self.bags for n in self._indicator_names(c, drop=False)]
 
     @property
     def width(self) -> int:
-        cat = sum(self.column_width(c) for c in self.categorical)
+        cat = sum(self.column_width(c) for c in self.categorical) + sum(
+            x.width for x in self.crosses
+        )
         return len(self.numeric) + len(self.indicators) + cat + self.hash_width + self.bag_width
 
     def raw_features(self) -> np.ndarray:
@@ -220,6 +226,7 @@ class Encoding:
             "missing": self.missing,
             "categorical_coding": self.categorical_coding,
             **({"hashing": hashing} if self.hash_width else {}),
+            **({"crosses": [x.to_json() for x in self.crosses]} if self.crosses else {}),
             "columns": [
                 {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
                 if c.kind == NUMERIC
@@ -265,7 +272,10 @@ class Encoding:
             ):
                 raise ValueError(f"interactions must be pairs of columns; got {given!r}")
             pairs = tuple((p[0], p[1]) for p in given)
-        return cls(tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs)
+        crosses = tuple(CrossCode.from_json(x, names) for x in doc.get("crosses", []))
+        return cls(
+            tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs, crosses=crosses
+        )
 
     # ------------------------------------------------------------------ applying it
     def encode(
@@ -303,6 +313,7 @@ class Encoding:
             out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
         bits = self.hash_bits
         out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
+        out += [x.describe() for x in self.crosses]
         out += [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
         return out + [
             bag_describe(c.name, c.kind, len(c.levels), len(c.infrequent), bits) for c in self.bags
@@ -569,10 +580,14 @@ def learn(
         frequent = tuple(v for v in levels if counts[v] >= min_frequency)
         rare = tuple(v for v in levels if counts[v] < min_frequency)
         cols.append(ColumnCode(name, BAG if kind in BAG_KINDS else CATEGORICAL, frequent, rare))
-    pairs = tuple((a, b) for a, b in interactions)
+    pairs, crosses = learn_crosses(  # crosses: a vocabulary, or hashed (.crosses)
+        {c.name: c for c in cols}, stats, interactions, hash_bits=hash_bits,
+        max_categories=max_categories, min_frequency=min_frequency,
+    )  # fmt: skip
     return Encoding(
-        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs
-    )
+        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs,
+        crosses=crosses,
+    )  # fmt: skip
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:
