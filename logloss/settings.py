@@ -241,9 +241,11 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "interactions",
         "columns",
         None,
-        "with --hash-bits: crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's "
-        "-q): each row's token 'A=a^B=b' of the two raw values hashed into the same 2^B "
-        "buckets (from the pairs of distinct values of a block, never a string per row)",
+        "crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's -q): a vocabulary of "
+        "the pairs 'A=a^B=b' (rarer than --min-frequency or unseen: 'A^B=(infrequent)') when "
+        "A and B have vocabularies and the product of their numbers of values is at most "
+        "--max-categories (10000 without it); else, with --hash-bits, each row's token "
+        "'A=a^B=b' hashed into the 2^B buckets (never a string per row)",
         group="columns and missing values",
     ),
     # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows
