@@ -215,6 +215,9 @@ def test_vocabulary_and_hashed_bags_together_share_the_layout(tmp_path):
     ref = LogisticRegression(C=0.3, tol=1e-12, max_iter=20_000).fit(X, df.y)
     got = probabilities(model, ds.X)
     np.testing.assert_allclose(got, ref.predict_proba(X)[:, 1], rtol=0, atol=1e-5)
+    from logloss.data.encoding import Encoding
+
+    assert Encoding.from_json(enc.to_json()) == enc  # the saved model's encoding
     frame_in = pd.DataFrame({"x": df.x, "tags": df.tags, "genres": genres, "city": df.city})
     np.testing.assert_allclose(model.to_sklearn().predict_proba(frame_in)[:, 1], got, atol=1e-8)
 
@@ -421,3 +424,36 @@ def test_a_cross_past_the_bound_is_hashed_or_refused(tmp_path):
     assert ds.encoding.interactions == (("a", "b"),) and not ds.encoding.crosses
     with pytest.raises(DataError, match=r"the cross a:b cannot have a vocabulary \(1.. pairs"):
         read_parquet(path, "y", **read)
+
+
+def test_bags_by_size_drop_mode_kinds_and_skops(tmp_path):
+    import skops.io as sio
+
+    rng = np.random.default_rng(13)
+    n = 3000
+    many = [[f"id{int(v)}" for v in rng.integers(0, 5000, 2)] for _ in range(n)]
+    few = [None if i % 10 == 0 else ["a", "b"][: i % 3] for i in range(n)]
+    x = [None if i % 100 == 1 else float(i % 7) for i in range(n)]
+    table = pa.table({"many": many, "few": few, "x": x, "y": rng.integers(0, 2, n)})
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    # by size: more distinct tokens than 1000 is hashed; null lists are no reason to drop
+    ds = read_parquet(path, "y", hash_bits=8, missing="drop")
+    assert [c.kind for c in ds.encoding.columns] == ["hashed_bag", "bag", "numeric"]
+    assert ds.n_dropped == n // 100  # the rows with a null x only
+    assert ds.feature_names[-2:] == ["few=a", "few=b"]
+    # a bag column must be a list at predict time, and a list column a bag
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.set_column(1, "few", pa.array(["a"] * n)), bad)
+    with pytest.raises(DataError, match=r"column 'few' was bag when the model was trained"):
+        read_parquet(bad, "y", encoding=ds.encoding)
+    # the export loads with skops, trusting logloss's own functions only
+    _, model = fit(path, 1.0, hash_bits=8, missing="drop")
+    blob = sio.dumps(model.to_sklearn())
+    untrusted = sio.get_untrusted_types(data=blob)
+    assert {t for t in untrusted if not t.startswith("logloss.")} <= {"numpy.dtype"}
+    pipe = sio.loads(blob, trusted=untrusted)
+    df = table.to_pandas().dropna(subset=["x"])
+    df["few"] = [None if v is None else list(v) for v in df.few]
+    got = probabilities(model, read_parquet(path, "y", encoding=model.encoding_, missing="drop").X)
+    np.testing.assert_allclose(pipe.predict_proba(df[["many", "few", "x"]])[:, 1], got, atol=1e-8)

@@ -118,10 +118,10 @@ def vocabulary_entries(
     """Rows and absolute codes of a vocabulary bag's entries (distinct per row): a kept
     token's feature, else "(infrequent)" when the column has it, else nothing."""
     toks, rows, idx = distinct_tokens(table.column(name))
-    index = {v: i for i, v in enumerate(levels)}
     other = len(levels) if infrequent else -1
-    lut = np.asarray([index.get(t, other) for t in toks] + [other], dtype=np.int64)
-    codes = lut[idx]
+    found = pc.index_in(pa.array(toks, pa.string()), value_set=pa.array(levels, pa.string()))
+    lut = found.fill_null(other).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = lut[idx] if len(lut) else np.zeros(0, np.int64)
     keep = codes >= 0
     rows, codes = _distinct_pairs(rows[keep], codes[keep], len(levels) + 1)
     return rows, codes + offset
