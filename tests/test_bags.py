@@ -457,3 +457,17 @@ def test_bags_by_size_drop_mode_kinds_and_skops(tmp_path):
     df["few"] = [None if v is None else list(v) for v in df.few]
     got = probabilities(model, read_parquet(path, "y", encoding=model.encoding_, missing="drop").X)
     np.testing.assert_allclose(pipe.predict_proba(df[["many", "few", "x"]])[:, 1], got, atol=1e-8)
+
+
+def test_a_guarded_retrain_keeps_bags_and_hashed_columns(tmp_path, capsys):
+    """The footer checks give a list column the kind bag, and compare a hashed column of
+    the champion with its type's kind (a retrain with a check used to refuse them)."""
+    from logloss.cli import main
+
+    df = frame(1500, seed=21)
+    path = write(df, tmp_path / "t.parquet", 2)
+    argv = ["train", str(path), "--label", "y", "--out", str(tmp_path / "m"), "--quiet"]
+    argv += ["--hash-bits", "6", "--hash-columns", "city", "--check-max-unseen-rate", "0.5"]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert len(list((tmp_path / "m").glob("v*/model.json"))) == 2

@@ -83,6 +83,8 @@ def _kind(t: Any) -> str:
         return "numeric"
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t):
         return "categorical"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):  # a multi-valued column, a bag
+        return "bag"
     return "categorical" if pa.types.is_dictionary(t) else str(t)
 
 
@@ -118,6 +120,7 @@ def footer_checks(
                 "before fitting"
             )
         now = (forced or {}).get(c) or _kind(schema.field(c).type)
+        kind = {"hashed": "categorical", "hashed_bag": "bag"}.get(kind, kind)  # its type's
         if now != kind and c in names:
             return DataError(
                 f"schema change: column {c!r} was {kind} in the champion, is {now} "
