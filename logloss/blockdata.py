@@ -125,7 +125,8 @@ class _Block:
     def _own(a: Any) -> Any:
         if isinstance(a, CodedMatrix):  # codes and vals column-major (see logloss.coded)
             vals = None if a.vals is None else _own_columns(a.vals)
-            return CodedMatrix(_Block._own(a.dense), _own_columns(a.codes), a.bounds, vals)
+            dense, codes = _Block._own(a.dense), _own_columns(a.codes)
+            return CodedMatrix(dense, codes, a.bounds, vals, a.bags)
         # Arrays that arrived over the network may sit at odd addresses: BLAS then runs a
         # slow path (10x here). Copy once, at persist time, into a fresh aligned array.
         if a.flags.c_contiguous and a.flags.aligned:
@@ -234,7 +235,8 @@ def _subsample_block(block: _Block, step: int) -> _Block:
     X = block.X[::step]
     if isinstance(X, CodedMatrix):
         vals = None if X.vals is None else _own_columns(X.vals)
-        X = CodedMatrix(np.ascontiguousarray(X.dense), _own_columns(X.codes), X.bounds, vals)
+        dense, codes = np.ascontiguousarray(X.dense), _own_columns(X.codes)
+        X = CodedMatrix(dense, codes, X.bounds, vals, X.bags)
     else:
         X = np.ascontiguousarray(X)
     return _Block(X, block.y[::step].copy(), s)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import bags as _bags
 from .loss import block_moments, block_sums, pack_size, softplus_and_sigma
 
 Array = NDArray[np.float64]
@@ -42,7 +43,7 @@ class CodedMatrix:
     Quacks like a 2-D array of shape (n, p) where the plumbing needs it: ``shape``, ``ndim``,
     ``dtype``, ``nbytes`` (what it really holds), ``len``, row indexing."""
 
-    __slots__ = ("dense", "codes", "vals", "bounds")
+    __slots__ = ("dense", "codes", "vals", "bounds", "bags")
     ndim = 2
 
     def __init__(
@@ -51,14 +52,18 @@ class CodedMatrix:
         codes: NDArray[np.int32],
         bounds: Sequence[int],
         vals: NDArray[np.float32] | None = None,
+        bags: _bags.Bags | None = None,
     ) -> None:
         self.dense = dense
         self.codes = codes
         self.vals = vals
         self.bounds = tuple(int(b) for b in bounds)
+        self.bags = bags  # multi-valued columns' ragged part (logloss.bags), or None
 
     @property
     def n_features(self) -> int:
+        if self.bags is not None:
+            return max(self.bounds[-1], self.bags.hi)
         return self.bounds[-1]
 
     @property
@@ -72,6 +77,7 @@ class CodedMatrix:
     @property
     def nbytes(self) -> int:
         extra = 0 if self.vals is None else self.vals.nbytes
+        extra += 0 if self.bags is None else self.bags.nbytes
         return int(self.dense.nbytes + self.codes.nbytes + extra)
 
     def __len__(self) -> int:
@@ -84,10 +90,11 @@ class CodedMatrix:
                 raise IndexError("a coded block is indexed by rows only")
             key = rows
         vals = None if self.vals is None else self.vals[key]
-        return CodedMatrix(self.dense[key], self.codes[key], self.bounds, vals)
+        bags = None if self.bags is None else self.bags[key]
+        return CodedMatrix(self.dense[key], self.codes[key], self.bounds, vals, bags)
 
     def __reduce__(self) -> Any:
-        return (CodedMatrix, (self.dense, self.codes, self.bounds, self.vals))
+        return (CodedMatrix, (self.dense, self.codes, self.bounds, self.vals, self.bags))
 
     def __repr__(self) -> str:
         n, p = self.shape
@@ -104,6 +111,8 @@ class CodedMatrix:
         for j in range(self.codes.shape[1]):
             v = 1.0 if self.vals is None else self.vals[:, j]
             np.add.at(out, (rows, self.codes[:, j]), v)
+        if self.bags is not None:
+            _bags.bags_dense(self.bags, out)
         return out
 
 
@@ -158,7 +167,8 @@ def concat(parts: Sequence[CodedMatrix]) -> CodedMatrix:
     dense = np.concatenate([p.dense for p in parts])
     codes = np.asfortranarray(np.concatenate([p.codes for p in parts]))
     vals = None if vals is None else np.asfortranarray(vals)
-    return CodedMatrix(dense, codes, parts[0].bounds, vals)
+    bags = None if parts[0].bags is None else _bags.bags_concat([p.bags for p in parts])  # type: ignore[misc]
+    return CodedMatrix(dense, codes, parts[0].bounds, vals, bags)
 
 
 #: Categorical columns read as codes stop cross-validation; this many indicator features
@@ -184,6 +194,8 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
         if X.vals is not None:
             g *= X.vals[:, j]
         z += g
+    if X.bags is not None:
+        _bags.bags_margin(X.bags, coef, z)
     return z
 
 
@@ -215,6 +227,8 @@ def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
     if d:
         out[:d] += r @ np.asarray(X.dense, dtype=np.float64)
     _scatter_ranges(X, r, out, False)
+    if X.bags is not None:
+        _bags.bags_scatter(X.bags, r, out)
 
 
 def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
@@ -225,6 +239,8 @@ def _scatter_diag(X: CodedMatrix, dvec: Array, out: Array) -> None:
         Xd = np.asarray(X.dense, dtype=np.float64)
         out[:d] += dvec @ (Xd * Xd)
     _scatter_ranges(X, dvec, out, True)
+    if X.bags is not None:
+        _bags.bags_scatter(X.bags, dvec, out, square=True)
 
 
 def diag_pack_size(p: int) -> int:
@@ -327,6 +343,8 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
     s2 = out[p + 1 :]
     _scatter_ranges(X, ones, s1, False)  # the code features' counts (Σ val), then Σ val²
     _scatter_ranges(X, ones, s2, True)
+    if X.bags is not None:
+        _bags.bags_moments(X.bags, s1, s2)
     mean = s1[d:]
     mean /= n
     s2[d:] -= n * mean * mean
@@ -347,6 +365,8 @@ def column_sums(X: Any, stop: int | None = None) -> Array:
     for lo, hi, j0, j1 in ranges(X.bounds):
         if lo < p:
             out[lo : min(hi, p)] += _group_bincount(X, ones, lo, hi, j0, j1)[: p - lo]
+    if X.bags is not None and p == X.shape[1]:
+        _bags.bags_scatter(X.bags, ones, out)
     return out
 
 
@@ -360,6 +380,8 @@ def coded_max_abs(X: CodedMatrix) -> Array:
     for j in range(X.codes.shape[1]):
         v = np.ones(n) if X.vals is None else np.abs(X.vals[:, j]).astype(np.float64)
         np.maximum.at(out, X.codes[:, j], v)
+    if X.bags is not None:
+        _bags.bags_max_abs(X.bags, out)
     return out
 
 

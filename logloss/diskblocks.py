@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .bags import Bags
 from .coded import CodedMatrix
 
 __all__ = ["DiskBlock", "DiskSpaceError", "remove_stale", "remove_token", "write_block"]
@@ -81,9 +82,10 @@ class DiskBlock:
         dtype: str,
         weighted: bool,
         nbytes: int,
-        coded: tuple[tuple[int, ...], bool] | None = None,
+        coded: tuple[Any, ...] | None = None,
     ) -> None:
-        self.coded = coded  # a CodedMatrix's (bounds, has vals), or None for a dense X
+        # a CodedMatrix's (bounds, has vals[, its bags' (lo, hi, has vals)]), or None: dense
+        self.coded = coded
         self.directory = directory
         self.index = index
         self.rows = rows
@@ -122,9 +124,14 @@ class DiskBlock:
     @property
     def X(self) -> Any:
         if self.coded is not None:
-            bounds, has_vals = self.coded
+            bounds, has_vals, *bag = self.coded
             vals = self._load("Xv") if has_vals else None
-            return CodedMatrix(self._load("Xd"), self._load("Xc"), bounds, vals)
+            bags = None
+            if bag:  # the ragged part of multi-valued columns (logloss.bags)
+                lo, hi, bag_vals = bag[0]
+                bv = self._load("Xbv") if bag_vals else None
+                bags = Bags(self._load("Xbc"), self._load("Xbp"), lo, hi, bv)
+            return CodedMatrix(self._load("Xd"), self._load("Xc"), bounds, vals, bags)
         return self._load("X")
 
     @property
@@ -202,11 +209,15 @@ def write_block(
     s = None if s is None else np.asarray(s, dtype=np.float64)
     nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
     _check_space(directory, nbytes, total)
-    coded = None
+    coded: tuple[Any, ...] | None = None
     parts: list[tuple[str, Any]] = [("X", X)]
     if isinstance(X, CodedMatrix):
         coded = (X.bounds, X.vals is not None)
         parts = [("Xd", X.dense), ("Xc", X.codes), ("Xv", X.vals)]
+        if X.bags is not None:
+            b = X.bags
+            coded = (*coded, (b.lo, b.hi, b.vals is not None))
+            parts += [("Xbc", b.codes), ("Xbp", b.indptr), ("Xbv", b.vals)]
     block = DiskBlock(
         directory,
         index,

@@ -130,8 +130,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
     hash_columns : list of column names, default=None
         The columns to hash; None: those with more levels than ``max_categories`` (or 1000).
     interactions : list of "A:B" strings, default=None
-        Crosses of two categorical columns, hashed into the same buckets (the token
-        ``A=a^B=b``; Vowpal Wabbit's ``-q``).
+        Crosses of two categorical columns (Vowpal Wabbit's ``-q``): the pairs ``A=a^B=b``
+        as levels when both columns have vocabularies and few enough pairs, else hashed
+        into the same buckets (see :mod:`logloss.data.crosses`).
 
     Attributes
     ----------

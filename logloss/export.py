@@ -19,7 +19,16 @@ Conventions
   (:func:`logloss.data.hashing.row_tokens`: a null is ``column=(null)``, an integer-valued
   float an integer) and ``FeatureHasher(n_features=2**B, input_type="string",
   alternate_sign=True)``: the model's shared block of 2^B features, last; the crosses'
-  tokens ``A=a^B=b`` join each row's list.
+  tokens ``A=a^B=b`` join each row's list, and so do the hashed multi-valued columns' tokens
+  ``column=token`` (one per list element: ``FeatureHasher`` sums repeats, as logloss does).
+- A multi-valued column with a vocabulary (:mod:`logloss.data.bags`) becomes, after the
+  hashed block, a ``FunctionTransformer`` mapping each row's list to its feature names
+  (:func:`logloss.data.bags.bag_documents`: a token outside the vocabulary is
+  ``column=(infrequent)``) and ``CountVectorizer(analyzer=as_tokens, binary=True,
+  vocabulary=the model's names)``: binary features, as logloss's. A cross with a
+  vocabulary (:mod:`logloss.data.crosses`) is the same pair after the categorical part:
+  :func:`logloss.data.crosses.cross_documents` (each row's ``A=a^B=b``, or
+  ``A^B=(infrequent)``) and that ``CountVectorizer`` over the cross's names.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .data.bags import BAG, BAG_KINDS, HASHED_BAG
 from .data.encoding import Encoding
 
 __all__ = ["to_onnx", "to_sklearn"]
@@ -66,6 +76,8 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
             columns[c.name] = [c.mean] + ([np.nan] if c.indicator else [])
         elif c.kind == "hashed":
             columns[c.name] = ["x"]  # hashing learns nothing
+        elif c.kind in BAG_KINDS:
+            columns[c.name] = [[]]  # a fixed vocabulary, or hashing: nothing learnt
         else:
             if not c.levels:
                 raise NotImplementedError(
@@ -78,7 +90,8 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     out = {}
     for c in encoding.columns:
         values = columns[c.name]
-        pad = c.mean if c.kind == "numeric" else "x" if c.kind == "hashed" else c.levels[0]
+        pad = c.mean if c.kind == "numeric" else "x" if c.kind == "hashed" else None
+        pad = pad if pad is not None or c.kind in BAG_KINDS else c.levels[0]
         out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
         if c.kind == "numeric":
             out[c.name] = out[c.name].astype(np.float64)
@@ -111,9 +124,45 @@ def _hasher(encoding: Encoding) -> Any:
 
     names = [c.name for c in encoding.hashed]
     pairs = [list(p) for p in encoding.interactions]
-    tokens = FunctionTransformer(row_tokens, kw_args={"columns": names, "interactions": pairs})
+    bags = [c.name for c in encoding.bags if c.kind == HASHED_BAG]
+    kw = {"columns": names, "interactions": pairs, "bags": bags}
+    tokens = FunctionTransformer(row_tokens, kw_args=kw)
     hasher = FeatureHasher(n_features=encoding.hash_width, input_type="string", alternate_sign=True)
     return Pipeline([("tokens", tokens), ("hasher", hasher)])
+
+
+def _bag_vectorizer(encoding: Encoding, c: Any) -> Any:
+    """A vocabulary bag's scikit-learn part: its feature names per row, then a binary
+    ``CountVectorizer`` over the model's names of that column."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .data.bags import as_tokens, bag_documents
+
+    kw = {"column": c.name, "levels": list(c.levels), "infrequent": bool(c.infrequent)}
+    names = encoding._indicator_names(c, drop=False)
+    vectorizer = CountVectorizer(analyzer=as_tokens, binary=True, vocabulary=names, lowercase=False)
+    return Pipeline(
+        [("tokens", FunctionTransformer(bag_documents, kw_args=kw)), ("count", vectorizer)]
+    )
+
+
+def _cross_vectorizer(x: Any) -> Any:
+    """A cross's scikit-learn part: each row's feature name, then a ``CountVectorizer``."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .data.bags import as_tokens
+    from .data.crosses import cross_documents
+
+    names = x.feature_names()
+    kept = names[: len(x.levels)]
+    kw = {"pair": list(x.pair), "levels": kept, "infrequent": bool(x.infrequent)}
+    vectorizer = CountVectorizer(analyzer=as_tokens, binary=True, vocabulary=names)
+    tokens = FunctionTransformer(cross_documents, kw_args=kw)
+    return Pipeline([("tokens", tokens), ("count", vectorizer)])
 
 
 def to_sklearn(model: Any) -> Any:
@@ -145,10 +194,16 @@ def to_sklearn(model: Any) -> Any:
             drop=_dropped(encoding),
         )
         parts.append(("cat", encoder, categorical))
+    for x in encoding.crosses:  # crosses with a vocabulary, after the categorical part
+        parts.append((f"cross_{x.name}", _cross_vectorizer(x), list(x.pair)))
     if encoding.hash_width:
         used = [c.name for c in encoding.hashed]
         used += [c for pair in encoding.interactions for c in pair]
+        used += [c.name for c in encoding.bags if c.kind == HASHED_BAG]
         parts.append(("hash", _hasher(encoding), list(dict.fromkeys(used))))
+    for c in encoding.bags:  # the bags' vocabulary features come last
+        if c.kind == BAG:
+            parts.append((f"bag_{c.name}", _bag_vectorizer(encoding, c), c.name))
     columns = ColumnTransformer(parts)
     columns.fit(_synthetic_rows(encoding, k))
     width = int(columns.transform(_synthetic_rows(encoding, k).iloc[:1]).shape[1])

@@ -162,7 +162,8 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "categorical",
         "columns",
         None,
-        "integer columns to treat as categorical (strings, dictionaries and bools are)",
+        "integer columns to treat as categorical (strings, dictionaries and bools are; a "
+        "list of strings or integers is a bag of tokens: a 0/1 feature 'column=token' each)",
         group="columns and missing values",
     ),
     Setting(
@@ -232,16 +233,19 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "columns",
         None,
         "with --hash-bits: the columns to hash, whatever their size (integer columns become "
-        "categorical); default: by size, see --hash-bits",
+        "categorical; a list column's elements are each a token 'column=token', repeats "
+        "adding, as FeatureHasher does); default: by size, see --hash-bits",
         group="columns and missing values",
     ),
     Setting(
         "interactions",
         "columns",
         None,
-        "with --hash-bits: crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's "
-        "-q): each row's token 'A=a^B=b' of the two raw values hashed into the same 2^B "
-        "buckets (from the pairs of distinct values of a block, never a string per row)",
+        "crosses A:B,C:D,... of two categorical columns (Vowpal Wabbit's -q): a vocabulary of "
+        "the pairs 'A=a^B=b' (rarer than --min-frequency or unseen: 'A^B=(infrequent)') when "
+        "A and B have vocabularies and the product of their numbers of values is at most "
+        "--max-categories (10000 without it); else, with --hash-bits, each row's token "
+        "'A=a^B=b' hashed into the 2^B buckets (never a string per row)",
         group="columns and missing values",
     ),
     # cross-validation (logloss.cv): choose C (and l1_ratio), then refit on all rows

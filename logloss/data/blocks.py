@@ -20,8 +20,10 @@ from fsspec.spec import AbstractFileSystem
 
 from . import codes
 from .arrow import Source, column_numpy, fill_tiles
+from .bags import is_list
+from .crosses import cross_counts
 from .discovery import _open_parquet, _read_errors
-from .encoding import _Where, block_stats
+from .encoding import _Where, block_stats, categorical_values
 from .errors import DataError
 from .schema import _Plan
 from .spec import BlockSpec
@@ -471,22 +473,29 @@ def _with_partition(table: pa.Table, plan: _Plan, partition: dict[str, Any]) -> 
 
 
 def _block_stats(
-    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan, max_categories: int
-) -> dict[str, Any]:
-    """:func:`~logloss.data.encoding.block_stats` of one block (the features and weights)."""
+    fs: AbstractFileSystem,
+    spec: BlockSpec,
+    plan: _Plan,
+    max_categories: int,
+    crosses: Sequence[tuple[str, str]] = (),
+    cross_limit: int = 0,
+) -> dict[Any, Any]:
+    """:func:`~logloss.data.encoding.block_stats` of one block (the features and weights),
+    and the pairs of values of ``crosses`` (at most ``cross_limit`` distinct: see
+    :func:`~logloss.data.crosses.cross_counts`), under ("cross", A, B)."""
     columns = [c for c in plan.file_columns if c != plan.label]
     table = _read_table(fs, spec, columns)
     partition = dict(spec.partition)
     w = _weights(table, spec, plan, partition)
     where = _where_of(spec.path, spec.file_row, plan)
-    return block_stats(
-        _with_partition(table, plan, partition),
-        plan.feature_kinds,
-        w,
-        where,
-        plan.missing,
-        max_categories,
+    table = _with_partition(table, plan, partition)
+    out: dict[Any, Any] = block_stats(
+        table, plan.feature_kinds, w, where, plan.missing, max_categories
     )
+    for a, b in crosses:
+        values = lambda n: categorical_values(table, n, where, plan.missing)  # noqa: E731
+        out["cross", a, b] = cross_counts(table, (a, b), values, cross_limit)
+    return out
 
 
 def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes | None:
@@ -495,7 +504,7 @@ def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes 
     keep = np.ones(table.num_rows, dtype=bool)
     for name in plan.file_columns:
         col = table.column(name)
-        if col.null_count:
+        if col.null_count and not is_list(col.type):  # a null list: an empty bag
             keep &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
         if pa.types.is_floating(col.type):
             keep &= pc.is_finite(col).fill_null(False).to_numpy(zero_copy_only=False)

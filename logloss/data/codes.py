@@ -7,16 +7,23 @@ row with no feature in that column (a level unseen in training without an "(infr
 feature, or the reference level) points at the column's first index with value 0. The
 hashed columns come last: each one's code is its token's bucket in the shared block of
 2^B features, its value the sign (:mod:`.hashing`); all but the last have an empty range in
-``bounds`` (they share the last one's, see :func:`logloss.coded.ranges`).
+``bounds`` (they share the last one's, see :func:`logloss.coded.ranges`). Multi-valued
+(bag) columns are the block's ragged part (:class:`logloss.bags.Bags`, :mod:`.bags`): its
+indices lie in [the hashed block's start (or the bags' vocabulary features'), width).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 
+from ..bags import Bags
 from ..coded import CodedMatrix
+from . import bags
 from .arrow import fill_tiles
+from .crosses import CrossCode, cross_codes
 from .encoding import CATEGORICAL, Encoding, _Where, categorical_values
 from .hashing import column_hashes, cross_hashes
 
@@ -27,16 +34,47 @@ def code_columns(enc: Encoding) -> list[tuple[str, int, int]]:
     for name, sl in enc.categorical_slices():
         if sl.stop > sl.start:
             out.append((name, sl.start, sl.stop - sl.start))
-    start = enc.width - enc.hash_width
+    k = out[-1][1] + out[-1][2] if out else enc.dense_width
+    for x in _vocabulary_crosses(enc):  # crosses with a vocabulary (.crosses)
+        out.append((x.name, k, x.width))
+        k += x.width
+    start = enc.width - enc.bag_width - enc.hash_width  # the hashed block, then the bags
     hashed = [c.name for c in enc.hashed] + [f"{a}^{b}" for a, b in enc.interactions]
     for i, name in enumerate(hashed):
         out.append((name, start, enc.hash_width if i == len(hashed) - 1 else 0))
     return out
 
 
+def _vocabulary_crosses(enc: Encoding) -> list[CrossCode]:
+    return [x for x in enc.crosses if x.width]
+
+
 def bounds(enc: Encoding) -> tuple[int, ...]:
     """The code columns' ranges in w: [dense width, each column's end...]."""
     return (enc.dense_width, *(o + w for _, o, w in code_columns(enc)))
+
+
+def bag_range(enc: Encoding) -> tuple[int, int]:
+    """[lo, hi) of the bags' indices in w: from the hashed block (when a bag is hashed) or
+    the bags' vocabulary features, to the end."""
+    hashed = any(c.kind == bags.HASHED_BAG for c in enc.bags)
+    start = enc.width - enc.bag_width
+    return (start - enc.hash_width if hashed else start), enc.width
+
+
+def bag_entries(enc: Encoding, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A table's bag entries: per-row counts, absolute codes and values (see
+    :func:`.bags.assemble`)."""
+    vocab, hashed = [], []
+    offset = enc.width - enc.bag_width
+    for c in enc.bags:
+        if c.kind == bags.HASHED_BAG:
+            start = enc.width - enc.bag_width - enc.hash_width
+            hashed.append(bags.hashed_entries(table, c.name, enc.hash_bits, start))
+            continue
+        vocab.append(bags.vocabulary_entries(table, c.name, c.levels, bool(c.infrequent), offset))  # type: ignore[arg-type]
+        offset += c.width
+    return bags.assemble(table.num_rows, vocab, hashed, enc.width)
 
 
 def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
@@ -48,23 +86,39 @@ def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
         np.empty((n, k), np.int32, order="F"),  # a column per code column, contiguous
         bounds(enc),
         vals,
+        Bags.open(n, *bag_range(enc)) if enc.bags else None,
     )
+
+
+def _values_of(table: pa.Table, where: _Where, missing: str) -> Callable[[str], pa.Array]:
+    return lambda name: categorical_values(table, name, where, missing)
 
 
 def encode_into(
     enc: Encoding, table: pa.Table, dtype: str, where: _Where, block: CodedMatrix, start: int
 ) -> None:
     """Write ``table``'s rows into rows ``start:`` of ``block`` (a block's :func:`empty`);
-    ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none."""
+    ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none.
+    The bags' entries are added to ``block.bags``, joined when the block's last row is in."""
     stop = start + table.num_rows
+    if block.bags is not None:  # multi-valued columns: the ragged part
+        block.bags.add(start, *bag_entries(enc, table))
+        if stop == len(block):
+            block.bags.close()
     sources, _ = enc.dense_sources(table, dtype, where)
     if sources:
         fill_tiles(block.dense[start:stop], sources)
     by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}
     columns = code_columns(enc)
     first_cross = len(columns) - len(enc.interactions)  # the crosses' code columns come last
+    crosses = _vocabulary_crosses(enc)
+    first_vc = first_cross - len(enc.hashed) - len(crosses)  # the vocabulary crosses' first
     for j, (name, offset, _) in enumerate(columns):
-        if name not in by_name:  # hashed, or a cross
+        if first_vc <= j < first_vc + len(crosses):  # a cross with a vocabulary
+            x = crosses[j - first_vc]
+            sides = (by_name[x.pair[0]], by_name[x.pair[1]])
+            codes = cross_codes(table, x, sides, _values_of(table, where, enc.missing))
+        elif name not in by_name:  # hashed, or a cross
             assert block.vals is not None
             values = lambda n=name: categorical_values(table, n, where, enc.missing)  # noqa: E731
             if j >= first_cross:
@@ -75,9 +129,10 @@ def encode_into(
             block.codes[start:stop, j] = idx + offset
             block.vals[start:stop, j] = sign
             continue
-        codes = enc._codes(table, by_name[name], where)
-        if enc.reference:
-            codes = codes - 1
+        else:
+            codes = enc._codes(table, by_name[name], where)
+            if enc.reference:
+                codes = codes - 1
         none = codes < 0
         if none.any():
             codes = np.where(none, 0, codes)

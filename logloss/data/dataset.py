@@ -28,6 +28,7 @@ from ..coded import array_nbytes, block_row_bytes, note_coded
 from ..windows import Window
 from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
+from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
 from .encoding import MISSING_MODES, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
@@ -216,7 +217,13 @@ def _learn_encoding(
             kinds=tuple(k for _, k in keep),
             file_columns=tuple(c for c in plan.file_columns if c not in named),
         )
-    parts = dask.compute(*[dask.delayed(_block_stats)(fs, b, counted, limit) for b in blocks])
+    # the crosses whose two columns are counted: their pairs too, up to a vocabulary's bound
+    counted_names = set(counted.features)
+    crosses = [p for p in options.interactions if set(p) <= counted_names]
+    bound = options.max_categories or CROSS_VOCABULARY_MAX
+    parts = dask.compute(
+        *[dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound) for b in blocks]
+    )
     return learn(
         plan.feature_kinds,
         merge(parts),
@@ -260,7 +267,8 @@ def _build_arrays(
         enc = plan.encoding
         k = len(codes.code_columns(enc))
         per_code = 8 if enc.hashed else 4  # hashed: a float32 sign beside each code
-        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k)
+        per_bag = 8 + 8 * len(enc.bags) if enc.bags else 0  # a row pointer, ~1 entry a bag
+        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k + per_bag)
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
@@ -318,8 +326,8 @@ def _check_hashing(
     """The hashing options checked; the interactions as pairs."""
     if hash_bits is not None and not 1 <= hash_bits <= MAX_HASH_BITS:
         raise ValueError(f"hash_bits must be in [1, {MAX_HASH_BITS}]; got {hash_bits!r}")
-    if (hash_columns is not None or interactions) and not hash_bits:
-        raise ValueError("hash_columns and interactions need hash_bits (--hash-bits)")
+    if hash_columns is not None and not hash_bits:
+        raise ValueError("hash_columns need hash_bits (--hash-bits)")
     return parse_interactions(interactions)
 
 
@@ -399,8 +407,11 @@ def read_parquet(
     ``hash_columns`` (integer ones become categorical), by default every categorical column
     with more distinct values than ``max_categories``, or than
     :data:`~logloss.data.hashing.HASH_ABOVE` without it; the features ``hash[i]``.
-    ``interactions`` ("A:B" or (A, B) each; needs ``hash_bits``): crosses of two categorical
-    columns, the token ``A=a^B=b`` hashed into the same block (Vowpal Wabbit's ``-q``).
+    ``interactions`` ("A:B" or (A, B) each): crosses of two categorical columns (Vowpal
+    Wabbit's ``-q``): with a vocabulary of the pairs ``A=a^B=b`` when both columns have one
+    and the product of their numbers of values is at most ``max_categories`` (or
+    :data:`~logloss.data.crosses.CROSS_VOCABULARY_MAX`), else the token ``A=a^B=b`` hashed
+    into the shared block (needs ``hash_bits``); see :mod:`logloss.data.crosses`.
     ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
     partitions' files never opened) or by a timestamp column (row groups outside it, by
     their statistics, never read); see :mod:`logloss.data.windowing`.

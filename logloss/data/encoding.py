@@ -29,6 +29,9 @@ Conventions
 - Hashed columns (``hash_bits`` B; :mod:`.hashing`) have no levels: all of them share one
   block of 2^B features ``hash[i]`` after the vocabulary features, as scikit-learn's
   ``FeatureHasher(n_features=2**B, input_type="string", alternate_sign=True)``.
+- Multi-valued columns (``list<string>``: kinds ``bag`` and ``hashed_bag``) are bags of
+  tokens (:mod:`.bags`): a bag's vocabulary features ``name=token`` come last, after the
+  hashed block; a hashed bag's tokens go into the hashed block.
 - An Encoding is plain data: :meth:`Encoding.to_json` / :meth:`Encoding.from_json` (model.json).
 """
 
@@ -44,6 +47,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow import Source, fill_tiles
+from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, bag_describe, column_noun
+from .crosses import CrossCode, learn_crosses
 from .errors import DataError
 from .values import _Where, categorical_values, numeric_values
 
@@ -86,7 +91,7 @@ class ColumnCode:
 
     @property
     def width(self) -> int:
-        if self.kind != CATEGORICAL:
+        if self.kind not in (CATEGORICAL, BAG):
             return 1 if self.kind == NUMERIC else 0  # hashed: the shared block, counted once
         return len(self.levels) + (1 if self.infrequent else 0)
 
@@ -106,6 +111,8 @@ class Encoding:
     hash_bits: int = 0
     #: crosses (A, B) of categorical columns, hashed into the shared block (:mod:`.hashing`)
     interactions: tuple[tuple[str, str], ...] = ()
+    #: crosses with a vocabulary (:mod:`.crosses`): their features follow the categorical ones
+    crosses: tuple[CrossCode, ...] = ()
 
     @property
     def hashed(self) -> list[ColumnCode]:
@@ -114,12 +121,23 @@ class Encoding:
     @property
     def hash_width(self) -> int:
         """The features of the hashed columns' shared block: 2^hash_bits, or 0 without."""
-        return 2**self.hash_bits if self.hashed or self.interactions else 0
+        hashed_bags = any(c.kind == HASHED_BAG for c in self.columns)
+        return 2**self.hash_bits if self.hashed or self.interactions or hashed_bags else 0
+
+    @property
+    def bags(self) -> list[ColumnCode]:
+        """The multi-valued columns (vocabulary and hashed bags), in order."""
+        return [c for c in self.columns if c.kind in BAG_KINDS]
+
+    @property
+    def bag_width(self) -> int:
+        """The bags' vocabulary features: the last ones of X."""
+        return sum(c.width for c in self.bags)
 
     @property
     def coded(self) -> bool:
         """Whether blocks of this encoding are coded (a dense part and int32 codes)."""
-        if self.hash_width:
+        if self.hash_width or self.bags or self.crosses:  # applied as codes only
             return True
         if not self.categorical:
             return False
@@ -138,10 +156,10 @@ class Encoding:
             return c.width - 1
         return c.width
 
-    def _indicator_names(self, c: ColumnCode) -> list[str]:
+    def _indicator_names(self, c: ColumnCode, drop: bool = True) -> list[str]:
         names = [f"{c.name}={_level_name(v)}" for v in c.levels]
         names += [f"{c.name}=(infrequent)"] if c.infrequent else []
-        return names[1:] if self.reference else names
+        return names[1:] if self.reference and drop else names
 
     def reference_level(self, c: ColumnCode) -> str | None:
         """The name of categorical column ``c``'s reference indicator (``name=level``), or
@@ -183,12 +201,16 @@ class Encoding:
         names += [f"{c.name}__missing" for c in self.indicators]
         for c in self.categorical:
             names += self._indicator_names(c)
-        return names + [f"hash[{i}]" for i in range(self.hash_width)]
+        names += [n for x in self.crosses for n in x.feature_names()]
+        names += [f"hash[{i}]" for i in range(self.hash_width)]
+        return names + [n for c in self.bags for n in self._indicator_names(c, drop=False)]
 
     @property
     def width(self) -> int:
-        cat = sum(self.column_width(c) for c in self.categorical)
-        return len(self.numeric) + len(self.indicators) + cat + self.hash_width
+        cat = sum(self.column_width(c) for c in self.categorical) + sum(
+            x.width for x in self.crosses
+        )
+        return len(self.numeric) + len(self.indicators) + cat + self.hash_width + self.bag_width
 
     def raw_features(self) -> np.ndarray:
         """True for the 0/1 indicator features (kept in their units by ``standardize``)."""
@@ -204,11 +226,12 @@ class Encoding:
             "missing": self.missing,
             "categorical_coding": self.categorical_coding,
             **({"hashing": hashing} if self.hash_width else {}),
+            **({"crosses": [x.to_json() for x in self.crosses]} if self.crosses else {}),
             "columns": [
                 {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
                 if c.kind == NUMERIC
                 else {"name": c.name, "kind": c.kind}
-                if c.kind == HASHED
+                if c.kind in (HASHED, HASHED_BAG)
                 else {
                     "name": c.name,
                     "kind": c.kind,
@@ -237,7 +260,7 @@ class Encoding:
         bits: Any = 0
         pairs: tuple[tuple[str, str], ...] = ()
         h = doc.get("hashing")
-        if h is not None or any(c.kind == HASHED for c in out):
+        if h is not None or any(c.kind in (HASHED, HASHED_BAG) for c in out):
             if not isinstance(h, dict) or h.get("alternate_sign") is not True:
                 raise ValueError("hashed columns need hashing: {bits, alternate_sign: true}")
             bits = h.get("bits")
@@ -249,7 +272,10 @@ class Encoding:
             ):
                 raise ValueError(f"interactions must be pairs of columns; got {given!r}")
             pairs = tuple((p[0], p[1]) for p in given)
-        return cls(tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs)
+        crosses = tuple(CrossCode.from_json(x, names) for x in doc.get("crosses", []))
+        return cls(
+            tuple(out), doc["missing"], coding, hash_bits=bits, interactions=pairs, crosses=crosses
+        )
 
     # ------------------------------------------------------------------ applying it
     def encode(
@@ -287,7 +313,11 @@ class Encoding:
             out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
         bits = self.hash_bits
         out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
-        return out + [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
+        out += [x.describe() for x in self.crosses]
+        out += [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
+        return out + [
+            bag_describe(c.name, c.kind, len(c.levels), len(c.infrequent), bits) for c in self.bags
+        ]
 
     @property
     def dense_width(self) -> int:
@@ -385,17 +415,19 @@ def _column_from_json(c: Any) -> ColumnCode:
         if type(c.get("indicator")) is not bool:
             raise ValueError(f"column {name!r}: indicator must be true or false")
         return ColumnCode(name, NUMERIC, mean=float(mean), indicator=c["indicator"])
-    if c.get("kind") == HASHED:
-        return ColumnCode(name, HASHED)
-    if c.get("kind") != CATEGORICAL:
-        raise ValueError(f"column {name!r}: kind must be numeric, categorical or hashed")
+    if c.get("kind") in (HASHED, HASHED_BAG):
+        return ColumnCode(name, c["kind"])
+    if c.get("kind") not in (CATEGORICAL, BAG):
+        raise ValueError(f"column {name!r}: kind must be numeric, categorical, hashed or a bag")
     levels, rare = c.get("levels"), c.get("infrequent")
     if not isinstance(levels, list) or not isinstance(rare, list):
         raise ValueError(f"column {name!r}: levels must be lists")
     for v in [*levels, *rare]:
         if v is not None and type(v) not in (str, int, bool):
             raise ValueError(f"column {name!r}: bad level {v!r}")
-    return ColumnCode(name, CATEGORICAL, tuple(levels), tuple(rare))
+    if c["kind"] == BAG and not all(isinstance(v, str) for v in [*levels, *rare]):
+        raise ValueError(f"column {name!r}: a bag's levels are strings")
+    return ColumnCode(name, c["kind"], tuple(levels), tuple(rare))
 
 
 # ---------------------------------------------------------------------- learning it
@@ -414,6 +446,9 @@ def block_stats(
     if max_categories is None:
         max_categories = VOCABULARY_MAX_LEVELS
     for name, kind in kinds:
+        if kind in BAG_KINDS:  # multi-valued columns: their own path (.bags)
+            out[name] = bag_counts(table, name, max_categories)
+            continue
         if kind == CATEGORICAL and _string_dictionary(table.column(name).type):
             if table.column(name).null_count and missing != "impute":
                 categorical_values(table, name, where, missing)  # raises, naming the row
@@ -519,36 +554,40 @@ def learn(
             continue
         limit = VOCABULARY_MAX_LEVELS if max_categories is None else max_categories
         if hash_bits and _hashed(name, s, max_categories, hash_columns):
-            cols.append(ColumnCode(name, HASHED))
+            cols.append(ColumnCode(name, HASHED_BAG if kind in BAG_KINDS else HASHED))
             continue
         if s[0] == "many" or len(s[1]) > limit:
             count = s[1] if s[0] == "many" else len(s[1])
             at_least = "at least " if s[0] == "many" and not s[2] else ""
             if max_categories is None:
                 raise DataError(
-                    f"categorical column {name!r} has {at_least}{count:,} distinct values, "
+                    f"{column_noun(kind)} {name!r} has {at_least}{count:,} distinct values, "
                     f"more than a vocabulary holds in memory ({limit:,} levels): hash it "
                     f"(--hash-bits), or leave it out of the features"
                 )
             raise DataError(
-                f"categorical column {name!r} has {at_least}{count:,} distinct values, more "
+                f"{column_noun(kind)} {name!r} has {at_least}{count:,} distinct values, more "
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "
                 f"out of the features, hash it (--hash-bits), or raise --max-categories"
             )
         counts: dict[Level, int] = s[1]
         if not counts or list(counts) == [None]:
             raise DataError(
-                f"categorical column {name!r} of dataset {source} holds only nulls: leave "
+                f"{column_noun(kind)} {name!r} of dataset {source} holds only nulls: leave "
                 f"it out of the features"
             )
         levels = sorted(counts, key=level_key)
         frequent = tuple(v for v in levels if counts[v] >= min_frequency)
         rare = tuple(v for v in levels if counts[v] < min_frequency)
-        cols.append(ColumnCode(name, CATEGORICAL, frequent, rare))
-    pairs = tuple((a, b) for a, b in interactions)
+        cols.append(ColumnCode(name, BAG if kind in BAG_KINDS else CATEGORICAL, frequent, rare))
+    pairs, crosses = learn_crosses(  # crosses: a vocabulary, or hashed (.crosses)
+        {c.name: c for c in cols}, stats, interactions, hash_bits=hash_bits,
+        max_categories=max_categories, min_frequency=min_frequency,
+    )  # fmt: skip
     return Encoding(
-        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs
-    )
+        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs,
+        crosses=crosses,
+    )  # fmt: skip
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:

@@ -187,17 +187,38 @@ def _token_value(v: Any) -> str:
     return str(v)
 
 
+def cell_tokens(v: Any) -> list[str]:
+    """A DataFrame cell of a multi-valued (bag) column as its tokens, as logloss reads the
+    Parquet list (:mod:`.bags`): None or NaN give none, null elements are left out."""
+    if v is None or (isinstance(v, float) and v != v):
+        return []
+    out = []
+    for x in list(v):
+        if x is None or (isinstance(x, float) and x != x):
+            continue
+        out.append(str(x.item() if isinstance(x, np.generic) else x))
+    return out
+
+
 def row_tokens(
-    X: Any, columns: Sequence[str], interactions: Sequence[Sequence[str]] = ()
+    X: Any,
+    columns: Sequence[str],
+    interactions: Sequence[Sequence[str]] = (),
+    bags: Sequence[str] = (),
 ) -> list[list[str]]:
     """The token lists of a pandas DataFrame's rows (``columns``: the hashed columns, in
     the model's order; ``interactions``: the crosses' pairs of columns, whose tokens
-    ``A=a^B=b`` follow): the input of ``FeatureHasher(input_type="string")`` in
-    :func:`logloss.export.to_sklearn`'s pipeline."""
+    ``A=a^B=b`` follow; ``bags``: the hashed multi-valued columns, each element's token
+    ``column=token`` last, repeats kept): the input of ``FeatureHasher(input_type="string")``
+    in :func:`logloss.export.to_sklearn`'s pipeline."""
     own = {
         c: [f"{c}={_token_value(v)}" for v in X[c].tolist()]
         for c in {*columns, *(c for pair in interactions for c in pair)}
     }
     cols = [own[c] for c in columns]
     cols += [[f"{x}^{y}" for x, y in zip(own[a], own[b], strict=True)] for a, b in interactions]
-    return [list(row) for row in zip(*cols, strict=True)] if cols else [[] for _ in range(len(X))]
+    out = [list(row) for row in zip(*cols, strict=True)] if cols else [[] for _ in range(len(X))]
+    for c in bags:
+        for row, v in zip(out, X[c].tolist(), strict=True):
+            row += [f"{c}={t}" for t in cell_tokens(v)]
+    return out

@@ -1,7 +1,8 @@
 """The column plan: which columns are features, label and weight, decided from all footers.
 
 Type rules: features and weights must be numeric (int, float or bool); the label may also be a
-string (or a dictionary of strings). A used column must be in every file, once, with one type;
+string (or a dictionary of strings). A list of strings or integers is a multi-valued
+(bag) feature (:mod:`.bags`). A used column must be in every file, once, with one type;
 a hive partition key is a column only when it is numeric in every file and no file also holds
 a column of that name.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_type_error, is_bag_type, is_list
 from .encoding import CATEGORICAL, NUMERIC, Encoding
 from .errors import DataError, _some_files
 from .footers import _Footer
@@ -33,7 +35,7 @@ def _categorical_type(t: pa.DataType) -> bool:
 
 def _feature_type(t: pa.DataType) -> bool:
     """Types a feature may have: numeric (int, float, decimal, bool) or categorical."""
-    return bool(_numeric(t) or pa.types.is_decimal(t) or _categorical_type(t))
+    return bool(_numeric(t) or pa.types.is_decimal(t) or _categorical_type(t) or is_bag_type(t))
 
 
 def _type_family(t: pa.DataType) -> str:
@@ -41,6 +43,8 @@ def _type_family(t: pa.DataType) -> str:
     dictionary-encoded) are one; every other type is itself."""
     if _stringy(t):
         return "string"
+    if is_bag_type(t):  # list, large_list, of strings or dictionaries or integers
+        return "bag"
     return str(t)
 
 
@@ -66,7 +70,10 @@ class _Plan:
 
     @property
     def needs_encoding(self) -> bool:
-        return CATEGORICAL in self.kinds or (self.missing == "impute" and bool(self.features))
+        bags = BAG in self.kinds
+        return (
+            CATEGORICAL in self.kinds or bags or (self.missing == "impute" and bool(self.features))
+        )
 
     @property
     def feature_kinds(self) -> list[tuple[str, str]]:
@@ -295,6 +302,8 @@ def _check_type(files: _Files, name: str, role: str, holders: list[int]) -> None
                 f"in file {_some_files(files.paths(holders))}"
             )
     elif role == "feature":
+        if is_list(t) and not is_bag_type(t):
+            raise bag_type_error(name, t, _some_files(files.paths(holders)))
         if not _feature_type(t):
             raise DataError(
                 f"feature column {name!r} must be numeric (int, float, decimal, bool) or "
@@ -377,6 +386,10 @@ def column_kind(
     ``categorical`` forces integers/floats categorical, ``numeric`` forces bool numeric."""
     if t is None:
         return CATEGORICAL if name in categorical else NUMERIC
+    if is_bag_type(t):  # a multi-valued column, whatever --categorical says
+        if name in numeric:
+            raise DataError(f"column {name!r} has type {t}: it cannot be numeric (--numeric)")
+        return BAG
     if name in numeric:
         if _categorical_type(t) and not pa.types.is_boolean(t):
             raise DataError(
@@ -396,8 +409,10 @@ def _check_model_kinds(files: _Files, encoding: Encoding) -> None:
         if t is None:
             continue
         string = _stringy(t) or pa.types.is_dictionary(t)
-        if (c.kind == NUMERIC and string) or (
-            c.kind == CATEGORICAL and _level_family(c) == "str" and not string
+        if (
+            (c.kind in BAG_KINDS) != is_bag_type(t)
+            or (c.kind == NUMERIC and string)
+            or (c.kind == CATEGORICAL and _level_family(c) == "str" and not string)
         ):
             holders = [i for i, cols in enumerate(files.types) if c.name in cols]
             raise DataError(
@@ -466,7 +481,8 @@ def _make_plan(
     if options.encoding is not None:
         _check_model_kinds(files, options.encoding)
         kinds = tuple(
-            CATEGORICAL if c.kind == "hashed" else c.kind for c in options.encoding.columns
+            CATEGORICAL if c.kind == "hashed" else BAG if c.kind == HASHED_BAG else c.kind
+            for c in options.encoding.columns
         )
         # applied as trained: imputed if it imputed, else a missing value is an error
         # (rows are dropped only when the caller asks: predictions keep every row)
@@ -478,6 +494,12 @@ def _make_plan(
             for n in feats
         )
         missing = "drop" if drop_invalid else options.missing
+        bagged = [n for n, k in zip(feats, kinds, strict=True) if k == BAG and n in crossed]
+        if bagged:
+            raise DataError(
+                f"--interactions names multi-valued (list) column(s) {bagged}: a cross takes "
+                f"two single-valued categorical columns"
+            )
     plan = _Plan(
         tuple(feats),
         label,

@@ -83,6 +83,8 @@ def _kind(t: Any) -> str:
         return "numeric"
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t):
         return "categorical"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):  # a multi-valued column, a bag
+        return "bag"
     return "categorical" if pa.types.is_dictionary(t) else str(t)
 
 
@@ -118,6 +120,7 @@ def footer_checks(
                 "before fitting"
             )
         now = (forced or {}).get(c) or _kind(schema.field(c).type)
+        kind = {"hashed": "categorical", "hashed_bag": "bag"}.get(kind, kind)  # its type's
         if now != kind and c in names:
             return DataError(
                 f"schema change: column {c!r} was {kind} in the champion, is {now} "
@@ -200,10 +203,11 @@ def _rates(ds: Dataset, sums: np.ndarray, rows: int) -> tuple[dict[str, float], 
 
 
 def _sums_stop(ds: Dataset) -> int:
-    """How many of X's features the profile sums: all but the hashed ones (whose counts no
-    check reads: 2^B buckets per block would cost O(2^B) each)."""
+    """How many of X's features the profile sums: those before the hashed block (the hashed
+    and bag features, last, are read by no check; 2^B buckets per block would cost O(2^B)
+    each)."""
     enc = ds.encoding
-    return ds.n_features if enc is None else enc.width - enc.hash_width
+    return ds.n_features if enc is None else enc.width - enc.hash_width - enc.bag_width
 
 
 def _unseen(champion: Champion, levels: dict[str, dict[str, float]], rows: int) -> list[Check]:
