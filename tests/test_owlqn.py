@@ -246,3 +246,24 @@ def test_cli_trains_an_elastic_net_on_more_than_4096_coded_features(tmp_path, ca
     assert summary["converged"] == "yes", how
     assert 0 < np.sum(model.coef_ == 0) < p, how  # the L1 part's exact zeros
     assert np.isfinite(model.intercept_[0])
+
+
+def test_the_row_sample_warm_start_of_an_elastic_net_on_codes_reaches_the_same_optimum(
+    tmp_path, monkeypatch
+):
+    """On large data the fit first solves a row sample in the client (owlqn too: the
+    sample is as wide as the data); the optimum and its zeros are the cold start's."""
+    import logloss.fitting
+
+    df = flights(4000)
+    path = write_blocks(df, tmp_path / "f.parquet", 4)
+    ds = read_parquet(path, "late", block_bytes=1).persist()
+    settings = TrainSettings(C=0.3, l1_ratio=0.5, tol=1e-9, max_iter=3000, standardize=True)
+    cold = train_model(ds, settings)
+    monkeypatch.setattr(logloss.fitting, "WARM_MIN_ROWS", 1000)
+    warm = train_model(ds, settings)
+    how = f"cold {cold.n_passes_} passes, warm {warm.n_passes_} (+{warm.n_sample_passes_})"
+    assert ds.n_features > 100 and warm.solver_ == cold.solver_ == "owlqn", how
+    assert warm.n_sample_passes_ > 0 and warm.converged_ and cold.converged_, how
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=0, atol=1e-6, err_msg=how)
+    np.testing.assert_array_equal(warm.coef_ == 0, cold.coef_ == 0)

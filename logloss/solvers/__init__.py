@@ -154,7 +154,8 @@ def warm_start(
     sample_objective: Objective, start: SolverState, *, tol: float
 ) -> tuple[SolverState, dict[str, Any]]:
     """θ (and the Hessian there) of an in-process lbfgs solve of ``sample_objective``, the
-    objective on a row sample of the data (with the same penalty per unit of weight).
+    objective on a row sample of the data (with the same penalty per unit of weight); with
+    an L1 part, proximal Newton (narrow) or owlqn (wide).
 
     The sample's optimum lies within sampling error of the full optimum, so on large data
     the full solve needs fewer expensive passes; Newton can take its first steps with the
@@ -169,7 +170,7 @@ def warm_start(
         name = "newton" if narrow else "owlqn"
     result = solve(name, sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
     state = SolverState(result.theta, 0, ())
-    if sample_objective.n_params > WARM_HESSIAN_MAX_PARAMS:
+    if sample_objective.n_params > WARM_HESSIAN_MAX_PARAMS or name == "owlqn":
         return state, {}  # wide data: no (p + 1)² matrix, lbfgs runs unpreconditioned
     hessian = sample_objective.hessian(result.theta)[2]
     return state, {"hessian": hessian}
