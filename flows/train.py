@@ -129,7 +129,7 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     features: list[str] | None = None,
     weight: str | None = None,
     # the training settings: the same names and defaults as logloss.settings.TRAIN_SETTINGS
-    solver: Literal["auto", "lbfgs", "newton", "gd"] = "auto",
+    solver: Literal["auto", "lbfgs", "newton", "owlqn", "gd"] = "auto",
     C: float = 1.0,
     l1_ratio: float = 0.0,
     max_iter: int = 100,

@@ -74,7 +74,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         Elastic-net mixing, scikit-learn >= 1.8's convention: the objective is
         ``C * Σ sᵢ lossᵢ + l1_ratio ‖w‖₁ + ½ (1 − l1_ratio) ‖w‖²``. 0 is L2; 1 is L1 (the
         lasso: exact zeros in ``coef_``). Needs a finite C; solved by proximal Newton
-        ("newton", "auto") or proximal gradient descent ("gd").
+        ("newton"; "auto" up to 100 features), OWL-QN ("owlqn", orthant-wise L-BFGS for
+        wide data; "auto" above 100 features, and what "lbfgs" runs with an L1 part) or
+        proximal gradient descent ("gd").
     C : float, default=1.0
         Inverse regularisation strength, as in scikit-learn: the objective is
         ``C * Σ sᵢ lossᵢ + ½‖w‖²`` (divided by ``C Σ sᵢ`` internally); ``C=np.inf`` fits
@@ -83,9 +85,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
     tol : float, default=1e-4
         Stop when max |∇J| ≤ tol.
     max_iter : int, default=100
-    solver : {"auto", "lbfgs", "newton", "gd"}, default="auto"
+    solver : {"auto", "lbfgs", "newton", "owlqn", "gd"}, default="auto"
         "auto" takes newton up to 100 features (a handful of passes; its Hessian costs
-        about p gradient passes) and lbfgs above; ``solver_`` says which ran.
+        about p gradient passes) and lbfgs above (owlqn with an L1 part); ``solver_`` says
+        which ran.
     class_weight : None, "balanced" or dict label -> weight
     standardize : bool, default=False
         Penalise the coefficients of the standardised features (mean 0, std 1; one extra

@@ -128,7 +128,8 @@ def fit_prepared(
             f"solver 'newton' needs the full Hessian of {p:,} features "
             f"({(p + 1) ** 2 * 8 / 2**30:.1f} GiB), which is not formed for categorical "
             f"codes (at most {FULL_HESSIAN_MAX_FEATURES:,} features): use solver='lbfgs' "
-            f"(--solver lbfgs, the default for wide data)"
+            f"(--solver lbfgs, the default for wide data; with l1_ratio > 0 it runs owlqn, "
+            f"orthant-wise L-BFGS)"
         )
     objective = _objective(prepared, prepared.sums, alpha, params)
     arrays = None if checkpoint is None else prepared.arrays

@@ -84,9 +84,11 @@ TRAIN_SETTINGS: tuple[Setting, ...] = (
         "solver",
         "choice",
         "auto",
-        "auto (default: newton up to 100 features, else lbfgs), lbfgs, newton (IRLS: fewest "
-        "passes for narrow data), or gd (fixed learning rate, the lecture's rule)",
-        choices=("auto", "lbfgs", "newton", "gd"),
+        "auto (default: newton up to 100 features, else lbfgs; with --l1-ratio > 0 proximal "
+        "newton up to 100 features, else owlqn), lbfgs, newton (IRLS: fewest passes for "
+        "narrow data), owlqn (orthant-wise L-BFGS for an L1 part on wide data; lbfgs with "
+        "--l1-ratio > 0 runs it), or gd (fixed learning rate, the lecture's rule)",
+        choices=("auto", "lbfgs", "newton", "owlqn", "gd"),
     ),
     Setting(
         "C",

@@ -96,7 +96,6 @@ def test_l1_path_history_reports_the_total_objective_and_a_subgradient_norm():
         ({"l1_ratio": 1.5}, "l1_ratio"),
         ({"l1_ratio": -0.1}, "l1_ratio"),
         ({"l1_ratio": 0.5, "C": np.inf}, "l1_ratio=0.5 needs a finite C"),
-        ({"l1_ratio": 0.5, "solver": "lbfgs"}, "solver 'lbfgs' does not support l1_ratio > 0"),
     ],
 )
 def test_bad_l1_settings_are_clear_errors(kw, message):

@@ -157,7 +157,7 @@ def _solve(name: str, objective: Any, *, max_iter: int = 5000, tol: float = 1e-1
     return result
 
 
-SMOOTH = ["gd", "lbfgs", "newton", "auto"]
+SMOOTH = ["gd", "lbfgs", "newton", "owlqn", "auto"]
 
 
 def test_the_protocol_is_what_the_objectives_provide():
@@ -232,7 +232,7 @@ def test_max_iter_stops_separable_data_without_nan(name):
         assert result.n_iter == 15 and "increase max_iter (now 15)" in message
 
 
-L1 = ["gd", "newton", "auto"]
+L1 = ["gd", "newton", "owlqn", "auto"]
 
 
 @pytest.mark.parametrize("name", L1)
@@ -268,9 +268,13 @@ def test_the_l1_part_on_a_correlated_quadratic_meets_the_optimality_conditions(n
     assert np.any(~nz)
 
 
-def test_lbfgs_refuses_an_l1_part():
+def test_lbfgs_with_an_l1_part_is_owlqn_and_the_smooth_solvers_refuse_one():
+    assert choose_solver("lbfgs", 5, l1_ratio=0.5) == "owlqn"  # L-BFGS for an L1 part
+    assert choose_solver("auto", 100, l1_ratio=0.5) == "newton"  # proximal Newton, narrow
+    assert choose_solver("auto", 101, l1_ratio=0.5) == "owlqn"
+    assert choose_solver("owlqn", 5) == "owlqn"  # plain L-BFGS without an L1 part
     with pytest.raises(ValueError, match="does not support l1_ratio"):
-        choose_solver("lbfgs", 5, l1_ratio=0.5)
+        choose_solver("bfgs", 5, l1_ratio=0.5)
     obj = _quadratic(lam=np.full(5, 0.1))
     with pytest.raises(ValueError, match="solver must be one of"):
         solve("lbfgs", obj, SolverState(np.zeros(5), 0, ()), max_iter=10, tol=1e-8)

@@ -16,7 +16,7 @@ has converged, after ``max_iter`` iterations, or when it can make no further pro
 After every iteration the solver calls ``callback(state)`` with the new state: the fit
 uses it for progress displays and checkpoints (a state is enough to resume from).
 
-Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``) and one line of
+Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``, ``owlqn``) and one line of
 :data:`SOLVERS`; adding a solver is a new module and a registry line.
 
 - ``gd``: the lecture's rule θ ← θ − η ∇J with a fixed learning rate η; with
@@ -25,8 +25,14 @@ Each solver is one module of this package (``gd``, ``lbfgs``, ``newton``) and on
   above ``tol`` (its relative-decrease test, or a failed line search), L-BFGS is restarted
   from that point with a fresh memory, and if that makes no progress (and θ is small enough
   for a Hessian) Newton steps finish the fit, all within ``max_iter``.
-- With an L1 part (``l1_ratio > 0``): ``newton`` is proximal Newton (:mod:`.prox`) and
-  ``gd`` takes proximal steps; lbfgs cannot take one.
+- ``owlqn``: orthant-wise L-BFGS (:mod:`.owlqn`, Andrew & Gao 2007), for an L1 part on wide
+  data: O(p · memory) state, one pass per iteration when the full step is taken; without an
+  L1 part it is plain L-BFGS.
+- With an L1 part (``l1_ratio > 0``): ``newton`` is proximal Newton (:mod:`.prox`), ``gd``
+  takes proximal steps, and ``lbfgs`` resolves to ``owlqn`` (:func:`choose_solver`), the
+  L-BFGS that handles one. "auto" takes proximal Newton up to
+  :data:`L1_NEWTON_MAX_FEATURES` features (its Hessian and its coordinate-descent model
+  cost O(p²)), owlqn above.
 - ``newton``: Newton/IRLS with the reduced Hessian and a backtracking line search; one
   pass per iteration (value, gradient and Hessian together) when full steps are taken.
 """
@@ -44,6 +50,7 @@ from .base import Callback, SolverResult, SolverState
 from .gd import gd
 from .lbfgs import lbfgs
 from .newton import newton
+from .owlqn import owlqn
 from .prox import prox_newton
 
 __all__ = [
@@ -54,6 +61,7 @@ __all__ = [
     "gd",
     "lbfgs",
     "newton",
+    "owlqn",
     "prox_newton",
     "convergence_message",
     "remedies",
@@ -64,16 +72,34 @@ __all__ = [
     "warm_start",
 ]
 
-SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "lbfgs": lbfgs, "newton": newton}
+SOLVERS: dict[str, Callable[..., SolverResult]] = {
+    "gd": gd,
+    "lbfgs": lbfgs,
+    "newton": newton,
+    "owlqn": owlqn,
+}
 
 #: The solver that runs for an objective with an L1 part (elastic net, l1_ratio > 0); a
-#: solver missing here cannot handle one.
-L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {"gd": gd, "newton": prox_newton}
+#: solver missing here cannot handle one ("lbfgs" is resolved to "owlqn" by
+#: :func:`choose_solver`).
+L1_SOLVERS: dict[str, Callable[..., SolverResult]] = {
+    "gd": gd,
+    "newton": prox_newton,
+    "owlqn": owlqn,
+}
+
+#: The L1 solver that "lbfgs" names: the L-BFGS that handles an L1 part.
+L1_ALIASES = {"lbfgs": "owlqn"}
 
 #: ``solver="auto"`` takes Newton up to this many features: its Hessian pass costs about p
 #: times a gradient pass, paid back by needing a handful of passes; lbfgs above.
 NEWTON_MAX_FEATURES = 100
 
+
+#: ``solver="auto"`` with an L1 part takes proximal Newton up to this many features (a
+#: handful of passes, but a (p + 1)² Hessian per pass and an O(p²) coordinate-descent
+#: model), owlqn above.
+L1_NEWTON_MAX_FEATURES = NEWTON_MAX_FEATURES
 
 #: The warm start passes the sample's Hessian (a dense (p + 1)² matrix, and a Cholesky
 #: factorisation in lbfgs) only up to this many parameters.
@@ -81,17 +107,20 @@ WARM_HESSIAN_MAX_PARAMS = 2000
 
 
 def choose_solver(solver: str, n_features: int, l1_ratio: float = 0.0) -> str:
-    """The solver that ``solver`` names; "auto": newton for narrow data (and for any data
-    with an L1 part: proximal Newton), else lbfgs."""
+    """The solver that ``solver`` names; "auto": newton for narrow data, else lbfgs; with an
+    L1 part (l1_ratio > 0) proximal Newton for narrow data, else owlqn. "lbfgs" with an L1
+    part is owlqn."""
     if solver != "auto":
-        if l1_ratio > 0 and solver not in L1_SOLVERS:
-            raise ValueError(
-                f"solver {solver!r} does not support l1_ratio > 0 (got {l1_ratio}); use "
-                f"{' or '.join(repr(k) for k in L1_SOLVERS)}, or solver='auto'"
-            )
+        if l1_ratio > 0:
+            solver = L1_ALIASES.get(solver, solver)
+            if solver not in L1_SOLVERS:
+                raise ValueError(
+                    f"solver {solver!r} does not support l1_ratio > 0 (got {l1_ratio}); use "
+                    f"{' or '.join(repr(k) for k in L1_SOLVERS)}, or solver='auto'"
+                )
         return solver
     if l1_ratio > 0:
-        return "newton"
+        return "newton" if n_features <= L1_NEWTON_MAX_FEATURES else "owlqn"
     return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
 
 
@@ -105,7 +134,7 @@ def solve(
     callback: Callback | None = None,
     **options: Any,
 ) -> SolverResult:
-    """Run the solver named ``solver`` ("gd", "lbfgs" or "newton")."""
+    """Run the solver named ``solver`` ("gd", "lbfgs", "newton" or "owlqn")."""
     table = L1_SOLVERS if objective.has_l1 else SOLVERS
     try:
         fn = table[solver]
@@ -125,7 +154,8 @@ def warm_start(
     sample_objective: Objective, start: SolverState, *, tol: float
 ) -> tuple[SolverState, dict[str, Any]]:
     """θ (and the Hessian there) of an in-process lbfgs solve of ``sample_objective``, the
-    objective on a row sample of the data (with the same penalty per unit of weight).
+    objective on a row sample of the data (with the same penalty per unit of weight); with
+    an L1 part, proximal Newton (narrow) or owlqn (wide).
 
     The sample's optimum lies within sampling error of the full optimum, so on large data
     the full solve needs fewer expensive passes; Newton can take its first steps with the
@@ -134,10 +164,13 @@ def warm_start(
     options (``hessian``, up to :data:`WARM_HESSIAN_MAX_PARAMS` parameters) for the full
     solve.
     """
-    name = "newton" if sample_objective.has_l1 else "lbfgs"
+    name = "lbfgs"
+    if sample_objective.has_l1:
+        narrow = sample_objective.n_params <= L1_NEWTON_MAX_FEATURES + 1
+        name = "newton" if narrow else "owlqn"
     result = solve(name, sample_objective, start, max_iter=100, tol=max(tol, 1e-6))
     state = SolverState(result.theta, 0, ())
-    if sample_objective.n_params > WARM_HESSIAN_MAX_PARAMS:
+    if sample_objective.n_params > WARM_HESSIAN_MAX_PARAMS or name == "owlqn":
         return state, {}  # wide data: no (p + 1)² matrix, lbfgs runs unpreconditioned
     hessian = sample_objective.hessian(result.theta)[2]
     return state, {"hessian": hessian}
