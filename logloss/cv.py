@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .coded import CODES_MAX_CV
+from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .lockstep import FoldPasses, Lockstep
 from .loss import Folds, cv_block_sums, hashed_folds
@@ -241,12 +241,8 @@ def cross_validate(
     running)`` after every pass (progress displays).
     """
     F, nC, nL = folds.n_folds, len(Cs), len(l1_ratios)
-    if getattr(prep.encoding, "coded", False):
-        raise ValueError(
-            f"cross-validation over categorical codes (more than {CODES_MAX_CV} indicator "
-            f"features; this data has {prep.n_features:,} features) is not supported yet: "
-            f"train one C without --cv, or leave the widest categorical columns out"
-        )
+    coded = bool(getattr(prep.encoding, "coded", False))
+    solvers = [_grid_solver(settings["solver"], prep.n_features, float(r), coded) for r in l1_ratios]
     if not folds.explicit:
         smallest = min(_class_counts(prep))
         if F > smallest:
@@ -278,13 +274,15 @@ def cross_validate(
             l1_ratio=float(l1_ratios[j]),
         )
         objectives[model] = objective
-        solver = choose_solver(settings["solver"], p, float(l1_ratios[j]))
+        solver = solvers[j]
         start = SolverState(np.zeros(objective.n_params), 0, ())
         options = solver_options(
             solver, learning_rate=settings["learning_rate"], line_search=settings["line_search"]
         )
         if solver != "gd" and (i, j) in starts:
             start, options = starts[i, j]
+        if coded and solver == "lbfgs" and "hessian" not in options:
+            options = {**options, "diagonal": True}  # preconditioned by the Hessian's diagonal
         results[model] = solve(
             solver,
             objective,
@@ -320,6 +318,30 @@ def cross_validate(
     return CVResult(Cs, l1_ratios, scores, coefs, n_iter, converged, lock.passes, best)
 
 
+def _grid_solver(solver: str, p: int, l1_ratio: float, coded: bool) -> str:
+    """The solver of the grid's models of ``l1_ratio``: :func:`~logloss.solvers.choose_solver`'s,
+    except that coded data (categorical codes) take lbfgs preconditioned by the Hessian's
+    diagonal for an L2 penalty under "auto" (as a wide fit does; a Newton pass would cost K
+    full Hessians). A solver that needs the full Hessian of wide coded data is refused."""
+    if coded and solver == "auto" and l1_ratio == 0:
+        return "lbfgs"
+    chosen = choose_solver(solver, p, l1_ratio)
+    if coded and chosen == "newton" and not hessian_fits(p):
+        size = f"{p:,} features of categorical codes"
+        limit = f"at most {FULL_HESSIAN_MAX_FEATURES:,}"
+        if l1_ratio > 0:
+            raise ValueError(
+                f"cross-validation with l1_ratio {l1_ratio:g} > 0 over {size} is not supported "
+                f"yet: proximal Newton needs the full Hessian, formed for {limit} features; "
+                f"search L2 only (leave out --l1-ratios / l1_ratios=None), or use solver='gd'"
+            )
+        raise ValueError(
+            f"solver 'newton' needs the full Hessian of {size}, which is formed for {limit} "
+            f"features: use solver='lbfgs' (--solver lbfgs, the default for wide data)"
+        )
+    return chosen
+
+
 def _held_out_scores(
     lock: Lockstep,
     passes: FoldPasses,
@@ -329,14 +351,14 @@ def _held_out_scores(
     """Each model's held-out [loss sum, rows] at its result: from the pass that evaluated
     it (almost always), else from one more pass for the few that need it."""
     out: dict[int, tuple[float, float]] = {}
-    missing: dict[int, tuple[Array, bool]] = {}
+    missing: dict[int, tuple[Array, bool, bool]] = {}
     for model, result in results.items():
         w = objectives[model].to_w(result.theta)
         seen = lock.held_out.get(model, {}).get(np.asarray(w, dtype=np.float64).tobytes())
         if seen is not None:
             out[model] = seen
         else:
-            missing[model] = (w, False)
+            missing[model] = (w, False, False)
     if missing:
         for model, (_, loss, rows) in passes(missing).items():
             out[model] = (loss, rows)
