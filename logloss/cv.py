@@ -242,7 +242,9 @@ def cross_validate(
     """
     F, nC, nL = folds.n_folds, len(Cs), len(l1_ratios)
     coded = bool(getattr(prep.encoding, "coded", False))
-    solvers = [_grid_solver(settings["solver"], prep.n_features, float(r), coded) for r in l1_ratios]
+    solvers = [
+        _grid_solver(settings["solver"], prep.n_features, float(r), coded) for r in l1_ratios
+    ]
     if not folds.explicit:
         smallest = min(_class_counts(prep))
         if F > smallest:
