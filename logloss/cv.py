@@ -15,6 +15,13 @@ Conventions
   every running model has asked, runs one pass for all of them
   (:func:`~logloss.loss.cv_block_sums`) and hands the sums back: the models move in
   lockstep, and the optimum of each is exactly the one a separate fit would reach.
+- Categorical codes (coded blocks, :mod:`logloss.coded`): a pass is
+  :func:`~logloss.coded_cv.coded_cv_sums`, each model's gathers and scatter-adds over the
+  block (no dense indicator; what the models share is the pass: the tasks, the block
+  read, each row's fold). Their solver: lbfgs preconditioned by the Hessian's diagonal
+  (``solver="auto"`` with L2; the diagonal comes from the same scatter-adds), started cold;
+  newton and proximal Newton (l1_ratio > 0) only where the full Hessian is formed
+  (:func:`~logloss.coded.hessian_fits`), else refused in one line.
 - Folds: an int ``cv`` puts a row in fold ``hash(global row position) mod cv``
   (:func:`~logloss.loss.hashed_folds`: deterministic, the same whatever the blocks, no
   shuffle pass); or explicit (train, test) index arrays, as scikit-learn's ``cv=`` takes
@@ -259,7 +266,9 @@ def cross_validate(
     penalize = "theta" if settings["standardize"] else "w"
     passes = FoldPasses(prep, folds, model_fold)
     lock = Lockstep(passes, progress=callback)
-    starts = _path_starts(settings, prep, Cs, l1_ratios, penalize)
+    # coded data start cold: on seattlepets' names a row sample's start took twice the
+    # passes of a cold start preconditioned by the diagonal (the levels the sample misses)
+    starts = {} if coded else _path_starts(settings, prep, Cs, l1_ratios, penalize)
     results: dict[int, Any] = {}
     objectives: dict[int, LogisticObjective] = {}
 
@@ -283,7 +292,7 @@ def cross_validate(
         )
         if solver != "gd" and (i, j) in starts:
             start, options = starts[i, j]
-        if coded and solver == "lbfgs" and "hessian" not in options:
+        if coded and solver == "lbfgs":
             options = {**options, "diagonal": True}  # preconditioned by the Hessian's diagonal
         results[model] = solve(
             solver,

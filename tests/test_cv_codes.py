@@ -182,13 +182,14 @@ def test_seattlepets_folds_equal_scikit_learns_logistic_regression_cv(pets):
     assert ds.n_features == A.shape[1] > 1500  # the names are codes, never dense indicators
     result, model = search(ds)
     assert result.converged.all() and model.solver_ == "lbfgs"
-    assert result.passes < 400  # 6 models in lockstep: the passes of the slowest
+    assert result.passes < 100  # 6 models in lockstep, preconditioned: ~20 passes in all
     check_against(result, model, rows_of(ds), ref, A)
 
 
 def test_cli_train_cv_on_a_high_cardinality_column(pets, tmp_path, capsys):
     """`logloss train --cv 3` on the files: scikit-learn's chosen C, its mean scores, and
-    the refit's probabilities; the summary and model.json hold the search."""
+    the refit's probabilities; the summary and model.json hold the search. (`logloss
+    report` draws it from model.json's "cv" as for dense data; it takes ~25 s here.)"""
     from logloss.cli import main
     from logloss.estimator import load_model
     from logloss.storage.files import model_folder
@@ -197,20 +198,17 @@ def test_cli_train_cv_on_a_high_cardinality_column(pets, tmp_path, capsys):
     out = tmp_path / "m"
     args = ["train", str(folder), "--label", "dog", "--missing", "impute", "--min-frequency", "2"]
     args += ["--cv", str(FOLDS), "--Cs", ",".join(map(str, CS)), "--tol", str(TOL)]
-    assert main([*args, "--max-iter", "5000", "--out", str(out), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["cv"]["C"] == ref.C_[0] and summary["cv"]["folds"] == FOLDS
-    np.testing.assert_allclose(summary["cv"]["mean"], ref.scores_[1].mean(axis=0), atol=1e-6)
+    assert main([*args, "--max-iter", "5000", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "animal_name: vocabulary of" in text and "int32 codes" in text
+    assert f"chosen C\t{ref.C_[0]:g}" in text and f"cross-validation\t{FOLDS} folds" in text
     meta = json.loads((model_folder(out) / "model.json").read_text())
-    assert meta["params"]["C"] == ref.C_[0] and meta["cv"] == summary["cv"]
+    assert meta["params"]["C"] == meta["cv"]["C"] == ref.C_[0]
+    np.testing.assert_allclose(meta["cv"]["mean"], ref.scores_[1].mean(axis=0), atol=1e-6)
     model = load_model(out)
     data = read_parquet(folder, "dog", encoding=model.encoding_)
     got = np.asarray(model.predict_proba(data.X)[:, 1].compute())
     np.testing.assert_allclose(got, ref.predict_proba(A)[:, 1], rtol=0, atol=1e-5)
-    # the text summary says what the search did
-    assert main([*args, "--max-iter", "5000", "--out", str(tmp_path / "m2")]) == 0
-    text = capsys.readouterr().out
-    assert "animal_name" in text and "cv" in text.lower()
 
 
 def test_hashed_names_equal_feature_hasher_on_the_same_folds(pets):
