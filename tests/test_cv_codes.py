@@ -266,18 +266,25 @@ def small_codes(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("solver", "l1_ratios"), [("lbfgs", None), ("newton", None), ("auto", [0.0, 0.5])]
+    ("solver", "l1_ratios", "extra"),
+    [
+        ("lbfgs", None, {}),
+        ("lbfgs", None, {"standardize": True, "class_weight": "balanced"}),
+        ("newton", None, {}),
+        ("auto", [0.0, 0.5], {}),
+    ],
 )
-def test_narrow_codes_search_as_dense_indicators(tmp_path, solver, l1_ratios):
+def test_narrow_codes_search_as_dense_indicators(tmp_path, solver, l1_ratios, extra):
     """Codes forced on a 40-level column: lbfgs (diagonal), newton and proximal Newton (the
-    full Hessian of the narrow codes) find the search of the same data as dense columns."""
+    full Hessian of the narrow codes) find the search of the same data as dense columns;
+    with standardize (codes scaled, never centred) and class weights too."""
     path = small_codes(tmp_path)
     coded = read_parquet(path, "y", block_bytes=1, codes=True)
     dense = read_parquet(path, "y", block_bytes=1, codes=False)
     assert coded.encoding.coded and not dense.encoding.coded
     results = []
     for ds in (coded, dense):
-        core = LogisticCore(tol=1e-10, max_iter=3000, solver=solver)
+        core = LogisticCore(tol=1e-10, max_iter=3000, solver=solver, **extra)
         results.append(
             fit_cv(
                 core, ds.X, ds.y, Cs=[0.05, 1.0], l1_ratios=l1_ratios, cv=3, encoding=ds.encoding
