@@ -15,6 +15,13 @@ Conventions
   every running model has asked, runs one pass for all of them
   (:func:`~logloss.loss.cv_block_sums`) and hands the sums back: the models move in
   lockstep, and the optimum of each is exactly the one a separate fit would reach.
+- Categorical codes (coded blocks, :mod:`logloss.coded`): a pass is
+  :func:`~logloss.coded_cv.coded_cv_sums`, each model's gathers and scatter-adds over the
+  block (no dense indicator; what the models share is the pass: the tasks, the block
+  read, each row's fold). Their solver: lbfgs preconditioned by the Hessian's diagonal
+  (``solver="auto"`` with L2; the diagonal comes from the same scatter-adds), started cold;
+  newton and proximal Newton (l1_ratio > 0) only where the full Hessian is formed
+  (:func:`~logloss.coded.hessian_fits`), else refused in one line.
 - Folds: an int ``cv`` puts a row in fold ``hash(global row position) mod cv``
   (:func:`~logloss.loss.hashed_folds`: deterministic, the same whatever the blocks, no
   shuffle pass); or explicit (train, test) index arrays, as scikit-learn's ``cv=`` takes
@@ -36,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .coded import CODES_MAX_CV
+from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .lockstep import FoldPasses, Lockstep
 from .loss import Folds, cv_block_sums, hashed_folds
@@ -241,12 +248,10 @@ def cross_validate(
     running)`` after every pass (progress displays).
     """
     F, nC, nL = folds.n_folds, len(Cs), len(l1_ratios)
-    if getattr(prep.encoding, "coded", False):
-        raise ValueError(
-            f"cross-validation over categorical codes (more than {CODES_MAX_CV} indicator "
-            f"features; this data has {prep.n_features:,} features) is not supported yet: "
-            f"train one C without --cv, or leave the widest categorical columns out"
-        )
+    coded = bool(getattr(prep.encoding, "coded", False))
+    solvers = [
+        _grid_solver(settings["solver"], prep.n_features, float(r), coded) for r in l1_ratios
+    ]
     if not folds.explicit:
         smallest = min(_class_counts(prep))
         if F > smallest:
@@ -261,7 +266,9 @@ def cross_validate(
     penalize = "theta" if settings["standardize"] else "w"
     passes = FoldPasses(prep, folds, model_fold)
     lock = Lockstep(passes, progress=callback)
-    starts = _path_starts(settings, prep, Cs, l1_ratios, penalize)
+    # coded data start cold: on seattlepets' names a row sample's start took twice the
+    # passes of a cold start preconditioned by the diagonal (the levels the sample misses)
+    starts = {} if coded else _path_starts(settings, prep, Cs, l1_ratios, penalize)
     results: dict[int, Any] = {}
     objectives: dict[int, LogisticObjective] = {}
 
@@ -278,13 +285,15 @@ def cross_validate(
             l1_ratio=float(l1_ratios[j]),
         )
         objectives[model] = objective
-        solver = choose_solver(settings["solver"], p, float(l1_ratios[j]))
+        solver = solvers[j]
         start = SolverState(np.zeros(objective.n_params), 0, ())
         options = solver_options(
             solver, learning_rate=settings["learning_rate"], line_search=settings["line_search"]
         )
         if solver != "gd" and (i, j) in starts:
             start, options = starts[i, j]
+        if coded and solver == "lbfgs":
+            options = {**options, "diagonal": True}  # preconditioned by the Hessian's diagonal
         results[model] = solve(
             solver,
             objective,
@@ -320,6 +329,30 @@ def cross_validate(
     return CVResult(Cs, l1_ratios, scores, coefs, n_iter, converged, lock.passes, best)
 
 
+def _grid_solver(solver: str, p: int, l1_ratio: float, coded: bool) -> str:
+    """The solver of the grid's models of ``l1_ratio``: :func:`~logloss.solvers.choose_solver`'s,
+    except that coded data (categorical codes) take lbfgs preconditioned by the Hessian's
+    diagonal for an L2 penalty under "auto" (as a wide fit does; a Newton pass would cost K
+    full Hessians). A solver that needs the full Hessian of wide coded data is refused."""
+    if coded and solver == "auto" and l1_ratio == 0:
+        return "lbfgs"
+    chosen = choose_solver(solver, p, l1_ratio)
+    if coded and chosen == "newton" and not hessian_fits(p):
+        size = f"{p:,} features of categorical codes"
+        limit = f"at most {FULL_HESSIAN_MAX_FEATURES:,}"
+        if l1_ratio > 0:
+            raise ValueError(
+                f"cross-validation with l1_ratio {l1_ratio:g} > 0 over {size} is not supported "
+                f"yet: proximal Newton needs the full Hessian, formed for {limit} features; "
+                f"search L2 only (leave out --l1-ratios / l1_ratios=None), or use solver='gd'"
+            )
+        raise ValueError(
+            f"solver 'newton' needs the full Hessian of {size}, which is formed for {limit} "
+            f"features: use solver='lbfgs' (--solver lbfgs, the default for wide data)"
+        )
+    return chosen
+
+
 def _held_out_scores(
     lock: Lockstep,
     passes: FoldPasses,
@@ -329,14 +362,14 @@ def _held_out_scores(
     """Each model's held-out [loss sum, rows] at its result: from the pass that evaluated
     it (almost always), else from one more pass for the few that need it."""
     out: dict[int, tuple[float, float]] = {}
-    missing: dict[int, tuple[Array, bool]] = {}
+    missing: dict[int, tuple[Array, bool, bool]] = {}
     for model, result in results.items():
         w = objectives[model].to_w(result.theta)
         seen = lock.held_out.get(model, {}).get(np.asarray(w, dtype=np.float64).tobytes())
         if seen is not None:
             out[model] = seen
         else:
-            missing[model] = (w, False)
+            missing[model] = (w, False, False)
     if missing:
         for model, (_, loss, rows) in passes(missing).items():
             out[model] = (loss, rows)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .coded_cv import coded_cv_sums, unpack_coded_models
 from .loss import Folds, cv_block_sums, unpack_models
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ __all__ = ["FoldPasses", "Lockstep"]
 
 Array = NDArray[np.float64]
 
+#: A model's request: (w, hessian, diag)
+Request = tuple[Array, bool, bool]
+
 
 class _Stop(Exception):
     """The coordinator failed: every model thread stops."""
@@ -36,29 +40,34 @@ class _Stop(Exception):
 class Lockstep:
     """Runs one pass for all the models waiting on their sums (see the module docstring).
 
-    ``run_pass(requests)`` takes {model: (w, hessian)} and returns {model: (packed sums in
-    :func:`~logloss.loss.block_sums`' layout, held-out loss sum, held-out rows)}.
+    ``run_pass(requests)`` takes {model: (w, hessian, diag)} and returns {model: (packed
+    sums in :func:`~logloss.loss.block_sums`' layout (with ``diag``:
+    :func:`~logloss.coded.coded_sums`'), held-out loss sum, held-out rows)}.
     """
 
     def __init__(
         self,
-        run_pass: Callable[[dict[int, tuple[Array, bool]]], dict[int, Any]],
+        run_pass: Callable[[dict[int, Request]], dict[int, Any]],
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self._run_pass = run_pass
         self._progress = progress
         self._cond = threading.Condition()
-        self._requests: dict[int, tuple[Array, bool]] = {}
+        self._requests: dict[int, Request] = {}
         self._results: dict[int, Array] = {}
         self._running: set[int] = set()
         self._failed = False
         self.passes = 0
         self.held_out: dict[int, dict[bytes, tuple[float, float]]] = {}
 
-    def sums_for(self, model: int) -> Callable[[Array, bool], Array]:
-        def sums(w: Array, hessian: bool) -> Array:
+    def sums_for(self, model: int) -> Callable[..., Array]:
+        """Model ``model``'s sums function ``(w, hessian, diag=False) -> packed sums``, as
+        :class:`~logloss.objective.LogisticObjective` calls it (``diag``: the Hessian's
+        diagonal, for lbfgs on coded data)."""
+
+        def sums(w: Array, hessian: bool, diag: bool = False) -> Array:
             with self._cond:
-                self._requests[model] = (np.array(w, dtype=np.float64), hessian)
+                self._requests[model] = (np.array(w, dtype=np.float64), hessian, diag)
                 self._cond.notify_all()
                 while model not in self._results:
                     if self._failed:
@@ -136,29 +145,47 @@ class Lockstep:
 # ------------------------------------------------------------------ the data side
 class FoldPasses:
     """One pass of many models over prepared data (in-memory arrays or persisted Dask
-    blocks): :func:`~logloss.loss.cv_block_sums` for every requested model, as
-    :class:`Lockstep`'s ``run_pass`` takes it. ``model_fold[k]``: model k's fold."""
+    blocks), as :class:`Lockstep`'s ``run_pass`` takes it: :func:`~logloss.loss.cv_block_sums`
+    for every requested model over dense blocks, :func:`~logloss.coded_cv.coded_cv_sums`
+    over coded ones (categorical codes: :mod:`logloss.coded`). ``model_fold[k]``: model k's
+    fold."""
 
     def __init__(self, prep: Prepared, folds: Folds, model_fold: NDArray[np.intp]) -> None:
         self.prep = prep
         self.folds = folds
         self.model_fold = model_fold
         self.p = prep.n_features
+        self.coded = bool(getattr(prep.encoding, "coded", False))
 
-    def __call__(
-        self, requests: dict[int, tuple[Array, bool]]
-    ) -> dict[int, tuple[Array, float, float]]:
+    def __call__(self, requests: dict[int, Request]) -> dict[int, tuple[Array, float, float]]:
         models = np.array(sorted(requests), dtype=np.intp)
-        W = np.stack([requests[int(k)][0] for k in models], axis=1)
         hess = np.array([j for j, k in enumerate(models) if requests[int(k)][1]], dtype=np.intp)
-        args = (W, self.model_fold[models], hess, self.folds)
-        if self.prep.data is not None:
-            packed = self.prep.data.map_reduce(
-                cv_block_sums, *args, name="logloss-cv", offsets=True
-            )
+        if self.coded:
+            per_model = self._coded(requests, models, hess)
         else:
-            assert self.prep.arrays is not None
-            X, y01, sw = self.prep.arrays
-            packed = cv_block_sums(X, y01, sw, 0, *args)
-        per_model = unpack_models(np.asarray(packed), self.p, len(models), hess)
+            if any(requests[int(k)][2] for k in models):
+                raise TypeError("the Hessian's diagonal is given for coded data only")
+            W = np.stack([requests[int(k)][0] for k in models], axis=1)
+            args = (W, self.model_fold[models], hess, self.folds)
+            packed = self._pass(cv_block_sums, "logloss-cv", args)
+            per_model = unpack_models(np.asarray(packed), self.p, len(models), hess)
         return {int(model): sums for model, sums in zip(models, per_model, strict=True)}
+
+    def _coded(
+        self, requests: dict[int, Request], models: NDArray[np.intp], hess: NDArray[np.intp]
+    ) -> list[tuple[Array, float, float]]:
+        diag = np.array(
+            [j for j, k in enumerate(models) if requests[int(k)][2] and not requests[int(k)][1]],
+            dtype=np.intp,
+        )
+        W = np.stack([requests[int(k)][0] for k in models], axis=0)  # (models, p + 1)
+        args = (W, self.model_fold[models], diag, hess, self.folds)
+        packed = self._pass(coded_cv_sums, "logloss-cv-codes", args)
+        return unpack_coded_models(np.asarray(packed), self.p, len(models), diag, hess)
+
+    def _pass(self, kernel: Callable[..., Array], name: str, args: tuple[Any, ...]) -> Any:
+        if self.prep.data is not None:
+            return self.prep.data.map_reduce(kernel, *args, name=name, offsets=True)
+        assert self.prep.arrays is not None
+        X, y01, sw = self.prep.arrays
+        return kernel(X, y01, sw, 0, *args)
