@@ -171,11 +171,6 @@ def concat(parts: Sequence[CodedMatrix]) -> CodedMatrix:
     return CodedMatrix(dense, codes, parts[0].bounds, vals, bags)
 
 
-#: Categorical columns read as codes stop cross-validation; this many indicator features
-#: (:data:`logloss.data.encoding.CODES_ABOVE`) or fewer are read as dense indicators.
-CODES_MAX_CV = 64
-
-
 def hessian_fits(p: int) -> bool:
     """Whether a full (p + 1)² Hessian of coded data is formed (see
     :data:`FULL_HESSIAN_MAX_FEATURES`)."""

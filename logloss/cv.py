@@ -342,9 +342,9 @@ def _grid_solver(solver: str, p: int, l1_ratio: float, coded: bool) -> str:
         limit = f"at most {FULL_HESSIAN_MAX_FEATURES:,}"
         if l1_ratio > 0:
             raise ValueError(
-                f"cross-validation with l1_ratio {l1_ratio:g} > 0 over {size} is not supported "
-                f"yet: proximal Newton needs the full Hessian, formed for {limit} features; "
-                f"search L2 only (leave out --l1-ratios / l1_ratios=None), or use solver='gd'"
+                f"solver 'newton' (proximal Newton, for l1_ratio {l1_ratio:g} > 0) needs the "
+                f"full Hessian of {size}, which is formed for {limit} features: use "
+                f"solver='owlqn' (or 'auto', which takes it for wide data)"
             )
         raise ValueError(
             f"solver 'newton' needs the full Hessian of {size}, which is formed for {limit} "
@@ -453,7 +453,9 @@ def search_cv(
         raise ValueError(f"scoring must be one of {list(SCORINGS)}; got {scoring!r}")
     grid_C, grid_r = check_grid(Cs, l1_ratios)
     if np.any(grid_r > 0):
-        choose_solver(core.solver, 1, float(grid_r.max()))  # lbfgs: a clear error, up front
+        choose_solver(
+            core.solver, 1, float(grid_r.max())
+        )  # an unknown solver: a clear error, up front
     prepared = core.prepare_data(X, y, sample_weight, encoding=encoding)
     try:
         core.set_features(

@@ -13,7 +13,8 @@ model in lockstep over coded blocks, against scikit-learn.
 - on an in-process distributed cluster (blocks per worker, in memory and on the workers'
   disks) the same search as in this process;
 - the solvers of coded folds: lbfgs preconditioned by the diagonal, newton and proximal
-  Newton on narrow codes (the full Hessian), wide L1 and newton refused in one line.
+  Newton on narrow codes (the full Hessian); wide L1 by OWL-QN, wide newton refused in one
+  line.
 """
 
 from __future__ import annotations
@@ -296,11 +297,23 @@ def test_narrow_codes_search_as_dense_indicators(tmp_path, solver, l1_ratios, ex
     assert got.best == ref.best
 
 
-def test_wide_codes_refuse_l1_and_newton_in_one_line(pets):
+def test_wide_codes_search_l1_with_owlqn_and_refuse_newton_in_one_line(pets):
     _, folder, _, _ = pets
     ds = read_pets(folder, hash_bits=13, hash_columns=["animal_name"])
     assert ds.n_features > 4096
-    with pytest.raises(ValueError, match=r"l1_ratio 0\.5 > 0 over 8,192 features .* not supported"):
-        fit_cv(LogisticCore(), ds.X, ds.y, Cs=[1.0], l1_ratios=[0.5], cv=3, encoding=ds.encoding)
+    core = LogisticCore(tol=1e-5)
+    _, model = fit_cv(core, ds.X, ds.y, Cs=[1.0], l1_ratios=[0.5], cv=3, encoding=ds.encoding)
+    assert model.converged_ and model.solver_ == "owlqn", (model.converged_, model.solver_)
+    assert np.sum(model.coef_ == 0) > 0  # the L1 part: exact zeros
+    with pytest.raises(ValueError, match=r"proximal Newton.* 8,192 features .* solver='owlqn'"):
+        fit_cv(
+            LogisticCore(solver="newton"),
+            ds.X,
+            ds.y,
+            Cs=[1.0],
+            l1_ratios=[0.5],
+            cv=3,
+            encoding=ds.encoding,
+        )
     with pytest.raises(ValueError, match=r"solver 'newton' .* solver='lbfgs'"):
         fit_cv(LogisticCore(solver="newton"), ds.X, ds.y, Cs=[1.0], cv=3, encoding=ds.encoding)
