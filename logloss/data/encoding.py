@@ -385,15 +385,33 @@ def _lookup(c: ColumnCode, values: pa.Array) -> np.ndarray:
     """Per value: its indicator's index within column ``c``'s (infrequent levels share the
     last, and so do the levels not seen in training when there is one: scikit-learn's
     ``handle_unknown="infrequent_if_exist"``), else -1 for an unseen level (and a null)."""
-    frequent = [v for v in c.levels if v is not None]
-    rare = [v for v in c.infrequent if v is not None]
+    if not any(v is not None for v in c.levels) and not any(v is not None for v in c.infrequent):
+        return np.full(len(values), len(c.levels) if c.infrequent else -1, dtype=np.int64)
+    codes = _level_codes(c)
     unseen = len(c.levels) if c.infrequent else -1
-    if not frequent and not rare:
-        return np.full(len(values), unseen, dtype=np.int64)
-    index = pc.index_in(values, value_set=pa.array(frequent + rare, type=values.type))
-    idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    lut = np.asarray([*range(len(frequent)), *[len(c.levels)] * len(rare), unseen], dtype=np.int64)
-    return lut[idx]
+    get = codes.get
+    return np.fromiter((get(v, unseen) for v in values.to_pylist()), np.int64, len(values))
+
+
+#: The level codes of the columns looked up lately in this process, by id: a column of a
+#: million levels builds its table once, not once per block and row group (pyarrow's
+#: ``index_in`` hashes its whole value set on every call).
+_LEVEL_CODES: dict[int, tuple[ColumnCode, dict[Level, int]]] = {}
+_LEVEL_CODES_KEPT = 256
+
+
+def _level_codes(c: ColumnCode) -> dict[Level, int]:
+    """Column ``c``'s levels (no null) -> their indicator's index: the frequent ones in
+    order, the infrequent ones that of "(infrequent)"."""
+    hit = _LEVEL_CODES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    codes = {v: len(c.levels) for v in c.infrequent if v is not None}
+    codes.update((v, i) for i, v in enumerate(c.levels) if v is not None)
+    if len(_LEVEL_CODES) >= _LEVEL_CODES_KEPT:
+        _LEVEL_CODES.pop(next(iter(_LEVEL_CODES)))
+    _LEVEL_CODES[id(c)] = (c, codes)
+    return codes
 
 
 def _check_float32(values: np.ndarray, name: str, where: _Where) -> None:
