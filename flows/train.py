@@ -150,6 +150,7 @@ def train(  # noqa: PLR0913 - one parameter per option of logloss train
     hash_bits: int | None = None,
     hash_columns: list[str] | None = None,
     interactions: list[str] | None = None,
+    log1p: list[str] | None = None,
     cv: int = 0,
     Cs: int | list[float] = 10,
     l1_ratios: list[float] | None = None,

@@ -66,6 +66,28 @@ def _logistic_regression(model: Any) -> Any:
     return lr
 
 
+def _raw(c: Any, value: float) -> float:
+    """The input value that column ``c``'s transform takes to ``value`` (log1p: expm1)."""
+    return float(np.expm1(value)) if c.transform == "log1p" else value
+
+
+def _numeric_part(encoding: Encoding) -> Any:
+    """The numeric columns' scikit-learn part: log(1 + x) of the ``--log1p`` columns, then
+    the mean imputer with its missing indicators."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from .data.values import log1p_columns
+
+    imputer = SimpleImputer(strategy="mean", add_indicator=True)
+    logs = [i for i, c in enumerate(encoding.numeric) if c.transform == "log1p"]
+    if not logs:
+        return imputer
+    log1p = FunctionTransformer(log1p_columns, kw_args={"columns": logs})
+    return Pipeline([("log1p", log1p), ("impute", imputer)])
+
+
 def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     """A DataFrame on which the scikit-learn transformers learn exactly ``encoding``."""
     import pandas as pd
@@ -73,7 +95,7 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     columns: dict[str, list[Any]] = {}
     for c in encoding.columns:
         if c.kind == "numeric":
-            columns[c.name] = [c.mean] + ([np.nan] if c.indicator else [])
+            columns[c.name] = [_raw(c, c.mean)] + ([np.nan] if c.indicator else [])
         elif c.kind == "hashed":
             columns[c.name] = ["x"]  # hashing learns nothing
         elif c.kind in BAG_KINDS:
@@ -90,7 +112,7 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
     out = {}
     for c in encoding.columns:
         values = columns[c.name]
-        pad = c.mean if c.kind == "numeric" else "x" if c.kind == "hashed" else None
+        pad = _raw(c, c.mean) if c.kind == "numeric" else "x" if c.kind == "hashed" else None
         pad = pad if pad is not None or c.kind in BAG_KINDS else c.levels[0]
         out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
         if c.kind == "numeric":
@@ -175,7 +197,6 @@ def to_sklearn(model: Any) -> Any:
             lr.feature_names_in_ = np.asarray(names, dtype=object)
         return lr
     from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
@@ -186,7 +207,7 @@ def to_sklearn(model: Any) -> Any:
     categorical = [c.name for c in encoding.categorical]
     parts = []
     if numeric:
-        parts.append(("num", SimpleImputer(strategy="mean", add_indicator=True), numeric))
+        parts.append(("num", _numeric_part(encoding), numeric))
     if categorical:
         encoder = OneHotEncoder(
             handle_unknown="infrequent_if_exist" if k > 1 else "ignore",

@@ -490,7 +490,7 @@ def _block_stats(
     where = _where_of(spec.path, spec.file_row, plan)
     table = _with_partition(table, plan, partition)
     out: dict[Any, Any] = block_stats(
-        table, plan.feature_kinds, w, where, plan.missing, max_categories
+        table, plan.feature_kinds, w, where, plan.missing, max_categories, plan.log1p
     )
     for a, b in crosses:
         values = lambda n: categorical_values(table, n, where, plan.missing)  # noqa: E731

@@ -30,7 +30,7 @@ from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
-from .encoding import MISSING_MODES, Encoding, learn, merge
+from .encoding import MISSING_MODES, NUMERIC, Encoding, learn, merge
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions
@@ -235,6 +235,7 @@ def _learn_encoding(
         hash_bits=options.hash_bits,
         hash_columns=options.hash_columns,
         interactions=options.interactions,
+        log1p=plan.log1p,
     )
 
 
@@ -331,6 +332,19 @@ def _check_hashing(
     return parse_interactions(interactions)
 
 
+def _log1p_columns(plan: _Plan, names: Sequence[str], shown: str) -> tuple[str, ...]:
+    """``names`` checked: each a numeric feature of ``plan`` (DataError naming it else)."""
+    kinds = dict(plan.feature_kinds)
+    for name in names:
+        if kinds.get(name) != NUMERIC:
+            what = "not a feature" if name not in kinds else f"a {kinds[name]} feature"
+            raise DataError(
+                f"--log1p column {name!r} of dataset {shown} is {what}: it takes numeric "
+                f"feature columns"
+            )
+    return tuple(dict.fromkeys(names))
+
+
 def read_parquet(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     label: str | None,
@@ -355,6 +369,7 @@ def read_parquet(
     hash_bits: int | None = None,
     hash_columns: Sequence[str] | None = None,
     interactions: Sequence[str | tuple[str, str]] = (),
+    log1p: Sequence[str] = (),
 ) -> Dataset:
     """Open a Parquet dataset as lazy Dask arrays with known row chunks.
 
@@ -412,6 +427,9 @@ def read_parquet(
     and the product of their numbers of values is at most ``max_categories`` (or
     :data:`~logloss.data.crosses.CROSS_VOCABULARY_MAX`), else the token ``A=a^B=b`` hashed
     into the shared block (needs ``hash_bits``); see :mod:`logloss.data.crosses`.
+    ``log1p``: numeric feature columns read as log(1 + x) (counts, amounts: heavy tails),
+    before imputation and scaling; the encoding keeps it for prediction. A value of -1 or
+    less raises :class:`DataError` naming it; a name that is not a numeric feature too.
     ``window`` (:class:`logloss.windows.Window`): only its rows, by partition (other
     partitions' files never opened) or by a timestamp column (row groups outside it, by
     their statistics, never read); see :mod:`logloss.data.windowing`.
@@ -444,6 +462,8 @@ def read_parquet(
     plan, partition_kinds = _make_plan(
         footers, label, features, weight, dtype, drop_invalid, invalid_hint, options
     )
+    if log1p and encoding is None:
+        plan = dataclasses.replace(plan, log1p=_log1p_columns(plan, log1p, shown))
     row_bytes = max(1, len(plan.features)) * np.dtype(dtype).itemsize
     block_bytes = min(block_bytes, worker_block_bytes() or block_bytes)
     groups = windowing.row_groups(fs, footers, window)  # row groups outside: never read

@@ -50,7 +50,7 @@ from .arrow import Source, fill_tiles
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, bag_describe, column_noun
 from .crosses import CrossCode, learn_crosses
 from .errors import DataError
-from .values import _Where, categorical_values, numeric_values
+from .values import TRANSFORMS, _Where, categorical_values, numeric_values
 
 __all__ = ["Encoding", "ColumnCode", "_Where", "categorical_values", "numeric_values"]
 
@@ -88,6 +88,7 @@ class ColumnCode:
     infrequent: tuple[Level, ...] = ()  # categorical: folded into one "(infrequent)" indicator
     mean: float = 0.0  # numeric: what a missing value becomes (impute)
     indicator: bool = False  # numeric: had missing values in training -> name__missing
+    transform: str = ""  # numeric: "log1p" (--log1p: x -> log(1 + x) before imputation)
 
     @property
     def width(self) -> int:
@@ -197,7 +198,7 @@ class Encoding:
     @property
     def feature_names(self) -> list[str]:
         """The output features' names, in the order of X's columns."""
-        names = [c.name for c in self.numeric]
+        names = [f"{c.transform}({c.name})" if c.transform else c.name for c in self.numeric]
         names += [f"{c.name}__missing" for c in self.indicators]
         for c in self.categorical:
             names += self._indicator_names(c)
@@ -228,7 +229,13 @@ class Encoding:
             **({"hashing": hashing} if self.hash_width else {}),
             **({"crosses": [x.to_json() for x in self.crosses]} if self.crosses else {}),
             "columns": [
-                {"name": c.name, "kind": c.kind, "mean": c.mean, "indicator": c.indicator}
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "mean": c.mean,
+                    "indicator": c.indicator,
+                    **({"transform": c.transform} if c.transform else {}),
+                }
                 if c.kind == NUMERIC
                 else {"name": c.name, "kind": c.kind}
                 if c.kind in (HASHED, HASHED_BAG)
@@ -332,7 +339,7 @@ class Encoding:
         indicators: list[Source] = []
         k = len(numeric)
         for j, c in enumerate(numeric):
-            values, missing = numeric_values(table, c.name, where, self.missing)
+            values, missing = numeric_values(table, c.name, where, self.missing, c.transform)
             if missing is not None:
                 values = np.where(missing, c.mean, values)
             if dtype == "float32":
@@ -406,7 +413,7 @@ def _level_codes(c: ColumnCode) -> dict[Level, int]:
     hit = _LEVEL_CODES.get(id(c))
     if hit is not None and hit[0] is c:
         return hit[1]
-    codes = {v: len(c.levels) for v in c.infrequent if v is not None}
+    codes: dict[Level, int] = {v: len(c.levels) for v in c.infrequent if v is not None}
     codes.update((v, i) for i, v in enumerate(c.levels) if v is not None)
     if len(_LEVEL_CODES) >= _LEVEL_CODES_KEPT:
         _LEVEL_CODES.pop(next(iter(_LEVEL_CODES)))
@@ -432,7 +439,12 @@ def _column_from_json(c: Any) -> ColumnCode:
             raise ValueError(f"column {name!r}: mean must be a finite number")
         if type(c.get("indicator")) is not bool:
             raise ValueError(f"column {name!r}: indicator must be true or false")
-        return ColumnCode(name, NUMERIC, mean=float(mean), indicator=c["indicator"])
+        transform = c.get("transform", "")
+        if transform not in ("", *TRANSFORMS):
+            raise ValueError(f"column {name!r}: transform must be one of {list(TRANSFORMS)}")
+        return ColumnCode(
+            name, NUMERIC, mean=float(mean), indicator=c["indicator"], transform=transform
+        )
     if c.get("kind") in (HASHED, HASHED_BAG):
         return ColumnCode(name, c["kind"])
     if c.get("kind") not in (CATEGORICAL, BAG):
@@ -456,10 +468,11 @@ def block_stats(
     where: _Where,
     missing: str,
     max_categories: int | None,
+    log1p: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One block's summary: per categorical column its level counts (or the number of
     distinct values when over ``max_categories``), per numeric column the missing count and
-    the (weighted) sum and weight of the present values."""
+    the (weighted) sum and weight of the present values (of log(1 + x) for ``log1p``'s)."""
     out: dict[str, Any] = {}
     if max_categories is None:
         max_categories = VOCABULARY_MAX_LEVELS
@@ -487,7 +500,9 @@ def block_stats(
                 dict(zip(values, counts.field("counts").to_pylist(), strict=True)),
             )
         else:
-            values, mask = numeric_values(table, name, where, missing)
+            values, mask = numeric_values(
+                table, name, where, missing, "log1p" if name in log1p else ""
+            )
             present = ~mask if mask is not None else None
             v = values if present is None else values[present]
             w = weight if weight is None or present is None else weight[present]
@@ -548,11 +563,13 @@ def learn(
     hash_bits: int | None = None,
     hash_columns: Sequence[str] | None = None,
     interactions: Sequence[tuple[str, str]] = (),
+    log1p: Sequence[str] = (),
 ) -> Encoding:
     """The encoding of merged statistics; DataError for too many levels or an all-null
     categorical column. ``categorical_coding``: "all" or "reference" (see the module's
     conventions). ``hash_bits``: the columns ``hash_columns`` (default: those over
-    :func:`.hashing.hashed_by_default`'s size) are hashed into 2^hash_bits buckets."""
+    :func:`.hashing.hashed_by_default`'s size) are hashed into 2^hash_bits buckets.
+    ``log1p``: numeric columns read as log(1 + x) (their statistics are of those)."""
     if categorical_coding not in CODINGS:
         raise ValueError(
             f"categorical_coding must be one of {list(CODINGS)}; got {categorical_coding!r}"
@@ -568,7 +585,10 @@ def learn(
                     f"its missing ones from (every row is missing, or has zero weight)"
                 )
             mean = total / wsum if wsum > 0 else 0.0
-            cols.append(ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0))
+            transform = "log1p" if name in log1p else ""
+            cols.append(
+                ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0, transform=transform)
+            )
             continue
         limit = VOCABULARY_MAX_LEVELS if max_categories is None else max_categories
         if hash_bits and _hashed(name, s, max_categories, hash_columns):

@@ -67,12 +67,16 @@ class _Plan:
     missing: str = "error"  # "error", "drop" or "impute"
     encoding: Encoding | None = None  # the learned encoding (None: numeric features as is)
     ignored: tuple[tuple[str, str], ...] = ()  # (column, type) left out of automatic features
+    log1p: tuple[str, ...] = ()  # numeric features read as log(1 + x) (--log1p)
 
     @property
     def needs_encoding(self) -> bool:
         bags = BAG in self.kinds
         return (
-            CATEGORICAL in self.kinds or bags or (self.missing == "impute" and bool(self.features))
+            CATEGORICAL in self.kinds
+            or bags
+            or bool(self.log1p)
+            or (self.missing == "impute" and bool(self.features))
         )
 
     @property

