@@ -174,3 +174,187 @@ def test_a_dictionary_that_repeats_a_value_counts_it_once():
     """Arrow dictionaries may repeat a value (Parquet's never do): its counts are summed."""
     col = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 0, 2], pa.int8()), ["q", "q", "a"])
     assert _learned([pa.table({"s": col})], 2) == {"s": (("q",), ("a", None))}
+
+
+# ------------------------------------------------------------------ vocabularies in files
+def _vocabulary_model(levels: tuple, rare: tuple = ("rare",), seed: int = 0):
+    """A fitted model of a numeric column and one categorical column of ``levels``."""
+    from logloss import LogisticRegression
+    from logloss.data.encoding import ColumnCode, Encoding
+    from logloss.fitting import FitResult
+
+    enc = Encoding(
+        (ColumnCode("a", NUMERIC, mean=0.5), ColumnCode("user", CATEGORICAL, levels, rare)),
+        "impute",
+    )
+    p = enc.width
+    rng = np.random.default_rng(seed)
+    result = FitResult(
+        coef=rng.normal(0.0, 0.1, size=(1, p)),
+        intercept=np.array([-0.25]),
+        n_iter=3,
+        converged=True,
+        stop_reason="synthetic",
+        history=(),
+        n_passes=4,
+        n_sample_passes=0,
+        solver="lbfgs",
+        data_storage=None,
+        badly_scaled=(),
+        resumed_from_iter=None,
+        n_rows=1000,
+        classes=np.array([0, 1]),
+        n_features=p,
+        feature_names=np.asarray(enc.feature_names, dtype=object),
+        encoding=enc,
+    )
+    return LogisticRegression(C=0.5).set_fitted(result)
+
+
+def _frame(users: list):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"a": np.linspace(-1, 1, len(users)), "user": pd.Series(users, dtype=object)}
+    )
+
+
+@pytest.mark.parametrize(
+    "levels, rare",
+    [
+        (tuple(f"u{i:06d}" for i in range(30_000)) + (None,), ("rare", "ß")),
+        (tuple(range(-15_000, 15_000)), (10**6,)),
+        (tuple(f"ü{i}" for i in range(20_000)), ()),
+    ],
+    ids=["strings-and-null", "integers", "no-infrequent"],
+)
+def test_a_large_vocabulary_is_a_side_file_and_loads_equal(tmp_path, levels, rare):
+    import json
+
+    from logloss import LogisticRegression
+
+    model = _vocabulary_model(levels, rare)
+    version = model.save(tmp_path / "m")
+    doc = json.loads((version / "model.json").read_text())
+    entry = doc["encoding"]["columns"][1]
+    assert entry["levels_file"] == "levels-1.arrow" and "levels" not in entry
+    assert (entry["levels_count"], entry["infrequent_count"]) == (len(levels), len(rare))
+    assert doc["format_version"] == 3 and doc["feature_names"] is None
+    assert (version / "levels-1.arrow").stat().st_size == entry["bytes"]
+    back = LogisticRegression.load(tmp_path / "m")
+    assert back.encoding_ == model.encoding_
+    assert list(back.feature_names_in_) == list(model.feature_names_in_)
+    unseen = 2**40 if isinstance(levels[0], int) else "never seen"
+    users = [levels[0], levels[-1], levels[len(levels) // 2], *rare[:1], unseen]
+    np.testing.assert_array_equal(
+        back.predict_proba(_frame(users)), model.predict_proba(_frame(users))
+    )
+
+
+def test_a_small_vocabulary_stays_inline_as_format_2(tmp_path):
+    import json
+
+    from logloss import LogisticRegression
+
+    model = _vocabulary_model(("a", "b", None), ("c",))
+    version = model.save(tmp_path / "m")
+    doc = json.loads((version / "model.json").read_text())
+    assert doc["format_version"] == 2 and doc["encoding"]["columns"][1]["levels"] == [
+        "a",
+        "b",
+        None,
+    ]
+    assert not list(version.glob("levels-*"))
+    assert LogisticRegression.load(tmp_path / "m").encoding_ == model.encoding_
+
+
+def test_an_old_folder_with_a_large_inline_vocabulary_still_loads(tmp_path):
+    """Folders written before side files hold every level in model.json (format 2)."""
+    import json
+
+    from logloss import LogisticRegression
+    from logloss.storage import model_meta, model_vector
+
+    model = _vocabulary_model(tuple(f"u{i}" for i in range(20_000)))
+    folder = tmp_path / "old"
+    folder.mkdir()
+    meta = model_meta(model)
+    coef, intercept = model_vector(model)
+    vec = np.concatenate([coef, intercept])
+    meta.update(
+        format="logloss-model", format_version=2, coef_file="coef.npy", coef_shape=[vec.size]
+    )
+    (folder / "model.json").write_text(json.dumps(meta))
+    np.save(folder / "coef.npy", vec)
+    back = LogisticRegression.load(folder)
+    assert back.encoding_ == model.encoding_
+    assert list(back.feature_names_in_) == list(model.feature_names_in_)
+
+
+@pytest.mark.parametrize("defect", ["missing", "flipped", "truncated", "not-arrow", "count"])
+def test_a_missing_or_corrupt_side_file_is_refused_in_one_line_naming_it(tmp_path, defect):
+    import json
+
+    from logloss import LogisticRegression
+    from logloss.storage import ModelFileError
+
+    version = _vocabulary_model(tuple(f"u{i}" for i in range(20_000))).save(tmp_path / "m")
+    side = version / "levels-1.arrow"
+    data = side.read_bytes()
+    if defect == "missing":
+        side.unlink()
+    elif defect == "flipped":
+        side.write_bytes(data[:5000] + bytes([data[5000] ^ 1]) + data[5001:])
+    elif defect == "truncated":
+        side.write_bytes(data[:-10])
+    else:
+        doc = json.loads((version / "model.json").read_text())
+        entry = doc["encoding"]["columns"][1]
+        if defect == "not-arrow":
+            junk = b"x" * len(data)
+            side.write_bytes(junk)
+            import hashlib
+
+            entry["sha256"] = hashlib.sha256(junk).hexdigest()
+        else:
+            entry["levels_count"] += 1
+        (version / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError) as info:
+        LogisticRegression.load(tmp_path / "m")
+    msg = str(info.value)
+    assert "\n" not in msg and str(side) in msg
+    assert ("missing" if defect == "missing" else "corrupt") in msg
+
+
+def test_the_cli_refuses_a_model_whose_side_file_is_missing(tmp_path, capsys):
+    from logloss.cli import main
+
+    version = _vocabulary_model(tuple(f"u{i}" for i in range(20_000))).save(tmp_path / "m")
+    (version / "levels-1.arrow").unlink()
+    with pytest.raises(SystemExit) as info:
+        main(["export", str(tmp_path / "m"), str(tmp_path / "m.onnx")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "levels-1.arrow" in err[0] and "missing" in err[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1_000_000, 10_000_000])
+def test_vocabularies_of_millions_of_levels_save_and_load(tmp_path, n):
+    """Seconds printed (``-s``), never asserted; the folder's size is."""
+    import time
+
+    from logloss import LogisticRegression
+
+    model = _vocabulary_model(tuple(f"u{i:08d}" for i in range(n)))
+    t = time.perf_counter()
+    version = model.save(tmp_path / "m")
+    saved = time.perf_counter() - t
+    t = time.perf_counter()
+    back = LogisticRegression.load(tmp_path / "m")
+    loaded = time.perf_counter() - t
+    size = (version / "levels-1.arrow").stat().st_size
+    mib = size / 2**20
+    print(f"\n{n:,} levels: saved in {saved:.2f} s, loaded in {loaded:.2f} s, file {mib:.0f} MiB")
+    assert (version / "model.json").stat().st_size < 10_000 and size < n * 14 + 4096
+    assert back.encoding_ == model.encoding_

@@ -141,7 +141,7 @@ class Encoding:
         return c.width
 
     def _indicator_names(self, c: ColumnCode) -> list[str]:
-        names = [f"{c.name}={_level_name(v)}" for v in c.levels]
+        names = [f"{c.name}={'(null)' if v is None else v}" for v in c.levels]  # _level_name
         names += [f"{c.name}=(infrequent)"] if c.infrequent else []
         return names[1:] if self.reference else names
 
@@ -394,9 +394,9 @@ def _column_from_json(c: Any) -> ColumnCode:
     levels, rare = c.get("levels"), c.get("infrequent")
     if not isinstance(levels, list) or not isinstance(rare, list):
         raise ValueError(f"column {name!r}: levels must be lists")
-    for v in [*levels, *rare]:
-        if v is not None and type(v) not in (str, int, bool):
-            raise ValueError(f"column {name!r}: bad level {v!r}")
+    if not set(map(type, levels)) | set(map(type, rare)) <= {str, int, bool, type(None)}:
+        bad = next(v for v in [*levels, *rare] if type(v) not in (str, int, bool, type(None)))
+        raise ValueError(f"column {name!r}: bad level {bad!r}")
     return ColumnCode(name, CATEGORICAL, tuple(levels), tuple(rare))
 
 
