@@ -358,3 +358,138 @@ def test_vocabularies_of_millions_of_levels_save_and_load(tmp_path, n):
     print(f"\n{n:,} levels: saved in {saved:.2f} s, loaded in {loaded:.2f} s, file {mib:.0f} MiB")
     assert (version / "model.json").stat().st_size < 10_000 and size < n * 14 + 4096
     assert back.encoding_ == model.encoding_
+
+
+# ------------------------------------------------------------------ ONNX
+def _onnx_feed(model, frame) -> dict:
+    """The graph's inputs from a DataFrame: [N, 1] per column (a null as "(null)"; a
+    hashed column as strings)."""
+    out = {}
+    for c in model.encoding_.columns:
+        values = frame[c.name].tolist()
+        if c.kind == "numeric":
+            out[c.name] = np.asarray(values, dtype=np.float64).reshape(-1, 1)
+        elif c.kind == "categorical" and all(type(v) is int for v in c.levels):
+            out[c.name] = np.asarray(values, dtype=np.int64).reshape(-1, 1)
+        else:
+            text = ["(null)" if v is None or v != v else str(v) for v in values]
+            out[c.name] = np.asarray(text, dtype=object).reshape(-1, 1)
+    return out
+
+
+def _onnx_run(model, frame):
+    ort = pytest.importorskip("onnxruntime")
+    from logloss.export import to_onnx
+
+    session = ort.InferenceSession(to_onnx(model))
+    return session.run(["label", "probabilities"], _onnx_feed(model, frame))
+
+
+def _mixed_frame(rng: np.random.Generator, n: int):
+    import pandas as pd
+
+    s = rng.choice(["x", "y", "z", "w", "é", None], size=n, p=[0.35, 0.3, 0.2, 0.07, 0.03, 0.05])
+    return pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "s": pd.Series(s, dtype=object),
+            "k": rng.integers(0, 30, size=n),
+        }
+    )
+
+
+@pytest.mark.parametrize("coding", ["all", "reference"])
+@pytest.mark.parametrize("codes", [False, True])
+def test_onnx_of_a_vocabulary_model_equals_predict_proba(tmp_path, coding, codes):
+    """Numeric columns imputed (with a missing indicator), a string column with a null
+    level and an infrequent one, an integer column as categories; as indicators and as
+    int32 codes; rows with unseen levels."""
+    from logloss.settings import TrainSettings
+    from logloss.training.fit import train_model
+
+    rng = np.random.default_rng(5)
+    X = _mixed_frame(rng, 600)
+    y = (rng.random(600) < 0.3 + 0.3 * (X["s"] == "x")).astype(int)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(X.assign(y=y), preserve_index=False), path)
+    ds = read_parquet(
+        path,
+        "y",
+        missing="impute",
+        min_frequency=25,
+        categorical=["k"],
+        categorical_coding=coding,
+        codes=codes,
+    )
+    model = train_model(ds.persist(), TrainSettings(C=10.0, max_iter=300))
+    assert model.encoding_.coded == codes
+    new = _mixed_frame(np.random.default_rng(6), 50)
+    new.loc[:4, "s"] = "never seen"
+    new.loc[5:9, "k"] = 1000
+    for frame in (X, new):
+        label, prob = _onnx_run(model, frame)
+        np.testing.assert_allclose(prob, model.predict_proba(frame), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(label, model.predict(frame))
+
+
+def test_onnx_of_a_hashed_model_with_crosses_equals_predict_proba(tmp_path):
+    """Hashed columns (strings, unicode, nulls; an integer column) and a cross in the
+    shared 2^B block beside a vocabulary column: FeatureHasher's MurmurHash3 in the graph."""
+    import pandas as pd
+
+    from logloss.settings import TrainSettings
+    from logloss.training.fit import train_model
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    words = [f"w{i}" for i in range(400)] + ["é", "日本", "\U0001f600"]
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "h": pd.Series([words[i] for i in rng.integers(0, len(words), n)], dtype=object),
+            "g": rng.integers(0, 50, size=n),
+            "c": pd.Series(rng.choice(["p", "q", "r"], size=n), dtype=object),
+        }
+    )
+    frame.loc[rng.choice(n, 100, replace=False), "h"] = None
+    frame["y"] = (rng.random(n) < 0.35).astype(int)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    ds = read_parquet(
+        path,
+        "y",
+        missing="impute",
+        categorical=["g"],
+        hash_bits=6,
+        hash_columns=["h", "g"],
+        interactions=["h:c"],
+    )
+    model = train_model(ds.persist(), TrainSettings(C=1.0, hash_bits=6, max_iter=200))
+    assert model.encoding_.hash_width == 64 and model.encoding_.interactions == (("h", "c"),)
+    X = frame.drop(columns="y")
+    label, prob = _onnx_run(model, X)
+    # the reference: the model on its own coded blocks of these rows (and scikit-learn's
+    # FeatureHasher pipeline, to_sklearn())
+    blocks = [b.compute() for b in ds.X.to_delayed().ravel()]
+    want = np.vstack([model.predict_proba(b) for b in blocks])
+    np.testing.assert_allclose(prob, want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(prob, model.to_sklearn().predict_proba(X), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(label, model.classes_[(want[:, 1] > 0.5).astype(int)])
+
+
+def test_onnx_refuses_what_its_inputs_cannot_hold_in_one_line():
+    """An integer column's null level: an int64 ONNX input has no null."""
+    import pandas as pd
+
+    from logloss import LogisticRegression
+
+    X = pd.DataFrame({"k": pd.array([1, 2, None, 1, 2, 2], dtype="Int64"), "a": np.arange(6.0)})
+    model = LogisticRegression(missing="impute", categorical=["k"]).fit(X, [0, 1, 0, 1, 1, 0])
+    pytest.importorskip("onnx")
+    from logloss.export import to_onnx
+
+    with pytest.raises(ValueError) as info:
+        to_onnx(model)
+    msg = str(info.value)
+    assert "\n" not in msg and "'k'" in msg and "null level" in msg
