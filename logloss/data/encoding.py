@@ -503,9 +503,9 @@ def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[
             many = max(len(s[1]) for s in found)
             total[name] = ("many", max(total[name][1], many), False)
         elif len(found) > 1:
-            values, counts = _summed([s[1] for s in found], [s[2] for s in found])
+            values, n = _summed([s[1] for s in found], [s[2] for s in found])
             exceeds = limit is not None and len(values) > limit
-            total[name] = ("many", len(values), False) if exceeds else ("levels", values, counts)
+            total[name] = ("many", len(values), False) if exceeds else ("levels", values, n)
     return total
 
 

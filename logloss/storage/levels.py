@@ -103,7 +103,7 @@ def join(
         if not isinstance(c, dict) or "levels_file" not in c:
             continue
         name = c.get("levels_file")
-        counts = [c.get(k) for k in ("levels_count", "infrequent_count", "bytes")]
+        counts: list[Any] = [c.get(k) for k in ("levels_count", "infrequent_count", "bytes")]
         if (
             name != f"levels-{j}.arrow"
             or not all(type(n) is int and 0 <= n for n in counts)
