@@ -493,3 +493,38 @@ def test_onnx_refuses_what_its_inputs_cannot_hold_in_one_line():
         to_onnx(model)
     msg = str(info.value)
     assert "\n" not in msg and "'k'" in msg and "null level" in msg
+
+
+@pytest.mark.slow
+def test_the_counting_pass_of_10m_all_distinct_values_has_a_bounded_peak(tmp_path):
+    """10 M distinct ids in 20 files: the tree of merges stops keeping levels above the
+    vocabulary's limit (5 M) and the column is refused, at a peak far below the ~100 bytes
+    a level x 10 M rows that Python dicts of every level took (measured in a subprocess:
+    its maximum resident set)."""
+    import subprocess
+    import sys
+
+    import pyarrow.compute as pc
+
+    per = 500_000
+    for j in range(20):
+        ids = pc.binary_join_element_wise(
+            "id", pa.array(np.arange(j * per, (j + 1) * per)).cast(pa.string()), ""
+        )
+        y = pa.array((np.arange(per) % 3 == 0).astype(np.int8))
+        pq.write_table(pa.table({"id": ids, "y": y}), tmp_path / f"p{j:02d}.parquet")
+    code = (
+        "import resource, sys\n"
+        "from logloss.data import read_parquet\n"
+        "from logloss.data.errors import DataError\n"
+        "try:\n"
+        f"    read_parquet({str(tmp_path)!r}, 'y')\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    message, peak_kib = out.stdout.strip().splitlines()
+    print(f"\n{message}\npeak {int(peak_kib) / 2**20:.2f} GiB")
+    assert "'id' has at least" in message and "more than a vocabulary holds" in message
+    assert int(peak_kib) * 1024 < 3 * 2**30
