@@ -528,3 +528,23 @@ def test_the_counting_pass_of_10m_all_distinct_values_has_a_bounded_peak(tmp_pat
     print(f"\n{message}\npeak {int(peak_kib) / 2**20:.2f} GiB")
     assert "'id' has at least" in message and "more than a vocabulary holds" in message
     assert int(peak_kib) * 1024 < 3 * 2**30
+
+
+def test_side_files_on_an_fsspec_store_are_written_and_checked():
+    """memory://: the side file is put beside model.json (model.json last) and read back
+    through the store; a missing one is refused naming its URL."""
+    import fsspec
+
+    from logloss import LogisticRegression
+    from logloss.storage import ModelFileError
+
+    model = _vocabulary_model(tuple(f"u{i}" for i in range(20_000)))
+    version = str(model.save("memory://vocabio/m"))
+    assert LogisticRegression.load("memory://vocabio/m").encoding_ == model.encoding_
+    fs = fsspec.filesystem("memory")
+    names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(version, detail=False))
+    assert names == ["_version.json", "coef.npy", "levels-1.arrow", "model.json"]
+    fs.rm(f"{version.removeprefix('memory://')}/levels-1.arrow")
+    with pytest.raises(ModelFileError, match=f"'{version}/levels-1.arrow' of the model is missing"):
+        LogisticRegression.load("memory://vocabio/m")
+    fs.rm("/vocabio", recursive=True)
