@@ -232,6 +232,7 @@ def test_a_large_vocabulary_is_a_side_file_and_loads_equal(tmp_path, levels, rar
     import json
 
     from logloss import LogisticRegression
+    from logloss.storage import read_model
 
     model = _vocabulary_model(levels, rare)
     version = model.save(tmp_path / "m")
@@ -244,6 +245,8 @@ def test_a_large_vocabulary_is_a_side_file_and_loads_equal(tmp_path, levels, rar
     back = LogisticRegression.load(tmp_path / "m")
     assert back.encoding_ == model.encoding_
     assert list(back.feature_names_in_) == list(model.feature_names_in_)
+    meta, _ = read_model(tmp_path / "m")  # what the report and others read: names derived
+    assert meta["feature_names"] == list(model.feature_names_in_)
     unseen = 2**40 if isinstance(levels[0], int) else "never seen"
     users = [levels[0], levels[-1], levels[len(levels) // 2], *rare[:1], unseen]
     np.testing.assert_array_equal(

@@ -194,6 +194,10 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
             levels.join(doc, side, lambda name: loc.sub(name).shown)
 
     doc, meta = mf.parse_doc(raw, shown, prepare)
+    if meta.get("feature_names") is None and meta.get("encoding") and doc.format_version >= 3:
+        from ..data.encoding import Encoding  # names not repeated beside side files: derived
+
+        meta["feature_names"] = Encoding.from_json(meta["encoding"]).feature_names
     try:
         fh = loc.open("coef.npy")
     except OSError as exc:
