@@ -236,11 +236,20 @@ def to_sklearn(model: Any) -> Any:
 
 
 def to_onnx(model: Any) -> bytes:
-    """The model as an ONNX graph (via skl2onnx, ``pip install 'logloss[onnx]'``): input "X",
-    float64 features in the model's order; outputs "label" and "probabilities" (equal to
-    ``predict_proba`` to rounding). Models with an encoding (categorical or imputed
-    columns) are refused: onnxruntime has no float64 imputer, and float32 would change the
-    probabilities; export ``model.to_sklearn()`` with your own input types instead."""
+    """The model as an ONNX graph (``pip install 'logloss[onnx]'``); outputs "label" and
+    "probabilities" (float64, equal to ``predict_proba`` to rounding).
+
+    A numeric-only model (via skl2onnx): input "X", float64 features in the model's order.
+    A model with an encoding (:func:`_encoded_graph`): one input per input column, named
+    as the column, of shape [N, 1]: float64 for a numeric column (NaN: missing), string or
+    int64 for a categorical or hashed one (a null given as the string "(null)"). The graph
+    computes the margin as the model's codes do: a lookup of each value's level
+    (``LabelEncoder``), a gather of its coefficient, and for hashed columns and crosses
+    the token ``column=value`` hashed as scikit-learn's ``FeatureHasher`` (MurmurHash3,
+    seed 0, onnxruntime's com.microsoft domain). ValueError naming what a model holds that
+    the graph cannot express (an integer or bool column's null level, a hashed bool)."""
+    if getattr(model, "encoding_", None) is not None:
+        return _encoded_graph(model, model.encoding_)
     try:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import DoubleTensorType
@@ -248,13 +257,190 @@ def to_onnx(model: Any) -> bytes:
         raise ImportError(
             "ONNX export needs skl2onnx: pip install 'logloss[onnx]' (skl2onnx, onnxruntime)"
         ) from None
-    if getattr(model, "encoding_", None) is not None:
-        raise ValueError(
-            "ONNX export covers numeric-only models; this one encodes categorical or missing "
-            "values: convert model.to_sklearn() (a scikit-learn Pipeline) with skl2onnx and "
-            "the input types of your columns"
-        )
     est = to_sklearn(model)
     inputs = [("X", DoubleTensorType([None, int(model.n_features_in_)]))]
     onx = convert_sklearn(est, initial_types=inputs, options={id(est): {"zipmap": False}})
+    return bytes(onx.SerializeToString())
+
+
+class _Graph:
+    """An ONNX graph being built: nodes, constants (initializers), unique names."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.k = 0
+
+    def const(self, value: Any, dtype: Any = None) -> str:
+        from onnx import numpy_helper
+
+        self.k += 1
+        arr = np.asarray(value, dtype=dtype)
+        if arr.dtype.kind in "OUS":
+            arr = arr.astype(object)
+        self.inits.append(numpy_helper.from_array(arr, name=f"c{self.k}"))
+        return f"c{self.k}"
+
+    def op(self, kind: str, *inputs: str, domain: str = "", **attrs: Any) -> str:
+        from onnx import helper
+
+        self.k += 1
+        out = f"t{self.k}"
+        self.nodes.append(helper.make_node(kind, list(inputs), [out], domain=domain, **attrs))
+        return out
+
+
+def _onnx_kind(enc: Encoding, c: Any) -> str:
+    """The ONNX input type of column ``c``: "double", "string", "int64" or "bool" (a
+    hashed column's is "string": its token is ``column=`` and the value as given)."""
+    if c.kind != "categorical":
+        return "double" if c.kind == "numeric" else "string"
+    values = [v for v in (*c.levels, *c.infrequent) if v is not None]
+    if values and all(type(v) is bool for v in values):
+        return "bool"
+    return "int64" if values and all(type(v) is int for v in values) else "string"
+
+
+def _level_codes(g: _Graph, x: str, c: Any, kind: str) -> tuple[str, int]:
+    """Per row: the code of its level (frequent levels 0.., the infrequent ones and unseen
+    values the "(infrequent)" code when there is one, else ``none``), and ``none``."""
+    from onnx import TensorProto, helper
+
+    from .data.hashing import NULL_TOKEN
+
+    n, none = len(c.levels), len(c.levels) + 1
+    unseen = n if c.infrequent else none
+    keys = [v for v in c.levels if v is not None]
+    codes = [i for i, v in enumerate(c.levels) if v is not None]
+    keys += [v for v in c.infrequent if v is not None]
+    codes += [n] * (len(keys) - len(codes))
+    if None in c.levels or None in c.infrequent:
+        if kind != "string":
+            raise ValueError(
+                f"ONNX export: column {c.name!r} has a null level, which an {kind} ONNX input "
+                "cannot hold; export model.to_sklearn() with skl2onnx and your own types"
+            )
+        if NULL_TOKEN in keys:
+            raise ValueError(
+                f"ONNX export: column {c.name!r} has both a null level and the level "
+                f"{NULL_TOKEN!r}, which stands for a null in the graph's string inputs"
+            )
+        keys.append(NULL_TOKEN)
+        codes.append(c.levels.index(None) if None in c.levels else unseen)
+    if kind == "bool":
+        x, keys = g.op("Cast", x, to=7), [int(v) for v in keys]  # (7: int64)
+    attrs: dict[str, Any] = {"values_int64s": codes, "default_int64": unseen}
+    if kind == "string":
+        attrs["keys_strings"] = [str(v) for v in keys]
+    else:
+        attrs["keys_int64s"] = [int(v) for v in keys]
+    if not keys:  # no level to look up: every row is unseen
+        value = helper.make_tensor("v", TensorProto.INT64, [1], [unseen])
+        return g.op("ConstantOfShape", g.op("Shape", x), value=value), none
+    return g.op("LabelEncoder", x, domain="ai.onnx.ml", **attrs), none
+
+
+def _token(g: _Graph, x: str, name: str, kind: str) -> str:
+    """The token ``name=value`` of each row (an int64 input cast to its decimal string)."""
+    if kind == "bool":
+        raise ValueError(
+            f"ONNX export: column {name!r} of a cross holds bools, whose tokens "
+            f"('{name}=True') an ONNX cast does not spell; export model.to_sklearn() instead"
+        )
+    text = x if kind == "string" else g.op("Cast", x, to=8)  # (8: string)
+    return g.op("StringConcat", g.const([f"{name}="]), text)
+
+
+def _hashed_terms(
+    g: _Graph, enc: Encoding, xs: dict[str, str], kinds: dict[str, str], w: np.ndarray
+) -> list[str]:
+    """The hashed block's terms: per hashed column and cross, sign * w[bucket] of its token
+    (scikit-learn's FeatureHasher: index abs(h) % 2^B, the sign of h; abs in int64 makes
+    h = -2^31 what scikit-learn special-cases)."""
+    start = enc.width - enc.hash_width
+    table = g.const(w[start : start + enc.hash_width], np.float64)
+    toks = {
+        c: _token(g, xs[c], c, kinds[c])
+        for c in {c.name for c in enc.hashed} | {c for p in enc.interactions for c in p}
+    }
+    tokens = [toks[c.name] for c in enc.hashed]
+    tokens += [
+        g.op("StringConcat", g.op("StringConcat", toks[a], g.const(["^"])), toks[b])
+        for a, b in enc.interactions
+    ]
+    terms = []
+    for t in tokens:
+        h = g.op("Cast", g.op("MurmurHash3", t, domain="com.microsoft", positive=0, seed=0), to=7)
+        bucket = g.op("Mod", g.op("Abs", h), g.const(enc.hash_width, np.int64))
+        sign = g.op("Where", g.op("Less", h, g.const(0, np.int64)), g.const(-1.0), g.const(1.0))
+        terms.append(g.op("Mul", sign, g.op("Gather", table, bucket)))
+    return terms
+
+
+def _encoded_graph(model: Any, enc: Encoding) -> bytes:
+    """The ONNX graph of an encoded model (see :func:`to_onnx`)."""
+    try:
+        from onnx import TensorProto, helper
+    except ImportError:
+        raise ImportError("ONNX export needs onnx: pip install 'logloss[onnx]'") from None
+    g, w = _Graph(), np.asarray(model.coef_[0], dtype=np.float64)
+    types = {
+        "double": TensorProto.DOUBLE,
+        "string": TensorProto.STRING,
+        "int64": TensorProto.INT64,
+        "bool": TensorProto.BOOL,
+    }
+    kinds = {c.name: _onnx_kind(enc, c) for c in enc.columns}
+    flat = g.const([-1], np.int64)
+    xs = {c.name: g.op("Reshape", c.name, flat) for c in enc.columns}
+    terms = [g.const(np.full(1, float(model.intercept_[0])))]
+    ind = len(enc.numeric)
+    for j, c in enumerate(enc.numeric):  # a missing value is the training mean
+        missing = g.op("IsNaN", xs[c.name])
+        filled = g.op("Where", missing, g.const(c.mean, np.float64), xs[c.name])
+        terms.append(g.op("Mul", filled, g.const(w[j], np.float64)))
+        if c.indicator:
+            terms.append(g.op("Where", missing, g.const(w[ind], np.float64), g.const(0.0)))
+            ind += 1
+    for c, (_, sl) in zip(enc.categorical, enc.categorical_slices(), strict=True):
+        code, none = _level_codes(g, xs[c.name], c, kinds[c.name])
+        per_code = np.zeros(none + 1)
+        own = w[sl]
+        if enc.reference:
+            own = np.concatenate([[0.0], own])  # the reference level (code 0) has none
+        per_code[: len(own)] = own
+        terms.append(g.op("Gather", g.const(per_code, np.float64), code))
+    if enc.hash_width:
+        terms += _hashed_terms(g, enc, xs, kinds, w)
+    z = g.op("Sum", *terms)
+    p1 = g.op("Sigmoid", z)
+    one = g.op("Unsqueeze", p1, g.const([1], np.int64))
+    zero = g.op("Sub", g.const([[1.0]]), one)
+    g.nodes.append(helper.make_node("Concat", [zero, one], ["probabilities"], axis=1))
+    classes = np.asarray(model.classes_)
+    kind = {"b": "bool", "i": "int64", "u": "int64", "f": "double"}.get(
+        classes.dtype.kind, "string"
+    )
+    labels = g.const(
+        classes.astype({"bool": bool, "int64": np.int64, "double": np.float64}.get(kind, object))
+    )
+    label = g.op("Cast", g.op("Greater", z, g.const(0.0)), to=7)
+    g.nodes.append(helper.make_node("Gather", [labels, label], ["label"]))
+    graph = helper.make_graph(
+        g.nodes,
+        "logloss",
+        [
+            helper.make_tensor_value_info(c.name, types[kinds[c.name]], [None, 1])
+            for c in enc.columns
+        ],
+        [
+            helper.make_tensor_value_info("label", types[kind], [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, 2]),
+        ],
+        initializer=g.inits,
+    )
+    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 3)]
+    opsets += [helper.make_opsetid("com.microsoft", 1)] if enc.hash_width else []
+    onx = helper.make_model(graph, opset_imports=opsets, producer_name="logloss")
+    onx.ir_version = 10
     return bytes(onx.SerializeToString())

@@ -75,13 +75,26 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, capsys):
     assert info.value.code == 2 and onnx_file.read_bytes() == before
 
 
-def test_onnx_export_of_an_encoded_model_is_a_clear_error(tmp_path, capsys):
-    pytest.importorskip("skl2onnx")
+def test_onnx_export_of_an_encoded_model_runs_in_onnxruntime(tmp_path, capsys):
+    """An encoded model (imputed numbers, categories with a null level) exports: one
+    input per column, probabilities equal to predict_proba (a null given as "(null)")."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     out = tmp_path / "m"
     args = ["train", "data/penguins.parquet", "--label", "adelie", "--missing", "impute"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["export", str(out), str(tmp_path / "m.onnx")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "to_sklearn()" in err[0]
-    assert not (tmp_path / "m.onnx").exists()
+    assert main(["export", str(out), str(tmp_path / "m.onnx")]) == 0
+    model = load_model(out)
+    frame = pd.read_parquet("data/penguins.parquet").drop(columns="adelie")
+    feed = {}
+    for c in model.encoding_.columns:
+        values = frame[c.name]
+        if c.kind == "numeric":
+            feed[c.name] = values.to_numpy(np.float64).reshape(-1, 1)
+        else:
+            text = ["(null)" if pd.isna(v) else str(v) for v in values.tolist()]
+            feed[c.name] = np.asarray(text, dtype=object).reshape(-1, 1)
+    session = ort.InferenceSession((tmp_path / "m.onnx").read_bytes())
+    prob = session.run(["probabilities"], feed)[0]
+    np.testing.assert_allclose(prob, model.predict_proba(frame), rtol=0, atol=1e-6)

@@ -18,10 +18,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e: argparse.ArgumentParser = sub.add_parser(
         "export",
         help=HELP,
-        description="Write a saved (numeric-only) model as an ONNX graph: input 'X' (float64 "
-        "features in the model's order), outputs 'label' and 'probabilities'. In Python, "
-        "model.to_sklearn() gives the fitted scikit-learn estimator for skops, skl2onnx or "
-        "mlflow.sklearn.",
+        description="Write a saved model as an ONNX graph, outputs 'label' and "
+        "'probabilities'. A numeric-only model takes input 'X' (float64 features in the "
+        "model's order); a model with categorical, hashed or imputed columns takes one input "
+        "per column, named as the column, of shape [N, 1]: float64 for a numeric column (NaN "
+        "for missing), int64 for an integer categorical column, else strings (a null as "
+        "'(null)'; a hashed column's values as strings). In Python, model.to_sklearn() gives "
+        "the fitted scikit-learn estimator for skops, skl2onnx or mlflow.sklearn.",
     )
     add_model(e)
     e.add_argument("out", metavar="OUT", help="the ONNX file to write (must not exist)")

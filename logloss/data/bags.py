@@ -98,7 +98,7 @@ def _distinct_pairs(rows: np.ndarray, idx: np.ndarray, width: int) -> tuple[np.n
 
 
 def bag_counts(table: pa.Table, name: str, limit: int) -> tuple[Any, ...]:
-    """One block's summary of bag column ``name``: ("levels", {token: rows holding it}), or
+    """One block's summary of bag column ``name``: ("levels", tokens, rows holding each), or
     ("many", distinct tokens, True) when there are more than ``limit``."""
     toks, rows, idx = distinct_tokens(table.column(name))
     if len(toks) > limit:
@@ -109,7 +109,8 @@ def bag_counts(table: pa.Table, name: str, limit: int) -> tuple[Any, ...]:
     for t, k in zip(toks, counts, strict=True):
         if k:  # the dictionary of list<dictionary> may repeat a value, or hold unused ones
             out[t] = out.get(t, 0) + k
-    return ("levels", out)
+    # the shape of a categorical column's counts (logloss.data.encoding.block_stats)
+    return ("levels", pa.array(list(out), pa.string()), np.fromiter(out.values(), np.int64))
 
 
 def vocabulary_entries(

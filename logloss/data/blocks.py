@@ -23,7 +23,7 @@ from .arrow import Source, column_numpy, fill_tiles
 from .bags import is_list
 from .crosses import cross_counts
 from .discovery import _open_parquet, _read_errors
-from .encoding import _Where, block_stats, categorical_values
+from .encoding import CATEGORICAL, _Where, block_stats, categorical_values
 from .errors import DataError
 from .schema import _Plan
 from .spec import BlockSpec
@@ -44,7 +44,10 @@ def _on_worker() -> bool:
     return True
 
 
-def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str]) -> pa.Table:
+def _read_table(
+    fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str], dictionary: Sequence[str] = ()
+) -> pa.Table:
+    """The block's rows of ``columns`` (``dictionary``: those read as Arrow dictionaries)."""
     # pyarrow's own threads decode the columns in parallel when the block is read in the
     # client's process (Dask's threaded scheduler: the threads share pyarrow's one pool of
     # one thread per core); a worker process reads with its task's thread only, as its
@@ -52,13 +55,13 @@ def _read_table(fs: AbstractFileSystem, spec: BlockSpec, columns: Sequence[str])
     threads = not _on_worker()
     try:
         if spec.row_range is not None:  # a row range of a large row group, in batches
-            with _open_parquet(fs, spec.path, stream=True) as pf:
+            with _open_parquet(fs, spec.path, stream=True, dictionary=dictionary) as pf:
                 names = list(columns)
                 batch = _batch_rows(len(names), READ_BYTES)
                 parts = list(_range_tables(pf, spec, names, batch, threads))
                 table = pa.concat_tables(parts) if parts else _empty(pf, names)
         else:
-            with _open_parquet(fs, spec.path) as pf:
+            with _open_parquet(fs, spec.path, dictionary=dictionary) as pf:
                 table = pf.read_row_groups(
                     list(spec.row_groups), columns=list(columns), use_threads=threads
                 )
@@ -484,7 +487,9 @@ def _block_stats(
     and the pairs of values of ``crosses`` (at most ``cross_limit`` distinct: see
     :func:`~logloss.data.crosses.cross_counts`), under ("cross", A, B)."""
     columns = [c for c in plan.file_columns if c != plan.label]
-    table = _read_table(fs, spec, columns)
+    categorical = {f for f, k in plan.feature_kinds if k == CATEGORICAL}
+    # string columns read as dictionaries: their levels are counted per dictionary entry
+    table = _read_table(fs, spec, columns, [c for c in columns if c in categorical])
     partition = dict(spec.partition)
     w = _weights(table, spec, plan, partition)
     where = _where_of(spec.path, spec.file_row, plan)

@@ -30,7 +30,15 @@ from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
-from .encoding import MISSING_MODES, NUMERIC, Encoding, learn, merge
+from .encoding import (
+    MERGE_FAN_IN,
+    MISSING_MODES,
+    NUMERIC,
+    VOCABULARY_MAX_LEVELS,
+    Encoding,
+    learn,
+    merge,
+)
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions
@@ -221,12 +229,16 @@ def _learn_encoding(
     counted_names = set(counted.features)
     crosses = [p for p in options.interactions if set(p) <= counted_names]
     bound = options.max_categories or CROSS_VOCABULARY_MAX
-    parts = dask.compute(
-        *[dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound) for b in blocks]
-    )
+    # merged in a tree, MERGE_FAN_IN parts at a time, each keeping at most a vocabulary's
+    # levels: no task nor the client holds more than that many parts' counts
+    cap = VOCABULARY_MAX_LEVELS if options.max_categories is None else options.max_categories
+    parts = [dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound) for b in blocks]
+    while len(parts) > MERGE_FAN_IN:
+        groups = [parts[i : i + MERGE_FAN_IN] for i in range(0, len(parts), MERGE_FAN_IN)]
+        parts = [dask.delayed(merge)(g, limit=cap) for g in groups]
     return learn(
         plan.feature_kinds,
-        merge(parts),
+        merge(dask.compute(*parts), limit=cap),
         missing=plan.missing,
         max_categories=options.max_categories,
         min_frequency=options.min_frequency,

@@ -9,7 +9,7 @@ directory names on its way from the root, decoded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,22 +38,25 @@ def _is_local(fs: AbstractFileSystem) -> bool:
 
 @contextmanager
 def _open_parquet(
-    fs: AbstractFileSystem, path: str, *, stream: bool = False
+    fs: AbstractFileSystem, path: str, *, stream: bool = False, dictionary: Sequence[str] = ()
 ) -> Iterator[pq.ParquetFile]:
     """A ParquetFile over a local path (native reads) or an fsspec file, closed on exit.
 
     ``stream``: column chunks are read through a 1 MiB buffer as pages are decoded, not
-    loaded whole first (bounded memory whatever the row groups' size)."""
+    loaded whole first (bounded memory whatever the row groups' size). ``dictionary``:
+    columns of the file read as Arrow dictionaries (a string column's dictionary pages
+    decoded once per row group, its rows as indices; other types are read as usual)."""
+    read_dictionary = {"read_dictionary": list(dictionary)} if dictionary else {}
     if _is_local(fs):
         # pre_buffer: a read of several columns is coalesced into few large reads
         opts: dict[str, Any] = (
             {"pre_buffer": False, "buffer_size": 2**20} if stream else {"pre_buffer": True}
         )
-        with pq.ParquetFile(path, **opts) as pf:
+        with pq.ParquetFile(path, **opts, **read_dictionary) as pf:
             yield pf
     else:
         opts = {"buffer_size": 2**20} if stream else {}
-        with fs.open(path, "rb") as f, pq.ParquetFile(f, **opts) as pf:
+        with fs.open(path, "rb") as f, pq.ParquetFile(f, **opts, **read_dictionary) as pf:
             yield pf
 
 

@@ -67,6 +67,8 @@ CODES_ABOVE = 64
 #: Without --max-categories, the most levels one column's vocabulary may hold (counted per
 #: block and merged on the client: about 100 bytes a level); more cannot fit memory here.
 VOCABULARY_MAX_LEVELS = 5_000_000
+#: Parts per merge in the counting pass's tree of merges (each keeps at most the limit).
+MERGE_FAN_IN = 4
 
 
 def level_key(v: Level) -> tuple[int, Any]:
@@ -158,7 +160,7 @@ class Encoding:
         return c.width
 
     def _indicator_names(self, c: ColumnCode, drop: bool = True) -> list[str]:
-        names = [f"{c.name}={_level_name(v)}" for v in c.levels]
+        names = [f"{c.name}={'(null)' if v is None else v}" for v in c.levels]  # _level_name
         names += [f"{c.name}=(infrequent)"] if c.infrequent else []
         return names[1:] if self.reference and drop else names
 
@@ -452,9 +454,9 @@ def _column_from_json(c: Any) -> ColumnCode:
     levels, rare = c.get("levels"), c.get("infrequent")
     if not isinstance(levels, list) or not isinstance(rare, list):
         raise ValueError(f"column {name!r}: levels must be lists")
-    for v in [*levels, *rare]:
-        if v is not None and type(v) not in (str, int, bool):
-            raise ValueError(f"column {name!r}: bad level {v!r}")
+    if not set(map(type, levels)) | set(map(type, rare)) <= {str, int, bool, type(None)}:
+        bad = next(v for v in [*levels, *rare] if type(v) not in (str, int, bool, type(None)))
+        raise ValueError(f"column {name!r}: bad level {bad!r}")
     if c["kind"] == BAG and not all(isinstance(v, str) for v in [*levels, *rare]):
         raise ValueError(f"column {name!r}: a bag's levels are strings")
     return ColumnCode(name, c["kind"], tuple(levels), tuple(rare))
@@ -470,9 +472,12 @@ def block_stats(
     max_categories: int | None,
     log1p: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One block's summary: per categorical column its level counts (or the number of
-    distinct values when over ``max_categories``), per numeric column the missing count and
-    the (weighted) sum and weight of the present values (of log(1 + x) for ``log1p``'s)."""
+    """One block's summary per column. Categorical and bag: ``("levels", values, counts)``,
+    a pyarrow Array of its distinct levels (string, int64 or bool; the null level once, as a
+    null; unordered; a bag's tokens) and an int64 array of their row counts (a dictionary
+    column's: a bincount of its indices), or ``("many", n_distinct, True)`` over
+    ``max_categories``. Numeric: ``("numeric", n_missing, weighted sum, weight sum)`` of the
+    present values (of log(1 + x) for ``log1p``'s)."""
     out: dict[str, Any] = {}
     if max_categories is None:
         max_categories = VOCABULARY_MAX_LEVELS
@@ -480,31 +485,25 @@ def block_stats(
         if kind in BAG_KINDS:  # multi-valued columns: their own path (.bags)
             out[name] = bag_counts(table, name, max_categories)
             continue
-        if kind == CATEGORICAL and _string_dictionary(table.column(name).type):
-            if table.column(name).null_count and missing != "impute":
-                categorical_values(table, name, where, missing)  # raises, naming the row
-            found = _dictionary_counts(table.column(name))
-            if len(found) > max_categories:
-                out[name] = ("many", len(found), True)
+        if kind == CATEGORICAL:
+            if _string_dictionary(table.column(name).type):
+                if table.column(name).null_count and missing != "impute":
+                    categorical_values(table, name, where, missing)  # raises, naming the row
+                values, counts = _dictionary_counts(table.column(name))
             else:
-                out[name] = ("levels", found)
-        elif kind == CATEGORICAL:
-            arr = categorical_values(table, name, where, missing)
-            counts = pc.value_counts(arr)
-            if len(counts) > max_categories:
-                out[name] = ("many", len(counts), True)
-                continue
-            values = counts.field("values").to_pylist()
-            out[name] = (
-                "levels",
-                dict(zip(values, counts.field("counts").to_pylist(), strict=True)),
-            )
+                found = pc.value_counts(categorical_values(table, name, where, missing))
+                values = found.field("values")
+                counts = found.field("counts").to_numpy(zero_copy_only=False)
+            if len(values) > max_categories:
+                out[name] = ("many", len(values), True)
+            else:
+                out[name] = ("levels", values, counts.astype(np.int64, copy=False))
         else:
-            values, mask = numeric_values(
+            values_, mask = numeric_values(
                 table, name, where, missing, "log1p" if name in log1p else ""
             )
             present = ~mask if mask is not None else None
-            v = values if present is None else values[present]
+            v = values_ if present is None else values_[present]
             w = weight if weight is None or present is None else weight[present]
             v = v.astype(np.float64, copy=False)
             total = float(v.sum()) if w is None else float(w @ v)
@@ -513,42 +512,94 @@ def block_stats(
     return out
 
 
-def _dictionary_counts(col: pa.ChunkedArray) -> dict[Level, int]:
-    """Level counts of a dictionary-encoded string column: a bincount of the indices per
-    chunk (no strings decoded per row); nulls counted under None."""
-    out: dict[Level, int] = {}
+def _dictionary_counts(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values, their counts) of a dictionary-encoded string column: a bincount
+    of the indices per chunk (no string decoded per row), merged by value."""
+    values, counts = [pa.array([], pa.string())], [np.zeros(0, np.int64)]
     for chunk in col.chunks:
-        values = chunk.dictionary.cast(pa.string()).to_pylist()
-        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-        indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)[valid]
-        for i, n in enumerate(np.bincount(indices, minlength=len(values)).tolist()):
-            if n:
-                out[values[i]] = out.get(values[i], 0) + n
-        nulls = len(chunk) - int(valid.sum())
-        if nulls:
-            out[None] = out.get(None, 0) + nulls
-    return out
+        ind, nulls = chunk.indices, chunk.null_count
+        if nulls:  # the indices under nulls are undefined: masked out unread
+            raw = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset :]
+            raw = raw[: len(ind)][chunk.is_valid().to_numpy(False)]
+        else:
+            raw = ind.to_numpy()
+        n = np.bincount(raw, minlength=len(chunk.dictionary))
+        values.append(chunk.dictionary.cast(pa.string()).filter(pa.array(n > 0)))
+        values += [pa.nulls(1, pa.string())] if nulls else []
+        counts += [n[n > 0], np.array([nulls])] if nulls else [n[n > 0]]
+    if len(col.chunks) == 1:  # one dictionary: its values are distinct (see _split_levels)
+        return pa.concat_arrays(values), np.concatenate(counts)
+    return _summed(values, counts)
 
 
-def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The merged summaries of all blocks (see :func:`block_stats`). A column with too many
-    levels in some block keeps ("many", count, exact): its count is exact only when that
-    block is the only one."""
+def _summed(
+    values: Sequence[pa.Array], counts: Sequence[np.ndarray]
+) -> tuple[pa.Array, np.ndarray]:
+    """Counts of the same value added up: (distinct values, int64 counts) of the
+    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``."""
+    t = next((a.type for a in values if a.type != pa.null()), pa.null())
+    arr = pa.concat_arrays([a if a.type == t else a.cast(t) for a in values])
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    n = np.concatenate([np.asarray(c, dtype=np.int64) for c in counts])
+    total = np.bincount(enc.indices.to_numpy(), weights=n, minlength=len(enc.dictionary))
+    return enc.dictionary, total.astype(np.int64)  # (float64 sums: exact below 2^53)
+
+
+def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[str, Any]:
+    """The merged summaries of blocks (see :func:`block_stats`), of the same shapes: a
+    categorical column's distinct values over all parts with their summed counts. A column
+    with too many levels in some part is ("many", count, exact): its count is exact only
+    when that part is the only one. ``limit``: a column whose merged values are more than
+    this becomes ("many", their number, False) (its levels dropped: the bound of a tree of
+    merges, :data:`MERGE_FAN_IN` parts at a time)."""
     total: dict[str, Any] = {}
+    levels: dict[str, list[Any]] = {}
     for part in parts:
         for name, s in part.items():
             have = total.get(name)
-            if have is None:
-                total[name] = s if s[0] != "levels" else ("levels", dict(s[1]))
+            if _dict_counted(s, have):  # a cross's pairs: {(a, b): rows} (.crosses)
+                total[name] = _merged_dict(s, have, limit)
+                continue
+            if s[0] == "levels":
+                levels.setdefault(name, []).append(s)
+                total.setdefault(name, s)
+            elif have is None:
+                total[name] = s
             elif s[0] == "many" or have[0] == "many":
                 counts = [x[1] if x[0] == "many" else len(x[1]) for x in (s, have)]
                 total[name] = ("many", max(counts), False)
-            elif s[0] == "levels":
-                for v, n in s[1].items():
-                    have[1][v] = have[1].get(v, 0) + n
             else:
                 total[name] = ("numeric", have[1] + s[1], have[2] + s[2], have[3] + s[3])
+    for name, found in levels.items():
+        if total[name][0] == "many":
+            many = max(len(s[1]) for s in found)
+            total[name] = ("many", max(total[name][1], many), False)
+        elif len(found) > 1:
+            values, n = _summed([s[1] for s in found], [s[2] for s in found])
+            exceeds = limit is not None and len(values) > limit
+            total[name] = ("many", len(values), False) if exceeds else ("levels", values, n)
     return total
+
+
+def _dict_counted(s: Any, have: Any) -> bool:
+    """Whether a summary (or the merged one so far) counts its levels in a dict: a cross's."""
+    return any(x is not None and x[0] == "levels" and isinstance(x[1], dict) for x in (s, have))
+
+
+def _merged_dict(s: Any, have: Any, limit: int | None) -> Any:
+    """:func:`merge` of two dict-counted summaries (or "many")."""
+    if have is None:
+        out = ("levels", dict(s[1])) if s[0] == "levels" else s
+    elif s[0] == "many" or have[0] == "many":
+        sizes = [x[1] if x[0] == "many" else len(x[1]) for x in (s, have)]
+        return ("many", max(sizes), False)
+    else:
+        for v, n in s[1].items():
+            have[1][v] = have[1].get(v, 0) + n
+        out = have
+    if out[0] == "levels" and limit is not None and len(out[1]) > limit:
+        return ("many", len(out[1]), False)
+    return out
 
 
 def learn(
@@ -608,15 +659,13 @@ def learn(
                 f"than --max-categories {max_categories} (it may be an identifier): leave it "
                 f"out of the features, hash it (--hash-bits), or raise --max-categories"
             )
-        counts: dict[Level, int] = s[1]
-        if not counts or list(counts) == [None]:
+        values, counts = s[1], s[2]
+        if values.null_count == len(values):
             raise DataError(
                 f"{column_noun(kind)} {name!r} of dataset {source} holds only nulls: leave "
                 f"it out of the features"
             )
-        levels = sorted(counts, key=level_key)
-        frequent = tuple(v for v in levels if counts[v] >= min_frequency)
-        rare = tuple(v for v in levels if counts[v] < min_frequency)
+        frequent, rare = _split_levels(values, counts, min_frequency)
         cols.append(ColumnCode(name, BAG if kind in BAG_KINDS else CATEGORICAL, frequent, rare))
     pairs, crosses = learn_crosses(  # crosses: a vocabulary, or hashed (.crosses)
         {c.name: c for c in cols}, stats, interactions, hash_bits=hash_bits,
@@ -626,6 +675,22 @@ def learn(
         tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs,
         crosses=crosses,
     )  # fmt: skip
+
+
+def _split_levels(
+    values: pa.Array, counts: np.ndarray, min_frequency: int
+) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+    """The levels seen at least ``min_frequency`` times and the rarer ones, each sorted by
+    :func:`level_key` (values in their natural order, the null level last: Arrow's sort of
+    strings is by UTF-8 bytes, which is Python's order of code points)."""
+    order = pc.array_sort_indices(values, null_placement="at_end")
+    ranked = values.take(order)
+    if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
+        return _split_levels(*_summed([values], [counts]), min_frequency)  # a repeated value
+    keep = counts[order.to_numpy(zero_copy_only=False)] >= min_frequency
+    frequent = ranked.filter(pa.array(keep)).to_pylist()
+    rare = ranked.filter(pa.array(~keep)).to_pylist() if not keep.all() else []
+    return tuple(frequent), tuple(rare)
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:

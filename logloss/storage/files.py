@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from . import levels
 from . import modelfile as mf
 from .modelfile import ModelFileError
 from .rules import check_contents
@@ -121,13 +122,18 @@ def save_model(
     parts = [np.ascontiguousarray(v, dtype="<f8").ravel() for v in vectors]
     size = sum(int(v.size) for v in parts)
     doc = {k: v for k, v in meta.items() if k not in ("coef", "coef_sha256")}
-    doc.update(format=mf.FORMAT, format_version=mf.FORMAT_VERSION, coef_file="coef.npy")
+    doc, side = levels.split(doc)  # large vocabularies: binary side files
+    if side:  # the feature names follow from the encoding: not repeated
+        doc = {**doc, "feature_names": None}
+    doc.update(format=mf.FORMAT, format_version=3 if side else 2, coef_file="coef.npy")
     # Indented for a reader up to COMPACT_FEATURES; beyond, one line: json's C encoder (an
     # indented dump runs the pure-Python one, ~7 s for a vocabulary of a million levels).
     indent = 2 if size <= COMPACT_FEATURES else None
     text = (json.dumps({**doc, "coef_shape": [size]}, indent=indent) + "\n").encode()
 
     def fill(folder: Path) -> None:
+        for name, data in side.items():
+            (folder / name).write_bytes(data)
         with open(folder / "coef.npy", "wb") as fh:
             fh.write(mf.npy_header(size))
             for v in parts:
@@ -178,7 +184,20 @@ def _read_folder(loc: Location) -> tuple[dict[str, Any], np.ndarray]:
         raise ModelFileError(f"{loc.shown!r} is not a logloss model: no model.json in it") from None
     if len(raw) > MAX_META_BYTES:
         raise ModelFileError(f"{shown!r} is larger than {MAX_META_BYTES} bytes; not a model file")
-    doc, meta = mf.parse_doc(raw, shown)
+
+    def side(name: str, limit: int) -> bytes:
+        with loc.open(name) as fh:
+            return bytes(fh.read(limit + 1))
+
+    def prepare(doc: dict[str, Any]) -> None:
+        if levels.has_side_files(doc):
+            levels.join(doc, side, lambda name: loc.sub(name).shown)
+
+    doc, meta = mf.parse_doc(raw, shown, prepare)
+    if meta.get("feature_names") is None and meta.get("encoding") and doc.format_version >= 3:
+        from ..data.encoding import Encoding  # names not repeated beside side files: derived
+
+        meta["feature_names"] = Encoding.from_json(meta["encoding"]).feature_names
     try:
         fh = loc.open("coef.npy")
     except OSError as exc:

@@ -32,7 +32,9 @@ from pydantic import (
 from ..settings import TRAIN_SETTINGS, check_setting
 
 FORMAT = "logloss-model"
-FORMAT_VERSION = 2  # 2: no coefficient list in model.json; 1: logloss 0.1
+#: 3: large vocabularies in side files (:mod:`.levels`); 2: no coefficient list in
+#: model.json; 1: logloss 0.1. A folder without side files is written as format 2.
+FORMAT_VERSION = 3
 INT32_MAX = 2**31 - 1  # n_iter_ is an int32 array, as in scikit-learn
 
 
@@ -211,9 +213,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def parse_doc(raw: bytes, shown: str) -> tuple[ModelDoc, dict[str, Any]]:
+def parse_doc(
+    raw: bytes, shown: str, prepare: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[ModelDoc, dict[str, Any]]:
     """model.json's bytes, checked, and as read; :class:`ModelFileError` naming ``shown``
-    and the field on any defect."""
+    and the field on any defect. ``prepare(doc)``: completes the decoded document before it
+    is checked (the vocabularies of side files, :func:`.levels.join`)."""
     try:
         doc = json.loads(raw.decode("utf-8"))
     except RecursionError:
@@ -225,6 +230,8 @@ def parse_doc(raw: bytes, shown: str) -> tuple[ModelDoc, dict[str, Any]]:
         raise ModelFileError(
             f"{shown!r} is not a logloss model file (format {found!r}, expected {FORMAT!r})"
         )
+    if prepare is not None:
+        prepare(doc)
     try:
         return ModelDoc.model_validate(doc), doc
     except ValidationError as exc:
@@ -351,7 +358,7 @@ def model_meta(est: Any, training: dict[str, Any] | None = None) -> dict[str, An
         "params": params,
         "classes": encode_labels(est.classes_),
         "n_features_in": int(est.n_features_in_),
-        "feature_names": None if names is None else [str(c) for c in names],
+        "feature_names": None if names is None else list(map(str, names)),
         "n_iter": int(est.n_iter_[0]),
         "converged": bool(est.converged_),
         "n_rows": int(getattr(est, "n_rows_", 0)),
@@ -400,6 +407,9 @@ def fitted_attributes(meta: dict[str, Any], vec: np.ndarray) -> dict[str, Any]:
         from ..data.encoding import Encoding
 
         out["encoding_"] = Encoding.from_json(meta["encoding"])
+        if meta.get("feature_names") is None and meta.get("format_version", 0) >= 3:
+            names = out["encoding_"].feature_names  # not repeated in model.json: derived
+            out["feature_names_in_"] = np.asarray(names, dtype=object)
     if meta.get("cv") is not None:
         out["cv_"] = dict(meta["cv"])
     return out
