@@ -162,8 +162,29 @@ def drop_rows(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
     return X[keep], y, sample_weight
 
 
+#: A DataFrame whose encoding has hashed columns, crosses or bags is encoded through the
+#: codes and densified, up to this many bytes per partition (its width is 2^B and more).
+DENSE_CODED_MAX_BYTES = 2**30
+
+
 def _encode_part(part: Any, encoding: Encoding, dtype: str) -> np.ndarray:
-    return encoding.encode(_table(part[encoding.input_columns]), dtype, _where())
+    table = _table(part[encoding.input_columns])
+    if not (encoding.hash_width or encoding.crosses or encoding.bags):
+        return encoding.encode(table, dtype, _where())
+    # what Encoding.encode does not make: the coded block's features, densified
+    from .data import codes
+
+    size = table.num_rows * encoding.width * np.dtype(dtype).itemsize
+    if size > DENSE_CODED_MAX_BYTES:
+        raise ValueError(
+            f"a DataFrame of {table.num_rows:,} rows would be {size / 2**30:.1f} GiB as this "
+            f"model's {encoding.width:,} features (hashed, crossed or bag columns): predict "
+            f"Parquet files (logloss predict, or read_parquet with the model's encoding), "
+            f"fewer rows at a time, or model.to_sklearn()"
+        )
+    block = codes.empty(encoding, table.num_rows, dtype)
+    codes.encode_into(encoding, table, dtype, _where(), block, 0)
+    return block.toarray(dtype)
 
 
 def encode_frame(X: Any, encoding: Encoding, dtype: str = "float64") -> Any:

@@ -381,3 +381,15 @@ def test_a_champion_hashed_otherwise_starts_the_next_fit_cold(tmp_path, capsys):
     assert not starts[0]["warm"] and starts[1]["warm"], starts
     assert not starts[2]["warm"], starts
     assert "cold start: the hashing changed (10 -> 12 bits" in starts[2]["line"], starts
+
+
+def test_a_dataframe_predicts_as_the_parquet_blocks_do(tmp_path):
+    """predict_proba of a pandas DataFrame encodes the hashed columns too (as the coded
+    blocks do), not only the vocabulary ones."""
+    df = flights(3000)
+    path = write_blocks(df, tmp_path / "flights.parquet", 3)
+    ds, model = fit_hashed(path, "late", 10, 0.5, hash_columns=FLIGHT_HASHED)
+    features = FLIGHT_NUMERIC + FLIGHT_VOCAB + FLIGHT_HASHED
+    got = np.asarray(model.predict_proba(df[features])[:, 1])
+    want = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
