@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .data.encoding import Encoding, _Where, block_stats, learn, merge
+from .data.counting import block_stats, learn, merge
+from .data.encoding import Encoding, _Where
 from .data.errors import DataError
 from .data.schema import _feature_type, column_kind
 

@@ -41,7 +41,8 @@ def test_the_estimator_has_one_parameter_per_setting_with_its_default():
     params = inspect.signature(LogisticRegression.__init__).parameters
     got = {k: p.default for k, p in params.items() if k not in ("self", "penalty")}
     assert got == fit_settings(defaults())  # the cross-validation settings are not a fit's
-    assert CV_SETTING_NAMES == {"cv", "Cs", "l1_ratios"} and DATA_SETTING_NAMES == {"exclude", "log1p"}
+    assert CV_SETTING_NAMES == {"cv", "Cs", "l1_ratios"}
+    assert DATA_SETTING_NAMES == {"exclude", "log1p"}
     # neither the search's settings nor how the data are read are a fit's
     assert set(defaults()) - set(got) == CV_SETTING_NAMES | DATA_SETTING_NAMES
     assert params["penalty"].default == "deprecated"  # the deprecated alias, as scikit-learn

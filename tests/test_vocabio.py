@@ -18,15 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from logloss.data import read_parquet
-from logloss.data.encoding import (
-    CATEGORICAL,
-    NUMERIC,
-    _Where,
-    block_stats,
-    learn,
-    level_key,
-    merge,
-)
+from logloss.data.counting import block_stats, learn, merge
+from logloss.data.encoding import CATEGORICAL, NUMERIC, _Where, level_key
 from logloss.data.errors import DataError
 
 

@@ -109,7 +109,7 @@ def bag_counts(table: pa.Table, name: str, limit: int) -> tuple[Any, ...]:
     for t, k in zip(toks, counts, strict=True):
         if k:  # the dictionary of list<dictionary> may repeat a value, or hold unused ones
             out[t] = out.get(t, 0) + k
-    # the shape of a categorical column's counts (logloss.data.encoding.block_stats)
+    # the shape of a categorical column's counts (logloss.data.counting.block_stats)
     return ("levels", pa.array(list(out), pa.string()), np.fromiter(out.values(), np.int64))
 
 

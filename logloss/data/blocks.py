@@ -21,9 +21,10 @@ from fsspec.spec import AbstractFileSystem
 from . import codes
 from .arrow import Source, column_numpy, fill_tiles
 from .bags import is_list
+from .counting import block_stats
 from .crosses import cross_counts
 from .discovery import _open_parquet, _read_errors
-from .encoding import CATEGORICAL, _Where, block_stats, categorical_values
+from .encoding import CATEGORICAL, _Where, categorical_values
 from .errors import DataError
 from .schema import _Plan
 from .spec import BlockSpec
@@ -483,7 +484,7 @@ def _block_stats(
     crosses: Sequence[tuple[str, str]] = (),
     cross_limit: int = 0,
 ) -> dict[Any, Any]:
-    """:func:`~logloss.data.encoding.block_stats` of one block (the features and weights),
+    """:func:`~logloss.data.counting.block_stats` of one block (the features and weights),
     and the pairs of values of ``crosses`` (at most ``cross_limit`` distinct: see
     :func:`~logloss.data.crosses.cross_counts`), under ("cross", A, B)."""
     columns = [c for c in plan.file_columns if c != plan.label]

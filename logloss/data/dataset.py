@@ -28,17 +28,10 @@ from ..coded import array_nbytes, block_row_bytes, note_coded
 from ..windows import Window
 from . import codes, windowing
 from .blocks import _block_stats, _count_valid, _read_block, _read_labels
+from .counting import learn, merge
 from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
-from .encoding import (
-    MERGE_FAN_IN,
-    MISSING_MODES,
-    NUMERIC,
-    VOCABULARY_MAX_LEVELS,
-    Encoding,
-    learn,
-    merge,
-)
+from .encoding import MERGE_FAN_IN, MISSING_MODES, NUMERIC, VOCABULARY_MAX_LEVELS, Encoding
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions

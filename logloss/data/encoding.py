@@ -1,8 +1,8 @@
 """Column encodings: categorical columns as 0/1 indicators, missing numeric values imputed.
 
-Everything here is pyarrow and NumPy (no Dask): :func:`block_stats` summarises one block,
-:func:`learn` turns the merged summaries into an :class:`Encoding`, and
-:meth:`Encoding.encode` writes a block's features into one preallocated row-major array.
+Everything here is pyarrow and NumPy (no Dask): :meth:`Encoding.encode` writes a block's
+features into one preallocated row-major array (:mod:`.codes`: as int32 codes); an encoding
+is learned from the data in one counting pass (:mod:`.counting`).
 
 Conventions
 -----------
@@ -38,7 +38,6 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow import Source, fill_tiles
-from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, bag_describe, column_noun
-from .crosses import CrossCode, learn_crosses
-from .errors import DataError
+from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
+from .crosses import CrossCode
 from .values import TRANSFORMS, _Where, categorical_values, numeric_values
 
 __all__ = ["Encoding", "ColumnCode", "_Where", "categorical_values", "numeric_values"]
@@ -460,242 +458,3 @@ def _column_from_json(c: Any) -> ColumnCode:
     if c["kind"] == BAG and not all(isinstance(v, str) for v in [*levels, *rare]):
         raise ValueError(f"column {name!r}: a bag's levels are strings")
     return ColumnCode(name, c["kind"], tuple(levels), tuple(rare))
-
-
-# ---------------------------------------------------------------------- learning it
-def block_stats(
-    table: pa.Table,
-    kinds: Sequence[tuple[str, str]],
-    weight: np.ndarray | None,
-    where: _Where,
-    missing: str,
-    max_categories: int | None,
-    log1p: Sequence[str] = (),
-) -> dict[str, Any]:
-    """One block's summary per column. Categorical and bag: ``("levels", values, counts)``,
-    a pyarrow Array of its distinct levels (string, int64 or bool; the null level once, as a
-    null; unordered; a bag's tokens) and an int64 array of their row counts (a dictionary
-    column's: a bincount of its indices), or ``("many", n_distinct, True)`` over
-    ``max_categories``. Numeric: ``("numeric", n_missing, weighted sum, weight sum)`` of the
-    present values (of log(1 + x) for ``log1p``'s)."""
-    out: dict[str, Any] = {}
-    if max_categories is None:
-        max_categories = VOCABULARY_MAX_LEVELS
-    for name, kind in kinds:
-        if kind in BAG_KINDS:  # multi-valued columns: their own path (.bags)
-            out[name] = bag_counts(table, name, max_categories)
-            continue
-        if kind == CATEGORICAL:
-            if _string_dictionary(table.column(name).type):
-                if table.column(name).null_count and missing != "impute":
-                    categorical_values(table, name, where, missing)  # raises, naming the row
-                values, counts = _dictionary_counts(table.column(name))
-            else:
-                found = pc.value_counts(categorical_values(table, name, where, missing))
-                values = found.field("values")
-                counts = found.field("counts").to_numpy(zero_copy_only=False)
-            if len(values) > max_categories:
-                out[name] = ("many", len(values), True)
-            else:
-                out[name] = ("levels", values, counts.astype(np.int64, copy=False))
-        else:
-            values_, mask = numeric_values(
-                table, name, where, missing, "log1p" if name in log1p else ""
-            )
-            present = ~mask if mask is not None else None
-            v = values_ if present is None else values_[present]
-            w = weight if weight is None or present is None else weight[present]
-            v = v.astype(np.float64, copy=False)
-            total = float(v.sum()) if w is None else float(w @ v)
-            wsum = float(len(v)) if w is None else float(w.sum())
-            out[name] = ("numeric", int(0 if mask is None else mask.sum()), total, wsum)
-    return out
-
-
-def _dictionary_counts(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """(distinct values, their counts) of a dictionary-encoded string column: a bincount
-    of the indices per chunk (no string decoded per row), merged by value."""
-    values, counts = [pa.array([], pa.string())], [np.zeros(0, np.int64)]
-    for chunk in col.chunks:
-        ind, nulls = chunk.indices, chunk.null_count
-        if nulls:  # the indices under nulls are undefined: masked out unread
-            raw = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset :]
-            raw = raw[: len(ind)][chunk.is_valid().to_numpy(False)]
-        else:
-            raw = ind.to_numpy()
-        n = np.bincount(raw, minlength=len(chunk.dictionary))
-        values.append(chunk.dictionary.cast(pa.string()).filter(pa.array(n > 0)))
-        values += [pa.nulls(1, pa.string())] if nulls else []
-        counts += [n[n > 0], np.array([nulls])] if nulls else [n[n > 0]]
-    if len(col.chunks) == 1:  # one dictionary: its values are distinct (see _split_levels)
-        return pa.concat_arrays(values), np.concatenate(counts)
-    return _summed(values, counts)
-
-
-def _summed(
-    values: Sequence[pa.Array], counts: Sequence[np.ndarray]
-) -> tuple[pa.Array, np.ndarray]:
-    """Counts of the same value added up: (distinct values, int64 counts) of the
-    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``."""
-    t = next((a.type for a in values if a.type != pa.null()), pa.null())
-    arr = pa.concat_arrays([a if a.type == t else a.cast(t) for a in values])
-    enc = pc.dictionary_encode(arr, null_encoding="encode")
-    n = np.concatenate([np.asarray(c, dtype=np.int64) for c in counts])
-    total = np.bincount(enc.indices.to_numpy(), weights=n, minlength=len(enc.dictionary))
-    return enc.dictionary, total.astype(np.int64)  # (float64 sums: exact below 2^53)
-
-
-def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[str, Any]:
-    """The merged summaries of blocks (see :func:`block_stats`), of the same shapes: a
-    categorical column's distinct values over all parts with their summed counts. A column
-    with too many levels in some part is ("many", count, exact): its count is exact only
-    when that part is the only one. ``limit``: a column whose merged values are more than
-    this becomes ("many", their number, False) (its levels dropped: the bound of a tree of
-    merges, :data:`MERGE_FAN_IN` parts at a time)."""
-    total: dict[str, Any] = {}
-    levels: dict[str, list[Any]] = {}
-    for part in parts:
-        for name, s in part.items():
-            have = total.get(name)
-            if _dict_counted(s, have):  # a cross's pairs: {(a, b): rows} (.crosses)
-                total[name] = _merged_dict(s, have, limit)
-                continue
-            if s[0] == "levels":
-                levels.setdefault(name, []).append(s)
-                total.setdefault(name, s)
-            elif have is None:
-                total[name] = s
-            elif s[0] == "many" or have[0] == "many":
-                counts = [x[1] if x[0] == "many" else len(x[1]) for x in (s, have)]
-                total[name] = ("many", max(counts), False)
-            else:
-                total[name] = ("numeric", have[1] + s[1], have[2] + s[2], have[3] + s[3])
-    for name, found in levels.items():
-        if total[name][0] == "many":
-            many = max(len(s[1]) for s in found)
-            total[name] = ("many", max(total[name][1], many), False)
-        elif len(found) > 1:
-            values, n = _summed([s[1] for s in found], [s[2] for s in found])
-            exceeds = limit is not None and len(values) > limit
-            total[name] = ("many", len(values), False) if exceeds else ("levels", values, n)
-    return total
-
-
-def _dict_counted(s: Any, have: Any) -> bool:
-    """Whether a summary (or the merged one so far) counts its levels in a dict: a cross's."""
-    return any(x is not None and x[0] == "levels" and isinstance(x[1], dict) for x in (s, have))
-
-
-def _merged_dict(s: Any, have: Any, limit: int | None) -> Any:
-    """:func:`merge` of two dict-counted summaries (or "many")."""
-    if have is None:
-        out = ("levels", dict(s[1])) if s[0] == "levels" else s
-    elif s[0] == "many" or have[0] == "many":
-        sizes = [x[1] if x[0] == "many" else len(x[1]) for x in (s, have)]
-        return ("many", max(sizes), False)
-    else:
-        for v, n in s[1].items():
-            have[1][v] = have[1].get(v, 0) + n
-        out = have
-    if out[0] == "levels" and limit is not None and len(out[1]) > limit:
-        return ("many", len(out[1]), False)
-    return out
-
-
-def learn(
-    kinds: Sequence[tuple[str, str]],
-    stats: dict[str, Any],
-    *,
-    missing: str,
-    max_categories: int | None,
-    min_frequency: int,
-    source: str,
-    categorical_coding: str = "all",
-    hash_bits: int | None = None,
-    hash_columns: Sequence[str] | None = None,
-    interactions: Sequence[tuple[str, str]] = (),
-    log1p: Sequence[str] = (),
-) -> Encoding:
-    """The encoding of merged statistics; DataError for too many levels or an all-null
-    categorical column. ``categorical_coding``: "all" or "reference" (see the module's
-    conventions). ``hash_bits``: the columns ``hash_columns`` (default: those over
-    :func:`.hashing.hashed_by_default`'s size) are hashed into 2^hash_bits buckets.
-    ``log1p``: numeric columns read as log(1 + x) (their statistics are of those)."""
-    if categorical_coding not in CODINGS:
-        raise ValueError(
-            f"categorical_coding must be one of {list(CODINGS)}; got {categorical_coding!r}"
-        )
-    cols = []
-    for name, kind in kinds:
-        s: Any = stats.get(name)
-        if kind == NUMERIC:
-            _, n_missing, total, wsum = s
-            if wsum <= 0 and n_missing:
-                raise DataError(
-                    f"numeric column {name!r} of dataset {source} has no values to impute "
-                    f"its missing ones from (every row is missing, or has zero weight)"
-                )
-            mean = total / wsum if wsum > 0 else 0.0
-            transform = "log1p" if name in log1p else ""
-            cols.append(
-                ColumnCode(name, NUMERIC, mean=mean, indicator=n_missing > 0, transform=transform)
-            )
-            continue
-        limit = VOCABULARY_MAX_LEVELS if max_categories is None else max_categories
-        if hash_bits and _hashed(name, s, max_categories, hash_columns):
-            cols.append(ColumnCode(name, HASHED_BAG if kind in BAG_KINDS else HASHED))
-            continue
-        if s[0] == "many" or len(s[1]) > limit:
-            count = s[1] if s[0] == "many" else len(s[1])
-            at_least = "at least " if s[0] == "many" and not s[2] else ""
-            if max_categories is None:
-                raise DataError(
-                    f"{column_noun(kind)} {name!r} has {at_least}{count:,} distinct values, "
-                    f"more than a vocabulary holds in memory ({limit:,} levels): hash it "
-                    f"(--hash-bits), or leave it out of the features"
-                )
-            raise DataError(
-                f"{column_noun(kind)} {name!r} has {at_least}{count:,} distinct values, more "
-                f"than --max-categories {max_categories} (it may be an identifier): leave it "
-                f"out of the features, hash it (--hash-bits), or raise --max-categories"
-            )
-        values, counts = s[1], s[2]
-        if values.null_count == len(values):
-            raise DataError(
-                f"{column_noun(kind)} {name!r} of dataset {source} holds only nulls: leave "
-                f"it out of the features"
-            )
-        frequent, rare = _split_levels(values, counts, min_frequency)
-        cols.append(ColumnCode(name, BAG if kind in BAG_KINDS else CATEGORICAL, frequent, rare))
-    pairs, crosses = learn_crosses(  # crosses: a vocabulary, or hashed (.crosses)
-        {c.name: c for c in cols}, stats, interactions, hash_bits=hash_bits,
-        max_categories=max_categories, min_frequency=min_frequency,
-    )  # fmt: skip
-    return Encoding(
-        tuple(cols), missing, categorical_coding, hash_bits=hash_bits or 0, interactions=pairs,
-        crosses=crosses,
-    )  # fmt: skip
-
-
-def _split_levels(
-    values: pa.Array, counts: np.ndarray, min_frequency: int
-) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-    """The levels seen at least ``min_frequency`` times and the rarer ones, each sorted by
-    :func:`level_key` (values in their natural order, the null level last: Arrow's sort of
-    strings is by UTF-8 bytes, which is Python's order of code points)."""
-    order = pc.array_sort_indices(values, null_placement="at_end")
-    ranked = values.take(order)
-    if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
-        return _split_levels(*_summed([values], [counts]), min_frequency)  # a repeated value
-    keep = counts[order.to_numpy(zero_copy_only=False)] >= min_frequency
-    frequent = ranked.filter(pa.array(keep)).to_pylist()
-    rare = ranked.filter(pa.array(~keep)).to_pylist() if not keep.all() else []
-    return tuple(frequent), tuple(rare)
-
-
-def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:
-    from .hashing import hashed_by_default
-
-    if named is not None:
-        return name in named
-    return s is None or s[0] == "many" or hashed_by_default(len(s[1]), max_categories)
