@@ -325,8 +325,11 @@ def _parts(
     # block row of each source row: the kept rows before it
     kept_before = None if mask is None else np.concatenate([[0], np.cumsum(mask)])
     source = 0
+    # categorical string columns read as dictionaries: a row group's distinct values are
+    # looked up (or hashed) once each, then its codes taken (never a string per row)
+    dictionary = [c for c, k in plan.feature_kinds if k == CATEGORICAL] if plan.encoding else []
     try:
-        with _open_parquet(fs, spec.path, stream=True) as pf:
+        with _open_parquet(fs, spec.path, stream=True, dictionary=dictionary) as pf:
             for pieces in _source_pieces(pf, spec, plan, budget, threads):
                 n = 0
                 for table, offset, first in pieces:
