@@ -45,7 +45,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The .convert_dates. keyword")
 ROWS = 16_000  # of seattlepets' 52,519 rows: 1,877 features at min_frequency=2
 CS = [0.1, 1.0]
 FOLDS = 3
-TOL = 1e-9
+TOL = 1e-8  # scipy 1.11 (the lower bound) stalls one fold model just short of 1e-9
 
 
 # ------------------------------------------------------------------ the kernel
