@@ -151,6 +151,11 @@ def main(
     Prefect run starts), then run ``train`` (the flow) with them."""
     global ACTIVE
     kwargs = flow_arguments(build_parser().parse_args(argv))
+    if not os.environ.get("PREFECT_API_URL"):
+        # the temporary server Prefect starts for this command writes its services' own log
+        # to this terminal, Ctrl-C included (it gets the signal too: "Error flushing
+        # events"); the flow's one-line errors say what the user needs
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     previous = signal.signal(signal.SIGINT, _on_interrupt)
     ACTIVE, stderr = True, sys.stderr
     sys.stderr = _Tracked(stderr)  # type: ignore[assignment]
