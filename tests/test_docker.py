@@ -448,7 +448,9 @@ def test_a_click_log_trains_as_categorical_codes_through_the_scheduler(
         _run(
             [*logloss, "predict", str(tmp_path / "m"), f"data/{name}", "--out", str(preds)], env=env
         )
-        assert pq.ParquetDataset(preds).read().num_rows == 20000
+        from logloss.storage.files import predictions_path
+
+        assert pq.read_table(predictions_path(preds)).num_rows == 20000
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
