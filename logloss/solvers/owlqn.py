@@ -25,13 +25,13 @@ start (one pass of the objective's ``hessian_diag``, O(p): the coded kernel's sc
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from ..objective import Objective
 from .base import Array, Callback, Recorder, SolverResult, SolverState, armijo
+from .lbfgs import _start_diagonal
 from .prox import _within_rounding, pseudo_gradient
+from .twoloop import Memory
 
 __all__ = ["owlqn"]
 
@@ -40,51 +40,18 @@ _SHRINK = 0.5
 _MIN_STEP = 1e-10
 
 
-class _Memory:
-    """The last ``size`` pairs (s, y) of the L-BFGS recursion and the initial scaling."""
-
-    def __init__(self, size: int, inv_diag: Array | None) -> None:
-        self.pairs: deque[tuple[Array, Array, float]] = deque(maxlen=max(size, 1))
-        self.inv_diag = inv_diag  # D⁻¹, or None for the identity
-
-    def push(self, s: Array, y: Array) -> None:
-        """Keep (s, y) when its curvature sᵀy is safely positive (else skip the pair)."""
-        sy = float(s @ y)
-        if sy > 1e-10 * float(np.sqrt((s @ s) * (y @ y))) and sy > 0:
-            self.pairs.append((s, y, 1.0 / sy))
-
-    def clear(self) -> None:
-        self.pairs.clear()
-
-    def direction(self, v: Array) -> Array:
-        """−H v by the two-loop recursion (H: the L-BFGS inverse Hessian)."""
-        q = v.copy()
-        alphas = []
-        for s, y, rho in reversed(self.pairs):
-            a = rho * float(s @ q)
-            q -= a * y
-            alphas.append(a)
-        if self.pairs:
-            s, y, _ = self.pairs[-1]
-            dy = y if self.inv_diag is None else self.inv_diag * y
-            q *= float(s @ y) / float(y @ dy)
-        if self.inv_diag is not None:
-            q *= self.inv_diag
-        for (s, y, rho), a in zip(self.pairs, reversed(alphas), strict=True):
-            b = rho * float(y @ q)
-            q += (a - b) * s
-        return -q
+def _push(mem: Memory, s: Array, y: Array) -> None:
+    """Keep (s, y) when its curvature sᵀy is safely positive (else skip the pair)."""
+    sy = float(s @ y)
+    if sy > 1e-10 * float(np.sqrt((s @ s) * (y @ y))) and sy > 0:
+        mem.push(s, y, sy)
 
 
 def _inverse_diagonal(objective: Objective, theta: Array) -> Array | None:
     """D⁻¹ from the objective's ``hessian_diag`` at θ; None when it cannot give one. Entries
     that are not positive and finite (features never seen) are 1."""
-    fn = getattr(objective, "hessian_diag", None)
-    if fn is None:
-        return None
-    try:
-        d = np.asarray(fn(theta), dtype=np.float64)
-    except (TypeError, NotImplementedError):
+    d = _start_diagonal(objective, theta)
+    if d is None:
         return None
     out = np.ones_like(d)
     ok = np.isfinite(d) & (d > 0)
@@ -123,7 +90,7 @@ def owlqn(
     value, grad = objective(theta)
     lam = objective.l1_weights() if objective.has_l1 else np.zeros_like(theta)
     inv_diag = _inverse_diagonal(objective, theta) if diagonal else None
-    mem = _Memory(memory, inv_diag)
+    mem = Memory(memory, inv_diag)
     total = value + float(lam @ np.abs(theta))
     fresh = True  # no pair yet: the first step is scaled to a unit length (or D⁻¹v)
     while True:
@@ -142,7 +109,7 @@ def owlqn(
         moved = float(np.linalg.norm(trial - theta))
         if moved == 0.0:
             return rec.result(theta, v, tol, "no further decrease possible at machine precision")
-        mem.push(trial - theta, t_grad - grad)
+        _push(mem, trial - theta, t_grad - grad)
         fresh = not mem.pairs
         theta, value, grad, total = trial, t_value, t_grad, t_total
         rec.record(theta, total, pseudo_gradient(theta, grad, lam), moved)
@@ -155,7 +122,7 @@ def _line_search(
     v: Array,
     lam: Array,
     total: float,
-    mem: _Memory,
+    mem: Memory,
     fresh: bool,
 ) -> tuple[Array, float, Array, float] | None:
     """The accepted trial (θ(t), f, ∇f, F) along the aligned quasi-Newton direction, or

@@ -28,24 +28,28 @@ _C1, _C2 = 1e-4, 0.9
 _MAX_LINE_SEARCH = 50
 
 
-class _Memory:
-    """The last m correction pairs (s, y), oldest first (the arrays themselves: no copies)."""
+class Memory:
+    """The last m correction pairs (s, y) of the L-BFGS recursion, oldest first (the arrays
+    themselves: no copies), and the initial inverse Hessian: γ·``inv_diag`` (γ = sᵀy / yᵀDy
+    of the newest pair), the identity without ``inv_diag``. Also :mod:`.owlqn`'s."""
 
-    def __init__(self, m: int) -> None:
-        self.pairs: deque[tuple[Array, Array, float]] = deque(maxlen=m)
+    def __init__(self, m: int, inv_diag: Array | None = None) -> None:
+        self.pairs: deque[tuple[Array, Array, float]] = deque(maxlen=max(m, 1))
+        self.inv_diag = inv_diag
 
     @property
     def count(self) -> int:
         return len(self.pairs)
 
     def push(self, s: Array, y: Array, sy: float) -> None:
+        """Keep (s, y), whose curvature sᵀy the caller found safely positive."""
         self.pairs.append((s, y, 1.0 / sy))
 
     def clear(self) -> None:
         self.pairs.clear()
 
     def direction(self, g: Array) -> Array:
-        """−H·g, H the L-BFGS inverse Hessian (H0 = γI, γ = sᵀy / yᵀy of the newest pair)."""
+        """−H·g by the two-loop recursion."""
         q = g.copy()
         alpha = []
         for s, y, rho in reversed(self.pairs):
@@ -53,8 +57,11 @@ class _Memory:
             q -= a * y
             alpha.append(a)
         if self.pairs:
-            _, y, rho = self.pairs[-1]
-            q *= 1.0 / (rho * float(y @ y))
+            s, y, rho = self.pairs[-1]
+            dy = y if self.inv_diag is None else self.inv_diag * y
+            q *= 1.0 / (rho * float(y @ dy))
+        if self.inv_diag is not None:
+            q *= self.inv_diag
         for (s, y, rho), a in zip(self.pairs, reversed(alpha), strict=True):
             q += (a - rho * float(y @ q)) * s
         q *= -1.0
@@ -76,7 +83,7 @@ def minimize(
     (scipy's ftol test) or the line search fails. Returns (x, why it stopped)."""
     x = np.array(x0, dtype=np.float64)
     f, g = fun(x)
-    mem = _Memory(memory)
+    mem = Memory(memory)
     for _ in range(max_iter):
         d = mem.direction(g)
         slope = float(g @ d)
