@@ -27,6 +27,7 @@ SCRIPTS = [
     "bench_shape.py",
     "bench_wide.py",
     "bench_ctr.py",
+    "bench_flights.py",
 ]
 
 

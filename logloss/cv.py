@@ -283,6 +283,7 @@ def cross_validate(
             scale=prep.scale,
             penalize=penalize,
             l1_ratio=float(l1_ratios[j]),
+            segments=prep.segments,
         )
         objectives[model] = objective
         solver = solvers[j]
@@ -413,6 +414,7 @@ def _path_starts(
                 scale=prep.scale,
                 penalize=penalize,
                 l1_ratio=float(ratio),
+                segments=prep.segments,
             )
             start = SolverState(np.zeros(objective.n_params) if theta is None else theta, 0, ())
             state, options = warm_start(objective, start, tol=settings["tol"])

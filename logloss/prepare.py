@@ -46,6 +46,7 @@ __all__ = [
     "prepare_numpy",
     "sample_step",
     "take_sample",
+    "zero_sum_segments",
 ]
 
 Array = NDArray[np.float64]
@@ -98,6 +99,8 @@ class Prepared:
     arrays: tuple[Any, Any, Any] | None = None  # NumPy input: X, y01, weights
     feature_names: np.ndarray | None = None
     encoding: Any = None
+    #: the objective's zero-sum level segments (:func:`zero_sum_segments`)
+    segments: tuple[tuple[int, int], ...] = ()
 
     def release(self) -> None:
         """Free the persisted blocks (and their disk files) now, not when garbage collected;
@@ -500,7 +503,23 @@ def prepare(
     if framed:  # the features are the encoded DataFrame's
         prep.feature_names = np.asarray(encoding.feature_names, dtype=object)
     prep.encoding = encoding
+    prep.segments = zero_sum_segments(encoding, prep.mean)
     return prep
+
+
+def zero_sum_segments(encoding: Any, mean: Array | None) -> tuple[tuple[int, int], ...]:
+    """The feature ranges [lo, hi) of the categorical columns whose every row has exactly
+    one level among its features (their means sum to 1: every level kept, nulls and rare
+    levels included), which :class:`~logloss.objective.LogisticObjective` projects onto a
+    zero sum. None with reference coding (a reference level's rows have no feature) or
+    without an intercept (``mean`` None)."""
+    if encoding is None or mean is None or encoding.reference:
+        return ()
+    out = []
+    for _, cols in encoding.categorical_slices():
+        if cols.stop - cols.start > 1 and abs(float(np.sum(mean[cols])) - 1.0) <= 1e-9:
+            out.append((cols.start, cols.stop))
+    return tuple(out)
 
 
 def penalty_alpha(settings: Mapping[str, Any]) -> float:
