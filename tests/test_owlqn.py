@@ -77,10 +77,13 @@ def test_the_optimum_of_proximal_newton_and_proximal_gradient(data, C, r):
     how = f"owlqn: {ours.n_passes_} passes, {ours.n_iter_[0]} iterations; gd {gd.n_passes_}"
     assert ours.converged_ and ours.solver_ == "owlqn", how
     f_ours = objective(X, y, ours.coef_[0], ours.intercept_[0], C, r)
-    # proximal gradient descent converges on wine; on breast_cancer (ill-conditioned) it
-    # stops short of tol, and is a bound on the objective there
-    assert gd.converged_ == (data is wine), how
-    refs = (newton, gd) if gd.converged_ else (newton,)
+    # proximal gradient descent converges on wine (to tol, or to machine precision a hair
+    # above it: where that stops depends on the BLAS's summation order); on breast_cancer
+    # (ill-conditioned) it stops short, and is a bound on the objective there
+    gd_norm = gd.history_[-1]["grad_norm"]
+    reached = gd.converged_ or gd_norm <= 1e-8
+    assert reached == (data is wine), f"{how}; gd max|gradient| {gd_norm:.2e}"
+    refs = (newton, gd) if reached else (newton,)
     for ref in refs:
         np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=0, atol=1e-6, err_msg=how)
         np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=0, atol=1e-6)
