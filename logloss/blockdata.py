@@ -34,7 +34,7 @@ import numpy as np
 from dask.delayed import Delayed, delayed
 from numpy.typing import NDArray
 
-from .coded import CodedMatrix, any_concat, any_sums, block_row_bytes, coded_sums
+from .coded import ArrowSpec, CodedMatrix, any_concat, any_sums, block_row_bytes, coded_sums
 from .diskblocks import DiskBlock, remove_stale, remove_token, write_block
 from .placement import (
     StoragePlan,
@@ -89,7 +89,7 @@ def _sums_task(
     s: NDArray[np.floating] | None,
     w: Array,
     hessian: bool,
-    diag: bool = False,
+    diag: bool | ArrowSpec = False,
     out: Array | None = None,
 ) -> Array:
     """A block's packed sums; with ``out``, added into ``out`` in place (a coded block's
@@ -176,7 +176,7 @@ def _group_task(
         head = (b.X, b.y, b.s) if offsets is None else (b.X, b.y, b.s, offsets[i])
         if acc is not None and block_fn is _sums_task and offsets is None:
             w, hessian, *rest = args
-            acc = _sums_task(b.X, b.y, b.s, w, hessian, bool(rest and rest[0]), out=acc)
+            acc = _sums_task(b.X, b.y, b.s, w, hessian, rest[0] if rest else False, out=acc)
             continue
         part = block_fn(*head, *args)
         if acc is None:
@@ -549,10 +549,10 @@ class BlockData:
         X, y, s = dask.compute(self.X[::step], self.y[::step], sw)
         return X, np.asarray(y, dtype=np.float64), s
 
-    def sums(self, w: Array, hessian: bool = False, diag: bool = False) -> Array:
+    def sums(self, w: Array, hessian: bool = False, diag: bool | ArrowSpec = False) -> Array:
         """Packed Σ over all rows of :func:`logloss.coded.any_sums` at ``w`` (one pass):
         :func:`logloss.loss.block_sums`' layout, or with ``diag`` the Hessian's diagonal
-        and intercept column after the gradient."""
+        and intercept column after the gradient (and an arrow spec's Hessian rows)."""
         start = time.perf_counter()
         out = np.asarray(
             self.map_reduce(

@@ -227,6 +227,8 @@ class Evaluations:
         self.l1_weights = objective.l1_weights
         if hasattr(objective, "hessian_diag"):  # wide data's preconditioner (lbfgs)
             self.hessian_diag = objective.hessian_diag
+        if hasattr(objective, "arrow_blocks"):  # and categorical codes' (lbfgs)
+            self.arrow_blocks = objective.arrow_blocks
         self._recent: dict[bytes, tuple[float, Array]] = {}
         self._keep = self._KEEP if self.n_params <= self._WIDE else 2
         self._expect: tuple[bytes, float, Array, Path] | None = None

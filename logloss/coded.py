@@ -18,7 +18,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -244,6 +244,76 @@ def diag_pack_size(p: int) -> int:
     return 2 + 3 * (p + 1)
 
 
+class ArrowSpec(NamedTuple):
+    """Which Hessian rows :func:`coded_sums` adds with ``diag=ArrowSpec(...)`` (the arrow
+    preconditioner of :mod:`logloss.solvers.arrow`): the *small* features S are the dense
+    features 0..d−1, every level of the code columns ``small`` and the intercept (index p),
+    in that order (:meth:`rows`); the other code columns' levels are the *big* ones, B.
+    ``bounds``: the blocks' code column ranges (``CodedMatrix.bounds``: vocabulary columns,
+    one range each, no values, no bags)."""
+
+    bounds: tuple[int, ...]
+    small: tuple[int, ...]
+
+    @property
+    def n_big(self) -> int:
+        """The number of big code columns."""
+        return len(self.bounds) - 1 - len(self.small)
+
+    def rows(self, p: int) -> NDArray[np.intp]:
+        """The small features' indices in w, increasing."""
+        b = self.bounds
+        parts = [np.arange(b[0])] + [np.arange(b[j], b[j + 1]) for j in self.small]
+        return np.concatenate([*parts, np.array([p])]).astype(np.intp)
+
+    def pack_size(self, p: int) -> int:
+        """:func:`diag_pack_size`, then H[S, :] (|S| × (p + 1), row-major)."""
+        return diag_pack_size(p) + len(self.rows(p)) * (p + 1)
+
+
+def _arrow_rows(X: CodedMatrix, dvec: Array, spec: ArrowSpec, out: Array) -> None:
+    """out (|S| × (p + 1)) += the rows S of XᵀDX (x with the intercept's 1 last), D =
+    diag(dvec): per-level sums by bincounts (2-D ones of code pairs for two code columns),
+    never a densified block."""
+    if X.bounds != spec.bounds or X.vals is not None or X.bags is not None:
+        raise ValueError("the arrow's rows need vocabulary code columns of the spec's ranges")
+    p = X.shape[1]
+    d = X.dense.shape[1]
+    Xd = np.asarray(X.dense, dtype=np.float64)
+    dXd = Xd * dvec[:, None]
+    cols = [
+        (spec.bounds[j], spec.bounds[j + 1], X.codes[:, j] - spec.bounds[j])
+        for j in range(len(spec.bounds) - 1)
+    ]
+    out[:d, :d] += Xd.T @ dXd
+    out[:d, p] += dXd.sum(axis=0)
+    for lo, hi, c in cols:
+        for i in range(d):
+            out[i, lo:hi] += np.bincount(c, weights=dXd[:, i], minlength=hi - lo)
+    r0 = d
+    for j in spec.small:
+        lo, hi, c = cols[j]
+        size = hi - lo
+        block = out[r0 : r0 + size]
+        counts = np.bincount(c, weights=dvec, minlength=size)
+        for i in range(d):
+            block[:, i] += np.bincount(c, weights=dXd[:, i], minlength=size)
+        for k, (lo2, hi2, c2) in enumerate(cols):
+            if k == j:  # one level per row: the column with itself is diagonal
+                block[np.arange(size), np.arange(lo, hi)] += counts
+                continue
+            key = c.astype(np.int64) * (hi2 - lo2) + c2
+            pairs = np.bincount(key, weights=dvec, minlength=size * (hi2 - lo2))
+            block[:, lo2:hi2] += pairs.reshape(size, hi2 - lo2)
+        block[:, p] += counts
+        r0 += size
+    last = out[r0]
+    last[:d] += dXd.sum(axis=0)
+    for lo, hi, c in cols:
+        last[lo:hi] += np.bincount(c, weights=dvec, minlength=hi - lo)
+    last[p] += float(np.sum(dvec))
+
+
 def coded_sums(
     X: CodedMatrix,
     y: NDArray[np.floating],
@@ -251,19 +321,24 @@ def coded_sums(
     sample_weight: NDArray[np.floating] | None = None,
     *,
     hessian: bool = False,
-    diag: bool = False,
+    diag: bool | ArrowSpec = False,
     out: Array | None = None,
 ) -> Array:
     """:func:`logloss.loss.block_sums` of a coded block in one fused pass over its rows
     (without ``hessian``): the same packed layout. With ``diag`` the packed vector is
     :func:`diag_pack_size` long: the Hessian's diagonal Σ s·ŷ(1−ŷ)·x̃_j² and its intercept
-    column Σ s·ŷ(1−ŷ)·x̃_j follow the gradient (same scatter-adds, weights s·ŷ(1−ŷ)).
+    column Σ s·ŷ(1−ŷ)·x̃_j follow the gradient (same scatter-adds, weights s·ŷ(1−ŷ)); with
+    ``diag`` an :class:`ArrowSpec`, the Hessian's rows S follow (:meth:`ArrowSpec.pack_size`).
     ``hessian``: the full (p + 1)² Hessian, densifying a slice of rows at a time (only for
     :func:`hessian_fits` p)."""
     n, p = X.shape
     if hessian:
         return _dense_sums(X, y, w, sample_weight)
-    size = diag_pack_size(p) if diag else 2 + p + 1
+    arrow = diag if isinstance(diag, ArrowSpec) else None
+    if arrow is not None:
+        size = arrow.pack_size(p)
+    else:
+        size = diag_pack_size(p) if diag else 2 + p + 1
     packed = np.zeros(size) if out is None else out
     if n == 0:
         return packed
@@ -291,9 +366,12 @@ def coded_sums(
         hd = packed[p + 3 : 2 * p + 4]
         _scatter_diag(X, dvec, hd)
         hd[p] += float(np.sum(dvec))
-        hc = packed[2 * p + 4 :]
+        hc = packed[2 * p + 4 : 3 * p + 5]
         _scatter(X, dvec, hc)
         hc[p] += float(np.sum(dvec))
+        if arrow is not None:
+            rows = packed[diag_pack_size(p) :].reshape(-1, p + 1)
+            _arrow_rows(X, dvec, arrow, rows)
     return packed
 
 
@@ -387,7 +465,7 @@ def any_sums(
     sample_weight: NDArray[np.floating] | None = None,
     *,
     hessian: bool = False,
-    diag: bool = False,
+    diag: bool | ArrowSpec = False,
 ) -> Array:
     """:func:`coded_sums` of a coded block, :func:`logloss.loss.block_sums` of a dense one
     (``diag`` then appends the dense block's Hessian diagonal and intercept column)."""

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .checkpoint import Evaluations, content_hash, fit_fingerprint, run_checkpointed
-from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
+from .coded import FULL_HESSIAN_MAX_FEATURES, ArrowSpec, hessian_fits
 from .objective import LogisticObjective, NonFiniteError, SumsFn, numpy_sums
 from .prepare import WARM_MIN_ROWS, Prepared, penalty_alpha, take_sample
 from .settings import TRAIN_SETTINGS, defaults
@@ -205,6 +205,7 @@ def _objective(
         penalize="theta" if params["standardize"] else "w",
         l1_ratio=params["l1_ratio"],
         segments=prep.segments,
+        arrow=arrow_spec(prep.encoding, prep.n_features),
     )
 
 
@@ -295,6 +296,39 @@ CODED_MEMORY_BYTES = 128 * 2**20
 def coded_memory(n_params: int) -> int:
     """How many L-BFGS pairs a fit of coded data keeps (see :data:`CODED_MEMORY_BYTES`)."""
     return 20 if 2 * 20 * 8 * n_params <= CODED_MEMORY_BYTES else 10
+
+
+#: The arrow preconditioner (:mod:`logloss.solvers.arrow`) of coded data: its small
+#: parameters at most (a dense Cholesky of their number squared), and the bytes of their
+#: Hessian rows at most (one partial per worker).
+ARROW_MAX_SMALL = 512
+ARROW_MAX_BYTES = 64 * 2**20
+
+
+def arrow_spec(encoding: Any, n_features: int) -> ArrowSpec | None:
+    """The arrow preconditioner's small columns for blocks of ``encoding``: the numbers, the
+    intercept and the narrowest categorical columns while they are at most
+    :data:`ARROW_MAX_SMALL` parameters. None unless every code column is a vocabulary
+    (no hashing, bags or reference levels) and the rows fit :data:`ARROW_MAX_BYTES`."""
+    if encoding is None or not encoding.coded or encoding.reference:
+        return None
+    if encoding.hash_width or encoding.bags:
+        return None
+    widths = [encoding.column_width(c) for c in encoding.categorical]
+    widths += [x.width for x in encoding.crosses]
+    bounds = tuple(int(b) for b in np.cumsum([encoding.dense_width, *widths]))
+    if bounds[-1] != n_features:
+        return None
+    small: list[int] = []
+    size = encoding.dense_width + 1
+    for j in np.argsort(widths, kind="stable"):
+        if size + widths[j] > ARROW_MAX_SMALL:
+            break
+        small.append(int(j))
+        size += widths[j]
+    if size * (n_features + 1) * 8 > ARROW_MAX_BYTES:
+        return None
+    return ArrowSpec(bounds, tuple(sorted(small)))
 
 
 def _column_name(prep: Prepared, j: int) -> str:

@@ -50,12 +50,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from .coded import any_sums
+from .coded import ArrowSpec, any_sums, diag_pack_size
 from .loss import unpack
 
 __all__ = ["LogisticObjective", "NonFiniteError", "Objective", "SumsFn", "numpy_sums"]
 
 Array = NDArray[np.float64]
+Index = NDArray[np.intp]
 SumsFn = Callable[..., Array]  # (w, hessian[, diag]) -> packed sums
 
 
@@ -118,7 +119,7 @@ def numpy_sums(
     n = X.shape[0]
     starts = range(0, max(n, 1), rows_per_block)
 
-    def sums(w: Array, hessian: bool, diag: bool = False) -> Array:
+    def sums(w: Array, hessian: bool, diag: bool | ArrowSpec = False) -> Array:
         total: Array | None = None
         for a in starts:
             b = min(a + rows_per_block, n)
@@ -159,6 +160,7 @@ class LogisticObjective:
         penalize: str = "theta",
         l1_ratio: float = 0.0,
         segments: Sequence[tuple[int, int]] = (),
+        arrow: ArrowSpec | None = None,
     ) -> None:
         if penalize not in ("theta", "w"):
             raise ValueError(f"penalize must be 'theta' or 'w'; got {penalize!r}")
@@ -191,6 +193,8 @@ class LogisticObjective:
         # ∇_θ = Aᵀ∇_w, so ∇_w = (scale·∇θ_coef + mean·∇θ_b, ∇θ_b): kept for penalize="w".
         self._w_scale = 1.0 / inv if penalize == "w" else None
         self._w_mean = mean_w if penalize == "w" and fit_intercept else None
+        #: the small features of :meth:`arrow_blocks` (coded data), or None
+        self.arrow = arrow
         self.evaluations = 0
         self.total_weight: float | None = None  # Σ s, known after the first evaluation
 
@@ -252,21 +256,26 @@ class LogisticObjective:
         dc = self._pen_diag * coef
         return 0.5 * l2 * float(coef @ dc), l2 * self._penalised_t(dc)
 
-    def _l2_hessian_into(self, H: Array, factor: float) -> None:
+    def _l2_hessian_into(self, H: Array, factor: float, rows: Index | None = None) -> None:
         """Add factor·α₂·MᵀDM to H's coefficient block, and a curvature along each
         segment's direction that A ignores (n = 1/inv there, 0 elsewhere: Hn = 0 and every
         gradient is orthogonal to n, so Newton's steps do not change; its systems become
-        regular): the mean of the segment's diagonal."""
+        regular): the mean of the segment's diagonal. ``rows``: the parameters H's rows
+        are (increasing; default all of them), its columns being all of them."""
         p, l2 = self.p, self._l2
         d = self._pen_diag
-        idx = np.arange(p)
+        at_rows: Index = np.arange(H.shape[0]) if rows is None else np.asarray(rows, np.intp)
+        at = np.flatnonzero(at_rows < p)
         if l2:
-            H[idx, idx] += factor * l2 * d
+            H[at, at_rows[at]] += factor * l2 * d[at_rows[at]]
         inv = self._inv
         for lo, hi in self.segments:
             size = hi - lo
+            i0 = int(np.searchsorted(at_rows, lo))
+            if i0 >= len(at_rows) or at_rows[i0] != lo:
+                continue  # a segment whose rows are not among H's
             a, b, ds = 1.0 / inv[lo:hi], inv[lo:hi], d[lo:hi]
-            block = H[lo:hi, lo:hi]
+            block = H[i0 : i0 + size, lo:hi]
             if l2:  # MᵀDM − D = −(Da)bᵀ/L − b(Da)ᵀ/L + (aᵀDa) bbᵀ/L² on the block
                 da = ds * a
                 block -= factor * l2 * (np.outer(da, b) + np.outer(b, da)) / size
@@ -428,9 +437,13 @@ class LogisticObjective:
         theta = np.asarray(theta, dtype=np.float64)
         packed = self._sums(self.to_w(theta), False, True)  # type: ignore[call-arg]
         self.evaluations += 1
+        return self._diagonal(packed)
+
+    def _diagonal(self, packed: Array) -> Array:
+        """:meth:`hessian_diag` from the packed sums of a ``diag`` pass."""
         p = self.p
         weight = float(packed[1])
-        hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 :]
+        hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
         inv = self._inv
         out = np.empty(self.n_params)
         out[:p] = inv**2 * hd[:p]
@@ -442,6 +455,43 @@ class LogisticObjective:
         if self._l2 and weight > 0:
             out[:p] += self._l2_diag() / weight
         return out
+
+    def arrow_blocks(self, theta: Array) -> tuple[Index, Array, Array, int] | None:
+        """The arrow preconditioner's blocks at θ (:mod:`logloss.solvers.arrow`), from one
+        pass: (S, the rows S of the Hessian in θ (|S| × ``n_params``), the diagonal of the
+        Hessian in θ as :meth:`hessian_diag`, the number of big code columns), S being the
+        small parameters (:class:`~logloss.coded.ArrowSpec`). None without an arrow spec
+        (or an intercept)."""
+        spec = self.arrow
+        if spec is None or not self.fit_intercept:
+            return None
+        theta = np.asarray(theta, dtype=np.float64)
+        packed = self._sums(self.to_w(theta), False, spec)  # type: ignore[call-arg]
+        self.evaluations += 1
+        p = self.p
+        weight = max(float(packed[1]), 1e-300)
+        rows = spec.rows(p)
+        H = packed[diag_pack_size(p) :].reshape(len(rows), p + 1) / weight
+        if self.segments:  # QᵀHQ on the rows S and all columns (the segments within S)
+            H = self._project(H, axis=1)
+            inside = np.zeros(p + 1, dtype=bool)
+            inside[rows] = True
+            for lo, hi in self.segments:
+                if inside[lo]:
+                    i0 = int(np.searchsorted(rows, lo))
+                    H[i0 : i0 + hi - lo] -= H[i0 : i0 + hi - lo].mean(axis=0)
+        # then A0 = [[diag(inv), 0], [shiftᵀ, 1]] on both sides, as hessian_to_theta does
+        inv, shift = self._inv, self._shift
+        H[:, :p] *= inv
+        if shift is not None:
+            H[:, :p] += np.outer(H[:, p], shift)
+        b_row = H[-1].copy()  # the intercept's row of HA0 (S ends with the intercept)
+        coef = rows[:-1]
+        H[:-1] *= inv[coef][:, None]
+        if shift is not None:
+            H[:-1] += np.outer(shift[coef], b_row)
+        self._l2_hessian_into(H, 1.0 / weight, rows)
+        return rows, H, self._diagonal(packed), spec.n_big
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]:
         value, grad, H = self._evaluate(theta, True)

@@ -16,6 +16,7 @@ import scipy.optimize
 
 from ..objective import Objective
 from . import twoloop
+from .arrow import ArrowFactor, arrow_factor
 from .base import Array, Callback, Recorder, SolverResult, SolverState
 from .newton import newton_loop
 
@@ -51,7 +52,10 @@ def lbfgs(
 
     ``diagonal`` (wide data, without ``hessian``): the preconditioner is the Hessian's
     diagonal D at the start (one pass of the objective's ``hessian_diag``, O(p)): the search
-    runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal.
+    runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal. An
+    objective with ``arrow_blocks`` (categorical codes with a few narrow columns) gives the
+    arrow preconditioner instead (:mod:`.arrow`: exact on the narrow columns' rows), from
+    one pass too. Either is computed again where a restart begins.
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
@@ -83,8 +87,8 @@ def lbfgs(
         restarts += 1
         if not progress or restarts > _MAX_RESTARTS:
             break
-        if diagonal and chol is not None and chol.ndim == 1:  # the diagonal where it is now
-            fresh = _preconditioner(objective, theta, None, True)
+        if diagonal and (isinstance(chol, ArrowFactor) or (chol is not None and chol.ndim == 1)):
+            fresh = _preconditioner(objective, theta, None, True)  # where the search is now
             chol = chol if fresh is None else fresh
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
@@ -96,10 +100,14 @@ def lbfgs(
 
 def _preconditioner(
     objective: Objective, theta: Array, hessian: Array | None, diagonal: bool
-) -> Array | None:
+) -> Array | ArrowFactor | None:
     """L with LLᵀ = ``hessian`` (a Cholesky factor), or √D (1-D) for a diagonal D: given,
-    or with ``diagonal`` the objective's Hessian diagonal at θ; None without."""
+    or with ``diagonal`` the objective's arrow factor (:mod:`.arrow`) or else its Hessian
+    diagonal at θ; None without."""
     if hessian is None and diagonal:
+        factor = arrow_factor(objective, theta)
+        if factor is not None:
+            return factor
         hessian = _start_diagonal(objective, theta)
     if hessian is None:
         return None
@@ -133,7 +141,7 @@ def _safe_diagonal(d: Array) -> Array:
 def _lbfgs_round(
     evaluate: Callable[[Array], tuple[float, Array]],
     theta0: Array,
-    chol: Array | None,
+    chol: Array | ArrowFactor | None,
     rec: Recorder,
     max_iter: int,
     tol: float,
@@ -144,6 +152,8 @@ def _lbfgs_round(
     def to_theta(u: Array) -> Array:
         if chol is None:
             return u
+        if isinstance(chol, ArrowFactor):
+            return theta0 + chol.solve_lt(u)
         if chol.ndim == 1:
             return theta0 + u / chol
         return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
@@ -152,6 +162,8 @@ def _lbfgs_round(
         value, grad = evaluate(to_theta(u))
         if chol is None:
             return value, grad
+        if isinstance(chol, ArrowFactor):
+            return value, chol.solve_l(grad)
         if chol.ndim == 1:
             return value, grad / chol
         return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
