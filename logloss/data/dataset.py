@@ -141,7 +141,7 @@ class Dataset:
         """
         if self.y is None:
             raise DataError(f"dataset {self.source} was read without a label column")
-        parts = dask.compute(*[dask.delayed(_first_seen)(b) for b in self.y.to_delayed()])
+        parts = _compute(*[dask.delayed(_first_seen)(b) for b in self.y.to_delayed()])
         first: dict[Any, tuple[int, int]] = {}
         for i, (values, index) in enumerate(parts):
             for j in np.argsort(index, kind="stable"):
@@ -183,7 +183,7 @@ def _sorted_values(first: dict[Any, tuple[int, int]]) -> list[Any]:
 def _drop_invalid(
     fs: AbstractFileSystem, blocks: list[BlockSpec], plan: _Plan
 ) -> tuple[list[BlockSpec], int]:
-    masks = dask.compute(*[dask.delayed(_count_valid)(fs, b, plan) for b in blocks])
+    masks = _compute(*[dask.delayed(_count_valid)(fs, b, plan) for b in blocks])
     out = []
     dropped = 0
     for spec, keep in zip(blocks, masks, strict=True):
@@ -231,7 +231,7 @@ def _learn_encoding(
         parts = [dask.delayed(merge)(g, limit=cap) for g in groups]
     return learn(
         plan.feature_kinds,
-        merge(dask.compute(*parts), limit=cap),
+        merge(_compute(*parts), limit=cap),
         missing=plan.missing,
         max_categories=options.max_categories,
         min_frequency=options.min_frequency,
@@ -286,6 +286,17 @@ def _build_arrays(
         y = da.Array(graph, names["y"], chunks=(rows,), dtype=y_dtype)
     w = array("w", 2, (rows,), np.dtype(np.float64)) if plan.weight is not None else None
     return X, y, w
+
+
+def _compute(*parts: Any) -> tuple[Any, ...]:
+    """``dask.compute``, on the threaded scheduler when none is set and no distributed
+    client can exist (distributed not imported): dask would import distributed only to
+    look for one, a third of a second of a command's start."""
+    if dask.config.get("scheduler", None) is None and "distributed" not in sys.modules:
+        from dask.threaded import get as threaded
+
+        return tuple(dask.compute(*parts, scheduler=threaded))
+    return tuple(dask.compute(*parts))
 
 
 def worker_block_bytes() -> int | None:
