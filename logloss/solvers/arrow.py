@@ -4,15 +4,18 @@ The parameters split into *small* ones S (the numbers, the levels of the columns
 levels, the intercept: a few hundred) and *big* ones B (the levels of the wide columns). The
 preconditioner is
 
-    M = [[k·D_B, H_BS], [H_SB, H_SS]],   D_B = diag(H_BB),
+    M = [[c·D_B, H_BS], [H_SB, H_SS]],   D_B = diag(H_BB),
 
-H the Hessian and k the number of wide columns: every coupling of a small parameter is
-exact (the nesting of a tail number in its carrier, the intercept against every level),
-the wide columns see themselves through their diagonal only. k·D_B ≽ H_BB (H_BB is a sum
-over k one-hot column groups, at most k times its block diagonal by Cauchy–Schwarz, and one
-column's block is near its diagonal), so M ≽ H. Its Cholesky factor, in the order (B, S),
+H the Hessian: every coupling of a small parameter is exact (the nesting of a tail number
+in its carrier, the intercept against every level), the wide columns see themselves through
+their diagonal only, times c. H_BB is a sum over k one-hot column groups, at most k times
+its block diagonal (Cauchy–Schwarz), so c = k makes M ≽ H; in the solver's centred
+coordinates columns that are nearly independent need far less, and a smaller c keeps the
+wide columns' steps their own size. c is the first of 1, 2 and k for which M is positive
+definite (on nycflights13 2: tail numbers and flight numbers go together; on the click
+logs 1). Its Cholesky factor, in the order (B, S),
 
-    L = [[Δ, 0], [C, R]],   Δ = √(k·D_B),  C = H_SB·Δ⁻¹,  RRᵀ = H_SS − CCᵀ (the Schur
+    L = [[Δ, 0], [C, R]],   Δ = √(c·D_B),  C = H_SB·Δ⁻¹,  RRᵀ = H_SS − CCᵀ (the Schur
     complement, |S|²),
 
 is applied in O(|S|·|B| + |S|²): :mod:`.lbfgs` runs its search over u with
@@ -30,16 +33,17 @@ from .base import Array
 
 class ArrowFactor:
     """L with LLᵀ = M (module docstring), from ``rows`` (S, increasing), ``HS`` (the rows S
-    of H, |S| × n), ``diag`` (H's diagonal, n) and ``k`` (the number of wide columns).
+    of H, |S| × n), ``diag`` (H's diagonal, n) and ``c`` (the wide columns' factor).
     Raises ``numpy.linalg.LinAlgError`` when M is not positive definite."""
 
-    def __init__(self, rows: Array, HS: Array, diag: Array, k: int) -> None:
+    def __init__(self, rows: Array, HS: Array, diag: Array, c: float) -> None:
         n = diag.size
         self.n = n
         small = np.zeros(n, dtype=bool)
         small[rows] = True
         self.S, self.B = np.flatnonzero(small), np.flatnonzero(~small)
-        dB = max(k, 1) * np.asarray(diag, dtype=np.float64)[self.B]
+        self.c = float(c)
+        dB = self.c * np.asarray(diag, dtype=np.float64)[self.B]
         dB = np.where(np.isfinite(dB) & (dB > 0), dB, 1.0)
         self.delta = np.sqrt(dB)
         HS = np.asarray(HS, dtype=np.float64)
@@ -69,15 +73,19 @@ class ArrowFactor:
 
 
 def arrow_factor(objective: object, theta: Array) -> ArrowFactor | None:
-    """The objective's arrow preconditioner at θ (its ``arrow_blocks``), or None when it
-    has none or M is not positive definite."""
+    """The objective's arrow preconditioner at θ (its ``arrow_blocks``: one pass), with the
+    first factor c of 1, 2, k that makes M positive definite; None when the objective has
+    none or no c does."""
     blocks_of = getattr(objective, "arrow_blocks", None)
     if blocks_of is None:
         return None
     blocks = blocks_of(theta)
     if blocks is None:
         return None
-    try:
-        return ArrowFactor(*blocks)
-    except np.linalg.LinAlgError:
-        return None
+    rows, HS, diag, k = blocks
+    for c in sorted({1.0, 2.0, float(max(k, 1))}):
+        try:
+            return ArrowFactor(rows, HS, diag, c)
+        except np.linalg.LinAlgError:
+            continue
+    return None

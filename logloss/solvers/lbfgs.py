@@ -24,6 +24,11 @@ from .newton import newton_loop
 # up to which Newton steps (p×p Hessian) finish a search that scipy ended above tol.
 _MAX_RESTARTS = 20
 _NEWTON_FINISH_MAX_PARAMS = 1000
+#: Iterations with the diagonal preconditioner after which an objective that has the arrow
+#: preconditioner (:mod:`.arrow`) switches to it: its pass costs several ordinary ones, and
+#: well-conditioned fits (click logs under a strong penalty: 5 iterations) never need it.
+ARROW_AFTER = 20
+_SWITCH = "switch to the arrow preconditioner"
 _FTOL = 64 * np.finfo(float).eps
 
 
@@ -53,9 +58,10 @@ def lbfgs(
     ``diagonal`` (wide data, without ``hessian``): the preconditioner is the Hessian's
     diagonal D at the start (one pass of the objective's ``hessian_diag``, O(p)): the search
     runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal. An
-    objective with ``arrow_blocks`` (categorical codes with a few narrow columns) gives the
-    arrow preconditioner instead (:mod:`.arrow`: exact on the narrow columns' rows), from
-    one pass too. Either is computed again where a restart begins.
+    objective with ``arrow_blocks`` (categorical codes with a few narrow columns) switches
+    to the arrow preconditioner (:mod:`.arrow`: exact on the narrow columns' rows) when
+    :data:`ARROW_AFTER` iterations have not converged. The preconditioner is computed again
+    where a restart begins.
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
@@ -73,14 +79,23 @@ def lbfgs(
     value, grad = evaluate(theta)
     message = "max_iter reached"
     restarts = 0
+    arrow_pending = diagonal and hessian is None and hasattr(objective, "arrow_blocks")
     while True:
         if rec.norm(grad) <= tol:
             return rec.result(theta, grad, tol, "gradient norm below tol")
         if rec.n_iter >= max_iter:
             return rec.result(theta, grad, tol, "max_iter reached")
         n_before, value_before, norm_before = rec.n_iter, value, rec.norm(grad)
-        theta, message = _lbfgs_round(evaluate, theta, chol, rec, max_iter, tol, memory)
+        stop_after = ARROW_AFTER if arrow_pending else None
+        theta, message = _lbfgs_round(
+            evaluate, theta, chol, rec, max_iter, tol, memory, stop_after=stop_after
+        )
         value, grad = evaluate(theta)
+        if message == _SWITCH:
+            arrow_pending = False
+            factor = arrow_factor(objective, theta)
+            chol = chol if factor is None else factor
+            continue
         progress = rec.n_iter > n_before and (value < value_before or rec.norm(grad) < norm_before)
         if rec.norm(grad) <= tol or rec.n_iter >= max_iter:
             continue
@@ -88,7 +103,8 @@ def lbfgs(
         if not progress or restarts > _MAX_RESTARTS:
             break
         if diagonal and (isinstance(chol, ArrowFactor) or (chol is not None and chol.ndim == 1)):
-            fresh = _preconditioner(objective, theta, None, True)  # where the search is now
+            kind = chol if isinstance(chol, ArrowFactor) else True
+            fresh = _preconditioner(objective, theta, None, kind)  # where the search is now
             chol = chol if fresh is None else fresh
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
@@ -99,15 +115,14 @@ def lbfgs(
 
 
 def _preconditioner(
-    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool
+    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool | ArrowFactor
 ) -> Array | ArrowFactor | None:
     """L with LLᵀ = ``hessian`` (a Cholesky factor), or √D (1-D) for a diagonal D: given,
-    or with ``diagonal`` the objective's arrow factor (:mod:`.arrow`) or else its Hessian
-    diagonal at θ; None without."""
+    or with ``diagonal`` the objective's Hessian diagonal at θ (its arrow factor when
+    ``diagonal`` is one: the same kind again, where the search is now); None without."""
+    if hessian is None and isinstance(diagonal, ArrowFactor):
+        return arrow_factor(objective, theta)
     if hessian is None and diagonal:
-        factor = arrow_factor(objective, theta)
-        if factor is not None:
-            return factor
         hessian = _start_diagonal(objective, theta)
     if hessian is None:
         return None
@@ -138,6 +153,23 @@ def _safe_diagonal(d: Array) -> Array:
     return out
 
 
+def _coordinates(
+    theta0: Array, chol: Array | ArrowFactor | None
+) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
+    """The preconditioned search's maps: θ of u (θ₀ + L⁻ᵀu) and the gradient in u of one
+    in θ (L⁻¹g), for a factor L (dense, a diagonal's √D, or an arrow); identities without."""
+    if chol is None:
+        return (lambda u: u), (lambda g: g)
+    if isinstance(chol, ArrowFactor):
+        return (lambda u: theta0 + chol.solve_lt(u)), chol.solve_l
+    if chol.ndim == 1:
+        return (lambda u: theta0 + u / chol), (lambda g: g / chol)
+    return (
+        lambda u: theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False),
+        lambda g: scipy.linalg.solve_triangular(chol, g, lower=True),
+    )
+
+
 def _lbfgs_round(
     evaluate: Callable[[Array], tuple[float, Array]],
     theta0: Array,
@@ -146,30 +178,22 @@ def _lbfgs_round(
     max_iter: int,
     tol: float,
     memory: int,
+    *,
+    stop_after: int | None = None,
 ) -> tuple[Array, str]:
-    """One scipy L-BFGS-B search from θ₀ (at most max_iter − done iterations)."""
+    """One scipy L-BFGS-B search from θ₀ (at most max_iter − done iterations; with
+    ``stop_after``, at most that many, then the message is :data:`_SWITCH`)."""
 
-    def to_theta(u: Array) -> Array:
-        if chol is None:
-            return u
-        if isinstance(chol, ArrowFactor):
-            return theta0 + chol.solve_lt(u)
-        if chol.ndim == 1:
-            return theta0 + u / chol
-        return theta0 + scipy.linalg.solve_triangular(chol.T, u, lower=False)
+    to_theta, to_u = _coordinates(theta0, chol)
 
     def fun(u: Array) -> tuple[float, Array]:
         value, grad = evaluate(to_theta(u))
-        if chol is None:
-            return value, grad
-        if isinstance(chol, ArrowFactor):
-            return value, chol.solve_l(grad)
-        if chol.ndim == 1:
-            return value, grad / chol
-        return value, scipy.linalg.solve_triangular(chol, grad, lower=True)
+        return value, to_u(grad)
 
     prev = [theta0]
     stopped = [False]
+    switched = [False]
+    first = rec.n_iter
 
     def on_iteration(intermediate_result: scipy.optimize.OptimizeResult) -> None:
         # A copy: scipy updates its x in place, so a kept reference would move with it.
@@ -179,6 +203,9 @@ def _lbfgs_round(
         prev[0] = x
         if rec.norm(grad) <= tol:
             stopped[0] = True
+            raise StopIteration
+        if stop_after is not None and rec.n_iter - first >= stop_after:
+            switched[0] = True
             raise StopIteration
 
     u0 = theta0 if chol is None else np.zeros_like(theta0)
@@ -191,7 +218,7 @@ def _lbfgs_round(
             memory=memory,
             ftol=_FTOL,
         )
-        return to_theta(u), why
+        return to_theta(u), (_SWITCH if switched[0] else why)
     res = scipy.optimize.minimize(
         fun,
         u0,
@@ -208,4 +235,6 @@ def _lbfgs_round(
         },
     )
     theta = to_theta(np.asarray(res.x, dtype=np.float64))
+    if switched[0]:
+        return theta, _SWITCH
     return theta, ("gradient norm below tol" if stopped[0] else f"scipy: {res.message}")
