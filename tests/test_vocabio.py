@@ -172,36 +172,15 @@ def test_a_dictionary_that_repeats_a_value_counts_it_once():
 # ------------------------------------------------------------------ vocabularies in files
 def _vocabulary_model(levels: tuple, rare: tuple = ("rare",), seed: int = 0):
     """A fitted model of a numeric column and one categorical column of ``levels``."""
-    from logloss import LogisticRegression
+    from fitted import fitted_model
+
     from logloss.data.encoding import ColumnCode, Encoding
-    from logloss.fitting import FitResult
 
     enc = Encoding(
         (ColumnCode("a", NUMERIC, mean=0.5), ColumnCode("user", CATEGORICAL, levels, rare)),
         "impute",
     )
-    p = enc.width
-    rng = np.random.default_rng(seed)
-    result = FitResult(
-        coef=rng.normal(0.0, 0.1, size=(1, p)),
-        intercept=np.array([-0.25]),
-        n_iter=3,
-        converged=True,
-        stop_reason="synthetic",
-        history=(),
-        n_passes=4,
-        n_sample_passes=0,
-        solver="lbfgs",
-        data_storage=None,
-        badly_scaled=(),
-        resumed_from_iter=None,
-        n_rows=1000,
-        classes=np.array([0, 1]),
-        n_features=p,
-        feature_names=np.asarray(enc.feature_names, dtype=object),
-        encoding=enc,
-    )
-    return LogisticRegression(C=0.5).set_fitted(result)
+    return fitted_model(enc.width, seed=seed, encoding=enc)
 
 
 def _frame(users: list):

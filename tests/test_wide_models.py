@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from fitted import fitted_model
 from scipy.special import expit
 
 from logloss import LogisticRegression
 from logloss.coded import CodedMatrix
-from logloss.fitting import FitResult
 from logloss.storage import ModelFileError
 
 P = 2**24
@@ -22,27 +22,7 @@ P = 2**24
 
 def _wide_model(p: int, seed: int = 0) -> LogisticRegression:
     """A fitted model of ``p`` coefficients built through ``set_fitted`` (no data)."""
-    rng = np.random.default_rng(seed)
-    result = FitResult(
-        coef=rng.normal(0.0, 0.1, size=(1, p)),
-        intercept=np.array([-0.25]),
-        n_iter=7,
-        converged=True,
-        stop_reason="synthetic",
-        history=(),
-        n_passes=8,
-        n_sample_passes=0,
-        solver="lbfgs",
-        data_storage=None,
-        badly_scaled=(),
-        resumed_from_iter=None,
-        n_rows=1000,
-        classes=np.array([0, 1]),
-        n_features=p,
-        feature_names=None,
-        encoding=None,
-    )
-    return LogisticRegression(C=0.5).set_fitted(result)
+    return fitted_model(p, seed=seed)
 
 
 def _rows(p: int, n: int, k: int, seed: int = 1) -> CodedMatrix:
