@@ -173,3 +173,25 @@ def test_flights_same_objective_in_far_fewer_iterations(tmp_path, monkeypatch):
     f_arrow, f_diagonal = arrow.history_[-1]["loss"], diagonal.history_[-1]["loss"]
     assert f_arrow == pytest.approx(f_diagonal, rel=1e-10)
     np.testing.assert_allclose(arrow.coef_, diagonal.coef_, atol=1e-3)
+
+
+@pytest.mark.cluster
+def test_on_worker_processes_the_arrow_pass_adds_up_to_the_same_fit(tmp_path, client):
+    """The arrow's rows are summed per worker and over the workers (a longer packed vector
+    through the same reduction): the fit on 2 worker processes is the in-process fit."""
+    import dask
+
+    from logloss.data import read_parquet
+    from logloss.settings import TrainSettings
+    from logloss.training.fit import train_model
+
+    path = flights_file(tmp_path)
+    settings = TrainSettings(standardize=True, tol=1e-8, max_iter=5000)
+    on_workers = train_model(read_parquet(path, "late", block_bytes=1).persist(), settings)
+    assert client.scheduler_info()["workers"]
+    with dask.config.set(scheduler="threads"):
+        here = train_model(read_parquet(path, "late", block_bytes=1).persist(), settings)
+    assert on_workers.converged_ and here.converged_
+    f_workers, f_here = on_workers.history_[-1]["loss"], here.history_[-1]["loss"]
+    assert f_workers == pytest.approx(f_here, rel=1e-10)
+    assert abs(int(on_workers.n_iter_[0]) - int(here.n_iter_[0])) <= 5
