@@ -151,7 +151,7 @@ def fit_both(path, monkeypatch, **settings):
 def test_a_fit_that_converges_early_never_builds_the_arrow(tmp_path, monkeypatch):
     from logloss.solvers.lbfgs import ARROW_AFTER
 
-    arrow, diagonal = fit_both(flights_file(tmp_path), monkeypatch, C=0.01, tol=1e-4)
+    arrow, diagonal = fit_both(flights_file(tmp_path), monkeypatch, C=0.01, tol=1e-3)
     assert diagonal.n_iter_[0] < ARROW_AFTER
     assert (arrow.n_iter_[0], arrow.n_passes_) == (diagonal.n_iter_[0], diagonal.n_passes_)
     np.testing.assert_array_equal(arrow.coef_, diagonal.coef_)
@@ -159,7 +159,7 @@ def test_a_fit_that_converges_early_never_builds_the_arrow(tmp_path, monkeypatch
 
 def test_flights_same_objective_in_far_fewer_iterations(tmp_path, monkeypatch):
     """Past :data:`~logloss.solvers.lbfgs.ARROW_AFTER` iterations the fit switches to the
-    arrow, and ends in well under the diagonal's iterations (at 327 k rows: 51 against
+    arrow, and ends in well under the diagonal's iterations (at 327 k rows: 46 against
     174)."""
     arrow, diagonal = fit_both(flights_file(tmp_path), monkeypatch, tol=1e-8, max_iter=5000)
     assert arrow.n_iter_[0] < 0.6 * diagonal.n_iter_[0]

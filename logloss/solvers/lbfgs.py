@@ -27,7 +27,7 @@ _NEWTON_FINISH_MAX_PARAMS = 1000
 #: Iterations with the diagonal preconditioner after which an objective that has the arrow
 #: preconditioner (:mod:`.arrow`) switches to it: its pass costs several ordinary ones, and
 #: well-conditioned fits (click logs under a strong penalty: 5 iterations) never need it.
-ARROW_AFTER = 20
+ARROW_AFTER = 10
 _SWITCH = "switch to the arrow preconditioner"
 _FTOL = 64 * np.finfo(float).eps
 
