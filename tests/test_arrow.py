@@ -122,7 +122,7 @@ def test_which_data_get_an_arrow(tmp_path):
 
 
 def flights_file(tmp_path):
-    from datasets import flights
+    from real_tables import flights
 
     df, _, _ = flights(30_000, seed=2)
     df.to_parquet(tmp_path / "f.parquet", index=False)

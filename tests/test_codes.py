@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
-from datasets import flights
+from real_tables import flights
 
 from logloss.coded import CodedMatrix, coded_moments, coded_sums
 from logloss.data import read_parquet

@@ -175,7 +175,7 @@ def test_which_columns_get_a_segment(tmp_path):
 
 @pytest.fixture(scope="module")
 def flights_file(tmp_path_factory):
-    from datasets import flights
+    from real_tables import flights
 
     df, numeric, cats = flights(30_000, seed=1)
     path = tmp_path_factory.mktemp("flights") / "flights.parquet"
