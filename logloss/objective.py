@@ -360,22 +360,41 @@ class LogisticObjective:
         its rows and columns and one rank-one update per side; A is never formed."""
         H = np.asarray(hess_w, dtype=np.float64)
         p = self.p
-        if self.segments:  # QᵀHQ, Q = [[P, 0], [0, 1]]: A = Q·(the scaling and the shift)
-            H = H.copy()
-            H[:p, :] = self._project(H[:p, :], axis=0)
-            H[:, :p] = self._project(H[:, :p], axis=1)
         if not self.fit_intercept:
+            H = self._project_rows(H, np.arange(p + 1))
             return H[:p, :p] * self._inv[:, None] * self._inv[None, :]
-        M = H.copy()
-        # columns: (HA)[:, j] = H[:, j]·inv_j + H[:, p]·shift_j for j < p; (HA)[:, p] = H[:, p]
-        M[:, :p] *= self._inv
-        if self._shift is not None:
-            M[:, :p] += np.outer(H[:, p], self._shift)
-        # rows: Aᵀ(HA), the same on the other side (row p of HA is unchanged by the scaling)
-        M[:p, :] *= self._inv[:, None]
-        if self._shift is not None:
-            M[:p, :] += np.outer(self._shift, M[p, :])
-        return M
+        return self._rows_to_theta(H.copy(), np.arange(p + 1))
+
+    def _project_rows(self, H: Array, rows: Index) -> Array:
+        """QᵀHQ restricted to H's rows (Q = [[P, 0], [0, 1]]: A = Q·A0, A0 the scaling and
+        the shift): H's rows are the parameters ``rows`` (increasing), its columns all
+        p + 1; every segment is projected along the columns, and along the rows those whose
+        rows H holds. A copy; H itself without segments."""
+        if not self.segments:
+            return H
+        H = self._project(H, axis=1)
+        for lo, hi in self.segments:
+            i0 = int(np.searchsorted(rows, lo))
+            if i0 < len(rows) and rows[i0] == lo:
+                H[i0 : i0 + hi - lo] -= H[i0 : i0 + hi - lo].mean(axis=0)
+        return H
+
+    def _rows_to_theta(self, H: Array, rows: Index) -> Array:
+        """The rows ``rows`` of AᵀHA from the same rows of H (in w, all p + 1 columns; the
+        last row the intercept's), with an intercept. H may be overwritten."""
+        p = self.p
+        H = self._project_rows(H, rows)
+        inv, shift = self._inv, self._shift
+        # columns: (HA0)[:, j] = H[:, j]·inv_j + H[:, p]·shift_j for j < p; column p unchanged
+        H[:, :p] *= inv
+        if shift is not None:
+            H[:, :p] += np.outer(H[:, p], shift)
+        # rows: A0ᵀ(HA0), the same on the other side (the intercept's row is unchanged)
+        coef = rows[:-1]
+        H[:-1] *= inv[coef][:, None]
+        if shift is not None:
+            H[:-1] += np.outer(shift[coef], H[-1])
+        return H
 
     def convergence_norm(self, grad: Array) -> float:
         """max |∇J| over the parameters of the problem posed, given ∇_θ J: the gradient in
@@ -472,24 +491,7 @@ class LogisticObjective:
         weight = max(float(packed[1]), 1e-300)
         rows = spec.rows(p)
         H = packed[diag_pack_size(p) :].reshape(len(rows), p + 1) / weight
-        if self.segments:  # QᵀHQ on the rows S and all columns (the segments within S)
-            H = self._project(H, axis=1)
-            inside = np.zeros(p + 1, dtype=bool)
-            inside[rows] = True
-            for lo, hi in self.segments:
-                if inside[lo]:
-                    i0 = int(np.searchsorted(rows, lo))
-                    H[i0 : i0 + hi - lo] -= H[i0 : i0 + hi - lo].mean(axis=0)
-        # then A0 = [[diag(inv), 0], [shiftᵀ, 1]] on both sides, as hessian_to_theta does
-        inv, shift = self._inv, self._shift
-        H[:, :p] *= inv
-        if shift is not None:
-            H[:, :p] += np.outer(H[:, p], shift)
-        b_row = H[-1].copy()  # the intercept's row of HA0 (S ends with the intercept)
-        coef = rows[:-1]
-        H[:-1] *= inv[coef][:, None]
-        if shift is not None:
-            H[:-1] += np.outer(shift[coef], b_row)
+        H = self._rows_to_theta(H, rows)
         self._l2_hessian_into(H, 1.0 / weight, rows)
         return rows, H, self._diagonal(packed), spec.n_big
 

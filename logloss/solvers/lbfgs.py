@@ -65,7 +65,7 @@ def lbfgs(
     """
     rec = Recorder(objective, start, callback)
     theta = np.array(start.theta, dtype=np.float64)
-    chol = _preconditioner(objective, theta, hessian, diagonal)
+    chol: Array | ArrowFactor | None = _preconditioner(objective, theta, hessian, diagonal)
 
     last: dict[str, Any] = {}
 
@@ -93,8 +93,7 @@ def lbfgs(
         value, grad = evaluate(theta)
         if message == _SWITCH:
             arrow_pending = False
-            factor = arrow_factor(objective, theta)
-            chol = chol if factor is None else factor
+            chol = arrow_factor(objective, theta) or chol
             continue
         progress = rec.n_iter > n_before and (value < value_before or rec.norm(grad) < norm_before)
         if rec.norm(grad) <= tol or rec.n_iter >= max_iter:
@@ -102,9 +101,10 @@ def lbfgs(
         restarts += 1
         if not progress or restarts > _MAX_RESTARTS:
             break
-        if diagonal and (isinstance(chol, ArrowFactor) or (chol is not None and chol.ndim == 1)):
-            kind = chol if isinstance(chol, ArrowFactor) else True
-            fresh = _preconditioner(objective, theta, None, kind)  # where the search is now
+        if isinstance(chol, ArrowFactor):  # the preconditioner where the search is now
+            chol = arrow_factor(objective, theta) or chol
+        elif diagonal and chol is not None and chol.ndim == 1:
+            fresh = _preconditioner(objective, theta, None, True)
             chol = chol if fresh is None else fresh
     if objective.n_params <= _NEWTON_FINISH_MAX_PARAMS:
         theta, value, grad, why = newton_loop(
@@ -115,13 +115,10 @@ def lbfgs(
 
 
 def _preconditioner(
-    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool | ArrowFactor
-) -> Array | ArrowFactor | None:
+    objective: Objective, theta: Array, hessian: Array | None, diagonal: bool
+) -> Array | None:
     """L with LLᵀ = ``hessian`` (a Cholesky factor), or √D (1-D) for a diagonal D: given,
-    or with ``diagonal`` the objective's Hessian diagonal at θ (its arrow factor when
-    ``diagonal`` is one: the same kind again, where the search is now); None without."""
-    if hessian is None and isinstance(diagonal, ArrowFactor):
-        return arrow_factor(objective, theta)
+    or with ``diagonal`` the objective's Hessian diagonal at θ; None without."""
     if hessian is None and diagonal:
         hessian = _start_diagonal(objective, theta)
     if hessian is None:
