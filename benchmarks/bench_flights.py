@@ -92,19 +92,25 @@ def flights_parquet(root: Path, quick: bool) -> Path:
     return path
 
 
-def design(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """The table's numeric columns, its category columns (as strings) and the label."""
+Levels = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def design(path: Path) -> tuple[dict[str, np.ndarray], Levels, np.ndarray]:
+    """The table's numeric columns, each category column's (levels, codes) and the label."""
     import pyarrow.parquet as pq
 
     t = pq.read_table(path)
     nums = {c: t.column(c).to_numpy().astype(np.float64) for c in NUMS}
-    cats = {c: np.asarray(t.column(c).to_pylist(), dtype=object) for c in CATS}
+    cats = {
+        c: np.unique(np.asarray(t.column(c).to_pylist(), dtype=object), return_inverse=True)
+        for c in CATS
+    }
     return nums, cats, t.column("late").to_numpy().astype(np.float64)
 
 
 def objective(
     nums: dict[str, np.ndarray],
-    cats: dict[str, np.ndarray],
+    cats: Levels,
     y: np.ndarray,
     num_coef: dict[str, float],
     level_coef: dict[str, dict[str, float]],
@@ -120,7 +126,7 @@ def objective(
         penalty += (num_coef[c] * x.std()) ** 2
     for c in CATS:
         coef = level_coef[c]
-        levels, codes = np.unique(cats[c], return_inverse=True)
+        levels, codes = cats[c]
         values = np.array([coef.get(str(v), 0.0) for v in levels])
         z += values[codes]
         penalty += float(np.sum(np.square(list(coef.values()))))
@@ -174,7 +180,7 @@ def main() -> None:
     text = SKLEARN.replace("CATS", repr(CATS)).replace("NUMS", repr(NUMS))
     script.write_text(text.replace("TOL", TOL).replace("MAX_ITER", MAX_ITER))
     nums, cats, y = design(data)
-    print(f"{len(y):,} rows, {sum(len(np.unique(v)) for v in cats.values()):,} levels")
+    print(f"{len(y):,} rows, {sum(len(levels) for levels, _ in cats.values()):,} levels")
 
     runs: dict[str, list] = {"scikit-learn pipeline": [], "logloss train": []}
     model = work / "logloss-model"
