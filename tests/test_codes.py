@@ -21,6 +21,7 @@ import pytest
 import scipy.sparse as sp
 from real_tables import flights
 
+from logloss import coded
 from logloss.coded import CodedMatrix, coded_moments, coded_sums
 from logloss.data import read_parquet
 from logloss.loss import block_moments, block_sums
@@ -57,9 +58,13 @@ def one_hot(X: CodedMatrix) -> sp.csr_matrix:
 
 @pytest.mark.parametrize("vals", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_kernel_equals_a_sparse_one_hot_reference(vals, weighted):
+@pytest.mark.parametrize("slice_rows", [None, 64])
+def test_kernel_equals_a_sparse_one_hot_reference(vals, weighted, slice_rows, monkeypatch):
     rng = np.random.default_rng(1)
     X = random_coded(rng, 500, vals)
+    if slice_rows is not None:  # the pass walks 64-row slices (500 = 7 x 64 + 52)
+        monkeypatch.setattr(coded, "CODED_SLICE_ROWS", slice_rows)
+        assert coded._slice_rows(X, None) == slice_rows
     A = one_hot(X)
     n, p = X.shape
     y = rng.integers(0, 2, size=n).astype(np.float64)
