@@ -269,6 +269,25 @@ def test_bad_hash_settings_are_one_clear_error(tmp_path):
         read_parquet(path, "late", hash_bits=40)
 
 
+def test_named_hashed_columns_leave_the_others_a_vocabulary_of_any_size(tmp_path):
+    """With --hash-columns, only the named columns are hashed: another column of more than
+    HASH_ABOVE levels (the size over which a column is hashed when none is named) gets its
+    vocabulary. It had been counted only up to HASH_ABOVE and refused."""
+    from logloss.data.hashing import HASH_ABOVE
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    ids = np.array([f"id{i}" for i in rng.integers(0, 3 * HASH_ABOVE, n)])
+    df = pd.DataFrame(
+        {"id": ids, "tag": rng.choice(list("abcdef"), n), "late": rng.integers(0, 2, n)}
+    )
+    path = write_blocks(df, tmp_path / "f.parquet", 3)
+    ds = read_parquet(path, "late", hash_bits=8, hash_columns=["tag"])
+    kinds = {c.name: c for c in ds.encoding.categorical}
+    assert len(kinds["id"].levels) == len(set(ids)) > HASH_ABOVE
+    assert [c.name for c in ds.encoding.columns if c.kind == "hashed"] == ["tag"]
+
+
 # ------------------------------------------------------------------ crosses
 def test_crosses_hash_the_token_of_the_pair_as_feature_hasher(tmp_path):
     """A cross A:B gives each row the token A=a^B=b (raw values, nulls as (null)), from the

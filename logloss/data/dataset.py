@@ -209,7 +209,8 @@ def _learn_encoding(
     limit = options.max_categories
     counted = plan
     if options.hash_bits:
-        limit = limit or HASH_ABOVE  # a column over it is hashed: no need to count further
+        if options.hash_columns is None:  # a column over it is hashed: not counted further
+            limit = limit or HASH_ABOVE
         named = set(options.hash_columns or ())  # hashed whatever their size: not counted
         keep = [(f, k) for f, k in plan.feature_kinds if f not in named]
         counted = dataclasses.replace(
