@@ -69,3 +69,23 @@ def test_buckets_and_signs_equal_feature_hashers(bits: int) -> None:
     ref_idx, ref_sign = hash_tokens(tokens("col", values), bits)
     np.testing.assert_array_equal(got_idx, ref_idx)
     np.testing.assert_array_equal(got_sign, ref_sign)
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string", "slice", "empty"])
+def test_the_tokens_of_a_string_array_hash_as_feature_hashers(kind: str) -> None:
+    """Without nulls, a string array's tokens ``col=value`` are laid out in NumPy from its
+    buffers (any offset, either string type) and hash as FeatureHasher's of the tokens."""
+    values = _strings(2000, seed=5)
+    arr = pa.array(values, type=pa.large_string() if kind == "large_string" else pa.string())
+    if kind == "slice":
+        arr, values = arr.slice(311, 1000), values[311:1311]
+    if kind == "empty":
+        arr, values = arr.slice(0, 0), []
+    got_idx, got_sign = hash_values("col=é", arr, 20)
+    if not values:
+        assert len(got_idx) == len(got_sign) == 0
+        return
+    X = FeatureHasher(2**20, input_type="string", alternate_sign=True)
+    X = X.transform([[f"col=é={v}"] for v in values]).tocsr()
+    np.testing.assert_array_equal(X.indices, got_idx)
+    np.testing.assert_array_equal(X.data, got_sign)

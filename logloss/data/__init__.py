@@ -4,7 +4,8 @@ Modules
 -------
 - ``errors``: :class:`DataError` and the helpers that format values and file lists in messages.
 - ``discovery``: sources (paths, directories, globs, fsspec URLs) -> files, hive partitions.
-- ``footers``: each file's schema, row-group sizes and :class:`FileIdentity`, from its footer.
+- ``footers``: each file's schema, row-group sizes and :class:`FileIdentity`, from its footer;
+  :func:`footer_stats`, a source's columns and null counts by the footers' statistics.
 - ``schema``: the column plan (features, label, weight, their kinds) decided from all footers;
   type rules.
 - ``encoding``: categorical columns as 0/1 indicators, missing values imputed: learned from
@@ -46,7 +47,7 @@ from .blocks import BlockSpec, read_block_columns
 from .dataset import Dataset, read_parquet
 from .encoding import MISSING_MODES, Encoding
 from .errors import DEFAULT_INVALID_HINT, DataError
-from .footers import FileIdentity
+from .footers import FileIdentity, FooterStats, footer_stats
 
 __all__ = [
     "DEFAULT_INVALID_HINT",
@@ -56,6 +57,8 @@ __all__ = [
     "Encoding",
     "MISSING_MODES",
     "FileIdentity",
+    "FooterStats",
+    "footer_stats",
     "read_block_columns",
     "read_parquet",
 ]

@@ -15,7 +15,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["TILE_ROWS", "Source", "chunk_numpy", "column_numpy", "fill_tiles"]
+__all__ = [
+    "TILE_ROWS",
+    "Source",
+    "as_numpy",
+    "chunk_numpy",
+    "column_numpy",
+    "dictionary_indices",
+    "fill_tiles",
+    "from_numpy",
+    "numpy_dtype",
+    "prefixed",
+    "string_array",
+]
 
 #: Rows of X written at a time by :func:`fill_tiles`.
 TILE_ROWS = 4096
@@ -34,7 +46,7 @@ def column_numpy(col: pa.ChunkedArray) -> np.ndarray:
     if len(chunks) == 1:
         return chunk_numpy(chunks[0])
     if not chunks:
-        return chunk_numpy(pa.array([], type=col.type))
+        return chunk_numpy(pa.nulls(0, col.type))
     return np.concatenate([chunk_numpy(c) for c in chunks])
 
 
@@ -53,7 +65,56 @@ _PRIMITIVE = {
 }
 
 
+def as_numpy(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow array or column as NumPy (:func:`chunk_numpy`, :func:`column_numpy`): what
+    ``to_numpy(zero_copy_only=False)`` gives, without the pandas import of its first call."""
+    return column_numpy(a) if isinstance(a, pa.ChunkedArray) else chunk_numpy(a)
+
+
+def dictionary_indices(chunk: pa.DictionaryArray, fill: int) -> np.ndarray:
+    """A dictionary chunk's indices as int64, ``fill`` at its nulls (whose indices are
+    undefined): read from the buffer, without ``pc.fill_null``'s scalar (``pa.scalar``,
+    like ``pa.array``, imports pandas on its first call)."""
+    ind = chunk.indices
+    if len(ind) == 0:
+        return np.zeros(0, np.int64)
+    dtype = numpy_dtype(ind.type)
+    raw = np.frombuffer(ind.buffers()[1], dtype, count=len(ind), offset=ind.offset * dtype.itemsize)
+    out = raw.astype(np.int64)
+    if chunk.null_count:
+        out[~chunk_numpy(chunk.is_valid())] = fill
+    return out
+
+
+def numpy_dtype(t: pa.DataType) -> np.dtype[Any]:
+    """The NumPy dtype of an Arrow numeric or boolean type (``to_pandas_dtype`` imports
+    pandas); object for any other type."""
+    if pa.types.is_boolean(t):
+        return np.dtype(np.bool_)
+    found = _PRIMITIVE.get(t)
+    if found is None and pa.types.is_float16(t):
+        found = np.float16
+    return np.dtype(found if found is not None else object)
+
+
+def from_numpy(a: np.ndarray) -> pa.Array:
+    """A 1-D NumPy array of a numeric or boolean dtype as an Arrow array over its memory
+    (booleans packed to bits), without ``pa.array``, whose first call imports pandas."""
+    a = np.ascontiguousarray(a)
+    if a.dtype == np.bool_:
+        bits = np.packbits(a, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(bits)])
+    return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
+
+
 def chunk_numpy(a: pa.Array) -> np.ndarray:
+    """One chunk as NumPy: a view of a fixed-width numeric chunk's values without nulls,
+    booleans without nulls unpacked from their bits, else pyarrow's conversion."""
+    if pa.types.is_boolean(a.type) and not a.null_count:
+        bits = np.frombuffer(a.buffers()[1], np.uint8) if len(a) else np.zeros(0, np.uint8)
+        first = a.offset % 8
+        raw = bits[a.offset // 8 : (a.offset + len(a) + 7) // 8 + 1]
+        return np.unpackbits(raw, bitorder="little")[first : first + len(a)].view(np.bool_)
     dtype = _PRIMITIVE.get(a.type)
     if dtype is None or a.null_count:
         return a.to_numpy(zero_copy_only=False)
@@ -89,3 +150,41 @@ def fill_tiles(
                 checked = tile if cols is None else tile[:, cols]
                 finite = finite and bool(np.isfinite(checked).all())
     return finite
+
+
+def string_array(strings: Sequence[str]) -> pa.Array:
+    """Python strings as an Arrow ``large_string`` array, built from their UTF-8 bytes
+    (``pa.array`` imports pandas on its first call)."""
+    encoded = [v.encode("utf-8") for v in strings]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(
+        pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), data]
+    )
+
+
+def prefixed(prefix: str, strings: pa.Array) -> pa.Array:
+    """``prefix`` + each entry of a string array without nulls, as ``large_string``: the
+    bytes laid out in NumPy (``pc.binary_join_element_wise`` needs a ``pa.scalar``, which
+    imports pandas on its first call)."""
+    if not pa.types.is_large_string(strings.type):
+        strings = strings.cast(pa.large_string())
+    n = len(strings)
+    head = np.frombuffer(prefix.encode("utf-8"), np.uint8)
+    if not n:
+        return pa.nulls(0, pa.large_string())
+    offsets = np.frombuffer(strings.buffers()[1], np.int64)[strings.offset : strings.offset + n + 1]
+    buf = strings.buffers()[2]
+    data = np.frombuffer(buf, np.uint8) if buf is not None else np.zeros(0, np.uint8)
+    starts = np.zeros(n + 1, np.int64)
+    np.cumsum(np.diff(offsets) + len(head), out=starts[1:])
+    out = np.empty(int(starts[-1]), np.uint8)
+    at = (starts[:-1, None] + np.arange(len(head))).ravel()
+    out[at] = np.tile(head, n)
+    rest = np.ones(len(out), bool)
+    rest[at] = False
+    out[rest] = data[offsets[0] : offsets[-1]]
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(starts), pa.py_buffer(out)]
+    )

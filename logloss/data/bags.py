@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import as_numpy
 from .errors import DataError
 from .hashing import cell_tokens, hash_tokens
 
@@ -80,15 +81,15 @@ def distinct_tokens(col: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndar
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - an empty chunked array
         arr = pa.array([], type=arr.type)
-    rows = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = as_numpy(pc.list_parent_indices(arr)).astype(np.int64)
     values = pc.list_flatten(arr)
     if values.null_count:
         valid = values.is_valid()
-        rows = rows[valid.to_numpy(zero_copy_only=False)]
+        rows = rows[as_numpy(valid)]
         values = values.filter(valid)
     if not pa.types.is_dictionary(values.type):
         values = values.dictionary_encode()
-    idx = values.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    idx = as_numpy(values.indices).astype(np.int64)
     return [str(v) for v in values.dictionary.to_pylist()], rows, idx
 
 
@@ -121,7 +122,7 @@ def vocabulary_entries(
     toks, rows, idx = distinct_tokens(table.column(name))
     other = len(levels) if infrequent else -1
     found = pc.index_in(pa.array(toks, pa.string()), value_set=pa.array(levels, pa.string()))
-    lut = found.fill_null(other).to_numpy(zero_copy_only=False).astype(np.int64)
+    lut = as_numpy(found.fill_null(other)).astype(np.int64)
     codes = lut[idx] if len(lut) else np.zeros(0, np.int64)
     keep = codes >= 0
     rows, codes = _distinct_pairs(rows[keep], codes[keep], len(levels) + 1)

@@ -19,7 +19,7 @@ from fsspec.core import url_to_fs
 from fsspec.spec import AbstractFileSystem
 
 from . import codes
-from .arrow import Source, column_numpy, fill_tiles
+from .arrow import Source, as_numpy, column_numpy, fill_tiles
 from .bags import is_list
 from .counting import block_stats
 from .crosses import cross_counts
@@ -156,7 +156,7 @@ def _column_values(
     """
     col = table.column(name)
     if col.null_count:
-        i = _first_true(pc.is_null(col).to_numpy(zero_copy_only=False))
+        i = _first_true(as_numpy(pc.is_null(col)))
         raise DataError(
             f"{rule}; got null in {role} column {name!r} at row {spec.file_row(i)} "
             f"of file {spec.path}{hints[0]}"
@@ -514,9 +514,9 @@ def _count_valid(fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan) -> bytes 
     for name in plan.file_columns:
         col = table.column(name)
         if col.null_count and not is_list(col.type):  # a null list: an empty bag
-            keep &= ~pc.is_null(col).to_numpy(zero_copy_only=False)
+            keep &= ~as_numpy(pc.is_null(col))
         if pa.types.is_floating(col.type):
-            keep &= pc.is_finite(col).fill_null(False).to_numpy(zero_copy_only=False)
+            keep &= as_numpy(pc.is_finite(col).fill_null(False))
     if keep.all():
         return None
     return np.packbits(keep).tobytes()

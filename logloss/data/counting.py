@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import as_numpy, chunk_numpy, dictionary_indices, from_numpy
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, column_noun
 from .crosses import learn_crosses
 from .encoding import (
@@ -63,7 +64,7 @@ def block_stats(
             else:
                 found = pc.value_counts(categorical_values(table, name, where, missing))
                 values = found.field("values")
-                counts = found.field("counts").to_numpy(zero_copy_only=False)
+                counts = as_numpy(found.field("counts"))
             if len(values) > max_categories:
                 out[name] = ("many", len(values), True)
             else:
@@ -85,16 +86,14 @@ def block_stats(
 def _dictionary_counts(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """(distinct values, their counts) of a dictionary-encoded string column: a bincount
     of the indices per chunk (no string decoded per row), merged by value."""
-    values, counts = [pa.array([], pa.string())], [np.zeros(0, np.int64)]
+    values, counts = [pa.nulls(0, pa.string())], [np.zeros(0, np.int64)]
     for chunk in col.chunks:
-        ind, nulls = chunk.indices, chunk.null_count
+        nulls = chunk.null_count
+        raw = dictionary_indices(chunk, 0)
         if nulls:  # the indices under nulls are undefined: masked out unread
-            raw = np.frombuffer(ind.buffers()[1], ind.type.to_pandas_dtype())[ind.offset :]
-            raw = raw[: len(ind)][chunk.is_valid().to_numpy(False)]
-        else:
-            raw = ind.to_numpy()
+            raw = raw[chunk_numpy(chunk.is_valid())]
         n = np.bincount(raw, minlength=len(chunk.dictionary))
-        values.append(chunk.dictionary.cast(pa.string()).filter(pa.array(n > 0)))
+        values.append(chunk.dictionary.cast(pa.string()).filter(from_numpy(n > 0)))
         values += [pa.nulls(1, pa.string())] if nulls else []
         counts += [n[n > 0], np.array([nulls])] if nulls else [n[n > 0]]
     if len(col.chunks) == 1:  # one dictionary: its values are distinct (see _split_levels)
@@ -111,7 +110,7 @@ def _summed(
     arr = pa.concat_arrays([a if a.type == t else a.cast(t) for a in values])
     enc = pc.dictionary_encode(arr, null_encoding="encode")
     n = np.concatenate([np.asarray(c, dtype=np.int64) for c in counts])
-    total = np.bincount(enc.indices.to_numpy(), weights=n, minlength=len(enc.dictionary))
+    total = np.bincount(as_numpy(enc.indices), weights=n, minlength=len(enc.dictionary))
     return enc.dictionary, total.astype(np.int64)  # (float64 sums: exact below 2^53)
 
 
@@ -257,9 +256,9 @@ def _split_levels(
     ranked = values.take(order)
     if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
         return _split_levels(*_summed([values], [counts]), min_frequency)  # a repeated value
-    keep = counts[order.to_numpy(zero_copy_only=False)] >= min_frequency
-    frequent = ranked.filter(pa.array(keep)).to_pylist()
-    rare = ranked.filter(pa.array(~keep)).to_pylist() if not keep.all() else []
+    keep = counts[chunk_numpy(order)] >= min_frequency
+    frequent = ranked.filter(from_numpy(keep)).to_pylist()
+    rare = ranked.filter(from_numpy(~keep)).to_pylist() if not keep.all() else []
     return tuple(frequent), tuple(rare)
 
 

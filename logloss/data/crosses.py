@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import as_numpy
 from .errors import DataError
 from .hashing import _distinct, _token_value
 
@@ -175,15 +176,13 @@ def _side_index(values: pa.Array, known: Sequence[Any]) -> np.ndarray:
     present = [v for v in known if v is not None]
     if present:
         index = pc.index_in(values, value_set=pa.array(present, type=values.type))
-        idx = index.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        idx = as_numpy(index.fill_null(-1)).astype(np.int64)
         lut = np.asarray([known.index(v) for v in present] + [-1], dtype=np.int64)
         out = lut[idx]
     else:
         out = np.full(len(values), -1, np.int64)
     if values.null_count:
-        out[~values.is_valid().to_numpy(zero_copy_only=False)] = (
-            known.index(None) if None in known else -1
-        )
+        out[~as_numpy(values.is_valid())] = known.index(None) if None in known else -1
     return out
 
 

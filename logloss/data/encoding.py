@@ -43,9 +43,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from .arrow import Source, fill_tiles
+from .arrow import Source, as_numpy, dictionary_indices, fill_tiles
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
 from .crosses import CrossCode
 from .values import TRANSFORMS, _Where, categorical_values, numeric_values
@@ -367,17 +366,17 @@ class Encoding:
             offset = 0
             for chunk in col.chunks:
                 per_entry = _lookup(c, chunk.dictionary.cast(pa.string()))
-                indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
+                indices = dictionary_indices(chunk, 0)
                 codes = per_entry[indices] if len(per_entry) else np.full(len(chunk), -1)
                 if chunk.null_count:
-                    codes[~chunk.is_valid().to_numpy(zero_copy_only=False)] = null_code
+                    codes[~as_numpy(chunk.is_valid())] = null_code
                 out[offset : offset + len(chunk)] = codes
                 offset += len(chunk)
             return out
         arr = categorical_values(table, c.name, where, self.missing)
         codes = _lookup(c, arr)
         if arr.null_count:
-            codes[~arr.is_valid().to_numpy(zero_copy_only=False)] = null_code
+            codes[~as_numpy(arr.is_valid())] = null_code
         return codes
 
 

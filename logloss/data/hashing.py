@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .arrow import dictionary_indices, prefixed, string_array
 from .murmur import feature_hasher_buckets, murmurhash3_strings
 
 #: With hash_bits and neither hash_columns nor max_categories: the categorical columns with
@@ -55,29 +55,21 @@ def tokens(column: str, values: Sequence[Any]) -> list[str]:
 
 
 def hash_tokens(toks: Sequence[str], bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each token's bucket (int64, in [0, 2^bits)) and sign (float32 ±1), computed by
-    scikit-learn's ``FeatureHasher(2**bits, input_type="string", alternate_sign=True)``."""
-    from sklearn.feature_extraction import FeatureHasher
-
-    n = len(toks)
-    if not n:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    hasher = FeatureHasher(n_features=2**bits, input_type="string", alternate_sign=True)
-    X = hasher.transform([[t] for t in toks]).tocsr()
-    if X.nnz != n:  # pragma: no cover - one token per row gives one entry per row
-        raise AssertionError("FeatureHasher gave a row without its token")
-    return X.indices.astype(np.int64), X.data.astype(np.float32)
+    """Each token's bucket (int64, in [0, 2^bits)) and sign (float32 ±1), as scikit-learn's
+    ``FeatureHasher(2**bits, input_type="string", alternate_sign=True)`` computes them
+    (:mod:`.murmur`, bit for bit its hash)."""
+    return feature_hasher_buckets(murmurhash3_strings(string_array(toks)), 2**bits)
 
 
 def hash_values(column: str, values: pa.Array, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`hash_tokens` of the tokens ``column=value`` of ``values`` (an Arrow array; a
-    null's token is ``column=(null)``): a string array's in NumPy (:mod:`.murmur`, bit for
-    bit scikit-learn's hash), others' through their Python values."""
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+    null's token is ``column=(null)``): a string array's tokens laid out in NumPy, others'
+    through their Python values."""
+    if values.null_count or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
         return hash_tokens(tokens(column, values.to_pylist()), bits)
-    if values.null_count:
-        values = pc.fill_null(values, NULL_TOKEN)
-    toks = pc.binary_join_element_wise(pa.scalar(f"{column}=", values.type), values, "")
+    toks = prefixed(f"{column}=", values)
     return feature_hasher_buckets(murmurhash3_strings(toks), 2**bits)
 
 
@@ -111,7 +103,7 @@ def column_hashes(
     at = 0
     for chunk in chunks:
         idx, sign = _per_entry(column, chunk.dictionary, bits, null)
-        codes = pc.fill_null(chunk.indices, len(idx) - 1).to_numpy(zero_copy_only=False)
+        codes = dictionary_indices(chunk, len(idx) - 1)
         k = len(codes)
         np.take(idx, codes, out=idx_out[at : at + k])
         np.take(sign, codes, out=sign_out[at : at + k])
@@ -131,7 +123,7 @@ def _distinct(column: str, table: pa.Table, values: Any) -> tuple[list[Any], np.
     distinct: list[Any] = []
     parts = []
     for chunk in chunks:
-        parts.append(pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) + 0)
+        parts.append(dictionary_indices(chunk, -1))
         parts[-1] = np.where(parts[-1] < 0, -1, parts[-1] + len(distinct))
         distinct += chunk.dictionary.to_pylist()
     codes = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

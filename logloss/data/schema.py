@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .arrow import numpy_dtype
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_type_error, is_bag_type, is_list
 from .encoding import CATEGORICAL, NUMERIC, Encoding
 from .errors import DataError, _some_files
@@ -526,4 +527,4 @@ def _label_dtype(footers: list[_Footer], label: str, partition_kinds: dict[str, 
     t = footers[0].schema.field(label).type
     if _stringy(t):
         return np.dtype(object)
-    return np.dtype(t.to_pandas_dtype())
+    return numpy_dtype(t)

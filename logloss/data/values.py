@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .arrow import column_numpy
+from .arrow import as_numpy, column_numpy
 from .errors import DataError
 
 
@@ -109,7 +109,7 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
         col = col.cast(pa.int64())
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if arr.null_count and missing != "impute":
-        i = int(np.argmax(~arr.is_valid().to_numpy(zero_copy_only=False)))
+        i = int(np.argmax(~as_numpy(arr.is_valid())))
         where.fail(name, "feature values must be finite and non-null; got null", i)
     return arr
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DataError, Dataset
+from ..data import DataError, Dataset, footer_stats
 from ..metrics.profile import decile_edges, profile_pass, psi
 from ..windows import Window
 from .champion import Champion, columns_of, data_columns
@@ -102,17 +102,16 @@ def footer_checks(
     row is null by the footers' statistics (``skip``: label, weight, excluded); else None,
     also when the footers cannot be read here (the data layer then reads and refuses).
     With a ``window`` over partitions, only its partitions' files are opened and counted."""
-    import pyarrow.dataset as pads
-    from fsspec.core import url_to_fs
+
+    def wanted(schema: Any) -> list[str]:
+        return [n for n in features or schema.names if n not in skip]
 
     try:
-        fs, path = url_to_fs(data)
-        found = pads.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
-        schema = found.schema
-        names = [n for n in features or schema.names if n not in skip]
-        nulls, rows = _nulls(found, names, window)
+        found = footer_stats(data, wanted, lambda path: _in_window(path, window))
     except Exception:  # the data layer reads (and refuses) what this cannot
         return None
+    schema, nulls, rows = found.schema, found.nulls, found.rows
+    names = list(nulls)
     for c, kind in (champion or {}).items():
         if c not in schema.names:
             return DataError(
@@ -140,26 +139,6 @@ def _in_window(path: str, window: Window | None) -> bool:
         return True
     found = re.search(rf"(?:^|/){re.escape(window.key)}=(\d{{4}}-\d{{2}}-\d{{2}})", path)
     return found is not None and window.holds_day(date.fromisoformat(found.group(1)))
-
-
-def _nulls(found: Any, names: list[str], window: Window | None) -> tuple[dict[str, int], int]:
-    """Null counts of ``names`` and the rows, by the footers' statistics (-1: not known)."""
-    nulls, rows = dict.fromkeys(names, 0), 0
-    for fragment in found.get_fragments():
-        if not _in_window(fragment.path, window):
-            continue
-        meta = fragment.metadata
-        index = {meta.schema.column(j).name: j for j in range(meta.num_columns)}
-        for g in range(meta.num_row_groups):
-            group = meta.row_group(g)
-            rows += group.num_rows
-            for n in names:
-                stats = group.column(index[n]).statistics if n in index else None
-                if stats is None or not stats.has_null_count or nulls[n] < 0:
-                    nulls[n] = -1  # not recorded (or a partition key): not known
-                else:
-                    nulls[n] += stats.null_count
-    return nulls, rows
 
 
 def _numeric(ds: Dataset) -> list[tuple[str, int]]:
