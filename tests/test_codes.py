@@ -329,22 +329,26 @@ def test_disk_blocks_keep_the_codes(tmp_path):
     np.testing.assert_allclose(coded_sums(back, block.y, w), coded_sums(X, y, w))
 
 
-def test_the_row_sample_warm_start_of_coded_blocks_reaches_the_same_optimum(tmp_path, monkeypatch):
-    """On large data the fit first solves on a row sample (every 16th row of each block,
-    brought to the client as one CodedMatrix); the optimum is the one without it."""
+def test_coded_lbfgs_fits_start_cold_and_l1_fits_from_the_row_sample(tmp_path, monkeypatch):
+    """On large data, an L2 fit of coded blocks under lbfgs (preconditioned by the Hessian's
+    diagonal) takes no row-sample warm start: it would cost the sample's solve and save no
+    pass. An L1 fit (owlqn) first solves on a row sample (every 16th row of each block,
+    brought to the client as one CodedMatrix); its optimum is the one without it."""
     import logloss.fitting
 
     df, numeric, categorical = flights(4000)
     path = write_blocks(df, tmp_path / "f.parquet", 4)
     ds = read_parquet(path, "late", block_bytes=1).persist()
-    settings = TrainSettings(tol=1e-8, max_iter=3000, standardize=True)
-    cold = train_model(ds, settings)
+    l2 = TrainSettings(tol=1e-8, max_iter=3000, standardize=True)
+    l1 = TrainSettings(tol=1e-8, max_iter=3000, standardize=True, l1_ratio=1.0, solver="owlqn")
+    cold, cold_l1 = train_model(ds, l2), train_model(ds, l1)
     monkeypatch.setattr(logloss.fitting, "WARM_MIN_ROWS", 1000)
-    warm = train_model(ds, settings)
-    assert warm.n_sample_passes_ > 0 and warm.converged_ and cold.converged_
+    warm, warm_l1 = train_model(ds, l2), train_model(ds, l1)
+    assert warm.n_sample_passes_ == 0 and warm.n_passes_ == cold.n_passes_
+    assert warm_l1.n_sample_passes_ > 0 and warm_l1.converged_ and cold_l1.converged_
     np.testing.assert_allclose(
-        np.asarray(warm.predict_proba(ds.X)[:, 1].compute()),
-        np.asarray(cold.predict_proba(ds.X)[:, 1].compute()),
+        np.asarray(warm_l1.predict_proba(ds.X)[:, 1].compute()),
+        np.asarray(cold_l1.predict_proba(ds.X)[:, 1].compute()),
         atol=1e-5,
     )
 
