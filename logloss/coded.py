@@ -179,7 +179,8 @@ def hessian_fits(p: int) -> bool:
 
 #: Rows per slice of a coded pass: a slice's margins, residuals and codes stay in a core's
 #: cache across its code columns, instead of streaming from memory once per column (on
-#: nycflights13's 7 code columns the whole pass takes about 0.5x the unsliced one).
+#: nycflights13's 7 code columns the whole pass takes about 0.5x the unsliced one). Ranges
+#: of w too wide to bincount per slice are scatter-added once over the whole block.
 CODED_SLICE_ROWS = 16384
 
 
@@ -213,10 +214,16 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
 _IN_PLACE_RATIO = 2
 
 
-def _scatter_ranges(X: CodedMatrix, weights: Array, out: Array, square: bool) -> None:
-    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range."""
+Span = tuple[int, int, int, int]  # a range of w and its code columns: (lo, hi, j0, j1)
+
+
+def _scatter_ranges(
+    X: CodedMatrix, weights: Array, out: Array, square: bool, spans: Sequence[Span] | None = None
+) -> None:
+    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range
+    (of ``spans``, default all :func:`ranges`)."""
     n = len(X)
-    for lo, hi, j0, j1 in ranges(X.bounds):
+    for lo, hi, j0, j1 in ranges(X.bounds) if spans is None else spans:
         if hi - lo <= _IN_PLACE_RATIO * n * (j1 - j0):
             out[lo:hi] += _group_bincount(X, weights, lo, hi, j0, j1, square)
             continue
@@ -353,75 +360,113 @@ def coded_sums(
     else:
         size = diag_pack_size(p) if diag else 2 + p + 1
     packed = np.zeros(size) if out is None else out
-    step = _slice_rows(X, arrow)
+    if n == 0:
+        return packed
+    coef, b = np.asarray(w[:p], dtype=np.float64), float(w[p])
+    step = CODED_SLICE_ROWS
+    narrow, wide = split_spans(X, step)
+    whole = bool(wide) or X.bags is not None or arrow is not None
+    r_all = np.empty(n) if whole else None
+    d_all = np.empty(n) if whole and diag else None
     for a in range(0, n, step):
-        part = X if step >= n else X[a : a + step]
+        part = X if n <= step else X[a : a + step]
         s = None if sample_weight is None else sample_weight[a : a + step]
-        _fused_sums(part, y[a : a + step], w, s, diag, arrow, packed)
+        r, dvec = _slice_sums(part, y[a : a + step], s, coef, b, bool(diag), narrow, packed)
+        if r_all is not None:
+            r_all[a : a + len(r)] = r
+        if d_all is not None and dvec is not None:
+            d_all[a : a + len(r)] = dvec
+    if r_all is not None:
+        _whole_sums(X, r_all, d_all, wide, arrow, packed)
     return packed
 
 
-def _slice_rows(X: CodedMatrix, arrow: ArrowSpec | None) -> int:
-    """Rows per slice of the fused pass over ``X``: :data:`CODED_SLICE_ROWS` where each
-    slice's bincounts stay cheap (its ranges of w, O(range) each, at most a quarter of its
-    codes, and none turned to an in-place scatter by the slice's fewer rows), else all rows
-    (wide vocabularies, the shared hashed block, bags, an arrow pass)."""
-    n = len(X)
-    step = CODED_SLICE_ROWS
-    if n <= step or arrow is not None or X.bags is not None:
-        return max(n, 1)
-    k = X.codes.shape[1]
-    spans = [(hi - lo, j1 - j0) for lo, hi, j0, j1 in ranges(X.bounds)]
-    if sum(r for r, _ in spans) * 4 > step * k:
-        return n
-    if any(r > _IN_PLACE_RATIO * step * cols for r, cols in spans):
-        return n
-    return step
-
-
-def _fused_sums(
+def _slice_sums(
     X: CodedMatrix,
     y: NDArray[np.floating],
-    w: Array,
     sample_weight: NDArray[np.floating] | None,
-    diag: bool | ArrowSpec,
-    arrow: ArrowSpec | None,
+    coef: Array,
+    b: float,
+    diag: bool,
+    narrow: Sequence[Span],
     packed: Array,
-) -> None:
-    """Adds one slice's sums into ``packed`` (:func:`coded_sums`' layout)."""
+) -> tuple[Array, Array | None]:
+    """Adds a slice's loss, weight, dense and ``narrow`` sums into ``packed``
+    (:func:`coded_sums`' layout); returns its residuals s·(ŷ − y) and, with ``diag``, its
+    Hessian weights s·ŷ(1 − ŷ), for the sums over all rows."""
     n, p = X.shape
-    if n == 0:
-        return
-    z = coded_margin(X, np.asarray(w[:p], dtype=np.float64), float(w[p]))
+    d = X.dense.shape[1]
+    z = coded_margin(X, coef, b)
     e, t, r = np.empty(n), np.empty(n), np.empty(n)
     softplus_and_sigma(z, e, t, r)
     dvec = r * (1.0 - r) if diag else None
     ys = np.asarray(y, dtype=np.float64)
     r -= ys
     if sample_weight is None:
-        loss = float(np.sum(t)) - float(ys @ z)
-        wsum = float(n)
+        packed[0] += float(np.sum(t)) - float(ys @ z)
+        packed[1] += float(n)
     else:
         ss = np.asarray(sample_weight, dtype=np.float64)
-        loss = float(ss @ t) - float((ss * ys) @ z)
-        wsum = float(np.sum(ss))
+        packed[0] += float(ss @ t) - float((ss * ys) @ z)
+        packed[1] += float(np.sum(ss))
         r *= ss
         if dvec is not None:
             dvec *= ss
-    packed[0] += loss
-    packed[1] += wsum
-    _scatter(X, r, packed[2 : p + 2])
+    Xd = np.asarray(X.dense, dtype=np.float64)
+    grad = packed[2 : p + 2]
+    if d:
+        grad[:d] += r @ Xd
+    _scatter_ranges(X, r, grad, False, narrow)
     packed[p + 2] += float(np.sum(r))
     if dvec is not None:
-        hd = packed[p + 3 : 2 * p + 4]
-        _scatter_diag(X, dvec, hd)
+        hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
+        if d:
+            hd[:d] += dvec @ (Xd * Xd)
+            hc[:d] += dvec @ Xd
+        _scatter_ranges(X, dvec, hd, True, narrow)
+        _scatter_ranges(X, dvec, hc, False, narrow)
         hd[p] += float(np.sum(dvec))
-        hc = packed[2 * p + 4 : 3 * p + 5]
-        _scatter(X, dvec, hc)
         hc[p] += float(np.sum(dvec))
-        if arrow is not None:
-            rows = packed[diag_pack_size(p) :].reshape(-1, p + 1)
-            _arrow_rows(X, dvec, arrow, rows)
+    return r, dvec
+
+
+def _whole_sums(
+    X: CodedMatrix,
+    r: Array,
+    dvec: Array | None,
+    wide: Sequence[Span],
+    arrow: ArrowSpec | None,
+    packed: Array,
+) -> None:
+    """Adds the ``wide`` ranges', the bags' and an arrow spec's sums over all rows of ``X``
+    into ``packed``, from the residuals ``r`` and Hessian weights ``dvec`` of its slices."""
+    p = X.shape[1]
+    grad = packed[2 : p + 2]
+    _scatter_ranges(X, r, grad, False, wide)
+    if X.bags is not None:
+        _bags.bags_scatter(X.bags, r, grad)
+    if dvec is None:
+        return
+    hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
+    _scatter_ranges(X, dvec, hd, True, wide)
+    _scatter_ranges(X, dvec, hc, False, wide)
+    if X.bags is not None:
+        _bags.bags_scatter(X.bags, dvec, hd, square=True)
+        _bags.bags_scatter(X.bags, dvec, hc)
+    if arrow is not None:
+        _arrow_rows(X, dvec, arrow, packed[diag_pack_size(p) :].reshape(-1, p + 1))
+
+
+def split_spans(X: CodedMatrix, step: int) -> tuple[list[Span], list[Span]]:
+    """The ranges of w (:func:`ranges`) a pass in slices of ``step`` rows scatter-adds per
+    slice (narrow: a bincount's O(range) per slice is at most a quarter of the slice's
+    codes) and those it scatter-adds once over all rows (wide: a large vocabulary, the
+    shared hashed block); every range is narrow in a block of at most ``step`` rows."""
+    spans = ranges(X.bounds)
+    if len(X) <= step:
+        return spans, []
+    narrow = [sp for sp in spans if (sp[1] - sp[0]) * 4 <= step * (sp[3] - sp[2])]
+    return narrow, [sp for sp in spans if sp not in narrow]
 
 
 def _dense_sums(

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from logloss import coded
 from logloss.coded import ArrowSpec, CodedMatrix, coded_sums, diag_pack_size
 from logloss.objective import LogisticObjective, numpy_sums
 from logloss.solvers.arrow import ArrowFactor
@@ -37,7 +38,10 @@ def coded_block(seed: int = 0, n: int = 3000):
     return X, y, bounds
 
 
-def test_the_small_rows_are_those_of_the_densified_hessian():
+@pytest.mark.parametrize("slice_rows", [None, 64])
+def test_the_small_rows_are_those_of_the_densified_hessian(slice_rows, monkeypatch):
+    if slice_rows is not None:  # 64-row slices: the Hessian rows summed once after
+        monkeypatch.setattr(coded, "CODED_SLICE_ROWS", slice_rows)
     X, y, bounds = coded_block()
     rng = np.random.default_rng(1)
     p = X.shape[1]

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
+from logloss import coded
 from logloss.coded import CodedMatrix, coded_max_abs, coded_moments, coded_sums, concat
 from logloss.data import DataError, read_parquet
 from logloss.loss import block_moments, block_sums
@@ -222,7 +223,10 @@ def test_vocabulary_and_hashed_bags_together_share_the_layout(tmp_path):
     np.testing.assert_allclose(model.to_sklearn().predict_proba(frame_in)[:, 1], got, atol=1e-8)
 
 
-def test_the_ragged_kernel_equals_the_dense_matrix(tmp_path):
+@pytest.mark.parametrize("slice_rows", [None, 64])
+def test_the_ragged_kernel_equals_the_dense_matrix(tmp_path, slice_rows, monkeypatch):
+    if slice_rows is not None:  # 64-row slices: the bags and wide ranges summed once after
+        monkeypatch.setattr(coded, "CODED_SLICE_ROWS", slice_rows)
     df = frame(800, seed=6)
     path = write(df, tmp_path / "k.parquet", 2)
     ds = read_parquet(path, "y", hash_bits=5, hash_columns=["city"], min_frequency=3, block_bytes=1)

@@ -66,7 +66,9 @@ def test_kernel_equals_a_sparse_one_hot_reference(vals, weighted, slice_rows, mo
     X = random_coded(rng, 500, vals)
     if slice_rows is not None:  # the pass walks 64-row slices (500 = 7 x 64 + 52)
         monkeypatch.setattr(coded, "CODED_SLICE_ROWS", slice_rows)
-        assert coded._slice_rows(X, None) == slice_rows
+        narrow, wide = coded.split_spans(X, slice_rows)  # per slice: 5 and 3 levels; 40 once
+        assert [hi - lo for lo, hi, _, _ in narrow] == [5, 3]
+        assert [hi - lo for lo, hi, _, _ in wide] == [40]
     A = one_hot(X)
     n, p = X.shape
     y = rng.integers(0, 2, size=n).astype(np.float64)

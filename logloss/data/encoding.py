@@ -407,13 +407,14 @@ _LEVEL_CODES_KEPT = 256
 
 
 def _level_codes(c: ColumnCode) -> dict[Level, int]:
-    """Column ``c``'s levels (no null) -> their indicator's index: the frequent ones in
-    order, the infrequent ones that of "(infrequent)"."""
+    """Column ``c``'s frequent levels (no null) -> their indicator's index, in order. The
+    infrequent ones are not in it: they share "(infrequent)" with the levels never seen,
+    the lookup's default (a table of every level seen, rare ones included, had been
+    millions of entries at a click log's scale, a cache miss per lookup)."""
     hit = _LEVEL_CODES.get(id(c))
     if hit is not None and hit[0] is c:
         return hit[1]
-    codes: dict[Level, int] = {v: len(c.levels) for v in c.infrequent if v is not None}
-    codes.update((v, i) for i, v in enumerate(c.levels) if v is not None)
+    codes: dict[Level, int] = {v: i for i, v in enumerate(c.levels) if v is not None}
     if len(_LEVEL_CODES) >= _LEVEL_CODES_KEPT:
         _LEVEL_CODES.pop(next(iter(_LEVEL_CODES)))
     _LEVEL_CODES[id(c)] = (c, codes)
