@@ -135,28 +135,6 @@ def ranges(bounds: Sequence[int]) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _group_bincount(
-    X: CodedMatrix, weights: Array, lo: int, hi: int, j0: int, j1: int, square: bool = False
-) -> Array:
-    """Σ over rows and the code columns j0..j1-1 of ``weights`` · val (val² with ``square``)
-    at each index of [lo, hi): one bincount of the group's codes."""
-    if j1 - j0 == 1:
-        codes = X.codes[:, j0]
-        wts = weights
-        if X.vals is not None:
-            v = X.vals[:, j0].astype(np.float64)
-            wts = weights * (v * v if square else v)
-    else:
-        codes = X.codes[:, j0:j1].ravel(order="F")
-        if X.vals is None:
-            wts = np.tile(weights, j1 - j0)
-        else:
-            v = X.vals[:, j0:j1].astype(np.float64)
-            wts = ((v * v if square else v) * weights[:, None]).ravel(order="F")
-    out = np.bincount(codes - lo, weights=wts, minlength=hi - lo)[: hi - lo]
-    return np.asarray(out, dtype=np.float64)
-
-
 def is_coded(X: Any) -> bool:
     return isinstance(X, CodedMatrix)
 
@@ -223,10 +201,19 @@ class _Slices:
             else:
                 z += np.take(coef, c) * v
 
-    def scatter_add(self, a: int, m: int, r: Array, out: Array, square: bool = False) -> None:
-        """out[codes_j] += vals_j · r (vals_j² with ``square``) over the code columns."""
+    def scatter_add(
+        self,
+        a: int,
+        m: int,
+        r: Array,
+        out: Array,
+        square: bool = False,
+        columns: Sequence[int] | None = None,
+    ) -> None:
+        """out[codes_j] += vals_j · r (vals_j² with ``square``) over the code columns (or
+        ``columns``)."""
         codes = self.X.codes
-        for j in range(codes.shape[1]):
+        for j in range(codes.shape[1]) if columns is None else columns:
             c, v = codes[a : a + m, j], self.data(a, m, j, square)
             if _sparsetools is not None:
                 _sparsetools.csc_matvec(len(out), m, self.indptr[: m + 1], c, v, r, out)
@@ -253,25 +240,19 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
     return z
 
 
-#: A range of w wider than this many times its codes is scatter-added in place
-#: (``np.add.at``, O(codes)) instead of bincounted (O(codes + range), and a range-sized
-#: temporary): the shared 2^B block of the hashed columns, on blocks of fewer rows than 2^B.
-_IN_PLACE_RATIO = 2
-
-
-def _scatter_ranges(X: CodedMatrix, weights: Array, out: Array, square: bool) -> None:
-    """out[lo:hi] += Σ_rows weights · val (val² with ``square``) at each code, per range."""
-    n = len(X)
-    for lo, hi, j0, j1 in ranges(X.bounds):
-        if hi - lo <= _IN_PLACE_RATIO * n * (j1 - j0):
-            out[lo:hi] += _group_bincount(X, weights, lo, hi, j0, j1, square)
-            continue
-        for j in range(j0, j1):
-            wts = weights
-            if X.vals is not None:
-                v = X.vals[:, j]
-                wts = weights * (v * v if square else v)
-            np.add.at(out, X.codes[:, j], wts)
+def _scatter_ranges(
+    X: CodedMatrix,
+    weights: Array,
+    out: Array,
+    square: bool,
+    columns: Sequence[int] | None = None,
+) -> None:
+    """out[codes] += Σ_rows weights · val (val² with ``square``) over the code columns (or
+    ``columns``), a slice at a time (``out`` indexed as w, longer than every code)."""
+    slices = _Slices(X)
+    for a in slices:
+        m = min(slices.step, slices.n - a)
+        slices.scatter_add(a, m, weights[a : a + m], out, square, columns)
 
 
 def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
@@ -551,9 +532,14 @@ def column_sums(X: Any, stop: int | None = None) -> Array:
     out = np.zeros(p)
     out[: min(d, p)] = np.asarray(X.dense[:, :p]).sum(axis=0, dtype=np.float64)
     ones = np.ones(len(X))
-    for lo, hi, j0, j1 in ranges(X.bounds):
-        if lo < p:
-            out[lo : min(hi, p)] += _group_bincount(X, ones, lo, hi, j0, j1)[: p - lo]
+    if p == X.shape[1]:
+        _scatter_ranges(X, ones, out, False)
+    else:  # the code columns whose range starts below p only (not a shared hashed block)
+        spans = [(hi, range(j0, j1)) for lo, hi, j0, j1 in ranges(X.bounds) if lo < p]
+        if spans:
+            part = np.zeros(max(hi for hi, _ in spans))
+            _scatter_ranges(X, ones, part, False, [j for _, js in spans for j in js])
+            out[d:p] += part[d:p]
     if X.bags is not None and p == X.shape[1]:
         _bags.bags_scatter(X.bags, ones, out)
     return out

@@ -102,6 +102,22 @@ def test_kernel_equals_a_sparse_one_hot_reference(
     np.testing.assert_allclose(coded_moments(X), block_moments(A.toarray()), atol=1e-9)
 
 
+def test_column_sums_of_the_first_features_leave_a_shared_hashed_block_out():
+    """column_sums(X, stop) is the dense matrix's column sums of the first ``stop``
+    features, for a stop inside the numbers, the codes, or before a shared hashed range."""
+    from logloss.coded import column_sums
+
+    rng = np.random.default_rng(4)
+    n, bounds = 40_000, [3, 8, 8, 8, 300]  # a vocabulary of 5, then 3 columns sharing 292
+    cols = [rng.integers(3, 8, n), *(rng.integers(8, 300, n) for _ in range(3))]
+    codes = np.asfortranarray(np.column_stack(cols).astype(np.int32))
+    vals = np.asfortranarray(rng.choice([-1.0, 0.0, 1.0], size=codes.shape).astype(np.float32))
+    X = CodedMatrix(rng.normal(size=(n, 3)), codes, bounds, vals)
+    D = X.toarray()
+    for stop in (None, 2, 3, 5, 8, 100, 300):
+        np.testing.assert_allclose(column_sums(X, stop), D[:, :stop].sum(axis=0), atol=1e-9)
+
+
 def test_kernel_gradient_equals_finite_differences():
     rng = np.random.default_rng(2)
     X = random_coded(rng, 300, True)
