@@ -118,6 +118,23 @@ def test_column_sums_of_the_first_features_leave_a_shared_hashed_block_out():
         np.testing.assert_allclose(column_sums(X, stop), D[:, :stop].sum(axis=0), atol=1e-9)
 
 
+def test_an_encoding_is_hashed_once_and_pickles_without_its_hash():
+    """Dask hashes every task argument: an encoding of many levels computes its hash once;
+    a pickle (another process, other string hashes) leaves the cached value out."""
+    import pickle
+
+    from logloss.data.encoding import ColumnCode, Encoding
+
+    col = ColumnCode("id", "categorical", levels=tuple(f"u{i}" for i in range(1000)))
+    enc = Encoding((col, ColumnCode("x", "numeric")))
+    first, cached = hash(enc), hash(col)
+    col.__dict__["_hash"] = cached + 1  # the kept value is what hash() returns from now on
+    assert hash(col) == cached + 1 and hash(enc) == first
+    back = pickle.loads(pickle.dumps(enc))
+    assert back == enc and "_hash" not in back.__dict__ and "_hash" not in back.columns[0].__dict__
+    assert hash(back) == hash(Encoding(tuple(back.columns)))
+
+
 def test_kernel_gradient_equals_finite_differences():
     rng = np.random.default_rng(2)
     X = random_coded(rng, 300, True)

@@ -11,6 +11,7 @@ Modules
 - ``encoding``: categorical columns as 0/1 indicators, missing values imputed: learned from
   per-block summaries, applied block by block (pyarrow, NumPy).
 - ``codes``: the same encoding applied as int32 codes (wide categorical columns).
+- ``frozen``: the encoding's frozen dataclasses hashed once (Dask hashes task arguments).
 - ``spec``: :class:`BlockSpec`; planning blocks of at most a size from the footers.
 - ``blocks``: reading and validating blocks (pyarrow, NumPy).
 - ``dataset``: :func:`read_parquet`, the Dask arrays, :class:`Dataset`; the only Dask module.

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from .arrow import as_numpy
 from .errors import DataError
+from .frozen import cached_hash, unhashed_state
 from .hashing import _distinct, _token_value
 
 #: Without --max-categories, a cross has a vocabulary when the product of its two columns'
@@ -56,6 +57,9 @@ class CrossCode:
     pair: tuple[str, str]
     levels: tuple[Pair, ...] = ()
     infrequent: tuple[Pair, ...] = ()
+
+    __hash__ = cached_hash  # many pairs: hashed once (see .frozen)
+    __getstate__ = unhashed_state
 
     @property
     def name(self) -> str:

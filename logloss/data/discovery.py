@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import has_magic, url_to_fs
@@ -84,6 +85,19 @@ def _partition_of(relative: str) -> tuple[tuple[str, str], ...]:
             key, value = part.split("=", 1)
             out.append((key, unquote(value)))
     return tuple(out)
+
+
+def _parse_number_kind(value: str) -> type:
+    """The kind of a hive partition value: int, float (finite) or str."""
+    try:
+        int(value)
+        return int
+    except ValueError:
+        pass
+    try:
+        return float if np.isfinite(float(value)) else str
+    except ValueError:
+        return str
 
 
 def _relative(path: str, root: str) -> str:

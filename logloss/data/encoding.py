@@ -47,6 +47,7 @@ import pyarrow as pa
 from .arrow import Source, as_numpy, dictionary_indices, fill_tiles
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
 from .crosses import CrossCode
+from .frozen import cached_hash, unhashed_state
 from .values import TRANSFORMS, _Where, categorical_values, numeric_values
 
 __all__ = ["Encoding", "ColumnCode", "_Where", "categorical_values", "numeric_values"]
@@ -89,6 +90,9 @@ class ColumnCode:
     indicator: bool = False  # numeric: had missing values in training -> name__missing
     transform: str = ""  # numeric: "log1p" (--log1p: x -> log(1 + x) before imputation)
 
+    __hash__ = cached_hash  # millions of levels: hashed once (see .frozen)
+    __getstate__ = unhashed_state
+
     @property
     def width(self) -> int:
         if self.kind not in (CATEGORICAL, BAG):
@@ -113,6 +117,9 @@ class Encoding:
     interactions: tuple[tuple[str, str], ...] = ()
     #: crosses with a vocabulary (:mod:`.crosses`): their features follow the categorical ones
     crosses: tuple[CrossCode, ...] = ()
+
+    __hash__ = cached_hash  # see .frozen
+    __getstate__ = unhashed_state
 
     @property
     def hashed(self) -> list[ColumnCode]:

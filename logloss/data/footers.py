@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from fsspec.spec import AbstractFileSystem
 
-from .discovery import _File, _is_local, _open_parquet, _read_errors, _resolve
+from .discovery import _File, _is_local, _open_parquet, _parse_number_kind, _read_errors, _resolve
 from .errors import DataError
 
 
@@ -116,8 +116,6 @@ def footer_stats(
     :func:`~logloss.data.read_parquet` takes them), for the columns ``names(schema)``, over
     the files whose path ``keep`` accepts (all without it). Raises :class:`DataError` where
     the files cannot be listed or read."""
-    from .schema import _parse_number_kind
-
     fs, files = _resolve(source, storage_options)
     schema: pa.Schema | None = None
     nulls: dict[str, int] = {}

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from .arrow import numpy_dtype
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_type_error, is_bag_type, is_list
+from .discovery import _parse_number_kind
 from .encoding import CATEGORICAL, NUMERIC, Encoding
 from .errors import DataError, _some_files
 from .footers import _Footer
@@ -103,18 +104,6 @@ def _partition_kinds(footers: list[_Footer]) -> dict[str, type]:
                 if kinds.get(k, str) is not str
             }
     return keys or {}
-
-
-def _parse_number_kind(value: str) -> type:
-    try:
-        int(value)
-        return int
-    except ValueError:
-        pass
-    try:
-        return float if np.isfinite(float(value)) else str
-    except ValueError:
-        return str
 
 
 def _available(footer: _Footer) -> str:
