@@ -135,6 +135,28 @@ def test_an_encoding_is_hashed_once_and_pickles_without_its_hash():
     assert hash(back) == hash(Encoding(tuple(back.columns)))
 
 
+@pytest.mark.parametrize("ratio", [0, 1000])
+def test_a_row_groups_values_code_alike_by_index_in_and_by_the_python_table(ratio, monkeypatch):
+    """A string column's values are looked up with Arrow's index_in when its levels are few
+    beside them (ratio 1000), else in the Python table (ratio 0): the same codes, the null
+    level and unicode included, unseen values going to (infrequent)."""
+    from logloss.data import encoding
+    from logloss.data.arrow import string_array
+
+    monkeypatch.setattr(encoding, "INDEX_IN_RATIO", ratio)
+    col = encoding.ColumnCode(
+        "c", "categorical", levels=("a", "é", "漢字", None), infrequent=("r",)
+    )
+    values = ["漢字", "x", "a", "r", "é", "", "a"]
+    want = [2, 4, 0, 4, 1, 4, 0]
+    for arr in (string_array(values), string_array(values).cast(pa.string())):
+        np.testing.assert_array_equal(encoding._lookup(col, arr), want)
+    no_rare = encoding.ColumnCode("c", "categorical", levels=("a", "é"))
+    np.testing.assert_array_equal(
+        encoding._lookup(no_rare, string_array(values)), [-1, -1, 0, -1, 1, -1, 0]
+    )
+
+
 def test_kernel_gradient_equals_finite_differences():
     rng = np.random.default_rng(2)
     X = random_coded(rng, 300, True)

@@ -24,6 +24,7 @@ __all__ = [
     "dictionary_indices",
     "fill_tiles",
     "from_numpy",
+    "int_values",
     "numpy_dtype",
     "prefixed",
     "string_array",
@@ -71,17 +72,26 @@ def as_numpy(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return column_numpy(a) if isinstance(a, pa.ChunkedArray) else chunk_numpy(a)
 
 
-def dictionary_indices(chunk: pa.DictionaryArray, fill: int) -> np.ndarray:
-    """A dictionary chunk's indices as int64, ``fill`` at its nulls (whose indices are
+def int_values(arr: pa.Array, fill: int) -> np.ndarray:
+    """An integer array's values as int64, ``fill`` at its nulls (whose values are
     undefined): read from the buffer, without ``pc.fill_null``'s scalar (``pa.scalar``,
     like ``pa.array``, imports pandas on its first call)."""
-    ind = chunk.indices
-    if len(ind) == 0:
+    if len(arr) == 0:
         return np.zeros(0, np.int64)
-    dtype = numpy_dtype(ind.type)
-    raw = np.frombuffer(ind.buffers()[1], dtype, count=len(ind), offset=ind.offset * dtype.itemsize)
+    dtype = numpy_dtype(arr.type)
+    raw = np.frombuffer(arr.buffers()[1], dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
     out = raw.astype(np.int64)
-    if chunk.null_count:
+    if arr.null_count:
+        out[~chunk_numpy(arr.is_valid())] = fill
+    return out
+
+
+def dictionary_indices(chunk: pa.DictionaryArray, fill: int) -> np.ndarray:
+    """A dictionary chunk's indices as int64, ``fill`` at its nulls (:func:`int_values`)."""
+    if len(chunk) == 0:
+        return np.zeros(0, np.int64)
+    out = int_values(chunk.indices, fill)
+    if chunk.null_count and not chunk.indices.null_count:  # nulls kept in the chunk's bitmap
         out[~chunk_numpy(chunk.is_valid())] = fill
     return out
 

@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .arrow import Source, as_numpy, dictionary_indices, fill_tiles
+from .arrow import Source, as_numpy, dictionary_indices, fill_tiles, int_values, string_array
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
 from .crosses import CrossCode
 from .frozen import cached_hash, unhashed_state
@@ -400,17 +401,39 @@ def _lookup(c: ColumnCode, values: pa.Array) -> np.ndarray:
     ``handle_unknown="infrequent_if_exist"``), else -1 for an unseen level (and a null)."""
     if not any(v is not None for v in c.levels) and not any(v is not None for v in c.infrequent):
         return np.full(len(values), len(c.levels) if c.infrequent else -1, dtype=np.int64)
-    codes = _level_codes(c)
     unseen = len(c.levels) if c.infrequent else -1
-    get = codes.get
+    strings = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if strings and not values.null_count:
+        level_set = _cached(_LEVEL_ARRAYS, c, _level_array)
+        if level_set is not None and len(level_set) <= INDEX_IN_RATIO * len(values):
+            found = pc.index_in(values.cast(pa.large_string()), value_set=level_set)
+            return int_values(found, unseen)
+    get = _cached(_LEVEL_CODES, c, _level_codes).get
     return np.fromiter((get(v, unseen) for v in values.to_pylist()), np.int64, len(values))
 
 
-#: The level codes of the columns looked up lately in this process, by id: a column of a
-#: million levels builds its table once, not once per block and row group (pyarrow's
-#: ``index_in`` hashes its whole value set on every call).
-_LEVEL_CODES: dict[int, tuple[ColumnCode, dict[Level, int]]] = {}
+#: A row group's values are looked up with Arrow's ``index_in`` (in C++, the GIL released)
+#: when the column's frequent levels are at most this many times as many: it hashes the
+#: whole level set on every call. Else in the column's Python table, built once.
+INDEX_IN_RATIO = 4
+
+#: The level tables of the columns looked up lately in this process, by id: a column of a
+#: million levels builds its table once, not once per block and row group.
+_LEVEL_CODES: dict[int, tuple[ColumnCode, Any]] = {}
+_LEVEL_ARRAYS: dict[int, tuple[ColumnCode, Any]] = {}
 _LEVEL_CODES_KEPT = 256
+
+
+def _cached(cache: dict[int, tuple[ColumnCode, Any]], c: ColumnCode, build: Any) -> Any:
+    """``build(c)``, kept in ``cache`` for the latest :data:`_LEVEL_CODES_KEPT` columns."""
+    hit = cache.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    value = build(c)
+    if len(cache) >= _LEVEL_CODES_KEPT:
+        cache.pop(next(iter(cache)))
+    cache[id(c)] = (c, value)
+    return value
 
 
 def _level_codes(c: ColumnCode) -> dict[Level, int]:
@@ -418,14 +441,15 @@ def _level_codes(c: ColumnCode) -> dict[Level, int]:
     infrequent ones are not in it: they share "(infrequent)" with the levels never seen,
     the lookup's default (a table of every level seen, rare ones included, had been
     millions of entries at a click log's scale, a cache miss per lookup)."""
-    hit = _LEVEL_CODES.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1]
-    codes: dict[Level, int] = {v: i for i, v in enumerate(c.levels) if v is not None}
-    if len(_LEVEL_CODES) >= _LEVEL_CODES_KEPT:
-        _LEVEL_CODES.pop(next(iter(_LEVEL_CODES)))
-    _LEVEL_CODES[id(c)] = (c, codes)
-    return codes
+    return {v: i for i, v in enumerate(c.levels) if v is not None}
+
+
+def _level_array(c: ColumnCode) -> pa.Array | None:
+    """Column ``c``'s frequent string levels as Arrow, in order (the null level, last, left
+    out: a position is the level's index), or None when a level is not a string."""
+    levels = [v for v in c.levels if v is not None]
+    strings = [v for v in levels if isinstance(v, str)]
+    return string_array(strings) if len(strings) == len(levels) else None
 
 
 def _check_float32(values: np.ndarray, name: str, where: _Where) -> None:
