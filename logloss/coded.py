@@ -11,8 +11,11 @@ Conventions
   signed hashing); absent means every value is 1. No dense indicator matrix is ever formed.
 - w has p + 1 entries (the intercept last), as everywhere in :mod:`logloss.loss`.
 - Margins are gathers z = X_d·w_d + Σ_j vals_j·w[codes_j] + b; gradients scatter-adds
-  ``np.bincount(codes_j, weights=r·vals_j)`` over each column's own range of w, so a pass
-  costs O(n·(d + k) + p), whatever the number of levels.
+  Σ_i r_i·vals_ij at codes_ij, so a pass costs O(n·(d + k) + p), whatever the number of
+  levels. A pass walks slices of :data:`CODED_SLICE_ROWS` rows (a slice stays in cache
+  across its columns); a slice's code column is a one-entry-per-row sparse matrix, and its
+  gathers and scatter-adds are scipy's compiled CSR and CSC products (NumPy's ``take`` and
+  ``add.at`` without them).
 """
 
 from __future__ import annotations
@@ -256,8 +259,8 @@ def _scatter_ranges(
 
 
 def _scatter(X: CodedMatrix, r: Array, out: Array) -> None:
-    """out[:p] += Xᵀr by scatter-adds (one bincount per range of w, see :func:`ranges`, or
-    an in-place scatter-add for a range much wider than its codes)."""
+    """out[:p] += Xᵀr: the dense part's product, the codes' scatter-adds (see
+    :class:`_Slices`), the bags'."""
     d = X.dense.shape[1]
     if d:
         out[:d] += r @ np.asarray(X.dense, dtype=np.float64)
@@ -496,8 +499,8 @@ def _dense_sums(
 
 def coded_moments(X: CodedMatrix, *_: object) -> Array:
     """:func:`logloss.loss.block_moments` of a coded block: [n, means (p), Σ(x − mean)² (p)],
-    the coded features' from their counts (one bincount per code column; the data are never
-    centred, only the solver's coordinates are: w = Aθ)."""
+    the coded features' from their counts (one scatter-add per code column; the data are
+    never centred, only the solver's coordinates are: w = Aθ)."""
     n, p = X.shape
     d = X.dense.shape[1]
     out = np.zeros(1 + 2 * p)
