@@ -185,7 +185,20 @@ class _Slices:
         self.ones = np.ones(self.step)
 
     def __iter__(self) -> Any:
-        return iter(range(0, self.n, self.step))
+        """(first row, rows) of each slice."""
+        return ((a, min(self.step, self.n - a)) for a in range(0, self.n, self.step))
+
+    def margin(self, a: int, m: int, coef: Array, b: float) -> Array:
+        """z = X·coef + b of rows a..a+m: the dense part's product, the codes' gathers,
+        the bags'."""
+        X = self.X
+        d = X.dense.shape[1]
+        z = np.asarray(X.dense[a : a + m], np.float64) @ coef[:d] if d else np.zeros(m)
+        z += b
+        self.gather_add(a, m, coef, z)
+        if X.bags is not None:
+            _bags.bags_margin(X.bags[a : a + m], coef, z)
+        return z
 
     def data(self, a: int, m: int, j: int, square: bool = False) -> Array:
         """The values of code column ``j`` in rows a..a+m (squared with ``square``)."""
@@ -228,18 +241,9 @@ def coded_margin(X: CodedMatrix, coef: Array, b: float) -> Array:
     """z = X·coef + b by gathers (coef: p entries), :data:`CODED_SLICE_ROWS` rows at a time."""
     z = np.empty(len(X))
     coef = np.ascontiguousarray(coef, dtype=np.float64)
-    d = X.dense.shape[1]
     slices = _Slices(X)
-    for a in slices:
-        zs = z[a : a + slices.step]
-        if d:
-            np.matmul(np.asarray(X.dense[a : a + slices.step], np.float64), coef[:d], out=zs)
-            zs += b
-        else:
-            zs.fill(b)
-        slices.gather_add(a, len(zs), coef, zs)
-    if X.bags is not None:
-        _bags.bags_margin(X.bags, coef, z)
+    for a, m in slices:
+        z[a : a + m] = slices.margin(a, m, coef, b)
     return z
 
 
@@ -253,8 +257,7 @@ def _scatter_ranges(
     """out[codes] += Σ_rows weights · val (val² with ``square``) over the code columns (or
     ``columns``), a slice at a time (``out`` indexed as w, longer than every code)."""
     slices = _Slices(X)
-    for a in slices:
-        m = min(slices.step, slices.n - a)
+    for a, m in slices:
         slices.scatter_add(a, m, weights[a : a + m], out, square, columns)
 
 
@@ -391,13 +394,13 @@ def coded_sums(
     whole = X.bags is not None or arrow is not None
     r_all = np.empty(n) if whole else None
     d_all = np.empty(n) if whole and diag else None
-    for a in slices:
-        s = None if sample_weight is None else sample_weight[a : a + slices.step]
-        r, dvec = _slice_sums(slices, a, y[a : a + slices.step], s, coef, b, bool(diag), packed)
+    for a, m in slices:
+        s = None if sample_weight is None else sample_weight[a : a + m]
+        r, dvec = _slice_sums(slices, a, y[a : a + m], s, coef, b, bool(diag), packed)
         if r_all is not None:
-            r_all[a : a + len(r)] = r
+            r_all[a : a + m] = r
         if d_all is not None and dvec is not None:
-            d_all[a : a + len(r)] = dvec
+            d_all[a : a + m] = dvec
     if r_all is not None:
         _whole_sums(X, r_all, d_all, arrow, packed)
     return packed
@@ -418,12 +421,7 @@ def _slice_sums(
     weights s·ŷ(1 − ŷ), for the sums over the whole block."""
     X, m = slices.X, len(y)
     p, d = X.shape[1], X.dense.shape[1]
-    Xd = np.asarray(X.dense[a : a + m], dtype=np.float64)
-    z = Xd @ coef[:d] if d else np.zeros(m)
-    z += b
-    slices.gather_add(a, m, coef, z)
-    if X.bags is not None:
-        _bags.bags_margin(X.bags[a : a + m], coef, z)
+    z = slices.margin(a, m, coef, b)
     e, t, r = np.empty(m), np.empty(m), np.empty(m)
     softplus_and_sigma(z, e, t, r)
     dvec = r * (1.0 - r) if diag else None
@@ -440,6 +438,7 @@ def _slice_sums(
         if dvec is not None:
             dvec *= ss
     grad = packed[2 : p + 2]
+    Xd = np.asarray(X.dense[a : a + m], dtype=np.float64)
     if d:
         grad[:d] += r @ Xd
     slices.scatter_add(a, m, r, grad)
