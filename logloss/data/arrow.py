@@ -21,7 +21,6 @@ __all__ = [
     "as_numpy",
     "chunk_numpy",
     "column_numpy",
-    "dictionary_indices",
     "fill_tiles",
     "from_numpy",
     "int_values",
@@ -74,8 +73,9 @@ def as_numpy(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def int_values(arr: pa.Array, fill: int) -> np.ndarray:
     """An integer array's values as int64, ``fill`` at its nulls (whose values are
-    undefined): read from the buffer, without ``pc.fill_null``'s scalar (``pa.scalar``,
-    like ``pa.array``, imports pandas on its first call)."""
+    undefined; a dictionary chunk's nulls are those of its ``indices``): read from the
+    buffer, without ``pc.fill_null``'s scalar (``pa.scalar``, like ``pa.array``, imports
+    pandas on its first call)."""
     if len(arr) == 0:
         return np.zeros(0, np.int64)
     dtype = numpy_dtype(arr.type)
@@ -83,16 +83,6 @@ def int_values(arr: pa.Array, fill: int) -> np.ndarray:
     out = raw.astype(np.int64)
     if arr.null_count:
         out[~chunk_numpy(arr.is_valid())] = fill
-    return out
-
-
-def dictionary_indices(chunk: pa.DictionaryArray, fill: int) -> np.ndarray:
-    """A dictionary chunk's indices as int64, ``fill`` at its nulls (:func:`int_values`)."""
-    if len(chunk) == 0:
-        return np.zeros(0, np.int64)
-    out = int_values(chunk.indices, fill)
-    if chunk.null_count and not chunk.indices.null_count:  # nulls kept in the chunk's bitmap
-        out[~chunk_numpy(chunk.is_valid())] = fill
     return out
 
 

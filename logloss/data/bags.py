@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import as_numpy
+from .arrow import as_numpy, int_values, string_array
 from .errors import DataError
 from .hashing import cell_tokens, hash_tokens
 
@@ -121,8 +121,8 @@ def vocabulary_entries(
     token's feature, else "(infrequent)" when the column has it, else nothing."""
     toks, rows, idx = distinct_tokens(table.column(name))
     other = len(levels) if infrequent else -1
-    found = pc.index_in(pa.array(toks, pa.string()), value_set=pa.array(levels, pa.string()))
-    lut = as_numpy(found.fill_null(other)).astype(np.int64)
+    found = pc.index_in(string_array(toks), value_set=string_array(levels))
+    lut = int_values(found, other)
     codes = lut[idx] if len(lut) else np.zeros(0, np.int64)
     keep = codes >= 0
     rows, codes = _distinct_pairs(rows[keep], codes[keep], len(levels) + 1)

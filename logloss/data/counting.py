@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import as_numpy, chunk_numpy, dictionary_indices, from_numpy
+from .arrow import as_numpy, chunk_numpy, from_numpy, int_values
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_counts, column_noun
 from .crosses import learn_crosses
 from .encoding import (
@@ -89,9 +89,9 @@ def _dictionary_counts(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     values, counts = [pa.nulls(0, pa.string())], [np.zeros(0, np.int64)]
     for chunk in col.chunks:
         nulls = chunk.null_count
-        raw = dictionary_indices(chunk, 0)
-        if nulls:  # the indices under nulls are undefined: masked out unread
-            raw = raw[chunk_numpy(chunk.is_valid())]
+        raw = int_values(chunk.indices, -1)
+        if nulls:  # the indices under nulls are undefined: left out
+            raw = raw[raw >= 0]
         n = np.bincount(raw, minlength=len(chunk.dictionary))
         values.append(chunk.dictionary.cast(pa.string()).filter(from_numpy(n > 0)))
         values += [pa.nulls(1, pa.string())] if nulls else []

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import as_numpy
+from .arrow import as_numpy, int_values
 from .errors import DataError
 from .frozen import cached_hash, unhashed_state
 from .hashing import _distinct, _token_value
@@ -180,7 +180,7 @@ def _side_index(values: pa.Array, known: Sequence[Any]) -> np.ndarray:
     present = [v for v in known if v is not None]
     if present:
         index = pc.index_in(values, value_set=pa.array(present, type=values.type))
-        idx = as_numpy(index.fill_null(-1)).astype(np.int64)
+        idx = int_values(index, -1)
         lut = np.asarray([known.index(v) for v in present] + [-1], dtype=np.int64)
         out = lut[idx]
     else:

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import Source, as_numpy, dictionary_indices, fill_tiles, int_values, string_array
+from .arrow import Source, as_numpy, fill_tiles, int_values, string_array
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
 from .crosses import CrossCode
 from .frozen import cached_hash, unhashed_state
@@ -374,11 +374,10 @@ class Encoding:
             offset = 0
             for chunk in col.chunks:
                 per_entry = _lookup(c, chunk.dictionary.cast(pa.string()))
-                indices = dictionary_indices(chunk, 0)
-                codes = per_entry[indices] if len(per_entry) else np.full(len(chunk), -1)
-                if chunk.null_count:
-                    codes[~as_numpy(chunk.is_valid())] = null_code
-                out[offset : offset + len(chunk)] = codes
+                per_entry = np.append(per_entry, null_code)  # then the nulls' code
+                out[offset : offset + len(chunk)] = per_entry[
+                    int_values(chunk.indices, len(per_entry) - 1)
+                ]
                 offset += len(chunk)
             return out
         arr = categorical_values(table, c.name, where, self.missing)

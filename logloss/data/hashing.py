@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .arrow import dictionary_indices, prefixed, string_array
+from .arrow import int_values, prefixed, string_array
 from .murmur import feature_hasher_buckets, murmurhash3_strings
 
 #: With hash_bits and neither hash_columns nor max_categories: the categorical columns with
@@ -103,7 +103,7 @@ def column_hashes(
     at = 0
     for chunk in chunks:
         idx, sign = _per_entry(column, chunk.dictionary, bits, null)
-        codes = dictionary_indices(chunk, len(idx) - 1)
+        codes = int_values(chunk.indices, len(idx) - 1)
         k = len(codes)
         np.take(idx, codes, out=idx_out[at : at + k])
         np.take(sign, codes, out=sign_out[at : at + k])
@@ -123,7 +123,7 @@ def _distinct(column: str, table: pa.Table, values: Any) -> tuple[list[Any], np.
     distinct: list[Any] = []
     parts = []
     for chunk in chunks:
-        parts.append(dictionary_indices(chunk, -1))
+        parts.append(int_values(chunk.indices, -1))
         parts[-1] = np.where(parts[-1] < 0, -1, parts[-1] + len(distinct))
         distinct += chunk.dictionary.to_pylist()
     codes = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
