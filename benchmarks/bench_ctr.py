@@ -1,10 +1,11 @@
 """Benchmark: Criteo-shaped click logs, whole processes, against VW, scikit-learn, Spark.
 
 Data: ``logloss.generate_ctr.generate_ctr`` (13 counts with nulls, 26 string columns with
-Criteo's cardinalities scaled to the rows, Zipf levels), in 10 files (20 at 10 M); the older
-80 % of the files are the training set, the newest 20 % the held-out set (hard links into
-``train/`` and ``test/``). ``--quick``: 200 k rows; full: 2 M and 10 M rows. The page cache is
-warmed first. Every tool sees the same features: the 26 string columns as categories (tokens
+Criteo's cardinalities scaled to the rows, Zipf levels), in 10 files (20 at 10 M, then one
+per million rows); the older 80 % of the files are the training set, the newest 20 % the
+held-out set (hard links into ``train/`` and ``test/``). ``--quick``: 200 k rows; full: 2 M
+and 10 M rows; ``--rows N``: one size. The page cache is warmed first. Every tool sees the
+same features: the 26 string columns as categories (tokens
 ``Cj=value``) and the counts as ``log1p(count)``, a null count as 0 (logloss: ``--log1p
 I1,...,I13 --missing impute``, a null count as the mean of the column's log1p plus a missing
 indicator). Each command is a fresh process started from a shell, once:
@@ -335,20 +336,25 @@ def logloss_rows(work: Path, train: Path, test: Path, rows: int, limit: int) -> 
 def pass_limit(train: Path) -> tuple[float, int, int]:
     """Best time of one pass (gather the margins, bincount the gradient) over the training
     set's 26 code arrays, as (seconds, rows, codes)."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as pds
+    import pyarrow.parquet as pq
     from scipy.special import expit
 
-    table = pds.dataset(str(train), format="parquet").to_table()
+    names = [f"C{j}" for j in range(1, 27)]
+    # read as dictionaries (4-byte indices, no string per row), unified across the files
+    table = pq.read_table(train, columns=["label", *names], read_dictionary=names)
+    table = table.unify_dictionaries()
     y = table.column("label").to_numpy().astype(np.float64)
     columns = []  # (codes, offset into w, levels)
     p = 0
-    for j in range(1, 27):
-        col = pc.dictionary_encode(table.column(f"C{j}")).combine_chunks()
-        levels = len(col.dictionary) + 1  # and one for null
-        codes = col.indices.fill_null(levels - 1).to_numpy().astype(np.int32)
+    for name in names:
+        chunks = table.column(name).chunks
+        levels = (len(chunks[0].dictionary) if chunks else 0) + 1  # and one for null
+        codes = np.concatenate(
+            [c.indices.fill_null(levels - 1).to_numpy().astype(np.int32) for c in chunks]
+        )
         columns.append((codes, p, levels))
         p += levels
+        table = table.drop_columns([name])
     del table
     w = np.random.default_rng(0).normal(0, 0.01, size=p)
     g = np.empty(p)
@@ -447,15 +453,16 @@ def passes_table(rows: int, limit: tuple[float, int, int], done: dict[str, Row])
 
 
 def bench_size(rows: int, files: int, root: Path, args: Any) -> None:
-    import pyarrow.dataset as pds
 
     data = ctr_dataset(root, rows, files)
     with tempfile.TemporaryDirectory(prefix="logloss-ctr-") as tmp:
         work = Path(tmp)
         train, test = split_files(data, work)
         n_train = _rows(train)
-        for d in (train, test):  # warm the page cache
-            pds.dataset(str(d), format="parquet").to_table()
+        for f in (*train.glob("*.parquet"), *test.glob("*.parquet")):  # warm the page cache
+            with open(f, "rb") as fh:
+                while fh.read(1 << 24):
+                    pass
         max_iter = 50 if args.quick else 500
         spark_iter = 10 if args.quick else 100  # each Spark iteration costs seconds here
         results: list[Row] = []
@@ -515,7 +522,10 @@ def main() -> None:
     )
     p.add_argument("--spark", action="store_true", help="run the Spark peer in quick mode too")
     p.add_argument(
-        "--rows", type=int, default=None, help="one size of this many rows (in 10 files)"
+        "--rows",
+        type=int,
+        default=None,
+        help="one size of this many rows (10 files to 2 M, 20 to 10 M, then 1 M rows a file)",
     )
     p.add_argument(
         "--only", default=None, help="the tools to run, of vw,sklearn,spark,logloss (default all)"
@@ -527,8 +537,9 @@ def main() -> None:
     header("bench_ctr: click logs, whole processes", args.quick)
     root = data_dir(args.data_dir)
     sizes = [(200_000, 10)] if args.quick else [(2_000_000, 10), (10_000_000, 20)]
-    if args.rows:
-        sizes = [(args.rows, 10 if args.rows <= 2_000_000 else 20)]
+    if args.rows:  # 10 files up to 2 M rows, 20 up to 10 M, then about a million rows a file
+        files = 10 if args.rows <= 2_000_000 else max(20, round(args.rows / 1e6))
+        sizes = [(args.rows, files)]
     for rows, files in sizes:
         bench_size(rows, files, root, args)
 
