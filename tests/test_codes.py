@@ -289,6 +289,44 @@ def test_unseen_levels_at_predict_go_to_infrequent_as_scikit_learn(tmp_path):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
+def test_rare_levels_beyond_the_list_are_counted_and_still_predict_as_scikit_learn(
+    tmp_path, monkeypatch
+):
+    """A column with more rare levels than an encoding lists (a click log's id column has
+    millions): the most frequent rare ones are listed in level order, all are counted, and
+    predictions, the saved model and to_sklearn() still equal scikit-learn's pipeline."""
+    from logloss.data import counting
+    from logloss.estimator import LogisticRegression
+
+    monkeypatch.setattr(counting, "INFREQUENT_LISTED", 40)
+    df, numeric, categorical = flights(6000)
+    train, new = df.iloc[:4000], df.iloc[4000:]
+    path = write_blocks(train, tmp_path / "train.parquet", 3)
+    ds, model, ref = fit_both(train, numeric, categorical, "late", path, k=3)
+    counts = train.tailnum.value_counts()
+    rare = counts[counts < 3]
+    assert len(rare) > 500
+    tail = next(c for c in model.encoding_.categorical if c.name == "tailnum")
+    assert tail.n_infrequent == len(rare)
+    cat = ref[0].named_transformers_["cat"]
+    assert tail.n_infrequent == len(cat.infrequent_categories_[categorical.index("tailnum")])
+    assert list(tail.infrequent) == sorted(tail.infrequent) and len(tail.infrequent) == 40
+    assert set(tail.infrequent) <= set(rare.index)
+    assert min(rare[list(tail.infrequent)]) >= max(rare.drop(list(tail.infrequent)))
+    assert f"tailnum: vocabulary of {len(tail.levels):,} levels + (infrequent) for " in "\n".join(
+        model.encoding_.describe_categorical()
+    )
+    model.save(tmp_path / "m")
+    back = LogisticRegression.load(tmp_path / "m")
+    assert back.encoding_ == model.encoding_
+    new_path = write_blocks(new.drop(columns=["late"]), tmp_path / "new.parquet", 2)
+    data = read_parquet(new_path, None, encoding=back.encoding_)
+    got = np.asarray(back.predict_proba(data.X)[:, 1].compute())
+    X_new = new[numeric + categorical]
+    np.testing.assert_allclose(got, ref.predict_proba(X_new)[:, 1], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(back.to_sklearn().predict_proba(X_new)[:, 1], got, atol=1e-9)
+
+
 def test_dictionaries_that_differ_between_files_and_row_groups_code_alike(tmp_path):
     """A column dictionary-encoded in one file (each row group its own dictionary order)
     and plain strings in another: the codes are the dense indicators' positions."""

@@ -20,6 +20,7 @@ from .encoding import (
     CATEGORICAL,
     CODINGS,
     HASHED,
+    INFREQUENT_LISTED,
     NUMERIC,
     VOCABULARY_MAX_LEVELS,
     ColumnCode,
@@ -234,8 +235,9 @@ def learn(
                 f"{column_noun(kind)} {name!r} of dataset {source} holds only nulls: leave "
                 f"it out of the features"
             )
-        frequent, rare = _split_levels(values, counts, min_frequency)
-        cols.append(ColumnCode(name, BAG if kind in BAG_KINDS else CATEGORICAL, frequent, rare))
+        frequent, rare, n_rare = _split_levels(values, counts, min_frequency)
+        code_kind = BAG if kind in BAG_KINDS else CATEGORICAL
+        cols.append(ColumnCode(name, code_kind, frequent, rare, n_infrequent=n_rare))
     pairs, crosses = learn_crosses(  # crosses: a vocabulary, or hashed (.crosses)
         {c.name: c for c in cols}, stats, interactions, hash_bits=hash_bits,
         max_categories=max_categories, min_frequency=min_frequency,
@@ -248,18 +250,30 @@ def learn(
 
 def _split_levels(
     values: pa.Array, counts: np.ndarray, min_frequency: int
-) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-    """The levels seen at least ``min_frequency`` times and the rarer ones, each sorted by
-    :func:`level_key` (values in their natural order, the null level last: Arrow's sort of
-    strings is by UTF-8 bytes, which is Python's order of code points)."""
+) -> tuple[tuple[Level, ...], tuple[Level, ...], int]:
+    """The levels seen at least ``min_frequency`` times, the rarer ones listed (at most
+    :data:`INFREQUENT_LISTED`: the most frequent of them) and how many rarer ones there are;
+    both lists sorted by :func:`level_key` (values in their natural order, the null level
+    last: Arrow's sort of strings is by UTF-8 bytes, which is Python's order of code points).
+
+    A column whose every value is distinct at 45 M rows has tens of millions of rare levels:
+    as Python objects they took gigabytes in this process and in every worker the encoding
+    was shipped to, and nothing maps them apart (each is "(infrequent)", as an unseen value)."""
     order = pc.array_sort_indices(values, null_placement="at_end")
     ranked = values.take(order)
     if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
         return _split_levels(*_summed([values], [counts]), min_frequency)  # a repeated value
-    keep = counts[chunk_numpy(order)] >= min_frequency
+    ranked_counts = counts[chunk_numpy(order)]
+    keep = ranked_counts >= min_frequency
     frequent = ranked.filter(from_numpy(keep)).to_pylist()
-    rare = ranked.filter(from_numpy(~keep)).to_pylist() if not keep.all() else []
-    return tuple(frequent), tuple(rare)
+    rare_at = np.flatnonzero(~keep)
+    if len(rare_at) > INFREQUENT_LISTED:  # the most frequent of them, still in level order
+        top = np.argpartition(-ranked_counts[rare_at], INFREQUENT_LISTED - 1)[:INFREQUENT_LISTED]
+        listed = np.sort(rare_at[top])
+    else:
+        listed = rare_at
+    rare = ranked.take(from_numpy(listed)).to_pylist() if len(listed) else []
+    return tuple(frequent), tuple(rare), len(rare_at)
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:

@@ -169,7 +169,7 @@ def _no_vocabulary(ca: Any, cb: Any, s: Any, bound: int) -> str | None:
     for c in (ca, cb):
         if c is None or c.kind != "categorical":
             return f"column {getattr(c, 'name', '?')!r} is hashed"
-    product = (len(ca.levels) + len(ca.infrequent)) * (len(cb.levels) + len(cb.infrequent))
+    product = (len(ca.levels) + ca.n_infrequent) * (len(cb.levels) + cb.n_infrequent)
     if product > bound or s is None or s[0] != "levels":
         return f"{product:,} pairs of values, more than {bound:,}"
     return None

@@ -66,6 +66,11 @@ CODES_ABOVE = 64
 #: Without --max-categories, the most levels one column's vocabulary may hold (counted per
 #: block and merged on the client: about 100 bytes a level); more cannot fit memory here.
 VOCABULARY_MAX_LEVELS = 5_000_000
+#: The most rare levels an encoding lists per column (the most frequent of them): the rest
+#: are only counted. Each maps to "(infrequent)" as an unseen value does, so the list serves
+#: only the unseen-levels check of retraining and the exports, which read a listed rare
+#: level as seen; a click log's id column has tens of millions of rare levels.
+INFREQUENT_LISTED = 10_000
 #: Parts per merge in the counting pass's tree of merges (each keeps at most the limit).
 MERGE_FAN_IN = 4
 
@@ -86,13 +91,20 @@ class ColumnCode:
     name: str
     kind: str  # NUMERIC, CATEGORICAL or HASHED (a categorical column hashed)
     levels: tuple[Level, ...] = ()  # categorical: one indicator each, sorted, null last
-    infrequent: tuple[Level, ...] = ()  # categorical: folded into one "(infrequent)" indicator
+    #: categorical: levels folded into one "(infrequent)" indicator, listed up to
+    #: :data:`INFREQUENT_LISTED` (the most frequent of them); ``n_infrequent`` counts them all
+    infrequent: tuple[Level, ...] = ()
     mean: float = 0.0  # numeric: what a missing value becomes (impute)
     indicator: bool = False  # numeric: had missing values in training -> name__missing
     transform: str = ""  # numeric: "log1p" (--log1p: x -> log(1 + x) before imputation)
+    n_infrequent: int = 0  # categorical: how many levels were folded (at least those listed)
 
     __hash__ = cached_hash  # millions of levels: hashed once (see .frozen)
     __getstate__ = unhashed_state
+
+    def __post_init__(self) -> None:
+        if self.n_infrequent < len(self.infrequent):
+            object.__setattr__(self, "n_infrequent", len(self.infrequent))
 
     @property
     def width(self) -> int:
@@ -251,6 +263,11 @@ class Encoding:
                     "kind": c.kind,
                     "levels": list(c.levels),
                     "infrequent": list(c.infrequent),
+                    **(
+                        {"n_infrequent": c.n_infrequent}
+                        if c.n_infrequent > len(c.infrequent)
+                        else {}
+                    ),
                 }
                 for c in self.columns
             ],
@@ -323,14 +340,14 @@ class Encoding:
         how = "int32 codes" if self.coded else "0/1 indicators"
         out = []
         for c in self.categorical:
-            rare = f" + (infrequent) for {len(c.infrequent):,} rarer" if c.infrequent else ""
+            rare = f" + (infrequent) for {c.n_infrequent:,} rarer" if c.infrequent else ""
             out.append(f"{c.name}: vocabulary of {len(c.levels):,} levels{rare}, {how}")
         bits = self.hash_bits
         out += [f"{c.name}: hashed into 2^{bits} buckets (shared)" for c in self.hashed]
         out += [x.describe() for x in self.crosses]
         out += [f"{a}:{b}: cross, hashed into 2^{bits} buckets" for a, b in self.interactions]
         return out + [
-            bag_describe(c.name, c.kind, len(c.levels), len(c.infrequent), bits) for c in self.bags
+            bag_describe(c.name, c.kind, len(c.levels), c.n_infrequent, bits) for c in self.bags
         ]
 
     @property
@@ -487,4 +504,9 @@ def _column_from_json(c: Any) -> ColumnCode:
         raise ValueError(f"column {name!r}: bad level {bad!r}")
     if c["kind"] == BAG and not all(isinstance(v, str) for v in [*levels, *rare]):
         raise ValueError(f"column {name!r}: a bag's levels are strings")
-    return ColumnCode(name, c["kind"], tuple(levels), tuple(rare))
+    n_rare = c.get("n_infrequent", len(rare))
+    if type(n_rare) is not int or n_rare < len(rare):
+        raise ValueError(
+            f"column {name!r}: n_infrequent must be an integer of at least {len(rare)}"
+        )
+    return ColumnCode(name, c["kind"], tuple(levels), tuple(rare), n_infrequent=n_rare)
