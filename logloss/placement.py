@@ -127,12 +127,25 @@ def plan_storage(
     x_row = block_row_bytes(X)
     largest = max(X.chunks[0], default=0) * x_row
     budget = memory_bytes if memory_bytes is not None else memory_budget(client, largest)
-    storage = _resolve(storage, fits=array_nbytes(X) <= budget, distributed=distributed)
+    # blocks this process already holds (a run persists its dataset first) cost nothing more
+    # to keep, though they shrank the free memory the budget is half of
+    held = client is None and memory_bytes is None and _held_here(X)
+    fits = held or array_nbytes(X) <= budget
+    storage = _resolve(storage, fits=fits, distributed=distributed)
     per_worker = distributed and storage in ("persist", "disk")
     row_bytes = int(x_row + 8 * (2 if weighted else 1))
     sizes = [int(c) * row_bytes for c in X.chunks[0]] if per_worker else []
     on_disk = _disk_plan(sizes, budget) if storage == "disk" else [False] * len(sizes)
     return StoragePlan(storage, per_worker, tuple(on_disk), row_bytes, uuid.uuid4().hex[:12])
+
+
+def _held_here(X: da.Array) -> bool:
+    """Whether X's blocks are computed and held in this process (persisted by the threaded
+    scheduler): its graph is one value per block and no task."""
+    from dask.core import istask
+
+    graph = X.__dask_graph__()
+    return len(graph) == X.npartitions and not any(istask(v) for v in graph.values())
 
 
 def _resolve(storage: str, *, fits: bool, distributed: bool) -> str:
