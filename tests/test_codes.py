@@ -157,6 +157,34 @@ def test_a_row_groups_values_code_alike_by_index_in_and_by_the_python_table(rati
     )
 
 
+def test_a_dictionary_repeated_across_parts_is_looked_up_once_and_a_new_one_again(
+    tmp_path, monkeypatch
+):
+    """A row group read in batches repeats its dictionary in each: looked up once per thread
+    (copies of it compared by value), while another dictionary of the same length, in the
+    next row group, is looked up anew; the codes equal those of a whole read."""
+    from logloss.data import encoding
+
+    a = pa.array(["b", "a", "c", "a"] * 500).dictionary_encode()
+    b = pa.array(["c", "z", "b", "c"] * 500).dictionary_encode()  # 3 entries as well
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"c": pa.chunked_array([a, b]), "y": [0, 1] * 2000}), path,
+                   row_group_size=2000)  # fmt: skip
+    col = encoding.ColumnCode("c", "categorical", levels=("a", "b"), infrequent=("c",))
+    enc = encoding.Encoding((col,), categorical_coding="all", codes=True)
+    calls = []
+    real = encoding._lookup
+    monkeypatch.setattr(encoding, "_lookup", lambda c, v: calls.append(len(v)) or real(c, v))
+    pf = pq.ParquetFile(path, read_dictionary=["c"])
+    batches = [pa.Table.from_batches([x]) for x in pf.iter_batches(batch_size=500, columns=["c"])]
+    assert len(batches) == 8
+    got = np.concatenate([enc._codes(t, col, None) for t in batches])
+    assert len(calls) == 2  # one per row group's dictionary, not one per batch
+    want = {"a": 0, "b": 1, "c": 2, "z": 2}
+    values = pa.chunked_array([a, b]).cast(pa.string()).to_pylist()
+    np.testing.assert_array_equal(got, [want[v] for v in values])
+
+
 def test_kernel_gradient_equals_finite_differences():
     rng = np.random.default_rng(2)
     X = random_coded(rng, 300, True)
