@@ -65,6 +65,7 @@ LOGLOSS = (
     else [sys.executable, "-m", "logloss.cli"]
 )
 C = 0.05
+MACHINE_BYTES = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 MEMORY_SAFETY = 0.9  # the logloss processes' address-space limit, of the machine's memory
 PEAK_TARGET = 0.6  # their process tree's peak resident memory, of the machine's
 LOG1P = ["--log1p", ",".join(f"I{i}" for i in range(1, 14))]  # the counts, as the peers see them
@@ -414,13 +415,12 @@ def verdicts(rows: int, done: dict[str, Row], results: list[Row], quick: bool) -
             print(f"MISS  {r['name']} at {rows:,} rows: cannot ({r['cannot']})")
             continue
         seconds = r["proc"].seconds
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         verdict(
             f"{r['name']} peak RSS / the machine's memory at {rows:,} rows",
-            r["proc"].peak / total,
+            r["proc"].peak / MACHINE_BYTES,
             PEAK_TARGET,
             unit="",
-            note=f"{r['proc'].peak / 2**30:.1f} of {total / 2**30:.1f} GiB",
+            note=f"{r['proc'].peak / 2**30:.1f} of {MACHINE_BYTES / 2**30:.1f} GiB",
         )
         if losses and r.get("loss") is not None:
             verdict(
@@ -544,8 +544,7 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.logloss_memory_gb is None:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        args.logloss_memory_gb = 4.0 if args.quick else MEMORY_SAFETY * total / 2**30
+        args.logloss_memory_gb = 4.0 if args.quick else MEMORY_SAFETY * MACHINE_BYTES / 2**30
     header("bench_ctr: click logs, whole processes", args.quick)
     root = data_dir(args.data_dir)
     sizes = [(200_000, 10)] if args.quick else [(2_000_000, 10), (10_000_000, 20)]

@@ -413,10 +413,10 @@ _LAST_ENTRIES = threading.local()
 
 def _entry_codes(c: ColumnCode, dictionary: pa.Array, null_code: int) -> np.ndarray:
     """Per entry of a chunk's dictionary: its code (:func:`_lookup`), then the nulls'."""
-    last: dict[int, tuple[ColumnCode, pa.Array, np.ndarray]] = (
-        getattr(_LAST_ENTRIES, "by_column", None) or {}
-    )
-    _LAST_ENTRIES.by_column = last
+    last: dict[int, tuple[ColumnCode, pa.Array, np.ndarray]] | None
+    last = getattr(_LAST_ENTRIES, "by_column", None)
+    if last is None:
+        last = _LAST_ENTRIES.by_column = {}
     hit = last.get(id(c))
     if hit is not None and hit[0] is c and _same_array(dictionary, hit[1]):
         return hit[2]
