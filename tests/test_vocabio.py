@@ -88,6 +88,17 @@ def test_levels_and_infrequent_equal_a_counter_over_the_rows(min_frequency):
     assert got["b"] == _reference(b.tolist(), min_frequency)
 
 
+def test_a_dictionary_that_repeats_a_value_is_counted_as_one_level():
+    """A Parquet dictionary may hold a value twice (a writer other than Arrow's): its
+    counts are added up even when the block is the only one, so a level seen 3 + 3 times
+    is frequent at min_frequency 5 and appears once."""
+    dictionary = pa.array(["a", "b", "a", "c"])
+    indices = pa.array([0, 2, 0, 2, 2, 0, 1, 3], pa.int32())  # "a" 3 + 3 times, b, c once
+    t = pa.table({"s": pa.DictionaryArray.from_arrays(indices, dictionary)})
+    assert _learned([t], 5)["s"] == (("a",), ("b", "c"))
+    assert _learned([t], 1)["s"] == _reference(["a"] * 6 + ["b", "c"], 1)
+
+
 def test_counts_flow_as_arrow_values_and_int64_counts():
     t = pa.table({"s": ["b", "a", None, "b"], "x": [1.0, None, 3.0, 4.0]})
     kinds = [("s", CATEGORICAL), ("x", NUMERIC)]

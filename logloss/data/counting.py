@@ -144,7 +144,7 @@ def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[
         if total[name][0] == "many":
             many = max(len(s[1]) for s in found)
             total[name] = ("many", max(total[name][1], many), False)
-        elif len(found) > 1:
+        else:  # one part too: a Parquet dictionary may repeat a value (not Arrow's own)
             values, n = _summed([s[1] for s in found], [s[2] for s in found])
             exceeds = limit is not None and len(values) > limit
             total[name] = ("many", len(values), False) if exceeds else ("levels", values, n)
@@ -252,28 +252,38 @@ def _split_levels(
     values: pa.Array, counts: np.ndarray, min_frequency: int
 ) -> tuple[tuple[Level, ...], tuple[Level, ...], int]:
     """The levels seen at least ``min_frequency`` times, the rarer ones listed (at most
-    :data:`INFREQUENT_LISTED`: the most frequent of them) and how many rarer ones there are;
-    both lists sorted by :func:`level_key` (values in their natural order, the null level
-    last: Arrow's sort of strings is by UTF-8 bytes, which is Python's order of code points).
+    :data:`INFREQUENT_LISTED`: the most frequent of them, ties broken by level) and how many
+    rarer ones there are; both lists sorted by :func:`level_key` (values in their natural
+    order, the null level last: Arrow's sort of strings is by UTF-8 bytes, which is Python's
+    order of code points). ``values`` are distinct (:func:`merge`'s).
 
     A column whose every value is distinct at 45 M rows has tens of millions of rare levels:
     as Python objects they took gigabytes in this process and in every worker the encoding
-    was shipped to, and nothing maps them apart (each is "(infrequent)", as an unseen value)."""
-    order = pc.array_sort_indices(values, null_placement="at_end")
-    ranked = values.take(order)
-    if len(ranked) > 1 and pc.any(pc.equal(ranked[1:], ranked[:-1])).as_py():
-        return _split_levels(*_summed([values], [counts]), min_frequency)  # a repeated value
-    ranked_counts = counts[chunk_numpy(order)]
-    keep = ranked_counts >= min_frequency
-    frequent = ranked.filter(from_numpy(keep)).to_pylist()
+    was shipped to, and nothing maps them apart (each is "(infrequent)", as an unseen value).
+    Only the levels kept are sorted: sorting a million-level column's every value had been
+    most of the time from the counts to the encoding."""
+    keep = counts >= min_frequency
     rare_at = np.flatnonzero(~keep)
-    if len(rare_at) > INFREQUENT_LISTED:  # the most frequent of them, still in level order
-        top = np.argpartition(-ranked_counts[rare_at], INFREQUENT_LISTED - 1)[:INFREQUENT_LISTED]
-        listed = np.sort(rare_at[top])
-    else:
-        listed = rare_at
-    rare = ranked.take(from_numpy(listed)).to_pylist() if len(listed) else []
-    return tuple(frequent), tuple(rare), len(rare_at)
+    if len(rare_at) > INFREQUENT_LISTED:  # the most frequent: above the cut, and at it by level
+        rare_counts = counts[rare_at]
+        cut = np.partition(rare_counts, len(rare_at) - INFREQUENT_LISTED)[-INFREQUENT_LISTED]
+        above = rare_at[rare_counts > cut]
+        tied = rare_at[rare_counts == cut]
+        tied = tied[_sort_order(values.take(from_numpy(tied)))[: INFREQUENT_LISTED - len(above)]]
+        rare_at = np.concatenate([above, tied])
+    return (
+        tuple(_sorted_levels(values.filter(from_numpy(keep)))),
+        tuple(_sorted_levels(values.take(from_numpy(rare_at)))) if len(rare_at) else (),
+        int(np.count_nonzero(~keep)),
+    )
+
+
+def _sort_order(values: pa.Array) -> np.ndarray:
+    return chunk_numpy(pc.array_sort_indices(values, null_placement="at_end"))
+
+
+def _sorted_levels(values: pa.Array) -> list[Level]:
+    return values.take(from_numpy(_sort_order(values))).to_pylist()
 
 
 def _hashed(name: str, s: Any, max_categories: int | None, named: Sequence[str] | None) -> bool:

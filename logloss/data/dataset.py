@@ -231,9 +231,15 @@ def _learn_encoding(
     while len(parts) > MERGE_FAN_IN:
         groups = [parts[i : i + MERGE_FAN_IN] for i in range(0, len(parts), MERGE_FAN_IN)]
         parts = [dask.delayed(merge)(g, limit=cap) for g in groups]
+    # the last merge a task per column, in parallel (it had been a second of this process's
+    # time at 10 M click-log rows, one column after another)
+    keys = [*counted.features, *(("cross", a, b) for a, b in crosses)]
+    merged: dict[Any, Any] = {}
+    for one in _compute(*(_merged_key(parts, k, cap) for k in keys)):
+        merged.update(one)
     return learn(
         plan.feature_kinds,
-        merge(_compute(*parts), limit=cap),
+        merged,
         missing=plan.missing,
         max_categories=options.max_categories,
         min_frequency=options.min_frequency,
@@ -244,6 +250,15 @@ def _learn_encoding(
         interactions=options.interactions,
         log1p=plan.log1p,
     )
+
+
+def _merged_key(parts: list[Any], key: Any, limit: int) -> Any:
+    """The delayed :func:`merge` of one column's (or cross's) summaries in ``parts``."""
+    return dask.delayed(merge)([dask.delayed(_key_of)(p, key) for p in parts], limit=limit)
+
+
+def _key_of(stats: dict[Any, Any], key: Any) -> dict[Any, Any]:
+    return {key: stats[key]} if key in stats else {}
 
 
 def _build_arrays(
