@@ -77,6 +77,10 @@ def test_psi_and_bins_match_a_numpy_reference() -> None:
     full = np.concatenate([[-np.inf], edges, [np.inf]])
     e, a = np.histogram(before, full)[0], np.histogram(after, full)[0]
     assert np.array_equal(bin_counts(after, edges), a)
+    # values on the edges and infinite ones, from a block's strided column
+    column = np.concatenate([edges, edges[:3], [-np.inf, np.inf], after])
+    on = np.column_stack([column, column])
+    assert np.array_equal(bin_counts(on[:, 1], edges), np.histogram(on[:, 1], full)[0])
     p, q = e / e.sum(), a / a.sum()
     assert psi(e, a) == pytest.approx(np.sum((q - p) * np.log(q / p)), rel=1e-12)
     assert psi(e, e) == 0.0
