@@ -514,7 +514,10 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
     s1 = out[1 : p + 1]
     s2 = out[p + 1 :]
     _scatter_ranges(X, ones, s1, False)  # the code features' counts (Σ val), then Σ val²
-    _scatter_ranges(X, ones, s2, True)
+    if X.vals is None:  # every value 1: Σ val² is the count
+        s2[d:] += s1[d:]
+    else:
+        _scatter_ranges(X, ones, s2, True)
     if X.bags is not None:
         _bags.bags_moments(X.bags, s1, s2)
     mean = s1[d:]

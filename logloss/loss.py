@@ -223,8 +223,14 @@ def block_moments(X: NDArray[np.floating], *_: object) -> Array:
         out[0] = n
         out[1 : p + 1] = mean
         with np.errstate(over="ignore", invalid="ignore"):  # inf for values near 1e308
-            out[p + 1 :] = ((Xf - mean) ** 2).sum(axis=0)
+            for a in range(0, n, MOMENT_ROWS):  # in cache: no temporary the size of X
+                dev = Xf[a : a + MOMENT_ROWS] - mean
+                out[p + 1 :] += np.einsum("ij,ij->j", dev, dev)
     return out
+
+
+#: Rows of a block whose deviations :func:`block_moments` squares at a time.
+MOMENT_ROWS = 4096
 
 
 def combine_moments(*parts: Array) -> Array:
