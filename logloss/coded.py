@@ -51,7 +51,7 @@ class CodedMatrix:
     Quacks like a 2-D array of shape (n, p) where the plumbing needs it: ``shape``, ``ndim``,
     ``dtype``, ``nbytes`` (what it really holds), ``len``, row indexing."""
 
-    __slots__ = ("dense", "codes", "vals", "bounds", "bags")
+    __slots__ = ("dense", "codes", "vals", "bounds", "bags", "_unit")
     ndim = 2
 
     def __init__(
@@ -67,6 +67,19 @@ class CodedMatrix:
         self.vals = vals
         self.bounds = tuple(int(b) for b in bounds)
         self.bags = bags  # multi-valued columns' ragged part (logloss.bags), or None
+        self._unit: tuple[bool, ...] | None = None
+
+    def unit_columns(self) -> tuple[bool, ...]:
+        """Per code column, whether its every value is 1 (a vocabulary column beside hashed
+        ones, without an unseen level): found once per block, after it is built, so the
+        passes skip those columns' values (signs and zeros are the hashed columns' only)."""
+        if self._unit is None:
+            k = self.codes.shape[1]
+            if self.vals is None:
+                self._unit = (True,) * k
+            else:
+                self._unit = tuple(bool((self.vals[:, j] == 1).all()) for j in range(k))
+        return self._unit
 
     @property
     def n_features(self) -> int:
@@ -183,6 +196,7 @@ class _Slices:
         self.step = min(max(self.n, 1), CODED_SLICE_ROWS)
         self.indptr = np.arange(self.step + 1, dtype=X.codes.dtype)
         self.ones = np.ones(self.step)
+        self.unit = X.unit_columns()
 
     def __iter__(self) -> Any:
         """(first row, rows) of each slice."""
@@ -202,7 +216,7 @@ class _Slices:
 
     def data(self, a: int, m: int, j: int, square: bool = False) -> Array:
         """The values of code column ``j`` in rows a..a+m (squared with ``square``)."""
-        if self.X.vals is None:
+        if self.X.vals is None or self.unit[j]:
             return self.ones[:m]
         v = np.asarray(self.X.vals[a : a + m, j], dtype=np.float64)
         return v * v if square else v
