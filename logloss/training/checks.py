@@ -24,6 +24,7 @@ import numpy as np
 
 from ..data import DataError, Dataset, footer_stats
 from ..metrics.profile import decile_edges, profile_pass, psi
+from ..prepare import remember_moments
 from ..windows import Window
 from .champion import Champion, columns_of, data_columns
 from .gate import Check, CheckRules
@@ -203,9 +204,13 @@ def _unseen(champion: Champion, levels: dict[str, dict[str, float]], rows: int) 
     return out
 
 
-def data_checks(rules: CheckRules, ds: Dataset, champion: Champion | None) -> DataChecks:
+def data_checks(
+    rules: CheckRules, ds: Dataset, champion: Champion | None, *, moments: bool = False
+) -> DataChecks:
     """The profile of ``ds`` and its checks against ``champion``'s stored profile
-    (thresholds: ``rules``); two passes over the blocks."""
+    (thresholds: ``rules``); two passes over the blocks. With ``moments``, the first also
+    finds X's moments, kept for the fit that follows (:func:`logloss.prepare.remember_moments`:
+    its moments pass is one fewer over the blocks)."""
     numeric = _numeric(ds)
     cols = [j for _, j in numeric]
     positive = _positive(ds)
@@ -221,7 +226,10 @@ def data_checks(rules: CheckRules, ds: Dataset, champion: Champion | None) -> Da
         binned=[j for _, j, _, _ in binned],
         edges=[e for _, _, e, _ in binned] if binned else None,
         sums=_sums_stop(ds),
+        moments=moments,
     )
+    if moments:
+        remember_moments(ds.X, first.moments)
     sample = first.sample
     edges = [decile_edges(sample[:, i]) for i in range(len(cols))]
     own = profile_pass(

@@ -11,6 +11,7 @@ from typing import Any
 from ..data import Dataset
 from ..evaluation import evaluate_model, evaluate_models
 from ..logistic import LogisticCore
+from ..prepare import WARM_MIN_ROWS
 from .champion import Champion, Start, columns_of, load_champion, scorer, start_from
 from .checks import DataChecks, data_checks, footer_checks, schema_problem
 from .gate import Verdict, judge
@@ -30,7 +31,11 @@ def checks(plan: TrainPlan, ds: Dataset, old: Champion | None) -> DataChecks:
     problem = schema_problem(old, ds) if plan.guarded else None
     if problem is not None:
         raise refuse(plan, problem)
-    return data_checks(plan.checks, ds, old)
+    # the fit's exact moments pass (standardized, or data too small for a row sample) is
+    # made by the checks' first pass instead
+    exact = plan.settings.standardize or ds.n_rows < WARM_MIN_ROWS
+    exact = exact and not isinstance(plan.validation, float)  # else the fit's rows differ
+    return data_checks(plan.checks, ds, old, moments=exact)
 
 
 def start(plan: TrainPlan, ds: Dataset, old: Champion | None) -> Start:

@@ -46,6 +46,7 @@ from ..data import Dataset, read_parquet
 from ..integrations.mlflow import record_run
 from ..loading import persist_dataset, split_validation
 from ..logistic import LogisticCore
+from ..prepare import remember_moments
 from ..progress import RowsReport
 from ..remedies import Namer, Problem, Remedy, python_name
 from ..solvers import SolverState
@@ -258,15 +259,18 @@ def fit(
     resumed = checkpoint is not None and (Path(checkpoint) / CHECKPOINT_FILE).exists()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = train_model(
-            ds,
-            plan.settings,
-            callback=callback,
-            checkpoint=checkpoint,
-            checkpoint_restart=plan.checkpoint_restart,
-            cv_progress=cv_progress,
-            init=None if begin is None else begin.init,
-        )
+        try:
+            model = train_model(
+                ds,
+                plan.settings,
+                callback=callback,
+                checkpoint=checkpoint,
+                checkpoint_restart=plan.checkpoint_restart,
+                cv_progress=cv_progress,
+                init=None if begin is None else begin.init,
+            )
+        finally:
+            remember_moments(None, None)  # the data checks' moments, if the fit took none
     model.training_["resumed_from_checkpoint"] = resumed
     model.training_["start"] = started(begin, model)
     return Fitted(model, _shown(caught), resumed)
