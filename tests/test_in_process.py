@@ -3,7 +3,6 @@ calling process on Dask's threaded scheduler; worker processes only when asked f
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -174,28 +173,3 @@ def test_a_packages_main_module_is_not_mistaken_for_an_unguarded_script(tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["None"]
-
-
-@pytest.mark.parametrize("preset", [None, "1"])
-def test_the_command_asks_numpy_for_small_pages_unless_told_otherwise(preset):
-    """The command sets NUMPY_MADVISE_HUGEPAGE=0 before NumPy is imported (its processes
-    and the workers they start inherit it); a value the user set is kept."""
-    code = (
-        "import os, sys\n"
-        "from logloss.cli import main\n"
-        "try:\n"
-        "    main(['generate', '--help'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "import numpy\n"
-        "print(os.environ.get('NUMPY_MADVISE_HUGEPAGE'),"
-        " int(numpy._core.multiarray._set_madvise_hugepage(True)))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    if preset is not None:
-        env["NUMPY_MADVISE_HUGEPAGE"] = preset
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    want = "0 0" if preset is None else "1 1"
-    assert proc.stdout.split()[-2:] == want.split()

@@ -173,22 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERNAL_ERROR
 
 
-def _small_pages() -> None:
-    """NumPy asks Linux for 2 MB pages for every array of 4 MB or more (``madvise``) unless
-    ``NUMPY_MADVISE_HUGEPAGE=0``, read when NumPy is imported: this command's process, and
-    the local cluster's workers it starts, read it from here (a value already set is kept).
-
-    A block is written once, when read, and then only read. On a virtual machine whose
-    memory the host backs on first touch, a fresh 2 MB page costs about 2 ns a byte to
-    fault in, a reused 4 KB page a tenth of that: of the 6.5 s that building 10 M click-log
-    rows' blocks took on a 2-core virtual machine, 1.7 s went to it, and the passes over
-    the blocks were no faster with the larger pages."""
-    if "numpy" not in sys.modules:
-        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _small_pages()
     args = build_parser().parse_args(argv)
     # dask.array registers pydata/sparse's array type when that package is installed, and
     # importing it imports numba (0.4 s of every command); no command gets such arrays.
