@@ -39,6 +39,7 @@ __all__ = [
     "check_weight_values",
     "class_weights",
     "dask_array",
+    "exact_moments",
     "is_dask",
     "mean_scale",
     "prepare",
@@ -403,11 +404,18 @@ def remember_moments(X: Any, moments: Array | None) -> None:
         _KNOWN_MOMENTS[X.name] = moments
 
 
+def exact_moments(standardize: bool, n_rows: int) -> bool:
+    """Whether a fit on Dask blocks takes its moments from all ``n_rows`` rows (they define
+    a standardized problem; on less data than a warm start needs there is no row sample),
+    rather than from the warm start's row sample."""
+    return standardize or n_rows < WARM_MIN_ROWS
+
+
 def _dask_moments(data: BlockData, how: Scaling, name: str) -> tuple[Array, Sample | None]:
     """The moments, from the warm start's row sample when there will be one and they only
     precondition; else those remembered for these blocks, or one exact pass over all rows."""
     sample = None
-    if not how.standardize and data.n_rows >= WARM_MIN_ROWS:
+    if not exact_moments(how.standardize, data.n_rows):
         sample = take_sample(data)
     if sample is not None:
         return any_moments(sample[0]), sample

@@ -12,7 +12,7 @@ from ..data import Dataset
 from ..evaluation import evaluate_model, evaluate_models
 from ..logistic import LogisticCore
 from ..placement import default_client
-from ..prepare import WARM_MIN_ROWS
+from ..prepare import exact_moments
 from .champion import Champion, Start, columns_of, load_champion, scorer, start_from
 from .checks import DataChecks, data_checks, footer_checks, schema_problem
 from .gate import Verdict, judge
@@ -34,7 +34,7 @@ def checks(plan: TrainPlan, ds: Dataset, old: Champion | None) -> DataChecks:
         raise refuse(plan, problem)
     # the fit's exact moments pass (standardized, or data too small for a row sample) is
     # made by the checks' first pass instead
-    exact = plan.settings.standardize or ds.n_rows < WARM_MIN_ROWS
+    exact = exact_moments(plan.settings.standardize, ds.n_rows)
     exact = exact and not isinstance(plan.validation, float)  # else the fit's rows differ
     # in this process only: on a cluster the fit's moments pass adds up a partial per worker,
     # where the profile's would move every block's (2p + 1 floats) between them
