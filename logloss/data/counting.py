@@ -264,9 +264,10 @@ def _split_levels(
     most of the time from the counts to the encoding."""
     keep = counts >= min_frequency
     rare_at = np.flatnonzero(~keep)
-    if len(rare_at) > INFREQUENT_LISTED:  # the most frequent: above the cut, and at it by level
+    n_rare = len(rare_at)
+    if n_rare > INFREQUENT_LISTED:  # the most frequent: above the cut, and at it by level
         rare_counts = counts[rare_at]
-        cut = np.partition(rare_counts, len(rare_at) - INFREQUENT_LISTED)[-INFREQUENT_LISTED]
+        cut = np.partition(rare_counts, n_rare - INFREQUENT_LISTED)[-INFREQUENT_LISTED]
         above = rare_at[rare_counts > cut]
         tied = rare_at[rare_counts == cut]
         tied = tied[_sort_order(values.take(from_numpy(tied)))[: INFREQUENT_LISTED - len(above)]]
@@ -274,7 +275,7 @@ def _split_levels(
     return (
         tuple(_sorted_levels(values.filter(from_numpy(keep)))),
         tuple(_sorted_levels(values.take(from_numpy(rare_at)))) if len(rare_at) else (),
-        int(np.count_nonzero(~keep)),
+        n_rare,
     )
 
 
