@@ -148,7 +148,8 @@ def _sigint_ignored() -> Iterator[None]:
 IN_PROCESS_FRACTION = 0.5
 
 
-def _available_memory() -> int:
+def available_memory() -> int:
+    """Bytes of memory this machine has available now (psutil's ``available``)."""
     try:
         import psutil
 
@@ -187,7 +188,7 @@ def runs_in_process(
 def in_process_budget() -> float:
     """Bytes of data this process takes on: :data:`IN_PROCESS_FRACTION` of the available
     memory (also what the engine persists without a cluster, streaming the rest)."""
-    return IN_PROCESS_FRACTION * _available_memory()
+    return IN_PROCESS_FRACTION * available_memory()
 
 
 @contextmanager

@@ -43,12 +43,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .cluster import available_memory
 from .coded import FULL_HESSIAN_MAX_FEATURES, hessian_fits
 from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .lockstep import FoldPasses, Lockstep
 from .loss import Folds, cv_block_sums, hashed_folds
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
 from .prepare import Prepared, sample_step, take_sample
+from .remedies import Problem, ProblemError, Remedy
 from .solvers import SolverState, choose_solver, solve, solver_options, warm_start
 
 if TYPE_CHECKING:
@@ -79,6 +81,16 @@ SETTING_NAMES = FIT_SETTING_NAMES[1:]
 #: (WARM_MIN_ROWS): here a Hessian pass costs K Hessians, and the sample solves are shared
 #: by all the folds.
 CV_WARM_MIN_ROWS = 20_000
+
+#: Vectors of a model's length (p + 1 float64) that each model of a search holds in this
+#: process while the models run: its solver's L-BFGS pairs and working copies, the
+#: objective's iterate, gradient and preconditioner, its share of the passes' packed sums.
+#: Measured by tracemalloc's peak: 39.7 a model (6 models of 2^18, 2^19 and 2^20 hashed
+#: buckets over seattlepets' names, 0.48, 0.97 and 1.9 GB); a full Hessian (Newton,
+#: narrow data) counts three (p + 1)² more.
+CV_VECTORS_PER_MODEL = 40
+#: The share of this machine's available memory a search may plan to take.
+CV_MEMORY_FRACTION = 0.8
 
 
 # ------------------------------------------------------------------ folds
@@ -262,6 +274,10 @@ def cross_validate(
     grid = [(f, i, j) for f in range(F) for i in range(nC) for j in range(nL)]
     model_fold = np.array([f for f, _, _ in grid], dtype=np.intp)
     p = prep.n_features
+    newton = sum(F * nC for s in solvers if s == "newton")
+    hash_width = getattr(prep.encoding, "hash_width", 0)
+    hash_bits = int(hash_width).bit_length() - 1 if hash_width else 0
+    check_search_memory(len(grid), p, (F, nC, nL), newton, hash_bits)
     fit_intercept = bool(settings["fit_intercept"])
     penalize = "theta" if settings["standardize"] else "w"
     passes = FoldPasses(prep, folds, model_fold)
@@ -328,6 +344,49 @@ def cross_validate(
     flat = int(np.argmax(mean.T.ravel()))
     best = (flat % nC, flat // nC)
     return CVResult(Cs, l1_ratios, scores, coefs, n_iter, converged, lock.passes, best)
+
+
+def search_bytes(n_models: int, n_features: int, n_newton: int = 0) -> int:
+    """The memory a search of ``n_models`` models of ``n_features`` features holds in this
+    process (:data:`CV_VECTORS_PER_MODEL`; ``n_newton`` of them with a full Hessian)."""
+    q = n_features + 1
+    return 8 * (n_models * CV_VECTORS_PER_MODEL * q + n_newton * 3 * q * q)
+
+
+def check_search_memory(
+    n_models: int,
+    n_features: int,
+    grid: tuple[int, int, int],
+    n_newton: int = 0,
+    hash_bits: int = 0,
+    available: int | None = None,
+) -> None:
+    """Refuses up front (:class:`~logloss.remedies.ProblemError`, one line) a search whose
+    models would hold more than :data:`CV_MEMORY_FRACTION` of the available memory: K
+    models of 2^24 hashed buckets take K x 4.8 GB, and a grid of 50 had been the kernel's
+    out-of-memory kill after the whole read. ``grid``: (folds, Cs, l1_ratios);
+    ``hash_bits``: the hashed columns' (a remedy), 0 without."""
+    need = search_bytes(n_models, n_features, n_newton)
+    have = available_memory() if available is None else available
+    if need <= CV_MEMORY_FRACTION * have:
+        return
+    folds, n_C, n_l1 = grid
+    shape = f"{folds} folds x {n_C} C" + (f" x {n_l1} l1_ratio" if n_l1 > 1 else "")
+    remedies = [
+        Remedy("cv", "fewer folds:", detail=f" (now {folds})"),
+        Remedy("Cs", "fewer values of C:", detail=f" (now {n_C})"),
+    ]
+    if n_l1 > 1:
+        remedies.append(Remedy("l1_ratios", "fewer l1 ratios:", detail=f" (now {n_l1})"))
+    if hash_bits:
+        remedies.append(Remedy("hash_bits", "fewer buckets:", detail=f" (now {hash_bits})"))
+    why = (
+        f"cross-validation of {n_models} models ({shape}) of {n_features + 1:,} coefficients "
+        f"needs about {need / 2**30:,.1f} GiB in this process ({CV_VECTORS_PER_MODEL} vectors "
+        f"of that length a model: the solver's history, gradients and the passes' sums), "
+        f"more than {CV_MEMORY_FRACTION:.0%} of the {have / 2**30:,.1f} GiB available"
+    )
+    raise ProblemError(Problem("out of memory", why, tuple(remedies)))
 
 
 def _grid_solver(solver: str, p: int, l1_ratio: float, coded: bool) -> str:

@@ -317,3 +317,74 @@ def test_wide_codes_search_l1_with_owlqn_and_refuse_newton_in_one_line(pets):
         )
     with pytest.raises(ValueError, match=r"solver 'newton' .* solver='lbfgs'"):
         fit_cv(LogisticCore(solver="newton"), ds.X, ds.y, Cs=[1.0], cv=3, encoding=ds.encoding)
+
+
+# ------------------------------------------------------------------ memory
+def test_the_search_memory_estimate_bounds_what_the_models_allocate(pets):
+    """search_bytes is what a search allocates in this process (tracemalloc's peak: every
+    NumPy buffer), within 20 % above it: the guard below refuses on a real figure."""
+    import tracemalloc
+
+    from logloss.cv import search_bytes
+
+    _, folder, _, _ = pets
+    ds = read_pets(folder, hash_bits=18, hash_columns=["animal_name"])
+    tracemalloc.start()
+    try:
+        result, _ = fit_cv(
+            LogisticCore(tol=1e-6), ds.X, ds.y, Cs=CS, cv=FOLDS, encoding=ds.encoding, refit=False
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = search_bytes(FOLDS * len(CS), ds.n_features)
+    assert result.passes >= 10  # the L-BFGS histories filled (10 pairs)
+    assert 0.8 * estimate <= peak <= estimate, (peak / 2**20, estimate / 2**20)
+
+
+def test_a_search_over_the_available_memory_is_refused_in_one_line_before_a_pass(pets, monkeypatch):
+    """Just below the models' memory: refused up front, naming the models, the size and
+    the settings to lower (no pass run); just above: the search runs."""
+    from logloss import cv as cv_module
+    from logloss.remedies import ProblemError
+
+    _, folder, _, _ = pets
+    ds = read_pets(folder, hash_bits=16, hash_columns=["animal_name"])
+    need = cv_module.search_bytes(FOLDS * len(CS), ds.n_features)
+    passes = []
+    real_pass = cv_module.FoldPasses.__call__
+    monkeypatch.setattr(
+        cv_module.FoldPasses, "__call__", lambda s, r: passes.append(1) or real_pass(s, r)
+    )
+    monkeypatch.setattr(cv_module, "available_memory", lambda: int(need / 0.8) - 1)
+    core = LogisticCore(tol=1e-4)
+    with pytest.raises(ProblemError) as info:
+        fit_cv(core, ds.X, ds.y, Cs=CS, cv=FOLDS, encoding=ds.encoding)
+    text = str(info.value)
+    assert "\n" not in text and not passes
+    assert f"6 models ({FOLDS} folds x 2 C) of {ds.n_features + 1:,} coefficients" in text
+    assert "fewer folds: cv (now 3)" in text and "fewer buckets: hash_bits (now 16)" in text
+    monkeypatch.setattr(cv_module, "available_memory", lambda: int(need / 0.8) + 1)
+    result, model = fit_cv(core, ds.X, ds.y, Cs=CS, cv=FOLDS, encoding=ds.encoding)
+    assert passes and model is not None and result.converged.all()
+
+
+def test_cli_refuses_a_search_over_memory_with_exit_2_and_writes_nothing(
+    pets, tmp_path, monkeypatch, capsys
+):
+    from logloss import cv as cv_module
+    from logloss.cli import main
+
+    _, folder, _, _ = pets
+    monkeypatch.setattr(cv_module, "available_memory", lambda: 2**30)
+    out = tmp_path / "m"
+    args = ["train", str(folder), "--label", "dog", "--missing", "impute", "--hash-bits", "18"]
+    args += ["--cv", "5", "--quiet", "--out", str(out)]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("logloss: error: cross-validation of 50 models")
+    assert "--cv (now 5); or fewer values of C: --Cs (now 10)" in err[0]
+    assert "--hash-bits (now 18)" in err[0] and "GiB available" in err[0]
+    assert not out.exists()

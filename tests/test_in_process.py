@@ -21,7 +21,7 @@ def test_the_rule_for_running_in_process(monkeypatch):
     import logloss.cluster as cluster
 
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    monkeypatch.setattr(cluster, "_available_memory", lambda: 1000)
+    monkeypatch.setattr(cluster, "available_memory", lambda: 1000)
     assert runs_in_process(data_bytes=500)  # half the available memory
     assert not runs_in_process(data_bytes=501)
     assert not runs_in_process(data_bytes=None)  # unknown size: worker processes

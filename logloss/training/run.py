@@ -426,7 +426,7 @@ def run(plan: TrainPlan, hooks: Hooks | None = None) -> TrainResult:
         if not ran_on:
             ran_on = stack.enter_context(connect(plan, data_bytes(plan, ds), h.phase))
         h.phase(
-            f"loading {ds.n_rows:,} rows x {ds.n_features} features from {len(ds.files)} "
+            f"loading {ds.n_rows:,} rows x {ds.n_features:,} features from {len(ds.files)} "
             f"file(s) in {len(ds.blocks)} block(s) on {ran_on}"
         )
         ds = persist(ds, h.rows("loading", ds.n_rows))
