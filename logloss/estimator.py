@@ -126,10 +126,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator, LogisticCore):
         (treatment coding, as statsmodels' ``C(col)``), each coefficient is the difference
         from it and ``summary`` equals statsmodels' ``Logit``.
     hash_bits : int or None, default=None
-        Parquet data (``read_parquet``): hash categorical columns into 2^hash_bits shared
-        buckets as scikit-learn's ``FeatureHasher(input_type="string")`` does with the tokens
-        ``column=value`` (see :mod:`logloss.data.hashing`); ``to_sklearn()`` then holds that
-        FeatureHasher. Not for in-memory DataFrames.
+        Hash categorical columns into 2^hash_bits shared buckets as scikit-learn's
+        ``FeatureHasher(input_type="string")`` does with the tokens ``column=value`` (see
+        :mod:`logloss.data.hashing`); ``to_sklearn()`` then holds that FeatureHasher. For a
+        DataFrame given to ``fit``, as for Parquet data (``read_parquet``): wide, hashed and
+        crossed columns become the same int32 code blocks, never dense indicators.
     hash_columns : list of column names, default=None
         The columns to hash; None: those with more levels than ``max_categories`` (or 1000).
     interactions : list of "A:B" strings, default=None

@@ -10,8 +10,13 @@ Conventions
 - A DataFrame is encoded when one of its columns is string, object, category or bool, or
   when ``missing`` is not "error". Otherwise it is numeric data, handled as before.
 - The column options are the estimator's settings: ``missing``, ``categorical``,
-  ``numeric``, ``max_categories``, ``min_frequency``, ``categorical_coding`` (see
-  :mod:`logloss.settings`).
+  ``numeric``, ``max_categories``, ``min_frequency``, ``categorical_coding``, ``hash_bits``,
+  ``hash_columns``, ``interactions`` (see :mod:`logloss.settings`), with Parquet's defaults.
+- An encoding of codes (wide vocabularies, hashed columns, crosses, bags: see
+  :attr:`~logloss.data.Encoding.coded`) makes the same coded blocks as Parquet data (a dense
+  part and int32 codes, never dense indicators): a Dask array of them, of about
+  :data:`FRAME_BLOCK_BYTES` each (a pandas DataFrame) or one per partition (a Dask one).
+  Otherwise the encoded DataFrame is dense, named by the features.
 - ``missing="drop"`` drops rows of a pandas DataFrame (with their labels and weights); on a
   Dask DataFrame it is refused (read Parquet with ``read_parquet(missing="drop")``).
 - Uses Dask: for Dask DataFrames only.
@@ -19,6 +24,7 @@ Conventions
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,12 +32,17 @@ import numpy as np
 import pyarrow as pa
 
 from .data.counting import block_stats, learn, merge
+from .data.crosses import CROSS_VOCABULARY_MAX, cross_counts
+from .data.dataset import _check_hashing
 from .data.encoding import Encoding, _Where
 from .data.errors import DataError
+from .data.hashing import HASH_ABOVE
 from .data.schema import _feature_type, column_kind
+from .data.values import categorical_values
 
-#: max_categories of an in-memory DataFrame when none is given: its indicators are dense.
-FRAME_MAX_CATEGORIES = 100
+#: The rows of a pandas DataFrame's coded blocks: about this many bytes each (Parquet's
+#: default block size).
+FRAME_BLOCK_BYTES = 128 * 2**20
 
 __all__ = ["encode_frame", "is_frame", "learn_frame", "needs_encoding"]
 
@@ -91,24 +102,45 @@ def _where() -> _Where:
     return _Where("X", int, "", noun="DataFrame")
 
 
-def _stats(part: Any, weight: Any, kinds: Kinds, missing: str, limit: int) -> dict[str, Any]:
+def _stats(
+    part: Any,
+    weight: Any,
+    kinds: Kinds,
+    missing: str,
+    limit: int | None,
+    crosses: Sequence[tuple[str, str]] = (),
+    cross_limit: int = 0,
+) -> dict[Any, Any]:
+    """A partition's summary (:func:`~logloss.data.counting.block_stats`), and the pairs of
+    ``crosses`` under ("cross", A, B), as a Parquet block's."""
     w = None if weight is None else np.asarray(weight, dtype=np.float64)
-    return block_stats(_table(part), kinds, w, _where(), missing, limit)
+    table = _table(part)
+    out: dict[Any, Any] = block_stats(table, kinds, w, _where(), missing, limit)
+    for a, b in crosses:
+        values = lambda n: categorical_values(table, n, _where(), missing)  # noqa: E731
+        out["cross", a, b] = cross_counts(table, (a, b), values, cross_limit)
+    return out
 
 
 def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding:
-    """The encoding of DataFrame ``X`` (levels and means; weighted means with weights)."""
-    if options.get("hash_bits"):
-        raise ValueError(
-            "hash_bits hashes Parquet data (logloss.read_parquet(..., hash_bits=B)); the "
-            "categorical columns of an in-memory DataFrame are one-hot encoded"
-        )
+    """The encoding of DataFrame ``X`` (levels and means; weighted means with weights), by
+    the rules of Parquet data (:func:`logloss.read_parquet`): every column a vocabulary
+    unless ``max_categories`` bounds it, ``hash_bits`` hashes ``hash_columns`` (default: the
+    columns of more than ``max_categories`` or 1,000 levels), ``interactions`` crosses."""
     missing = options["missing"]
     categorical = options.get("categorical") or ()
     numeric = options.get("numeric") or ()
-    limit = options["max_categories"]
-    if limit is None:  # in memory the indicators are dense: the old bound stays
-        limit = FRAME_MAX_CATEGORIES
+    max_categories = options["max_categories"]
+    hash_bits, hash_columns = options.get("hash_bits"), options.get("hash_columns")
+    pairs = _check_hashing(hash_bits, hash_columns, options.get("interactions") or ())
+    # hashed and crossed columns are categorical (integer ids too), as Parquet's
+    named = [*(hash_columns or ()), *(c for p in pairs for c in p)]
+    categorical = (*categorical, *(c for c in named if c not in categorical))
+    limit = max_categories
+    if hash_bits and hash_columns is None:  # a column over it is hashed: not counted further
+        limit = limit or HASH_ABOVE
+    crosses = [p for p in pairs if not set(p) & set(hash_columns or ())]
+    bound = max_categories or CROSS_VOCABULARY_MAX
     if _is_dask(X):
         import dask
 
@@ -128,7 +160,7 @@ def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding
             raise ValueError("a Dask DataFrame needs Dask sample weights (or none)")
         found = dask.compute(
             *[
-                dask.delayed(_stats)(p, w, kinds, missing, limit)
+                dask.delayed(_stats)(p, w, kinds, missing, limit, crosses, bound)
                 for p, w in zip(parts, weights, strict=True)
             ]
         )
@@ -137,18 +169,22 @@ def learn_frame(X: Any, sample_weight: Any, options: dict[str, Any]) -> Encoding
         kinds = _kinds(table, categorical, numeric)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         mode = "impute" if missing == "drop" else missing  # dropped rows: see drop_rows
-        found = [block_stats(table, kinds, w, _where(), mode, limit)]
+        found = [_stats(X, w, kinds, mode, limit, crosses, bound)]
+    names = [k for k, _ in kinds]
     for name in [*categorical, *numeric]:
-        if name not in [k for k, _ in kinds]:
-            raise DataError(f"column {name!r} named in categorical/numeric is not in X")
+        if name not in names:
+            raise DataError(f"column {name!r} named in the column options is not in X")
     return learn(
         kinds,
         merge(found),
         missing=missing,
-        max_categories=limit,
+        max_categories=max_categories,
         min_frequency=options["min_frequency"],
         source="X",
         categorical_coding=options.get("categorical_coding", "all"),
+        hash_bits=hash_bits,
+        hash_columns=hash_columns,
+        interactions=pairs,
     )
 
 
@@ -163,42 +199,34 @@ def drop_rows(X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
     return X[keep], y, sample_weight
 
 
-#: A DataFrame whose encoding has hashed columns, crosses or bags is encoded through the
-#: codes and densified, up to this many bytes per partition (its width is 2^B and more).
-DENSE_CODED_MAX_BYTES = 2**30
-
-
-def _encode_part(part: Any, encoding: Encoding, dtype: str) -> np.ndarray:
+def _encode_part(part: Any, encoding: Encoding, dtype: str) -> Any:
+    """A partition encoded: a coded block (:attr:`Encoding.coded`) or a dense array."""
     table = _table(part[encoding.input_columns])
-    if not (encoding.hash_width or encoding.crosses or encoding.bags):
+    if not encoding.coded:
         return encoding.encode(table, dtype, _where())
-    # what Encoding.encode does not make: the coded block's features, densified
     from .data import codes
 
-    size = table.num_rows * encoding.width * np.dtype(dtype).itemsize
-    if size > DENSE_CODED_MAX_BYTES:
-        raise ValueError(
-            f"a DataFrame of {table.num_rows:,} rows would be {size / 2**30:.1f} GiB as this "
-            f"model's {encoding.width:,} features (hashed, crossed or bag columns): predict "
-            f"Parquet files (logloss predict, or read_parquet with the model's encoding), "
-            f"fewer rows at a time, or model.to_sklearn()"
-        )
     block = codes.empty(encoding, table.num_rows, dtype)
     codes.encode_into(encoding, table, dtype, _where(), block, 0)
-    return block.toarray(dtype)
+    return block
 
 
 def encode_frame(X: Any, encoding: Encoding, dtype: str = "float64") -> Any:
-    """DataFrame ``X`` encoded: a pandas DataFrame named by the encoded features, or a Dask
-    array (partition by partition, row chunks computed)."""
+    """DataFrame ``X`` encoded: coded blocks as a Dask array (an encoding of codes), else a
+    pandas DataFrame named by the encoded features, or a Dask array for a Dask DataFrame
+    (partition by partition, row chunks computed)."""
+    import dask
+    import dask.array as da
+
+    from .coded import note_coded
+    from .data import codes
+
     missing_cols = [c for c in encoding.input_columns if c not in [str(c) for c in X.columns]]
     if missing_cols:
         raise DataError(f"X lacks the column(s) {missing_cols} the model was trained on")
+    X = X.rename(columns=str)
     if _is_dask(X):
-        import dask
-        import dask.array as da
-
-        parts = X.rename(columns=str).to_delayed()
+        parts = X.to_delayed()
         lengths = dask.compute(*[dask.delayed(len)(p) for p in parts])
         blocks = [
             da.from_delayed(
@@ -208,8 +236,22 @@ def encode_frame(X: Any, encoding: Encoding, dtype: str = "float64") -> Any:
             )
             for p, n in zip(parts, lengths, strict=True)
         ]
-        return da.concatenate(blocks, axis=0)
-    import pandas as pd
+        out = da.concatenate(blocks, axis=0)
+    elif encoding.coded:
+        step = max(1, FRAME_BLOCK_BYTES // max(1, codes.row_bytes(encoding, dtype)))
+        starts = range(0, max(len(X), 1), step)
+        name = f"frame-codes-{dask.base.tokenize(id(X), len(X), encoding.width, uuid.uuid4())}"
+        graph = {
+            (name, i, 0): _encode_part(X.iloc[a : a + step], encoding, dtype)
+            for i, a in enumerate(starts)
+        }
+        rows = tuple(min(step, len(X) - a) for a in starts)
+        out = da.Array(graph, name, chunks=(rows, (encoding.width,)), dtype=np.dtype(dtype))
+    else:
+        import pandas as pd
 
-    values = _encode_part(X.rename(columns=str), encoding, dtype)
-    return pd.DataFrame(values, columns=encoding.feature_names, index=X.index)
+        values = _encode_part(X, encoding, dtype)
+        return pd.DataFrame(values, columns=encoding.feature_names, index=X.index)
+    if encoding.coded:
+        note_coded(out.name, codes.row_bytes(encoding, dtype))
+    return out

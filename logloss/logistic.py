@@ -322,9 +322,11 @@ class LogisticCore:
             from .frames import encode_frame, is_frame
 
             if is_frame(X):  # a DataFrame of the columns the model was trained on
+                lazy = is_dask(X)
                 X = encode_frame(X, encoding)
-                if is_dask(X):
-                    return lazy_margin(X, self.coef_[0], b, self.n_features_in_, None)
+                if is_dask(X):  # a Dask DataFrame's, or a pandas one's coded blocks
+                    z = lazy_margin(X, self.coef_[0], b, self.n_features_in_, None)
+                    return z if lazy else np.asarray(z.compute())
         if is_dask(X):
             names = getattr(self, "feature_names_in_", None)
             return lazy_margin(X, self.coef_[0], b, self.n_features_in_, names)

@@ -597,4 +597,13 @@ def _encode_frame(
     if values["missing"] == "drop" and not is_dask(X) and is_frame(X):
         X, y, sample_weight = drop_rows(X, y, sample_weight)
     encoding = learn_frame(X, sample_weight, {k: values[k] for k in _COLUMN_OPTIONS})
-    return encode_frame(X, encoding), y, sample_weight, encoding, True
+    lazy = is_dask(X)
+    X = encode_frame(X, encoding)
+    if is_dask(X) and not lazy:  # a pandas DataFrame's coded blocks: y and weights beside
+        import dask.array as da
+
+        rows = X.chunks[0]
+        y = None if y is None else da.from_array(np.asarray(y), chunks=rows)
+        if sample_weight is not None and np.ndim(sample_weight):
+            sample_weight = da.from_array(np.asarray(sample_weight, np.float64), chunks=rows)
+    return X, y, sample_weight, encoding, True

@@ -77,6 +77,14 @@ def bag_entries(enc: Encoding, table: pa.Table) -> tuple[np.ndarray, np.ndarray,
     return bags.assemble(table.num_rows, vocab, hashed, enc.width)
 
 
+def row_bytes(enc: Encoding, dtype: str) -> int:
+    """Bytes per row of ``enc``'s coded blocks: the dense part, an int32 code per code
+    column (and a float32 sign beside it when hashed), a row pointer and ~1 entry a bag."""
+    per_code = 8 if enc.hashed else 4
+    per_bag = 8 + 8 * len(enc.bags) if enc.bags else 0
+    return enc.dense_width * np.dtype(dtype).itemsize + per_code * len(code_columns(enc)) + per_bag
+
+
 def empty(enc: Encoding, n: int, dtype: str) -> CodedMatrix:
     """A coded block of ``n`` rows to fill (dense part zeroed, codes uninitialised)."""
     k = len(code_columns(enc))

@@ -295,11 +295,7 @@ def _build_arrays(
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
     X = array("X", 0, (rows, (width,)), np.dtype(plan.dtype))
     if plan.encoding is not None and plan.encoding.coded:
-        enc = plan.encoding
-        k = len(codes.code_columns(enc))
-        per_code = 8 if enc.hashed else 4  # hashed: a float32 sign beside each code
-        per_bag = 8 + 8 * len(enc.bags) if enc.bags else 0  # a row pointer, ~1 entry a bag
-        note_coded(X.name, enc.dense_width * np.dtype(plan.dtype).itemsize + per_code * k + per_bag)
+        note_coded(X.name, codes.row_bytes(plan.encoding, plan.dtype))
     y = None
     if plan.label is not None:
         # y reads its own column only: a pass over the labels alone (the label checks of a
