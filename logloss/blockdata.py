@@ -407,6 +407,11 @@ class BlockData:
         self.last_pass: dict[str, int] = {}
 
     @property
+    def client(self) -> Any | None:
+        """The distributed client whose workers hold the blocks (None: in this process)."""
+        return self._client
+
+    @property
     def n_blocks(self) -> int:
         return len(self._blocks) if self._blocks is not None else len(self._xs)
 

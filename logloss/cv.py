@@ -49,6 +49,7 @@ from .fitting import FIT_SETTING_NAMES, FitResult, fit_prepared
 from .lockstep import FoldPasses, Lockstep
 from .loss import Folds, cv_block_sums, hashed_folds
 from .objective import LogisticObjective, NonFiniteError, numpy_sums
+from .placement import worker_headroom
 from .prepare import Prepared, sample_step, take_sample
 from .remedies import Problem, ProblemError, Remedy
 from .solvers import SolverState, choose_solver, solve, solver_options, warm_start
@@ -91,6 +92,11 @@ CV_WARM_MIN_ROWS = 20_000
 CV_VECTORS_PER_MODEL = 40
 #: The share of this machine's available memory a search may plan to take.
 CV_MEMORY_FRACTION = 0.8
+#: A pass of a search on a worker, per model and worker thread: its coefficients (the
+#: task's argument), its gradient and, at most, its Hessian's diagonal and intercept column.
+WORKER_CV_VECTORS_PER_THREAD = 4
+#: ... and the worker's sum of its threads' partial sums (gradient, diagonal, column).
+WORKER_CV_COMBINE_VECTORS = 3
 
 
 # ------------------------------------------------------------------ folds
@@ -277,7 +283,8 @@ def cross_validate(
     newton = sum(F * nC for s in solvers if s == "newton")
     hash_width = getattr(prep.encoding, "hash_width", 0)
     hash_bits = int(hash_width).bit_length() - 1 if hash_width else 0
-    check_search_memory(len(grid), p, (F, nC, nL), newton, hash_bits)
+    client = prep.data.client if prep.data is not None else None
+    check_search_memory(len(grid), p, (F, nC, nL), newton, hash_bits, client=client)
     fit_intercept = bool(settings["fit_intercept"])
     penalize = "theta" if settings["standardize"] else "w"
     passes = FoldPasses(prep, folds, model_fold)
@@ -346,6 +353,16 @@ def cross_validate(
     return CVResult(Cs, l1_ratios, scores, coefs, n_iter, converged, lock.passes, best)
 
 
+def worker_search_bytes(n_models: int, n_features: int, threads: int, n_newton: int = 0) -> int:
+    """The memory a pass of a search takes on a worker of ``threads`` threads: per thread
+    (one task each) the models' coefficients and their sums
+    (:data:`WORKER_CV_VECTORS_PER_THREAD` vectors a model), and the sum of the threads'
+    (:data:`WORKER_CV_COMBINE_VECTORS`); ``n_newton`` models' full Hessians likewise."""
+    q = n_features + 1
+    per = n_models * q + n_newton * q * q
+    return 8 * per * (threads * WORKER_CV_VECTORS_PER_THREAD + WORKER_CV_COMBINE_VECTORS)
+
+
 def search_bytes(n_models: int, n_features: int, n_newton: int = 0) -> int:
     """The memory a search of ``n_models`` models of ``n_features`` features holds in this
     process (:data:`CV_VECTORS_PER_MODEL`; ``n_newton`` of them with a full Hessian)."""
@@ -360,16 +377,45 @@ def check_search_memory(
     n_newton: int = 0,
     hash_bits: int = 0,
     available: int | None = None,
+    client: Any | None = None,
 ) -> None:
     """Refuses up front (:class:`~logloss.remedies.ProblemError`, one line) a search whose
     models would hold more than :data:`CV_MEMORY_FRACTION` of the available memory: K
     models of 2^24 hashed buckets take K x 4.8 GB, and a grid of 50 had been the kernel's
     out-of-memory kill after the whole read. ``grid``: (folds, Cs, l1_ratios);
-    ``hash_bits``: the hashed columns' (a remedy), 0 without."""
+    ``hash_bits``: the hashed columns' (a remedy), 0 without. ``client``: the distributed
+    client whose workers hold the blocks; a worker whose passes' sums
+    (:func:`worker_search_bytes`) would not fit its headroom
+    (:func:`~logloss.placement.worker_headroom`) is refused too, before a KilledWorker."""
     need = search_bytes(n_models, n_features, n_newton)
     have = available_memory() if available is None else available
-    if need <= CV_MEMORY_FRACTION * have:
-        return
+    if need > CV_MEMORY_FRACTION * have:
+        why = (
+            f"needs about {need / 2**30:,.1f} GiB in this process ({CV_VECTORS_PER_MODEL} "
+            f"vectors of that length a model: the solver's history, gradients and the passes' "
+            f"sums), more than {CV_MEMORY_FRACTION:.0%} of the {have / 2**30:,.1f} GiB available"
+        )
+        _refuse_search(n_models, n_features, grid, hash_bits, why)
+    for addr, threads, room in worker_headroom(client) or ():
+        need = worker_search_bytes(n_models, n_features, threads, n_newton)
+        if need > room:
+            why = (
+                f"needs about {need / 2**30:,.2f} GiB on worker {addr} ({threads} thread(s): "
+                f"{WORKER_CV_VECTORS_PER_THREAD} vectors of that length a model a thread, "
+                f"{WORKER_CV_COMBINE_VECTORS} more to add them up), more than the "
+                f"{room / 2**30:,.2f} GiB it has left below 60 % of its memory limit"
+            )
+            _refuse_search(n_models, n_features, grid, hash_bits, why, workers=True)
+
+
+def _refuse_search(
+    n_models: int,
+    n_features: int,
+    grid: tuple[int, int, int],
+    hash_bits: int,
+    why: str,
+    workers: bool = False,
+) -> None:
     folds, n_C, n_l1 = grid
     shape = f"{folds} folds x {n_C} C" + (f" x {n_l1} l1_ratio" if n_l1 > 1 else "")
     remedies = [
@@ -380,13 +426,10 @@ def check_search_memory(
         remedies.append(Remedy("l1_ratios", "fewer l1 ratios:", detail=f" (now {n_l1})"))
     if hash_bits:
         remedies.append(Remedy("hash_bits", "fewer buckets:", detail=f" (now {hash_bits})"))
-    why = (
-        f"cross-validation of {n_models} models ({shape}) of {n_features + 1:,} coefficients "
-        f"needs about {need / 2**30:,.1f} GiB in this process ({CV_VECTORS_PER_MODEL} vectors "
-        f"of that length a model: the solver's history, gradients and the passes' sums), "
-        f"more than {CV_MEMORY_FRACTION:.0%} of the {have / 2**30:,.1f} GiB available"
-    )
-    raise ProblemError(Problem("out of memory", why, tuple(remedies)))
+    if workers:
+        remedies.append(Remedy("memory_limit", "workers with a larger", detail=""))
+    head = f"cross-validation of {n_models} models ({shape}) of {n_features + 1:,} coefficients"
+    raise ProblemError(Problem("out of memory", f"{head} {why}", tuple(remedies)))
 
 
 def _grid_solver(solver: str, p: int, l1_ratio: float, coded: bool) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "memory_budget",
     "plan_storage",
     "worker_groups",
+    "worker_headroom",
 ]
 
 _LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded")
@@ -70,23 +71,37 @@ def memory_budget(client: Any | None, block_bytes: float = 0) -> float:
     configured = dask.config.get("logloss.memory-budget", None)
     if configured is not None:
         return float(configured)
-    if client is not None:
-        try:
-            workers = list(client.scheduler_info()["workers"].values())
-        except Exception:  # pragma: no cover - scheduler unreachable
-            workers = []
-        limits = [w.get("memory_limit") or 0 for w in workers]
-        if workers and all(limits):
-            total = 0.0
-            for w, limit in zip(workers, limits, strict=True):
-                used = max(float((w.get("metrics") or {}).get("memory", 0)), WORKER_BASE_BYTES)
-                reads = 1.5 * block_bytes * max(1, int(w.get("nthreads", 1)))
-                total += max(0.0, 0.6 * limit - used - reads)
-            return total
+    room = worker_headroom(client, block_bytes)
+    if room is not None:
+        return sum(free for _, _, free in room)
     # no cluster: the same budget as the one that keeps a run in this process
     from .cluster import in_process_budget
 
     return in_process_budget()
+
+
+def worker_headroom(
+    client: Any | None, block_bytes: float = 0
+) -> list[tuple[str, int, float]] | None:
+    """(address, threads, bytes) per worker of ``client``: what is left below 60 % of its
+    memory limit after what it holds now (at least :data:`WORKER_BASE_BYTES`) and a
+    ``block_bytes`` read (~1.5x its block) on each thread. None without a client, or when
+    a worker has no memory limit (or the scheduler cannot be asked)."""
+    if client is None:
+        return None
+    try:
+        workers = client.scheduler_info()["workers"]
+    except Exception:  # pragma: no cover - scheduler unreachable
+        return None
+    limits = [w.get("memory_limit") or 0 for w in workers.values()]
+    if not workers or not all(limits):
+        return None
+    out = []
+    for (addr, w), limit in zip(workers.items(), limits, strict=True):
+        used = max(float((w.get("metrics") or {}).get("memory", 0)), WORKER_BASE_BYTES)
+        threads = max(1, int(w.get("nthreads", 1)))
+        out.append((addr, threads, max(0.0, 0.6 * limit - used - 1.5 * block_bytes * threads)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,49 @@ def test_flow_trains_on_the_process_cluster_like_the_local_fit(
     reference = _local_fit(dataset, TrainSettings(solver="lbfgs", tol=1e-8, standardize=True))
     _close(model, reference)
     assert model.training_["metrics"]["log_loss"] > 0
+
+
+@pytest.fixture(scope="module")
+def clicks(tmp_path_factory):
+    """20 000 Criteo-shaped rows (13 counts with nulls, 26 string columns) in 4 files."""
+    from logloss.generate_ctr import generate_ctr
+
+    out = tmp_path_factory.mktemp("clicks") / "ctr"
+    generate_ctr(out, rows=20_000, files=4, seed=SEED)
+    return out
+
+
+def _search(data, cluster, out, hash_bits: int) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "logloss.cli", "train", str(data), "--label", "label"]
+    args += ["--missing", "impute", "--hash-bits", str(hash_bits), "--cv", "3"]
+    args += ["--Cs", "0.01,0.1,1", "--tol", "1e-4", "--quiet", "--out", str(out)]
+    args += ["--scheduler", cluster.address]
+    return subprocess.run(args, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+
+
+def test_a_search_over_a_workers_memory_is_refused_in_one_line_and_one_within_runs(
+    dask_procs, clicks, tmp_path
+):
+    """9 models of 2^20 buckets take about 0.5 GB on a worker in a pass (coefficients and
+    sums), more than a 1 GiB worker has below 60 %, while this process could hold them:
+    refused before a pass, naming the worker, with exit 2 and nothing written (it had been
+    a KilledWorker). The same search over 2^14 buckets runs on the same workers."""
+    from logloss.cv import worker_search_bytes
+
+    cluster, client = dask_procs
+    out = tmp_path / "wide"
+    proc = _search(clicks, cluster, out, 20)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    assert len(err) == 1, err
+    line = err[0]
+    assert line.startswith("logloss: error: cross-validation of 9 models (3 folds x 3 C)")
+    assert "GiB on worker tcp://127.0.0.1:" in line and "below 60 % of its memory limit" in line
+    assert "--hash-bits (now 20)" in line and "workers with a larger --memory-limit" in line
+    assert not out.exists()
+    limit = min(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+    assert worker_search_bytes(9, 2**20, 1) > 0.6 * limit - 300 * 2**20  # the figure checked
+    out = tmp_path / "narrow"
+    proc = _search(clicks, cluster, out, 14)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert load_model(out).coef_.shape[-1] >= 2**14
