@@ -512,3 +512,54 @@ def test_coded_blocks_per_worker_in_memory_and_on_disk_give_the_same_sums(tmp_pa
         np.testing.assert_array_equal(a[0].codes, b[0].codes)
         data.release()
         ref.release()
+
+
+@pytest.mark.parametrize("hashed", [False, True])
+def test_uint64_ids_code_as_their_int64_values_and_one_above_int64_is_one_clear_line(
+    tmp_path, capsys, hashed
+):
+    """A uint64 id column whose values fit int64 trains as the same column stored as int64
+    (vocabulary or hashed); one value above int64's largest, in the second row group of the
+    second file, is refused in one line naming the value, the column, its row and file, with
+    exit 2 and nothing written (it had been pyarrow's "ArrowInvalid: Integer value ... not in
+    range")."""
+    from logloss.cli import main
+    from logloss.estimator import load_model
+
+    rng = np.random.default_rng(7)
+    n = 400
+    ids = rng.integers(0, 30, size=n).astype(np.uint64) * np.uint64(2**40)
+    y = (rng.random(n) < 0.3 + 0.4 * (ids % np.uint64(3) == 0)).astype(np.int64)
+    x = rng.normal(size=n)
+    extra = ["--hash-bits", "8", "--hash-columns", "id"] if hashed else []
+    common = ["--label", "y", "--categorical", "id", "--quiet", "--tol", "1e-8", *extra]
+    fits = {}
+    for kind in (pa.uint64(), pa.int64()):
+        folder = tmp_path / str(kind)
+        folder.mkdir()
+        for f in range(2):
+            part = slice(f * n // 2, (f + 1) * n // 2)
+            t = pa.table({"id": pa.array(ids[part], kind), "x": x[part], "y": y[part]})
+            pq.write_table(t, folder / f"part-{f}.parquet", row_group_size=50)
+        assert main(["train", str(folder), *common, "--out", str(tmp_path / f"m-{kind}")]) == 0
+        fits[str(kind)] = load_model(tmp_path / f"m-{kind}")
+    np.testing.assert_array_equal(fits["uint64"].coef_, fits["int64"].coef_)
+    assert list(fits["uint64"].feature_names_in_) == list(fits["int64"].feature_names_in_)
+    bad = ids.copy()
+    bad[n // 2 + 53] = np.uint64(2**63 + 11)  # file 1, its row 53: the second row group
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for f in range(2):
+        part = slice(f * n // 2, (f + 1) * n // 2)
+        t = pa.table({"id": pa.array(bad[part], pa.uint64()), "x": x[part], "y": y[part]})
+        pq.write_table(t, folder / f"part-{f}.parquet", row_group_size=50)
+    out = tmp_path / "m-big"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(folder), *common, "--out", str(out)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"got {2**63 + 11} in feature column 'id' at row 53 of file " in err[0]
+    assert "part-1.parquet (cast a column of larger ids to string)" in err[0]
+    assert not out.exists()

@@ -106,12 +106,37 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
             )
         col = col.cast(pa.int64())
     elif pa.types.is_integer(t):
+        if t == pa.uint64():
+            big = _first_above_int64(col)
+            if big is not None:
+                raise DataError(
+                    f"categorical integers must fit int64; got {col[big].as_py()} in feature "
+                    f"column {name!r} at row {where.file_row(big)} of {where.place} (cast a "
+                    f"column of larger ids to string)"
+                )
         col = col.cast(pa.int64())
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if arr.null_count and missing != "impute":
         i = int(np.argmax(~as_numpy(arr.is_valid())))
         where.fail(name, "feature values must be finite and non-null; got null", i)
     return arr
+
+
+def _first_above_int64(col: pa.ChunkedArray) -> int | None:
+    """The first row of a uint64 column whose value is above int64's largest, or None."""
+    offset = 0
+    for chunk in col.chunks:
+        if len(chunk):
+            raw = np.frombuffer(
+                chunk.buffers()[1], np.uint64, count=len(chunk), offset=chunk.offset * 8
+            )
+            big = raw > np.iinfo(np.int64).max
+            if chunk.null_count:
+                big &= as_numpy(chunk.is_valid())
+            if big.any():
+                return offset + int(np.argmax(big))
+        offset += len(chunk)
+    return None
 
 
 def log1p_columns(X: Any, columns: Sequence[int]) -> np.ndarray:
