@@ -242,6 +242,42 @@ def test_categorical_float_with_fractions_is_refused(tmp_path):
     assert ok.feature_names == ["f=1", "f=2"]
 
 
+def test_categorical_decimals_code_as_their_integers_and_fractions_are_refused(tmp_path):
+    """A decimal column named --categorical codes as the same integers stored as int64
+    (it had been "internal error: TypeError: ufunc 'isfinite' not supported")."""
+    from decimal import Decimal
+
+    levels = [0, 3, 3, 1, 0, 2, 3, 1]
+    y = [0, 1, 1, 0, 0, 1, 1, 0]
+    dec = pa.array([Decimal(v) for v in levels], pa.decimal128(5, 0))
+    a = read_parquet(table_file(tmp_path / "d.parquet", c=dec, y=y), "y", categorical=["c"])
+    b = read_parquet(table_file(tmp_path / "i.parquet", c=levels, y=y), "y", categorical=["c"])
+    assert a.feature_names == b.feature_names == ["c=0", "c=1", "c=2", "c=3"]
+    np.testing.assert_array_equal(np.asarray(a.X.compute()), np.asarray(b.X.compute()))
+    frac = pa.array([Decimal("1.5"), *(Decimal(v) for v in levels[1:])], pa.decimal128(5, 1))
+    path = table_file(tmp_path / "f.parquet", c=frac, y=y)
+    with pytest.raises(DataError, match=f"got 1.5 in column 'c' at row 0 of file {path}"):
+        read_parquet(path, "y", categorical=["c"])
+
+
+def test_a_flag_naming_a_column_that_is_not_a_feature_says_why(tmp_path):
+    import datetime as dt
+
+    day = pa.array([dt.date(2024, 1, d) for d in (1, 2, 3)])
+    path = table_file(tmp_path / "1.parquet", day=day, x=[1.0, 2.0, 3.0], z=[3, 1, 2], y=[0, 1, 0])
+    cases = [
+        ({"categorical": ["day"]}, "'day' is date32[day]: dates, times, binary and nested"),
+        ({"categorical": ["y"]}, "'y' is the label"),
+        ({"hash_bits": 8, "hash_columns": ["nope"]}, f"no column 'nope' in file {path}"),
+        ({"categorical": ["x"], "exclude": ["x"]}, "'x' is excluded (--exclude)"),
+    ]
+    for options, why in cases:
+        with pytest.raises(DataError) as info:
+            read_parquet(path, "y", **options)
+        assert "names column(s) that are not features" in str(info.value)
+        assert why in str(info.value), str(info.value)
+
+
 def test_inf_is_an_error_even_when_imputing(tmp_path):
     path = table_file(tmp_path / "1.parquet", a=[1.0, np.inf, None], y=[0, 1, 0])
     with pytest.raises(DataError, match=f"got inf in feature column 'a' at row 1 of file {path}"):

@@ -216,6 +216,32 @@ def _auto_features(
     return feats, ignored
 
 
+def _why_not_feature(
+    name: str,
+    files: _Files,
+    ignored: dict[str, str],
+    label: str | None,
+    weight: str | None,
+    exclude: Sequence[str],
+) -> str:
+    """Why ``name`` is not a feature column, for the error of a flag that names it."""
+    if name == label:
+        return f"{name!r} is the label"
+    if name == weight:
+        return f"{name!r} is the weight column"
+    if name in exclude:
+        return f"{name!r} is excluded (--exclude)"
+    if name in ignored:
+        return (
+            f"{name!r} is {ignored[name]}: dates, times, binary and nested columns are not "
+            f"features; cast it to string (or a number) in the data to use it"
+        )
+    if any(name in cols for cols in files.types):
+        return f"{name!r} is not among the features asked for"
+    reference = files.reference
+    return f"no column {name!r} in file {reference.file.path}; its columns: {_available(reference)}"
+
+
 def _check_not_shadowed(files: _Files, name: str, role: str, holders: list[int]) -> None:
     """A name must not be a hive partition key in a file that also holds a column of it."""
     both = [
@@ -465,7 +491,8 @@ def _make_plan(
     ):
         unknown = [n for n in names if n not in feats]
         if unknown:
-            raise DataError(f"{flag} names column(s) that are not features: {unknown}")
+            why = _why_not_feature(unknown[0], files, dict(ignored), label, weight, exclude)
+            raise DataError(f"{flag} names column(s) that are not features: {unknown} ({why})")
     used = [*feats] + [c for c in (label, weight) if c is not None]
     file_columns = []
     for name in used:

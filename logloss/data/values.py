@@ -95,6 +95,8 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
     if pa.types.is_large_string(t):
         col = col.cast(pa.string())
     elif pa.types.is_floating(t) or pa.types.is_decimal(t):
+        if pa.types.is_decimal(t):  # its values as Python Decimals otherwise
+            col = col.cast(pa.float64())
         values = col.to_numpy() if not col.null_count else col.fill_null(0).to_numpy()
         frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
         if frac.size:
