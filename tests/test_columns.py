@@ -236,6 +236,7 @@ def test_categorical_float_with_fractions_is_refused(tmp_path):
     with pytest.raises(DataError) as info:
         read_parquet(path, "y", categorical=["f"])
     assert f"got 2.5 in column 'f' at row 1 of file {path}" in str(info.value)
+    assert "leave it out of --categorical, --hash-columns and --interactions" in str(info.value)
     ok = read_parquet(
         table_file(tmp_path / "2.parquet", f=[1.0, 2.0], y=[0, 1]), "y", categorical=["f"]
     )

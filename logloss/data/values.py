@@ -104,7 +104,8 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
             raise DataError(
                 f"a categorical column must hold integers or strings; got {values[i]} in "
                 f"column {name!r} at row {where.file_row(i)} of {where.place} "
-                f"(leave it out of --categorical to use it as numeric)"
+                f"(a number: leave it out of --categorical, --hash-columns and --interactions "
+                f"to use it as numeric)"
             )
         col = col.cast(pa.int64())
     elif pa.types.is_integer(t):
