@@ -449,7 +449,10 @@ def test_bags_by_size_drop_mode_kinds_and_skops(tmp_path):
     # a bag column must be a list at predict time, and a list column a bag
     bad = tmp_path / "bad.parquet"
     pq.write_table(table.set_column(1, "few", pa.array(["a"] * n)), bad)
-    with pytest.raises(DataError, match=r"column 'few' was bag when the model was trained"):
+    with pytest.raises(
+        DataError,
+        match=r"column 'few' was a list column \(a bag of tokens\) when the model was trained",
+    ):
         read_parquet(bad, "y", encoding=ds.encoding)
     # the export loads with skops, trusting logloss's own functions only
     _, model = fit(path, 1.0, hash_bits=8, missing="drop")

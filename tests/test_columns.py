@@ -361,7 +361,8 @@ def test_a_model_column_that_changed_kind_is_named_with_both_types(tmp_path):
     with pytest.raises(DataError) as info:
         read_parquet(new, "y", **model_columns(model))
     assert str(info.value) == (
-        f"column 's' was categorical when the model was trained; got type double in file {new}"
+        f"column 's' was a categorical column of strings when the model was trained; got type "
+        f"double in file {new}"
     )
 
 

@@ -435,8 +435,14 @@ def _check_model_kinds(files: _Files, encoding: Encoding) -> None:
             or (c.kind == CATEGORICAL and _level_family(c) == "str" and not string)
         ):
             holders = [i for i, cols in enumerate(files.types) if c.name in cols]
+            if c.kind in BAG_KINDS:
+                was = "a list column (a bag of tokens)"
+            elif c.kind == CATEGORICAL:
+                was = "a categorical column of strings"
+            else:
+                was = f"a {c.kind} column"
             raise DataError(
-                f"column {c.name!r} was {c.kind} when the model was trained; got type {t} in "
+                f"column {c.name!r} was {was} when the model was trained; got type {t} in "
                 f"file {_some_files(files.paths(holders))}"
             )
 
