@@ -255,6 +255,14 @@ def test_categorical_decimals_code_as_their_integers_and_fractions_are_refused(t
     b = read_parquet(table_file(tmp_path / "i.parquet", c=levels, y=y), "y", categorical=["c"])
     assert a.feature_names == b.feature_names == ["c=0", "c=1", "c=2", "c=3"]
     np.testing.assert_array_equal(np.asarray(a.X.compute()), np.asarray(b.X.compute()))
+    ids = [12345678901234567, 12345678901234568]  # one float64 apart: distinct levels still
+    wide = pa.array([Decimal(ids[v % 2]) for v in levels], pa.decimal128(20, 0))
+    w = read_parquet(table_file(tmp_path / "w.parquet", c=wide, y=y), "y", categorical=["c"])
+    assert w.feature_names == [f"c={v}" for v in ids]
+    big = pa.array([Decimal(10**19 + v) for v in levels], pa.decimal128(20, 0))
+    path = table_file(tmp_path / "b.parquet", c=big, y=y)
+    with pytest.raises(DataError, match=f"fit int64; got {10**19} in feature column 'c' at row 0"):
+        read_parquet(path, "y", categorical=["c"])
     frac = pa.array([Decimal("1.5"), *(Decimal(v) for v in levels[1:])], pa.decimal128(5, 1))
     path = table_file(tmp_path / "f.parquet", c=frac, y=y)
     with pytest.raises(DataError, match=f"got 1.5 in column 'c' at row 0 of file {path}"):

@@ -95,19 +95,28 @@ def categorical_values(table: pa.Table, name: str, where: _Where, missing: str) 
     if pa.types.is_large_string(t):
         col = col.cast(pa.string())
     elif pa.types.is_floating(t) or pa.types.is_decimal(t):
-        if pa.types.is_decimal(t):  # its values as Python Decimals otherwise
-            col = col.cast(pa.float64())
-        values = col.to_numpy() if not col.null_count else col.fill_null(0).to_numpy()
+        # a decimal's values as float64 for the checks (Python Decimals otherwise); its
+        # levels are cast from its own digits, exactly
+        number = col.cast(pa.float64()) if pa.types.is_decimal(t) else col
+        values = number.to_numpy() if not number.null_count else number.fill_null(0).to_numpy()
         frac = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
         if frac.size:
             i = int(frac[0])
             raise DataError(
-                f"a categorical column must hold integers or strings; got {values[i]} in "
+                f"a categorical column must hold integers or strings; got {col[i].as_py()} in "
                 f"column {name!r} at row {where.file_row(i)} of {where.place} "
                 f"(a number: leave it out of --categorical, --hash-columns and --interactions "
                 f"to use it as numeric)"
             )
-        col = col.cast(pa.int64())
+        try:
+            col = col.cast(pa.int64())
+        except pa.ArrowInvalid:  # beyond int64, or a fraction float64 did not show
+            i = int(np.argmax(np.abs(values) >= 2.0**53))
+            raise DataError(
+                f"categorical integers must fit int64; got {col[i].as_py()} in feature "
+                f"column {name!r} at row {where.file_row(i)} of {where.place} (cast a "
+                f"column of larger ids to string)"
+            ) from None
     elif pa.types.is_integer(t):
         if t == pa.uint64():
             big = _first_above_int64(col)
