@@ -117,6 +117,13 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
         out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
         if c.kind == "numeric":
             out[c.name] = out[c.name].astype(np.float64)
+        elif c.kind == "categorical" and values and None not in values:
+            # an integer (or bool) column's levels in its own dtype: OneHotEncoder's
+            # categories of objects fail on the int64 column a user passes
+            if all(type(v) is int for v in values):
+                out[c.name] = out[c.name].astype(np.int64)
+            elif all(type(v) is bool for v in values):
+                out[c.name] = out[c.name].astype(bool)
     return pd.DataFrame(out)
 
 
@@ -351,6 +358,35 @@ def _token(g: _Graph, x: str, name: str, kind: str) -> str:
     return g.op("StringConcat", g.const([f"{name}="]), text)
 
 
+def _cross_term(
+    g: _Graph, x: Any, xs: dict[str, str], kinds: dict[str, str], own: np.ndarray
+) -> str:
+    """A cross with a vocabulary's term: each row's ``A=a^B=b`` (a null side ``(null)``, as
+    the feature names spell it) looked up among the kept pairs' names; a rarer or unseen
+    pair takes ``A^B=(infrequent)``'s coefficient if there is one, else none."""
+    a, b = x.pair
+    token = g.op(
+        "StringConcat", g.op("StringConcat", _token(g, xs[a], a, kinds[a]), g.const(["^"])),
+        _token(g, xs[b], b, kinds[b]),
+    )  # fmt: skip
+    kept = x.feature_names()[: len(x.levels)]
+    n = len(kept)
+    unseen = n if x.infrequent else n + 1
+    per_code = np.zeros(n + 2)
+    per_code[: len(own)] = own
+    if kept:
+        code = g.op(
+            "LabelEncoder", token, domain="ai.onnx.ml", keys_strings=kept,
+            values_int64s=list(range(n)), default_int64=unseen,
+        )  # fmt: skip
+    else:  # no pair kept: every row is rarer or unseen
+        from onnx import TensorProto, helper
+
+        value = helper.make_tensor("v", TensorProto.INT64, [1], [unseen])
+        code = g.op("ConstantOfShape", g.op("Shape", token), value=value)
+    return g.op("Gather", g.const(per_code, np.float64), code)
+
+
 def _hashed_terms(
     g: _Graph, enc: Encoding, xs: dict[str, str], kinds: dict[str, str], w: np.ndarray
 ) -> list[str]:
@@ -383,6 +419,12 @@ def _encoded_graph(model: Any, enc: Encoding) -> bytes:
         from onnx import TensorProto, helper
     except ImportError:
         raise ImportError("ONNX export needs onnx: pip install 'logloss[onnx]'") from None
+    for c in enc.bags:
+        raise ValueError(
+            f"ONNX export: column {c.name!r} is a list column (a bag of tokens), which the "
+            f"graph's inputs of one value a row cannot hold; export model.to_sklearn() (skops) "
+            f"or score with logloss predict"
+        )
     g, w = _Graph(), np.asarray(model.coef_[0], dtype=np.float64)
     types = {
         "double": TensorProto.DOUBLE,
@@ -410,6 +452,10 @@ def _encoded_graph(model: Any, enc: Encoding) -> bytes:
             own = np.concatenate([[0.0], own])  # the reference level (code 0) has none
         per_code[: len(own)] = own
         terms.append(g.op("Gather", g.const(per_code, np.float64), code))
+    k = len(enc.numeric) + len(enc.indicators) + sum(enc.column_width(c) for c in enc.categorical)
+    for x in enc.crosses:  # a vocabulary of pairs: the feature name A=a^B=b looked up
+        terms.append(_cross_term(g, x, xs, kinds, w[k : k + x.width]))
+        k += x.width
     if enc.hash_width:
         terms += _hashed_terms(g, enc, xs, kinds, w)
     z = g.op("Sum", *terms)

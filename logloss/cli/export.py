@@ -23,8 +23,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "model's order); a model with categorical, hashed or imputed columns takes one input "
         "per column, named as the column, of shape [N, 1]: float64 for a numeric column (NaN "
         "for missing), int64 for an integer categorical column, else strings (a null as "
-        "'(null)'; a hashed column's values as strings). In Python, model.to_sklearn() gives "
-        "the fitted scikit-learn estimator for skops, skl2onnx or mlflow.sklearn.",
+        "'(null)'; a hashed column's values as strings). Crosses are computed in the graph; "
+        "a model with a list column (a bag of tokens) is refused. In Python, "
+        "model.to_sklearn() gives the fitted scikit-learn estimator for skops, skl2onnx or "
+        "mlflow.sklearn.",
     )
     add_model(e)
     e.add_argument("out", metavar="OUT", help="the ONNX file to write (must not exist)")
