@@ -283,3 +283,29 @@ def test_the_report_table_has_the_intercepts_standard_error(tmp_path, capsys):
     page = (resolve_model(out) / "report.html").read_text()
     line = next(t for t in page.split("<tr") if t.startswith("><td>intercept</td>"))
     assert f"{want['std_err']:.4g}" in line and f"{want['p_value']:.4g}" in line
+
+
+def test_the_penalty_note_of_a_wide_column_names_a_dozen_levels_then_counts_the_rest(
+    tmp_path, capsys
+):
+    """60 levels: the summary's note (and the report page's) names 12 and says how many
+    more, instead of a line of every level (a million for an id column)."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    levels = rng.integers(0, 60, n)
+    y = (rng.random(n) < 0.2 + 0.6 * (levels % 4 == 0)).astype(int)
+    data = tmp_path / "wide.parquet"
+    pd.DataFrame({"s": [f"v{v:02d}" for v in levels], "x": rng.normal(size=n), "y": y}).to_parquet(
+        data, index=False
+    )
+    out = tmp_path / "m"
+    assert main(["train", str(data), "--label", "y", "--out", str(out), "--quiet", "--report"]) == 0
+    capsys.readouterr()
+    assert main(["summary", str(out), str(data), "--label", "y"]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "penalty identifies" in ln]
+    assert len(notes) == 1
+    named = notes[0].split("penalty identifies ")[1].split(" and ")[0].split(", ")
+    assert named == [f"s=v{v:02d}" for v in range(12)]
+    assert " and 49 more: their standard errors" in notes[0]  # 60 levels + the intercept
+    page = (resolve_model(out) / "report.html").read_text()
+    assert "s=v10, s=v11 and 49 more" in page

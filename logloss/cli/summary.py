@@ -8,6 +8,7 @@ import math
 import sys
 from typing import Any
 
+from ..data.errors import some_items
 from .display import print_grid, print_table
 from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
@@ -112,7 +113,7 @@ def _notes(info: dict[str, Any]) -> list[str]:
     if info.get("identified_by_penalty"):
         out.append(
             "with every level of a categorical column coded and an intercept, only the "
-            "penalty identifies " + ", ".join(info["identified_by_penalty"]) + ": their "
+            "penalty identifies " + some_items(info["identified_by_penalty"], 12) + ": their "
             "standard errors, p-values and intervals (identified_by 'penalty') show the "
             "penalty's width, not a test. Read the column's joint Wald test, or train "
             "with --categorical-coding reference"
@@ -121,7 +122,7 @@ def _notes(info: dict[str, Any]) -> list[str]:
         out.append(
             "without a penalty these coefficients are not identified (every level of a "
             "categorical column coded, and an intercept): "
-            + ", ".join(info["not_identified"])
+            + some_items(info["not_identified"], 12)
             + ". Their statistics are left out; the columns' joint Wald tests are "
             "identified. Train with --categorical-coding reference for per-level tests"
         )

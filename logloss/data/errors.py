@@ -26,7 +26,12 @@ def _fmt(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def some_items(items: Sequence[str], limit: int = 3) -> str:
+    """A few names (``limit``), then how many more: a message never lists thousands."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
 def _some_files(paths: Sequence[str], limit: int = 3) -> str:
     """A few file names, then how many more."""
-    shown = ", ".join(paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+    return some_items(paths, limit)

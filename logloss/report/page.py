@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..data.errors import some_items
 from ..storage import atomic_write_bytes
 from ..storage.files import read_model as read_model_files
 from ..version import __version__
@@ -332,7 +333,7 @@ def _identification_notes(info: Mapping[str, Any]) -> list[str]:
     for key, text in (("identified_by_penalty", PENALTY_NOTE), ("not_identified", NONE_NOTE)):
         names = info.get(key)
         if isinstance(names, list) and names:
-            out.append(text.format(names=", ".join(str(n) for n in names)))
+            out.append(text.format(names=some_items([str(n) for n in names], 12)))
     return out
 
 
