@@ -8,7 +8,6 @@ import math
 import sys
 from typing import Any
 
-from ..data.errors import some_items
 from .display import print_grid, print_table
 from .parser import add_cluster, add_common, add_data, add_model, cluster, model_and_data
 from .status import EXIT_OK
@@ -109,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _notes(info: dict[str, Any]) -> list[str]:
+    from ..data.errors import some_items  # here: the data package imports Dask
+
     out = []
     if info.get("identified_by_penalty"):
         out.append(

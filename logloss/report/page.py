@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..data.errors import some_items
 from ..storage import atomic_write_bytes
 from ..storage.files import read_model as read_model_files
 from ..version import __version__
@@ -329,6 +328,8 @@ NONE_NOTE = (
 
 
 def _identification_notes(info: Mapping[str, Any]) -> list[str]:
+    from ..data.errors import some_items  # here: the data package imports Dask
+
     out = []
     for key, text in (("identified_by_penalty", PENALTY_NOTE), ("not_identified", NONE_NOTE)):
         names = info.get(key)
