@@ -101,20 +101,19 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
         elif c.kind in BAG_KINDS:
             columns[c.name] = [[]]  # a fixed vocabulary, or hashing: nothing learnt
         else:
-            if not c.levels:
-                raise NotImplementedError(
-                    f"column {c.name!r} has only infrequent levels: no scikit-learn "
-                    "OneHotEncoder learns that"
-                )
             values = [v for v in c.levels for _ in range(min_frequency)]
             columns[c.name] = values + list(c.infrequent)
     n = max(len(v) for v in columns.values())
     out = {}
     for c in encoding.columns:
         values = columns[c.name]
-        pad = _raw(c, c.mean) if c.kind == "numeric" else "x" if c.kind == "hashed" else None
-        pad = pad if pad is not None or c.kind in BAG_KINDS else c.levels[0]
-        out[c.name] = pd.Series(values + [pad] * (n - len(values)), dtype=object)
+        if c.kind == "categorical" and not c.levels:
+            padding = _unseen_values(c, n - len(values))
+        else:
+            pad = _raw(c, c.mean) if c.kind == "numeric" else "x" if c.kind == "hashed" else None
+            pad = pad if pad is not None or c.kind in BAG_KINDS else c.levels[0]
+            padding = [pad] * (n - len(values))
+        out[c.name] = pd.Series(values + padding, dtype=object)
         if c.kind == "numeric":
             out[c.name] = out[c.name].astype(np.float64)
         elif c.kind == "categorical" and values and None not in values:
@@ -125,6 +124,24 @@ def _synthetic_rows(encoding: Encoding, min_frequency: int) -> Any:
             elif all(type(v) is bool for v in values):
                 out[c.name] = out[c.name].astype(bool)
     return pd.DataFrame(out)
+
+
+def _unseen_values(c: Any, n: int) -> list[Any]:
+    """``n`` distinct values none of ``c``'s: a column whose every level is infrequent (an
+    id seen fewer than min_frequency times each) pads its synthetic rows with values seen
+    once, infrequent to OneHotEncoder as every value of that column is to the model."""
+    known = [v for v in c.infrequent if v is not None]
+    if known and all(type(v) is int for v in known):
+        start = max(known) + 1
+        return list(range(start, start + n))
+    if known and not all(isinstance(v, str) for v in known):
+        raise NotImplementedError(
+            f"column {c.name!r} has only infrequent levels of {type(known[0]).__name__}: "
+            "no scikit-learn OneHotEncoder learns that"
+        )
+    taken = set(known)
+    fresh = (f"(unseen {i})" for i in range(n + len(taken)))
+    return [v for v in fresh if v not in taken][:n]
 
 
 def _dropped(encoding: Encoding) -> list[Any] | None:

@@ -347,6 +347,11 @@ def test_vocabularies_of_millions_of_levels_save_and_load(tmp_path, n):
 
 
 # ------------------------------------------------------------------ ONNX
+def _int_levels(c) -> bool:
+    values = [v for v in (*c.levels, *c.infrequent) if v is not None]
+    return bool(values) and all(type(v) is int for v in values)
+
+
 def _onnx_feed(model, frame) -> dict:
     """The graph's inputs from a DataFrame: [N, 1] per column (a null as "(null)"; a
     hashed column as strings)."""
@@ -355,7 +360,7 @@ def _onnx_feed(model, frame) -> dict:
         values = frame[c.name].tolist()
         if c.kind == "numeric":
             out[c.name] = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-        elif c.kind == "categorical" and all(type(v) is int for v in c.levels):
+        elif c.kind == "categorical" and _int_levels(c):
             out[c.name] = np.asarray(values, dtype=np.int64).reshape(-1, 1)
         else:
             text = ["(null)" if v is None or v != v else str(v) for v in values]
@@ -573,3 +578,39 @@ def test_side_files_on_an_fsspec_store_are_written_and_checked():
     with pytest.raises(ModelFileError, match=f"'{version}/levels-1.arrow' of the model is missing"):
         LogisticRegression.load("memory://vocabio/m")
     fs.rm("/vocabio", recursive=True)
+
+
+def test_a_column_whose_every_level_is_infrequent_exports_to_sklearn_and_onnx(tmp_path):
+    """An id seen once a row (strings, and integers), every level below --min-frequency:
+    the model has only its "(infrequent)" coefficient. to_sklearn() had refused it
+    ("no scikit-learn OneHotEncoder learns that"); its OneHotEncoder now learns one
+    infrequent category, and the pipeline and the ONNX graph equal predict_proba."""
+    import pandas as pd
+
+    from logloss.settings import TrainSettings
+    from logloss.training.fit import train_model
+
+    rng = np.random.default_rng(11)
+    n = 800
+    X = _mixed_frame(rng, n)
+    X["uid"] = pd.Series([f"user-{i}" for i in range(n)], dtype=object)
+    X["rid"] = np.arange(10_000, 10_000 + n, dtype=np.int64)
+    y = (rng.random(n) < 0.3 + 0.3 * (X["s"] == "x")).astype(int)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(X.assign(y=y), preserve_index=False), path)
+    ds = read_parquet(
+        path, "y", missing="impute", min_frequency=3, categorical=["k", "rid"], codes=True
+    )
+    model = train_model(ds.persist(), TrainSettings(C=10.0, max_iter=300))
+    by_name = {c.name: c for c in model.encoding_.categorical}
+    assert not by_name["uid"].levels and by_name["uid"].infrequent
+    assert not by_name["rid"].levels and by_name["rid"].infrequent
+    pipe = model.to_sklearn()
+    new = _mixed_frame(np.random.default_rng(12), 40)
+    new["uid"] = pd.Series(["user-3"] * 20 + ["never"] * 20, dtype=object)
+    new["rid"] = np.r_[np.full(20, 10_005), np.full(20, 7)].astype(np.int64)
+    for frame in (X, new):
+        expected = model.predict_proba(frame)
+        np.testing.assert_allclose(pipe.predict_proba(frame), expected, rtol=0, atol=1e-9)
+        label, prob = _onnx_run(model, frame)
+        np.testing.assert_allclose(prob, expected, rtol=0, atol=1e-6)
