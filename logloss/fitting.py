@@ -206,6 +206,7 @@ def _objective(
         l1_ratio=params["l1_ratio"],
         segments=prep.segments,
         arrow=arrow_spec(prep.encoding, prep.n_features),
+        moments=prep.column_moments,
     )
 
 

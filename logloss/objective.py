@@ -161,6 +161,7 @@ class LogisticObjective:
         l1_ratio: float = 0.0,
         segments: Sequence[tuple[int, int]] = (),
         arrow: ArrowSpec | None = None,
+        moments: Array | None = None,
     ) -> None:
         if penalize not in ("theta", "w"):
             raise ValueError(f"penalize must be 'theta' or 'w'; got {penalize!r}")
@@ -195,6 +196,9 @@ class LogisticObjective:
         self._w_mean = mean_w if penalize == "w" and fit_intercept else None
         #: the small features of :meth:`arrow_blocks` (coded data), or None
         self.arrow = arrow
+        #: the unweighted moments of all rows (:func:`~logloss.loss.block_moments`), given
+        #: only when every row weighs 1: :meth:`hessian_diag` at a constant margin from them
+        self._moments = None if moments is None else np.asarray(moments, dtype=np.float64)
         self.evaluations = 0
         self.total_weight: float | None = None  # Σ s, known after the first evaluation
 
@@ -454,15 +458,40 @@ class LogisticObjective:
         (the projection's O(1/L) terms would need the Hessian's off-diagonal entries).
         Raises TypeError when the sums function cannot give it."""
         theta = np.asarray(theta, dtype=np.float64)
+        constant = self._constant_margin_sums(theta)
+        if constant is not None:
+            return self._diagonal(*constant)
         packed = self._sums(self.to_w(theta), False, True)  # type: ignore[call-arg]
         self.evaluations += 1
-        return self._diagonal(packed)
-
-    def _diagonal(self, packed: Array) -> Array:
-        """:meth:`hessian_diag` from the packed sums of a ``diag`` pass."""
         p = self.p
-        weight = float(packed[1])
-        hd, hc = packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
+        return self._diagonal(
+            float(packed[1]), packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
+        )
+
+    def _constant_margin_sums(self, theta: Array) -> tuple[float, Array, Array] | None:
+        """The ``diag`` pass's (Σ s, Σ s·ŷ(1−ŷ)·x², Σ s·ŷ(1−ŷ)·x) without a pass, where every
+        row has the same margin (every coefficient 0, as a cold start has: ŷ(1−ŷ) is then one
+        number c, and the sums are c times the columns' Σx² and Σx, from the moments); None
+        elsewhere, or without the moments (weighted rows)."""
+        m = self._moments
+        p = self.p
+        if m is None or m.size != 2 * p + 1 or np.any(theta[:p]):
+            return None
+        n = float(m[0])
+        mean, ssd = m[1 : p + 1], m[p + 1 :]
+        b = float(theta[p]) if self.fit_intercept else 0.0
+        c = float(np.exp(-np.logaddexp(0.0, -b) - np.logaddexp(0.0, b)))  # ŷ(1 − ŷ) at b
+        hd, hc = np.empty(p + 1), np.empty(p + 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            hd[:p] = c * (ssd + n * mean * mean)
+            hc[:p] = c * n * mean
+        hd[p] = hc[p] = c * n
+        return n, hd, hc
+
+    def _diagonal(self, weight: float, hd: Array, hc: Array) -> Array:
+        """:meth:`hessian_diag` from a ``diag`` pass's Σ s and its sums hd (Σ s·ŷ(1−ŷ)·x²
+        per column, then Σ s·ŷ(1−ŷ)) and hc (Σ s·ŷ(1−ŷ)·x per column)."""
+        p = self.p
         inv = self._inv
         out = np.empty(self.n_params)
         out[:p] = inv**2 * hd[:p]
@@ -493,7 +522,10 @@ class LogisticObjective:
         H = packed[diag_pack_size(p) :].reshape(len(rows), p + 1) / weight
         H = self._rows_to_theta(H, rows)
         self._l2_hessian_into(H, 1.0 / weight, rows)
-        return rows, H, self._diagonal(packed), spec.n_big
+        diag = self._diagonal(
+            float(packed[1]), packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
+        )
+        return rows, H, diag, spec.n_big
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]:
         value, grad, H = self._evaluate(theta, True)

@@ -103,6 +103,9 @@ class Prepared:
     encoding: Any = None
     #: the objective's zero-sum level segments (:func:`zero_sum_segments`)
     segments: tuple[tuple[int, int], ...] = ()
+    #: the exact moments of all rows (:func:`~logloss.loss.block_moments`) when every row
+    #: weighs 1, else None: the objective's Hessian diagonal at a cold start comes from them
+    column_moments: Array | None = None
 
     def release(self) -> None:
         """Free the persisted blocks (and their disk files) now, not when garbage collected;
@@ -301,7 +304,17 @@ def prepare_numpy(
         moments = weighted_moments(X, sw)
     n, p = X.shape
     mean, scale = mean_scale(moments, p, float(moments[0]), how)
-    return Prepared(numpy_sums(X, y01, sw), n, p, classes, mean, scale, arrays=(X, y01, sw))
+    exact = moments if sw is None else None
+    return Prepared(
+        numpy_sums(X, y01, sw),
+        n,
+        p,
+        classes,
+        mean,
+        scale,
+        arrays=(X, y01, sw),
+        column_moments=exact,
+    )
 
 
 # ------------------------------------------------------------------ Dask: many blocks
@@ -472,6 +485,7 @@ def prepare_dask(
         data=data,
         sample=sample,
         feature_names=names,
+        column_moments=moments if sw is None and sample is None else None,
     )
 
 

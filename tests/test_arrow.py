@@ -80,6 +80,38 @@ def test_arrow_blocks_are_rows_of_the_hessian_in_theta():
     np.testing.assert_allclose(diag, obj.hessian_diag(theta), rtol=1e-12)
 
 
+@pytest.mark.parametrize("intercept", [0.0, 0.7, -3.0])
+def test_the_cold_start_diagonal_comes_from_the_moments_without_a_pass(intercept):
+    """With every coefficient 0 each row has the same margin, so the Hessian diagonal is
+    ŷ(1−ŷ) times the columns' Σx² and Σx: from the moments (the same as
+    :func:`~logloss.coded.any_moments` gives the fit), no pass. Against the pass and the
+    diagonal of the full Hessian in θ (without zero-sum segments, whose projection terms a
+    pass leaves out too), with standardisation and centring; with a coefficient not 0 it
+    makes its pass."""
+    X, y, bounds = coded_block(n=2000)
+    p = X.shape[1]
+    Xd = X.toarray()
+    moments = coded.any_moments(X)
+    mean, scale = moments[1 : p + 1], np.ones(p)
+    scale[:2] = Xd[:, :2].std(axis=0)
+    kw = {"alpha": 3.0, "mean": mean, "scale": scale}
+    kw["segments"] = [(bounds[j], bounds[j + 1]) for j in range(4)]
+    cold = LogisticObjective(numpy_sums(X, y), p, moments=moments, **kw)
+    passes = LogisticObjective(numpy_sums(X, y), p, **kw)
+    theta = np.zeros(cold.n_params)
+    theta[p] = intercept
+    got = cold.hessian_diag(theta)
+    assert cold.evaluations == 0
+    np.testing.assert_allclose(got, passes.hessian_diag(theta), rtol=1e-10)
+    plain = {k: v for k, v in kw.items() if k != "segments"}  # (a pass leaves out P's terms)
+    full = LogisticObjective(numpy_sums(X, y), p, moments=moments, **plain)
+    exact = np.diag(full.hessian(theta)[2])
+    np.testing.assert_allclose(full.hessian_diag(theta), exact, rtol=1e-10)
+    theta[0] = 0.1
+    np.testing.assert_allclose(cold.hessian_diag(theta), passes.hessian_diag(theta), rtol=1e-12)
+    assert cold.evaluations == 1
+
+
 def test_the_factor_of_m_and_its_solves():
     rng = np.random.default_rng(3)
     n, k = 40, 2
