@@ -56,7 +56,8 @@ def lbfgs(
     1000 parameters, Newton steps finish it. All within ``max_iter`` iterations.
 
     ``diagonal`` (wide data, without ``hessian``): the preconditioner is the Hessian's
-    diagonal D at the start (one pass of the objective's ``hessian_diag``, O(p)): the search
+    diagonal D at the start (the objective's ``hessian_diag``, O(p): one pass, none at a cold
+    start, where it comes from the moments): the search
     runs over u with θ = θ₀ + D^(−½)u. A 1-D ``hessian`` is taken as such a diagonal. An
     objective with ``arrow_blocks`` (categorical codes with a few narrow columns) switches
     to the arrow preconditioner (:mod:`.arrow`: exact on the narrow columns' rows) when

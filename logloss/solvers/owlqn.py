@@ -19,7 +19,8 @@ length p, i.e. O(p · history); no p × p matrix is ever formed.
 
 The initial inverse Hessian of the two-loop is γI with γ = sᵀy / yᵀy of the newest pair
 (the usual scaling), or with ``diagonal`` γD⁻¹ where D is the Hessian's diagonal at the
-start (one pass of the objective's ``hessian_diag``, O(p): the coded kernel's scatter-adds),
+start (the objective's ``hessian_diag``, O(p): one pass of the coded kernel's scatter-adds,
+none at a cold start, where it comes from the moments),
 γ = sᵀy / yᵀD⁻¹y. Without an L1 part (λ = 0) this is plain L-BFGS.
 """
 
