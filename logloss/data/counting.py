@@ -1,6 +1,7 @@
 """Learning an :class:`~.encoding.Encoding` in one counting pass (pyarrow and NumPy, no
 Dask): :func:`block_stats` summarises one block (level counts, numeric sums), :func:`merge`
-adds summaries up (in a tree of :data:`~.encoding.MERGE_FAN_IN`, each bounded), and
+adds summaries up (a column at a time, beyond :data:`~.encoding.LAST_MERGE_PARTS` blocks
+first in a tree of :data:`~.encoding.MERGE_FAN_IN`, each bounded), and
 :func:`learn` turns the merged summaries into the encoding. See :mod:`.encoding` for what
 the features are."""
 

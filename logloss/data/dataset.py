@@ -32,7 +32,14 @@ from .blocks import _block_stats, _count_valid, _read_block, _read_labels
 from .counting import learn, merge
 from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
-from .encoding import MERGE_FAN_IN, MISSING_MODES, NUMERIC, VOCABULARY_MAX_LEVELS, Encoding
+from .encoding import (
+    LAST_MERGE_PARTS,
+    MERGE_FAN_IN,
+    MISSING_MODES,
+    NUMERIC,
+    VOCABULARY_MAX_LEVELS,
+    Encoding,
+)
 from .errors import _MAX_LISTED, DEFAULT_INVALID_HINT, DataError, _fmt
 from .footers import FileIdentity, _read_footers
 from .hashing import HASH_ABOVE, MAX_HASH_BITS, parse_interactions
@@ -224,11 +231,13 @@ def _learn_encoding(
     counted_names = set(counted.features)
     crosses = [p for p in options.interactions if set(p) <= counted_names]
     bound = options.max_categories or CROSS_VOCABULARY_MAX
-    # merged in a tree, MERGE_FAN_IN parts at a time, each keeping at most a vocabulary's
-    # levels: no task nor the client holds more than that many parts' counts
+    # merged a column at a time over at most LAST_MERGE_PARTS parts; more blocks first in a
+    # tree, MERGE_FAN_IN parts at a time, each keeping at most a vocabulary's levels: no task
+    # nor the client holds more than MERGE_FAN_IN parts' counts, or LAST_MERGE_PARTS' of one
+    # column
     cap = VOCABULARY_MAX_LEVELS if options.max_categories is None else options.max_categories
     parts = [dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound) for b in blocks]
-    while len(parts) > MERGE_FAN_IN:
+    while len(parts) > LAST_MERGE_PARTS:
         groups = [parts[i : i + MERGE_FAN_IN] for i in range(0, len(parts), MERGE_FAN_IN)]
         parts = [dask.delayed(merge)(g, limit=cap) for g in groups]
     # the last merge a task per column, in parallel (it had been a second of this process's
