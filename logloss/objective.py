@@ -453,9 +453,11 @@ class LogisticObjective:
 
     def hessian_diag(self, theta: Array) -> Array:
         """The diagonal of the Hessian in θ (length ``n_params``), from one pass of the
-        same scatter-adds as the gradient: O(p) memory, whatever p (a preconditioner for
-        wide data). With zero-sum segments it is that of A without their projection
-        (the projection's O(1/L) terms would need the Hessian's off-diagonal entries).
+        same scatter-adds as the gradient (none where every coefficient is 0 and the
+        moments are given: :meth:`_constant_margin_sums`): O(p) memory, whatever p (a
+        preconditioner for wide data). With zero-sum segments it is that of A without their
+        projection (the projection's O(1/L) terms would need the Hessian's off-diagonal
+        entries).
         Raises TypeError when the sums function cannot give it."""
         theta = np.asarray(theta, dtype=np.float64)
         constant = self._constant_margin_sums(theta)
@@ -463,10 +465,12 @@ class LogisticObjective:
             return self._diagonal(*constant)
         packed = self._sums(self.to_w(theta), False, True)  # type: ignore[call-arg]
         self.evaluations += 1
+        return self._diagonal(*self._diag_sums(packed))
+
+    def _diag_sums(self, packed: Array) -> tuple[float, Array, Array]:
+        """(Σ s, hd, hc) of a ``diag`` pass's packed sums (see :meth:`_diagonal`)."""
         p = self.p
-        return self._diagonal(
-            float(packed[1]), packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
-        )
+        return float(packed[1]), packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
 
     def _constant_margin_sums(self, theta: Array) -> tuple[float, Array, Array] | None:
         """The ``diag`` pass's (Σ s, Σ s·ŷ(1−ŷ)·x², Σ s·ŷ(1−ŷ)·x) without a pass, where every
@@ -522,10 +526,7 @@ class LogisticObjective:
         H = packed[diag_pack_size(p) :].reshape(len(rows), p + 1) / weight
         H = self._rows_to_theta(H, rows)
         self._l2_hessian_into(H, 1.0 / weight, rows)
-        diag = self._diagonal(
-            float(packed[1]), packed[p + 3 : 2 * p + 4], packed[2 * p + 4 : 3 * p + 5]
-        )
-        return rows, H, diag, spec.n_big
+        return rows, H, self._diagonal(*self._diag_sums(packed)), spec.n_big
 
     def hessian(self, theta: Array) -> tuple[float, Array, Array]:
         value, grad, H = self._evaluate(theta, True)

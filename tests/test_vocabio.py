@@ -347,20 +347,17 @@ def test_vocabularies_of_millions_of_levels_save_and_load(tmp_path, n):
 
 
 # ------------------------------------------------------------------ ONNX
-def _int_levels(c) -> bool:
-    values = [v for v in (*c.levels, *c.infrequent) if v is not None]
-    return bool(values) and all(type(v) is int for v in values)
-
-
 def _onnx_feed(model, frame) -> dict:
     """The graph's inputs from a DataFrame: [N, 1] per column (a null as "(null)"; a
     hashed column as strings)."""
+    from logloss.export import _onnx_kind
+
     out = {}
     for c in model.encoding_.columns:
         values = frame[c.name].tolist()
         if c.kind == "numeric":
             out[c.name] = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-        elif c.kind == "categorical" and _int_levels(c):
+        elif _onnx_kind(model.encoding_, c) == "int64":  # the type the graph declares
             out[c.name] = np.asarray(values, dtype=np.int64).reshape(-1, 1)
         else:
             text = ["(null)" if v is None or v != v else str(v) for v in values]
