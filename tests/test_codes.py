@@ -563,3 +563,39 @@ def test_uint64_ids_code_as_their_int64_values_and_one_above_int64_is_one_clear_
     assert f"got {2**63 + 11} in feature column 'id' at row 53 of file " in err[0]
     assert "part-1.parquet (cast a column of larger ids to string)" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("coding", ["all", "reference"])
+@pytest.mark.parametrize("infrequent", [(), ("rare",)])
+def test_dictionary_chunks_code_as_their_decoded_strings(coding, infrequent):
+    """A dictionary column's code column, gathered per chunk from its entries' codes, equals
+    the same strings' looked up one by one: chunks of different dictionaries, nulls (a level
+    of its own, or none), levels unseen in training, the reference level, and rows with no
+    feature in a later chunk only (their mask and offset)."""
+    from logloss.data.encoding import CATEGORICAL, ColumnCode, Encoding
+    from logloss.data.values import _Where
+
+    chunks = [
+        pa.array(["b", "a", "b", "c"]).dictionary_encode(),  # every level known
+        pa.array(["zz", None, "a", "c", "zz"]).dictionary_encode(),  # unseen, a null
+        pa.DictionaryArray.from_arrays(
+            pa.array([2, 0, None, 1], pa.int32()), pa.array(["c", "unused", "b"])
+        ),
+    ]
+    where = _Where("t.parquet", lambda i: i)
+    for levels in (("a", "b", "c"), ("a", "b", "c", None)):
+        c = ColumnCode("s", CATEGORICAL, levels, infrequent)
+        enc = Encoding((c,), "impute", coding)
+        dictionary = pa.table({"s": pa.chunked_array(chunks)})
+        plain = pa.table({"s": dictionary.column("s").cast(pa.string())})
+        got = np.full(13, -7, np.int32)
+        want = np.full(13, -7, np.int32)
+        none_got = enc.codes_into(dictionary, c, where, got, 100)
+        none_want = enc.codes_into(plain, c, where, want, 100)
+        np.testing.assert_array_equal(got, want)
+        assert (none_got is None) == (none_want is None)
+        if none_want is not None:
+            np.testing.assert_array_equal(none_got, none_want)
+            assert (got[none_want] == 100).all()
+        expected = np.array(enc._codes(plain, c, where)) - (coding == "reference")
+        np.testing.assert_array_equal(np.where(expected < 0, 0, expected) + 100, got)

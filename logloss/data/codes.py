@@ -138,13 +138,22 @@ def encode_into(
             block.vals[start:stop, j] = sign
             continue
         else:
-            codes = enc._codes(table, by_name[name], where)
-            if enc.reference:
-                codes = codes - 1
+            none_rows = enc.codes_into(
+                table, by_name[name], where, block.codes[start:stop, j], offset
+            )
+            if none_rows is not None:
+                _no_feature(block, slice(start, stop), j, none_rows)
+            continue
         none = codes < 0
         if none.any():
             codes = np.where(none, 0, codes)
-            if block.vals is None:
-                block.vals = np.ones(block.codes.shape, dtype=np.float32, order="F")
-            block.vals[start:stop, j] = np.where(none, 0.0, 1.0)
+            _no_feature(block, slice(start, stop), j, none)
         block.codes[start:stop, j] = codes + offset
+
+
+def _no_feature(block: CodedMatrix, rows: slice, j: int, none: np.ndarray) -> None:
+    """Value 0 at code column ``j``'s ``rows`` where ``none`` (``block.vals`` made, all
+    ones, on the first)."""
+    if block.vals is None:
+        block.vals = np.ones(block.codes.shape, dtype=np.float32, order="F")
+    block.vals[rows, j] = np.where(none, 0.0, 1.0)
