@@ -639,3 +639,90 @@ def test_float64_values_beyond_float32_are_refused_with_float32(tmp_path: Path) 
     )
     # float64 takes it
     assert read_parquet(path, "y").X.compute()[33, 0] == 1e300
+
+
+def _click_table(rng: np.random.Generator, n: int) -> pa.Table:
+    ids = np.array([f"u{i}" for i in rng.integers(0, 300, n)], dtype=object)
+    ids[rng.random(n) < 0.05] = None
+    count = pa.array(rng.integers(0, 9, n), mask=rng.random(n) < 0.1)
+    return pa.table(
+        {"y": rng.integers(0, 2, n), "user": pa.array(ids), "site": pa.array(
+            rng.choice(["a", "b", "c"], n)), "count": count}
+    )  # fmt: skip
+
+
+def test_the_counting_pass_hands_its_tables_to_the_reads(tmp_path, monkeypatch):
+    """In this process, each block's table read by the counting pass is its read's: the
+    files are decoded once (no read of a row group by the blocks' reads), the blocks equal
+    those of a second decoding; a block read again (not persisted) decodes its file; and a
+    budget too small keeps nothing, with the same blocks."""
+    from logloss.data import blocks, dataset
+
+    rng = np.random.default_rng(4)
+    for i in range(2):
+        pq.write_table(_click_table(rng, 3000), tmp_path / f"p{i}.parquet", row_group_size=1000)
+    opts = dict(missing="impute", min_frequency=3, codes=True, max_categories=1000)
+    decoded = []
+    parts = blocks._parts
+
+    def counted(*args, **kw):
+        if args[2].encoding is not None:  # a block's read (a read of its labels has none)
+            decoded.append(args[1])
+        return parts(*args, **kw)
+
+    monkeypatch.setattr(blocks, "_parts", counted)
+    ds = read_parquet(tmp_path, "y", **opts)
+    n = len(ds.blocks)
+    assert n == 2  # a file each, of three row groups
+    first = _blocks_of(ds)
+    assert decoded == []  # every block's table came from the counting pass
+    again = _blocks_of(ds)
+    assert len(decoded) == n  # taken once: read again, each block decodes its file
+    monkeypatch.setattr(dataset, "HANDED_FRACTION", 0.0)
+    fresh = read_parquet(tmp_path, "y", **opts)
+    decoded.clear()
+    other = _blocks_of(fresh)
+    assert len(decoded) == n
+    assert fresh.encoding == ds.encoding
+    for got in (again, other):
+        np.testing.assert_array_equal(got[1], first[1])
+        for a, b in zip(got[0], first[0], strict=True):
+            np.testing.assert_array_equal(a.dense, b.dense)
+            np.testing.assert_array_equal(a.codes, b.codes)
+            assert a.vals is None and b.vals is None
+
+
+def _blocks_of(ds: Dataset) -> tuple[list, np.ndarray]:
+    """A dataset's coded X blocks and its y, in one compute."""
+    return dask.compute(list(ds.X.to_delayed().ravel()), ds.y)
+
+
+def test_a_handed_table_is_let_go_when_its_graph_leaves_the_process(tmp_path):
+    """A dataset opened in this process and persisted on a cluster started afterwards: the
+    workers read their files (the graph carries no table), and the kept tables are let go
+    here when the graph is pickled."""
+    from distributed import Client, LocalCluster
+
+    from logloss.data import blocks
+
+    rng = np.random.default_rng(5)
+    pq.write_table(_click_table(rng, 2000), tmp_path / "p.parquet", row_group_size=500)
+    opts = dict(missing="impute", min_frequency=3, codes=True, max_categories=1000)
+    ds = read_parquet(tmp_path, "y", **opts)
+    local = _blocks_of(read_parquet(tmp_path, "y", **opts))
+    handed = [
+        a
+        for t in ds.X.dask.values()
+        for a in getattr(t, "args", ())
+        if isinstance(a, blocks.Handed)
+    ]
+    assert handed and all(h._table is not None for h in handed)
+    copy = pickle.loads(pickle.dumps(handed[0]))
+    assert copy.take() is None and handed[0].take() is None
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+        with Client(cluster):
+            remote = _blocks_of(ds)
+    np.testing.assert_array_equal(remote[1], local[1])
+    for a, b in zip(remote[0], local[0], strict=True):
+        np.testing.assert_array_equal(a.dense, b.dense)
+        np.testing.assert_array_equal(a.codes, b.codes)

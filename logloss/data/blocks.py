@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,54 @@ from .spec import BlockSpec
 
 # --------------------------------------------------------------------------------------------
 # Reading and validating (on a worker)
+
+
+class Handed:
+    """A block's table, read by the counting pass and kept for the block's read, when both
+    run in the client's process (Dask's threaded scheduler: nothing is copied): the file is
+    then decoded once, not twice. :meth:`take` gives it once; a later read (a block that is
+    not persisted, read again each pass) reads its file as ever. ``budget`` (shared by a
+    dataset's blocks) bounds the bytes kept: a table beyond it is not kept. A graph that
+    leaves this process (the dataset persisted on a cluster started after it was opened)
+    carries an empty one, and the table is let go here: pickling releases it."""
+
+    __slots__ = ("columns", "dictionary", "budget", "_table")
+
+    def __init__(
+        self, columns: Sequence[str], dictionary: Sequence[str], budget: Budget | None
+    ) -> None:
+        self.columns, self.dictionary, self.budget = list(columns), list(dictionary), budget
+        self._table: pa.Table | None = None
+
+    def put(self, table: pa.Table) -> None:
+        if self.budget is not None and self.budget.claim(table.nbytes):
+            self._table = table
+
+    def __reduce__(self) -> Any:
+        self._table = None
+        return (Handed, (self.columns, self.dictionary, None))
+
+    def take(self) -> pa.Table | None:
+        table, self._table = self._table, None
+        return table
+
+    def __dask_tokenize__(self) -> Any:
+        return ("handed-table", id(self))
+
+
+class Budget:
+    """Bytes that may still be kept (:class:`Handed`), claimed by the threads of a pass."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.left = nbytes
+        self._lock = threading.Lock()
+
+    def claim(self, nbytes: int) -> bool:
+        with self._lock:
+            if nbytes > self.left:
+                return False
+            self.left -= nbytes
+            return True
 
 
 def _on_worker() -> bool:
@@ -310,6 +359,11 @@ def _column_groups(
     return ([extra] if extra else []) + [features[i : i + k] for i in range(0, len(features), k)]
 
 
+def dictionary_columns(plan: _Plan) -> list[str]:
+    """The categorical columns, read as Arrow dictionaries when a block is encoded."""
+    return [c for c, k in plan.feature_kinds if k == CATEGORICAL]
+
+
 def _parts(
     fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan, budget: int
 ) -> Iterator[tuple[pa.Table, int, bool]]:
@@ -327,7 +381,7 @@ def _parts(
     source = 0
     # categorical string columns read as dictionaries: a row group's distinct values are
     # looked up (or hashed) once each, then its codes taken (never a string per row)
-    dictionary = [c for c, k in plan.feature_kinds if k == CATEGORICAL] if plan.encoding else []
+    dictionary = dictionary_columns(plan) if plan.encoding else []
     try:
         with _open_parquet(fs, spec.path, stream=True, dictionary=dictionary) as pf:
             for pieces in _source_pieces(pf, spec, plan, budget, threads):
@@ -385,14 +439,15 @@ def _column_group_tables(
 
 
 def _read_block(
-    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan
+    fs: AbstractFileSystem, spec: BlockSpec, plan: _Plan, handed: Handed | None = None
 ) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """Read one block: (X, y, w) as NumPy arrays, validated (y is None without a label); X
     is a :class:`~logloss.coded.CodedMatrix` when the encoding is coded.
 
     X, y and w are allocated once at their final size and filled from one row group (or
     group of columns of one) at a time (:func:`_parts`): the read's peak is the block's
-    arrays plus about a quarter of X (at least :data:`READ_BYTES`) in a worker."""
+    arrays plus about a quarter of X (at least :data:`READ_BYTES`) in a worker. ``handed``:
+    the block's table, when the counting pass kept it (:class:`Handed`)."""
     partition = dict(spec.partition)
     n = spec.n_rows
     width = len(plan.features) if plan.encoding is None else plan.encoding.width
@@ -406,7 +461,10 @@ def _read_block(
     # in a worker, within its memory limit; in the client's process (threads, data that
     # fits in its memory) a row group at a time, decoded with pyarrow's threads
     budget = max(READ_BYTES, X.nbytes // 4) if _on_worker() else max(READ_BYTES, X.nbytes)
-    for table, start, first in _parts(fs, spec, plan, budget):
+    kept = None if handed is None else handed.take()
+    pieces = _parts(fs, spec, plan, budget) if kept is None else iter([(kept, 0, True)])
+    del kept
+    for table, start, first in pieces:
         k = table.num_rows
         if start + k > n:
             raise DataError(
@@ -486,14 +544,20 @@ def _block_stats(
     max_categories: int,
     crosses: Sequence[tuple[str, str]] = (),
     cross_limit: int = 0,
+    handed: Handed | None = None,
 ) -> dict[Any, Any]:
     """:func:`~logloss.data.counting.block_stats` of one block (the features and weights),
     and the pairs of values of ``crosses`` (at most ``cross_limit`` distinct: see
-    :func:`~logloss.data.crosses.cross_counts`), under ("cross", A, B)."""
+    :func:`~logloss.data.crosses.cross_counts`), under ("cross", A, B). ``handed``: the
+    block's columns for its read are read instead, and kept there (:class:`Handed`)."""
     columns = [c for c in plan.file_columns if c != plan.label]
     categorical = {f for f, k in plan.feature_kinds if k == CATEGORICAL}
     # string columns read as dictionaries: their levels are counted per dictionary entry
-    table = _read_table(fs, spec, columns, [c for c in columns if c in categorical])
+    if handed is None:
+        table = _read_table(fs, spec, columns, [c for c in columns if c in categorical])
+    else:
+        table = _read_table(fs, spec, handed.columns, handed.dictionary)
+        handed.put(table)
     partition = dict(spec.partition)
     w = _weights(table, spec, plan, partition)
     where = _where_of(spec.path, spec.file_row, plan)

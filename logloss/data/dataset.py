@@ -28,7 +28,15 @@ from fsspec.spec import AbstractFileSystem
 from ..coded import array_nbytes, block_row_bytes, note_coded
 from ..windows import Window
 from . import codes, windowing
-from .blocks import _block_stats, _count_valid, _read_block, _read_labels
+from .blocks import (
+    Budget,
+    Handed,
+    _block_stats,
+    _count_valid,
+    _read_block,
+    _read_labels,
+    dictionary_columns,
+)
 from .counting import learn, merge
 from .crosses import CROSS_VOCABULARY_MAX
 from .discovery import _describe, _resolve
@@ -211,9 +219,10 @@ def _learn_encoding(
     plan: _Plan,
     options: ColumnOptions,
     source: str,
-) -> Encoding:
+) -> tuple[Encoding, list[Handed] | None]:
     """One pass over the features (and weights): per-block level counts and numeric sums,
-    merged here into the encoding."""
+    merged here into the encoding. In this process (:func:`_in_this_process`), with the
+    blocks' tables kept for their reads (:func:`_handed`), else None."""
     limit = options.max_categories
     counted = plan
     if options.hash_bits:
@@ -236,7 +245,12 @@ def _learn_encoding(
     # nor the client holds more than MERGE_FAN_IN parts' counts, or LAST_MERGE_PARTS' of one
     # column
     cap = VOCABULARY_MAX_LEVELS if options.max_categories is None else options.max_categories
-    parts = [dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound) for b in blocks]
+    handed = _handed(blocks, plan)
+    kept: list[Handed | None] = [None] * len(blocks) if handed is None else list(handed)
+    parts = [
+        dask.delayed(_block_stats)(fs, b, counted, limit, crosses, bound, h)
+        for b, h in zip(blocks, kept, strict=True)
+    ]
     while len(parts) > LAST_MERGE_PARTS:
         groups = [parts[i : i + MERGE_FAN_IN] for i in range(0, len(parts), MERGE_FAN_IN)]
         parts = [dask.delayed(merge)(g, limit=cap) for g in groups]
@@ -246,7 +260,7 @@ def _learn_encoding(
     merged: dict[Any, Any] = {}
     for one in _compute(*(_merged_key(parts, k, cap) for k in keys)):
         merged.update(one)
-    return learn(
+    encoding = learn(
         plan.feature_kinds,
         merged,
         missing=plan.missing,
@@ -259,6 +273,42 @@ def _learn_encoding(
         interactions=options.interactions,
         log1p=plan.log1p,
     )
+    return encoding, handed
+
+
+#: The share of this machine's available memory that the tables kept from the counting
+#: pass for the blocks' reads may take (:class:`~.blocks.Handed`); beyond it a block reads
+#: its file again. The data trained in this process is at most half of it
+#: (:data:`logloss.cluster.IN_PROCESS_FRACTION`), its tables a little less than its blocks.
+HANDED_FRACTION = 0.25
+
+
+def _handed(blocks: list[BlockSpec], plan: _Plan) -> list[Handed] | None:
+    """Per block, a :class:`~.blocks.Handed` for its table when the passes run in this
+    process, under one budget of :data:`HANDED_FRACTION` of the available memory; else
+    None (a worker's table would travel to this process and back)."""
+    if not _in_this_process():
+        return None
+    from ..cluster import available_memory
+
+    budget = Budget(int(HANDED_FRACTION * available_memory()))
+    return [Handed(plan.file_columns, dictionary_columns(plan), budget) for _ in blocks]
+
+
+def _in_this_process() -> bool:
+    """Whether ``dask.compute`` runs in this process: no scheduler set but threads, and no
+    distributed client."""
+    if dask.config.get("scheduler", None) not in (None, "threads", "threading", "sync"):
+        return False
+    if "distributed" not in sys.modules:
+        return True
+    from distributed import default_client
+
+    try:
+        default_client()
+    except ValueError:
+        return True
+    return False
 
 
 def _merged_key(parts: list[Any], key: Any, limit: int) -> Any:
@@ -276,6 +326,7 @@ def _build_arrays(
     plan: _Plan,
     y_dtype: Any,
     token: str,
+    handed: list[Handed] | None = None,
 ) -> tuple[da.Array, da.Array | None, da.Array | None]:
     read = f"read-parquet-{token}"
     names = {"X": f"parquet-X-{token}", "y": f"parquet-y-{token}", "w": f"parquet-w-{token}"}
@@ -289,7 +340,8 @@ def _build_arrays(
     read_layer: dict[Any, Any] = {held: plan_node}
     for i, spec in enumerate(blocks):
         key = (read, i)
-        read_layer[key] = Task(key, _read_block, fs, spec, TaskRef(held), _data_producer=True)
+        kept = None if handed is None else handed[i]  # the counting pass's table (.blocks)
+        read_layer[key] = Task(key, _read_block, fs, spec, TaskRef(held), kept, _data_producer=True)
     rows = tuple(b.n_rows for b in blocks)
 
     def array(kind: str, index: int, chunks: tuple[tuple[int, ...], ...], dtype: Any) -> da.Array:
@@ -527,13 +579,15 @@ def read_parquet(
                 f"inf in a used column"
             )
     blocks = windowing.filter_rows(fs, blocks, window, groups, shown)  # straddling row groups
+    handed = None
     if plan.encoding is None and plan.needs_encoding:
-        plan = dataclasses.replace(plan, encoding=_learn_encoding(fs, blocks, plan, options, shown))
+        learnt, handed = _learn_encoding(fs, blocks, plan, options, shown)
+        plan = dataclasses.replace(plan, encoding=learnt)
     if plan.encoding is not None and codes is not None:
         plan = dataclasses.replace(plan, encoding=dataclasses.replace(plan.encoding, codes=codes))
     y_dtype = _label_dtype(footers, label, partition_kinds) if label is not None else None
     token = tokenize(fs.protocol, [f.key for f in footers], blocks, plan, str(y_dtype), block_bytes)
-    X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token)
+    X, y, w = _build_arrays(fs, blocks, plan, y_dtype, token, handed)
     return Dataset(
         X=X,
         y=y,
