@@ -661,7 +661,7 @@ def test_the_counting_pass_hands_its_tables_to_the_reads(tmp_path, monkeypatch):
     rng = np.random.default_rng(4)
     for i in range(2):
         pq.write_table(_click_table(rng, 3000), tmp_path / f"p{i}.parquet", row_group_size=1000)
-    opts = dict(missing="impute", min_frequency=3, codes=True, max_categories=1000)
+    opts = dict(missing="impute", min_frequency=3, codes=True, max_categories=1000, log1p=["count"])
     decoded = []
     parts = blocks._parts
 
@@ -671,13 +671,25 @@ def test_the_counting_pass_hands_its_tables_to_the_reads(tmp_path, monkeypatch):
         return parts(*args, **kw)
 
     monkeypatch.setattr(blocks, "_parts", counted)
+    from logloss.data import encoding
+
+    numeric_reads = []
+    values = encoding.numeric_values
+
+    def numeric(table, name, *args):
+        numeric_reads.append(name)
+        return values(table, name, *args)
+
+    monkeypatch.setattr(encoding, "numeric_values", numeric)
     ds = read_parquet(tmp_path, "y", **opts)
     n = len(ds.blocks)
     assert n == 2  # a file each, of three row groups
     first = _blocks_of(ds)
     assert decoded == []  # every block's table came from the counting pass
+    assert numeric_reads == []  # and its numeric column's values, log1p's taken
     again = _blocks_of(ds)
     assert len(decoded) == n  # taken once: read again, each block decodes its file
+    assert numeric_reads == ["count"] * 6  # a row group at a time
     monkeypatch.setattr(dataset, "HANDED_FRACTION", 0.0)
     fresh = read_parquet(tmp_path, "y", **opts)
     decoded.clear()
@@ -716,7 +728,7 @@ def test_a_handed_table_is_let_go_when_its_graph_leaves_the_process(tmp_path):
         for a in getattr(t, "args", ())
         if isinstance(a, blocks.Handed)
     ]
-    assert handed and all(h._table is not None for h in handed)
+    assert handed and all(h._kept is not None for h in handed)
     copy = pickle.loads(pickle.dumps(handed[0]))
     assert copy.take() is None and handed[0].take() is None
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:

@@ -43,25 +43,34 @@ class Handed:
     leaves this process (the dataset persisted on a cluster started after it was opened)
     carries an empty one, and the table is let go here: pickling releases it."""
 
-    __slots__ = ("columns", "dictionary", "budget", "_table")
+    __slots__ = ("columns", "dictionary", "budget", "_kept")
 
     def __init__(
         self, columns: Sequence[str], dictionary: Sequence[str], budget: Budget | None
     ) -> None:
         self.columns, self.dictionary, self.budget = list(columns), list(dictionary), budget
-        self._table: pa.Table | None = None
+        self._kept: tuple[pa.Table, dict[str, Any]] | None = None
 
-    def put(self, table: pa.Table) -> None:
-        if self.budget is not None and self.budget.claim(table.nbytes):
-            self._table = table
+    def put(self, table: pa.Table, numeric: dict[str, Any]) -> None:
+        """Keep ``table`` without the columns of ``numeric`` (name -> (values, missing
+        mask) as the pass read them, :func:`.values.numeric_values`'), and those: the
+        numeric columns are not read again either (their log1p not taken twice)."""
+        if self.budget is None:
+            return
+        table = table.drop_columns([c for c in numeric if c in table.column_names])
+        arrays = [a for pair in numeric.values() for a in pair if a is not None]
+        nbytes = table.nbytes + sum(a.nbytes for a in arrays)  # (a view holds its buffer)
+        if self.budget.claim(nbytes):
+            self._kept = (table, numeric)
 
     def __reduce__(self) -> Any:
-        self._table = None
+        self._kept = None
         return (Handed, (self.columns, self.dictionary, None))
 
-    def take(self) -> pa.Table | None:
-        table, self._table = self._table, None
-        return table
+    def take(self) -> tuple[pa.Table, dict[str, Any]] | None:
+        """The kept table and numeric columns (:meth:`put`), once; else None."""
+        kept, self._kept = self._kept, None
+        return kept
 
     def __dask_tokenize__(self) -> Any:
         return ("handed-table", id(self))
@@ -462,7 +471,8 @@ def _read_block(
     # fits in its memory) a row group at a time, decoded with pyarrow's threads
     budget = max(READ_BYTES, X.nbytes // 4) if _on_worker() else max(READ_BYTES, X.nbytes)
     kept = None if handed is None else handed.take()
-    pieces = _parts(fs, spec, plan, budget) if kept is None else iter([(kept, 0, True)])
+    numeric = None if kept is None else kept[1]
+    pieces = _parts(fs, spec, plan, budget) if kept is None else iter([(kept[0], 0, True)])
     del kept
     for table, start, first in pieces:
         k = table.num_rows
@@ -479,9 +489,9 @@ def _read_block(
             where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
             if enc is not None and coded:
-                codes.encode_into(enc, part, plan.dtype, where, X, start)
+                codes.encode_into(enc, part, plan.dtype, where, X, start, numeric)
             else:
-                plan.encoding.encode(part, plan.dtype, where, out=X[start : start + k])
+                plan.encoding.encode(part, plan.dtype, where, X[start : start + k], numeric)
         if not first:
             continue
         y = _labels(table, rows, plan, partition)
@@ -557,17 +567,20 @@ def _block_stats(
         table = _read_table(fs, spec, columns, [c for c in columns if c in categorical])
     else:
         table = _read_table(fs, spec, handed.columns, handed.dictionary)
-        handed.put(table)
     partition = dict(spec.partition)
     w = _weights(table, spec, plan, partition)
     where = _where_of(spec.path, spec.file_row, plan)
+    raw = table  # kept without the partition's columns, as a read of its file has them
     table = _with_partition(table, plan, partition)
+    numeric: dict[str, Any] | None = None if handed is None else {}
     out: dict[Any, Any] = block_stats(
-        table, plan.feature_kinds, w, where, plan.missing, max_categories, plan.log1p
+        table, plan.feature_kinds, w, where, plan.missing, max_categories, plan.log1p, numeric
     )
     for a, b in crosses:
         values = lambda n: categorical_values(table, n, where, plan.missing)  # noqa: E731
         out["cross", a, b] = cross_counts(table, (a, b), values, cross_limit)
+    if handed is not None and numeric is not None:
+        handed.put(raw, numeric)
     return out
 
 

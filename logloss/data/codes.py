@@ -15,6 +15,7 @@ indices lie in [the hashed block's start (or the bags' vocabulary features'), wi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -103,17 +104,24 @@ def _values_of(table: pa.Table, where: _Where, missing: str) -> Callable[[str], 
 
 
 def encode_into(
-    enc: Encoding, table: pa.Table, dtype: str, where: _Where, block: CodedMatrix, start: int
+    enc: Encoding,
+    table: pa.Table,
+    dtype: str,
+    where: _Where,
+    block: CodedMatrix,
+    start: int,
+    numeric: dict[str, Any] | None = None,
 ) -> None:
     """Write ``table``'s rows into rows ``start:`` of ``block`` (a block's :func:`empty`);
     ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none.
-    The bags' entries are added to ``block.bags``, joined when the block's last row is in."""
+    The bags' entries are added to ``block.bags``, joined when the block's last row is in.
+    ``numeric``: the numeric columns already read (see :meth:`Encoding.dense_sources`)."""
     stop = start + table.num_rows
     if block.bags is not None:  # multi-valued columns: the ragged part
         block.bags.add(start, *bag_entries(enc, table))
         if stop == len(block):
             block.bags.close()
-    sources, _ = enc.dense_sources(table, dtype, where)
+    sources, _ = enc.dense_sources(table, dtype, where, numeric)
     if sources:
         fill_tiles(block.dense[start:stop], sources)
     by_name = {c.name: c for c in enc.columns if c.kind == CATEGORICAL}

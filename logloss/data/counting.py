@@ -44,13 +44,15 @@ def block_stats(
     missing: str,
     max_categories: int | None,
     log1p: Sequence[str] = (),
+    numeric: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One block's summary per column. Categorical and bag: ``("levels", values, counts)``,
     a pyarrow Array of its distinct levels (string, int64 or bool; the null level once, as a
     null; unordered; a bag's tokens) and an int64 array of their row counts (a dictionary
     column's: a bincount of its indices), or ``("many", n_distinct, True)`` over
     ``max_categories``. Numeric: ``("numeric", n_missing, weighted sum, weight sum)`` of the
-    present values (of log(1 + x) for ``log1p``'s)."""
+    present values (of log(1 + x) for ``log1p``'s). ``numeric``: a dict that gets each
+    numeric column's (values, missing mask) as read (:func:`.values.numeric_values`)."""
     out: dict[str, Any] = {}
     if max_categories is None:
         max_categories = VOCABULARY_MAX_LEVELS
@@ -75,6 +77,8 @@ def block_stats(
             values_, mask = numeric_values(
                 table, name, where, missing, "log1p" if name in log1p else ""
             )
+            if numeric is not None:
+                numeric[name] = (values_, mask)
             present = ~mask if mask is not None else None
             v = values_ if present is None else values_[present]
             w = weight if weight is None or present is None else weight[present]

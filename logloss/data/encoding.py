@@ -326,20 +326,26 @@ class Encoding:
 
     # ------------------------------------------------------------------ applying it
     def encode(
-        self, table: pa.Table, dtype: str, where: _Where, out: np.ndarray | None = None
+        self,
+        table: pa.Table,
+        dtype: str,
+        where: _Where,
+        out: np.ndarray | None = None,
+        numeric: dict[str, Any] | None = None,
     ) -> np.ndarray:
         """The block's ``(n, width)`` features, C-ordered, written into one array: numeric
         columns (imputed), missing indicators, then the categorical indicators. Each column
         is turned into one source array first (values, a mask, or per-row indicator codes);
         then X is filled a tile of rows at a time, all columns of a tile while it is in cache.
-        ``out``: the ``(n, width)`` array of ``dtype`` to write into (returned)."""
+        ``out``: the ``(n, width)`` array of ``dtype`` to write into (returned); ``numeric``:
+        as :meth:`dense_sources`' ``known``."""
         n = table.num_rows
         if out is None:
             X = np.zeros((n, self.width), dtype=dtype)  # the indicators' zeros come free
         else:
             X = out
             X.fill(0)
-        sources, k = self.dense_sources(table, dtype, where)
+        sources, k = self.dense_sources(table, dtype, where, numeric)
         for c in self.categorical:
             codes = self._codes(table, c, where)
             if self.reference:
@@ -371,15 +377,22 @@ class Encoding:
         """The numeric features and missing indicators: the features before the categorical."""
         return len(self.numeric) + len(self.indicators)
 
-    def dense_sources(self, table: pa.Table, dtype: str, where: _Where) -> tuple[list[Source], int]:
+    def dense_sources(
+        self, table: pa.Table, dtype: str, where: _Where, known: dict[str, Any] | None = None
+    ) -> tuple[list[Source], int]:
         """The fill sources of the numeric columns (imputed) and missing indicators, and
-        their count of features."""
+        their count of features. ``known``: columns already read (name -> (values,
+        missing mask), :func:`.values.numeric_values`' of the counting pass), not read
+        again."""
         numeric = self.numeric
         sources: list[Source] = []
         indicators: list[Source] = []
         k = len(numeric)
         for j, c in enumerate(numeric):
-            values, missing = numeric_values(table, c.name, where, self.missing, c.transform)
+            found = None if known is None else known.get(c.name)
+            if found is None:
+                found = numeric_values(table, c.name, where, self.missing, c.transform)
+            values, missing = found
             if missing is not None:
                 values = np.where(missing, c.mean, values)
             if dtype == "float32":
