@@ -158,3 +158,23 @@ def test_a_non_numeric_column_is_refused() -> None:
             kinds=("numeric", "categorical"),
         )
         _log1p_columns(plan, ["b"], "data.parquet")
+
+
+def test_an_integer_column_with_nulls_reads_as_floats_whatever_lies_under_its_nulls():
+    """An integer column's nulls become NaN and its mask, the values under them unread: a
+    -5 under a null neither fails --log1p nor shows; chunks of two buffers, one offset."""
+    import pyarrow as pa
+
+    from logloss.data.values import _Where, numeric_values
+
+    raw = np.array([3, -5, 0, 7, -9, 2], np.int32)  # -5 and -9 lie under nulls
+    valid = np.packbits(np.array([1, 0, 1, 1, 0, 1], bool), bitorder="little")
+    first = pa.Array.from_buffers(pa.int32(), 6, [pa.py_buffer(valid), pa.py_buffer(raw)])
+    second = pa.array([None, 4, 1], pa.int32()).slice(1)  # an offset, no null left
+    table = pa.table({"n": pa.chunked_array([first, pa.array([5, None], pa.int32()), second])})
+    where = _Where("t.parquet", lambda i: i)
+    expected = np.array([3, np.nan, 0, 7, np.nan, 2, 5, np.nan, 4, 1], float)
+    for transform, want in (("", expected), ("log1p", np.log1p(expected))):
+        values, mask = numeric_values(table, "n", where, "impute", transform)
+        np.testing.assert_array_equal(values, want)  # (NaN equal to NaN)
+        np.testing.assert_array_equal(mask, np.isnan(expected))
