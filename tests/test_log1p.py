@@ -178,3 +178,39 @@ def test_an_integer_column_with_nulls_reads_as_floats_whatever_lies_under_its_nu
         values, mask = numeric_values(table, "n", where, "impute", transform)
         np.testing.assert_array_equal(values, want)  # (NaN equal to NaN)
         np.testing.assert_array_equal(mask, np.isnan(expected))
+
+
+@pytest.mark.parametrize("kind", ["int8", "int16", "int32", "int64", "uint8", "uint32"])
+def test_integer_counts_take_numpys_own_log1p_from_the_table_and_beyond_it(kind: str) -> None:
+    """--log1p of an integer column: np.log1p's values bit for bit, below the table's end
+    and above it (computed), nulls NaN and masked; chunks, an offset, one without nulls."""
+    from logloss.data.values import LOG1P_TABLE, _Where, numeric_values
+
+    rng = np.random.default_rng(0)
+    top = min(np.iinfo(kind).max, 3 * LOG1P_TABLE)
+    values = rng.integers(0, top, 5000, endpoint=True)
+    values[:3] = [0, top, min(top, LOG1P_TABLE)]  # the ends of the table and past it
+    nulls = rng.random(5000) < 0.2
+    nulls[:3] = False
+    column = pa.array(values, pa.from_numpy_dtype(np.dtype(kind)), mask=nulls)
+    chunked = pa.chunked_array([column.slice(0, 1234), column.slice(1234, 7), column.slice(1241)])
+    table = pa.table({"n": chunked, "full": pa.chunked_array([pa.array(values, kind)])})
+    where = _Where("t.parquet", lambda i: i)
+    got, mask = numeric_values(table, "n", where, "impute", "log1p")
+    want = np.log1p(values.astype(np.float64))
+    want[nulls] = np.nan
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(mask, nulls)
+    got, mask = numeric_values(table, "full", where, "impute", "log1p")
+    assert mask is None
+    np.testing.assert_array_equal(got, np.log1p(values.astype(np.float64)))
+
+
+def test_a_negative_count_still_fails_log1p_naming_it() -> None:
+    from logloss.data.values import _Where, numeric_values
+
+    table = pa.table({"n": pa.array([3, None, -2, 4], pa.int16())})
+    with pytest.raises(
+        DataError, match=r"--log1p needs values above -1; got -2 in feature column 'n' at row 2 "
+    ):
+        numeric_values(table, "n", _Where("t.parquet", lambda i: i), "impute", "log1p")

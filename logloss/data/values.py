@@ -3,6 +3,7 @@ categories), and :class:`_Where`, which names a block's rows in those errors."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,10 @@ def numeric_values(
     col = _as_numeric_array(table.column(name))
     mask: np.ndarray | None = None
     owned = pa.types.is_integer(col.type) and bool(col.null_count)
-    if owned:  # an integer column with nulls: no NaN nor inf to look for
+    counts = _integers_log1p(col) if transform == "log1p" else None
+    if counts is not None:  # non-negative integers: log(1 + x) mostly from a table
+        values, mask = counts
+    elif owned:  # an integer column with nulls: no NaN nor inf to look for
         values, mask = _integers_with_nulls(col)
     else:
         values = column_numpy(col)
@@ -77,14 +81,65 @@ def numeric_values(
         i = int(np.argmax(mask))
         shown = "null" if col.null_count and not col[i].is_valid else "nan"
         where.fail(name, f"feature values must be finite and non-null; got {shown}", i)
-    if transform == "log1p":
+    if transform == "log1p" and counts is None:
         values = np.asarray(values, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             low = values <= -1.0
         if low.any():
             i = int(np.argmax(low))
-            where.fail(name, f"--log1p needs values above -1; got {values[i]!r}", i)
+            low_value = float(values[i])  # as the file holds it: -2 or -2.0, not np.float64(-2.0)
+            shown = int(low_value) if pa.types.is_integer(col.type) else low_value
+            where.fail(name, f"--log1p needs values above -1; got {shown}", i)
         values = np.log1p(values, out=values if owned else None)
+    return values, mask
+
+
+#: log(1 + x) of the integers 0 .. LOG1P_TABLE - 1, each NumPy's own ``np.log1p`` of it:
+#: the counts of a ``--log1p`` column are mostly small integers, gathered from this table
+#: (13 click-log count columns of 131 k rows: 9.1 ms, against 25.2 ms for their conversion
+#: to float64 and ``np.log1p``); a larger value is computed.
+LOG1P_TABLE = 1 << 16
+
+
+@functools.cache
+def _log1p_table() -> np.ndarray:
+    table = np.log1p(np.arange(LOG1P_TABLE, dtype=np.float64))
+    table.flags.writeable = False
+    return table
+
+
+def _integers_log1p(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """log(1 + x) of an integer column's values (NaN at its nulls) and its nulls' mask
+    (None without), equal to ``np.log1p`` of them: from the buffers, a value below
+    :data:`LOG1P_TABLE` gathered from :func:`_log1p_table`. None for a column that is not
+    of integers, or with a negative value (a null's undefined one too): the caller's path
+    then names the fault."""
+    if not pa.types.is_integer(col.type) or col.type == pa.uint64():
+        return None
+    table = _log1p_table()
+    values = np.empty(len(col), np.float64)
+    mask = np.zeros(len(col), bool) if col.null_count else None
+    at = 0
+    for chunk in col.chunks:
+        m = len(chunk)
+        if not m:
+            continue
+        dtype = numpy_dtype(chunk.type)
+        raw = np.frombuffer(
+            chunk.buffers()[1], dtype, count=m, offset=chunk.offset * dtype.itemsize
+        )
+        if dtype.kind == "i" and raw.min() < 0:
+            return None
+        out = values[at : at + m]
+        np.take(table, raw, out=out, mode="clip")
+        if raw.max() >= LOG1P_TABLE:
+            big = np.flatnonzero(raw >= LOG1P_TABLE)
+            out[big] = np.log1p(raw[big].astype(np.float64))
+        if mask is not None and chunk.null_count:
+            mask[at : at + m] = ~chunk_numpy(chunk.is_valid())
+        at += m
+    if mask is not None:
+        values[mask] = np.nan
     return values, mask
 
 
