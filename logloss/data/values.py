@@ -88,8 +88,8 @@ def numeric_values(
         if low.any():
             i = int(np.argmax(low))
             low_value = float(values[i])  # as the file holds it: -2 or -2.0, not np.float64(-2.0)
-            shown = int(low_value) if pa.types.is_integer(col.type) else low_value
-            where.fail(name, f"--log1p needs values above -1; got {shown}", i)
+            low_shown = int(low_value) if pa.types.is_integer(col.type) else low_value
+            where.fail(name, f"--log1p needs values above -1; got {low_shown}", i)
         values = np.log1p(values, out=values if owned else None)
     return values, mask
 
