@@ -738,3 +738,49 @@ def test_a_handed_table_is_let_go_when_its_graph_leaves_the_process(tmp_path):
     for a, b in zip(remote[0], local[0], strict=True):
         np.testing.assert_array_equal(a.dense, b.dense)
         np.testing.assert_array_equal(a.codes, b.codes)
+
+
+@pytest.mark.parametrize("coding", ["all", "reference"])
+def test_handed_blocks_find_their_codes_from_the_merge_without_a_lookup(
+    tmp_path, monkeypatch, coding
+):
+    """The merge's positions give each kept block its dictionary columns' codes: its first
+    read looks up no dictionary entry, and its codes equal a read that looks them all up
+    (blocks of several row groups whose dictionaries differ, nulls, rare levels folded,
+    a level that only one file has, an all-null chunk)."""
+    from logloss.data import dataset, encoding
+
+    rng = np.random.default_rng(11)
+    for i in range(3):
+        t = _click_table(rng, 2500)
+        rare = np.array([f"r{i}-{j % 40}" for j in range(2500)], dtype=object)
+        rare[:500] = None  # the first row group's chunk all null
+        t = t.append_column("rare", pa.array(rare))
+        pq.write_table(t, tmp_path / f"p{i}.parquet", row_group_size=500)
+    opts = dict(missing="impute", min_frequency=70, codes=True, max_categories=1000)
+    opts["categorical_coding"] = coding
+    looked = []
+    entry_codes = encoding._entry_codes
+
+    def counted(c, *args):
+        looked.append(c.name)
+        return entry_codes(c, *args)
+
+    monkeypatch.setattr(encoding, "_entry_codes", counted)
+    ds = read_parquet(tmp_path, "y", **opts)
+    assert {c.name for c in ds.encoding.columns if c.infrequent} >= {"rare", "user"}
+    first = _blocks_of(ds)
+    assert looked == []  # every dictionary entry's code came from the merge
+    monkeypatch.setattr(dataset, "HANDED_FRACTION", 0.0)
+    fresh = read_parquet(tmp_path, "y", **opts)
+    other = _blocks_of(fresh)
+    assert set(looked) == {"user", "site", "rare"}  # read from the files: looked up
+    assert fresh.encoding == ds.encoding
+    np.testing.assert_array_equal(other[1], first[1])
+    for a, b in zip(other[0], first[0], strict=True):
+        np.testing.assert_array_equal(a.codes, b.codes)
+        np.testing.assert_array_equal(a.dense, b.dense)
+        np.testing.assert_array_equal(
+            np.ones(a.codes.shape) if a.vals is None else a.vals,
+            np.ones(b.codes.shape) if b.vals is None else b.vals,
+        )

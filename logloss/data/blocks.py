@@ -43,34 +43,66 @@ class Handed:
     leaves this process (the dataset persisted on a cluster started after it was opened)
     carries an empty one, and the table is let go here: pickling releases it."""
 
-    __slots__ = ("columns", "dictionary", "budget", "_kept")
+    __slots__ = ("columns", "dictionary", "budget", "_kept", "_entries", "_codes")
 
     def __init__(
         self, columns: Sequence[str], dictionary: Sequence[str], budget: Budget | None
     ) -> None:
         self.columns, self.dictionary, self.budget = list(columns), list(dictionary), budget
         self._kept: tuple[pa.Table, dict[str, Any]] | None = None
+        self._entries: dict[str, list[np.ndarray]] = {}
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def put(self, table: pa.Table, numeric: dict[str, Any]) -> None:
+    def put(
+        self,
+        table: pa.Table,
+        numeric: dict[str, Any],
+        entries: dict[str, list[np.ndarray]] | None = None,
+    ) -> None:
         """Keep ``table`` without the columns of ``numeric`` (name -> (values, missing
         mask) as the pass read them, :func:`.values.numeric_values`'), and those: the
-        numeric columns are not read again either (their log1p not taken twice)."""
+        numeric columns are not read again either (their log1p not taken twice). ``entries``:
+        per dictionary column, per chunk, each entry's position among the block's counted
+        values (:func:`.counting.block_stats`), for :meth:`hand_codes`."""
         if self.budget is None:
             return
         table = table.drop_columns([c for c in numeric if c in table.column_names])
         arrays = [a for pair in numeric.values() for a in pair if a is not None]
+        arrays += [a for chunks in (entries or {}).values() for a in chunks]
         nbytes = table.nbytes + sum(a.nbytes for a in arrays)  # (a view holds its buffer)
         if self.budget.claim(nbytes):
             self._kept = (table, numeric)
+            self._entries = dict(entries or {})
+
+    def wants_codes(self, name: str) -> bool:
+        """Whether a kept table's dictionary column ``name`` can take :meth:`hand_codes`."""
+        return self._kept is not None and name in self._entries
+
+    def hand_codes(self, name: str, codes: np.ndarray, positions: np.ndarray) -> None:
+        """Column ``name``'s code of each merged value (``codes``, the null's included) and
+        the position of each of this block's counted values among those (``positions``,
+        :func:`.counting.merge_positions`): its entries' codes, made in :meth:`take`."""
+        if self.wants_codes(name):
+            self._codes[name] = (codes, positions)
 
     def __reduce__(self) -> Any:
-        self._kept = None
+        self._kept, self._entries, self._codes = None, {}, {}
         return (Handed, (self.columns, self.dictionary, None))
 
-    def take(self) -> tuple[pa.Table, dict[str, Any]] | None:
-        """The kept table and numeric columns (:meth:`put`), once; else None."""
+    def take(self) -> tuple[pa.Table, dict[str, Any], dict[str, list[np.ndarray]]] | None:
+        """The kept table and numeric columns (:meth:`put`), once, and per dictionary
+        column handed its codes (:meth:`hand_codes`), per chunk, each entry's code, the
+        null's last (as :func:`.encoding._entry_codes` finds them); else None."""
         kept, self._kept = self._kept, None
-        return kept
+        if kept is None:
+            return None
+        known = {
+            name: [codes[positions[at]] for at in self._entries[name]]
+            for name, (codes, positions) in self._codes.items()
+            if len(positions)  # (a column with no value here: nothing to look up)
+        }
+        self._entries, self._codes = {}, {}
+        return (*kept, known)
 
     def __dask_tokenize__(self) -> Any:
         return ("handed-table", id(self))
@@ -472,6 +504,7 @@ def _read_block(
     budget = max(READ_BYTES, X.nbytes // 4) if _on_worker() else max(READ_BYTES, X.nbytes)
     kept = None if handed is None else handed.take()
     numeric = None if kept is None else kept[1]
+    known = None if kept is None else kept[2]  # the dictionary columns' entries' codes
     pieces = _parts(fs, spec, plan, budget) if kept is None else iter([(kept[0], 0, True)])
     del kept
     for table, start, first in pieces:
@@ -489,7 +522,7 @@ def _read_block(
             where = _where_of(spec.path, rows.file_row, plan)
             part = _with_partition(table, plan, partition)
             if enc is not None and coded:
-                codes.encode_into(enc, part, plan.dtype, where, X, start, numeric)
+                codes.encode_into(enc, part, plan.dtype, where, X, start, numeric, known)
             else:
                 plan.encoding.encode(part, plan.dtype, where, X[start : start + k], numeric)
         if not first:
@@ -573,14 +606,23 @@ def _block_stats(
     raw = table  # kept without the partition's columns, as a read of its file has them
     table = _with_partition(table, plan, partition)
     numeric: dict[str, Any] | None = None if handed is None else {}
+    entries: dict[str, list[np.ndarray]] | None = None if handed is None else {}
     out: dict[Any, Any] = block_stats(
-        table, plan.feature_kinds, w, where, plan.missing, max_categories, plan.log1p, numeric
+        table,
+        plan.feature_kinds,
+        w,
+        where,
+        plan.missing,
+        max_categories,
+        plan.log1p,
+        numeric,
+        entries,
     )
     for a, b in crosses:
         values = lambda n: categorical_values(table, n, where, plan.missing)  # noqa: E731
         out["cross", a, b] = cross_counts(table, (a, b), values, cross_limit)
     if handed is not None and numeric is not None:
-        handed.put(raw, numeric)
+        handed.put(raw, numeric, entries)
     return out
 
 

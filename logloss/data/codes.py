@@ -111,11 +111,13 @@ def encode_into(
     block: CodedMatrix,
     start: int,
     numeric: dict[str, Any] | None = None,
+    known: dict[str, list[np.ndarray]] | None = None,
 ) -> None:
     """Write ``table``'s rows into rows ``start:`` of ``block`` (a block's :func:`empty`);
     ``block.vals`` is set (ones, then 0 where a row has no feature) once some row has none.
     The bags' entries are added to ``block.bags``, joined when the block's last row is in.
-    ``numeric``: the numeric columns already read (see :meth:`Encoding.dense_sources`)."""
+    ``numeric``: the numeric columns already read (see :meth:`Encoding.dense_sources`);
+    ``known``: dictionary columns' entries' codes already found (:meth:`Encoding.codes_into`)."""
     stop = start + table.num_rows
     if block.bags is not None:  # multi-valued columns: the ragged part
         block.bags.add(start, *bag_entries(enc, table))
@@ -147,7 +149,12 @@ def encode_into(
             continue
         else:
             none_rows = enc.codes_into(
-                table, by_name[name], where, block.codes[start:stop, j], offset
+                table,
+                by_name[name],
+                where,
+                block.codes[start:stop, j],
+                offset,
+                None if known is None else known.get(name),
             )
             if none_rows is not None:
                 _no_feature(block, slice(start, stop), j, none_rows)

@@ -8,7 +8,7 @@ the features are."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +45,7 @@ def block_stats(
     max_categories: int | None,
     log1p: Sequence[str] = (),
     numeric: dict[str, Any] | None = None,
+    entries: dict[str, list[np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """One block's summary per column. Categorical and bag: ``("levels", values, counts)``,
     a pyarrow Array of its distinct levels (string, int64 or bool; the null level once, as a
@@ -52,7 +53,9 @@ def block_stats(
     column's: a bincount of its indices), or ``("many", n_distinct, True)`` over
     ``max_categories``. Numeric: ``("numeric", n_missing, weighted sum, weight sum)`` of the
     present values (of log(1 + x) for ``log1p``'s). ``numeric``: a dict that gets each
-    numeric column's (values, missing mask) as read (:func:`.values.numeric_values`)."""
+    numeric column's (values, missing mask) as read (:func:`.values.numeric_values`);
+    ``entries``: a dict that gets each dictionary column's :func:`_dictionary_counts`
+    entries (per chunk, the position of each dictionary entry among the column's values)."""
     out: dict[str, Any] = {}
     if max_categories is None:
         max_categories = VOCABULARY_MAX_LEVELS
@@ -64,7 +67,8 @@ def block_stats(
             if _string_dictionary(table.column(name).type):
                 if table.column(name).null_count and missing != "impute":
                     categorical_values(table, name, where, missing)  # raises, naming the row
-                values, counts = _dictionary_counts(table.column(name))
+                at = None if entries is None else entries.setdefault(name, [])
+                values, counts = _dictionary_counts(table.column(name), at)
             else:
                 found = pc.value_counts(categorical_values(table, name, where, missing))
                 values = found.field("values")
@@ -89,35 +93,102 @@ def block_stats(
     return out
 
 
-def _dictionary_counts(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+def _dictionary_counts(
+    col: pa.ChunkedArray, entries: list[np.ndarray] | None = None
+) -> tuple[pa.Array, np.ndarray]:
     """(distinct values, their counts) of a dictionary-encoded string column: a bincount
-    of the indices per chunk (no string decoded per row), merged by value."""
+    of the indices per chunk (no string decoded per row), merged by value. ``entries``: a
+    list that gets, per chunk, each dictionary entry's position among the values returned
+    (int32; an entry no row uses, any), then the null's last (see :func:`_entry_positions`)."""
     values, counts = [pa.nulls(0, pa.string())], [np.zeros(0, np.int64)]
+    local: list[np.ndarray] = []
+    at = 0
     for chunk in col.chunks:
         nulls = chunk.null_count
         raw = int_values(chunk.indices, -1)
         if nulls:  # the indices under nulls are undefined: left out
             raw = raw[raw >= 0]
         n = np.bincount(raw, minlength=len(chunk.dictionary))
-        values.append(chunk.dictionary.cast(pa.string()).filter(from_numpy(n > 0)))
+        used = n > 0
+        values.append(chunk.dictionary.cast(pa.string()).filter(from_numpy(used)))
         values += [pa.nulls(1, pa.string())] if nulls else []
-        counts += [n[n > 0], np.array([nulls])] if nulls else [n[n > 0]]
+        counts += [n[used], np.array([nulls])] if nulls else [n[used]]
+        if entries is not None:
+            local.append(_entry_positions(used, at, bool(nulls)))
+        at += int(used.sum()) + (1 if nulls else 0)
     if len(col.chunks) == 1:  # one dictionary: its values are distinct (see _split_levels)
+        if entries is not None:
+            entries += local
         return pa.concat_arrays(values), np.concatenate(counts)
-    return _summed(values, counts)
+    found, total, where = _summed(values, counts, positions=True)
+    if entries is not None:
+        entries += [where[p].astype(np.int32) for p in local]
+    return found, total
+
+
+def _entry_positions(used: np.ndarray, at: int, nulls: bool) -> np.ndarray:
+    """Per dictionary entry, its position among the values kept (those ``used``, from
+    ``at`` on), then the null's (the one after them; ``at`` without nulls, unused)."""
+    kept = int(used.sum())
+    where = np.cumsum(used, dtype=np.int64) + (at - 1)
+    np.maximum(where, at, out=where)  # an unused first entry: any valid position
+    return np.append(where, at + kept if nulls else at).astype(np.int32)
+
+
+@overload
+def _summed(
+    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: Literal[False] = ...
+) -> tuple[pa.Array, np.ndarray]: ...
+
+
+@overload
+def _summed(
+    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: Literal[True]
+) -> tuple[pa.Array, np.ndarray, np.ndarray]: ...
 
 
 def _summed(
-    values: Sequence[pa.Array], counts: Sequence[np.ndarray]
-) -> tuple[pa.Array, np.ndarray]:
+    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: bool = False
+) -> Any:
     """Counts of the same value added up: (distinct values, int64 counts) of the
-    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``."""
+    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``; with
+    ``positions``, also each concatenated value's position among the distinct ones."""
     t = next((a.type for a in values if a.type != pa.null()), pa.null())
     arr = pa.concat_arrays([a if a.type == t else a.cast(t) for a in values])
     enc = pc.dictionary_encode(arr, null_encoding="encode")
     n = np.concatenate([np.asarray(c, dtype=np.int64) for c in counts])
-    total = np.bincount(as_numpy(enc.indices), weights=n, minlength=len(enc.dictionary))
+    where = as_numpy(enc.indices)
+    total = np.bincount(where, weights=n, minlength=len(enc.dictionary))
+    if positions:
+        return enc.dictionary, total.astype(np.int64), where
     return enc.dictionary, total.astype(np.int64)  # (float64 sums: exact below 2^53)
+
+
+def merge_positions(
+    parts: Sequence[dict[str, Any]], key: Any, *, limit: int | None = None
+) -> dict[Any, Any]:
+    """:func:`merge` of one column's summaries ``parts`` (a dict each, empty where a part
+    has no such column) under ``key``, and under ("positions", key), when every summary is
+    levels and so is the merged one: per part, the position of each of its values among
+    the merged values (int32; None for a part without the column). A block whose table
+    is kept for its read (:class:`~.blocks.Handed`) finds its codes from those, looking
+    up no string."""
+    found = [p.get(key) for p in parts]
+    present = [s for s in found if s is not None]
+    if not present or any(s[0] != "levels" or isinstance(s[1], dict) for s in present):
+        return merge(parts, limit=limit)
+    values, n, where = _summed([s[1] for s in present], [s[2] for s in present], positions=True)
+    if limit is not None and len(values) > limit:
+        return {key: ("many", len(values), False)}
+    out: list[np.ndarray | None] = []
+    at = 0
+    for s in found:
+        if s is None:
+            out.append(None)
+            continue
+        out.append(where[at : at + len(s[1])].astype(np.int32))
+        at += len(s[1])
+    return {key: ("levels", values, n), ("positions", key): out}
 
 
 def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -47,7 +48,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import Source, as_numpy, fill_tiles, int_values, numpy_dtype, string_array
+from .arrow import (
+    Source,
+    as_numpy,
+    chunk_numpy,
+    fill_tiles,
+    int_values,
+    numpy_dtype,
+    string_array,
+)
 from .bags import BAG, BAG_KINDS, HASHED_BAG, bag_describe
 from .crosses import CrossCode
 from .frozen import cached_hash, unhashed_state
@@ -405,14 +414,22 @@ class Encoding:
         return sources + indicators, k
 
     def codes_into(
-        self, table: pa.Table, c: ColumnCode, where: _Where, out: np.ndarray, offset: int
+        self,
+        table: pa.Table,
+        c: ColumnCode,
+        where: _Where,
+        out: np.ndarray,
+        offset: int,
+        known: Sequence[np.ndarray] | None = None,
     ) -> np.ndarray | None:
         """Write column ``c``'s code column into ``out`` (int32, a row per table row): each
         row's indicator index plus ``offset`` (the column's offset in w), or ``offset`` for a
         row with no feature (an unseen level without "(infrequent)", the reference level),
         whose mask is returned (None when no row has none). A dictionary chunk's codes are
         found per entry, then gathered straight into ``out``: one pass over the rows, not an
-        int64 array and three more passes as :meth:`_codes` and its caller had made."""
+        int64 array and three more passes as :meth:`_codes` and its caller had made.
+        ``known``: per chunk, its entries' codes as :func:`_entry_codes` finds them (the
+        counting pass's, :func:`.counting.merge_positions`): no string is looked up."""
         col = table.column(c.name)
         if not _string_dictionary(col.type):
             codes = self._codes(table, c, where)
@@ -427,9 +444,15 @@ class Encoding:
         null_code = c.null_code
         none: np.ndarray | None = None
         at = 0
-        for chunk in col.chunks:
+        sizes = [len(ch.dictionary) + 1 for ch in col.chunks] if known is not None else []
+        if known is not None and [len(k) for k in known] != sizes:
+            known = None  # (not this table's: looked up)
+        for k, chunk in enumerate(col.chunks):
             m = len(chunk)
-            per_entry = _entry_codes(c, chunk.dictionary, null_code)  # the null's code last
+            if known is not None:
+                per_entry = known[k]
+            else:
+                per_entry = _entry_codes(c, chunk.dictionary, null_code)  # the null's code last
             if self.reference:
                 per_entry = per_entry - 1
             no_feature = per_entry < 0
@@ -490,6 +513,18 @@ def _entry_codes(c: ColumnCode, dictionary: pa.Array, null_code: int) -> np.ndar
         last.pop(next(iter(last)))
     last[id(c)] = (c, dictionary, per_entry)
     return per_entry
+
+
+def value_codes(c: ColumnCode, values: pa.Array) -> np.ndarray:
+    """Per value of ``values`` (strings, nulls among them): the code :func:`_entry_codes`
+    gives a dictionary entry of that value (a null's: ``c.null_code``)."""
+    values = values.cast(pa.string())
+    if not values.null_count:
+        return _lookup(c, values)
+    out = np.full(len(values), c.null_code, dtype=np.int64)
+    valid = values.is_valid()
+    out[chunk_numpy(valid)] = _lookup(c, values.filter(valid))
+    return out
 
 
 def _dictionary_indices(chunk: pa.DictionaryArray, null_at: int) -> np.ndarray:
