@@ -303,9 +303,10 @@ def _hand_codes(
             continue
         if any(p is not None and h.wants_codes(c.name) for p, h in zip(at, handed, strict=True)):
             wanted.append((c, at))
-    # the columns' lookups in parallel (Arrow's index_in releases the GIL)
-    found = _compute(*(dask.delayed(value_codes)(c, merged[c.name][1]) for c, _ in wanted))
-    for (c, at), of_values in zip(wanted, found, strict=True):
+    # (one column after another: 0.3 s at 10 M click-log rows; a delayed call per column
+    # had cost more, Dask walking each ColumnCode's levels among its arguments)
+    for c, at in wanted:
+        of_values = value_codes(c, merged[c.name][1])
         for p, h in zip(at, handed, strict=True):
             if p is not None:
                 h.hand_codes(c.name, of_values, p)
