@@ -8,7 +8,8 @@ and 10 M rows; ``--rows N``: one size. The page cache is warmed first. Every too
 same features: the 26 string columns as categories (tokens
 ``Cj=value``) and the counts as ``log1p(count)``, a null count as 0 (logloss: ``--log1p
 I1,...,I13 --missing impute``, a null count as the mean of the column's log1p plus a missing
-indicator). Each command is a fresh process started from a shell, once:
+indicator). Each command is a fresh process started from a shell, once (a peer's scratch
+files deleted and the disk synced before the next starts):
 
 - Vowpal Wabbit (``python -m vowpalwabbit``, when it imports): its user's script converts the
   Parquet to VW text (pyarrow.compute, vectorised), then ``--loss_function logistic -b 24
@@ -259,6 +260,7 @@ def vowpal_wabbit(work: Path, train: Path, test: Path, rows: int) -> list[Row]:
         z = np.loadtxt(work / "preds.txt", usecols=0)
         y = _labels(test)
         loss = float(-np.mean(y * log_expit(z) + (1 - y) * log_expit(-z)))
+    _let_go(work, ["train.vw", "train.vw.cache", "test.vw", "preds.txt"])
     out = [
         Row(name="Vowpal Wabbit, whole process", proc=whole, passes=passes, rows=rows, loss=loss)
     ]
@@ -267,6 +269,16 @@ def vowpal_wabbit(work: Path, train: Path, test: Path, rows: int) -> list[Row]:
     else:
         out.append(Row(name="Vowpal Wabbit, from its cache", proc=cached, passes=passes, rows=rows))
     return out
+
+
+def _let_go(work: Path, names: list[str]) -> None:
+    """Delete a peer's scratch files (VW's text and cache: gigabytes at 10 M rows) and
+    flush what is left to disk, so that the next process does not start on the dirty page
+    cache they leave: reclaiming it had made the first touch of logloss's memory after VW
+    cost twice the system time (11.4 against 5.3 s after 6 GB written, the same command)."""
+    for name in names:
+        (work / name).unlink(missing_ok=True)
+    os.sync()
 
 
 def _vw_passes(stderr: str) -> int | None:
