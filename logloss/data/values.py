@@ -4,7 +4,7 @@ categories), and :class:`_Where`, which names a block's rows in those errors."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,30 +117,17 @@ def _integers_log1p(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None
     if not pa.types.is_integer(col.type) or col.type == pa.uint64():
         return None
     table = _log1p_table()
-    values = np.empty(len(col), np.float64)
-    mask = np.zeros(len(col), bool) if col.null_count else None
-    at = 0
-    for chunk in col.chunks:
-        m = len(chunk)
-        if not m:
-            continue
-        dtype = numpy_dtype(chunk.type)
-        raw = np.frombuffer(
-            chunk.buffers()[1], dtype, count=m, offset=chunk.offset * dtype.itemsize
-        )
-        if dtype.kind == "i" and raw.min() < 0:
-            return None
-        out = values[at : at + m]
+
+    def log1p(raw: np.ndarray, out: np.ndarray) -> bool:
+        if raw.dtype.kind == "i" and raw.min() < 0:
+            return False
         np.take(table, raw, out=out, mode="clip")
         if raw.max() >= LOG1P_TABLE:
             big = np.flatnonzero(raw >= LOG1P_TABLE)
             out[big] = np.log1p(raw[big].astype(np.float64))
-        if mask is not None and chunk.null_count:
-            mask[at : at + m] = ~chunk_numpy(chunk.is_valid())
-        at += m
-    if mask is not None:
-        values[mask] = np.nan
-    return values, mask
+        return True
+
+    return _from_integer_buffers(col, log1p)
 
 
 def _integers_with_nulls(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +135,25 @@ def _integers_with_nulls(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     the buffers, one pass each. pyarrow's conversion to NumPy with NaN, then a search for
     NaN and inf, had taken 11.4 ms for a click log's 13 count columns of 250 k rows, where
     this takes 7.8 ms."""
+
+    def copy(raw: np.ndarray, out: np.ndarray) -> bool:
+        out[:] = raw  # (undefined under a null: NaN after)
+        return True
+
+    found = _from_integer_buffers(col, copy)
+    assert found is not None and found[1] is not None  # (a column with nulls)
+    return found[0], found[1]
+
+
+def _from_integer_buffers(
+    col: pa.ChunkedArray, fill: Callable[[np.ndarray, np.ndarray], bool]
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """An integer column as float64 made chunk by chunk by ``fill(raw, out)`` from each
+    chunk's data buffer (its own integer type; undefined under a null) into its rows of the
+    result, NaN at the nulls, and the nulls' mask (None without); None once ``fill``
+    refuses a chunk (returns False)."""
     values = np.empty(len(col), np.float64)
-    mask = np.zeros(len(col), bool)
+    mask = np.zeros(len(col), bool) if col.null_count else None
     at = 0
     for chunk in col.chunks:
         m = len(chunk)
@@ -157,11 +161,13 @@ def _integers_with_nulls(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
             dtype = numpy_dtype(chunk.type)
             size = dtype.itemsize
             raw = np.frombuffer(chunk.buffers()[1], dtype, count=m, offset=chunk.offset * size)
-            values[at : at + m] = raw  # (undefined under a null: NaN below)
-        if chunk.null_count:
+            if not fill(raw, values[at : at + m]):
+                return None
+        if mask is not None and chunk.null_count:
             mask[at : at + m] = ~chunk_numpy(chunk.is_valid())
         at += m
-    values[mask] = np.nan
+    if mask is not None:
+        values[mask] = np.nan
     return values, mask
 
 
