@@ -8,7 +8,7 @@ the features are."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -120,7 +120,7 @@ def _dictionary_counts(
         if entries is not None:
             entries += local
         return pa.concat_arrays(values), np.concatenate(counts)
-    found, total, where = _summed(values, counts, positions=True)
+    found, total, where = _summed(values, counts)
     if entries is not None:
         entries += [where[p].astype(np.int32) for p in local]
     return found, total
@@ -135,33 +135,19 @@ def _entry_positions(used: np.ndarray, at: int, nulls: bool) -> np.ndarray:
     return np.append(where, at + kept if nulls else at).astype(np.int32)
 
 
-@overload
 def _summed(
-    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: Literal[False] = ...
-) -> tuple[pa.Array, np.ndarray]: ...
-
-
-@overload
-def _summed(
-    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: Literal[True]
-) -> tuple[pa.Array, np.ndarray, np.ndarray]: ...
-
-
-def _summed(
-    values: Sequence[pa.Array], counts: Sequence[np.ndarray], positions: bool = False
-) -> Any:
+    values: Sequence[pa.Array], counts: Sequence[np.ndarray]
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Counts of the same value added up: (distinct values, int64 counts) of the
-    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``; with
-    ``positions``, also each concatenated value's position among the distinct ones."""
+    concatenated ``values`` (one type, or null arrays beside it) and their ``counts``, and
+    each concatenated value's position among the distinct ones."""
     t = next((a.type for a in values if a.type != pa.null()), pa.null())
     arr = pa.concat_arrays([a if a.type == t else a.cast(t) for a in values])
     enc = pc.dictionary_encode(arr, null_encoding="encode")
     n = np.concatenate([np.asarray(c, dtype=np.int64) for c in counts])
     where = as_numpy(enc.indices)
     total = np.bincount(where, weights=n, minlength=len(enc.dictionary))
-    if positions:
-        return enc.dictionary, total.astype(np.int64), where
-    return enc.dictionary, total.astype(np.int64)  # (float64 sums: exact below 2^53)
+    return enc.dictionary, total.astype(np.int64), where  # (float64 sums: exact below 2^53)
 
 
 def merge_positions(
@@ -177,7 +163,7 @@ def merge_positions(
     present = [s for s in found if s is not None]
     if not present or any(s[0] != "levels" or isinstance(s[1], dict) for s in present):
         return merge(parts, limit=limit)
-    values, n, where = _summed([s[1] for s in present], [s[2] for s in present], positions=True)
+    values, n, where = _summed([s[1] for s in present], [s[2] for s in present])
     if limit is not None and len(values) > limit:
         return {key: ("many", len(values), False)}
     out: list[np.ndarray | None] = []
@@ -221,7 +207,7 @@ def merge(parts: Sequence[dict[str, Any]], *, limit: int | None = None) -> dict[
             many = max(len(s[1]) for s in found)
             total[name] = ("many", max(total[name][1], many), False)
         else:  # one part too: a Parquet dictionary may repeat a value (not Arrow's own)
-            values, n = _summed([s[1] for s in found], [s[2] for s in found])
+            values, n, _ = _summed([s[1] for s in found], [s[2] for s in found])
             exceeds = limit is not None and len(values) > limit
             total[name] = ("many", len(values), False) if exceeds else ("levels", values, n)
     return total

@@ -299,7 +299,7 @@ def _hand_codes(
     wanted = []
     for c in encoding.columns:
         at = positions.get(c.name)
-        if c.kind != CATEGORICAL or at is None or merged.get(c.name, ("",))[0] != "levels":
+        if c.kind != CATEGORICAL or at is None:  # (positions: merged levels)
             continue
         if any(p is not None and h.wants_codes(c.name) for p, h in zip(at, handed, strict=True)):
             wanted.append((c, at))
